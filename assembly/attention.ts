@@ -1,0 +1,237 @@
+// Attention for one new position, both modes, and RoPE.
+//
+// RoPE rotates adjacent pairs (2i, 2i+1) inside each head by angle pos·θ^(−2i/headDim). Angles are formed
+// in f64: at pos 4000 an f32 angle is already off by ~2e-4 rad, more than the logit tolerance allows.
+//
+// vanilla: the K-cache holds rotated keys, the V-cache values; out_h = Σ_t a_h[t] · v_t,h.
+// slim:    the K-cache holds keys *before* rotation, so V = K·W_KV holds row by row; scores rotate each
+//          cached key on read (a table of cos/sin per position, shared by every layer and head), and the
+//          value path needs no rotation at all:
+//            U (heads, dim) = A (heads, n) · K (n, dim)        — all heads, each K row read once per head group
+//            out_h (headDim,) = W_KV[h·headDim .. (h+1)·headDim, :] (headDim, dim) @ U_h (dim,)
+// The other choice — caching rotated keys and un-rotating on the value path — costs a rotation per head
+// per cached row instead of one per cached row; see the README for the measurement.
+
+import { dot, hsum, matmul, softmax } from "./kernels";
+
+/** Rotate pairs of v (n,) for position pos, in place; headDim is the rotation period. */
+export function ropeInPlace(v: usize, n: i32, headDim: i32, pos: i32, theta: f64): void {
+  for (let i = 0; i < n; i += 2) {
+    const hd = i % headDim;
+    const angle = <f64>pos * Math.pow(theta, -<f64>hd / <f64>headDim);
+    const c = <f32>Math.cos(angle);
+    const s = <f32>Math.sin(angle);
+    const o = v + (<usize>i << 2);
+    const v0 = load<f32>(o);
+    const v1 = load<f32>(o, 4);
+    store<f32>(o, v0 * c - v1 * s);
+    store<f32>(o, v0 * s + v1 * c, 4);
+  }
+}
+
+/**
+ * Fills the slim-mode RoPE table: per position t a row of 2·headDim floats,
+ * [cos θ0, cos θ0, cos θ1, cos θ1, … | −sin θ0, sin θ0, −sin θ1, sin θ1, …], so a rotation is
+ * k ⊙ cos + swap_pairs(k) ⊙ sin with plain vector ops.
+ */
+export function fillRopeTable(table: usize, ctx: i32, headDim: i32, theta: f64): void {
+  const rowBytes = <usize>headDim << 3;
+  for (let t = 0; t < ctx; t++) {
+    const row = table + <usize>t * rowBytes;
+    for (let i = 0; i < headDim; i += 2) {
+      const angle = <f64>t * Math.pow(theta, -<f64>i / <f64>headDim);
+      const c = <f32>Math.cos(angle);
+      const s = <f32>Math.sin(angle);
+      const o = row + (<usize>i << 2);
+      store<f32>(o, c);
+      store<f32>(o, c, 4);
+      const so = o + (<usize>headDim << 2);
+      store<f32>(so, -s);
+      store<f32>(so, s, 4);
+    }
+  }
+}
+
+/** q_h (hd,) · rotate(k (hd,), tableRow) — the score of one cached pre-rotation key. */
+// @ts-ignore: decorator
+@inline function rotatedDot(q: usize, k: usize, row: usize, hd: i32): f32 {
+  let j = 0;
+  let sum: f32 = 0;
+  const sinOff = <usize>hd << 2;
+  if (ASC_FEATURE_SIMD) {
+    let acc = f32x4.splat(0);
+    for (; j + 4 <= hd; j += 4) {
+      const o = <usize>j << 2;
+      const kv = v128.load(k + o);
+      const swapped = v128.shuffle<f32>(kv, kv, 1, 0, 3, 2);
+      const kr = f32x4.add(f32x4.mul(kv, v128.load(row + o)), f32x4.mul(swapped, v128.load(row + sinOff + o)));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(q + o), kr));
+    }
+    sum = hsum(acc);
+  }
+  for (; j < hd; j += 2) {
+    const o = <usize>j << 2;
+    const k0 = load<f32>(k + o);
+    const k1 = load<f32>(k + o, 4);
+    const c = load<f32>(row + o);
+    const s = load<f32>(row + sinOff + o, 4);
+    sum += load<f32>(q + o) * (k0 * c - k1 * s) + load<f32>(q + o, 4) * (k0 * s + k1 * c);
+  }
+  return sum;
+}
+
+/** att (heads, ctx) rows 0..n-1 <- softmax(q_h · rot(k_t) / √hd) over the pre-rotation K-cache. */
+export function slimScores(att: usize, q: usize, kCache: usize, table: usize, heads: i32, hd: i32, dim: i32, ctx: i32, n: i32): void {
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
+  const kRow = <usize>dim << 2;
+  const tRow = <usize>hd << 3;
+  for (let h = 0; h < heads; h++) {
+    const qh = q + (<usize>(h * hd) << 2);
+    const ah = att + (<usize>(h * ctx) << 2);
+    let k = kCache + (<usize>(h * hd) << 2);
+    let row = table;
+    for (let t = 0; t < n; t++) {
+      store<f32>(ah + (<usize>t << 2), rotatedDot(qh, k, row, hd) * scale);
+      k += kRow;
+      row += tRow;
+    }
+    softmax(ah, n);
+  }
+}
+
+/** U (g heads from h0, dim) = A (g, n) · K (n, dim), for g = 4: one pass over K for four heads. */
+function mix4(u: usize, att: usize, kCache: usize, h0: i32, dim: i32, ctx: i32, n: i32): void {
+  const kRow = <usize>dim << 2;
+  const aRow = <usize>ctx << 2;
+  const a0 = att + <usize>h0 * aRow;
+  const u0 = u + <usize>h0 * kRow;
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; c + 4 <= dim; c += 4) {
+      let s0 = f32x4.splat(0);
+      let s1 = f32x4.splat(0);
+      let s2 = f32x4.splat(0);
+      let s3 = f32x4.splat(0);
+      let k = kCache + (<usize>c << 2);
+      let a = a0;
+      for (let t = 0; t < n; t++) {
+        const kv = v128.load(k);
+        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a)), kv));
+        s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(a + aRow)), kv));
+        s2 = f32x4.add(s2, f32x4.mul(f32x4.splat(load<f32>(a + 2 * aRow)), kv));
+        s3 = f32x4.add(s3, f32x4.mul(f32x4.splat(load<f32>(a + 3 * aRow)), kv));
+        k += kRow;
+        a += 4;
+      }
+      const o = u0 + (<usize>c << 2);
+      v128.store(o, s0);
+      v128.store(o + kRow, s1);
+      v128.store(o + 2 * kRow, s2);
+      v128.store(o + 3 * kRow, s3);
+    }
+  }
+  for (; c < dim; c++) {
+    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+    let k = kCache + (<usize>c << 2);
+    let a = a0;
+    for (let t = 0; t < n; t++) {
+      const kv = load<f32>(k);
+      s0 += load<f32>(a) * kv;
+      s1 += load<f32>(a + aRow) * kv;
+      s2 += load<f32>(a + 2 * aRow) * kv;
+      s3 += load<f32>(a + 3 * aRow) * kv;
+      k += kRow;
+      a += 4;
+    }
+    const o = u0 + (<usize>c << 2);
+    store<f32>(o, s0);
+    store<f32>(o + kRow, s1);
+    store<f32>(o + 2 * kRow, s2);
+    store<f32>(o + 3 * kRow, s3);
+  }
+}
+
+/**
+ * out (cols,) = Σ_t a[t] · rows_t (cols,), rows strided by rowBytes: one head's weighted sum of cached rows.
+ * Used for the slim mix of a leftover head (cols = dim) and for vanilla's value mix (cols = headDim).
+ */
+export function weightedRowSum(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32, n: i32): void {
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; c + 8 <= cols; c += 8) {
+      let s0 = f32x4.splat(0);
+      let s1 = f32x4.splat(0);
+      let r = rows + (<usize>c << 2);
+      for (let t = 0; t < n; t++) {
+        const w = f32x4.splat(load<f32>(a + (<usize>t << 2)));
+        s0 = f32x4.add(s0, f32x4.mul(w, v128.load(r)));
+        s1 = f32x4.add(s1, f32x4.mul(w, v128.load(r, 16)));
+        r += rowBytes;
+      }
+      v128.store(out + (<usize>c << 2), s0);
+      v128.store(out + (<usize>c << 2), s1, 16);
+    }
+    for (; c + 4 <= cols; c += 4) {
+      let s0 = f32x4.splat(0);
+      let r = rows + (<usize>c << 2);
+      for (let t = 0; t < n; t++) {
+        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a + (<usize>t << 2))), v128.load(r)));
+        r += rowBytes;
+      }
+      v128.store(out + (<usize>c << 2), s0);
+    }
+  }
+  for (; c < cols; c++) {
+    let s: f32 = 0;
+    let r = rows + (<usize>c << 2);
+    for (let t = 0; t < n; t++) {
+      s += load<f32>(a + (<usize>t << 2)) * load<f32>(r);
+      r += rowBytes;
+    }
+    store<f32>(out + (<usize>c << 2), s);
+  }
+}
+
+/**
+ * Slim attention for the newest position (its pre-rotation key already in kCache row n-1, q already rotated).
+ * ao (dim,) <- concat_h W_KV,h · (softmax(q_h·rot(K)ᵀ/√hd) · K)
+ */
+export function slimAttention(
+  ao: usize, q: usize, att: usize, u: usize, kCache: usize, wkv: usize, table: usize,
+  heads: i32, hd: i32, dim: i32, ctx: i32, n: i32,
+): void {
+  slimScores(att, q, kCache, table, heads, hd, dim, ctx, n);
+  const kRow = <usize>dim << 2;
+  let h = 0;
+  for (; h + 4 <= heads; h += 4) mix4(u, att, kCache, h, dim, ctx, n);
+  for (; h < heads; h++) weightedRowSum(u + <usize>h * kRow, att + (<usize>(h * ctx) << 2), kCache, kRow, dim, n);
+  // head_h = W_KV rows of head h (hd, dim) @ U_h (dim,)
+  for (h = 0; h < heads; h++) {
+    matmul(ao + (<usize>(h * hd) << 2), wkv + <usize>(h * hd) * kRow, u + <usize>h * kRow, hd, dim);
+  }
+}
+
+/**
+ * Standard attention for the newest position (rotated key and value already in their caches, q rotated).
+ * Grouped-query models share one K/V head among `heads / kvHeads` query heads.
+ */
+export function vanillaAttention(
+  ao: usize, q: usize, att: usize, kCache: usize, vCache: usize,
+  heads: i32, kvHeads: i32, hd: i32, ctx: i32, n: i32,
+): void {
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
+  const kvRow = <usize>(kvHeads * hd) << 2;
+  const group = heads / kvHeads;
+  for (let h = 0; h < heads; h++) {
+    const kvOff = <usize>((h / group) * hd) << 2;
+    const qh = q + (<usize>(h * hd) << 2);
+    const ah = att + (<usize>(h * ctx) << 2);
+    let k = kCache + kvOff;
+    for (let t = 0; t < n; t++) {
+      store<f32>(ah + (<usize>t << 2), dot(qh, k, hd) * scale);
+      k += kvRow;
+    }
+    softmax(ah, n);
+    weightedRowSum(ao + (<usize>(h * hd) << 2), ah, vCache + kvOff, kvRow, hd, n);
+  }
+}

@@ -1,0 +1,222 @@
+// The on-device decoder (reactor ABI). The host writes a plan block and the weights into this module's
+// memory, then calls init(planPtr). Nothing is allocated after that: every buffer is an address taken from
+// the plan, and the module's memory has minimum == maximum pages.
+//
+//   init(planPtr) -> status        reset()          position() -> tokens in the cache
+//   step(token) -> logitsPtr       prefill(tokensPtr, n) -> logitsPtr       lastError() -> status
+// A pointer result of 0 means failure; lastError() says why (codes in assembly/status.ts).
+
+import { matmul, rmsnorm, addInPlace, swiglu } from "./kernels";
+import { ropeInPlace, fillRopeTable, slimAttention, vanillaAttention } from "./attention";
+import * as S from "./status";
+
+// Plan block layout: must match host/plan.ts encodePlanBlock.
+const PLAN_MAGIC: i32 = 0x4e4c5053;
+const PLAN_VERSION: i32 = 1;
+const HEADER_SLOTS: i32 = 48;
+const LAYER_SLOTS: i32 = 16;
+
+// Model and plan, read once by init.
+let dim: i32 = 0; // transformer width
+let hidden: i32 = 0; // FFN inner width
+let nLayers: i32 = 0;
+let nHeads: i32 = 0;
+let nKvHeads: i32 = 0;
+let headDim: i32 = 0;
+let vocab: i32 = 0;
+let ctx: i32 = 0; // planned context length (cache rows)
+let eps: f32 = 0;
+let theta: f64 = 0;
+let layerBase: usize = 0; // first per-layer slot block
+
+// Weights and buffers (byte addresses).
+let embedding: usize = 0; // (vocab, dim)
+let finalNorm: usize = 0; // (dim,)
+let classifier: usize = 0; // (vocab, dim)
+let ropeTable: usize = 0; // (ctx, 2·headDim) when any layer is slim
+let x: usize = 0; // (dim,) residual stream
+let xn: usize = 0; // (dim,) normed input
+let q: usize = 0; // (dim,)
+let att: usize = 0; // (heads, ctx)
+let ao: usize = 0; // (dim,) attention output, heads concatenated
+let xo: usize = 0; // (dim,)
+let fn: usize = 0; // (dim,)
+let h1: usize = 0; // (hidden,)
+let h3: usize = 0; // (hidden,)
+let fo: usize = 0; // (dim,)
+let u: usize = 0; // (heads, dim) slim U = A·K
+let logits: usize = 0; // (vocab,)
+
+let pos: i32 = 0; // tokens already in the cache
+let status: i32 = S.NOT_INITIALIZED;
+
+// @ts-ignore: decorator
+@inline function slot(base: usize, i: i32): i32 {
+  return load<i32>(base + (<usize>i << 2));
+}
+
+// @ts-ignore: decorator
+@inline function layerSlot(l: i32, i: i32): usize {
+  return <usize>load<i32>(layerBase + (<usize>(l * LAYER_SLOTS + i) << 2));
+}
+
+/** Reads and checks the plan; every region must lie inside this module's fixed memory. */
+export function init(plan: usize): i32 {
+  status = S.NOT_INITIALIZED;
+  const memBytes = <u64>memory.size() << 16;
+  if (<u64>plan + <u64>(HEADER_SLOTS << 2) > memBytes) return (status = S.PLAN_OUT_OF_MEMORY);
+  if (slot(plan, 0) != PLAN_MAGIC) return (status = S.PLAN_BAD_MAGIC);
+  if (slot(plan, 1) != PLAN_VERSION) return (status = S.PLAN_BAD_VERSION);
+  dim = slot(plan, 2);
+  hidden = slot(plan, 3);
+  nLayers = slot(plan, 4);
+  nHeads = slot(plan, 5);
+  nKvHeads = slot(plan, 6);
+  headDim = slot(plan, 7);
+  vocab = slot(plan, 8);
+  ctx = slot(plan, 9);
+  eps = reinterpret<f32>(slot(plan, 10));
+  theta = <f64>reinterpret<f32>(slot(plan, 11));
+  const total = <u32>slot(plan, 12);
+  const staticEnd = <usize>slot(plan, 13);
+  if (dim <= 0 || hidden <= 0 || nLayers <= 0 || nHeads <= 0 || nKvHeads <= 0 || vocab <= 0 || ctx <= 0) return (status = S.PLAN_BAD_DIMS);
+  if (headDim * nHeads != dim || headDim & 1 || nHeads % nKvHeads != 0) return (status = S.PLAN_BAD_DIMS);
+  if (<u64>total > memBytes) return (status = S.PLAN_OUT_OF_MEMORY);
+  if (__heap_base > staticEnd) return (status = S.STATIC_TOO_LARGE);
+  if (<u64>plan + <u64>((HEADER_SLOTS + nLayers * LAYER_SLOTS) << 2) > <u64>total) return (status = S.PLAN_OUT_OF_MEMORY);
+  embedding = <usize>slot(plan, 14);
+  finalNorm = <usize>slot(plan, 15);
+  classifier = <usize>slot(plan, 16);
+  ropeTable = <usize>slot(plan, 17);
+  x = <usize>slot(plan, 18);
+  xn = <usize>slot(plan, 19);
+  q = <usize>slot(plan, 20);
+  att = <usize>slot(plan, 21);
+  ao = <usize>slot(plan, 22);
+  xo = <usize>slot(plan, 23);
+  fn = <usize>slot(plan, 24);
+  h1 = <usize>slot(plan, 25);
+  h3 = <usize>slot(plan, 26);
+  fo = <usize>slot(plan, 27);
+  u = <usize>slot(plan, 28);
+  logits = <usize>slot(plan, 29);
+  layerBase = plan + (<usize>HEADER_SLOTS << 2);
+  // Every address the plan hands out must leave room for its buffer below `total`.
+  const d4 = <u64>dim << 2;
+  if (!fits(embedding, <u64>vocab * d4, total) || !fits(classifier, <u64>vocab * d4, total) || !fits(logits, <u64>vocab << 2, total)) return (status = S.PLAN_OUT_OF_MEMORY);
+  if (!fits(att, (<u64>nHeads * <u64>ctx) << 2, total) || !fits(h1, <u64>hidden << 2, total) || !fits(h3, <u64>hidden << 2, total)) return (status = S.PLAN_OUT_OF_MEMORY);
+  let anySlim = false;
+  const kvBytes = <u64>ctx * <u64>(nKvHeads * headDim) << 2;
+  for (let l = 0; l < nLayers; l++) {
+    const slim = layerSlot(l, 0) == 1;
+    anySlim = anySlim || slim;
+    if (slim && nKvHeads != nHeads) return (status = S.PLAN_BAD_DIMS);
+    if (!fits(layerSlot(l, 10), kvBytes, total)) return (status = S.PLAN_OUT_OF_MEMORY);
+    if (!slim && !fits(layerSlot(l, 11), kvBytes, total)) return (status = S.PLAN_OUT_OF_MEMORY);
+    if (!fits(layerSlot(l, 8), <u64>hidden * d4, total)) return (status = S.PLAN_OUT_OF_MEMORY);
+  }
+  if (anySlim) {
+    if (!fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total) || !fits(u, <u64>nHeads * d4, total)) return (status = S.PLAN_OUT_OF_MEMORY);
+    fillRopeTable(ropeTable, ctx, headDim, theta);
+  }
+  pos = 0;
+  return (status = S.OK);
+}
+
+// @ts-ignore: decorator
+@inline function fits(addr: usize, bytes: u64, total: u32): bool {
+  return addr != 0 && <u64>addr + bytes <= <u64>total;
+}
+
+/** Forgets the cached context; weights and plan stay. */
+export function reset(): void {
+  pos = 0;
+}
+
+export function position(): i32 {
+  return pos;
+}
+
+export function lastError(): i32 {
+  return status;
+}
+
+/** One transformer step for `token` at position pos; logits only when asked (prefill skips them). */
+function forward(token: i32, wantLogits: bool): void {
+  const d = dim;
+  const n = pos + 1;
+  const kvDim = nKvHeads * headDim;
+  memory.copy(x, embedding + <usize>token * (<usize>d << 2), <usize>d << 2);
+  for (let l = 0; l < nLayers; l++) {
+    const slim = layerSlot(l, 0) == 1;
+    const wk = layerSlot(l, 3);
+    const wvOrWkv = layerSlot(l, 4);
+    const kCache = layerSlot(l, 10);
+    const kRow = kCache + <usize>pos * (<usize>kvDim << 2);
+
+    // attention: q and this position's key (and value, vanilla) straight into their cache rows
+    rmsnorm(xn, x, layerSlot(l, 1), d, eps);
+    matmul(q, layerSlot(l, 2), xn, d, d);
+    matmul(kRow, wk, xn, kvDim, d);
+    ropeInPlace(q, d, headDim, pos, theta);
+    if (slim) {
+      slimAttention(ao, q, att, u, kCache, wvOrWkv, ropeTable, nHeads, headDim, d, ctx, n);
+    } else {
+      const vCache = layerSlot(l, 11);
+      matmul(vCache + <usize>pos * (<usize>kvDim << 2), wvOrWkv, xn, kvDim, d);
+      ropeInPlace(kRow, kvDim, headDim, pos, theta);
+      vanillaAttention(ao, q, att, kCache, vCache, nHeads, nKvHeads, headDim, ctx, n);
+    }
+    matmul(xo, layerSlot(l, 5), ao, d, d);
+    addInPlace(x, xo, d);
+
+    // feed-forward: x += W2 (silu(W1 xn) ⊙ W3 xn)
+    rmsnorm(fn, x, layerSlot(l, 6), d, eps);
+    matmul(h1, layerSlot(l, 7), fn, hidden, d);
+    matmul(h3, layerSlot(l, 9), fn, hidden, d);
+    swiglu(h1, h3, hidden);
+    matmul(fo, layerSlot(l, 8), h1, d, hidden);
+    addInPlace(x, fo, d);
+  }
+  if (wantLogits) {
+    rmsnorm(x, x, finalNorm, d, eps);
+    matmul(logits, classifier, x, vocab, d);
+  }
+  pos = n;
+}
+
+// @ts-ignore: decorator
+@inline function check(token: i32): bool {
+  if (status == S.NOT_INITIALIZED) return false;
+  if (pos >= ctx) {
+    status = S.CONTEXT_FULL;
+    return false;
+  }
+  if (token < 0 || token >= vocab) {
+    status = S.BAD_TOKEN;
+    return false;
+  }
+  return true;
+}
+
+/** Appends one token; returns the address of the next-token logits (vocab f32), or 0. */
+export function step(token: i32): usize {
+  if (!check(token)) return 0;
+  forward(token, true);
+  status = S.OK;
+  return logits;
+}
+
+/** Appends n tokens read from tokens (n,) i32; returns the logits after the last one, or 0. */
+export function prefill(tokens: usize, n: i32): usize {
+  if (status == S.NOT_INITIALIZED) return 0;
+  if (n <= 0) return (status = S.BAD_TOKEN), 0;
+  if (pos + n > ctx) return (status = S.CONTEXT_FULL), 0;
+  for (let i = 0; i < n; i++) {
+    const token = load<i32>(tokens + (<usize>i << 2));
+    if (!check(token)) return 0;
+    forward(token, i == n - 1);
+  }
+  status = S.OK;
+  return logits;
+}

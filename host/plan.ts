@@ -1,0 +1,263 @@
+/**
+ * The arena plan: the one function that places every byte of the decoder's linear memory.
+ *
+ * Layout, in order (DESIGN §3):
+ *   static │ plan block │ weights │ K-cache │ V-cache │ RoPE table │ activations │ logits │ scratch
+ *
+ * Activations are placed by lifetime within one layer step (buffers whose live ranges do not overlap share
+ * bytes), greedily by size as in TFLite Micro's planner; the layer loop reuses them for every layer.
+ * Nothing here depends on the compiled module except STATIC_BYTES, which the module checks at init.
+ */
+import { type ModelConfig, headDim, kvDim, isMultiHead } from "./model.ts";
+import { fail } from "./errors.ts";
+
+export type AttentionMode = "slim" | "vanilla";
+
+/** Bytes reserved at address 0 for the module's static data; the module refuses a plan if its data is larger. */
+export const STATIC_BYTES = 16384;
+export const PAGE_BYTES = 65536;
+/** Tensors and regions start on 16-byte boundaries: v128 loads and flash execute-in-place on ESP32. */
+export const ALIGN = 16;
+
+/** i32 slots of the plan block the module reads at init (see assembly/plan.ts for the same indices). */
+export const PLAN_MAGIC = 0x4e4c5053; // "SPLN" little-endian
+export const PLAN_VERSION = 1;
+export const PLAN_HEADER_SLOTS = 48;
+export const PLAN_LAYER_SLOTS = 16;
+
+export interface Span {
+  name: string;
+  offset: number;
+  size: number;
+}
+
+export interface LayerPlan {
+  mode: AttentionMode;
+  attnNorm: Span;
+  wq: Span;
+  wk: Span;
+  /** Slim layers store W_KV (d×d) here instead of W_V; vanilla layers store W_V (kvDim×d). */
+  wvOrWkv: Span;
+  wo: Span;
+  ffnNorm: Span;
+  w1: Span;
+  w2: Span;
+  w3: Span;
+  kCache: Span; // (ctx, kvDim) f32; slim layers cache keys before RoPE, vanilla after
+  vCache: Span | null; // (ctx, kvDim) f32, vanilla layers only
+}
+
+export interface ArenaPlan {
+  config: ModelConfig;
+  ctx: number;
+  modes: AttentionMode[];
+  /** Top-level regions in address order; they tile [0, totalBytes) exactly. */
+  regions: Span[];
+  planBlock: Span;
+  embedding: Span;
+  finalNorm: Span;
+  classifier: Span; // same offset as embedding when shared
+  layers: LayerPlan[];
+  ropeTable: Span | null; // (ctx, 2·headDim) f32: duplicated cos, signed sin — slim layers rotate cached keys on read
+  activations: Span[]; // each buffer's place inside the activations region
+  logits: Span;
+  tokens: Span; // (ctx,) i32 prompt buffer for prefill
+  totalBytes: number;
+  pages: number;
+  /** K+V cache bytes as planned, and what an all-vanilla plan of the same model and ctx would need. */
+  contextBytes: number;
+  vanillaContextBytes: number;
+}
+
+const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+const F32 = 4;
+
+/** One activation buffer with its live range [first, last] over the steps of one layer. */
+interface Buffer {
+  name: string;
+  size: number;
+  first: number;
+  last: number;
+}
+
+/**
+ * Steps of one decode step, in order: 0 attn norm · 1 q/k/v · 2 scores+softmax · 3 mix · 4 per-head W_KV ·
+ * 5 Wo · 6 residual · 7 ffn norm · 8 w1/w3 · 9 w2 · 10 residual · 11 final norm+classifier.
+ */
+function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean): Buffer[] {
+  const d = c.dim * F32;
+  const bufs: Buffer[] = [
+    { name: "x", size: d, first: 0, last: 11 }, // residual stream, lives the whole step
+    { name: "xn", size: d, first: 0, last: 1 }, // normed input to q/k/v
+    { name: "q", size: d, first: 1, last: 3 },
+    { name: "att", size: c.nHeads * ctx * F32, first: 2, last: 3 },
+    { name: "ao", size: d, first: 3, last: 5 }, // concatenated head outputs
+    { name: "xo", size: d, first: 5, last: 6 },
+    { name: "fn", size: d, first: 7, last: 8 },
+    { name: "h1", size: c.hiddenDim * F32, first: 8, last: 9 },
+    { name: "h3", size: c.hiddenDim * F32, first: 8, last: 9 },
+    { name: "fo", size: d, first: 9, last: 10 },
+  ];
+  if (anySlim) bufs.push({ name: "u", size: c.nHeads * d, first: 3, last: 4 }); // U = A·K, (heads, dim)
+  // Keys and values are written straight into their cache rows, so they need no buffer of their own.
+  return bufs;
+}
+
+/** Greedy lifetime placement: biggest first, lowest offset that overlaps no live neighbour. */
+function placeActivations(bufs: Buffer[]): { spans: Span[]; size: number } {
+  const order = [...bufs].sort((a, b) => b.size - a.size || a.first - b.first);
+  const placed: { buf: Buffer; offset: number }[] = [];
+  for (const buf of order) {
+    const size = align(buf.size);
+    const clashes = placed
+      .filter((p) => p.buf.first <= buf.last && buf.first <= p.buf.last)
+      .sort((a, b) => a.offset - b.offset);
+    let offset = 0;
+    for (const p of clashes) {
+      if (offset + size <= p.offset) break;
+      offset = Math.max(offset, p.offset + align(p.buf.size));
+    }
+    placed.push({ buf, offset });
+  }
+  const spans = bufs.map((b) => ({ name: b.name, offset: placed.find((p) => p.buf === b)!.offset, size: b.size }));
+  const size = Math.max(...placed.map((p) => p.offset + align(p.buf.size)));
+  return { spans, size };
+}
+
+/** Which attention mode each layer runs, given the requested mode. GQA/MQA always runs vanilla. */
+export function layerModes(c: ModelConfig, mode: AttentionMode, perLayer?: AttentionMode[]): AttentionMode[] {
+  if (mode === "vanilla" || !isMultiHead(c)) return Array(c.nLayers).fill("vanilla");
+  return perLayer ? [...perLayer] : Array(c.nLayers).fill("slim");
+}
+
+/** Plans the whole arena for (model config, context length, per-layer attention mode). */
+export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[]): ArenaPlan {
+  if (!Number.isInteger(ctx) || ctx < 1) fail("E_FLAG", `--ctx: expected a positive whole number, got ${ctx}`);
+  if (ctx > c.seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${c.seqLen}`);
+  if (modes.length !== c.nLayers) fail("E_MODEL", `plan: ${modes.length} layer modes for ${c.nLayers} layers`);
+  if (modes.includes("slim") && !isMultiHead(c))
+    fail("E_MODEL", `plan: slim attention needs n_kv_heads == n_heads (model has ${c.nKvHeads} of ${c.nHeads})`);
+
+  const regions: Span[] = [];
+  let cursor = 0;
+  const region = (name: string, size: number): Span => {
+    const span = { name, offset: cursor, size: align(size) };
+    regions.push(span);
+    cursor += span.size;
+    return span;
+  };
+  region("static", STATIC_BYTES);
+  const planBlock = region("plan", (PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * c.nLayers) * 4);
+
+  // Weights: each tensor 16-byte aligned, inside one read-only region.
+  const weightsStart = cursor;
+  const tensor = (name: string, floats: number): Span => {
+    const span = { name, offset: cursor, size: floats * F32 };
+    cursor += align(span.size);
+    return span;
+  };
+  const d = c.dim;
+  const kv = kvDim(c);
+  const embedding = tensor("token_embedding", c.vocabSize * d);
+  const layerWeights = modes.map((mode, l) => ({
+    mode,
+    attnNorm: tensor(`layers.${l}.attn_norm`, d),
+    wq: tensor(`layers.${l}.wq`, d * d),
+    wk: tensor(`layers.${l}.wk`, kv * d),
+    wvOrWkv: tensor(mode === "slim" ? `layers.${l}.wkv` : `layers.${l}.wv`, kv * d),
+    wo: tensor(`layers.${l}.wo`, d * d),
+    ffnNorm: tensor(`layers.${l}.ffn_norm`, d),
+    w1: tensor(`layers.${l}.w1`, c.hiddenDim * d),
+    w2: tensor(`layers.${l}.w2`, d * c.hiddenDim),
+    w3: tensor(`layers.${l}.w3`, c.hiddenDim * d),
+  }));
+  const finalNorm = tensor("final_norm", d);
+  const classifier = c.sharedClassifier ? { ...embedding, name: "classifier (shared)" } : tensor("classifier", c.vocabSize * d);
+  regions.push({ name: "weights", offset: weightsStart, size: cursor - weightsStart });
+
+  const rowBytes = ctx * kv * F32;
+  const kStart = cursor;
+  const kCaches = modes.map((_, l) => tensor(`layers.${l}.k_cache`, ctx * kv));
+  regions.push({ name: "k_cache", offset: kStart, size: cursor - kStart });
+  const vStart = cursor;
+  const vCaches = modes.map((m, l) => (m === "vanilla" ? tensor(`layers.${l}.v_cache`, ctx * kv) : null));
+  regions.push({ name: "v_cache", offset: vStart, size: cursor - vStart });
+
+  const anySlim = modes.includes("slim");
+  const ropeTable = anySlim ? region("rope_table", ctx * 2 * headDim(c) * F32) : null;
+
+  const acts = placeActivations(activationBuffers(c, ctx, anySlim));
+  const actRegion = region("activations", acts.size);
+  const activations = acts.spans.map((s) => ({ ...s, offset: actRegion.offset + s.offset }));
+  const logits = region("logits", c.vocabSize * F32);
+  const tokens = region("scratch", ctx * 4);
+
+  const totalBytes = cursor;
+  const layers: LayerPlan[] = layerWeights.map((w, l) => ({ ...w, kCache: kCaches[l], vCache: vCaches[l] }));
+  const contextBytes = modes.reduce((sum, m) => sum + rowBytes * (m === "vanilla" ? 2 : 1), 0);
+  return {
+    config: c,
+    ctx,
+    modes,
+    regions: regions.sort((a, b) => a.offset - b.offset),
+    planBlock,
+    embedding,
+    finalNorm,
+    classifier,
+    layers,
+    ropeTable,
+    activations,
+    logits,
+    tokens,
+    totalBytes,
+    pages: Math.ceil(totalBytes / PAGE_BYTES),
+    contextBytes,
+    vanillaContextBytes: 2 * rowBytes * c.nLayers,
+  };
+}
+
+export const activation = (plan: ArenaPlan, name: string): Span => {
+  const span = plan.activations.find((a) => a.name === name);
+  if (!span) throw new Error(`plan has no activation buffer ${name}`);
+  return span;
+};
+
+/** The plan block as the module reads it: i32 slots, f32 values stored by their bits. */
+export function encodePlanBlock(plan: ArenaPlan): Int32Array {
+  const c = plan.config;
+  const slots = new Int32Array(PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * c.nLayers);
+  const f32bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
+  const act = (n: string) => (plan.activations.find((a) => a.name === n)?.offset ?? 0);
+  const header = [
+    PLAN_MAGIC, PLAN_VERSION, c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, headDim(c), c.vocabSize, plan.ctx,
+    f32bits(c.normEps), f32bits(c.ropeTheta), plan.totalBytes, STATIC_BYTES,
+    plan.embedding.offset, plan.finalNorm.offset, plan.classifier.offset, plan.ropeTable?.offset ?? 0,
+    act("x"), act("xn"), act("q"), act("att"), act("ao"), act("xo"), act("fn"), act("h1"), act("h3"), act("fo"), act("u"),
+    plan.logits.offset, plan.tokens.offset,
+  ];
+  slots.set(header);
+  plan.layers.forEach((l, i) => {
+    slots.set(
+      [
+        l.mode === "slim" ? 1 : 0, l.attnNorm.offset, l.wq.offset, l.wk.offset, l.wvOrWkv.offset, l.wo.offset,
+        l.ffnNorm.offset, l.w1.offset, l.w2.offset, l.w3.offset, l.kCache.offset, l.vCache?.offset ?? 0,
+      ],
+      PLAN_HEADER_SLOTS + i * PLAN_LAYER_SLOTS,
+    );
+  });
+  return slots;
+}
+
+/** A text memory map: one line per region with offset, size and share of the total. */
+export function formatMemoryMap(plan: ArenaPlan): string {
+  const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`.padStart(12);
+  const lines = plan.regions.map(
+    (r) =>
+      `  ${r.name.padEnd(12)} 0x${r.offset.toString(16).padStart(8, "0")}  ${kib(r.size)}  ${((100 * r.size) / plan.totalBytes).toFixed(1).padStart(5)} %`,
+  );
+  const modes = plan.modes.map((m) => (m === "slim" ? "S" : "V")).join("");
+  return [
+    `arena ${plan.totalBytes} bytes (${plan.pages} pages), ctx ${plan.ctx}, layers ${modes} (S = slim, V = vanilla)`,
+    ...lines,
+  ].join("\n");
+}

@@ -1,0 +1,123 @@
+/**
+ * Runs the decoder module in Node: fixes its memory to the planned pages, writes the plan block and the
+ * weights at their planned addresses, and drives it through the reactor ABI.
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Model } from "./model.ts";
+import { type ArenaPlan, encodePlanBlock } from "./plan.ts";
+import { withFixedMemory } from "./wasm.ts";
+import { SlimError, fail } from "./errors.ts";
+
+export type Build = "simd" | "scalar";
+
+/** What each module status means, in the user's words (codes from assembly/status.ts). */
+const STATUS: Record<number, string> = {
+  1: "the decoder was not initialised",
+  2: "the plan block has the wrong magic number",
+  3: "the plan block is of another version than this decoder",
+  4: "the plan's model dimensions are inconsistent",
+  5: "the plan needs more memory than the module has",
+  6: "the module's static data is larger than the plan reserves",
+  7: "the context is full: no cache row is left for another token",
+  8: "a token id is outside the vocabulary (or the prompt is empty)",
+};
+
+export const statusMessage = (code: number): string => STATUS[code] ?? `unknown decoder status ${code}`;
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  init(plan: number): number;
+  reset(): void;
+  position(): number;
+  lastError(): number;
+  step(token: number): number;
+  prefill(tokens: number, n: number): number;
+}
+
+export const decoderPath = (build: Build): string =>
+  fileURLToPath(new URL(`../build/decoder.${build}.wasm`, import.meta.url));
+
+export function loadDecoderBytes(build: Build): Uint8Array {
+  try {
+    return readFileSync(decoderPath(build));
+  } catch {
+    return fail("E_FILE", `${decoderPath(build)}: decoder module missing; run \`npm install\` (it compiles assembly/)`);
+  }
+}
+
+/** Slim layers take W_KV (dim, dim) in place of W_V; `wkv[l]` is null for vanilla layers. */
+export function writeWeights(mem: ArrayBuffer, model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[]): void {
+  const put = (offset: number, data: Float32Array) => new Float32Array(mem, offset, data.length).set(data);
+  const w = model.weights;
+  put(plan.embedding.offset, w.tokenEmbedding);
+  plan.layers.forEach((l, i) => {
+    const lw = w.layers[i];
+    put(l.attnNorm.offset, lw.attnNorm);
+    put(l.wq.offset, lw.wq);
+    put(l.wk.offset, lw.wk);
+    if (l.mode === "slim") {
+      const m = wkv[i];
+      if (!m) throw new Error(`layer ${i} is planned slim but has no W_KV`);
+      put(l.wvOrWkv.offset, m);
+    } else put(l.wvOrWkv.offset, lw.wv);
+    put(l.wo.offset, lw.wo);
+    put(l.ffnNorm.offset, lw.ffnNorm);
+    put(l.w1.offset, lw.w1);
+    put(l.w2.offset, lw.w2);
+    put(l.w3.offset, lw.w3);
+  });
+  put(plan.finalNorm.offset, w.finalNorm);
+  if (!model.config.sharedClassifier) put(plan.classifier.offset, w.classifier);
+}
+
+export class Decoder {
+  private constructor(
+    private readonly ex: Exports,
+    readonly plan: ArenaPlan,
+    readonly build: Build,
+  ) {}
+
+  /** Instantiates the module with exactly plan.pages of memory, loads the weights and initialises it. */
+  static async create(model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[], build: Build = "simd"): Promise<Decoder> {
+    const bytes = withFixedMemory(loadDecoderBytes(build), plan.pages);
+    const { instance } = await WebAssembly.instantiate(bytes, {});
+    const ex = instance.exports as unknown as Exports;
+    const mem = ex.memory.buffer;
+    new Int32Array(mem, plan.planBlock.offset, plan.planBlock.size / 4).set(encodePlanBlock(plan));
+    writeWeights(mem, model, plan, wkv);
+    const status = ex.init(plan.planBlock.offset);
+    if (status !== 0) fail("E_RUNTIME", `decoder init: ${statusMessage(status)}`);
+    return new Decoder(ex, plan, build);
+  }
+
+  get memoryBytes(): number {
+    return this.ex.memory.buffer.byteLength;
+  }
+
+  get position(): number {
+    return this.ex.position();
+  }
+
+  reset(): void {
+    this.ex.reset();
+  }
+
+  private logits(ptr: number, what: string): Float32Array {
+    if (ptr === 0) throw new SlimError("E_RUNTIME", `${what}: ${statusMessage(this.ex.lastError())}`);
+    return new Float32Array(this.ex.memory.buffer, ptr, this.plan.config.vocabSize);
+  }
+
+  /** Appends one token; returns a view of the next-token logits (valid until the next call). */
+  step(token: number): Float32Array {
+    return this.logits(this.ex.step(token), "step");
+  }
+
+  /** Appends a prompt; returns the logits after its last token. */
+  prefill(tokens: ArrayLike<number>): Float32Array {
+    if (this.position + tokens.length > this.plan.ctx)
+      fail("E_FLAG", `prompt of ${tokens.length} tokens does not fit the remaining context (${this.plan.ctx - this.position} of --ctx ${this.plan.ctx})`);
+    new Int32Array(this.ex.memory.buffer, this.plan.tokens.offset, tokens.length).set(Array.from(tokens));
+    return this.logits(this.ex.prefill(this.plan.tokens.offset, tokens.length), "prefill");
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Models with random weights, generated on the fly: for benchmarks at real shapes, and for `npm start`
+ * before a trained default model exists. Deterministic for a seed.
+ */
+import type { Model, ModelConfig, LayerWeights } from "./model.ts";
+import { kvDim } from "./model.ts";
+
+/** mulberry32: a small, fast, seedable PRNG with 32 bits of state; returns floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n samples from N(0, std²) (Box–Muller). */
+function gaussian(rand: () => number, n: number, std: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - rand())) * std;
+    const a = 2 * Math.PI * rand();
+    out[i] = r * Math.cos(a);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(a);
+  }
+  return out;
+}
+
+const around1 = (rand: () => number, n: number) => Float32Array.from({ length: n }, () => 0.8 + 0.4 * rand());
+
+/** Random weights scaled like a trained model's (std ≈ 1/√fan_in), so activations stay O(1). */
+export function syntheticModel(config: ModelConfig, seed = 1): Model {
+  const rand = mulberry32(seed);
+  const d = config.dim;
+  const kv = kvDim(config);
+  const mat = (rows: number, cols: number) => gaussian(rand, rows * cols, 1 / Math.sqrt(cols));
+  const layers: LayerWeights[] = Array.from({ length: config.nLayers }, () => ({
+    attnNorm: around1(rand, d),
+    wq: mat(d, d),
+    wk: mat(kv, d),
+    wv: mat(kv, d),
+    wo: mat(d, d),
+    ffnNorm: around1(rand, d),
+    w1: mat(config.hiddenDim, d),
+    w2: mat(d, config.hiddenDim),
+    w3: mat(config.hiddenDim, d),
+  }));
+  const tokenEmbedding = gaussian(rand, config.vocabSize * d, 1);
+  const classifier = config.sharedClassifier ? tokenEmbedding : mat(config.vocabSize, d);
+  return { config, weights: { tokenEmbedding, layers, finalNorm: around1(rand, d), classifier } };
+}
+
+/** The stories15M shape (llama2.c's smallest TinyStories model), with a 4096-token context. */
+export const STORIES15M: ModelConfig = {
+  arch: "llama",
+  dim: 288,
+  hiddenDim: 768,
+  nLayers: 6,
+  nHeads: 6,
+  nKvHeads: 6,
+  vocabSize: 32000,
+  seqLen: 4096,
+  normEps: 1e-5,
+  ropeTheta: 10000,
+  sharedClassifier: true,
+};
