@@ -2,7 +2,7 @@
 // memory, then calls init(planPtr). Nothing is allocated after that: every buffer is an address taken from
 // the plan, and the module's memory has minimum == maximum pages.
 //
-//   init(planPtr) -> status        reset()          position() -> tokens in the cache
+//   init(planPtr) -> status        reset()          position() -> tokens in the cache     truncate(n)
 //   step(token) -> logitsPtr       prefill(tokensPtr, n) -> logitsPtr       lastError() -> status
 // A pointer result of 0 means failure; lastError() says why (codes in assembly/status.ts).
 
@@ -131,6 +131,13 @@ export function init(plan: usize): i32 {
 /** Forgets the cached context; weights and plan stay. */
 export function reset(): void {
   pos = 0;
+}
+
+/** Keeps only the first n cached tokens (n ≤ position): rewinds a conversation without recomputing it. */
+export function truncate(n: i32): i32 {
+  if (n < 0 || n > pos) return (status = S.BAD_TOKEN);
+  pos = n;
+  return S.OK;
 }
 
 export function position(): i32 {

@@ -29,6 +29,7 @@ interface Exports {
   memory: WebAssembly.Memory;
   init(plan: number): number;
   reset(): void;
+  truncate(n: number): number;
   position(): number;
   lastError(): number;
   step(token: number): number;
@@ -81,7 +82,7 @@ export class Decoder {
   /** Instantiates the module with exactly plan.pages of memory, loads the weights and initialises it. */
   static async create(model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[], build: Build = "simd"): Promise<Decoder> {
     const bytes = withFixedMemory(loadDecoderBytes(build), plan.pages);
-    const { instance } = await WebAssembly.instantiate(bytes, {});
+    const instance = await WebAssembly.instantiate(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {});
     const ex = instance.exports as unknown as Exports;
     const mem = ex.memory.buffer;
     new Int32Array(mem, plan.planBlock.offset, plan.planBlock.size / 4).set(encodePlanBlock(plan));
@@ -101,6 +102,11 @@ export class Decoder {
 
   reset(): void {
     this.ex.reset();
+  }
+
+  /** Keeps the first n cached tokens. */
+  truncate(n: number): void {
+    if (this.ex.truncate(n) !== 0) fail("E_FLAG", `truncate: ${n} is not between 0 and the position ${this.position}`);
   }
 
   private logits(ptr: number, what: string): Float32Array {
