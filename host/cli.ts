@@ -1,0 +1,139 @@
+/**
+ * The `slimedge` command line: a thin layer over the library. User errors become one line on stderr and a
+ * non-zero exit code; only a bug prints a stack trace.
+ *
+ * This is the one module of host/ that reaches into tools/: running a raw checkpoint in slim mode needs the
+ * offline slim transform (W_KV in float64) at load time.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, Option, InvalidArgumentError, CommanderError } from "commander";
+import type { Model } from "./model.ts";
+import { loadLlama2c } from "./llama2c.ts";
+import { loadTokenizer, type Tokenizer } from "./tokenizer.ts";
+import { SAMPLER_DEFAULTS } from "./sampler.ts";
+import { generate, resolveModes, summaryLine, type SlimLayers } from "./generate.ts";
+import type { AttentionMode } from "./plan.ts";
+import type { Build } from "./runtime.ts";
+import { syntheticModel } from "./synthetic.ts";
+import { SlimError, fail } from "./errors.ts";
+import { slimify } from "../tools/slimify.ts";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const DEFAULT_MODEL_DIR = join(root, "models", "slimedge-tiny");
+
+const wholeNumber = (flag: string, min: number) => (v: string) => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || n < min) throw new InvalidArgumentError(`${flag}: expected a whole number ≥ ${min}, got "${v}"`);
+  return n;
+};
+const number = (flag: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag}: expected a number, got "${v}"`);
+  return n;
+};
+
+interface RunFlags {
+  prompt: string;
+  steps: number;
+  mode: AttentionMode;
+  temp: number;
+  topP: number;
+  seed: number;
+  ctx?: number;
+  tokenizer?: string;
+  build: Build;
+  threshold: number;
+}
+
+/** The checkpoint and tokenizer to run, and a sentence when they are not what the user might assume. */
+function resolveModel(checkpoint: string | undefined, tokenizerPath: string | undefined): { model: Model; tokenizer: Tokenizer; notice?: string } {
+  if (checkpoint) {
+    const model = loadLlama2c(checkpoint);
+    const tokPath = tokenizerPath ?? join(dirname(checkpoint), "tokenizer.bin");
+    if (!existsSync(tokPath)) fail("E_FILE", `${tokPath}: no tokenizer next to the checkpoint; pass --tokenizer <tokenizer.bin>`);
+    return { model, tokenizer: loadTokenizer(tokPath, model.config.vocabSize) };
+  }
+  const shipped = join(DEFAULT_MODEL_DIR, "model.bin");
+  const tokPath = tokenizerPath ?? join(DEFAULT_MODEL_DIR, "tokenizer.bin");
+  if (existsSync(shipped)) {
+    const model = loadLlama2c(shipped);
+    return { model, tokenizer: loadTokenizer(tokPath, model.config.vocabSize) };
+  }
+  // No trained default model in this checkout: random weights of the default shape, said plainly.
+  const tokenizer = loadTokenizer(tokPath);
+  const model = syntheticModel(
+    { arch: "llama", dim: 128, hiddenDim: 352, nLayers: 6, nHeads: 8, nKvHeads: 8, vocabSize: tokenizer.vocabSize, seqLen: 2048, normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true },
+    1,
+  );
+  return { model, tokenizer, notice: `no trained default model found at ${shipped}: running RANDOM weights generated on the fly, so the text is noise` };
+}
+
+async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
+  const { model, tokenizer, notice } = resolveModel(checkpoint, flags.tokenizer);
+  if (notice) err.write(`note: ${notice}\n`);
+  const ctx = flags.ctx ?? model.config.seqLen;
+  if (ctx > model.config.seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${model.config.seqLen}`);
+  const prompt = tokenizer.encode(flags.prompt, { bos: true });
+  const layers = resolveModes(model, flags.mode, (): SlimLayers => {
+    const report = slimify(model, { threshold: flags.threshold, prompt: prompt.slice(0, 64) });
+    const notes = report.layers
+      .filter((l) => l.mode === "vanilla")
+      .map((l) => `layer ${l.layer} keeps its V-cache: ${l.reason ?? "reconstruction error above the threshold"}`);
+    return { modes: report.layers.map((l) => l.mode), wkv: report.wkv, notes };
+  });
+  for (const n of layers.notes) err.write(`note: ${n}\n`);
+  const result = await generate(model, tokenizer, layers, {
+    prompt: flags.prompt,
+    steps: flags.steps,
+    ctx,
+    build: flags.build,
+    sampler: { temperature: flags.temp, topP: flags.topP, seed: flags.seed },
+    onText: (s) => out.write(s),
+  });
+  out.write("\n");
+  err.write(summaryLine(result, flags.build) + "\n");
+}
+
+export function program(): Command {
+  const cli = new Command("slimedge")
+    .description("Transformer language models as fixed-memory WebAssembly, with slim attention (K-cache only).");
+  cli
+    .command("run")
+    .description("generate text from a llama2.c checkpoint (default: the shipped model) on the simulated host board")
+    .argument("[checkpoint]", "llama2.c model .bin (v0, v1 or v2); default: models/slimedge-tiny/model.bin")
+    .option("-p, --prompt <text>", "prompt text", "Once upon a time")
+    .option("-n, --steps <n>", "tokens to generate after the prompt", wholeNumber("-n/--steps", 0), 64)
+    .addOption(new Option("--mode <mode>", "attention: slim (K-cache only) or vanilla (K+V cache)").choices(["slim", "vanilla"]).default("slim"))
+    .option("--temp <t>", "sampling temperature; 0 = greedy", number("--temp"), SAMPLER_DEFAULTS.temperature)
+    .option("--top-p <p>", "nucleus sampling threshold in (0, 1]", number("--top-p"), SAMPLER_DEFAULTS.topP)
+    .option("--seed <n>", "random seed", wholeNumber("--seed", 1), SAMPLER_DEFAULTS.seed)
+    .option("--ctx <n>", "context length to plan for (default: the model's seq_len)", wholeNumber("--ctx", 1))
+    .option("--tokenizer <file>", "tokenizer.bin (default: next to the checkpoint)")
+    .addOption(new Option("--build <build>", "decoder build").choices(["simd", "scalar"]).default("simd"))
+    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
+    .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
+  return cli;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const cli = program();
+  cli.exitOverride();
+  cli.commands.forEach((c) => c.exitOverride());
+  try {
+    await cli.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander already printed its one line
+    if (e instanceof SlimError) {
+      process.stderr.write(`slimedge: ${e.message}\n`);
+      return e.code === "E_FLAG" ? 2 : 1;
+    }
+    throw e;
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+}
