@@ -99,55 +99,70 @@ export function slimScores(att: usize, q: usize, kCache: usize, table: usize, he
   }
 }
 
-/** U (g heads from h0, dim) = A (g, n) · K (n, dim), for g = 4: one pass over K for four heads. */
+/**
+ * Rows of the cache are mixed in blocks of BLOCK positions: a block (BLOCK × row bytes, 72 KiB at d = 288)
+ * stays in L2 while every column chunk walks it, so each cached row comes from memory once per call,
+ * not once per chunk. Partial sums carry over in `out` between blocks.
+ */
+const BLOCK: i32 = 64;
+
+/** U (4 heads from h0, dim) = A (4, n) · K (n, dim): one walk over K serves four heads. */
 function mix4(u: usize, att: usize, kCache: usize, h0: i32, dim: i32, ctx: i32, n: i32): void {
   const kRow = <usize>dim << 2;
   const aRow = <usize>ctx << 2;
-  const a0 = att + <usize>h0 * aRow;
   const u0 = u + <usize>h0 * kRow;
-  let c = 0;
-  if (ASC_FEATURE_SIMD) {
-    for (; c + 4 <= dim; c += 4) {
-      let s0 = f32x4.splat(0);
-      let s1 = f32x4.splat(0);
-      let s2 = f32x4.splat(0);
-      let s3 = f32x4.splat(0);
-      let k = kCache + (<usize>c << 2);
+  for (let t0 = 0; t0 < n; t0 += BLOCK) {
+    const t1 = min(t0 + BLOCK, n);
+    const first = t0 == 0;
+    const a0 = att + <usize>h0 * aRow + (<usize>t0 << 2);
+    const k0 = kCache + <usize>t0 * kRow;
+    let c = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; c + 4 <= dim; c += 4) {
+        const o = u0 + (<usize>c << 2);
+        let s0 = first ? f32x4.splat(0) : v128.load(o);
+        let s1 = first ? f32x4.splat(0) : v128.load(o + kRow);
+        let s2 = first ? f32x4.splat(0) : v128.load(o + 2 * kRow);
+        let s3 = first ? f32x4.splat(0) : v128.load(o + 3 * kRow);
+        let k = k0 + (<usize>c << 2);
+        let a = a0;
+        for (let t = t0; t < t1; t++) {
+          const kv = v128.load(k);
+          s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a)), kv));
+          s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(a + aRow)), kv));
+          s2 = f32x4.add(s2, f32x4.mul(f32x4.splat(load<f32>(a + 2 * aRow)), kv));
+          s3 = f32x4.add(s3, f32x4.mul(f32x4.splat(load<f32>(a + 3 * aRow)), kv));
+          k += kRow;
+          a += 4;
+        }
+        v128.store(o, s0);
+        v128.store(o + kRow, s1);
+        v128.store(o + 2 * kRow, s2);
+        v128.store(o + 3 * kRow, s3);
+      }
+    }
+    for (; c < dim; c++) {
+      const o = u0 + (<usize>c << 2);
+      let s0: f32 = first ? 0 : load<f32>(o);
+      let s1: f32 = first ? 0 : load<f32>(o + kRow);
+      let s2: f32 = first ? 0 : load<f32>(o + 2 * kRow);
+      let s3: f32 = first ? 0 : load<f32>(o + 3 * kRow);
+      let k = k0 + (<usize>c << 2);
       let a = a0;
-      for (let t = 0; t < n; t++) {
-        const kv = v128.load(k);
-        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a)), kv));
-        s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(a + aRow)), kv));
-        s2 = f32x4.add(s2, f32x4.mul(f32x4.splat(load<f32>(a + 2 * aRow)), kv));
-        s3 = f32x4.add(s3, f32x4.mul(f32x4.splat(load<f32>(a + 3 * aRow)), kv));
+      for (let t = t0; t < t1; t++) {
+        const kv = load<f32>(k);
+        s0 += load<f32>(a) * kv;
+        s1 += load<f32>(a + aRow) * kv;
+        s2 += load<f32>(a + 2 * aRow) * kv;
+        s3 += load<f32>(a + 3 * aRow) * kv;
         k += kRow;
         a += 4;
       }
-      const o = u0 + (<usize>c << 2);
-      v128.store(o, s0);
-      v128.store(o + kRow, s1);
-      v128.store(o + 2 * kRow, s2);
-      v128.store(o + 3 * kRow, s3);
+      store<f32>(o, s0);
+      store<f32>(o + kRow, s1);
+      store<f32>(o + 2 * kRow, s2);
+      store<f32>(o + 3 * kRow, s3);
     }
-  }
-  for (; c < dim; c++) {
-    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-    let k = kCache + (<usize>c << 2);
-    let a = a0;
-    for (let t = 0; t < n; t++) {
-      const kv = load<f32>(k);
-      s0 += load<f32>(a) * kv;
-      s1 += load<f32>(a + aRow) * kv;
-      s2 += load<f32>(a + 2 * aRow) * kv;
-      s3 += load<f32>(a + 3 * aRow) * kv;
-      k += kRow;
-      a += 4;
-    }
-    const o = u0 + (<usize>c << 2);
-    store<f32>(o, s0);
-    store<f32>(o + kRow, s1);
-    store<f32>(o + 2 * kRow, s2);
-    store<f32>(o + 3 * kRow, s3);
   }
 }
 
@@ -156,39 +171,48 @@ function mix4(u: usize, att: usize, kCache: usize, h0: i32, dim: i32, ctx: i32, 
  * Used for the slim mix of a leftover head (cols = dim) and for vanilla's value mix (cols = headDim).
  */
 export function weightedRowSum(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32, n: i32): void {
-  let c = 0;
-  if (ASC_FEATURE_SIMD) {
-    for (; c + 8 <= cols; c += 8) {
-      let s0 = f32x4.splat(0);
-      let s1 = f32x4.splat(0);
-      let r = rows + (<usize>c << 2);
-      for (let t = 0; t < n; t++) {
-        const w = f32x4.splat(load<f32>(a + (<usize>t << 2)));
-        s0 = f32x4.add(s0, f32x4.mul(w, v128.load(r)));
-        s1 = f32x4.add(s1, f32x4.mul(w, v128.load(r, 16)));
+  for (let t0 = 0; t0 < n; t0 += BLOCK) {
+    const t1 = min(t0 + BLOCK, n);
+    const first = t0 == 0;
+    const r0 = rows + <usize>t0 * rowBytes;
+    const at = a + (<usize>t0 << 2);
+    let c = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; c + 8 <= cols; c += 8) {
+        const o = out + (<usize>c << 2);
+        let s0 = first ? f32x4.splat(0) : v128.load(o);
+        let s1 = first ? f32x4.splat(0) : v128.load(o, 16);
+        let r = r0 + (<usize>c << 2);
+        for (let t = 0; t < t1 - t0; t++) {
+          const w = f32x4.splat(load<f32>(at + (<usize>t << 2)));
+          s0 = f32x4.add(s0, f32x4.mul(w, v128.load(r)));
+          s1 = f32x4.add(s1, f32x4.mul(w, v128.load(r, 16)));
+          r += rowBytes;
+        }
+        v128.store(o, s0);
+        v128.store(o, s1, 16);
+      }
+      for (; c + 4 <= cols; c += 4) {
+        const o = out + (<usize>c << 2);
+        let s0 = first ? f32x4.splat(0) : v128.load(o);
+        let r = r0 + (<usize>c << 2);
+        for (let t = 0; t < t1 - t0; t++) {
+          s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(at + (<usize>t << 2))), v128.load(r)));
+          r += rowBytes;
+        }
+        v128.store(o, s0);
+      }
+    }
+    for (; c < cols; c++) {
+      const o = out + (<usize>c << 2);
+      let s: f32 = first ? 0 : load<f32>(o);
+      let r = r0 + (<usize>c << 2);
+      for (let t = 0; t < t1 - t0; t++) {
+        s += load<f32>(at + (<usize>t << 2)) * load<f32>(r);
         r += rowBytes;
       }
-      v128.store(out + (<usize>c << 2), s0);
-      v128.store(out + (<usize>c << 2), s1, 16);
+      store<f32>(o, s);
     }
-    for (; c + 4 <= cols; c += 4) {
-      let s0 = f32x4.splat(0);
-      let r = rows + (<usize>c << 2);
-      for (let t = 0; t < n; t++) {
-        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a + (<usize>t << 2))), v128.load(r)));
-        r += rowBytes;
-      }
-      v128.store(out + (<usize>c << 2), s0);
-    }
-  }
-  for (; c < cols; c++) {
-    let s: f32 = 0;
-    let r = rows + (<usize>c << 2);
-    for (let t = 0; t < n; t++) {
-      s += load<f32>(a + (<usize>t << 2)) * load<f32>(r);
-      r += rowBytes;
-    }
-    store<f32>(out + (<usize>c << 2), s);
   }
 }
 
