@@ -100,137 +100,200 @@ export function slimScores(att: usize, q: usize, kCache: usize, table: usize, he
 }
 
 /**
- * Rows of the cache are mixed in blocks of BLOCK positions: a block (BLOCK × row bytes, 72 KiB at d = 288)
- * stays in L2 while every column chunk walks it, so each cached row comes from memory once per call,
- * not once per chunk. Partial sums carry over in `out` between blocks.
+ * Cached rows are mixed in blocks of BLOCK positions: a block (BLOCK × row bytes, 72 KiB at d = 288) stays
+ * in L2 while every column chunk walks it, so each cached row comes from memory once per block loop rather
+ * than once per chunk. `first` starts the sums; later blocks add to what `out` holds.
  */
-const BLOCK: i32 = 64;
+export const BLOCK: i32 = 64;
 
-/** U (4 heads from h0, dim) = A (4, n) · K (n, dim): one walk over K serves four heads. */
-function mix4(u: usize, att: usize, kCache: usize, h0: i32, dim: i32, ctx: i32, n: i32): void {
-  const kRow = <usize>dim << 2;
-  const aRow = <usize>ctx << 2;
-  const u0 = u + <usize>h0 * kRow;
-  for (let t0 = 0; t0 < n; t0 += BLOCK) {
-    const t1 = min(t0 + BLOCK, n);
-    const first = t0 == 0;
-    const a0 = att + <usize>h0 * aRow + (<usize>t0 << 2);
-    const k0 = kCache + <usize>t0 * kRow;
-    let c = 0;
-    if (ASC_FEATURE_SIMD) {
-      for (; c + 4 <= dim; c += 4) {
-        const o = u0 + (<usize>c << 2);
-        let s0 = first ? f32x4.splat(0) : v128.load(o);
-        let s1 = first ? f32x4.splat(0) : v128.load(o + kRow);
-        let s2 = first ? f32x4.splat(0) : v128.load(o + 2 * kRow);
-        let s3 = first ? f32x4.splat(0) : v128.load(o + 3 * kRow);
-        let k = k0 + (<usize>c << 2);
-        let a = a0;
-        for (let t = t0; t < t1; t++) {
-          const kv = v128.load(k);
-          s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a)), kv));
-          s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(a + aRow)), kv));
-          s2 = f32x4.add(s2, f32x4.mul(f32x4.splat(load<f32>(a + 2 * aRow)), kv));
-          s3 = f32x4.add(s3, f32x4.mul(f32x4.splat(load<f32>(a + 3 * aRow)), kv));
-          k += kRow;
-          a += 4;
-        }
-        v128.store(o, s0);
-        v128.store(o + kRow, s1);
-        v128.store(o + 2 * kRow, s2);
-        v128.store(o + 3 * kRow, s3);
-      }
-    }
-    for (; c < dim; c++) {
-      const o = u0 + (<usize>c << 2);
-      let s0: f32 = first ? 0 : load<f32>(o);
-      let s1: f32 = first ? 0 : load<f32>(o + kRow);
-      let s2: f32 = first ? 0 : load<f32>(o + 2 * kRow);
-      let s3: f32 = first ? 0 : load<f32>(o + 3 * kRow);
-      let k = k0 + (<usize>c << 2);
+/** U (4 heads, dim) (+)= A (4 rows aRow apart, count) · R (count, dim): one walk over R serves four heads. */
+function mixBlock4(u: usize, a0: usize, aRow: usize, rows: usize, rowBytes: usize, dim: i32, count: i32, first: bool): void {
+  const uRow = <usize>dim << 2;
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; c + 4 <= dim; c += 4) {
+      const o = u + (<usize>c << 2);
+      let s0 = first ? f32x4.splat(0) : v128.load(o);
+      let s1 = first ? f32x4.splat(0) : v128.load(o + uRow);
+      let s2 = first ? f32x4.splat(0) : v128.load(o + 2 * uRow);
+      let s3 = first ? f32x4.splat(0) : v128.load(o + 3 * uRow);
+      let r = rows + (<usize>c << 2);
       let a = a0;
-      for (let t = t0; t < t1; t++) {
-        const kv = load<f32>(k);
-        s0 += load<f32>(a) * kv;
-        s1 += load<f32>(a + aRow) * kv;
-        s2 += load<f32>(a + 2 * aRow) * kv;
-        s3 += load<f32>(a + 3 * aRow) * kv;
-        k += kRow;
+      for (let t = 0; t < count; t++) {
+        const kv = v128.load(r);
+        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a)), kv));
+        s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(a + aRow)), kv));
+        s2 = f32x4.add(s2, f32x4.mul(f32x4.splat(load<f32>(a + 2 * aRow)), kv));
+        s3 = f32x4.add(s3, f32x4.mul(f32x4.splat(load<f32>(a + 3 * aRow)), kv));
+        r += rowBytes;
         a += 4;
       }
-      store<f32>(o, s0);
-      store<f32>(o + kRow, s1);
-      store<f32>(o + 2 * kRow, s2);
-      store<f32>(o + 3 * kRow, s3);
+      v128.store(o, s0);
+      v128.store(o + uRow, s1);
+      v128.store(o + 2 * uRow, s2);
+      v128.store(o + 3 * uRow, s3);
     }
+  }
+  for (; c < dim; c++) {
+    const o = u + (<usize>c << 2);
+    let s0: f32 = first ? 0 : load<f32>(o);
+    let s1: f32 = first ? 0 : load<f32>(o + uRow);
+    let s2: f32 = first ? 0 : load<f32>(o + 2 * uRow);
+    let s3: f32 = first ? 0 : load<f32>(o + 3 * uRow);
+    let r = rows + (<usize>c << 2);
+    let a = a0;
+    for (let t = 0; t < count; t++) {
+      const kv = load<f32>(r);
+      s0 += load<f32>(a) * kv;
+      s1 += load<f32>(a + aRow) * kv;
+      s2 += load<f32>(a + 2 * aRow) * kv;
+      s3 += load<f32>(a + 3 * aRow) * kv;
+      r += rowBytes;
+      a += 4;
+    }
+    store<f32>(o, s0);
+    store<f32>(o + uRow, s1);
+    store<f32>(o + 2 * uRow, s2);
+    store<f32>(o + 3 * uRow, s3);
   }
 }
 
-/**
- * out (cols,) = Σ_t a[t] · rows_t (cols,), rows strided by rowBytes: one head's weighted sum of cached rows.
- * Used for the slim mix of a leftover head (cols = dim) and for vanilla's value mix (cols = headDim).
- */
-export function weightedRowSum(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32, n: i32): void {
-  for (let t0 = 0; t0 < n; t0 += BLOCK) {
-    const t1 = min(t0 + BLOCK, n);
-    const first = t0 == 0;
-    const r0 = rows + <usize>t0 * rowBytes;
-    const at = a + (<usize>t0 << 2);
-    let c = 0;
-    if (ASC_FEATURE_SIMD) {
-      for (; c + 8 <= cols; c += 8) {
-        const o = out + (<usize>c << 2);
-        let s0 = first ? f32x4.splat(0) : v128.load(o);
-        let s1 = first ? f32x4.splat(0) : v128.load(o, 16);
-        let r = r0 + (<usize>c << 2);
-        for (let t = 0; t < t1 - t0; t++) {
-          const w = f32x4.splat(load<f32>(at + (<usize>t << 2)));
-          s0 = f32x4.add(s0, f32x4.mul(w, v128.load(r)));
-          s1 = f32x4.add(s1, f32x4.mul(w, v128.load(r, 16)));
-          r += rowBytes;
-        }
-        v128.store(o, s0);
-        v128.store(o, s1, 16);
-      }
-      for (; c + 4 <= cols; c += 4) {
-        const o = out + (<usize>c << 2);
-        let s0 = first ? f32x4.splat(0) : v128.load(o);
-        let r = r0 + (<usize>c << 2);
-        for (let t = 0; t < t1 - t0; t++) {
-          s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(at + (<usize>t << 2))), v128.load(r)));
-          r += rowBytes;
-        }
-        v128.store(o, s0);
-      }
-    }
-    for (; c < cols; c++) {
+/** out (cols,) (+)= Σ_t a[t] · rows_t (cols,) over count rows strided by rowBytes. */
+function mixBlock1(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32, count: i32, first: bool): void {
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; c + 8 <= cols; c += 8) {
       const o = out + (<usize>c << 2);
-      let s: f32 = first ? 0 : load<f32>(o);
-      let r = r0 + (<usize>c << 2);
-      for (let t = 0; t < t1 - t0; t++) {
-        s += load<f32>(at + (<usize>t << 2)) * load<f32>(r);
+      let s0 = first ? f32x4.splat(0) : v128.load(o);
+      let s1 = first ? f32x4.splat(0) : v128.load(o, 16);
+      let r = rows + (<usize>c << 2);
+      for (let t = 0; t < count; t++) {
+        const w = f32x4.splat(load<f32>(a + (<usize>t << 2)));
+        s0 = f32x4.add(s0, f32x4.mul(w, v128.load(r)));
+        s1 = f32x4.add(s1, f32x4.mul(w, v128.load(r, 16)));
         r += rowBytes;
       }
-      store<f32>(o, s);
+      v128.store(o, s0);
+      v128.store(o, s1, 16);
+    }
+    for (; c + 4 <= cols; c += 4) {
+      const o = out + (<usize>c << 2);
+      let s0 = first ? f32x4.splat(0) : v128.load(o);
+      let r = rows + (<usize>c << 2);
+      for (let t = 0; t < count; t++) {
+        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a + (<usize>t << 2))), v128.load(r)));
+        r += rowBytes;
+      }
+      v128.store(o, s0);
+    }
+  }
+  for (; c < cols; c++) {
+    const o = out + (<usize>c << 2);
+    let s: f32 = first ? 0 : load<f32>(o);
+    let r = rows + (<usize>c << 2);
+    for (let t = 0; t < count; t++) {
+      s += load<f32>(a + (<usize>t << 2)) * load<f32>(r);
+      r += rowBytes;
+    }
+    store<f32>(o, s);
+  }
+}
+
+/** U (heads, dim) (+)= A[:, t0..t0+count) · R (count, dim) for all heads: groups of four, then singles. */
+function mixBlock(u: usize, att: usize, rows: usize, heads: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
+  const rowBytes = <usize>dim << 2;
+  const aRow = <usize>ctx << 2;
+  const a = att + (<usize>t0 << 2);
+  const first = t0 == 0;
+  let h = 0;
+  for (; h + 4 <= heads; h += 4) mixBlock4(u + <usize>h * rowBytes, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
+  for (; h < heads; h++) mixBlock1(u + <usize>h * rowBytes, a + <usize>h * aRow, rows, rowBytes, dim, count, first);
+}
+
+/** Rows t0..t0+count of a rotated-key cache, rotated back to pre-RoPE keys: out (count, dim). */
+function unrotateBlock(out: usize, kCache: usize, table: usize, hd: i32, dim: i32, t0: i32, count: i32): void {
+  const kRow = <usize>dim << 2;
+  const tRow = <usize>hd << 3;
+  const sinOff = <usize>hd << 2;
+  for (let t = 0; t < count; t++) {
+    const src = kCache + <usize>(t0 + t) * kRow;
+    const dst = out + <usize>t * kRow;
+    const row = table + <usize>(t0 + t) * tRow;
+    for (let h = 0; h < dim; h += hd) {
+      let j = 0;
+      const s = src + (<usize>h << 2);
+      const d = dst + (<usize>h << 2);
+      if (ASC_FEATURE_SIMD) {
+        for (; j + 4 <= hd; j += 4) {
+          const o = <usize>j << 2;
+          const kv = v128.load(s + o);
+          const swapped = v128.shuffle<f32>(kv, kv, 1, 0, 3, 2);
+          v128.store(d + o, f32x4.sub(f32x4.mul(kv, v128.load(row + o)), f32x4.mul(swapped, v128.load(row + sinOff + o))));
+        }
+      }
+      for (; j < hd; j += 2) {
+        const o = <usize>j << 2;
+        const k0 = load<f32>(s + o);
+        const k1 = load<f32>(s + o, 4);
+        const c = load<f32>(row + o);
+        const sn = load<f32>(row + sinOff + o, 4);
+        store<f32>(d + o, k0 * c + k1 * sn);
+        store<f32>(d + o, k1 * c - k0 * sn, 4);
+      }
     }
   }
 }
 
+/** out (cols,) = Σ_t a[t] · rows_t (cols,), rows strided by rowBytes: one head's weighted sum of cached rows. */
+export function weightedRowSum(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32, n: i32): void {
+  for (let t0 = 0; t0 < n; t0 += BLOCK) {
+    mixBlock1(out, a + (<usize>t0 << 2), rows + <usize>t0 * rowBytes, rowBytes, cols, min(BLOCK, n - t0), t0 == 0);
+  }
+}
+
+/** att (heads, ctx) rows 0..n-1 <- softmax(q_h · k_t / √hd) over keys that are already rotated. */
+function plainScores(att: usize, q: usize, kCache: usize, heads: i32, kvHeads: i32, hd: i32, ctx: i32, n: i32): void {
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
+  const kvRow = <usize>(kvHeads * hd) << 2;
+  const group = heads / kvHeads;
+  for (let h = 0; h < heads; h++) {
+    const qh = q + (<usize>(h * hd) << 2);
+    const ah = att + (<usize>(h * ctx) << 2);
+    let k = kCache + (<usize>((h / group) * hd) << 2);
+    for (let t = 0; t < n; t++) {
+      store<f32>(ah + (<usize>t << 2), dot(qh, k, hd) * scale);
+      k += kvRow;
+    }
+    softmax(ah, n);
+  }
+}
+
 /**
- * Slim attention for the newest position (its pre-rotation key already in kCache row n-1, q already rotated).
+ * Slim attention for the newest position (its key already in kCache row n-1, q already rotated).
  * ao (dim,) <- concat_h W_KV,h · (softmax(q_h·rot(K)ᵀ/√hd) · K)
+ *
+ * `rotatedKeys` selects the other RoPE arrangement, kept to measure it (npm run bench -- --rope both):
+ * the cache holds rotated keys, scores are plain dot products, and each block of rows is rotated back
+ * into `scratch` (BLOCK, dim) before the mix, since V = K·W_KV holds only for pre-rotation keys.
  */
 export function slimAttention(
-  ao: usize, q: usize, att: usize, u: usize, kCache: usize, wkv: usize, table: usize,
+  ao: usize, q: usize, att: usize, u: usize, kCache: usize, wkv: usize, table: usize, scratch: usize, rotatedKeys: bool,
   heads: i32, hd: i32, dim: i32, ctx: i32, n: i32,
 ): void {
-  slimScores(att, q, kCache, table, heads, hd, dim, ctx, n);
+  if (rotatedKeys) plainScores(att, q, kCache, heads, heads, hd, ctx, n);
+  else slimScores(att, q, kCache, table, heads, hd, dim, ctx, n);
   const kRow = <usize>dim << 2;
-  let h = 0;
-  for (; h + 4 <= heads; h += 4) mix4(u, att, kCache, h, dim, ctx, n);
-  for (; h < heads; h++) weightedRowSum(u + <usize>h * kRow, att + (<usize>(h * ctx) << 2), kCache, kRow, dim, n);
+  for (let t0 = 0; t0 < n; t0 += BLOCK) {
+    const count = min(BLOCK, n - t0);
+    let rows = kCache + <usize>t0 * kRow;
+    if (rotatedKeys) {
+      unrotateBlock(scratch, kCache, table, hd, dim, t0, count);
+      rows = scratch;
+    }
+    mixBlock(u, att, rows, heads, dim, ctx, t0, count);
+  }
   // head_h = W_KV rows of head h (hd, dim) @ U_h (dim,)
-  for (h = 0; h < heads; h++) {
+  for (let h = 0; h < heads; h++) {
     matmul(ao + (<usize>(h * hd) << 2), wkv + <usize>(h * hd) * kRow, u + <usize>h * kRow, hd, dim);
   }
 }
@@ -243,19 +306,11 @@ export function vanillaAttention(
   ao: usize, q: usize, att: usize, kCache: usize, vCache: usize,
   heads: i32, kvHeads: i32, hd: i32, ctx: i32, n: i32,
 ): void {
-  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
+  plainScores(att, q, kCache, heads, kvHeads, hd, ctx, n);
   const kvRow = <usize>(kvHeads * hd) << 2;
   const group = heads / kvHeads;
   for (let h = 0; h < heads; h++) {
     const kvOff = <usize>((h / group) * hd) << 2;
-    const qh = q + (<usize>(h * hd) << 2);
-    const ah = att + (<usize>(h * ctx) << 2);
-    let k = kCache + kvOff;
-    for (let t = 0; t < n; t++) {
-      store<f32>(ah + (<usize>t << 2), dot(qh, k, hd) * scale);
-      k += kvRow;
-    }
-    softmax(ah, n);
-    weightedRowSum(ao + (<usize>(h * hd) << 2), ah, vCache + kvOff, kvRow, hd, n);
+    weightedRowSum(ao + (<usize>(h * hd) << 2), att + (<usize>(h * ctx) << 2), vCache + kvOff, kvRow, hd, n);
   }
 }

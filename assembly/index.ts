@@ -7,7 +7,7 @@
 // A pointer result of 0 means failure; lastError() says why (codes in assembly/status.ts).
 
 import { matmul, rmsnorm, addInPlace, swiglu } from "./kernels";
-import { ropeInPlace, fillRopeTable, slimAttention, vanillaAttention } from "./attention";
+import { ropeInPlace, fillRopeTable, slimAttention, vanillaAttention, BLOCK } from "./attention";
 import * as S from "./status";
 
 // Plan block layout: must match host/plan.ts encodePlanBlock.
@@ -46,6 +46,8 @@ let h3: usize = 0; // (hidden,)
 let fo: usize = 0; // (dim,)
 let u: usize = 0; // (heads, dim) slim U = A·K
 let logits: usize = 0; // (vocab,)
+let rotatedKeys: bool = false; // slim layers cache rotated keys (the measured alternative); see attention.ts
+let kBlock: usize = 0; // (BLOCK, dim) keys rotated back, only with rotatedKeys
 
 let pos: i32 = 0; // tokens already in the cache
 let status: i32 = S.NOT_INITIALIZED;
@@ -100,6 +102,8 @@ export function init(plan: usize): i32 {
   fo = <usize>slot(plan, 27);
   u = <usize>slot(plan, 28);
   logits = <usize>slot(plan, 29);
+  rotatedKeys = slot(plan, 31) == 1;
+  kBlock = <usize>slot(plan, 32);
   layerBase = plan + (<usize>HEADER_SLOTS << 2);
   // Every address the plan hands out must leave room for its buffer below `total`.
   const d4 = <u64>dim << 2;
@@ -117,6 +121,7 @@ export function init(plan: usize): i32 {
   }
   if (anySlim) {
     if (!fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total) || !fits(u, <u64>nHeads * d4, total)) return (status = S.PLAN_OUT_OF_MEMORY);
+    if (rotatedKeys && !fits(kBlock, <u64>BLOCK * d4, total)) return (status = S.PLAN_OUT_OF_MEMORY);
     fillRopeTable(ropeTable, ctx, headDim, theta);
   }
   pos = 0;
@@ -167,7 +172,8 @@ function forward(token: i32, wantLogits: bool): void {
     matmul(kRow, wk, xn, kvDim, d);
     ropeInPlace(q, d, headDim, pos, theta);
     if (slim) {
-      slimAttention(ao, q, att, u, kCache, wvOrWkv, ropeTable, nHeads, headDim, d, ctx, n);
+      if (rotatedKeys) ropeInPlace(kRow, kvDim, headDim, pos, theta);
+      slimAttention(ao, q, att, u, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, nHeads, headDim, d, ctx, n);
     } else {
       const vCache = layerSlot(l, 11);
       matmul(vCache + <usize>pos * (<usize>kvDim << 2), wvOrWkv, xn, kvDim, d);

@@ -18,6 +18,15 @@ export const STATIC_BYTES = 16384;
 export const PAGE_BYTES = 65536;
 /** Tensors and regions start on 16-byte boundaries: v128 loads and flash execute-in-place on ESP32. */
 export const ALIGN = 16;
+/** Cached rows the decoder mixes per block (assembly/attention.ts BLOCK). */
+export const ROW_BLOCK = 64;
+
+/**
+ * Where slim layers apply RoPE to cached keys. "pre": the cache holds keys before rotation and scores rotate
+ * them on read (the default). "post": the cache holds rotated keys and the value path rotates each block
+ * back into a (ROW_BLOCK, dim) scratch buffer — kept to measure the choice.
+ */
+export type SlimKeys = "pre" | "post";
 
 /** i32 slots of the plan block the module reads at init (see assembly/plan.ts for the same indices). */
 export const PLAN_MAGIC = 0x4e4c5053; // "SPLN" little-endian
@@ -59,6 +68,7 @@ export interface ArenaPlan {
   classifier: Span; // same offset as embedding when shared
   layers: LayerPlan[];
   ropeTable: Span | null; // (ctx, 2·headDim) f32: duplicated cos, signed sin — slim layers rotate cached keys on read
+  slimKeys: SlimKeys;
   activations: Span[]; // each buffer's place inside the activations region
   logits: Span;
   tokens: Span; // (ctx,) i32 prompt buffer for prefill
@@ -84,7 +94,7 @@ interface Buffer {
  * Steps of one decode step, in order: 0 attn norm · 1 q/k/v · 2 scores+softmax · 3 mix · 4 per-head W_KV ·
  * 5 Wo · 6 residual · 7 ffn norm · 8 w1/w3 · 9 w2 · 10 residual · 11 final norm+classifier.
  */
-function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean): Buffer[] {
+function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKeys: SlimKeys): Buffer[] {
   const d = c.dim * F32;
   const bufs: Buffer[] = [
     { name: "x", size: d, first: 0, last: 11 }, // residual stream, lives the whole step
@@ -99,6 +109,7 @@ function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean): Buffe
     { name: "fo", size: d, first: 9, last: 10 },
   ];
   if (anySlim) bufs.push({ name: "u", size: c.nHeads * d, first: 3, last: 4 }); // U = A·K, (heads, dim)
+  if (anySlim && slimKeys === "post") bufs.push({ name: "k_block", size: ROW_BLOCK * d, first: 3, last: 3 });
   // Keys and values are written straight into their cache rows, so they need no buffer of their own.
   return bufs;
 }
@@ -131,7 +142,7 @@ export function layerModes(c: ModelConfig, mode: AttentionMode, perLayer?: Atten
 }
 
 /** Plans the whole arena for (model config, context length, per-layer attention mode). */
-export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[]): ArenaPlan {
+export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], slimKeys: SlimKeys = "pre"): ArenaPlan {
   if (!Number.isInteger(ctx) || ctx < 1) fail("E_FLAG", `--ctx: expected a positive whole number, got ${ctx}`);
   if (ctx > c.seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${c.seqLen}`);
   if (modes.length !== c.nLayers) fail("E_MODEL", `plan: ${modes.length} layer modes for ${c.nLayers} layers`);
@@ -186,7 +197,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[]): 
   const anySlim = modes.includes("slim");
   const ropeTable = anySlim ? region("rope_table", ctx * 2 * headDim(c) * F32) : null;
 
-  const acts = placeActivations(activationBuffers(c, ctx, anySlim));
+  const acts = placeActivations(activationBuffers(c, ctx, anySlim, slimKeys));
   const actRegion = region("activations", acts.size);
   const activations = acts.spans.map((s) => ({ ...s, offset: actRegion.offset + s.offset }));
   const logits = region("logits", c.vocabSize * F32);
@@ -206,6 +217,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[]): 
     classifier,
     layers,
     ropeTable,
+    slimKeys,
     activations,
     logits,
     tokens,
@@ -233,7 +245,7 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     f32bits(c.normEps), f32bits(c.ropeTheta), plan.totalBytes, STATIC_BYTES,
     plan.embedding.offset, plan.finalNorm.offset, plan.classifier.offset, plan.ropeTable?.offset ?? 0,
     act("x"), act("xn"), act("q"), act("att"), act("ao"), act("xo"), act("fn"), act("h1"), act("h3"), act("fo"), act("u"),
-    plan.logits.offset, plan.tokens.offset,
+    plan.logits.offset, plan.tokens.offset, plan.slimKeys === "post" ? 1 : 0, act("k_block"),
   ];
   slots.set(header);
   plan.layers.forEach((l, i) => {

@@ -2,31 +2,37 @@
  * `npm run bench`: decode tokens/s of slim vs vanilla attention, side by side in one run, on the stories15M
  * shape with random weights (d 288, 6 layers, 6 heads, hidden 768, vocab 32000, seq_len 4096).
  *
- * For each mode the cache is filled once up to each measured position P; then, `runs` times, each decoder
- * is rewound to P and `steps` tokens are decoded, slim and vanilla in alternation. Tokens/s are medians of
- * the runs; the slim/vanilla ratio is the median of the paired per-run ratios. The window at
- * "4096" is the last `steps` positions of the context. Writes bench.json and prints a table.
+ * Each variant's cache is filled once up to each measured position P; then, `runs` times, every decoder
+ * is rewound to P and decodes `steps` tokens, the variants in alternation so that all see the same machine
+ * load. Tokens/s are medians of the runs; a ratio to vanilla is the median of the paired per-run ratios.
+ * The window at "4096" is the last `steps` positions of the context. Writes JSON and prints a table.
  */
 import { writeFileSync, renameSync } from "node:fs";
 import { Command } from "commander";
 import { syntheticModel, STORIES15M } from "../host/synthetic.ts";
-import { planArena, layerModes, type AttentionMode } from "../host/plan.ts";
+import { planArena, layerModes, type AttentionMode, type SlimKeys } from "../host/plan.ts";
 import { Decoder, type Build } from "../host/runtime.ts";
 import { slimify } from "./slimify.ts";
+
+interface Variant {
+  name: string; // "slim", "slim-post" (rotated keys cached), "vanilla"
+  mode: AttentionMode;
+  keys: SlimKeys;
+}
+
+interface Row {
+  build: Build;
+  variant: string;
+  position: number;
+  tokensPerSecond: number;
+  runs: number[];
+  overVanilla: number; // median of paired per-run ratios to vanilla at this position
+}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-
-interface Row {
-  build: Build;
-  mode: AttentionMode;
-  position: number;
-  tokensPerSecond: number;
-  runs: number[];
-  slimOverVanilla: number; // median of paired per-run ratios at this position
-}
 
 /** Decodes `steps` tokens from position `start` (rewinding first); tokens/s. */
 function timeSteps(decoder: Decoder, start: number, steps: number): number {
@@ -36,28 +42,24 @@ function timeSteps(decoder: Decoder, start: number, steps: number): number {
   return steps / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
-/**
- * Slim and vanilla decoders are measured in alternation at each position, so both see the same machine
- * load; the ratio is the median of the per-run ratios.
- */
-function measure(decoders: Record<AttentionMode, Decoder>, build: Build, positions: number[], steps: number, runs: number): Row[] {
+function measure(decoders: Map<string, Decoder>, build: Build, positions: number[], steps: number, runs: number): Row[] {
   const rows: Row[] = [];
   for (const target of positions) {
-    const start = Math.min(target, decoders.slim.plan.ctx - steps);
-    for (const d of Object.values(decoders)) {
+    const start = Math.min(target, decoders.get("vanilla")!.plan.ctx - steps);
+    const samples = new Map<string, number[]>();
+    for (const [name, d] of decoders) {
       if (d.position < start) d.prefill(Array.from({ length: start - d.position }, (_, i) => (i * 7919) % 32000));
+      samples.set(name, []);
     }
-    const samples: Record<AttentionMode, number[]> = { slim: [], vanilla: [] };
-    for (let r = 0; r < runs; r++) {
-      samples.slim.push(timeSteps(decoders.slim, start, steps));
-      samples.vanilla.push(timeSteps(decoders.vanilla, start, steps));
+    for (let r = 0; r < runs; r++) for (const [name, d] of decoders) samples.get(name)!.push(timeSteps(d, start, steps));
+    const vanilla = samples.get("vanilla")!;
+    const line: string[] = [];
+    for (const [name, s] of samples) {
+      const overVanilla = median(s.map((x, i) => x / vanilla[i]));
+      rows.push({ build, variant: name, position: target, tokensPerSecond: median(s), runs: s, overVanilla });
+      line.push(`${name} ${median(s).toFixed(1)}${name === "vanilla" ? "" : ` (×${overVanilla.toFixed(3)})`}`);
     }
-    const ratio = median(samples.slim.map((s, i) => s / samples.vanilla[i]));
-    for (const mode of ["slim", "vanilla"] as const)
-      rows.push({ build, mode, position: target, tokensPerSecond: median(samples[mode]), runs: samples[mode], slimOverVanilla: ratio });
-    process.stderr.write(
-      `  ${build} pos ${String(target).padStart(4)}: slim ${median(samples.slim).toFixed(1)} · vanilla ${median(samples.vanilla).toFixed(1)} tok/s · ratio ${ratio.toFixed(3)}\n`,
-    );
+    process.stderr.write(`  ${build} pos ${String(target).padStart(4)}: ${line.join(" · ")} tok/s\n`);
   }
   return rows;
 }
@@ -67,8 +69,9 @@ async function main(): Promise<void> {
     .description("decode speed of slim vs vanilla attention on the stories15M shape")
     .option("--positions <list>", "positions to measure at, comma-separated", "64,256,1024,4096")
     .option("--steps <n>", "decode steps per run", "16")
-    .option("--runs <n>", "runs per position (the median is reported)", "5")
+    .option("--runs <n>", "runs per position (medians are reported)", "7")
     .option("--builds <list>", "decoder builds, comma-separated (simd, scalar)", "simd")
+    .option("--rope <which>", "slim RoPE arrangements to measure: pre (keys cached before rotation), both", "both")
     .option("--out <file>", "JSON results", "bench.json")
     .parse()
     .opts();
@@ -76,6 +79,11 @@ async function main(): Promise<void> {
   const steps = Number(opts.steps);
   const runs = Number(opts.runs);
   const builds = String(opts.builds).split(",") as Build[];
+  const variants: Variant[] = [
+    { name: "slim", mode: "slim", keys: "pre" },
+    ...(opts.rope === "both" ? [{ name: "slim-post", mode: "slim", keys: "post" } as Variant] : []),
+    { name: "vanilla", mode: "vanilla", keys: "pre" },
+  ];
 
   const config = STORIES15M;
   process.stderr.write(`generating random stories15M-shaped weights (seed 1)…\n`);
@@ -83,31 +91,31 @@ async function main(): Promise<void> {
   const { wkv } = slimify(model, { randomRows: 8 });
   const rows: Row[] = [];
   for (const build of builds) {
-    const decoders = {} as Record<AttentionMode, Decoder>;
-    for (const mode of ["slim", "vanilla"] as const) {
-      const plan = planArena(config, config.seqLen, layerModes(config, mode));
-      const decoder = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
+    const decoders = new Map<string, Decoder>();
+    for (const v of variants) {
+      const plan = planArena(config, config.seqLen, layerModes(config, v.mode), v.keys);
+      const decoder = await Decoder.create(model, plan, v.mode === "slim" ? wkv : wkv.map(() => null), build);
       decoder.prefill([1, 2, 3, 4]); // warm-up: lets the engine tier up the hot functions
       for (let i = 0; i < 8; i++) decoder.step(i);
       decoder.reset();
-      decoders[mode] = decoder;
+      decoders.set(v.name, decoder);
     }
     rows.push(...measure(decoders, build, positions, steps, runs));
   }
 
-  const table = ["build   position   slim tok/s   vanilla tok/s   slim/vanilla"];
-  const ratios: Record<string, number> = {};
+  const names = variants.map((v) => v.name);
+  const header = ["build", "position", ...names.map((n) => `${n} tok/s`), ...names.filter((n) => n !== "vanilla").map((n) => `${n}/vanilla`)];
+  const widths = header.map((h) => Math.max(h.length, 8));
+  const format = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join("  ");
+  const table = [format(header)];
   for (const build of builds)
     for (const p of positions) {
-      const s = rows.find((r) => r.build === build && r.mode === "slim" && r.position === p)!;
-      const v = rows.find((r) => r.build === build && r.mode === "vanilla" && r.position === p)!;
-      ratios[`${build}@${p}`] = s.slimOverVanilla;
-      table.push(
-        `${build.padEnd(7)} ${String(p).padStart(8)} ${s.tokensPerSecond.toFixed(1).padStart(12)} ${v.tokensPerSecond.toFixed(1).padStart(15)} ${s.slimOverVanilla.toFixed(3).padStart(14)}`,
-      );
+      const at = rows.filter((r) => r.build === build && r.position === p);
+      const cells = [build, String(p), ...at.map((r) => r.tokensPerSecond.toFixed(1)), ...at.filter((r) => r.variant !== "vanilla").map((r) => r.overVanilla.toFixed(3))];
+      table.push(format(cells));
     }
   console.log(table.join("\n"));
-  const result = { shape: config, steps, runs, node: process.version, rows, slimOverVanilla: ratios };
+  const result = { shape: config, steps, runs, node: process.version, rows };
   const tmp = `${opts.out}.tmp`;
   writeFileSync(tmp, JSON.stringify(result, null, 2));
   renameSync(tmp, opts.out);
