@@ -50,6 +50,7 @@ let rotatedKeys: bool = false; // slim layers cache rotated keys (the measured a
 let kBlock: usize = 0; // (BLOCK, dim) keys rotated back, only with rotatedKeys
 
 let pos: i32 = 0; // tokens already in the cache
+let initialized: bool = false; // set only by a successful init; a refused plan leaves the module unusable
 let status: i32 = S.NOT_INITIALIZED;
 
 // @ts-ignore: decorator
@@ -64,7 +65,7 @@ let status: i32 = S.NOT_INITIALIZED;
 
 /** Reads and checks the plan; every region must lie inside this module's fixed memory. */
 export function init(plan: usize): i32 {
-  status = S.NOT_INITIALIZED;
+  initialized = false;
   const memBytes = <u64>memory.size() << 16;
   if (<u64>plan + <u64>(HEADER_SLOTS << 2) > memBytes) return (status = S.PLAN_OUT_OF_MEMORY);
   if (slot(plan, 0) != PLAN_MAGIC) return (status = S.PLAN_BAD_MAGIC);
@@ -107,24 +108,33 @@ export function init(plan: usize): i32 {
   layerBase = plan + (<usize>HEADER_SLOTS << 2);
   // Every address the plan hands out must leave room for its buffer below `total`.
   const d4 = <u64>dim << 2;
-  if (!fits(embedding, <u64>vocab * d4, total) || !fits(classifier, <u64>vocab * d4, total) || !fits(logits, <u64>vocab << 2, total)) return (status = S.PLAN_OUT_OF_MEMORY);
-  if (!fits(att, (<u64>nHeads * <u64>ctx) << 2, total) || !fits(h1, <u64>hidden << 2, total) || !fits(h3, <u64>hidden << 2, total)) return (status = S.PLAN_OUT_OF_MEMORY);
+  const hid4 = <u64>hidden << 2;
+  const kvDim = <u64>(nKvHeads * headDim);
+  let ok = fits(embedding, <u64>vocab * d4, total) && fits(classifier, <u64>vocab * d4, total) && fits(finalNorm, d4, total);
+  ok = ok && fits(logits, <u64>vocab << 2, total) && fits(att, (<u64>nHeads * <u64>ctx) << 2, total);
+  ok = ok && fits(x, d4, total) && fits(xn, d4, total) && fits(q, d4, total) && fits(ao, d4, total) && fits(xo, d4, total);
+  ok = ok && fits(fn, d4, total) && fits(fo, d4, total) && fits(h1, hid4, total) && fits(h3, hid4, total);
   let anySlim = false;
-  const kvBytes = <u64>ctx * <u64>(nKvHeads * headDim) << 2;
-  for (let l = 0; l < nLayers; l++) {
+  for (let l = 0; l < nLayers && ok; l++) {
     const slim = layerSlot(l, 0) == 1;
-    anySlim = anySlim || slim;
     if (slim && nKvHeads != nHeads) return (status = S.PLAN_BAD_DIMS);
-    if (!fits(layerSlot(l, 10), kvBytes, total)) return (status = S.PLAN_OUT_OF_MEMORY);
-    if (!slim && !fits(layerSlot(l, 11), kvBytes, total)) return (status = S.PLAN_OUT_OF_MEMORY);
-    if (!fits(layerSlot(l, 8), <u64>hidden * d4, total)) return (status = S.PLAN_OUT_OF_MEMORY);
+    anySlim = anySlim || slim;
+    ok = fits(layerSlot(l, 1), d4, total) && fits(layerSlot(l, 2), <u64>dim * d4, total); // attn norm, wq
+    ok = ok && fits(layerSlot(l, 3), kvDim * d4, total) && fits(layerSlot(l, 4), kvDim * d4, total); // wk, wv | wkv
+    ok = ok && fits(layerSlot(l, 5), <u64>dim * d4, total) && fits(layerSlot(l, 6), d4, total); // wo, ffn norm
+    ok = ok && fits(layerSlot(l, 7), <u64>hidden * d4, total) && fits(layerSlot(l, 8), <u64>hidden * d4, total); // w1, w2
+    ok = ok && fits(layerSlot(l, 9), <u64>hidden * d4, total); // w3
+    ok = ok && fits(layerSlot(l, 10), (<u64>ctx * kvDim) << 2, total); // K-cache
+    ok = ok && (slim || fits(layerSlot(l, 11), (<u64>ctx * kvDim) << 2, total)); // V-cache
   }
-  if (anySlim) {
-    if (!fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total) || !fits(u, <u64>nHeads * d4, total)) return (status = S.PLAN_OUT_OF_MEMORY);
-    if (rotatedKeys && !fits(kBlock, <u64>BLOCK * d4, total)) return (status = S.PLAN_OUT_OF_MEMORY);
-    fillRopeTable(ropeTable, ctx, headDim, theta);
+  if (ok && anySlim) {
+    ok = fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total) && fits(u, <u64>nHeads * d4, total);
+    ok = ok && (!rotatedKeys || fits(kBlock, <u64>BLOCK * d4, total));
   }
+  if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
+  if (anySlim) fillRopeTable(ropeTable, ctx, headDim, theta);
   pos = 0;
+  initialized = true;
   return (status = S.OK);
 }
 
@@ -140,6 +150,7 @@ export function reset(): void {
 
 /** Keeps only the first n cached tokens (n ≤ position): rewinds a conversation without recomputing it. */
 export function truncate(n: i32): i32 {
+  if (!initialized) return (status = S.NOT_INITIALIZED);
   if (n < 0 || n > pos) return (status = S.BAD_TOKEN);
   pos = n;
   return S.OK;
@@ -200,7 +211,10 @@ function forward(token: i32, wantLogits: bool): void {
 
 // @ts-ignore: decorator
 @inline function check(token: i32): bool {
-  if (status == S.NOT_INITIALIZED) return false;
+  if (!initialized) {
+    status = S.NOT_INITIALIZED;
+    return false;
+  }
   if (pos >= ctx) {
     status = S.CONTEXT_FULL;
     return false;
@@ -222,14 +236,14 @@ export function step(token: i32): usize {
 
 /** Appends n tokens read from tokens (n,) i32; returns the logits after the last one, or 0. */
 export function prefill(tokens: usize, n: i32): usize {
-  if (status == S.NOT_INITIALIZED) return 0;
+  if (!initialized) return (status = S.NOT_INITIALIZED), 0;
   if (n <= 0) return (status = S.BAD_TOKEN), 0;
   if (pos + n > ctx) return (status = S.CONTEXT_FULL), 0;
+  // All tokens are checked before any is consumed, so a refused prompt leaves the cache as it was.
   for (let i = 0; i < n; i++) {
-    const token = load<i32>(tokens + (<usize>i << 2));
-    if (!check(token)) return 0;
-    forward(token, i == n - 1);
+    if (!check(load<i32>(tokens + (<usize>i << 2)))) return 0;
   }
+  for (let i = 0; i < n; i++) forward(load<i32>(tokens + (<usize>i << 2)), i == n - 1);
   status = S.OK;
   return logits;
 }

@@ -1,0 +1,179 @@
+/**
+ * Small helpers shared by the decoder, plan and wasm suites: module inspection through binaryen, the raw
+ * reactor ABI (for status codes the host wrapper turns into exceptions), checkpoints written by the
+ * llama2.c fixture writer, and the logits comparison the decoder suite states its tolerance with.
+ */
+import binaryen from "binaryen";
+import { expect } from "vitest";
+import { SlimError, type ErrorCode } from "../host/errors.ts";
+import { readLlama2c } from "../host/llama2c.ts";
+import type { Model } from "../host/model.ts";
+import { type Build, loadDecoderBytes } from "../host/runtime.ts";
+import { withFixedMemory } from "../host/wasm.ts";
+import { randomLlamaWeights, writeV0, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
+
+// ---------------------------------------------------------------------------------------------------------
+// module inspection (binaryen)
+
+/**
+ * The standard features asc emits for the decoder (the SIMD build adds SIMD128). Deliberately not
+ * binaryen's `Features.All`: with it binaryen writes non-standard binaries (compact imports) and would
+ * validate instructions no board runtime has.
+ */
+export const DECODER_FEATURES =
+  binaryen.Features.MutableGlobals |
+  binaryen.Features.NontrappingFPToInt |
+  binaryen.Features.SignExt |
+  binaryen.Features.BulkMemory |
+  binaryen.Features.BulkMemoryOpt |
+  binaryen.Features.SIMD128;
+
+/** The same without 128-bit SIMD: what a board without WASM SIMD offers. */
+export const FEATURES_WITHOUT_SIMD = DECODER_FEATURES & ~binaryen.Features.SIMD128;
+
+/** Parses wasm bytes and sets the features later validation (and emitting) uses; the caller disposes it. */
+export function readModule(bytes: Uint8Array, features: number = DECODER_FEATURES): binaryen.Module {
+  const m = binaryen.readBinary(bytes);
+  m.setFeatures(features);
+  return m;
+}
+
+/** The module as folded wasm text, every instruction as `(name …`. */
+export function moduleText(bytes: Uint8Array): string {
+  const m = readModule(bytes);
+  try {
+    return m.emitText();
+  } finally {
+    m.dispose();
+  }
+}
+
+/** True when any function body holds a `memory.grow` instruction (DESIGN §3: there must be none). */
+export function findMemoryGrow(bytes: Uint8Array): boolean {
+  return /\(memory\.grow\b/.test(moduleText(bytes));
+}
+
+/** True when the module uses any 128-bit SIMD type or instruction. */
+export function usesSimd(bytes: Uint8Array): boolean {
+  return /\bv128\b|\b[if](8x16|16x8|32x4|64x2)\./.test(moduleText(bytes));
+}
+
+/** `module.name` of every import (functions, globals, memories, tables, tags), from the wasm text. */
+export function importsOf(bytes: Uint8Array): string[] {
+  return [...moduleText(bytes).matchAll(/\(import "([^"]*)" "([^"]*)"/g)].map((m) => `${m[1]}.${m[2]}`);
+}
+
+/** Export names with binaryen's external kind (0 function, 2 memory). */
+export function exportsOf(bytes: Uint8Array): { name: string; kind: number }[] {
+  const m = readModule(bytes);
+  try {
+    return Array.from({ length: m.getNumExports() }, (_, i) => {
+      const info = binaryen.getExportInfo(m.getExportByIndex(i));
+      return { name: info.name, kind: info.kind };
+    });
+  } finally {
+    m.dispose();
+  }
+}
+
+/** The defined memory's limits in pages; max is undefined when the module declares none. */
+export function memoryLimits(bytes: Uint8Array): { initial: number; max: number | undefined } {
+  const m = readModule(bytes);
+  try {
+    const info = m.getMemoryInfo();
+    return { initial: info.initial, max: info.max };
+  } finally {
+    m.dispose();
+  }
+}
+
+/** binaryen's validator on the module with the given features; errors go to stderr. */
+export function validates(bytes: Uint8Array, features: number = DECODER_FEATURES): boolean {
+  const m = readModule(bytes, features);
+  try {
+    return m.validate() !== 0;
+  } finally {
+    m.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// raw reactor ABI
+
+/** The decoder's exports as the module has them (host/runtime.ts keeps its own copy private). */
+export interface DecoderExports {
+  memory: WebAssembly.Memory;
+  init(plan: number): number;
+  reset(): void;
+  truncate(n: number): number;
+  position(): number;
+  lastError(): number;
+  step(token: number): number;
+  prefill(tokens: number, n: number): number;
+}
+
+/** A decoder module instantiated with exactly `pages` of memory and nothing written into it yet. */
+export async function rawDecoder(build: Build, pages: number): Promise<DecoderExports> {
+  const bytes = withFixedMemory(loadDecoderBytes(build), pages);
+  const instance = await WebAssembly.instantiate(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {});
+  return instance.exports as unknown as DecoderExports;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// checkpoints
+
+export interface Checkpoint {
+  dims: Llama2cDims;
+  version: 0 | 1;
+  shared: boolean;
+  seed: number;
+}
+
+/** Writes the checkpoint with the llama2.c fixture writer and reads it back through readLlama2c. */
+export function checkpointModel(c: Checkpoint): { model: Model; bytes: Uint8Array } {
+  const w = randomLlamaWeights(c.dims, c.seed);
+  const write = c.version === 0 ? writeV0 : writeV1;
+  const bytes = write(c.dims, w, { sharedClassifier: c.shared });
+  return { model: readLlama2c(bytes, `checkpoint-v${c.version}-d${c.dims.dim}.bin`), bytes };
+}
+
+/** n token ids in [0, vocab), the same for a seed on every run (mulberry32). */
+export function fixedTokens(vocab: number, n: number, seed = 7): number[] {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return Array.from({ length: n }, () => Math.floor(next() * vocab));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// comparisons
+
+/** max |got − want| / max |want| over one logits vector. */
+export function logitsRatio(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < want.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
+    maxRef = Math.max(maxRef, Math.abs(want[i]));
+  }
+  if (Number.isNaN(maxDiff)) return Infinity;
+  return maxRef > 0 ? maxDiff / maxRef : maxDiff === 0 ? 0 : Infinity;
+}
+
+/** The SlimError `fn` throws, checked for its code; fails the test on any other outcome. */
+export function slimError(fn: () => unknown, code: ErrorCode): SlimError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(SlimError);
+    expect((e as SlimError).code).toBe(code);
+    return e as SlimError;
+  }
+  throw new Error(`expected a SlimError ${code}, but nothing was thrown`);
+}
