@@ -14,11 +14,11 @@ import { loadLlama2c } from "./llama2c.ts";
 import { loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 import { SAMPLER_DEFAULTS } from "./sampler.ts";
 import { generate, resolveModes, summaryLine, type SlimLayers } from "./generate.ts";
-import type { AttentionMode } from "./plan.ts";
+import { planArena, type AttentionMode } from "./plan.ts";
 import type { Build } from "./runtime.ts";
 import { syntheticModel } from "./synthetic.ts";
 import { SlimError, fail } from "./errors.ts";
-import { slimify } from "../tools/slimify.ts";
+import { slimify, formatSlimifyReport } from "../tools/slimify.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const DEFAULT_MODEL_DIR = join(root, "models", "slimedge-tiny");
@@ -114,6 +114,25 @@ export function program(): Command {
     .addOption(new Option("--build <build>", "decoder build").choices(["simd", "scalar"]).default("simd"))
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
+  cli
+    .command("slimify")
+    .description("per layer: cond(W_K), max |W_KV| and V-reconstruction error, and whether the layer runs slim")
+    .argument("<checkpoint>", "llama2.c model .bin")
+    .option("-p, --prompt <text>", "prompt whose activations measure the error (needs the tokenizer)", "Once upon a time")
+    .option("--tokenizer <file>", "tokenizer.bin (default: next to the checkpoint)")
+    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
+    .action((checkpoint: string, flags: { prompt: string; tokenizer?: string; threshold: number }) => {
+      const { model, tokenizer } = resolveModel(checkpoint, flags.tokenizer);
+      const prompt = tokenizer.encode(flags.prompt, { bos: true }).slice(0, 256);
+      const report = slimify(model, { threshold: flags.threshold, prompt });
+      process.stdout.write(formatSlimifyReport(report) + "\n");
+      const perToken = planArena(model.config, 1, report.layers.map((l) => l.mode)); // one cache row per layer
+      const slim = report.layers.filter((l) => l.mode === "slim").length;
+      process.stdout.write(
+        `${slim} of ${model.config.nLayers} layers slim: context memory ${perToken.contextBytes} bytes/token ` +
+          `(vanilla ${perToken.vanillaContextBytes})\n`,
+      );
+    });
   return cli;
 }
 

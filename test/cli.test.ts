@@ -102,6 +102,15 @@ describe("slimedge run", () => {
     expectOneLine(slimedge("run", join(dir, "good.bin"), "--mode", "fast"), 2, "--mode");
   });
 
+  it("reports per-layer conditioning with `slimedge slimify`", () => {
+    const r = slimedge("slimify", join(dir, "good.bin"), "-p", "the");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/cond\(W_K\)\s+max\|W_KV\|\s+err random\s+err prompt/);
+    expect(r.stdout.split("\n").filter((l) => /^\s+\d+\s/.test(l))).toHaveLength(mha.nLayers);
+    // 2 layers × 32 dims × 4 bytes of K per token; vanilla twice that
+    expect(r.stdout).toMatch(/2 of 2 layers slim: context memory 256 bytes\/token \(vanilla 512\)/);
+  });
+
   it("names a missing checkpoint", () => {
     expectOneLine(slimedge("run", join(dir, "nope.bin")), 1, "nope.bin");
   });

@@ -393,3 +393,21 @@ export function foldBiases(a: BiasedAttention, keys: "without-bias" | "with-bias
   const through = matvec(a.wo, shift, d, d);
   return { wkv, bo: Float64Array.from({ length: d }, (_, i) => a.bo[i] + through[i]) };
 }
+
+/** The per-layer report as a table for people: one row per layer, then what the choices cost in memory. */
+export function formatSlimifyReport(r: SlimifyResult): string {
+  const e = (x: number | null) => (x === null ? "–" : x.toExponential(2));
+  const rows = r.layers.map((l) =>
+    [String(l.layer), e(l.cond), e(l.maxAbsWkv), e(l.errRandom), e(l.errActivations), e(l.errFloat64), l.mode],
+  );
+  const header = ["layer", "cond(W_K)", "max|W_KV|", "err random", "err prompt", "err f64", "mode"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join("  ");
+  const reasons = r.layers.filter((l) => l.reason).map((l) => `layer ${l.layer}: ${l.reason}`);
+  return [
+    line(header),
+    ...rows.map(line),
+    "errors are ‖K·W_KV − V‖/‖V‖ with K and W_KV at f32 (the decoder's precision); err f64 is the deciding one in float64",
+    ...reasons,
+  ].join("\n");
+}
