@@ -72,6 +72,7 @@ export interface ArenaPlan {
   activations: Span[]; // each buffer's place inside the activations region
   logits: Span;
   tokens: Span; // (ctx,) i32 prompt buffer for prefill
+  tokenizer: Span | null; // embedded tokenizer.bin bytes, standalone command only
   totalBytes: number;
   pages: number;
   /** K+V cache bytes as planned, and what an all-vanilla plan of the same model and ctx would need. */
@@ -141,8 +142,16 @@ export function layerModes(c: ModelConfig, mode: AttentionMode, perLayer?: Atten
   return perLayer ? [...perLayer] : Array(c.nLayers).fill("slim");
 }
 
+export interface PlanOptions {
+  slimKeys?: SlimKeys; // default "pre"
+  /** Bytes of an embedded tokenizer (the standalone command carries its own); 0 = none. */
+  tokenizerBytes?: number;
+}
+
 /** Plans the whole arena for (model config, context length, per-layer attention mode). */
-export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], slimKeys: SlimKeys = "pre"): ArenaPlan {
+export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], opts: PlanOptions = {}): ArenaPlan {
+  const slimKeys = opts.slimKeys ?? "pre";
+  const tokenizerBytes = opts.tokenizerBytes ?? 0;
   if (!Number.isInteger(ctx) || ctx < 1) fail("E_FLAG", `--ctx: expected a positive whole number, got ${ctx}`);
   if (ctx > c.seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${c.seqLen}`);
   if (modes.length !== c.nLayers) fail("E_MODEL", `plan: ${modes.length} layer modes for ${c.nLayers} layers`);
@@ -202,6 +211,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], s
   const activations = acts.spans.map((s) => ({ ...s, offset: actRegion.offset + s.offset }));
   const logits = region("logits", c.vocabSize * F32);
   const tokens = region("scratch", ctx * 4);
+  const tokenizer = tokenizerBytes > 0 ? region("tokenizer", tokenizerBytes) : null;
 
   const totalBytes = cursor;
   const layers: LayerPlan[] = layerWeights.map((w, l) => ({ ...w, kCache: kCaches[l], vCache: vCaches[l] }));
@@ -221,6 +231,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], s
     activations,
     logits,
     tokens,
+    tokenizer,
     totalBytes,
     pages: Math.ceil(totalBytes / PAGE_BYTES),
     contextBytes,

@@ -69,7 +69,7 @@ function load(ckpt: Checkpoint): { model: Model; bytes: Uint8Array } {
 
 /** A decoder for the model in one build and requested mode, with W_KV from slimify for slim layers. */
 async function decoderFor(model: Model, ctx: number, build: Build, mode: AttentionMode, wkv?: (Float32Array | null)[], keys: SlimKeys = "pre"): Promise<Decoder> {
-  const plan = planArena(model.config, ctx, layerModes(model.config, mode), keys);
+  const plan = planArena(model.config, ctx, layerModes(model.config, mode), { slimKeys: keys });
   const weights = plan.modes.includes("slim") ? (wkv ?? slimify(model).wkv) : plan.modes.map(() => null);
   return Decoder.create(model, plan, weights, build);
 }

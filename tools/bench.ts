@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   for (const build of builds) {
     const decoders = new Map<string, Decoder>();
     for (const v of variants) {
-      const plan = planArena(config, config.seqLen, layerModes(config, v.mode), v.keys);
+      const plan = planArena(config, config.seqLen, layerModes(config, v.mode), { slimKeys: v.keys });
       const decoder = await Decoder.create(model, plan, v.mode === "slim" ? wkv : wkv.map(() => null), build);
       decoder.prefill([1, 2, 3, 4]); // warm-up: lets the engine tier up the hot functions
       for (let i = 0; i < 8; i++) decoder.step(i);
