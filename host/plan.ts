@@ -69,6 +69,9 @@ export interface ArenaPlan {
   layers: LayerPlan[];
   ropeTable: Span | null; // (ctx, 2·headDim) f32: duplicated cos, signed sin — slim layers rotate cached keys on read
   slimKeys: SlimKeys;
+  weights: WeightDtype;
+  groupSize: number;
+  kCache: CacheDtype;
   activations: Span[]; // each buffer's place inside the activations region
   logits: Span;
   tokens: Span; // (ctx,) i32 prompt buffer for prefill
@@ -142,8 +145,35 @@ export function layerModes(c: ModelConfig, mode: AttentionMode, perLayer?: Atten
   return perLayer ? [...perLayer] : Array(c.nLayers).fill("slim");
 }
 
+/** Storage of weight matrices (norms always stay f32). Q8_0/Q4_0: int8 / packed int4 values, then one f32 scale per group. */
+export type WeightDtype = "f32" | "f16" | "q8_0" | "q4_0";
+/** Storage of K/V cache rows. q8: int8 values plus one f32 scale per row. */
+export type CacheDtype = "f32" | "f16" | "q8";
+
+/** Bytes of a matrix of n values stored as `dtype` with `group` values per scale. */
+export function matrixBytes(n: number, dtype: WeightDtype, group: number): number {
+  switch (dtype) {
+    case "f32":
+      return n * 4;
+    case "f16":
+      return n * 2;
+    case "q8_0":
+      return n + (n / group) * 4;
+    case "q4_0":
+      return n / 2 + (n / group) * 4;
+  }
+}
+
+/** Bytes of one cache row of `width` values. */
+export function cacheRowBytes(width: number, dtype: CacheDtype): number {
+  return dtype === "f32" ? width * 4 : dtype === "f16" ? width * 2 : width + 4;
+}
+
 export interface PlanOptions {
   slimKeys?: SlimKeys; // default "pre"
+  weights?: WeightDtype; // default "f32"; the decoder runs f32 today, other dtypes are for sizing
+  groupSize?: number; // values per scale for q8_0 / q4_0 (default 32)
+  kCache?: CacheDtype; // default "f32"; applies to V-cache rows too
   /** Bytes of an embedded tokenizer (the standalone command carries its own); 0 = none. */
   tokenizerBytes?: number;
 }
@@ -152,6 +182,11 @@ export interface PlanOptions {
 export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], opts: PlanOptions = {}): ArenaPlan {
   const slimKeys = opts.slimKeys ?? "pre";
   const tokenizerBytes = opts.tokenizerBytes ?? 0;
+  const wtype = opts.weights ?? "f32";
+  const group = opts.groupSize ?? 32;
+  const ctype = opts.kCache ?? "f32";
+  if (wtype.startsWith("q") && (!Number.isInteger(group) || group < 2 || [c.dim, c.hiddenDim].some((n) => n % group !== 0)))
+    fail("E_FLAG", `--group-size ${group} must be a whole number ≥ 2 that divides dim ${c.dim} and hidden_dim ${c.hiddenDim}`);
   if (!Number.isInteger(ctx) || ctx < 1) fail("E_FLAG", `--ctx: expected a positive whole number, got ${ctx}`);
   if (ctx > c.seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${c.seqLen}`);
   if (modes.length !== c.nLayers) fail("E_MODEL", `plan: ${modes.length} layer modes for ${c.nLayers} layers`);
@@ -171,36 +206,38 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
 
   // Weights: each tensor 16-byte aligned, inside one read-only region.
   const weightsStart = cursor;
-  const tensor = (name: string, floats: number): Span => {
-    const span = { name, offset: cursor, size: floats * F32 };
+  const place = (name: string, bytes: number): Span => {
+    const span = { name, offset: cursor, size: bytes };
     cursor += align(span.size);
     return span;
   };
+  const norm = (name: string, n: number) => place(name, n * F32);
+  const matrix = (name: string, n: number) => place(name, matrixBytes(n, wtype, group));
   const d = c.dim;
   const kv = kvDim(c);
-  const embedding = tensor("token_embedding", c.vocabSize * d);
+  const embedding = matrix("token_embedding", c.vocabSize * d);
   const layerWeights = modes.map((mode, l) => ({
     mode,
-    attnNorm: tensor(`layers.${l}.attn_norm`, d),
-    wq: tensor(`layers.${l}.wq`, d * d),
-    wk: tensor(`layers.${l}.wk`, kv * d),
-    wvOrWkv: tensor(mode === "slim" ? `layers.${l}.wkv` : `layers.${l}.wv`, kv * d),
-    wo: tensor(`layers.${l}.wo`, d * d),
-    ffnNorm: tensor(`layers.${l}.ffn_norm`, d),
-    w1: tensor(`layers.${l}.w1`, c.hiddenDim * d),
-    w2: tensor(`layers.${l}.w2`, d * c.hiddenDim),
-    w3: tensor(`layers.${l}.w3`, c.hiddenDim * d),
+    attnNorm: norm(`layers.${l}.attn_norm`, d),
+    wq: matrix(`layers.${l}.wq`, d * d),
+    wk: matrix(`layers.${l}.wk`, kv * d),
+    wvOrWkv: matrix(mode === "slim" ? `layers.${l}.wkv` : `layers.${l}.wv`, kv * d),
+    wo: matrix(`layers.${l}.wo`, d * d),
+    ffnNorm: norm(`layers.${l}.ffn_norm`, d),
+    w1: matrix(`layers.${l}.w1`, c.hiddenDim * d),
+    w2: matrix(`layers.${l}.w2`, d * c.hiddenDim),
+    w3: matrix(`layers.${l}.w3`, c.hiddenDim * d),
   }));
-  const finalNorm = tensor("final_norm", d);
-  const classifier = c.sharedClassifier ? { ...embedding, name: "classifier (shared)" } : tensor("classifier", c.vocabSize * d);
+  const finalNorm = norm("final_norm", d);
+  const classifier = c.sharedClassifier ? { ...embedding, name: "classifier (shared)" } : matrix("classifier", c.vocabSize * d);
   regions.push({ name: "weights", offset: weightsStart, size: cursor - weightsStart });
 
-  const rowBytes = ctx * kv * F32;
+  const rowBytes = ctx * cacheRowBytes(kv, ctype); // one layer's cache of K (or V)
   const kStart = cursor;
-  const kCaches = modes.map((_, l) => tensor(`layers.${l}.k_cache`, ctx * kv));
+  const kCaches = modes.map((_, l) => place(`layers.${l}.k_cache`, rowBytes));
   regions.push({ name: "k_cache", offset: kStart, size: cursor - kStart });
   const vStart = cursor;
-  const vCaches = modes.map((m, l) => (m === "vanilla" ? tensor(`layers.${l}.v_cache`, ctx * kv) : null));
+  const vCaches = modes.map((m, l) => (m === "vanilla" ? place(`layers.${l}.v_cache`, rowBytes) : null));
   regions.push({ name: "v_cache", offset: vStart, size: cursor - vStart });
 
   const anySlim = modes.includes("slim");
@@ -228,6 +265,9 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
     layers,
     ropeTable,
     slimKeys,
+    weights: wtype,
+    groupSize: group,
+    kCache: ctype,
     activations,
     logits,
     tokens,
@@ -247,6 +287,8 @@ export const activation = (plan: ArenaPlan, name: string): Span => {
 
 /** The plan block as the module reads it: i32 slots, f32 values stored by their bits. */
 export function encodePlanBlock(plan: ArenaPlan): Int32Array {
+  if (plan.weights !== "f32" || plan.kCache !== "f32")
+    fail("E_MODEL", `the decoder runs f32 weights and an f32 K-cache; a ${plan.weights} / ${plan.kCache} plan is for sizing only`);
   const c = plan.config;
   const slots = new Int32Array(PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * c.nLayers);
   const f32bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
