@@ -25,7 +25,8 @@ const STATUS: Record<number, string> = {
 
 export const statusMessage = (code: number): string => STATUS[code] ?? `unknown decoder status ${code}`;
 
-interface Exports {
+/** The decoder module's exports (the reactor ABI, assembly/index.ts). */
+export interface DecoderExports {
   memory: WebAssembly.Memory;
   init(plan: number): number;
   reset(): void;
@@ -74,7 +75,7 @@ export function writeWeights(mem: ArrayBuffer, model: Model, plan: ArenaPlan, wk
 
 export class Decoder {
   private constructor(
-    private readonly ex: Exports,
+    private readonly ex: DecoderExports,
     readonly plan: ArenaPlan,
     readonly build: Build,
   ) {}
@@ -83,7 +84,7 @@ export class Decoder {
   static async create(model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[], build: Build = "simd"): Promise<Decoder> {
     const bytes = withFixedMemory(loadDecoderBytes(build), plan.pages);
     const instance = await WebAssembly.instantiate(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {});
-    const ex = instance.exports as unknown as Exports;
+    const ex = instance.exports as unknown as DecoderExports;
     const mem = ex.memory.buffer;
     new Int32Array(mem, plan.planBlock.offset, plan.planBlock.size / 4).set(encodePlanBlock(plan));
     writeWeights(mem, model, plan, wkv);

@@ -8,7 +8,7 @@ import { expect } from "vitest";
 import { SlimError, type ErrorCode } from "../host/errors.ts";
 import { readLlama2c } from "../host/llama2c.ts";
 import type { Model } from "../host/model.ts";
-import { type Build, loadDecoderBytes } from "../host/runtime.ts";
+import { type Build, type DecoderExports, loadDecoderBytes } from "../host/runtime.ts";
 import { withFixedMemory } from "../host/wasm.ts";
 import { randomLlamaWeights, writeV0, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 
@@ -99,18 +99,6 @@ export function validates(bytes: Uint8Array, features: number = DECODER_FEATURES
 
 // ---------------------------------------------------------------------------------------------------------
 // raw reactor ABI
-
-/** The decoder's exports as the module has them (host/runtime.ts keeps its own copy private). */
-export interface DecoderExports {
-  memory: WebAssembly.Memory;
-  init(plan: number): number;
-  reset(): void;
-  truncate(n: number): number;
-  position(): number;
-  lastError(): number;
-  step(token: number): number;
-  prefill(tokens: number, n: number): number;
-}
 
 /** A decoder module instantiated with exactly `pages` of memory and nothing written into it yet. */
 export async function rawDecoder(build: Build, pages: number): Promise<DecoderExports> {

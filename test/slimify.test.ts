@@ -14,20 +14,10 @@ import {
   solveTransposed,
 } from "../tools/slimify.ts";
 import { Reference, referenceLogits } from "./reference.ts";
+import { mulberry32 } from "../host/synthetic.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // helpers: seeded randomness and small dense algebra, float64
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 const gauss = (rng: Rng): number => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());

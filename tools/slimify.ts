@@ -13,6 +13,7 @@
 import { SlimError, fail } from "../host/errors.ts";
 import { type Model, isMultiHead, kvDim } from "../host/model.ts";
 import { attentionInputs } from "./calibrate.ts";
+import { mulberry32 } from "../host/synthetic.ts";
 
 /** A row-major matrix or a vector; f32 or f64 values are read as float64. */
 type Values = ArrayLike<number>;
@@ -144,18 +145,6 @@ function norm2(x: Values): number {
 }
 
 const scaled = (x: Float64Array, s: number): Float64Array => x.map((v) => v * s);
-
-/** Seeded uniform [0, 1) generator (mulberry32): reproducible reports without a dependency. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n standard-normal samples (Box–Muller) from a seed. */
 function gaussians(n: number, seed: number): Float64Array {
