@@ -7,10 +7,11 @@
 // slim:    the K-cache holds keys *before* rotation, so V = K·W_KV holds row by row; scores rotate each
 //          cached key on read (a table of cos/sin per position, shared by every layer and head), and the
 //          value path needs no rotation at all:
-//            U (heads, dim) = A (heads, n) · K (n, dim)        — all heads, each K row read once per head group
+//            U (heads, dim) = A (heads, n) · K (n, dim)        — one pass over K, all heads per block
 //            out_h (headDim,) = W_KV[h·headDim .. (h+1)·headDim, :] (headDim, dim) @ U_h (dim,)
-// The other choice — caching rotated keys and un-rotating on the value path — costs a rotation per head
-// per cached row instead of one per cached row; see the README for the measurement.
+// The other choice — caching rotated keys and rotating each block back before the mix — is kept behind
+// a plan option so the bench can measure it: it needs a (BLOCK, dim) scratch buffer and ran 4–8 % slower
+// at 1,024–4,096 positions (README, "RoPE").
 
 import { dot, hsum, matmul, softmax } from "./kernels";
 
@@ -78,25 +79,6 @@ export function fillRopeTable(table: usize, ctx: i32, headDim: i32, theta: f64):
     sum += load<f32>(q + o) * (k0 * c - k1 * s) + load<f32>(q + o, 4) * (k0 * s + k1 * c);
   }
   return sum;
-}
-
-/** att (heads, ctx) rows 0..n-1 <- softmax(q_h · rot(k_t) / √hd) over the pre-rotation K-cache. */
-export function slimScores(att: usize, q: usize, kCache: usize, table: usize, heads: i32, hd: i32, dim: i32, ctx: i32, n: i32): void {
-  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
-  const kRow = <usize>dim << 2;
-  const tRow = <usize>hd << 3;
-  for (let h = 0; h < heads; h++) {
-    const qh = q + (<usize>(h * hd) << 2);
-    const ah = att + (<usize>(h * ctx) << 2);
-    let k = kCache + (<usize>(h * hd) << 2);
-    let row = table;
-    for (let t = 0; t < n; t++) {
-      store<f32>(ah + (<usize>t << 2), rotatedDot(qh, k, row, hd) * scale);
-      k += kRow;
-      row += tRow;
-    }
-    softmax(ah, n);
-  }
 }
 
 /**
@@ -268,23 +250,75 @@ function plainScores(att: usize, q: usize, kCache: usize, heads: i32, kvHeads: i
   }
 }
 
+/** att[h][t0..t0+count) <- q_h · k_t / √hd for every head, from pre-rotation keys (rotated on read) or rotated ones. */
+function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedKeys: bool, heads: i32, hd: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
+  const kRow = <usize>dim << 2;
+  const tRow = <usize>hd << 3;
+  for (let h = 0; h < heads; h++) {
+    const qh = q + (<usize>(h * hd) << 2);
+    const ah = att + (<usize>(h * ctx + t0) << 2);
+    let k = kCache + <usize>t0 * kRow + (<usize>(h * hd) << 2);
+    let row = table + <usize>t0 * tRow;
+    for (let t = 0; t < count; t++) {
+      const s = rotatedKeys ? dot(qh, k, hd) : rotatedDot(qh, k, row, hd);
+      store<f32>(ah + (<usize>t << 2), s * scale);
+      k += kRow;
+      row += tRow;
+    }
+  }
+}
+
 /**
  * Slim attention for the newest position (its key already in kCache row n-1, q already rotated).
  * ao (dim,) <- concat_h W_KV,h · (softmax(q_h·rot(K)ᵀ/√hd) · K)
  *
- * `rotatedKeys` selects the other RoPE arrangement, kept to measure it (npm run bench -- --rope both):
- * the cache holds rotated keys, scores are plain dot products, and each block of rows is rotated back
- * into `scratch` (BLOCK, dim) before the mix, since V = K·W_KV holds only for pre-rotation keys.
+ * One pass over the cache: each block of BLOCK rows is scored and then mixed while it is still in cache,
+ * with the softmax kept online — per head a running max m and sum s; when a block raises m, the partial
+ * U_h and s are scaled by exp(m_old − m_new), and the block's weights are exp(score − m_new). Dividing U_h
+ * by s at the end gives exactly softmax·K. So every cached K row leaves memory once per step: half of what
+ * vanilla's K and V passes move.
+ *
+ * `rotatedKeys` selects the other RoPE arrangement, kept to measure it (npm run bench): the cache holds
+ * rotated keys, scores are plain dot products, and each block is rotated back into `scratch` (BLOCK, dim)
+ * before the mix, since V = K·W_KV holds only for pre-rotation keys. `state` holds (max, sum) per head.
  */
 export function slimAttention(
-  ao: usize, q: usize, att: usize, u: usize, kCache: usize, wkv: usize, table: usize, scratch: usize, rotatedKeys: bool,
+  ao: usize, q: usize, att: usize, u: usize, state: usize, kCache: usize, wkv: usize, table: usize, scratch: usize, rotatedKeys: bool,
   heads: i32, hd: i32, dim: i32, ctx: i32, n: i32,
 ): void {
-  if (rotatedKeys) plainScores(att, q, kCache, heads, heads, hd, ctx, n);
-  else slimScores(att, q, kCache, table, heads, hd, dim, ctx, n);
   const kRow = <usize>dim << 2;
+  const aRow = <usize>ctx << 2;
   for (let t0 = 0; t0 < n; t0 += BLOCK) {
     const count = min(BLOCK, n - t0);
+    blockScores(att, q, kCache, table, rotatedKeys, heads, hd, dim, ctx, t0, count);
+    for (let h = 0; h < heads; h++) {
+      const a = att + <usize>h * aRow + (<usize>t0 << 2);
+      let m = load<f32>(a);
+      for (let t = 1; t < count; t++) m = Mathf.max(m, load<f32>(a + (<usize>t << 2)));
+      const st = state + (<usize>h << 3);
+      let sum: f32 = 0;
+      if (t0 > 0) {
+        const old = load<f32>(st);
+        if (m > old) {
+          const shrink = Mathf.exp(old - m);
+          const uh = u + <usize>h * kRow;
+          for (let c = 0; c < dim; c++) store<f32>(uh + (<usize>c << 2), load<f32>(uh + (<usize>c << 2)) * shrink);
+          sum = load<f32>(st, 4) * shrink;
+        } else {
+          m = old;
+          sum = load<f32>(st, 4);
+        }
+      }
+      for (let t = 0; t < count; t++) {
+        const o = a + (<usize>t << 2);
+        const e = Mathf.exp(load<f32>(o) - m);
+        store<f32>(o, e);
+        sum += e;
+      }
+      store<f32>(st, m);
+      store<f32>(st, sum, 4);
+    }
     let rows = kCache + <usize>t0 * kRow;
     if (rotatedKeys) {
       unrotateBlock(scratch, kCache, table, hd, dim, t0, count);
@@ -292,9 +326,13 @@ export function slimAttention(
     }
     mixBlock(u, att, rows, heads, dim, ctx, t0, count);
   }
-  // head_h = W_KV rows of head h (hd, dim) @ U_h (dim,)
+  // head_h = W_KV rows of head h (hd, dim) @ (U_h / s_h) (dim,)
   for (let h = 0; h < heads; h++) {
-    matmul(ao + (<usize>(h * hd) << 2), wkv + <usize>(h * hd) * kRow, u + <usize>h * kRow, hd, dim);
+    const uh = u + <usize>h * kRow;
+    matmul(ao + (<usize>(h * hd) << 2), wkv + <usize>(h * hd) * kRow, uh, hd, dim);
+    const inv: f32 = 1.0 / load<f32>(state + (<usize>h << 3), 4);
+    const out = ao + (<usize>(h * hd) << 2);
+    for (let i = 0; i < hd; i++) store<f32>(out + (<usize>i << 2), load<f32>(out + (<usize>i << 2)) * inv);
   }
 }
 

@@ -48,6 +48,7 @@ let u: usize = 0; // (heads, dim) slim U = A·K
 let logits: usize = 0; // (vocab,)
 let rotatedKeys: bool = false; // slim layers cache rotated keys (the measured alternative); see attention.ts
 let kBlock: usize = 0; // (BLOCK, dim) keys rotated back, only with rotatedKeys
+let softmaxState: usize = 0; // (heads, 2) running max and sum of the slim one-pass softmax
 
 let pos: i32 = 0; // tokens already in the cache
 let initialized: bool = false; // set only by a successful init; a refused plan leaves the module unusable
@@ -105,6 +106,7 @@ export function init(plan: usize): i32 {
   logits = <usize>slot(plan, 29);
   rotatedKeys = slot(plan, 31) == 1;
   kBlock = <usize>slot(plan, 32);
+  softmaxState = <usize>slot(plan, 33);
   layerBase = plan + (<usize>HEADER_SLOTS << 2);
   // Every address the plan hands out must leave room for its buffer below `total`.
   const d4 = <u64>dim << 2;
@@ -129,6 +131,7 @@ export function init(plan: usize): i32 {
   }
   if (ok && anySlim) {
     ok = fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total) && fits(u, <u64>nHeads * d4, total);
+    ok = ok && fits(softmaxState, <u64>nHeads << 3, total);
     ok = ok && (!rotatedKeys || fits(kBlock, <u64>BLOCK * d4, total));
   }
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
@@ -184,7 +187,7 @@ function forward(token: i32, wantLogits: bool): void {
     ropeInPlace(q, d, headDim, pos, theta);
     if (slim) {
       if (rotatedKeys) ropeInPlace(kRow, kvDim, headDim, pos, theta);
-      slimAttention(ao, q, att, u, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, nHeads, headDim, d, ctx, n);
+      slimAttention(ao, q, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, nHeads, headDim, d, ctx, n);
     } else {
       const vCache = layerSlot(l, 11);
       matmul(vCache + <usize>pos * (<usize>kvDim << 2), wvOrWkv, xn, kvDim, d);

@@ -33,6 +33,13 @@ export const PLAN_MAGIC = 0x4e4c5053; // "SPLN" little-endian
 export const PLAN_VERSION = 1;
 export const PLAN_HEADER_SLOTS = 48;
 export const PLAN_LAYER_SLOTS = 16;
+/**
+ * The last header slot holds the address of the standalone command's block (encodeCommandBlock), 0 without
+ * one; the decoder's own slots grow upward from 0, so the two never meet.
+ */
+export const PLAN_COMMAND_SLOT = PLAN_HEADER_SLOTS - 1;
+/** i32 slots of the command block (assembly/command.ts reads the same indices). */
+export const COMMAND_BLOCK_SLOTS = 16;
 
 export interface Span {
   name: string;
@@ -76,12 +83,38 @@ export interface ArenaPlan {
   logits: Span;
   tokens: Span; // (ctx,) i32 prompt buffer for prefill
   tokenizer: Span | null; // embedded tokenizer.bin bytes, standalone command only
+  command: CommandPlan | null; // the standalone command's own buffers, planned with the tokenizer
   totalBytes: number;
   pages: number;
   /** K+V cache bytes as planned, and what an all-vanilla plan of the same model and ctx would need. */
   contextBytes: number;
   vanillaContextBytes: number;
 }
+
+/**
+ * The standalone WASI command's buffers (assembly/command.ts), planned only when a tokenizer is embedded.
+ * Four regions after "tokenizer": "command" (its block), "tokenizer_index" (pieces, pieceHash), "sampler"
+ * (probs, candidates) and "io" (args, promptTokens, output).
+ */
+export interface CommandPlan {
+  block: Span; // (COMMAND_BLOCK_SLOTS,) i32 the addresses below, as encodeCommandBlock writes them
+  tokenizerBytes: number; // exact length of the embedded tokenizer.bin (the region is rounded up to ALIGN)
+  pieces: Span; // (vocab,) i32 address of each token's tokenizer.bin record: f32 score, i32 len, len bytes
+  pieceHash: Span; // (hashSlots,) i32 open-addressing table of piece bytes -> first token id + 1; 0 = empty
+  hashSlots: number; // a power of two ≥ 2·vocab, so probes stay short
+  probs: Span; // (vocab,) f32 softmax(logits / temperature)
+  candidates: Span; // (vocab,) i32 token ids of the top-p nucleus, sorted in place
+  args: Span; // argv pointer array followed by the argument bytes (WASI args_get); the prompt lives here
+  promptTokens: Span; // (args bytes + 2,) i32 the prompt before BPE merges: <s>, dummy prefix, ≤ one token per byte
+  output: Span; // bytes staged for fd_write
+}
+
+/** Argument bytes the command plans per context token, on top of COMMAND_ARG_BYTES_EXTRA for flags. */
+export const COMMAND_ARG_BYTES_PER_TOKEN = 8;
+export const COMMAND_ARG_BYTES_EXTRA = 1024;
+/** Bytes the command stages before each fd_write. */
+export const COMMAND_OUTPUT_BYTES = 4096;
+export const COMMAND_MAGIC = 0x444d4353; // "SCMD" little-endian
 
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 const F32 = 4;
@@ -113,6 +146,7 @@ function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKe
     { name: "fo", size: d, first: 9, last: 10 },
   ];
   if (anySlim) bufs.push({ name: "u", size: c.nHeads * d, first: 3, last: 4 }); // U = A·K, (heads, dim)
+  if (anySlim) bufs.push({ name: "softmax_state", size: c.nHeads * 2 * F32, first: 2, last: 4 }); // running (max, sum) per head
   if (anySlim && slimKeys === "post") bufs.push({ name: "k_block", size: ROW_BLOCK * d, first: 3, last: 3 });
   // Keys and values are written straight into their cache rows, so they need no buffer of their own.
   return bufs;
@@ -249,6 +283,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const logits = region("logits", c.vocabSize * F32);
   const tokens = region("scratch", ctx * 4);
   const tokenizer = tokenizerBytes > 0 ? region("tokenizer", tokenizerBytes) : null;
+  const command = tokenizerBytes > 0 ? planCommand(c.vocabSize, ctx, tokenizerBytes, region) : null;
 
   const totalBytes = cursor;
   const layers: LayerPlan[] = layerWeights.map((w, l) => ({ ...w, kCache: kCaches[l], vCache: vCaches[l] }));
@@ -272,11 +307,45 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
     logits,
     tokens,
     tokenizer,
+    command,
     totalBytes,
     pages: Math.ceil(totalBytes / PAGE_BYTES),
     contextBytes,
     vanillaContextBytes: 2 * rowBytes * c.nLayers,
   };
+}
+
+/** The command's regions, each split into 16-byte-aligned parts by `parts`. */
+function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region: (name: string, size: number) => Span): CommandPlan {
+  const parts = (name: string, sizes: [string, number][]): Span[] => {
+    const total = sizes.reduce((n, [, size]) => n + align(size), 0);
+    let at = region(name, total).offset;
+    return sizes.map(([part, size]) => {
+      const span = { name: part, offset: at, size };
+      at += align(size);
+      return span;
+    });
+  };
+  const block = region("command", COMMAND_BLOCK_SLOTS * 4);
+  const hashSlots = 2 ** Math.ceil(Math.log2(Math.max(16, 2 * vocab)));
+  const [pieces, pieceHash] = parts("tokenizer_index", [["pieces", vocab * 4], ["piece_hash", hashSlots * 4]]);
+  const [probs, candidates] = parts("sampler", [["probs", vocab * F32], ["candidates", vocab * 4]]);
+  const argBytes = COMMAND_ARG_BYTES_PER_TOKEN * ctx + COMMAND_ARG_BYTES_EXTRA;
+  const [args, promptTokens, output] = parts("io", [["args", argBytes], ["prompt_tokens", (argBytes + 2) * 4], ["output", COMMAND_OUTPUT_BYTES]]);
+  return { block, tokenizerBytes, pieces, pieceHash, hashSlots, probs, candidates, args, promptTokens, output };
+}
+
+/** The standalone command's block: where its tokenizer, sampler and io buffers are (assembly/command.ts). */
+export function encodeCommandBlock(plan: ArenaPlan): Int32Array {
+  const cmd = plan.command;
+  if (!cmd || !plan.tokenizer) return fail("E_MODEL", "plan: no command block without an embedded tokenizer (PlanOptions.tokenizerBytes)");
+  const slots = new Int32Array(COMMAND_BLOCK_SLOTS);
+  slots.set([
+    COMMAND_MAGIC, plan.tokenizer.offset, cmd.tokenizerBytes, cmd.pieces.offset, cmd.pieceHash.offset, cmd.hashSlots,
+    cmd.probs.offset, cmd.candidates.offset, cmd.args.offset, cmd.args.size, cmd.promptTokens.offset,
+    cmd.promptTokens.size / 4, cmd.output.offset, cmd.output.size,
+  ]);
+  return slots;
 }
 
 export const activation = (plan: ArenaPlan, name: string): Span => {
@@ -298,9 +367,10 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     f32bits(c.normEps), f32bits(c.ropeTheta), plan.totalBytes, STATIC_BYTES,
     plan.embedding.offset, plan.finalNorm.offset, plan.classifier.offset, plan.ropeTable?.offset ?? 0,
     act("x"), act("xn"), act("q"), act("att"), act("ao"), act("xo"), act("fn"), act("h1"), act("h3"), act("fo"), act("u"),
-    plan.logits.offset, plan.tokens.offset, plan.slimKeys === "post" ? 1 : 0, act("k_block"),
+    plan.logits.offset, plan.tokens.offset, plan.slimKeys === "post" ? 1 : 0, act("k_block"), act("softmax_state"),
   ];
   slots.set(header);
+  if (plan.command) slots[PLAN_COMMAND_SLOT] = plan.command.block.offset;
   plan.layers.forEach((l, i) => {
     slots.set(
       [

@@ -44,7 +44,8 @@ const GQA: ModelConfig = { ...SMALL, nHeads: 4, nKvHeads: 2 };
 /**
  * Live ranges [first, last] of the activation buffers over the steps of one layer, restated from
  * host/plan.ts: 0 attn norm · 1 q/k/v · 2 scores+softmax · 3 mix · 4 per-head W_KV · 5 Wo · 6 residual ·
- * 7 ffn norm · 8 w1/w3 · 9 w2 · 10 residual · 11 final norm+classifier. `u` exists only with a slim layer.
+ * 7 ffn norm · 8 w1/w3 · 9 w2 · 10 residual · 11 final norm+classifier. `u` and `softmax_state` exist only
+ * with a slim layer.
  */
 const LIFETIMES: Record<string, [number, number]> = {
   x: [0, 11],
@@ -58,6 +59,7 @@ const LIFETIMES: Record<string, [number, number]> = {
   h3: [8, 9],
   fo: [9, 10],
   u: [3, 4],
+  softmax_state: [2, 4],
 };
 
 const REGION_ORDER = (slim: boolean) => [
@@ -151,7 +153,7 @@ function expectWellFormed(plan: ArenaPlan): void {
   // Activations: the expected set of buffers, each inside the region, 16-byte aligned, and no two
   // buffers whose lifetimes overlap share a byte.
   const a = region(plan, "activations");
-  const names = Object.keys(LIFETIMES).filter((n) => slim || n !== "u");
+  const names = Object.keys(LIFETIMES).filter((n) => slim || (n !== "u" && n !== "softmax_state"));
   expect(plan.activations.map((s) => s.name).sort()).toEqual([...names].sort());
   for (const s of plan.activations) {
     expect(s.offset % 16, s.name).toBe(0);
@@ -212,9 +214,10 @@ describe("planArena", () => {
     const kCache = 6 * 256 * 288 * 4;
     const logits = 32000 * 4;
     const scratch = 256 * 4; // prefill token buffer
-    // Busiest step is 3 (mix): x, q, ao (d each), att (heads × ctx) and, slim only, U (heads × d).
+    // Busiest step is 3 (mix): x, q, ao (d each), att (heads × ctx) and, slim only, U (heads × d) and the
+    // one-pass softmax's (max, sum) per head (48 bytes, already a multiple of 16).
     const actVanilla = 3 * 288 * 4 + 6 * 256 * 4;
-    const actSlim = actVanilla + 6 * 288 * 4;
+    const actSlim = actVanilla + 6 * 288 * 4 + 6 * 2 * 4;
     const rope = 256 * 2 * 48 * 4;
 
     const slim: HandCount = {
@@ -281,7 +284,7 @@ describe("planArena", () => {
     const logits = 512 * 4;
     const scratch = 128 * 4;
     const actVanilla = 3 * 64 * 4 + 4 * 128 * 4; // x, q, ao + att
-    const actSlim = actVanilla + 4 * 64 * 4; // + U
+    const actSlim = actVanilla + 4 * 64 * 4 + 32; // + U + (max, sum) per head: 4 · 2 · 4 = 32 bytes
     const rope = 128 * 2 * 16 * 4;
 
     it("matches the hand count in slim mode", () => {
