@@ -3,7 +3,6 @@
  * reactor ABI (for status codes the host wrapper turns into exceptions), checkpoints written by the
  * llama2.c fixture writer, and the logits comparison the decoder suite states its tolerance with.
  */
-import binaryen from "binaryen";
 import { expect } from "vitest";
 import { SlimError, type ErrorCode } from "../host/errors.ts";
 import { readLlama2c } from "../host/llama2c.ts";
@@ -13,89 +12,21 @@ import { withFixedMemory } from "../host/wasm.ts";
 import { randomLlamaWeights, writeV0, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 
 // ---------------------------------------------------------------------------------------------------------
-// module inspection (binaryen)
+// module inspection: the artifact verifier's own functions (tools/verify.ts)
 
-/**
- * The standard features asc emits for the decoder (the SIMD build adds SIMD128). Deliberately not
- * binaryen's `Features.All`: with it binaryen writes non-standard binaries (compact imports) and would
- * validate instructions no board runtime has.
- */
-export const DECODER_FEATURES =
-  binaryen.Features.MutableGlobals |
-  binaryen.Features.NontrappingFPToInt |
-  binaryen.Features.SignExt |
-  binaryen.Features.BulkMemory |
-  binaryen.Features.BulkMemoryOpt |
-  binaryen.Features.SIMD128;
-
-/** The same without 128-bit SIMD: what a board without WASM SIMD offers. */
-export const FEATURES_WITHOUT_SIMD = DECODER_FEATURES & ~binaryen.Features.SIMD128;
-
-/** Parses wasm bytes and sets the features later validation (and emitting) uses; the caller disposes it. */
-export function readModule(bytes: Uint8Array, features: number = DECODER_FEATURES): binaryen.Module {
-  const m = binaryen.readBinary(bytes);
-  m.setFeatures(features);
-  return m;
-}
-
-/** The module as folded wasm text, every instruction as `(name …`. */
-export function moduleText(bytes: Uint8Array): string {
-  const m = readModule(bytes);
-  try {
-    return m.emitText();
-  } finally {
-    m.dispose();
-  }
-}
-
-/** True when any function body holds a `memory.grow` instruction (DESIGN §3: there must be none). */
-export function findMemoryGrow(bytes: Uint8Array): boolean {
-  return /\(memory\.grow\b/.test(moduleText(bytes));
-}
-
-/** True when the module uses any 128-bit SIMD type or instruction. */
-export function usesSimd(bytes: Uint8Array): boolean {
-  return /\bv128\b|\b[if](8x16|16x8|32x4|64x2)\./.test(moduleText(bytes));
-}
-
-/** `module.name` of every import (functions, globals, memories, tables, tags), from the wasm text. */
-export function importsOf(bytes: Uint8Array): string[] {
-  return [...moduleText(bytes).matchAll(/\(import "([^"]*)" "([^"]*)"/g)].map((m) => `${m[1]}.${m[2]}`);
-}
-
-/** Export names with binaryen's external kind (0 function, 2 memory). */
-export function exportsOf(bytes: Uint8Array): { name: string; kind: number }[] {
-  const m = readModule(bytes);
-  try {
-    return Array.from({ length: m.getNumExports() }, (_, i) => {
-      const info = binaryen.getExportInfo(m.getExportByIndex(i));
-      return { name: info.name, kind: info.kind };
-    });
-  } finally {
-    m.dispose();
-  }
-}
-
-/** The defined memory's limits in pages; max is undefined when the module declares none. */
-export function memoryLimits(bytes: Uint8Array): { initial: number; max: number | undefined } {
-  const m = readModule(bytes);
-  try {
-    const info = m.getMemoryInfo();
-    return { initial: info.initial, max: info.max };
-  } finally {
-    m.dispose();
-  }
-}
-
-/** binaryen's validator on the module with the given features; errors go to stderr. */
-export function validates(bytes: Uint8Array, features: number = DECODER_FEATURES): boolean {
-  const m = readModule(bytes, features);
-  try {
-    return m.validate() !== 0;
-  } finally {
-    m.dispose();
-  }
-}
+export {
+  DECODER_FEATURES,
+  FEATURES_WITHOUT_SIMD,
+  readModule,
+  moduleText,
+  findMemoryGrow,
+  usesSimd,
+  importsOf,
+  exportsOf,
+  memoryLimits,
+  validates,
+} from "../tools/verify.ts";
+import { readModule } from "../tools/verify.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // raw reactor ABI

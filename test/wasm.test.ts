@@ -19,6 +19,7 @@ import {
   usesSimd,
   validates,
 } from "./helpers.ts";
+import { verifyArtifact, ALLOWED_WASI } from "../tools/verify.ts";
 
 const ABI_EXPORTS = ["init", "reset", "truncate", "position", "lastError", "step", "prefill", "memory"];
 const PAGE = 65536;
@@ -145,5 +146,36 @@ describe("importsOf and usesSimd", () => {
       (func (export "f") (param i32) (v128.store (local.get 0) (f32x4.add (v128.load (local.get 0)) (v128.load (local.get 0))))))`);
     expect(usesSimd(wasm)).toBe(true);
     expect(validates(wasm, FEATURES_WITHOUT_SIMD)).toBe(false);
+  });
+});
+
+describe("verifyArtifact", () => {
+  const good = withFixedMemory(loadDecoderBytes("scalar"), 3);
+
+  it("passes the decoder with its planned memory and no imports", () => {
+    expect(verifyArtifact(good, { pages: 3, allowedImports: [], simd: false })).toEqual([]);
+    expect(verifyArtifact(withFixedMemory(loadDecoderBytes("simd"), 3), { pages: 3, allowedImports: [], simd: true })).toEqual([]);
+  });
+
+  it("rejects limits other than the plan's, and SIMD where the board has none", () => {
+    expect(verifyArtifact(good, { pages: 4, allowedImports: [], simd: false })).toEqual([
+      "memory limits are 3..3 pages; the plan needs exactly 4..4",
+    ]);
+    expect(verifyArtifact(loadDecoderBytes("scalar"), { pages: 1, allowedImports: [], simd: false })[0]).toMatch(/1\.\.unbounded/);
+    const simd = withFixedMemory(loadDecoderBytes("simd"), 3);
+    expect(verifyArtifact(simd, { pages: 3, allowedImports: [], simd: false }).join()).toMatch(/does not validate without SIMD/);
+  });
+
+  it("rejects a deliberately bad module: memory.grow and an import outside the WASI set", () => {
+    const bad = fromWat(`(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (import "env" "abort" (func $abort))
+      (memory 2 2)
+      (func $more (result i32) (memory.grow (i32.const 1)))
+      (export "memory" (memory 0)) (export "_start" (func $more)))`);
+    expect(verifyArtifact(bad, { pages: 2, allowedImports: ALLOWED_WASI, simd: false })).toEqual([
+      "the module contains a memory.grow instruction",
+      "unexpected imports: env.abort",
+    ]);
   });
 });
