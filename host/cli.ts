@@ -2,8 +2,8 @@
  * The `slimedge` command line: a thin layer over the library. User errors become one line on stderr and a
  * non-zero exit code; only a bug prints a stack trace.
  *
- * This is the one module of host/ that reaches into tools/: running a raw checkpoint in slim mode needs the
- * offline slim transform (W_KV in float64) at load time.
+ * This is the one module of host/ that reaches into tools/ and boards/: running a raw checkpoint in slim
+ * mode needs the offline slim transform (W_KV in float64) at load time, and planning needs board profiles.
  */
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -19,6 +19,9 @@ import type { Build } from "./runtime.ts";
 import { syntheticModel } from "./synthetic.ts";
 import { SlimError, fail } from "./errors.ts";
 import { slimify, formatSlimifyReport } from "../tools/slimify.ts";
+import { allBoards, getBoard } from "../boards/index.ts";
+import { CACHE_DTYPES, WEIGHT_DTYPES, formatBoardTable, planOnBoard, type PlanQuery } from "../tools/fit.ts";
+import { writeMemoryMap } from "../tools/memory-map.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const DEFAULT_MODEL_DIR = join(root, "models", "slimedge-tiny");
@@ -132,6 +135,35 @@ export function program(): Command {
         `${slim} of ${model.config.nLayers} layers slim: context memory ${perToken.contextBytes} bytes/token ` +
           `(vanilla ${perToken.vanillaContextBytes})\n`,
       );
+    });
+  cli
+    .command("boards")
+    .description("the board profiles: memory for the module's linear memory, flash, runtime, WASM SIMD (facts and sources in boards/)")
+    .action(() => {
+      process.stdout.write(formatBoardTable(allBoards()) + "\n");
+    });
+  cli
+    .command("plan")
+    .description("what fits on a board: the largest context slim vs vanilla per weight and K-cache precision; with --ctx, that plan's memory map")
+    .argument("[checkpoint]", "llama2.c model .bin; default: models/slimedge-tiny/model.bin")
+    .requiredOption("--board <name>", "board profile (see `slimedge boards`)")
+    .option("--ctx <n>", "context length of one plan to map and check against the board", wholeNumber("--ctx", 1))
+    .addOption(new Option("--mode <mode>", "attention of the --ctx plan").choices(["slim", "vanilla"]).default("slim"))
+    .addOption(new Option("--weights <dtype>", "weight storage of the --ctx plan").choices([...WEIGHT_DTYPES]).default("f32"))
+    .addOption(new Option("--k-cache <dtype>", "cache row storage of the --ctx plan").choices([...CACHE_DTYPES]).default("f32"))
+    .option("--out <dir>", "with --ctx: write memory-map.svg and memory-map.txt into this folder")
+    .action((checkpoint: string | undefined, flags: PlanQuery & { board: string; out?: string }) => {
+      const board = getBoard(flags.board);
+      if (flags.out !== undefined && flags.ctx === undefined) fail("E_FLAG", "--out: needs --ctx <n>, the context of the plan to draw");
+      const path = checkpoint ?? join(DEFAULT_MODEL_DIR, "model.bin");
+      if (!checkpoint && !existsSync(path)) fail("E_FILE", `${path}: no checkpoint given and no default model there; pass a llama2.c .bin`);
+      const { text, plan, error } = planOnBoard(loadLlama2c(path).config, board, flags);
+      process.stdout.write(text + "\n");
+      if (plan && flags.out !== undefined) {
+        const files = writeMemoryMap(plan, flags.out, board);
+        process.stdout.write(`wrote ${files.svg} and ${files.txt}\n`);
+      }
+      if (error) throw error;
     });
   return cli;
 }

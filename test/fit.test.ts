@@ -1,0 +1,281 @@
+/**
+ * Fit against boards: the largest context per precision is right at its edge (it fits, one more does not, both
+ * checked with planArena directly), slim never gets less context than vanilla, the default model's table on
+ * the ESP32-S3 and the Pi Zero 2 W, the over-budget sentence, and `slimedge plan` as a user runs it.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ModelConfig } from "../host/model.ts";
+import { type AttentionMode, PAGE_BYTES, layerModes, planArena } from "../host/plan.ts";
+import { type BoardProfile, allBoards, getBoard } from "../boards/index.ts";
+import { pages } from "../boards/profile.ts";
+import {
+  type FitReport,
+  CACHE_DTYPES,
+  WEIGHT_DTYPES,
+  arenaBytes,
+  boardThroughput,
+  fitReport,
+  fits,
+  formatBytes,
+  formatFitReport,
+  maxContext,
+  overBudget,
+} from "../tools/fit.ts";
+import { estimateTokensPerSecond } from "../host/estimate.ts";
+import { randomLlamaWeights, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
+
+const base = { arch: "llama", normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true } as const;
+/** A small model whose contexts land between 1 and seq_len on the microcontroller boards. */
+const SMALL: ModelConfig = { ...base, dim: 64, hiddenDim: 128, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 256, seqLen: 1024 };
+/** The shipped model's shape (models/slimedge-tiny). */
+const DEFAULT_SHAPE: ModelConfig = { ...base, dim: 128, hiddenDim: 352, nLayers: 6, nHeads: 8, nKvHeads: 8, vocabSize: 1024, seqLen: 2048 };
+
+/** A board like `b` with another linear-memory budget (for budgets between the real ones). */
+const withBudget = (b: BoardProfile, bytes: number): BoardProfile => ({ ...b, name: `${b.name}@${bytes}`, linearMemoryBytes: bytes });
+
+/** Checks one reported max ctx against planArena itself: ctx fits, ctx + 1 does not (or is past seq_len). */
+function expectEdge(c: ModelConfig, board: BoardProfile, modes: AttentionMode[], opts: Parameters<typeof planArena>[3], max: number) {
+  const budget = board.linearMemoryBytes;
+  const bytes = (ctx: number) => planArena(c, ctx, modes, opts).pages * PAGE_BYTES;
+  if (max === 0) {
+    expect(bytes(1)).toBeGreaterThan(budget);
+    return;
+  }
+  expect(bytes(max)).toBeLessThanOrEqual(budget);
+  if (max < c.seqLen) expect(bytes(max + 1)).toBeGreaterThan(budget);
+  else expect(max).toBe(c.seqLen);
+}
+
+const row = (r: FitReport, weights: string, kCache: string) => r.rows.find((x) => x.weights === weights && x.kCache === kCache)!;
+
+describe("maxContext", () => {
+  const boards = [
+    ...allBoards(),
+    withBudget(getBoard("esp32"), pages(8)),
+    withBudget(getBoard("esp32"), pages(16)),
+    withBudget(getBoard("esp32"), pages(40)),
+  ];
+
+  it("returns a context that fits whose successor does not, for every board, mode and precision", () => {
+    let interior = 0;
+    for (const board of boards)
+      for (const mode of ["slim", "vanilla"] as const)
+        for (const weights of WEIGHT_DTYPES)
+          for (const kCache of CACHE_DTYPES) {
+            const modes = layerModes(SMALL, mode);
+            const max = maxContext(SMALL, board, modes, { weights, kCache });
+            expectEdge(SMALL, board, modes, { weights, kCache }, max);
+            if (max > 0 && max < SMALL.seqLen) interior++;
+          }
+    expect(interior).toBeGreaterThan(20); // the edge was really searched for, not just 0 or seq_len
+  });
+
+  it("is 0 when even ctx 1 does not fit, and seq_len when everything does", () => {
+    expect(maxContext(SMALL, getBoard("esp32"), layerModes(SMALL, "slim"), { weights: "f32" })).toBe(0);
+    expect(maxContext(SMALL, getBoard("rpi-5"), layerModes(SMALL, "vanilla"))).toBe(SMALL.seqLen);
+  });
+
+  it("counts whole pages: a budget one byte short of the pages does not fit", () => {
+    const plan = planArena(SMALL, 100, layerModes(SMALL, "slim"));
+    expect(fits(plan, withBudget(getBoard("host"), arenaBytes(plan)))).toBe(true);
+    expect(fits(plan, withBudget(getBoard("host"), arenaBytes(plan) - 1))).toBe(false);
+    expect(arenaBytes(plan)).toBeGreaterThanOrEqual(plan.totalBytes);
+  });
+});
+
+describe("fitReport", () => {
+  it("never gives slim less context than vanilla, and more wherever vanilla is cut short", () => {
+    for (const board of [...allBoards(), withBudget(getBoard("esp32"), pages(12))]) {
+      const r = fitReport(SMALL, board);
+      expect(r.rows).toHaveLength(WEIGHT_DTYPES.length * CACHE_DTYPES.length);
+      for (const x of r.rows) {
+        expect(x.slim!).toBeGreaterThanOrEqual(x.vanilla!);
+        if (x.vanilla! > 0 && x.vanilla! < SMALL.seqLen) expect(x.slim!).toBeGreaterThan(x.vanilla!);
+      }
+    }
+  });
+
+  it("counts cache bytes per position from the shape (K only in slim, K and V in vanilla)", () => {
+    const r = fitReport(DEFAULT_SHAPE, getBoard("esp32-s3"));
+    // 6 layers × 128 values: f32 4 bytes each, f16 2, q8 1 plus a 4-byte scale per row
+    expect(row(r, "f32", "f32").slimBytesPerToken).toBe(6 * 128 * 4);
+    expect(row(r, "f32", "f32").vanillaBytesPerToken).toBe(2 * 6 * 128 * 4);
+    expect(row(r, "f32", "f16").slimBytesPerToken).toBe(6 * 128 * 2);
+    expect(row(r, "f32", "q8").slimBytesPerToken).toBe(6 * (128 + 4));
+  });
+
+  it("tables the default model on the ESP32-S3: what slim attention buys there", () => {
+    const board = getBoard("esp32-s3");
+    const r = fitReport(DEFAULT_SHAPE, board);
+    console.log(formatFitReport(r));
+    for (const x of r.rows) {
+      expectEdge(DEFAULT_SHAPE, board, layerModes(DEFAULT_SHAPE, "slim"), { weights: x.weights, kCache: x.kCache }, x.slim!);
+      expectEdge(DEFAULT_SHAPE, board, layerModes(DEFAULT_SHAPE, "vanilla"), { weights: x.weights, kCache: x.kCache }, x.vanilla!);
+    }
+    // f32 everything: the weights (5.1 MiB) fit, the cache decides; slim holds nearly twice the context
+    // (not quite: slim layers also keep a RoPE table of 128 bytes per position).
+    const f32 = row(r, "f32", "f32");
+    expect(f32.vanilla!).toBeGreaterThan(0);
+    expect(f32.slim! / f32.vanilla!).toBeGreaterThan(1.8);
+    expect(f32.slim! / f32.vanilla!).toBeLessThan(2);
+    // Slim with an f32 cache stores 3 KiB per position, as vanilla does with f16: about the same context.
+    expect(Math.abs(f32.slim! / row(r, "f32", "f16").vanilla! - 1)).toBeLessThan(0.1);
+    // Smaller weights or cache rows never give less context.
+    for (const mode of ["slim", "vanilla"] as const) {
+      for (const k of CACHE_DTYPES)
+        for (let i = 1; i < WEIGHT_DTYPES.length; i++)
+          expect(row(r, WEIGHT_DTYPES[i], k)[mode]!).toBeGreaterThanOrEqual(row(r, WEIGHT_DTYPES[i - 1], k)[mode]!);
+      for (const w of WEIGHT_DTYPES)
+        for (let i = 1; i < CACHE_DTYPES.length; i++)
+          expect(row(r, w, CACHE_DTYPES[i])[mode]!).toBeGreaterThanOrEqual(row(r, w, CACHE_DTYPES[i - 1])[mode]!);
+    }
+    // q4_0 weights: slim holds the whole 2048 positions in f32, vanilla does not.
+    expect(row(r, "q4_0", "f32").slim).toBe(2048);
+    expect(row(r, "q4_0", "f32").vanilla!).toBeLessThan(2048);
+  });
+
+  it("tables the default model on the Raspberry Pi Zero 2 W: all of it fits every way", () => {
+    const r = fitReport(DEFAULT_SHAPE, getBoard("rpi-zero-2w"));
+    console.log(formatFitReport(r));
+    for (const x of r.rows) expect([x.slim, x.vanilla]).toEqual([2048, 2048]);
+  });
+
+  it("puts a hybrid model (some layers keep their V-cache) between vanilla and all-slim", () => {
+    const board = withBudget(getBoard("esp32"), pages(12));
+    const all = row(fitReport(SMALL, board), "f32", "f32");
+    const hybrid = row(fitReport(SMALL, board, { slimLayers: ["slim", "vanilla"] }), "f32", "f32");
+    expect(hybrid.slim!).toBeGreaterThan(all.vanilla!);
+    expect(hybrid.slim!).toBeLessThan(all.slim!);
+  });
+
+  it("runs grouped-query models vanilla in both columns and says so", () => {
+    const gqa = { ...SMALL, nKvHeads: 2 };
+    const r = fitReport(gqa, withBudget(getBoard("esp32"), pages(12)));
+    expect(r.slimApplies).toBe(false);
+    for (const x of r.rows) expect(x.slim).toBe(x.vanilla);
+    expect(formatFitReport(r)).toMatch(/grouped-query attention/);
+  });
+
+  it("marks quantized rows n/a when the group size does not divide the widths", () => {
+    const odd = { ...SMALL, hiddenDim: 136 }; // 136 = 8 · 17: no group of 32
+    const r = fitReport(odd, getBoard("rpi-4"));
+    expect(row(r, "q8_0", "f32").slim).toBeNull();
+    expect(row(r, "f16", "f32").slim).toBe(SMALL.seqLen);
+    expect(formatFitReport(r)).toMatch(/n\/a = the quantization group size/);
+  });
+});
+
+describe("boardThroughput", () => {
+  it("hands the estimator the SIMD rate where the runtime has SIMD, the scalar one elsewhere", () => {
+    const pi = getBoard("rpi-5");
+    const s3 = getBoard("esp32-s3");
+    expect(boardThroughput(pi).macsPerSecond).toBe(pi.throughput.f32MacsPerSecond.simd);
+    expect(boardThroughput(s3)).toEqual({ memoryBytesPerSecond: 40e6, macsPerSecond: s3.throughput.f32MacsPerSecond.scalar });
+    const plan = planArena(DEFAULT_SHAPE, 512, layerModes(DEFAULT_SHAPE, "slim"));
+    const [onS3, onPi] = [s3, pi].map((b) => estimateTokensPerSecond(plan, 256, boardThroughput(b)));
+    expect(onS3).toBeGreaterThan(0);
+    expect(onPi).toBeGreaterThan(onS3);
+  });
+});
+
+describe("overBudget", () => {
+  it("is null for a plan that fits", () => {
+    expect(overBudget(planArena(DEFAULT_SHAPE, 512, layerModes(DEFAULT_SHAPE, "slim")), getBoard("esp32-s3"))).toBeNull();
+  });
+
+  it("names the board, the bytes needed per region against those available, and the largest ctx that fits", () => {
+    const board = getBoard("esp32-s3");
+    const plan = planArena(DEFAULT_SHAPE, 2048, layerModes(DEFAULT_SHAPE, "slim"));
+    const e = overBudget(plan, board)!;
+    expect(e.code).toBe("E_FIT");
+    expect(e.message).not.toContain("\n");
+    expect(e.message).toMatch(/^does not fit esp32-s3: ctx 2048 \(slim, f32 weights, f32 K-cache\)/);
+    expect(e.message).toContain(`needs ${arenaBytes(plan)} bytes = ${plan.pages} pages = ${formatBytes(arenaBytes(plan))}`);
+    expect(e.message).toContain(`of ${board.linearMemoryBytes} bytes = 7.5 MiB linear memory`);
+    for (const r of plan.regions) expect(e.message).toContain(`${r.name} ${formatBytes(r.size)}`);
+    expect(e.message).toContain("k_cache 6.0 MiB");
+    expect(e.message).toContain("v_cache 0 B");
+    const best = maxContext(DEFAULT_SHAPE, board, plan.modes, {});
+    expect(e.message).toMatch(new RegExp(`; slim fits up to ctx ${best}$`));
+  });
+
+  it("keeps the mode and precisions when it says what would fit", () => {
+    const board = getBoard("esp32-psram");
+    const plan = planArena(DEFAULT_SHAPE, 2048, layerModes(DEFAULT_SHAPE, "vanilla"), { weights: "q4_0", kCache: "q8" });
+    const best = maxContext(DEFAULT_SHAPE, board, plan.modes, { weights: "q4_0", kCache: "q8" });
+    expect(best).toBeGreaterThan(0);
+    expect(overBudget(plan, board)!.message).toMatch(new RegExp(`\\(vanilla, q4_0 weights, q8 K-cache\\).*; vanilla fits up to ctx ${best}$`));
+  });
+
+  it("says when not even ctx 1 fits, and how big the weights alone are", () => {
+    const plan = planArena(DEFAULT_SHAPE, 16, layerModes(DEFAULT_SHAPE, "slim"));
+    expect(overBudget(plan, getBoard("esp32"))!.message).toMatch(/not even ctx 1 fits \(slim, f32 weights, f32 K-cache; the weights alone are 5\.1 MiB\)$/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
+const dir = mkdtempSync(join(tmpdir(), "slimedge-fit-"));
+const tiny: Llama2cDims = { dim: 64, hiddenDim: 128, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 256, seqLen: 1024 };
+
+function slimedge(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stderr.split("\n").filter((l) => l.trim() !== "") };
+}
+
+describe("slimedge plan", () => {
+  const model = () => join(dir, "tiny.bin");
+  beforeAll(() => writeFileSync(model(), writeV1(tiny, randomLlamaWeights(tiny, 3))));
+
+  it("prints the fit table for a checkpoint on a board", () => {
+    const r = slimedge("plan", model(), "--board", "esp32-s3");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/model: dim 64, hidden 128, 2 layers, 4 heads \(4 K\/V\), vocab 256, seq_len 1024/);
+    expect(r.stdout).toMatch(/board: esp32-s3 .*7\.5 MiB of linear memory in PSRAM, wamr-aot, no SIMD/);
+    expect(r.stdout.split("\n").filter((l) => /^(f32|f16|q8_0|q4_0)\s+(f32|f16|q8)\s/.test(l))).toHaveLength(12);
+    expect(r.stderr).toBe("");
+  });
+
+  it("with --ctx that fits: the memory map and the verdict, exit 0", () => {
+    const r = slimedge("plan", model(), "--board", "rp2350-psram", "--ctx", "512", "--mode", "vanilla");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/memory map of ctx 512 \(vanilla, f32 weights, f32 K-cache\):/);
+    expect(r.stdout).toMatch(/^ {2}k_cache\s+0x[0-9a-f]{8}/m);
+    expect(r.stdout).toMatch(/^fits rp2350-psram: ctx 512 .* of 7\.5 MiB \(\d+ %\)$/m);
+  });
+
+  it("with --ctx over budget: one E_FIT line with the numbers and what would fit, exit 1", () => {
+    const r = slimedge("plan", model(), "--board", "esp32", "--ctx", "1024", "--weights", "q4_0");
+    expect(r.code).toBe(1);
+    expect(r.lines, r.stderr).toHaveLength(1);
+    expect(r.lines[0]).toMatch(/^slimedge: does not fit esp32: ctx 1024 \(slim, q4_0 weights, f32 K-cache\) needs \d+ bytes = \d+ pages/);
+    expect(r.lines[0]).toMatch(/of 131072 bytes = 128\.0 KiB linear memory; slim fits up to ctx \d+$/);
+    expect(r.stdout).toMatch(/memory map of ctx 1024/); // the map is still shown, to see what is too big
+  });
+
+  it("refuses an unknown board, a missing --board, --out without --ctx and --ctx beyond seq_len with one line", () => {
+    const unknown = slimedge("plan", model(), "--board", "esp8266");
+    expect([unknown.code, unknown.lines.length]).toEqual([2, 1]);
+    expect(unknown.lines[0]).toMatch(/--board esp8266: unknown board; known: esp32, esp32-psram/);
+    const missing = slimedge("plan", model());
+    expect([missing.code, missing.lines.length]).toEqual([2, 1]);
+    expect(missing.lines[0]).toMatch(/--board/);
+    const out = slimedge("plan", model(), "--board", "esp32", "--out", join(dir, "maps"));
+    expect([out.code, out.lines.length]).toEqual([2, 1]);
+    expect(out.lines[0]).toMatch(/--out: needs --ctx/);
+    const long = slimedge("plan", model(), "--board", "esp32", "--ctx", "1025");
+    expect([long.code, long.lines.length]).toEqual([2, 1]);
+    expect(long.lines[0]).toMatch(/--ctx 1025 exceeds the model's seq_len 1024/);
+  });
+
+  it("names a missing checkpoint", () => {
+    const r = slimedge("plan", join(dir, "nope.bin"), "--board", "esp32");
+    expect([r.code, r.lines.length]).toEqual([1, 1]);
+    expect(r.lines[0]).toContain("nope.bin");
+  });
+});
