@@ -20,7 +20,8 @@ import { syntheticModel } from "./synthetic.ts";
 import { SlimError, fail } from "./errors.ts";
 import { slimify, formatSlimifyReport } from "../tools/slimify.ts";
 import { allBoards, getBoard } from "../boards/index.ts";
-import { CACHE_DTYPES, WEIGHT_DTYPES, formatBoardTable, planOnBoard, type PlanQuery } from "../tools/fit.ts";
+import { CACHE_DTYPES, WEIGHT_DTYPES, boardThroughput, formatBoardTable, overBudget, planOnBoard, type PlanQuery } from "../tools/fit.ts";
+import { estimateTokensPerSecond } from "./estimate.ts";
 import { writeMemoryMap } from "../tools/memory-map.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -46,7 +47,8 @@ interface RunFlags {
   seed: number;
   ctx?: number;
   tokenizer?: string;
-  build: Build;
+  build?: Build;
+  board?: string;
   threshold: number;
 }
 
@@ -87,16 +89,33 @@ async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.
     return { modes: report.layers.map((l) => l.mode), wkv: report.wkv, notes };
   });
   for (const n of layers.notes) err.write(`note: ${n}\n`);
+  // A simulated board: its memory budget is enforced before anything loads, and its runtime's SIMD decides the build.
+  const board = flags.board === undefined ? undefined : getBoard(flags.board);
+  const build: Build = flags.build ?? (board && !board.simd ? "scalar" : "simd");
+  if (board && !board.simd && build === "simd") fail("E_FLAG", `--build simd: ${board.name} runs ${board.runtime} without WASM SIMD`);
   const result = await generate(model, tokenizer, layers, {
     prompt: flags.prompt,
     steps: flags.steps,
     ctx,
-    build: flags.build,
+    build,
     sampler: { temperature: flags.temp, topP: flags.topP, seed: flags.seed },
     onText: (s) => out.write(s),
+    checkPlan: (plan) => {
+      const over = board && overBudget(plan, board);
+      if (over) throw over;
+    },
   });
   out.write("\n");
-  err.write(summaryLine(result, flags.build) + "\n");
+  err.write(summaryLine(result, build) + "\n");
+  if (board) {
+    const n = result.promptTokens + result.generated;
+    const estimate = estimateTokensPerSecond(result.plan, n, boardThroughput(board));
+    err.write(
+      `estimate on ${board.name} (${board.runtime}, ${board.simd ? "SIMD" : "no SIMD"}, arena in ${board.arenaMemory}): ` +
+        `~${estimate.toPrecision(3)} tok/s decode at position ${n} — from counted bytes and MACs against the profile's ` +
+        `bandwidth and MAC rate (host/estimate.ts), not measured on the board\n`,
+    );
+  }
 }
 
 export function program(): Command {
@@ -114,7 +133,8 @@ export function program(): Command {
     .option("--seed <n>", "random seed", wholeNumber("--seed", 1), SAMPLER_DEFAULTS.seed)
     .option("--ctx <n>", "context length to plan for (default: the model's seq_len)", wholeNumber("--ctx", 1))
     .option("--tokenizer <file>", "tokenizer.bin (default: next to the checkpoint)")
-    .addOption(new Option("--build <build>", "decoder build").choices(["simd", "scalar"]).default("simd"))
+    .addOption(new Option("--build <build>", "decoder build (default: simd, or scalar on a --board without WASM SIMD)").choices(["simd", "scalar"]))
+    .option("--board <name>", "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
   cli

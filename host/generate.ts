@@ -24,6 +24,7 @@ export interface GenerateOptions {
   build: Build;
   sampler: SamplerOptions;
   onText?: (text: string) => void; // streamed output
+  checkPlan?: (plan: ArenaPlan) => void; // e.g. a simulated board's budget: throws before anything is loaded
 }
 
 export interface GenerateResult {
@@ -65,6 +66,7 @@ export async function generate(model: Model, tokenizer: Tokenizer, layers: SlimL
     fail("E_FLAG", `-p/--prompt: the prompt is ${prompt.length} tokens, longer than the context (--ctx ${o.ctx})`);
   const sampler = new Sampler(o.sampler);
   const plan = planArena(model.config, o.ctx, layers.modes);
+  o.checkPlan?.(plan);
   const decoder = await Decoder.create(model, plan, layers.wkv, o.build);
 
   const stream = new Utf8Stream();

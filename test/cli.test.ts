@@ -111,6 +111,19 @@ describe("slimedge run", () => {
     expect(r.stdout).toMatch(/2 of 2 layers slim: context memory 256 bytes\/token \(vanilla 512\)/);
   });
 
+  it("simulates a board: scalar build where it has no SIMD, and an estimate labelled as one", () => {
+    const r = slimedge("run", join(dir, "good.bin"), "-n", "8", "--board", "esp32-s3", "--ctx", "64");
+    expect(r.code).toBe(0);
+    expect(r.lines.at(-2)).toMatch(/· scalar$/);
+    expect(r.lines.at(-1)).toMatch(/^estimate on esp32-s3 \(wamr-aot, no SIMD, arena in PSRAM\): ~[\d.]+ tok\/s .* not measured on the board$/);
+  });
+
+  it("refuses a run that does not fit the simulated board, with needed and available bytes", () => {
+    // 2 × 64 × 32 × 4 weights alone are 64 KiB per matrix kind; esp32 has 2 pages of linear memory
+    const r = slimedge("run", join(dir, "good.bin"), "--board", "esp32", "--ctx", "64");
+    expectOneLine(r, 1, /^slimedge: does not fit esp32: ctx 64 .* needs \d+ bytes = \d+ pages .* of 131072 bytes/);
+  });
+
   it("names a missing checkpoint", () => {
     expectOneLine(slimedge("run", join(dir, "nope.bin")), 1, "nope.bin");
   });
