@@ -5,8 +5,8 @@
  * This is the one module of host/ that reaches into tools/ and boards/: running a raw checkpoint in slim
  * mode needs the offline slim transform (W_KV in float64) at load time, and planning needs board profiles.
  */
-import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, Option, InvalidArgumentError, CommanderError } from "commander";
 import type { Model } from "./model.ts";
@@ -14,7 +14,7 @@ import { loadLlama2c } from "./llama2c.ts";
 import { loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 import { SAMPLER_DEFAULTS } from "./sampler.ts";
 import { generate, resolveModes, summaryLine, type SlimLayers } from "./generate.ts";
-import { planArena, type AttentionMode } from "./plan.ts";
+import { planArena, type AttentionMode, type WeightDtype } from "./plan.ts";
 import type { Build } from "./runtime.ts";
 import { syntheticModel } from "./synthetic.ts";
 import { SlimError, fail } from "./errors.ts";
@@ -23,6 +23,7 @@ import { allBoards, getBoard } from "../boards/index.ts";
 import { CACHE_DTYPES, WEIGHT_DTYPES, boardThroughput, formatBoardTable, overBudget, planOnBoard, type PlanQuery } from "../tools/fit.ts";
 import { estimateTokensPerSecond } from "./estimate.ts";
 import { writeMemoryMap } from "../tools/memory-map.ts";
+import { buildArtifact } from "../tools/build.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const DEFAULT_MODEL_DIR = join(root, "models", "slimedge-tiny");
@@ -184,6 +185,39 @@ export function program(): Command {
         process.stdout.write(`wrote ${files.svg} and ${files.txt}\n`);
       }
       if (error) throw error;
+    });
+  cli
+    .command("build")
+    .description("a board-ready artifact folder: reactor .wasm, standalone WASI .cmd.wasm, plan.json, memory map")
+    .argument("[checkpoint]", "llama2.c model .bin; default: models/slimedge-tiny/model.bin")
+    .requiredOption("--board <name>", "board profile (see `slimedge boards`)")
+    .requiredOption("--ctx <n>", "context length to plan for", wholeNumber("--ctx", 1))
+    .addOption(new Option("--mode <mode>", "attention: slim, vanilla, or auto (slim unless the model has grouped K/V)").choices(["slim", "vanilla", "auto"]).default("auto"))
+    .addOption(new Option("--quant <dtype>", "weight storage").choices([...WEIGHT_DTYPES]).default("f32"))
+    .addOption(new Option("--simd <when>", "SIMD build: on, off, or auto (what the board's runtime has)").choices(["on", "off", "auto"]).default("auto"))
+    .option("--tokenizer <file>", "tokenizer.bin to embed (default: next to the checkpoint)")
+    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
+    .option("--out <dir>", "output folder (default: build/<board>)")
+    .action(async (checkpoint: string | undefined, flags: { board: string; ctx: number; mode: AttentionMode | "auto"; quant: WeightDtype; simd: "on" | "off" | "auto"; tokenizer?: string; threshold: number; out?: string }) => {
+      const board = getBoard(flags.board);
+      const path = checkpoint ?? join(DEFAULT_MODEL_DIR, "model.bin");
+      if (!checkpoint && !existsSync(path)) fail("E_FILE", `${path}: no checkpoint given and no default model there; pass a llama2.c .bin`);
+      const model = loadLlama2c(path);
+      const tokPath = flags.tokenizer ?? join(dirname(path), "tokenizer.bin");
+      loadTokenizer(tokPath, model.config.vocabSize); // one clear line now rather than a packaging failure later
+      const out = flags.out ?? join(root, "build", board.name);
+      const stem = basename(path).replace(/\.[^.]*$/, "");
+      const name = stem === "model" ? basename(dirname(resolve(path))) : stem; // models/<name>/model.bin -> <name>
+      const result = await buildArtifact(model, readFileSync(tokPath), {
+        name, board, ctx: flags.ctx, mode: flags.mode, quant: flags.quant, simd: flags.simd, out, threshold: flags.threshold,
+        onStep: (i, n, what) => process.stderr.write(`[${i}/${n}] ${what}\n`),
+      });
+      const p = result.plan;
+      process.stdout.write(
+        `${name} for ${board.name}: ${p.pages} pages (${p.totalBytes} bytes planned), ctx ${p.ctx}, layers ${p.modes.map((m) => (m === "slim" ? "S" : "V")).join("")}, ${result.build} build\n` +
+          result.files.map((f) => `  ${f}\n`).join("") +
+          `run it: wasmtime ${join(out, `${name}.cmd.wasm`)} "Once upon a time" -n 64\n`,
+      );
     });
   return cli;
 }

@@ -81,8 +81,9 @@ export class Decoder {
   ) {}
 
   /** Instantiates the module with exactly plan.pages of memory, loads the weights and initialises it. */
-  static async create(model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[], build: Build = "simd"): Promise<Decoder> {
-    const bytes = withFixedMemory(loadDecoderBytes(build), plan.pages);
+  static async create(model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[], build: Build = "simd", module?: Uint8Array): Promise<Decoder> {
+    // `module`: a reactor built for this plan (slimedge build); by default the generic build, fixed to the plan's pages.
+    const bytes = module ?? withFixedMemory(loadDecoderBytes(build), plan.pages);
     const instance = await WebAssembly.instantiate(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {});
     const ex = instance.exports as unknown as DecoderExports;
     const mem = ex.memory.buffer;
