@@ -1,0 +1,81 @@
+// `slimedge build` for the shipped model on every board: where it fits, both artifacts generate text;
+// where it does not, the build stops before compiling with the needed and available bytes.
+import { describe, it, expect, beforeAll } from "vitest";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadLlama2c } from "../host/llama2c.ts";
+import type { Model } from "../host/model.ts";
+import { Decoder } from "../host/runtime.ts";
+import { argmax } from "../host/sampler.ts";
+import { SlimError } from "../host/errors.ts";
+import { allBoards } from "../boards/index.ts";
+import { buildArtifact } from "../tools/build.ts";
+import { slimify } from "../tools/slimify.ts";
+import { fits } from "../tools/fit.ts";
+import { planArena, layerModes } from "../host/plan.ts";
+import { memoryLimits } from "../tools/verify.ts";
+
+const modelDir = join(import.meta.dirname, "..", "models", "slimedge-tiny");
+const CTX = 256;
+const runner = join(import.meta.dirname, "fixtures", "run-wasi.mjs");
+
+let model: Model;
+let tokenizer: Uint8Array;
+
+beforeAll(() => {
+  model = loadLlama2c(join(modelDir, "model.bin"));
+  tokenizer = readFileSync(join(modelDir, "tokenizer.bin"));
+});
+
+/** Runs a WASI command under node:wasi in a child process (proc_exit must not end the test runner). */
+function runCommand(wasm: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, ["--no-warnings", runner, wasm, ...args], { encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("buildArtifact on every board", () => {
+  const boards = allBoards();
+  // The same plan for every board (one model, one ctx): whether it fits depends only on the board.
+  const fitsOn = (name: string) => {
+    const c = loadLlama2c(join(modelDir, "model.bin")).config;
+    const plan = planArena(c, CTX, layerModes(c, "slim"), { tokenizerBytes: readFileSync(join(modelDir, "tokenizer.bin")).length });
+    return fits(plan, boards.find((b) => b.name === name)!);
+  };
+
+  it.each(boards.map((b) => b.name))("builds for %s, or refuses with the numbers", async (name) => {
+    const board = boards.find((b) => b.name === name)!;
+    const out = mkdtempSync(join(tmpdir(), `slimedge-build-${name}-`));
+    const options = { name: "tiny", board, ctx: CTX, mode: "auto" as const, quant: "f32" as const, simd: "auto" as const, out, threshold: 1e-3 };
+    if (!fitsOn(name)) {
+      const e = await buildArtifact(model, tokenizer, options).catch((x) => x);
+      expect(e).toBeInstanceOf(SlimError);
+      expect(e.code).toBe("E_FIT");
+      expect(e.message).toContain(`does not fit ${name}`);
+      expect(e.message).toContain(`of ${board.linearMemoryBytes} bytes`);
+      expect(e.message).toMatch(/needs \d+ bytes = \d+ pages/);
+      return;
+    }
+    const r = await buildArtifact(model, tokenizer, options);
+    expect(r.build).toBe(board.simd ? "simd" : "scalar");
+    const reactor = readFileSync(join(out, "tiny.wasm"));
+    expect(memoryLimits(reactor)).toEqual({ initial: r.plan.pages, max: r.plan.pages });
+    const plan = JSON.parse(readFileSync(join(out, "plan.json"), "utf8"));
+    expect(plan.pages).toBe(r.plan.pages);
+    expect(readFileSync(join(out, "memory-map.svg"), "utf8")).toMatch(/^<svg/);
+
+    // The reactor artifact, driven by the host: greedy text from the prompt's tokens.
+    const dec = await Decoder.create(model, r.plan, slimify(model).wkv, r.build, reactor);
+    let logits = dec.prefill([1, 400, 300]);
+    for (let i = 0; i < 16; i++) logits = dec.step(argmax(logits));
+    expect(dec.memoryBytes).toBe(r.plan.pages * 65536);
+
+    // The standalone command prints the prompt and a continuation, and a summary on stderr.
+    const cmd = runCommand(join(out, "tiny.cmd.wasm"), "The committee", "-n", "24", "--temp", "0");
+    expect(cmd.code, cmd.stderr).toBe(0);
+    expect(cmd.stdout.startsWith("The committee")).toBe(true);
+    expect(cmd.stdout.length).toBeGreaterThan("The committee".length + 20);
+    expect(cmd.stderr).toMatch(/tok\/s/);
+  });
+});
