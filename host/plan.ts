@@ -93,7 +93,7 @@ export interface ArenaPlan {
 
 /**
  * The standalone WASI command's buffers (assembly/command.ts), planned only when a tokenizer is embedded.
- * Four regions after "tokenizer": "command" (its block), "tokenizer_index" (pieces, pieceHash), "sampler"
+ * Four regions after "tokenizer": "command" (its block), "piece_index" (pieces, pieceHash), "sampler"
  * (probs, candidates) and "io" (args, promptTokens, output).
  */
 export interface CommandPlan {
@@ -328,7 +328,7 @@ function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region:
   };
   const block = region("command", COMMAND_BLOCK_SLOTS * 4);
   const hashSlots = 2 ** Math.ceil(Math.log2(Math.max(16, 2 * vocab)));
-  const [pieces, pieceHash] = parts("tokenizer_index", [["pieces", vocab * 4], ["piece_hash", hashSlots * 4]]);
+  const [pieces, pieceHash] = parts("piece_index", [["pieces", vocab * 4], ["piece_hash", hashSlots * 4]]);
   const [probs, candidates] = parts("sampler", [["probs", vocab * F32], ["candidates", vocab * 4]]);
   const argBytes = COMMAND_ARG_BYTES_PER_TOKEN * ctx + COMMAND_ARG_BYTES_EXTRA;
   const [args, promptTokens, output] = parts("io", [["args", argBytes], ["prompt_tokens", (argBytes + 2) * 4], ["output", COMMAND_OUTPUT_BYTES]]);

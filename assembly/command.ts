@@ -1,0 +1,446 @@
+// The standalone WASI command: the decoder with its plan, weights and tokenizer.bin embedded as data
+// segments at their planned addresses (tools/command.ts), a tokenizer and a sampler that behave exactly as
+// host/tokenizer.ts and host/sampler.ts, and a generate loop that mirrors host/generate.ts.
+//
+//   <runtime> model.cmd.wasm ["prompt"] [-n 64] [--temp 1] [--top-p 0.9] [--seed 42]
+//
+// stdout: the prompt and the generated text, then a newline; stderr: one summary line. Bad arguments: one
+// line on stderr and exit code 2; a damaged module or a decoder failure: one line and exit code 1.
+// Imports only WASI preview-1 calls (assembly/command-wasi.ts); allocates nothing: every buffer is a region
+// of the plan, found through the command block (host/plan.ts encodeCommandBlock).
+
+import { init, prefill, step, position, lastError } from "./index";
+import * as S from "./status";
+import {
+  STDOUT, STDERR, useOutputBuffer, flush, putByte, putBytes, putString, putInt, putFixed1, exit, nowNs,
+  argSizes, argCount, argBytes, argsInto,
+} from "./command-wasi";
+import { BOS, EOS, ENCODE_NO_SPACE, loadTokenizer, encode, decode, decodedPtr, decodedLen } from "./command-tokenizer";
+import { seed, sample } from "./command-sampler";
+import { utf8Begin, utf8Bytes, utf8End } from "./command-utf8";
+
+/** host/plan.ts STATIC_BYTES: the plan block is the first region after the static data. */
+const PLAN_ADDRESS: usize = 16384;
+const PLAN_HEADER_SLOTS: i32 = 48;
+const PLAN_COMMAND_SLOT: i32 = PLAN_HEADER_SLOTS - 1; // address of the command block
+const COMMAND_MAGIC: i32 = 0x444d4353; // "SCMD"
+const COMMAND_BLOCK_SLOTS: i32 = 16;
+
+const EXIT_FAILURE: i32 = 1;
+const EXIT_USAGE: i32 = 2;
+
+// run.c's sampler defaults (host/sampler.ts SAMPLER_DEFAULTS) and the host CLI's -n default.
+const DEFAULT_STEPS: i32 = 64;
+const DEFAULT_TEMPERATURE: f64 = 1.0;
+const DEFAULT_TOP_P: f64 = 0.9;
+const DEFAULT_SEED: u64 = 42;
+
+const USAGE = 'usage: <wasi runtime> model.cmd.wasm ["prompt"] [-n 64] [--temp 1] [--top-p 0.9] [--seed 42]';
+
+// @ts-ignore: decorator
+@inline function slot(base: usize, i: i32): i32 {
+  return load<i32>(base + (<usize>i << 2));
+}
+
+// @ts-ignore: decorator
+@inline function fits(addr: usize, bytes: u64, total: u64): bool {
+  return addr != 0 && <u64>addr + bytes <= total;
+}
+
+/** One line on stderr: "slimedge: " + message parts written by the caller, then "\n". */
+function errorStart(): void {
+  flush();
+  putString(STDERR, "slimedge: ");
+}
+function errorEnd(code: i32): i32 {
+  putByte(STDERR, 0x0a);
+  flush();
+  return code;
+}
+
+/** What a decoder status means (host/runtime.ts has the same sentences). */
+function putStatus(code: i32): void {
+  if (code == S.NOT_INITIALIZED) putString(STDERR, "the decoder was not initialised");
+  else if (code == S.PLAN_BAD_MAGIC) putString(STDERR, "the plan block has the wrong magic number");
+  else if (code == S.PLAN_BAD_VERSION) putString(STDERR, "the plan block is of another version than this decoder");
+  else if (code == S.PLAN_BAD_DIMS) putString(STDERR, "the plan's model dimensions are inconsistent");
+  else if (code == S.PLAN_OUT_OF_MEMORY) putString(STDERR, "the plan needs more memory than the module has");
+  else if (code == S.STATIC_TOO_LARGE) putString(STDERR, "the module's static data is larger than the plan reserves");
+  else if (code == S.CONTEXT_FULL) putString(STDERR, "the context is full: no cache row is left for another token");
+  else if (code == S.BAD_TOKEN) putString(STDERR, "a token id is outside the vocabulary (or the prompt is empty)");
+  else {
+    putString(STDERR, "unknown decoder status ");
+    putInt(STDERR, <u64>code);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// arguments: NUL-terminated strings in the plan's args buffer
+
+let argv: usize = 0; // (argc,) u32 pointers
+let argc: i32 = 0;
+
+// @ts-ignore: decorator
+@inline function arg(i: i32): usize {
+  return <usize>load<u32>(argv + (<usize>i << 2));
+}
+
+function strlen(p: usize): i32 {
+  let n = 0;
+  while (load<u8>(p + <usize>n) != 0) n++;
+  return n;
+}
+
+/** True when the argument at p is exactly the ASCII string s. */
+function argIs(p: usize, s: string): bool {
+  const n = s.length;
+  for (let i = 0; i < n; i++) if (<u32>load<u8>(p + <usize>i) != <u32>s.charCodeAt(i)) return false;
+  return load<u8>(p + <usize>n) == 0;
+}
+
+// @ts-ignore: decorator
+@inline function isDigit(c: u32): bool {
+  return c - 0x30 < 10;
+}
+
+/** A whole number of decimal digits only, saturating at i32 max (the context stops generation long before); -1 if not one. */
+function parseSteps(p: usize): i32 {
+  const n = strlen(p);
+  if (n == 0) return -1;
+  let v: i64 = 0;
+  for (let i = 0; i < n; i++) {
+    const c = <u32>load<u8>(p + <usize>i);
+    if (!isDigit(c)) return -1;
+    v = min<i64>(v * 10 + <i64>(c - 0x30), <i64>i32.MAX_VALUE);
+  }
+  return <i32>v;
+}
+
+/** A whole number from 1 to 2^64-1; 0 if not one. */
+function parseSeed(p: usize): u64 {
+  const n = strlen(p);
+  if (n == 0) return 0;
+  let v: u64 = 0;
+  for (let i = 0; i < n; i++) {
+    const c = <u32>load<u8>(p + <usize>i);
+    if (!isDigit(c)) return 0;
+    const d = <u64>(c - 0x30);
+    if (v > (u64.MAX_VALUE - d) / 10) return 0;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/**
+ * A decimal number [+-]digits[.digits][e[+-]digits], as JavaScript's Number() reads it: exactly (one
+ * rounding) when it has at most 19 significant digits that fit 2^53 and a decimal exponent within ±22,
+ * which covers every flag value a person types. NaN when it is not such a number.
+ */
+function parseNumber(p: usize): f64 {
+  const n = strlen(p);
+  let i = 0;
+  let negative = false;
+  if (i < n && (load<u8>(p) == 0x2b || load<u8>(p) == 0x2d)) {
+    negative = load<u8>(p) == 0x2d;
+    i++;
+  }
+  let mantissa: u64 = 0;
+  let exp10: i32 = 0;
+  let digits = 0;
+  const limit: u64 = (u64.MAX_VALUE - 9) / 10;
+  for (; i < n && isDigit(load<u8>(p + <usize>i)); i++, digits++) {
+    if (mantissa <= limit) mantissa = mantissa * 10 + <u64>(load<u8>(p + <usize>i) - 0x30);
+    else exp10++;
+  }
+  if (i < n && load<u8>(p + <usize>i) == 0x2e) {
+    for (i++; i < n && isDigit(load<u8>(p + <usize>i)); i++, digits++) {
+      if (mantissa <= limit) {
+        mantissa = mantissa * 10 + <u64>(load<u8>(p + <usize>i) - 0x30);
+        exp10--;
+      }
+    }
+  }
+  if (digits == 0) return NaN;
+  if (i < n && (load<u8>(p + <usize>i) | 0x20) == 0x65) {
+    i++;
+    let expNegative = false;
+    if (i < n && (load<u8>(p + <usize>i) == 0x2b || load<u8>(p + <usize>i) == 0x2d)) {
+      expNegative = load<u8>(p + <usize>i) == 0x2d;
+      i++;
+    }
+    let e: i32 = 0;
+    let expDigits = 0;
+    for (; i < n && isDigit(load<u8>(p + <usize>i)); i++, expDigits++) e = min(e * 10 + <i32>(load<u8>(p + <usize>i) - 0x30), 100000);
+    if (expDigits == 0) return NaN;
+    exp10 += expNegative ? -e : e;
+  }
+  if (i != n) return NaN;
+  let v: f64;
+  if (mantissa == 0) v = 0;
+  else if (mantissa <= (<u64>1 << 53) && exp10 >= -22 && exp10 <= 22) {
+    let scale: f64 = 1; // 10^|exp10|, exact up to 10^22
+    for (let k = 0; k < abs(exp10); k++) scale *= 10;
+    v = exp10 >= 0 ? <f64>mantissa * scale : <f64>mantissa / scale;
+  } else v = <f64>mantissa * Math.pow(10, <f64>exp10);
+  return negative ? -v : v;
+}
+
+// Flags, as parsed.
+let steps: i32 = DEFAULT_STEPS;
+let temperature: f64 = DEFAULT_TEMPERATURE;
+let topP: f64 = DEFAULT_TOP_P;
+let seedValue: u64 = DEFAULT_SEED;
+let promptAt: usize = 0; // the prompt argument, or 0 for none ("")
+let helpAsked: bool = false;
+
+/** One line on stderr: before, the argument in quotes, after, then the usage; returns the usage exit code. */
+function badArg(before: string, value: usize, after: string): i32 {
+  errorStart();
+  putString(STDERR, before);
+  putByte(STDERR, 0x22);
+  putBytes(STDERR, value, strlen(value));
+  putByte(STDERR, 0x22);
+  putString(STDERR, after);
+  putString(STDERR, " (");
+  putString(STDERR, USAGE);
+  putString(STDERR, ")");
+  return errorEnd(EXIT_USAGE);
+}
+
+/** Reads the flags; returns 0 or an exit code after its one line on stderr. */
+function parseArgs(): i32 {
+  let flagsDone = false;
+  for (let i = 1; i < argc; i++) {
+    const a = arg(i);
+    const isFlag = !flagsDone && load<u8>(a) == 0x2d && load<u8>(a, 1) != 0;
+    if (!isFlag) {
+      if (promptAt != 0) return badArg("a second prompt argument ", a, ": quote the prompt as one argument");
+      promptAt = a;
+      continue;
+    }
+    if (argIs(a, "--")) {
+      flagsDone = true;
+      continue;
+    }
+    if (argIs(a, "-h") || argIs(a, "--help")) {
+      helpAsked = true;
+      continue;
+    }
+    const known = argIs(a, "-n") || argIs(a, "--steps") || argIs(a, "--temp") || argIs(a, "--top-p") || argIs(a, "--seed");
+    if (!known) return badArg("unknown flag ", a, ": expected -n, --temp, --top-p or --seed");
+    if (i + 1 >= argc) return badArg("", a, " needs a value");
+    const v = arg(++i);
+    if (argIs(a, "-n") || argIs(a, "--steps")) {
+      steps = parseSteps(v);
+      if (steps < 0) return badArg("-n/--steps: expected a whole number ≥ 0, got ", v, "");
+    } else if (argIs(a, "--temp")) {
+      temperature = parseNumber(v);
+      if (!(isFinite(temperature) && temperature >= 0)) return badArg("--temp must be a number ≥ 0 (0 means greedy), got ", v, "");
+    } else if (argIs(a, "--top-p")) {
+      topP = parseNumber(v);
+      if (!(topP > 0 && topP <= 1)) return badArg("--top-p must be a number in (0, 1] (1 samples the full distribution), got ", v, "");
+    } else {
+      seedValue = parseSeed(v);
+      if (seedValue == 0) return badArg("--seed must be a whole number from 1 to 2^64-1, got ", v, "");
+    }
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the run
+
+/** Prints decoded tokens (ptr, n) as host/tokenizer.ts decodeAll: <s> and </s> print nothing. */
+function printPrompt(tokens: usize, n: i32): void {
+  utf8Begin();
+  let prev = -1;
+  for (let i = 0; i < n; i++) {
+    const t = load<i32>(tokens + (<usize>i << 2));
+    if (t != BOS && t != EOS) {
+      decode(prev, t);
+      utf8Bytes(decodedPtr, decodedLen);
+    }
+    prev = t;
+  }
+  utf8End();
+  flush();
+}
+
+function putRate(tokens: i32, ns: u64): void {
+  if (ns == 0) putString(STDERR, "–");
+  else putFixed1(STDERR, <f64>tokens / (<f64>ns / 1e9));
+}
+
+function run(): i32 {
+  const memBytes = <u64>memory.size() << 16;
+  const status = init(PLAN_ADDRESS);
+  if (status != S.OK) {
+    errorStart();
+    putString(STDERR, "the embedded plan was refused: ");
+    putStatus(status);
+    return errorEnd(EXIT_FAILURE);
+  }
+  const plan = PLAN_ADDRESS;
+  const vocab = slot(plan, 8);
+  const ctx = slot(plan, 9);
+  const total = <u64><u32>slot(plan, 12);
+  const block = <usize>slot(plan, PLAN_COMMAND_SLOT);
+  if (!fits(block, <u64>(COMMAND_BLOCK_SLOTS << 2), total) || total > memBytes || slot(block, 0) != COMMAND_MAGIC) {
+    errorStart();
+    putString(STDERR, "this module carries no command block; package it with tools/command.ts buildCommand");
+    return errorEnd(EXIT_FAILURE);
+  }
+  const tokenizer = <usize>slot(block, 1);
+  const tokenizerBytes = slot(block, 2);
+  const pieces = <usize>slot(block, 3);
+  const pieceHash = <usize>slot(block, 4);
+  const hashSlots = slot(block, 5);
+  const probs = <usize>slot(block, 6);
+  const candidates = <usize>slot(block, 7);
+  const args = <usize>slot(block, 8);
+  const argsCapacity = slot(block, 9);
+  const promptTokens = <usize>slot(block, 10);
+  const promptSlots = slot(block, 11);
+  const out = <usize>slot(block, 12);
+  const outBytes = slot(block, 13);
+  const v4 = <u64>vocab << 2;
+  let ok = fits(tokenizer, <u64><u32>tokenizerBytes, total) && fits(pieces, v4, total) && fits(pieceHash, <u64><u32>hashSlots << 2, total);
+  ok = ok && fits(probs, v4, total) && fits(candidates, v4, total) && fits(args, <u64><u32>argsCapacity, total);
+  ok = ok && fits(promptTokens, <u64><u32>promptSlots << 2, total) && fits(out, <u64><u32>outBytes, total) && outBytes >= 16;
+  ok = ok && argsCapacity > 0 && promptSlots >= argsCapacity + 2;
+  if (!ok) {
+    errorStart();
+    putString(STDERR, "the command block names a buffer outside the planned memory");
+    return errorEnd(EXIT_FAILURE);
+  }
+  useOutputBuffer(out, outBytes);
+
+  // Arguments: pointers first, then the strings, all inside the planned args buffer.
+  if (!argSizes()) {
+    errorStart();
+    putString(STDERR, "the runtime did not give the arguments (args_sizes_get failed)");
+    return errorEnd(EXIT_FAILURE);
+  }
+  argc = argCount();
+  const need = <u64>argc * 4 + <u64>argBytes();
+  if (need > <u64>argsCapacity) {
+    errorStart();
+    putString(STDERR, "the arguments take ");
+    putInt(STDERR, need);
+    putString(STDERR, " bytes, more than the ");
+    putInt(STDERR, <u64>argsCapacity);
+    putString(STDERR, " this build plans for (8 per context token)");
+    return errorEnd(EXIT_USAGE);
+  }
+  argv = args;
+  if (!argsInto(argv, args + (<usize>argc << 2))) {
+    errorStart();
+    putString(STDERR, "the runtime did not give the arguments (args_get failed)");
+    return errorEnd(EXIT_FAILURE);
+  }
+  const bad = parseArgs();
+  if (bad != 0) return bad;
+  if (helpAsked) {
+    putString(STDOUT, USAGE);
+    putByte(STDOUT, 0x0a);
+    flush();
+    return 0;
+  }
+
+  if (!loadTokenizer(tokenizer, tokenizerBytes, vocab, pieces, pieceHash, hashSlots)) {
+    errorStart();
+    putString(STDERR, "the embedded tokenizer.bin is damaged: it does not hold exactly ");
+    putInt(STDERR, <u64>vocab);
+    putString(STDERR, " well-formed tokens");
+    return errorEnd(EXIT_FAILURE);
+  }
+  const promptLen = promptAt != 0 ? strlen(promptAt) : 0;
+  const n = encode(promptAt, promptLen, promptTokens);
+  if (n < 0) {
+    errorStart();
+    if (n == ENCODE_NO_SPACE) putString(STDERR, 'the tokenizer has no " " token, which encoding needs for the leading dummy-prefix space');
+    else putString(STDERR, "the tokenizer has no byte-fallback tokens <0x00>..<0xFF> at ids 3..258, so it cannot encode the prompt");
+    return errorEnd(EXIT_FAILURE);
+  }
+  if (n > ctx) {
+    errorStart();
+    putString(STDERR, "the prompt is ");
+    putInt(STDERR, <u64>n);
+    putString(STDERR, " tokens, longer than the context of ");
+    putInt(STDERR, <u64>ctx);
+    putString(STDERR, " this module was planned for");
+    return errorEnd(EXIT_USAGE);
+  }
+  seed(seedValue);
+
+  printPrompt(promptTokens, n);
+  let t0 = nowNs();
+  let logits = prefill(promptTokens, n);
+  const prefillNs = nowNs() - t0;
+  if (logits == 0) return decoderFailed();
+  let last = load<i32>(promptTokens + (<usize>(n - 1) << 2));
+  let generated = 0;
+  let stepped = 0; // decoder steps taken, the denominator of decode speed
+  let stoppedBy = 0; // 0 steps, 1 </s>, 2 context full
+  utf8Begin();
+  t0 = nowNs();
+  for (let i = 0; i < steps; i++) {
+    const next = sample(logits, vocab, temperature, topP, probs, candidates);
+    if (next == EOS || next == BOS) {
+      stoppedBy = 1;
+      break;
+    }
+    decode(last, next);
+    utf8Bytes(decodedPtr, decodedLen);
+    flush();
+    last = next;
+    generated++;
+    if (i == steps - 1) break;
+    if (position() >= ctx) {
+      stoppedBy = 2;
+      break;
+    }
+    logits = step(next);
+    if (logits == 0) return decoderFailed();
+    stepped++;
+  }
+  utf8End();
+  const decodeNs = nowNs() - t0;
+  putByte(STDOUT, 0x0a);
+  flush();
+
+  putString(STDERR, "prefill ");
+  putInt(STDERR, <u64>n);
+  putString(STDERR, " tok at ");
+  putRate(n, prefillNs);
+  putString(STDERR, " tok/s · decode ");
+  putInt(STDERR, <u64>generated);
+  putString(STDERR, " tok at ");
+  putRate(stepped, decodeNs);
+  putString(STDERR, " tok/s · ctx ");
+  putInt(STDERR, <u64>ctx);
+  putString(STDERR, " · arena ");
+  putInt(STDERR, total);
+  putString(STDERR, " bytes in ");
+  putInt(STDERR, memBytes >> 16);
+  putString(STDERR, ASC_FEATURE_SIMD ? " pages · simd" : " pages · scalar");
+  if (stoppedBy == 1) putString(STDERR, " · stopped at </s>");
+  if (stoppedBy == 2) putString(STDERR, " · stopped: context full");
+  putByte(STDERR, 0x0a);
+  flush();
+  return 0;
+}
+
+function decoderFailed(): i32 {
+  utf8End();
+  putByte(STDOUT, 0x0a);
+  errorStart();
+  putString(STDERR, "decoder: ");
+  putStatus(lastError());
+  return errorEnd(EXIT_FAILURE);
+}
+
+/** WASI entry point. */
+export function _start(): void {
+  exit(run());
+}

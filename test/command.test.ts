@@ -1,0 +1,270 @@
+/**
+ * The standalone WASI command (assembly/command.ts, packaged by tools/command.ts) as a user runs it: a real
+ * process under node:wasi (so proc_exit ends that process, not the test runner), compared byte for byte
+ * with what the TypeScript path (host/generate.ts with host/tokenizer.ts and host/sampler.ts) prints for the
+ * same model, prompt, steps and seed; the packaged module's imports, memory and data segments; the wasm2c
+ * native binary against node:wasi; and bad arguments.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import binaryen from "binaryen";
+import { beforeAll, describe, expect, it } from "vitest";
+import { generate, type SlimLayers } from "../host/generate.ts";
+import { readLlama2c } from "../host/llama2c.ts";
+import type { Model } from "../host/model.ts";
+import { type ArenaPlan, PLAN_COMMAND_SLOT, encodePlanBlock, planArena } from "../host/plan.ts";
+import type { Build } from "../host/runtime.ts";
+import { SAMPLER_DEFAULTS, type SamplerOptions } from "../host/sampler.ts";
+import { type Tokenizer, readTokenizer } from "../host/tokenizer.ts";
+import { slimify } from "../tools/slimify.ts";
+import { WASI_IMPORTS, buildCommand, buildNative, nativeToolsMissing } from "../tools/command.ts";
+import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
+import { DECODER_FEATURES, FEATURES_WITHOUT_SIMD, exportsOf, findMemoryGrow, importsOf, memoryLimits, slimError, usesSimd, validates } from "./helpers.ts";
+
+/** Every letter, so words merge; merges of several lengths and scores; "é" as a piece, "ü" by byte fallback. */
+const PIECES = [
+  " ", ..."abcdefghijklmnopqrstuvwxyz", "th", "he", "the", " the", "in", "an", "qu", "ick", "own", "ox", " f", "é", "ll", "lo", "hello",
+];
+const vocab = byteFallbackVocab(PIECES);
+const DIMS: Llama2cDims = { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: vocab.pieces.length, seqLen: 96 };
+const CTX = 96;
+const PROMPT = "the quick brown fox é ü 🙂";
+const STEPS = 48;
+const BUILDS: Build[] = ["simd", "scalar"];
+
+/** node:wasi in a child process (test/fixtures/run-wasi.mjs): the runtime every test machine has. */
+const RUNNER = join(import.meta.dirname, "fixtures", "run-wasi.mjs");
+
+interface Run {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+  lines: string[]; // non-empty stderr lines
+}
+
+const finish = (r: ReturnType<typeof spawnSync>): Run => {
+  const stderr = (r.stderr as Buffer).toString("utf8");
+  return { code: r.status, stdout: r.stdout as Buffer, stderr, lines: stderr.split("\n").filter((l) => l.trim() !== "") };
+};
+
+/** The command under node:wasi in a child process. */
+const underNode = (wasm: string, args: string[]): Run =>
+  finish(spawnSync(process.execPath, ["--no-warnings", RUNNER, wasm, ...args], { timeout: 30_000 }));
+
+/** The wasm2c-built native binary. */
+const native = (bin: string, args: string[]): Run => finish(spawnSync(bin, args, { timeout: 30_000 }));
+
+/** stdout equals `text` + "\n" byte for byte (the text compared readably first). */
+function expectText(r: Run, text: string): void {
+  expect(r.stderr.includes("slimedge:"), r.stderr).toBe(false);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout.toString("utf8")).toBe(text + "\n");
+  expect(r.stdout.equals(Buffer.from(text + "\n", "utf8"))).toBe(true);
+}
+
+const dir = mkdtempSync(join(tmpdir(), "slimedge-command-"));
+let model: Model;
+let tokenizer: Tokenizer;
+let tokenizerBytes: Uint8Array;
+let layers: SlimLayers;
+let plan: ArenaPlan;
+const wasm = {} as Record<Build, Uint8Array>;
+const wasmPath = (build: Build) => join(dir, `model.${build}.cmd.wasm`);
+
+beforeAll(() => {
+  // Unshared classifier: logits of order 1, so sampling really samples (a shared one repeats the input token).
+  model = readLlama2c(writeV1(DIMS, randomLlamaWeights(DIMS, 21), { sharedClassifier: false }), "command-model.bin");
+  tokenizerBytes = writeTokenizerBin(vocab.pieces, vocab.scores);
+  tokenizer = readTokenizer(tokenizerBytes, "tokenizer.bin", DIMS.vocabSize);
+  const s = slimify(model);
+  layers = { modes: s.layers.map((l) => l.mode), wkv: s.wkv, notes: [] };
+  plan = planArena(model.config, CTX, layers.modes, { tokenizerBytes: tokenizerBytes.length });
+  for (const build of BUILDS) {
+    wasm[build] = buildCommand(model, tokenizerBytes, plan, layers.wkv, { build });
+    writeFileSync(wasmPath(build), wasm[build]);
+  }
+});
+
+/** What the TypeScript path prints (the CLI adds the final newline) for the prompt, steps and sampler. */
+async function hostText(build: Build, prompt: string, steps: number, sampler: SamplerOptions): Promise<string> {
+  const r = await generate(model, tokenizer, layers, { prompt, steps, ctx: CTX, build, sampler });
+  return r.text;
+}
+
+describe("planArena with an embedded tokenizer", () => {
+  it("plans the command's regions after the tokenizer, tiling the arena, and points the plan block at them", () => {
+    expect(layers.modes).toEqual(["slim", "slim"]);
+    const names = plan.regions.map((r) => r.name);
+    expect(names.slice(names.indexOf("tokenizer"))).toEqual(["tokenizer", "command", "piece_index", "sampler", "io"]);
+    let at = 0;
+    for (const r of plan.regions) {
+      expect(r.offset, r.name).toBe(at);
+      at += r.size;
+    }
+    expect(at).toBe(plan.totalBytes);
+    const cmd = plan.command!;
+    expect(cmd.tokenizerBytes).toBe(tokenizerBytes.length);
+    expect(cmd.hashSlots).toBe(1024); // 2 · 306 pieces, rounded up to a power of two
+    expect(cmd.promptTokens.size).toBe((cmd.args.size + 2) * 4);
+    for (const [part, region] of [["pieces", "piece_index"], ["pieceHash", "piece_index"], ["probs", "sampler"], ["candidates", "sampler"], ["args", "io"], ["output", "io"]] as const) {
+      const r = plan.regions.find((x) => x.name === region)!;
+      const s = cmd[part];
+      expect(s.offset % 16, part).toBe(0);
+      expect(s.offset >= r.offset && s.offset + s.size <= r.offset + r.size, part).toBe(true);
+    }
+    expect(encodePlanBlock(plan)[PLAN_COMMAND_SLOT]).toBe(cmd.block.offset);
+    const reactor = planArena(model.config, CTX, layers.modes);
+    expect(reactor.command).toBeNull();
+    expect(encodePlanBlock(reactor)[PLAN_COMMAND_SLOT]).toBe(0);
+    expect(reactor.regions.map((r) => r.name)).not.toContain("io");
+  });
+});
+
+describe("buildCommand", () => {
+  it("imports only WASI preview-1 calls, exports _start and memory, and has fixed memory without memory.grow", () => {
+    for (const build of BUILDS) {
+      const bytes = wasm[build];
+      expect(importsOf(bytes).sort(), build).toEqual([...WASI_IMPORTS].sort());
+      expect(exportsOf(bytes).map((e) => e.name).sort()).toEqual(["_start", "memory"]);
+      expect(memoryLimits(bytes)).toEqual({ initial: plan.pages, max: plan.pages });
+      expect(findMemoryGrow(bytes), build).toBe(false);
+      expect(validates(bytes, build === "simd" ? DECODER_FEATURES : FEATURES_WITHOUT_SIMD), build).toBe(true);
+      expect(usesSimd(bytes), build).toBe(build === "simd");
+    }
+  });
+
+  it("embeds the plan block, weights, tokenizer.bin and command block as data segments at their planned offsets", () => {
+    const m = binaryen.readBinary(wasm.scalar);
+    try {
+      const seg = m as unknown as { getNumDataSegments(): number; getDataSegmentByIndex(i: number): number; getDataSegmentInfo(r: number): { offset: number; data: ArrayBuffer } };
+      const segments = Array.from({ length: seg.getNumDataSegments() }, (_, i) => seg.getDataSegmentInfo(seg.getDataSegmentByIndex(i)));
+      const at = (offset: number) => segments.find((s) => s.offset === offset);
+      const weights = plan.regions.find((r) => r.name === "weights")!;
+      expect(new Int32Array(at(plan.planBlock.offset)!.data)).toEqual(encodePlanBlock(plan));
+      expect(at(weights.offset)!.data.byteLength).toBe(weights.size);
+      expect(new Float32Array(at(plan.embedding.offset)!.data, 0, 8)).toEqual(model.weights.tokenEmbedding.subarray(0, 8));
+      expect(new Uint8Array(at(plan.tokenizer!.offset)!.data).subarray(0, tokenizerBytes.length)).toEqual(tokenizerBytes);
+      expect(at(plan.command!.block.offset)).toBeDefined();
+      // Everything else is the compiled module's own static data, below the plan block.
+      const planned = [plan.planBlock.offset, weights.offset, plan.tokenizer!.offset, plan.command!.block.offset];
+      for (const s of segments.filter((s) => !planned.includes(s.offset))) expect(s.offset + s.data.byteLength).toBeLessThanOrEqual(plan.planBlock.offset);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it("refuses a plan made without the tokenizer, and a tokenizer of another vocabulary size", () => {
+    const reactor = planArena(model.config, CTX, layers.modes);
+    expect(slimError(() => buildCommand(model, tokenizerBytes, reactor, layers.wkv), "E_MODEL").message).toMatch(/tokenizerBytes/);
+    const small = byteFallbackVocab(["a"]);
+    const other = writeTokenizerBin(small.pieces, small.scores);
+    const otherPlan = planArena(model.config, CTX, layers.modes, { tokenizerBytes: other.length });
+    slimError(() => buildCommand(model, other, otherPlan, layers.wkv), "E_FORMAT");
+  });
+});
+
+describe.each(BUILDS)("the %s command under node:wasi", (build) => {
+  it("prints the same greedy text as the TypeScript path, then one summary line", async () => {
+    const want = await hostText(build, PROMPT, STEPS, { temperature: 0 });
+    const r = underNode(wasmPath(build), [PROMPT, "-n", String(STEPS), "--temp", "0"]);
+    expectText(r, want);
+    expect(r.lines).toHaveLength(1);
+    const prompt = tokenizer.encode(PROMPT, { bos: true }).length;
+    expect(r.lines[0]).toMatch(new RegExp(`^prefill ${prompt} tok at [\\d.]+ tok/s · decode ${STEPS} tok at [\\d.]+ tok/s · ctx ${CTX} · .* · ${build}$`));
+  });
+
+  it("encodes like host/tokenizer.ts: equal-score merges leftmost first, pieces, byte fallback", async () => {
+    for (const prompt of ["the the thethe lllo hellohello", "héllo wörld é\tthe", " leading and trailing  "]) {
+      const r = underNode(wasmPath(build), [prompt, "-n", "12", "--temp", "0"]);
+      expectText(r, await hostText(build, prompt, 12, { temperature: 0 }));
+      expect(r.lines[0]).toMatch(new RegExp(`^prefill ${tokenizer.encode(prompt, { bos: true }).length} tok `));
+    }
+  });
+
+  it("samples the same text as the TypeScript sampler for --temp 0.8 --seed 7 (top-p 0.9)", async () => {
+    const want = await hostText(build, PROMPT, STEPS, { temperature: 0.8, topP: SAMPLER_DEFAULTS.topP, seed: 7 });
+    expect(want).not.toBe(await hostText(build, PROMPT, STEPS, { temperature: 0 })); // the test really samples
+    expectText(underNode(wasmPath(build), [PROMPT, "-n", String(STEPS), "--temp", "0.8", "--seed", "7"]), want);
+  });
+
+  it("samples the full distribution (--top-p 1) and the defaults (temp 1, top-p 0.9, seed 42) as the host does", async () => {
+    const full = await hostText(build, "hello", STEPS, { temperature: 1.25, topP: 1, seed: 123456789 });
+    expectText(underNode(wasmPath(build), ["hello", "--top-p", "1", "--temp", "1.25", "--seed", "123456789", "-n", String(STEPS)]), full);
+    const defaults = await hostText(build, PROMPT, 64, {});
+    expectText(underNode(wasmPath(build), [PROMPT]), defaults);
+  });
+
+  it("starts from <s> alone without a prompt, and stops when the context is full", async () => {
+    const empty = await hostText(build, "", 20, { temperature: 0.9, topP: 0.95, seed: 3 });
+    expectText(underNode(wasmPath(build), ["-n", "20", "--temp", "0.9", "--top-p", "0.95", "--seed", "3"]), empty);
+    expectText(underNode(wasmPath(build), [PROMPT, "-n", "0"]), await hostText(build, PROMPT, 0, {}));
+    const full = await hostText(build, PROMPT, 500, { temperature: 0 });
+    const r = underNode(wasmPath(build), [PROMPT, "-n", "500", "--temp", "0"]);
+    expectText(r, full);
+    expect(r.lines.at(-1)).toMatch(/stopped: context full$/);
+  });
+});
+
+describe("bad arguments", () => {
+  const cases: [string[], RegExp][] = [
+    [["hi", "-n", "abc"], /-n\/--steps: expected a whole number ≥ 0, got "abc"/],
+    [["hi", "--temp", "-1"], /--temp must be a number ≥ 0/],
+    [["hi", "--temp", "0.5x"], /--temp must be a number ≥ 0 .*got "0.5x"/],
+    [["hi", "--top-p", "0"], /--top-p must be a number in \(0, 1\]/],
+    [["hi", "--top-p", "1.5"], /--top-p must be a number in \(0, 1\]/],
+    [["hi", "--seed", "0"], /--seed must be a whole number from 1 to 2\^64-1/],
+    [["hi", "--seed", "18446744073709551616"], /--seed must be a whole number/],
+    [["hi", "--bogus", "1"], /unknown flag "--bogus"/],
+    [["hi", "--temp"], /"--temp" needs a value/],
+    [["hi", "there"], /a second prompt argument "there"/],
+    [["ü".repeat(60)], /the prompt is 122 tokens, longer than the context of 96/],
+  ];
+  it.each(cases)("%j gives one line on stderr and exit code 2", (args, message) => {
+    const r = underNode(wasmPath("scalar"), args);
+    expect(r.lines, r.stderr).toHaveLength(1);
+    expect(r.lines[0]).toMatch(/^slimedge: /);
+    expect(r.lines[0]).toMatch(message);
+    expect(r.code).toBe(2);
+    expect(r.stdout.length).toBe(0);
+  });
+
+  it("prints the usage on --help and exits 0", () => {
+    const r = underNode(wasmPath("scalar"), ["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toMatch(/^usage: .*model\.cmd\.wasm/);
+  });
+});
+
+const missing = nativeToolsMissing();
+describe("the wasm2c native build (scalar)", () => {
+  it.skipIf(missing.length > 0)(
+    `prints exactly what node:wasi prints${missing.length > 0 ? ` — SKIPPED: ${missing.join(", ")} missing` : ""}`,
+    () => {
+      const bin = join(dir, "model-native");
+      buildNative(wasmPath("scalar"), bin);
+      const runs = [
+        [PROMPT, "-n", String(STEPS), "--temp", "0"],
+        [PROMPT, "-n", String(STEPS), "--temp", "0.8", "--seed", "7"],
+        ["hello", "--top-p", "1", "--temp", "1.25", "--seed", "123456789"],
+      ];
+      for (const args of runs) {
+        const want = underNode(wasmPath("scalar"), args);
+        const got = native(bin, args);
+        expect(got.code, got.stderr).toBe(0);
+        expect(got.stdout.toString("utf8")).toBe(want.stdout.toString("utf8"));
+        expect(got.stdout.equals(want.stdout)).toBe(true);
+        expect(got.lines).toHaveLength(1);
+      }
+      const bad = native(bin, ["hi", "-n", "abc"]);
+      expect(bad.code).toBe(2);
+      expect(bad.lines).toEqual(underNode(wasmPath("scalar"), ["hi", "-n", "abc"]).lines);
+    },
+  );
+
+  it("refuses the simd build with a sentence (wasm2c 1.0.32 cannot translate SIMD)", () => {
+    if (missing.length > 0) return;
+    expect(slimError(() => buildNative(wasmPath("simd"), join(dir, "never")), "E_RUNTIME").message).toMatch(/SIMD.*scalar/);
+  });
+});
