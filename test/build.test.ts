@@ -12,6 +12,7 @@ import { argmax } from "../host/sampler.ts";
 import { SlimError } from "../host/errors.ts";
 import { allBoards } from "../boards/index.ts";
 import { buildArtifact } from "../tools/build.ts";
+import { buildNative, nativeToolsMissing } from "../tools/command.ts";
 import { slimify } from "../tools/slimify.ts";
 import { fits } from "../tools/fit.ts";
 import { planArena, layerModes } from "../host/plan.ts";
@@ -77,5 +78,26 @@ describe("buildArtifact on every board", () => {
     expect(cmd.stdout.startsWith("The committee")).toBe(true);
     expect(cmd.stdout.length).toBeGreaterThan("The committee".length + 20);
     expect(cmd.stderr).toMatch(/tok\/s/);
+  });
+});
+
+describe("the shipped model's standalone command on an independent runtime", () => {
+  const missing = nativeToolsMissing();
+  it.skipIf(missing.length > 0)(`prints the same greedy and sampled text under node:wasi and as a wasm2c native program${missing.length ? ` (skipped: needs ${missing.join(", ")})` : ""}`, async () => {
+    const board = allBoards().find((b) => b.name === "host")!;
+    const out = mkdtempSync(join(tmpdir(), "slimedge-native-"));
+    // wasm2c translates the scalar build (it cannot translate WASM SIMD).
+    await buildArtifact(model, tokenizer, { name: "tiny", board, ctx: CTX, mode: "auto", quant: "f32", simd: "off", out, threshold: 1e-3 });
+    const wasm = join(out, "tiny.cmd.wasm");
+    buildNative(wasm, join(out, "tiny-native"));
+    for (const args of [["The committee noted with concern that", "-n", "64", "--temp", "0"], ["The committee", "-n", "64", "--temp", "0.8", "--seed", "7"]]) {
+      const viaNode = runCommand(wasm, ...args);
+      const native = spawnSync(join(out, "tiny-native"), args, { encoding: "utf8", timeout: 60_000 });
+      expect(viaNode.code, viaNode.stderr).toBe(0);
+      expect(native.status, native.stderr).toBe(0);
+      expect(native.stdout).toBe(viaNode.stdout);
+      expect(viaNode.stdout.startsWith(args[0])).toBe(true);
+      expect(viaNode.stdout.length, viaNode.stdout).toBeGreaterThan(args[0].length + 1); // sampling may reach </s> early
+    }
   });
 });
