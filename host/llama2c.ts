@@ -282,7 +282,9 @@ function perLayer(c: ModelConfig, read: () => Float32Array): Float32Array[] {
 }
 
 /** Regroups kind-major lists (all wq, all wk, …) into one record per layer. */
-function zipLayers(parts: Record<keyof LayerWeights, Float32Array[]>, nLayers: number): LayerWeights[] {
+type LlamaTensor = "attnNorm" | "wq" | "wk" | "wv" | "wo" | "ffnNorm" | "w1" | "w2" | "w3";
+
+function zipLayers(parts: Record<LlamaTensor, Float32Array[]>, nLayers: number): LayerWeights[] {
   return Array.from({ length: nLayers }, (_, l) => ({
     attnNorm: parts.attnNorm[l],
     wq: parts.wq[l],

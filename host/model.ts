@@ -2,12 +2,19 @@
  * The one canonical model: a config plus named float tensors. Every importer produces it, every later
  * step (slimify, plan, pack, load) consumes it. Matrices are row-major in "out × in" order, as llama2.c
  * stores them: W (out, in) @ x (in,) -> y (out,).
+ *
+ * RoPE convention: rotation pairs are ADJACENT dims (2i, 2i+1) within each head, as in llama2.c, over the
+ * first `rotaryDims` dims of the head. Checkpoints that rotate halves (Hugging Face Llama, GPT-NeoX:
+ * rotate_half pairs i and i + r/2) are brought to this convention by their importer, which permutes the
+ * rows of W_Q and W_K (and their biases) inside each head; attention scores do not change.
  */
 
+export type Arch = "llama" | "gpt2" | "neox";
+
 export interface ModelConfig {
-  arch: "llama";
+  arch: Arch;
   dim: number; // transformer width d
-  hiddenDim: number; // SwiGLU FFN inner width
+  hiddenDim: number; // FFN inner width
   nLayers: number;
   nHeads: number; // query heads
   nKvHeads: number; // key/value heads (< nHeads means GQA/MQA)
@@ -16,6 +23,25 @@ export interface ModelConfig {
   normEps: number; // RMSNorm epsilon
   ropeTheta: number; // RoPE base
   sharedClassifier: boolean; // classifier reuses the token embedding
+  // Architecture choices; an absent field takes the Llama value (see archDefaults).
+  norm?: "rms" | "layer"; // RMSNorm (weight only) or LayerNorm (weight and bias)
+  activation?: "swiglu" | "gelu" | "gelu_tanh"; // SwiGLU w2(silu(w1 x) ⊙ w3 x), or w2 gelu(w1 x + b1) + b2
+  rotaryDims?: number; // dims per head that RoPE rotates; 0 = no RoPE
+  learnedPositions?: boolean; // a (seqLen, dim) position embedding is added to the token embedding (GPT-2)
+  parallelResidual?: boolean; // x + attn(norm1 x) + ffn(norm2 x) instead of two sequential residuals (NeoX)
+  biases?: boolean; // q, k, v, o and both FFN projections carry biases
+}
+
+/** The architecture choices of a config with every default filled in. */
+export function archOf(c: ModelConfig): Required<Pick<ModelConfig, "norm" | "activation" | "rotaryDims" | "learnedPositions" | "parallelResidual" | "biases">> {
+  return {
+    norm: c.norm ?? "rms",
+    activation: c.activation ?? "swiglu",
+    rotaryDims: c.rotaryDims ?? c.dim / c.nHeads,
+    learnedPositions: c.learnedPositions ?? false,
+    parallelResidual: c.parallelResidual ?? false,
+    biases: c.biases ?? false,
+  };
 }
 
 export interface LayerWeights {
@@ -27,14 +53,31 @@ export interface LayerWeights {
   ffnNorm: Float32Array; // (dim,)
   w1: Float32Array; // (hiddenDim, dim)      gate
   w2: Float32Array; // (dim, hiddenDim)      down
-  w3: Float32Array; // (hiddenDim, dim)      up
+  w3?: Float32Array; // (hiddenDim, dim)     up; SwiGLU only
+  // LayerNorm biases and projection biases, where the architecture has them:
+  attnNormBias?: Float32Array; // (dim,)
+  ffnNormBias?: Float32Array; // (dim,)
+  bq?: Float32Array; // (dim,)
+  bk?: Float32Array; // (kvDim,)
+  bv?: Float32Array; // (kvDim,)
+  bo?: Float32Array; // (dim,)
+  b1?: Float32Array; // (hiddenDim,)
+  b2?: Float32Array; // (dim,)
 }
 
 export interface ModelWeights {
   tokenEmbedding: Float32Array; // (vocab, dim)
   layers: LayerWeights[];
   finalNorm: Float32Array; // (dim,)
+  finalNormBias?: Float32Array; // (dim,) LayerNorm only
+  positionEmbedding?: Float32Array; // (seqLen, dim) learned positions only
   classifier: Float32Array; // (vocab, dim); the same array as tokenEmbedding when shared
+}
+
+/** Whether the decoder in assembly/ runs this architecture today (Llama: RMSNorm, RoPE, SwiGLU, no biases). */
+export function isLlamaShaped(c: ModelConfig): boolean {
+  const a = archOf(c);
+  return a.norm === "rms" && a.activation === "swiglu" && a.rotaryDims === c.dim / c.nHeads && !a.learnedPositions && !a.parallelResidual && !a.biases;
 }
 
 export interface Model {

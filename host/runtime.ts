@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Model } from "./model.ts";
+import { type Model, isLlamaShaped } from "./model.ts";
 import { type ArenaPlan, encodePlanBlock } from "./plan.ts";
 import { withFixedMemory } from "./wasm.ts";
 import { SlimError, fail } from "./errors.ts";
@@ -50,6 +50,8 @@ export function loadDecoderBytes(build: Build): Uint8Array {
 
 /** Slim layers take W_KV (dim, dim) in place of W_V; `wkv[l]` is null for vanilla layers. */
 export function writeWeights(mem: ArrayBuffer, model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[]): void {
+  if (!isLlamaShaped(model.config))
+    fail("E_MODEL", `the decoder runs Llama-shaped models (RMSNorm, RoPE on every head dim, SwiGLU, no biases); this ${model.config.arch} model is not yet supported`);
   const put = (offset: number, data: Float32Array) => new Float32Array(mem, offset, data.length).set(data);
   const w = model.weights;
   put(plan.embedding.offset, w.tokenEmbedding);
@@ -67,7 +69,7 @@ export function writeWeights(mem: ArrayBuffer, model: Model, plan: ArenaPlan, wk
     put(l.ffnNorm.offset, lw.ffnNorm);
     put(l.w1.offset, lw.w1);
     put(l.w2.offset, lw.w2);
-    put(l.w3.offset, lw.w3);
+    put(l.w3.offset, lw.w3!);
   });
   put(plan.finalNorm.offset, w.finalNorm);
   if (!model.config.sharedClassifier) put(plan.classifier.offset, w.classifier);

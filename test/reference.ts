@@ -101,7 +101,7 @@ export class Reference {
       ffnNorm: f64(l.ffnNorm),
       w1: f64(l.w1),
       w2: f64(l.w2),
-      w3: f64(l.w3),
+      w3: f64(l.w3!),
     }));
     this.reset();
   }

@@ -101,7 +101,7 @@ export function attentionInputs(model: Model, tokens: readonly number[]): Float6
 
       const xf = rmsnorm(xs[p], L.ffnNorm, c.normEps);
       const gate = matvec(L.w1, xf, c.hiddenDim, dim);
-      const up = matvec(L.w3, xf, c.hiddenDim, dim);
+      const up = matvec(L.w3!, xf, c.hiddenDim, dim); // Llama-shaped models only, like the decoder
       const hidden = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
       const down = matvec(L.w2, hidden, dim, c.hiddenDim);
       for (let i = 0; i < dim; i++) xs[p][i] += down[i];
