@@ -7,6 +7,8 @@
 // A pointer result of 0 means failure; lastError() says why (codes in assembly/status.ts).
 
 import { matmul, rmsnorm, addInPlace, swiglu } from "./kernels";
+import { configureProjections, input, project, F32, Q8_0 } from "./project";
+import { dequantizeRowQ8 } from "./quant";
 import { ropeInPlace, fillRopeTable, slimAttention, vanillaAttention, BLOCK } from "./attention";
 import * as S from "./status";
 
@@ -49,6 +51,8 @@ let logits: usize = 0; // (vocab,)
 let rotatedKeys: bool = false; // slim layers cache rotated keys (the measured alternative); see attention.ts
 let kBlock: usize = 0; // (BLOCK, dim) keys rotated back, only with rotatedKeys
 let softmaxState: usize = 0; // (heads, 2) running max and sum of the slim one-pass softmax
+let weightType: i32 = F32; // storage of weight matrices (norms are always f32)
+let groupSize: i32 = 32; // Q8_0 values per scale
 
 let pos: i32 = 0; // tokens already in the cache
 let initialized: bool = false; // set only by a successful init; a refused plan leaves the module unusable
@@ -107,12 +111,18 @@ export function init(plan: usize): i32 {
   rotatedKeys = slot(plan, 31) == 1;
   kBlock = <usize>slot(plan, 32);
   softmaxState = <usize>slot(plan, 33);
+  weightType = slot(plan, 34);
+  groupSize = slot(plan, 35);
+  const xq = <usize>slot(plan, 36);
+  const xs = <usize>slot(plan, 37);
   layerBase = plan + (<usize>HEADER_SLOTS << 2);
   // Every address the plan hands out must leave room for its buffer below `total`.
+  if (weightType != F32 && weightType != Q8_0) return (status = S.PLAN_BAD_DIMS);
+  if (weightType == Q8_0 && (groupSize <= 0 || dim % groupSize != 0 || hidden % groupSize != 0)) return (status = S.PLAN_BAD_DIMS);
   const d4 = <u64>dim << 2;
   const hid4 = <u64>hidden << 2;
   const kvDim = <u64>(nKvHeads * headDim);
-  let ok = fits(embedding, <u64>vocab * d4, total) && fits(classifier, <u64>vocab * d4, total) && fits(finalNorm, d4, total);
+  let ok = fits(embedding, mbytes(vocab, dim), total) && fits(classifier, mbytes(vocab, dim), total) && fits(finalNorm, d4, total);
   ok = ok && fits(logits, <u64>vocab << 2, total) && fits(att, (<u64>nHeads * <u64>ctx) << 2, total);
   ok = ok && fits(x, d4, total) && fits(xn, d4, total) && fits(q, d4, total) && fits(ao, d4, total) && fits(xo, d4, total);
   ok = ok && fits(fn, d4, total) && fits(fo, d4, total) && fits(h1, hid4, total) && fits(h3, hid4, total);
@@ -121,11 +131,13 @@ export function init(plan: usize): i32 {
     const slim = layerSlot(l, 0) == 1;
     if (slim && nKvHeads != nHeads) return (status = S.PLAN_BAD_DIMS);
     anySlim = anySlim || slim;
-    ok = fits(layerSlot(l, 1), d4, total) && fits(layerSlot(l, 2), <u64>dim * d4, total); // attn norm, wq
-    ok = ok && fits(layerSlot(l, 3), kvDim * d4, total) && fits(layerSlot(l, 4), kvDim * d4, total); // wk, wv | wkv
-    ok = ok && fits(layerSlot(l, 5), <u64>dim * d4, total) && fits(layerSlot(l, 6), d4, total); // wo, ffn norm
-    ok = ok && fits(layerSlot(l, 7), <u64>hidden * d4, total) && fits(layerSlot(l, 8), <u64>hidden * d4, total); // w1, w2
-    ok = ok && fits(layerSlot(l, 9), <u64>hidden * d4, total); // w3
+    const kv = <i32>kvDim;
+    ok = fits(layerSlot(l, 1), d4, total) && fits(layerSlot(l, 2), mbytes(dim, dim), total); // attn norm, wq
+    ok = ok && fits(layerSlot(l, 3), slim ? (<u64>kv * d4) : mbytes(kv, dim), total); // wk (f32 in slim layers)
+    ok = ok && fits(layerSlot(l, 4), slim ? (<u64>kv * d4) : mbytes(kv, dim), total); // W_KV (always f32) | wv
+    ok = ok && fits(layerSlot(l, 5), mbytes(dim, dim), total) && fits(layerSlot(l, 6), d4, total); // wo, ffn norm
+    ok = ok && fits(layerSlot(l, 7), mbytes(hidden, dim), total) && fits(layerSlot(l, 8), mbytes(dim, hidden), total); // w1, w2
+    ok = ok && fits(layerSlot(l, 9), mbytes(hidden, dim), total); // w3
     ok = ok && fits(layerSlot(l, 10), (<u64>ctx * kvDim) << 2, total); // K-cache
     ok = ok && (slim || fits(layerSlot(l, 11), (<u64>ctx * kvDim) << 2, total)); // V-cache
   }
@@ -134,11 +146,20 @@ export function init(plan: usize): i32 {
     ok = ok && fits(softmaxState, <u64>nHeads << 3, total);
     ok = ok && (!rotatedKeys || fits(kBlock, <u64>BLOCK * d4, total));
   }
+  const widest = <u64>max(dim, hidden);
+  if (ok && weightType == Q8_0) ok = fits(xq, widest, total) && fits(xs, (widest / <u64>groupSize) << 2, total);
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
+  configureProjections(weightType, groupSize, xq, xs);
   if (anySlim) fillRopeTable(ropeTable, ctx, headDim, theta);
   pos = 0;
   initialized = true;
   return (status = S.OK);
+}
+
+/** Bytes of a (rows, cols) weight matrix in this plan's storage. */
+function mbytes(rows: i32, cols: i32): u64 {
+  const n = <u64>rows * <u64>cols;
+  return weightType == Q8_0 ? n + ((n / <u64>groupSize) << 2) : n << 2;
 }
 
 // @ts-ignore: decorator
@@ -172,7 +193,8 @@ function forward(token: i32, wantLogits: bool): void {
   const d = dim;
   const n = pos + 1;
   const kvDim = nKvHeads * headDim;
-  memory.copy(x, embedding + <usize>token * (<usize>d << 2), <usize>d << 2);
+  if (weightType == Q8_0) dequantizeRowQ8(x, embedding, vocab, token, d, groupSize);
+  else memory.copy(x, embedding + <usize>token * (<usize>d << 2), <usize>d << 2);
   for (let l = 0; l < nLayers; l++) {
     const slim = layerSlot(l, 0) == 1;
     const wk = layerSlot(l, 3);
@@ -182,32 +204,38 @@ function forward(token: i32, wantLogits: bool): void {
 
     // attention: q and this position's key (and value, vanilla) straight into their cache rows
     rmsnorm(xn, x, layerSlot(l, 1), d, eps);
-    matmul(q, layerSlot(l, 2), xn, d, d);
-    matmul(kRow, wk, xn, kvDim, d);
+    input(xn, d);
+    project(q, layerSlot(l, 2), d, 0, d);
+    if (slim) matmul(kRow, wk, xn, kvDim, d); // f32 in every plan: K errors pass through W_KV into V
+    else project(kRow, wk, kvDim, 0, kvDim);
     ropeInPlace(q, d, headDim, pos, theta);
     if (slim) {
       if (rotatedKeys) ropeInPlace(kRow, kvDim, headDim, pos, theta);
       slimAttention(ao, q, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, nHeads, headDim, d, ctx, n);
     } else {
       const vCache = layerSlot(l, 11);
-      matmul(vCache + <usize>pos * (<usize>kvDim << 2), wvOrWkv, xn, kvDim, d);
+      project(vCache + <usize>pos * (<usize>kvDim << 2), wvOrWkv, kvDim, 0, kvDim);
       ropeInPlace(kRow, kvDim, headDim, pos, theta);
       vanillaAttention(ao, q, att, kCache, vCache, nHeads, nKvHeads, headDim, ctx, n);
     }
-    matmul(xo, layerSlot(l, 5), ao, d, d);
+    input(ao, d);
+    project(xo, layerSlot(l, 5), d, 0, d);
     addInPlace(x, xo, d);
 
     // feed-forward: x += W2 (silu(W1 xn) ⊙ W3 xn)
     rmsnorm(fn, x, layerSlot(l, 6), d, eps);
-    matmul(h1, layerSlot(l, 7), fn, hidden, d);
-    matmul(h3, layerSlot(l, 9), fn, hidden, d);
+    input(fn, d);
+    project(h1, layerSlot(l, 7), hidden, 0, hidden);
+    project(h3, layerSlot(l, 9), hidden, 0, hidden);
     swiglu(h1, h3, hidden);
-    matmul(fo, layerSlot(l, 8), h1, d, hidden);
+    input(h1, hidden);
+    project(fo, layerSlot(l, 8), d, 0, d);
     addInPlace(x, fo, d);
   }
   if (wantLogits) {
     rmsnorm(x, x, finalNorm, d, eps);
-    matmul(logits, classifier, x, vocab, d);
+    input(x, d);
+    project(logits, classifier, vocab, 0, vocab);
   }
   pos = n;
 }

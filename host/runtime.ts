@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { type Model, isLlamaShaped } from "./model.ts";
 import { type ArenaPlan, encodePlanBlock } from "./plan.ts";
 import { withFixedMemory } from "./wasm.ts";
+import { q8Bytes } from "./quant.ts";
 import { SlimError, fail } from "./errors.ts";
 
 export type Build = "simd" | "scalar";
@@ -53,26 +54,30 @@ export function writeWeights(mem: ArrayBuffer, model: Model, plan: ArenaPlan, wk
   if (!isLlamaShaped(model.config))
     fail("E_MODEL", `the decoder runs Llama-shaped models (RMSNorm, RoPE on every head dim, SwiGLU, no biases); this ${model.config.arch} model is not yet supported`);
   const put = (offset: number, data: Float32Array) => new Float32Array(mem, offset, data.length).set(data);
+  // Matrices in the plan's storage; norms stay f32.
+  const matrix = (offset: number, data: Float32Array) =>
+    plan.weights === "q8_0" ? new Uint8Array(mem, offset).set(q8Bytes(data, plan.groupSize)) : put(offset, data);
   const w = model.weights;
-  put(plan.embedding.offset, w.tokenEmbedding);
+  matrix(plan.embedding.offset, w.tokenEmbedding);
   plan.layers.forEach((l, i) => {
     const lw = w.layers[i];
     put(l.attnNorm.offset, lw.attnNorm);
-    put(l.wq.offset, lw.wq);
-    put(l.wk.offset, lw.wk);
+    matrix(l.wq.offset, lw.wq);
+    if (l.mode === "slim") put(l.wk.offset, lw.wk); // slim layers keep W_K and W_KV in f32 (host/plan.ts)
+    else matrix(l.wk.offset, lw.wk);
     if (l.mode === "slim") {
       const m = wkv[i];
       if (!m) throw new Error(`layer ${i} is planned slim but has no W_KV`);
-      put(l.wvOrWkv.offset, m);
-    } else put(l.wvOrWkv.offset, lw.wv);
-    put(l.wo.offset, lw.wo);
+      put(l.wvOrWkv.offset, m); // f32 in every plan (host/plan.ts)
+    } else matrix(l.wvOrWkv.offset, lw.wv);
+    matrix(l.wo.offset, lw.wo);
     put(l.ffnNorm.offset, lw.ffnNorm);
-    put(l.w1.offset, lw.w1);
-    put(l.w2.offset, lw.w2);
-    put(l.w3.offset, lw.w3!);
+    matrix(l.w1.offset, lw.w1);
+    matrix(l.w2.offset, lw.w2);
+    matrix(l.w3.offset, lw.w3!);
   });
   put(plan.finalNorm.offset, w.finalNorm);
-  if (!model.config.sharedClassifier) put(plan.classifier.offset, w.classifier);
+  if (!model.config.sharedClassifier) matrix(plan.classifier.offset, w.classifier);
 }
 
 export class Decoder {
