@@ -10,14 +10,15 @@
 import { writeFileSync, renameSync } from "node:fs";
 import { Command } from "commander";
 import { syntheticModel, STORIES15M } from "../host/synthetic.ts";
-import { planArena, layerModes, type AttentionMode, type SlimKeys } from "../host/plan.ts";
+import { planArena, layerModes, type AttentionMode, type SlimKeys, type WeightDtype } from "../host/plan.ts";
 import { Decoder, type Build } from "../host/runtime.ts";
 import { slimify } from "./slimify.ts";
 
 interface Variant {
-  name: string; // "slim", "slim-post" (rotated keys cached), "vanilla"
+  name: string; // "slim", "slim-post" (rotated keys cached), "vanilla", "slim-q8", "vanilla-q8"
   mode: AttentionMode;
   keys: SlimKeys;
+  weights: WeightDtype;
 }
 
 interface Row {
@@ -26,7 +27,9 @@ interface Row {
   position: number;
   tokensPerSecond: number;
   runs: number[];
-  overVanilla: number; // median of paired per-run ratios to vanilla at this position
+  overVanilla: number; // median of paired per-run ratios to vanilla (f32) at this position
+  overF32: number | null; // q8_0 variants: median paired ratio to the same mode in f32
+  arenaBytes: number;
 }
 
 const median = (xs: number[]): number => {
@@ -56,7 +59,10 @@ function measure(decoders: Map<string, Decoder>, build: Build, positions: number
     const line: string[] = [];
     for (const [name, s] of samples) {
       const overVanilla = median(s.map((x, i) => x / vanilla[i]));
-      rows.push({ build, variant: name, position: target, tokensPerSecond: median(s), runs: s, overVanilla });
+      const f32 = name.endsWith("-q8") ? samples.get(name.slice(0, -3)) : undefined;
+      const overF32 = f32 ? median(s.map((x, i) => x / f32[i])) : null;
+      const arenaBytes = decoders.get(name)!.plan.totalBytes;
+      rows.push({ build, variant: name, position: target, tokensPerSecond: median(s), runs: s, overVanilla, overF32, arenaBytes });
       line.push(`${name} ${median(s).toFixed(1)}${name === "vanilla" ? "" : ` (×${overVanilla.toFixed(3)})`}`);
     }
     process.stderr.write(`  ${build} pos ${String(target).padStart(4)}: ${line.join(" · ")} tok/s\n`);
@@ -72,6 +78,7 @@ async function main(): Promise<void> {
     .option("--runs <n>", "runs per position (medians are reported)", "7")
     .option("--builds <list>", "decoder builds, comma-separated (simd, scalar)", "simd")
     .option("--rope <which>", "slim RoPE arrangements to measure: pre (keys cached before rotation), both", "both")
+    .option("--weights <list>", "weight storages, comma-separated (f32, q8_0)", "f32,q8_0")
     .option("--out <file>", "JSON results", "bench.json")
     .parse()
     .opts();
@@ -79,10 +86,17 @@ async function main(): Promise<void> {
   const steps = Number(opts.steps);
   const runs = Number(opts.runs);
   const builds = String(opts.builds).split(",") as Build[];
+  const q8 = String(opts.weights).split(",").includes("q8_0");
   const variants: Variant[] = [
-    { name: "slim", mode: "slim", keys: "pre" },
-    ...(opts.rope === "both" ? [{ name: "slim-post", mode: "slim", keys: "post" } as Variant] : []),
-    { name: "vanilla", mode: "vanilla", keys: "pre" },
+    { name: "slim", mode: "slim", keys: "pre", weights: "f32" },
+    ...(opts.rope === "both" ? [{ name: "slim-post", mode: "slim", keys: "post", weights: "f32" } as Variant] : []),
+    { name: "vanilla", mode: "vanilla", keys: "pre", weights: "f32" },
+    ...(q8
+      ? ([
+          { name: "slim-q8", mode: "slim", keys: "pre", weights: "q8_0" },
+          { name: "vanilla-q8", mode: "vanilla", keys: "pre", weights: "q8_0" },
+        ] as Variant[])
+      : []),
   ];
 
   const config = STORIES15M;
@@ -93,7 +107,7 @@ async function main(): Promise<void> {
   for (const build of builds) {
     const decoders = new Map<string, Decoder>();
     for (const v of variants) {
-      const plan = planArena(config, config.seqLen, layerModes(config, v.mode), { slimKeys: v.keys });
+      const plan = planArena(config, config.seqLen, layerModes(config, v.mode), { slimKeys: v.keys, weights: v.weights });
       const decoder = await Decoder.create(model, plan, v.mode === "slim" ? wkv : wkv.map(() => null), build);
       decoder.prefill([1, 2, 3, 4]); // warm-up: lets the engine tier up the hot functions
       for (let i = 0; i < 8; i++) decoder.step(i);
@@ -104,17 +118,32 @@ async function main(): Promise<void> {
   }
 
   const names = variants.map((v) => v.name);
-  const header = ["build", "position", ...names.map((n) => `${n} tok/s`), ...names.filter((n) => n !== "vanilla").map((n) => `${n}/vanilla`)];
+  const q8names = names.filter((n) => n.endsWith("-q8"));
+  const header = [
+    "build",
+    "position",
+    ...names.map((n) => `${n} tok/s`),
+    ...names.filter((n) => n !== "vanilla" && !n.endsWith("-q8")).map((n) => `${n}/vanilla`),
+    ...q8names.map((n) => `${n}/f32`),
+  ];
   const widths = header.map((h) => Math.max(h.length, 8));
   const format = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join("  ");
   const table = [format(header)];
   for (const build of builds)
     for (const p of positions) {
       const at = rows.filter((r) => r.build === build && r.position === p);
-      const cells = [build, String(p), ...at.map((r) => r.tokensPerSecond.toFixed(1)), ...at.filter((r) => r.variant !== "vanilla").map((r) => r.overVanilla.toFixed(3))];
+      const cells = [
+        build,
+        String(p),
+        ...at.map((r) => r.tokensPerSecond.toFixed(1)),
+        ...at.filter((r) => r.variant !== "vanilla" && r.overF32 === null).map((r) => r.overVanilla.toFixed(3)),
+        ...at.filter((r) => r.overF32 !== null).map((r) => r.overF32!.toFixed(3)),
+      ];
       table.push(format(cells));
     }
   console.log(table.join("\n"));
+  const arena = variants.map((v) => `${v.name} ${(rows.find((r) => r.variant === v.name)!.arenaBytes / (1 << 20)).toFixed(1)} MiB`);
+  console.log(`arena at ctx ${config.seqLen}: ${arena.join(" · ")}`);
   const result = { shape: config, steps, runs, node: process.version, rows };
   const tmp = `${opts.out}.tmp`;
   writeFileSync(tmp, JSON.stringify(result, null, 2));
