@@ -24,6 +24,12 @@ import { CACHE_DTYPES, WEIGHT_DTYPES, boardThroughput, formatBoardTable, overBud
 import { estimateTokensPerSecond } from "./estimate.ts";
 import { writeMemoryMap } from "../tools/memory-map.ts";
 import { buildArtifact } from "../tools/build.ts";
+import { DEFAULT_REMOTE_DIR, deployCommand, rollbackCommand, type BoardFlags, type DeployFlags } from "./deploy/commands.ts";
+import { SSH_RUNTIMES } from "./deploy/release.ts";
+import { hasSlimMagic, loadSlimForRun } from "./container.ts";
+import { BIG_INPUT_BYTES, convertModel, convertSummary, inputBytes, inspectFile, progressBar } from "../tools/pack.ts";
+import { DEFAULT_APP_BYTES } from "./flash/partitions.ts";
+import { flashCommand, parseBytes, type FlashFlags } from "./flash/command.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const DEFAULT_MODEL_DIR = join(root, "models", "slimedge-tiny");
@@ -50,11 +56,13 @@ interface RunFlags {
   tokenizer?: string;
   build?: Build;
   board?: string;
+  quant: WeightDtype;
   threshold: number;
 }
 
 /** The checkpoint and tokenizer to run, and a sentence when they are not what the user might assume. */
-function resolveModel(checkpoint: string | undefined, tokenizerPath: string | undefined): { model: Model; tokenizer: Tokenizer; notice?: string } {
+function resolveModel(checkpoint: string | undefined, tokenizerPath: string | undefined): { model: Model; tokenizer: Tokenizer; notice?: string; slim?: SlimLayers } {
+  if (checkpoint && hasSlimMagic(checkpoint)) return loadSlimForRun(checkpoint, tokenizerPath); // stored layer modes, W_KV, tokenizer
   if (checkpoint) {
     const model = loadLlama2c(checkpoint);
     const tokPath = tokenizerPath ?? join(dirname(checkpoint), "tokenizer.bin");
@@ -77,12 +85,13 @@ function resolveModel(checkpoint: string | undefined, tokenizerPath: string | un
 }
 
 async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
-  const { model, tokenizer, notice } = resolveModel(checkpoint, flags.tokenizer);
+  const { model, tokenizer, notice, slim } = resolveModel(checkpoint, flags.tokenizer);
   if (notice) err.write(`note: ${notice}\n`);
   const ctx = flags.ctx ?? model.config.seqLen;
   if (ctx > model.config.seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${model.config.seqLen}`);
   const prompt = tokenizer.encode(flags.prompt, { bos: true });
   const layers = resolveModes(model, flags.mode, (): SlimLayers => {
+    if (slim) return slim; // a .slim file carries its per-layer decision and W_KV
     const report = slimify(model, { threshold: flags.threshold, prompt: prompt.slice(0, 64) });
     const notes = report.layers
       .filter((l) => l.mode === "vanilla")
@@ -99,6 +108,7 @@ async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.
     steps: flags.steps,
     ctx,
     build,
+    weights: flags.quant,
     sampler: { temperature: flags.temp, topP: flags.topP, seed: flags.seed },
     onText: (s) => out.write(s),
     checkPlan: (plan) => {
@@ -137,6 +147,7 @@ export function program(): Command {
     .addOption(new Option("--build <build>", "decoder build (default: simd, or scalar on a --board without WASM SIMD)").choices(["simd", "scalar"]))
     .option("--board <name>", "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
+    .addOption(new Option("--quant <dtype>", "weight storage (slim layers keep W_K and W_KV in f32)").choices(["f32", "q8_0"]).default("f32"))
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
   cli
     .command("slimify")
@@ -219,6 +230,82 @@ export function program(): Command {
           `run it: wasmtime ${join(out, `${name}.cmd.wasm`)} "Once upon a time" -n 64\n`,
       );
     });
+  cli
+    .command("deploy")
+    .description("put a `slimedge build` folder on a single-board computer over SSH (or on every board of an inventory), switch to it atomically, and run it")
+    .argument("<artifact-dir>", "folder written by slimedge build: <name>.cmd.wasm, <name>.wasm, plan.json, memory map")
+    .option("--host <user@addr[:port]>", "the board to deploy to")
+    .option("--inventory <boards.yaml>", "deploy to every board listed there instead (name, host, port, user, key, board, runtime, remote-dir)")
+    .option("--board <name>", "board profile the artifact was built for (see `slimedge boards`); needed with --host")
+    .option("--key <file>", "SSH private key (default: ssh-agent and ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
+    .addOption(new Option("--runtime <name>", "what runs <name>.cmd.wasm on the board (default: the board profile's)").choices([...SSH_RUNTIMES]))
+    .option("--remote-dir <dir>", `where releases live on the board (default: ${DEFAULT_REMOTE_DIR})`)
+    .option("--known-hosts <file>", "known_hosts file to check the host key against (default: ~/.ssh/known_hosts)")
+    .option("--host-key-sha256 <fp>", "trust exactly this host key fingerprint (SHA256:…, as ssh-keygen -lf prints it)")
+    .option("--accept-new-host-key", "first contact: record an unknown host key in the known_hosts file (a changed key is still refused)")
+    .option("-p, --prompt <text>", "prompt for the run after deploying (default: \"Once upon a time\")")
+    .option("-n, --steps <n>", "tokens to generate in that run (default: 64)", wholeNumber("-n/--steps", 0))
+    .option("--no-run", "deploy only; do not run the model")
+    .option("--concurrency <n>", "boards deployed at once with --inventory", wholeNumber("--concurrency", 1), 4)
+    .option("--timeout <s>", "seconds per board for connecting, uploading, checking and switching", wholeNumber("--timeout", 1), 120)
+    .action((dir: string, flags: DeployFlags) => deployCommand(dir, flags, process.stdout, process.stderr));
+  cli
+    .command("rollback")
+    .description("point the board's current release back at the previous one (again: forward to the one rolled back from)")
+    .option("--host <user@addr[:port]>", "the board")
+    .option("--inventory <boards.yaml>", "roll back every board listed there instead")
+    .option("--key <file>", "SSH private key (default: ssh-agent and ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
+    .option("--remote-dir <dir>", `where releases live on the board (default: ${DEFAULT_REMOTE_DIR})`)
+    .option("--known-hosts <file>", "known_hosts file to check the host key against (default: ~/.ssh/known_hosts)")
+    .option("--host-key-sha256 <fp>", "trust exactly this host key fingerprint (SHA256:…)")
+    .option("--accept-new-host-key", "first contact: record an unknown host key in the known_hosts file")
+    .option("--concurrency <n>", "boards at once with --inventory", wholeNumber("--concurrency", 1), 4)
+    .option("--timeout <s>", "seconds per board", wholeNumber("--timeout", 1), 60)
+    .action((flags: BoardFlags) => rollbackCommand(flags, process.stdout, process.stderr));
+  cli
+    .command("convert")
+    .description("a checkpoint as a .slim container: slimify per layer, embed the tokenizer, checksums (format: host/container.ts)")
+    .argument("<checkpoint>", "llama2.c model .bin (v0, v1 or v2), or a .slim file to convert again")
+    .requiredOption("-o, --out <file>", "the .slim file to write (written to a temporary name, then renamed)")
+    .addOption(new Option("--dtype <dtype>", "storage of the weight matrices; W_KV, norms and biases stay f32").choices(["f32", "f16"]).default("f32"))
+    .addOption(new Option("--mode <mode>", "auto: slimify decides per layer; slim: every layer whose W_K inverts; vanilla: no layer").choices(["auto", "slim", "vanilla"]).default("auto"))
+    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
+    .option("--tokenizer <file>", "tokenizer.bin to embed (default: next to the checkpoint)")
+    .option("-p, --prompt <text>", "calibration prompt slimify measures the error on (needs the tokenizer)")
+    .action((checkpoint: string, flags: { out: string; dtype: "f32" | "f16"; mode: "auto" | "slim" | "vanilla"; threshold: number; tokenizer?: string; prompt?: string }) => {
+      const bar = progressBar("packing", inputBytes(checkpoint) > BIG_INPUT_BYTES);
+      try {
+        const onStage = bar.shown ? (s: string) => (bar.stop(), process.stderr.write(`${s}\n`)) : undefined;
+        const result = convertModel(checkpoint, flags.out, { ...flags, onStage, onProgress: bar.update });
+        bar.stop();
+        for (const n of result.notes) process.stderr.write(`note: ${n}\n`);
+        process.stdout.write(convertSummary(result, flags.dtype) + "\n");
+      } finally {
+        bar.stop();
+      }
+    });
+  cli
+    .command("inspect")
+    .description("what a model file holds: architecture, parameters, dtypes, per-layer conditioning and layout, context memory per token, checksums")
+    .argument("<file>", ".slim container or llama2.c model .bin")
+    .option("--threshold <x>", "for a checkpoint: the slimify threshold that decides each layer", number("--threshold"), 1e-3)
+    .action((file: string, flags: { threshold: number }) => {
+      process.stdout.write(inspectFile(file, flags.threshold) + "\n");
+    });
+  cli
+    .command("flash")
+    .description("write a `slimedge build` folder to an ESP32 board's flash with esptool-js (partition table, model, reactor + plan), each image MD5-verified; or, with --out, the images and flash_args for esptool.py")
+    .argument("<artifact-dir>", "folder written by slimedge build: <name>.cmd.wasm, <name>.wasm, plan.json")
+    .option("--board <name>", "board profile (see `slimedge boards`); default: the board plan.json was planned for")
+    .option("--port <device>", "the board's serial port, e.g. /dev/ttyUSB0 or /dev/ttyACM0")
+    .option("--baud <n>", "baud rate after connecting at 115200", wholeNumber("--baud", 9600), 460800)
+    .option("--out <dir>", "write partition-table.bin, model.bin, artifact.bin, flash_args and partitions.csv here instead of flashing")
+    .option("--firmware <app.bin>", "board firmware to write into the factory app partition (default: the partition is reserved, not written)")
+    .option("--app-size <bytes>", "size of the factory app partition, e.g. 1M or 0x180000 (grown to fit --firmware)", parseBytes("--app-size"), DEFAULT_APP_BYTES)
+    .addOption(new Option("--before <how>", "default_reset: DTR/RTS put the board into its bootloader; no_reset: it is there already").choices(["default_reset", "no_reset"]).default("default_reset"))
+    .addOption(new Option("--after <how>", "hard_reset: RTS pulse; soft_reset: the ROM jumps to the app; no_reset: stay in the bootloader").choices(["hard_reset", "soft_reset", "no_reset"]).default("hard_reset"))
+    .option("--verbose", "print esptool-js's own messages")
+    .action((dir: string, flags: FlashFlags) => flashCommand(dir, flags, process.stdout, process.stderr));
   return cli;
 }
 

@@ -4,7 +4,7 @@
  */
 import type { Model } from "./model.ts";
 import { isMultiHead } from "./model.ts";
-import { planArena, layerModes, type AttentionMode, type ArenaPlan } from "./plan.ts";
+import { planArena, layerModes, type AttentionMode, type ArenaPlan, type WeightDtype } from "./plan.ts";
 import { Decoder, type Build } from "./runtime.ts";
 import { Tokenizer, Utf8Stream, BOS, EOS } from "./tokenizer.ts";
 import { Sampler, type SamplerOptions } from "./sampler.ts";
@@ -22,6 +22,7 @@ export interface GenerateOptions {
   steps: number; // tokens to generate after the prompt
   ctx: number;
   build: Build;
+  weights?: WeightDtype; // default f32
   sampler: SamplerOptions;
   onText?: (text: string) => void; // streamed output
   checkPlan?: (plan: ArenaPlan) => void; // e.g. a simulated board's budget: throws before anything is loaded
@@ -65,7 +66,7 @@ export async function generate(model: Model, tokenizer: Tokenizer, layers: SlimL
   if (prompt.length > o.ctx)
     fail("E_FLAG", `-p/--prompt: the prompt is ${prompt.length} tokens, longer than the context (--ctx ${o.ctx})`);
   const sampler = new Sampler(o.sampler);
-  const plan = planArena(model.config, o.ctx, layers.modes);
+  const plan = planArena(model.config, o.ctx, layers.modes, { weights: o.weights ?? "f32" });
   o.checkPlan?.(plan);
   const decoder = await Decoder.create(model, plan, layers.wkv, o.build);
 
@@ -129,6 +130,6 @@ export function summaryLine(r: GenerateResult, build: Build): string {
     `prefill ${r.promptTokens} tok at ${rate(r.promptTokens, r.prefillSeconds)} tok/s · ` +
     `decode ${r.generated} tok at ${rate(r.decodeSteps, r.decodeSeconds)} tok/s · ` +
     `context memory ${kib(r.plan.contextBytes)} (${mode}; vanilla would need ${kib(r.plan.vanillaContextBytes)}) for ${r.plan.ctx} tokens · ` +
-    `arena ${r.plan.totalBytes} bytes (${kib(r.memoryBytes)} linear memory) · ${build}${stop}`
+    `arena ${r.plan.totalBytes} bytes (${kib(r.memoryBytes)} linear memory) · ${build}, ${r.plan.weights} weights${stop}`
   );
 }

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
 import type { Model } from "../host/model.ts";
 import { isMultiHead } from "../host/model.ts";
-import { planArena, layerModes, type ArenaPlan, type AttentionMode, type WeightDtype, formatMemoryMap } from "../host/plan.ts";
+import { planArena, layerModes, type ArenaPlan, type AttentionMode, type WeightDtype, formatMemoryMap, DECODER_WEIGHTS } from "../host/plan.ts";
 import type { Build } from "../host/runtime.ts";
 import { fail } from "../host/errors.ts";
 import { estimateTokensPerSecond } from "../host/estimate.ts";
@@ -120,7 +120,8 @@ function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: La
 export async function buildArtifact(model: Model, tokenizerBytes: Uint8Array, o: BuildOptions): Promise<BuildResult> {
   const step = (i: number, what: string) => o.onStep?.(i, STEPS, what);
   const c = model.config;
-  if (o.quant !== "f32") fail("E_FLAG", `--quant ${o.quant}: the decoder runs f32 weights today (quantized decoding is its own issue); use --quant f32, or \`slimedge plan\` to size ${o.quant}`);
+  if (!DECODER_WEIGHTS.includes(o.quant))
+    fail("E_FLAG", `--quant ${o.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${o.quant}`);
   const build: Build = o.simd === "on" ? "simd" : o.simd === "off" ? "scalar" : o.board.simd ? "simd" : "scalar";
   if (build === "simd" && !o.board.simd) fail("E_FLAG", `--simd on: ${o.board.name} runs ${o.board.runtime} without WASM SIMD; use --simd off or auto`);
 

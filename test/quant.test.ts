@@ -1,0 +1,142 @@
+// Q8_0: the module's integer kernels bit for bit against a scalar reference written here, and the decoder's
+// end-to-end error against the float64 oracle, stated and bounded.
+import { describe, it, expect, beforeAll } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { quantizeQ8, roundHalfEven } from "../host/quant.ts";
+import { mulberry32, syntheticModel } from "../host/synthetic.ts";
+import { planArena, layerModes } from "../host/plan.ts";
+import { Decoder, type Build } from "../host/runtime.ts";
+import { argmax } from "../host/sampler.ts";
+import { slimify } from "../tools/slimify.ts";
+import { referenceLogits } from "./reference.ts";
+import type { ModelConfig } from "../host/model.ts";
+
+interface Kernels {
+  memory: WebAssembly.Memory;
+  quantizeQ8(q: number, scales: number, x: number, n: number, group: number): void;
+  matmulQ8(out: number, w: number, totalRows: number, row0: number, count: number, xq: number, xs: number, cols: number, group: number): void;
+}
+
+const f = Math.fround;
+const BUILDS: Build[] = ["simd", "scalar"];
+
+async function kernels(build: Build): Promise<Kernels> {
+  const bytes = readFileSync(join(import.meta.dirname, "..", "build", `kernels.${build}.wasm`));
+  const { exports } = await WebAssembly.instantiate(new WebAssembly.Module(bytes), {});
+  return exports as unknown as Kernels;
+}
+
+/** Scalar reference: per group the exact integer dot, then f32(acc)·ws·xs summed in group order, in f32. */
+function referenceQ8(w: Int8Array, ws: Float32Array, xq: Int8Array, xs: Float32Array, rows: number, cols: number, group: number) {
+  const out = new Float32Array(rows);
+  const acc = new Int32Array(rows * (cols / group));
+  for (let i = 0; i < rows; i++) {
+    let sum = 0;
+    for (let g = 0; g < cols / group; g++) {
+      let a = 0;
+      for (let j = g * group; j < (g + 1) * group; j++) a += w[i * cols + j] * xq[j];
+      acc[i * (cols / group) + g] = a;
+      sum = f(sum + f(f(a * ws[i * (cols / group) + g]) * xs[g]));
+    }
+    out[i] = sum;
+  }
+  return { out, acc };
+}
+
+describe.each(BUILDS)("Q8_0 kernels (%s)", (build) => {
+  let k: Kernels;
+  beforeAll(async () => {
+    k = await kernels(build);
+  });
+
+  it("quantizes activations exactly as host/quant.ts does (round half to even, f32 scales)", () => {
+    const rand = mulberry32(11);
+    const n = 96;
+    const x = Float32Array.from({ length: n }, () => (rand() - 0.5) * 8);
+    x[5] = 0.5 * (127 / 4); // lands on a tie after scaling in some groups: exercised either way
+    const mem = k.memory.buffer;
+    new Float32Array(mem, 1 << 16, n).set(x);
+    k.quantizeQ8((1 << 16) + 4096, (1 << 16) + 8192, 1 << 16, n, 32);
+    const ours = quantizeQ8(x, 32);
+    expect(Array.from(new Int8Array(k.memory.buffer, (1 << 16) + 4096, n))).toEqual(Array.from(ours.values));
+    expect(Array.from(new Float32Array(k.memory.buffer, (1 << 16) + 8192, 3))).toEqual(Array.from(ours.scales));
+    expect([0.5, 1.5, 2.5, -0.5, -1.5].map(roundHalfEven)).toEqual([0, 2, 2, -0, -2]);
+  });
+
+  it.each([
+    [7, 64, 32],
+    [33, 288, 32],
+    [16, 768, 64],
+    [5, 96, 16],
+  ])("matches the scalar reference bit for bit: rows %i, cols %i, group %i", (rows, cols, group) => {
+    const rand = mulberry32(rows * 1000 + cols);
+    const w = quantizeQ8(Float32Array.from({ length: rows * cols }, () => (rand() - 0.5) * 2), group);
+    const x = quantizeQ8(Float32Array.from({ length: cols }, () => (rand() - 0.5) * 6), group);
+    // extremes: the integer sums must not overflow or round (|acc| ≤ group · 127 · 128)
+    w.values.fill(-128, 0, group);
+    x.values.fill(-128, 0, group);
+    const base = 1 << 16;
+    const mem = new Uint8Array(k.memory.buffer);
+    const wAt = base;
+    mem.set(new Uint8Array(w.values.buffer), wAt);
+    mem.set(new Uint8Array(w.scales.buffer), wAt + rows * cols);
+    const xqAt = base + 65536;
+    const xsAt = xqAt + 4096;
+    const outAt = xsAt + 4096;
+    mem.set(new Uint8Array(x.values.buffer), xqAt);
+    mem.set(new Uint8Array(x.scales.buffer), xsAt);
+    k.matmulQ8(outAt, wAt, rows, 0, rows, xqAt, xsAt, cols, group);
+    const got = new Float32Array(k.memory.buffer, outAt, rows);
+    const want = referenceQ8(w.values, w.scales, x.values, x.scales, rows, cols, group);
+    expect(Array.from(got)).toEqual(Array.from(want.out));
+    expect(Math.min(...want.acc)).toBeLessThan(-group * 127); // the extreme group really was exercised
+  });
+});
+
+describe("Q8_0 decoder against the float64 oracle", () => {
+  const cfg: ModelConfig = {
+    arch: "llama", dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 67, seqLen: 256,
+    normEps: 1e-5, ropeTheta: 10000, sharedClassifier: false,
+  };
+  const model = syntheticModel(cfg, 3);
+  const tokens = Array.from({ length: 100 }, (_, i) => (i * 7 + 3) % 67);
+  const oracle = referenceLogits(model, tokens);
+  const { wkv } = slimify(model);
+  // Measured on this model: 3.1e-2 (vanilla) and 3.2e-2 (slim, with W_K and W_KV kept f32) of max |ref|.
+  const BOUND = 0.05;
+
+  it.each(BUILDS.flatMap((build) => (["slim", "vanilla"] as const).map((mode) => ({ build, mode }))))(
+    "stays within 5e-2 × max |ref| at every position and mostly agrees on argmax ($build, $mode)",
+    async ({ build, mode }) => {
+      const plan = planArena(cfg, 128, layerModes(cfg, mode), { weights: "q8_0" });
+      const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
+      let worst = 0;
+      let agree = 0;
+      tokens.forEach((t, p) => {
+        const logits = dec.step(t);
+        const ref = oracle[p];
+        let maxRef = 0;
+        let maxDiff = 0;
+        for (let i = 0; i < ref.length; i++) {
+          maxRef = Math.max(maxRef, Math.abs(ref[i]));
+          maxDiff = Math.max(maxDiff, Math.abs(ref[i] - logits[i]));
+        }
+        worst = Math.max(worst, maxDiff / maxRef);
+        if (argmax(logits) === argmax(ref)) agree++;
+      });
+      console.log(`  q8_0 ${build} ${mode}: worst max|Δ|/max|ref| ${worst.toExponential(2)}, argmax agrees at ${agree}/${tokens.length}`);
+      expect(worst).toBeLessThanOrEqual(BOUND);
+      expect(agree).toBeGreaterThanOrEqual(95);
+    },
+  );
+
+  it("plans Q8_0 matrices at n + 4·n/group bytes, with slim layers' W_K and W_KV in f32", () => {
+    const slim = planArena(cfg, 128, layerModes(cfg, "slim"), { weights: "q8_0" });
+    const vanilla = planArena(cfg, 128, layerModes(cfg, "vanilla"), { weights: "q8_0" });
+    expect(slim.layers[0].wq.size).toBe(64 * 64 + (64 * 64 / 32) * 4);
+    expect(slim.layers[0].wk.size).toBe(64 * 64 * 4);
+    expect(slim.layers[0].wvOrWkv.size).toBe(64 * 64 * 4);
+    expect(vanilla.layers[0].wk.size).toBe(64 * 64 + 128 * 4);
+  });
+});
