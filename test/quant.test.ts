@@ -10,6 +10,7 @@ import { Decoder, type Build } from "../host/runtime.ts";
 import { argmax } from "../host/sampler.ts";
 import { slimify } from "../tools/slimify.ts";
 import { referenceLogits } from "./reference.ts";
+import { logitsRatio } from "./helpers.ts";
 import type { ModelConfig } from "../host/model.ts";
 
 interface Kernels {
@@ -115,15 +116,8 @@ describe("Q8_0 decoder against the float64 oracle", () => {
       let agree = 0;
       tokens.forEach((t, p) => {
         const logits = dec.step(t);
-        const ref = oracle[p];
-        let maxRef = 0;
-        let maxDiff = 0;
-        for (let i = 0; i < ref.length; i++) {
-          maxRef = Math.max(maxRef, Math.abs(ref[i]));
-          maxDiff = Math.max(maxDiff, Math.abs(ref[i] - logits[i]));
-        }
-        worst = Math.max(worst, maxDiff / maxRef);
-        if (argmax(logits) === argmax(ref)) agree++;
+        worst = Math.max(worst, logitsRatio(logits, oracle[p]));
+        if (argmax(logits) === argmax(oracle[p])) agree++;
       });
       console.log(`  q8_0 ${build} ${mode}: worst max|Δ|/max|ref| ${worst.toExponential(2)}, argmax agrees at ${agree}/${tokens.length}`);
       expect(worst).toBeLessThanOrEqual(BOUND);

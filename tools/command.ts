@@ -17,22 +17,11 @@ import { type ArenaPlan, type Span, STATIC_BYTES, encodeCommandBlock, encodePlan
 import { type Build, writeWeights } from "../host/runtime.ts";
 import { readTokenizer } from "../host/tokenizer.ts";
 import { fail } from "../host/errors.ts";
+import { DECODER_FEATURES } from "./verify.ts";
 
 export interface CommandOptions {
   build?: Build; // default "simd"; wasm2c (buildNative) needs "scalar"
 }
-
-/**
- * The WebAssembly features asc emits for the command: the standard set every WASI runtime has, plus SIMD128
- * for the simd build. Not binaryen's Features.All, which would let it write non-standard binaries.
- */
-export const COMMAND_FEATURES =
-  binaryen.Features.MutableGlobals |
-  binaryen.Features.NontrappingFPToInt |
-  binaryen.Features.SignExt |
-  binaryen.Features.BulkMemory |
-  binaryen.Features.BulkMemoryOpt |
-  binaryen.Features.SIMD128;
 
 /** The only imports the command may have (DESIGN §4), as "module.name". */
 export const WASI_IMPORTS = ["fd_write", "args_sizes_get", "args_get", "clock_time_get", "proc_exit"].map((n) => `wasi_snapshot_preview1.${n}`);
@@ -93,7 +82,7 @@ export function buildCommand(
 
   const m = binaryen.readBinary(loadCommandBytes(build));
   try {
-    m.setFeatures(COMMAND_FEATURES);
+    m.setFeatures(DECODER_FEATURES); // the standard set asc emits, SIMD included
     const seg = m as unknown as DataSegments;
     const statics: Segment[] = [];
     for (let i = 0; i < seg.getNumDataSegments(); i++) {
