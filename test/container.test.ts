@@ -1,0 +1,656 @@
+/**
+ * The .slim container: both readers (host/container.ts in TypeScript, assembly/container.ts compiled to
+ * build/container.wasm) run on the same bytes — valid files of several architectures, files broken one part
+ * at a time with their CRCs recomputed (so the structure checks, not the CRCs, must find the fault), and
+ * thousands of seeded single-byte corruptions and truncations. They must agree on every verdict and field.
+ * Round trips: f32 bit-identical, f16 within binary16 rounding, the decoder's logits unchanged.
+ */
+import { describe, expect, it, beforeAll } from "vitest";
+import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import * as zlib from "node:zlib";
+import { crc32, hex32 } from "../host/crc32.ts";
+import {
+  ARCH_CODES, ACTIVATION_CODES, ContainerError, DTYPE_CODES, ENTRY, FIXED_HEADER_BYTES, FLAG, HEADER, LAYER, LAYER_RECORD_BYTES,
+  LAYER_VALUES, NORM_CODES, SLIM_STATUS, TENSOR_ENTRY_BYTES, TOKENIZER_CODES, checkSlim, loadSlimForRun, readSlim, slimTensorList,
+  statusName, type SlimHeader,
+} from "../host/container.ts";
+import { SlimError } from "../host/errors.ts";
+import { type Model, type ModelConfig, type LayerWeights, archOf, kvDim } from "../host/model.ts";
+import { planArena } from "../host/plan.ts";
+import { Decoder } from "../host/runtime.ts";
+import { withFixedMemory } from "../host/wasm.ts";
+import { mulberry32, syntheticModel } from "../host/synthetic.ts";
+import { readTokenizer } from "../host/tokenizer.ts";
+import { slimify, type SlimifyResult } from "../tools/slimify.ts";
+import { encodeSlim, f16Bits, packSlim, sealSlim, convertModel, inspectFile, type RawTensor } from "../tools/pack.ts";
+import { importModel } from "../tools/import/index.ts";
+import { checkpointModel, fixedTokens, logitsRatio, findMemoryGrow, importsOf } from "./helpers.ts";
+import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
+
+// ---------------------------------------------------------------------------------------------------------
+// the assembly reader, driven through its exports
+
+interface ContainerExports {
+  memory: WebAssembly.Memory;
+  inputAt(): number;
+  memoryFor(len: number): number;
+  check(ptr: number, len: number): number;
+  failedIndex(): number;
+  headerCrcStored(): number;
+  headerCrcComputed(): number;
+  dataCrcStored(): number;
+  dataCrcComputed(): number;
+  version(): number;
+  headerBytes(): number;
+  fileBytes(): number;
+  arch(): number;
+  dim(): number;
+  hiddenDim(): number;
+  nLayers(): number;
+  nHeads(): number;
+  nKvHeads(): number;
+  vocabSize(): number;
+  seqLen(): number;
+  rotaryDims(): number;
+  norm(): number;
+  activation(): number;
+  flags(): number;
+  normEps(): number;
+  ropeTheta(): number;
+  groupSize(): number;
+  slimThreshold(): number;
+  tokenizerKind(): number;
+  tokenizerOffset(): number;
+  tokenizerBytes(): number;
+  layerMode(l: number): number;
+  layerReason(l: number): number;
+  layerMeasured(l: number): number;
+  layerValue(l: number, k: number): number;
+  tensorCount(): number;
+  tensorName(i: number): number;
+  tensorNameLength(i: number): number;
+  tensorDtype(i: number): number;
+  tensorDims(i: number): number;
+  tensorShape(i: number, k: number): number;
+  tensorOffset(i: number): number;
+  tensorBytes(i: number): number;
+}
+
+const wasmPath = join(import.meta.dirname, "..", "build", "container.wasm");
+const wasmBytes = (): Uint8Array => {
+  try {
+    return readFileSync(wasmPath);
+  } catch {
+    throw new Error(`${wasmPath} is missing: run \`npm run asbuild\` (asc assembly/container.ts --target container)`);
+  }
+};
+
+/** The module with memory fixed to what a file of up to maxLen bytes needs. */
+async function asReader(maxLen: number) {
+  const wasm = wasmBytes();
+  const probe = (await WebAssembly.instantiate(new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>), {})).exports as unknown as ContainerExports;
+  const pages = Math.ceil(probe.memoryFor(maxLen) / 65536);
+  const ex = (await WebAssembly.instantiate(new WebAssembly.Module(withFixedMemory(wasm, pages) as Uint8Array<ArrayBuffer>), {})).exports as unknown as ContainerExports;
+  const at = ex.inputAt();
+  return {
+    ex,
+    check(bytes: Uint8Array): number {
+      new Uint8Array(ex.memory.buffer, at, bytes.length).set(bytes);
+      return ex.check(at, bytes.length);
+    },
+    name(i: number): string {
+      const p = ex.tensorName(i);
+      return String.fromCharCode(...new Uint8Array(ex.memory.buffer, p, ex.tensorNameLength(i)));
+    },
+  };
+}
+type AsReader = Awaited<ReturnType<typeof asReader>>;
+
+/** The TS verdict: a status code and the error, or the checked header. */
+function tsVerdict(bytes: Uint8Array): { status: number; index: number; error?: ContainerError; header?: SlimHeader } {
+  try {
+    return { status: SLIM_STATUS.OK, index: -1, header: checkSlim(bytes, "model.slim") };
+  } catch (e) {
+    if (!(e instanceof ContainerError)) throw e;
+    return { status: e.status, index: e.index, error: e };
+  }
+}
+
+/** The part each status names in the TS message. */
+const PART: Record<string, RegExp> = {
+  TRUNCATED_HEADER: /truncated|too short/,
+  BAD_MAGIC: /magic is .*not "SLIM"/,
+  BAD_VERSION: /format version is \d+/,
+  BAD_HEADER_LENGTH: /header field header_bytes is \d+/,
+  HEADER_CRC: /header CRC mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}/,
+  BAD_FIELD: /header field \w+ is .*, expected/,
+  FILE_LENGTH: /file_bytes/,
+  DATA_CRC: /data CRC mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}/,
+  BAD_LAYER: /layer record \d+: /,
+  BAD_TENSOR_ENTRY: /tensor table entry \d+.*: (name field|dtype code|n_dims|shape field)/,
+  UNEXPECTED_TENSOR: /tensor table entry \d+ \(.+\): not a tensor of this model/,
+  DUPLICATE_TENSOR: /tensor table entry \d+ \(.+\): duplicate of entry \d+/,
+  TENSOR_SHAPE: /tensor \S+ \(table entry \d+\): shape \S+ does not match the config/,
+  TENSOR_DTYPE: /tensor table entry \d+ \(.+\): (dtype|rows|byte_length)/,
+  TENSOR_BOUNDS: /tensor table entry \d+ \(.+\): offset \d+/,
+  MISSING_TENSOR: /tensor \S+ .* is missing from the tensor table/,
+  BAD_TOKENIZER: /tokenizer: /,
+  DATA_LENGTH: /the data section is \d+ bytes/,
+};
+
+/** Both readers on the same bytes: same status, same named entry, and for a sound file the same fields. */
+function expectAgree(as: AsReader, bytes: Uint8Array): { status: number; ts: ReturnType<typeof tsVerdict> } {
+  const ts = tsVerdict(bytes);
+  const status = as.check(bytes);
+  expect(statusName(status)).toBe(statusName(ts.status));
+  if (ts.error) {
+    expect(ts.error.code).toBe("E_FORMAT");
+    expect(ts.error.message).toMatch(/^model\.slim: /);
+    expect(ts.error.message).toMatch(PART[statusName(ts.status)]);
+    expect(as.ex.failedIndex()).toBe(ts.index);
+  } else {
+    expectSameFields(as, ts.header!, bytes);
+  }
+  return { status, ts };
+}
+
+function expectSameFields(as: AsReader, h: SlimHeader, bytes: Uint8Array): void {
+  const ex = as.ex;
+  const c = h.config;
+  const a = archOf(c);
+  const flags = (c.sharedClassifier ? FLAG.sharedClassifier : 0) | (a.learnedPositions ? FLAG.learnedPositions : 0) | (a.parallelResidual ? FLAG.parallelResidual : 0) | (a.biases ? FLAG.biases : 0);
+  expect({
+    version: ex.version(), headerBytes: ex.headerBytes(), fileBytes: ex.fileBytes(), arch: ex.arch(), dim: ex.dim(), hiddenDim: ex.hiddenDim(),
+    nLayers: ex.nLayers(), nHeads: ex.nHeads(), nKvHeads: ex.nKvHeads(), vocabSize: ex.vocabSize(), seqLen: ex.seqLen(), rotaryDims: ex.rotaryDims(),
+    norm: ex.norm(), activation: ex.activation(), flags: ex.flags(), normEps: ex.normEps(), ropeTheta: ex.ropeTheta(), groupSize: ex.groupSize(),
+    threshold: ex.slimThreshold(), tokenizerKind: ex.tokenizerKind(), tokenizerOffset: ex.tokenizerOffset(), tokenizerBytes: ex.tokenizerBytes(),
+    headerCrc: [ex.headerCrcStored() >>> 0, ex.headerCrcComputed() >>> 0], dataCrc: [ex.dataCrcStored() >>> 0, ex.dataCrcComputed() >>> 0],
+  }).toEqual({
+    version: h.version, headerBytes: h.headerBytes, fileBytes: h.fileBytes, arch: ARCH_CODES.indexOf(c.arch), dim: c.dim, hiddenDim: c.hiddenDim,
+    nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, vocabSize: c.vocabSize, seqLen: c.seqLen, rotaryDims: a.rotaryDims,
+    norm: NORM_CODES.indexOf(a.norm), activation: ACTIVATION_CODES.indexOf(a.activation), flags, normEps: c.normEps, ropeTheta: c.ropeTheta,
+    groupSize: h.groupSize, threshold: h.threshold, tokenizerKind: TOKENIZER_CODES.indexOf(h.tokenizerKind), tokenizerOffset: h.tokenizerOffset,
+    tokenizerBytes: h.tokenizerBytes, headerCrc: [h.headerCrc, crc32(bytes.subarray(16, h.headerBytes))], dataCrc: [h.dataCrc, crc32(bytes.subarray(h.headerBytes))],
+  });
+  expect(ex.tensorCount()).toBe(h.tensors.length);
+  h.tensors.forEach((t, i) => {
+    expect({ name: as.name(i), dtype: ex.tensorDtype(i), shape: [0, 1, 2, 3].slice(0, ex.tensorDims(i)).map((k) => ex.tensorShape(i, k)), offset: ex.tensorOffset(i), bytes: ex.tensorBytes(i) }).toEqual({
+      name: t.name, dtype: DTYPE_CODES.indexOf(t.dtype), shape: t.shape, offset: t.offset, bytes: t.byteLength,
+    });
+  });
+  h.layers.forEach((l, i) => {
+    const measured = LAYER_VALUES.reduce((m, k, b) => m | (l[k] === null ? 0 : 1 << b), 0);
+    expect([ex.layerMode(i), ex.layerReason(i), ex.layerMeasured(i)]).toEqual([l.mode === "slim" ? 1 : 0, l.reasonCode, measured]);
+    LAYER_VALUES.forEach((k, b) => expect(Object.is(ex.layerValue(i, b), l[k] ?? 0)).toBe(true));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// models
+
+const vocab = byteFallbackVocab(["e", "t", "a", " ", "th", "the", " the", "he", "in", "an", "on", "ce", "up", "Once", " upon", " a", " time"]);
+const tokenizerBin = writeTokenizerBin(vocab.pieces, vocab.scores);
+const V = vocab.pieces.length;
+
+/** A Llama-shaped synthetic model with the GPT-2 / NeoX choices and their extra tensors added. */
+function withArch(config: ModelConfig, seed: number): Model {
+  const m = syntheticModel(config, seed);
+  const rand = mulberry32(seed + 100);
+  const vec = (n: number) => Float32Array.from({ length: n }, () => rand() - 0.5);
+  const a = archOf(config);
+  const kv = kvDim(config);
+  m.weights.layers = m.weights.layers.map((L): LayerWeights => {
+    const out: LayerWeights = { ...L };
+    if (a.activation !== "swiglu") delete out.w3;
+    if (a.norm === "layer") Object.assign(out, { attnNormBias: vec(config.dim), ffnNormBias: vec(config.dim) });
+    if (a.biases) Object.assign(out, { bq: vec(config.dim), bk: vec(kv), bv: vec(kv), bo: vec(config.dim), b1: vec(config.hiddenDim), b2: vec(config.dim) });
+    return out;
+  });
+  if (a.norm === "layer") m.weights.finalNormBias = vec(config.dim);
+  if (a.learnedPositions) m.weights.positionEmbedding = vec(config.seqLen * config.dim);
+  return m;
+}
+
+const small: Llama2cDims = { dim: 16, hiddenDim: 32, nLayers: 2, nHeads: 2, nKvHeads: 2, vocabSize: V, seqLen: 32 };
+const gpt2: ModelConfig = { arch: "gpt2", dim: 24, hiddenDim: 48, nLayers: 2, nHeads: 3, nKvHeads: 3, vocabSize: 50, seqLen: 16, normEps: 1e-5, ropeTheta: 0, sharedClassifier: true, norm: "layer", activation: "gelu_tanh", rotaryDims: 0, learnedPositions: true, parallelResidual: false, biases: true };
+const neox: ModelConfig = { arch: "neox", dim: 32, hiddenDim: 64, nLayers: 3, nHeads: 4, nKvHeads: 4, vocabSize: 40, seqLen: 24, normEps: 1e-5, ropeTheta: 10000, sharedClassifier: false, norm: "layer", activation: "gelu", rotaryDims: 2, learnedPositions: false, parallelResidual: true, biases: true };
+
+interface Case {
+  name: string;
+  model: Model;
+  report: SlimifyResult | null;
+  tokenizer?: Uint8Array;
+  threshold?: number;
+}
+
+function cases(): Case[] {
+  const mha = checkpointModel({ dims: { ...small, dim: 32, hiddenDim: 64, nHeads: 4, nKvHeads: 4, seqLen: 64 }, version: 1, shared: true, seed: 3 }).model;
+  const unshared = checkpointModel({ dims: { ...small, nLayers: 3 }, version: 0, shared: false, seed: 4 }).model;
+  const gqa = checkpointModel({ dims: { ...small, dim: 32, nHeads: 4, nKvHeads: 2 }, version: 1, shared: true, seed: 5 }).model;
+  const singular = checkpointModel({ dims: small, version: 1, shared: true, seed: 6 }).model;
+  singular.weights.layers[1].wk.fill(0, 0, small.dim); // a zero row: W_K of layer 1 has no inverse
+  const g = withArch(gpt2, 7);
+  const n = withArch(neox, 8);
+  const tokens = readTokenizer(tokenizerBin, "tokenizer.bin", V).encode("Once upon a time", { bos: true });
+  return [
+    { name: "llama MHA, calibrated, tokenizer", model: mha, report: slimify(mha, { prompt: tokens }), tokenizer: tokenizerBin },
+    { name: "llama v0 unshared classifier, hybrid by a tiny threshold", model: unshared, report: slimify(unshared, { threshold: 1e-12 }), threshold: 1e-12 },
+    { name: "llama GQA (all vanilla)", model: gqa, report: slimify(gqa), tokenizer: tokenizerBin },
+    { name: "llama with a singular W_K", model: singular, report: slimify(singular), tokenizer: tokenizerBin },
+    { name: "gpt2-like (LayerNorm, GELU, learned positions, biases)", model: g, report: slimify(g) },
+    { name: "neox-like (partial RoPE, parallel residual, biases, own classifier)", model: n, report: slimify(n) },
+    { name: "llama, packed without slimify", model: mha, report: null },
+  ];
+}
+
+/** A tensor's values in the model, by its container name. */
+function valuesOf(m: Model, name: string, wkv: (Float32Array | null)[]): Float32Array {
+  const w = m.weights;
+  const top: Record<string, Float32Array | undefined> = { token_embedding: w.tokenEmbedding, position_embedding: w.positionEmbedding, final_norm: w.finalNorm, final_norm_bias: w.finalNormBias, classifier: w.classifier };
+  const match = /^layers\.(\d+)\.(.+)$/.exec(name);
+  if (!match) return top[name]!;
+  const l = Number(match[1]);
+  const field: Record<string, keyof LayerWeights> = { attn_norm: "attnNorm", attn_norm_bias: "attnNormBias", ffn_norm: "ffnNorm", ffn_norm_bias: "ffnNormBias" };
+  return match[2] === "wkv" ? wkv[l]! : (w.layers[l][field[match[2]] ?? (match[2] as keyof LayerWeights)] as Float32Array);
+}
+
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+// ---------------------------------------------------------------------------------------------------------
+
+let as: AsReader;
+let all: Case[];
+const packed = new Map<string, { f32: Uint8Array; f16: Uint8Array }>();
+
+beforeAll(async () => {
+  all = cases();
+  for (const c of all) {
+    const opts = { layers: c.report, tokenizer: c.tokenizer, threshold: c.threshold };
+    packed.set(c.name, { f32: packSlim(c.model, { ...opts, dtype: "f32" }), f16: packSlim(c.model, { ...opts, dtype: "f16" }) });
+  }
+  as = await asReader(Math.max(...[...packed.values()].map((p) => p.f32.length)) + 4096);
+});
+
+describe("crc32", () => {
+  it("is the IEEE CRC-32 (check value, zlib, streaming)", () => {
+    expect(hex32(crc32(new TextEncoder().encode("123456789")))).toBe("0xcbf43926");
+    const data = Uint8Array.from({ length: 5000 }, (_, i) => (i * 131 + 7) & 0xff);
+    if (typeof (zlib as { crc32?: unknown }).crc32 === "function") expect(crc32(data)).toBe((zlib as unknown as { crc32: (d: Uint8Array) => number }).crc32(data));
+    expect(crc32(data.subarray(1234), crc32(data.subarray(0, 1234)))).toBe(crc32(data));
+    expect(crc32(new Uint8Array(0))).toBe(0);
+  });
+});
+
+describe("f16", () => {
+  it("rounds to nearest even and maps every binary16 value back to itself", () => {
+    expect(f16Bits(1)).toBe(0x3c00);
+    expect(f16Bits(-2)).toBe(0xc000);
+    expect(f16Bits(65504)).toBe(0x7bff);
+    expect(f16Bits(65520)).toBe(0x7c00); // rounds up to infinity
+    expect(f16Bits(2 ** -24)).toBe(0x0001);
+    expect(f16Bits(2 ** -25)).toBe(0x0000); // a tie, to even
+    expect(f16Bits(1 + 2 ** -11)).toBe(0x3c00); // a tie, to even
+    expect(f16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02);
+    expect(f16Bits(NaN) & 0x7e00).toBe(0x7e00);
+    const table = new Float32Array(1);
+    for (let h = 0; h < 65536; h++) {
+      const e = (h >>> 10) & 0x1f;
+      const m = h & 0x3ff;
+      if (e === 31 && m) continue; // NaNs
+      table[0] = (h & 0x8000 ? -1 : 1) * (e === 0 ? m * 2 ** -24 : e === 31 ? Infinity : (1 + m / 1024) * 2 ** (e - 15));
+      expect(f16Bits(table[0])).toBe(h);
+    }
+  });
+});
+
+describe("build/container.wasm", () => {
+  it("imports nothing and cannot grow its memory", () => {
+    const wasm = wasmBytes();
+    expect(importsOf(wasm)).toEqual([]);
+    expect(findMemoryGrow(wasm)).toBe(false);
+  });
+});
+
+describe("packSlim → readSlim", () => {
+  it("keeps f32 tensors bit for bit, the config, the layer report and the tokenizer — and both readers agree", () => {
+    for (const c of all) {
+      const bytes = packed.get(c.name)!.f32;
+      expect(expectAgree(as, bytes).status, c.name).toBe(SLIM_STATUS.OK);
+      const f = readSlim(bytes, "model.slim");
+      expect(f.config, c.name).toEqual({ ...c.model.config, ...archOf(c.model.config) });
+      const modes = c.report ? c.report.layers.map((l) => l.mode) : Array(c.model.config.nLayers).fill("vanilla");
+      expect(f.modes).toEqual(modes);
+      const wkv = c.report ? c.report.wkv : modes.map(() => null);
+      for (const t of slimTensorList(c.model.config, modes)) {
+        expect(bits(valuesOf(f.model, t.name, f.wkv)), `${c.name}: ${t.name}`).toEqual(bits(valuesOf(c.model, t.name, wkv)));
+      }
+      expect(f.tensors.every((t) => t.dtype === "f32")).toBe(true);
+      if (c.model.config.sharedClassifier) expect(f.model.weights.classifier).toBe(f.model.weights.tokenEmbedding);
+      if (c.report) {
+        f.layers.forEach((l, i) => {
+          const r = c.report!.layers[i];
+          for (const k of LAYER_VALUES) expect(Object.is(l[k], r[k]), `${c.name} layer ${i} ${k}`).toBe(true);
+          expect(l.mode).toBe(r.mode);
+          if (r.mode === "vanilla" && r.cond !== null) expect(l.reason).toBe(r.reason); // the sentence slimify wrote, rebuilt from the numbers
+        });
+      }
+      expect(f.tokenizer === null ? null : [...f.tokenizer]).toEqual(c.tokenizer ? [...c.tokenizer] : null);
+      expect(f.tokenizerKind).toBe(c.tokenizer ? "llama2c" : null);
+    }
+  });
+
+  it("stores why a layer is vanilla", () => {
+    const reasons = (name: string) => readSlim(packed.get(name)!.f32, "m.slim").layers.map((l) => l.reasonCode);
+    expect(reasons("llama MHA, calibrated, tokenizer")).toEqual([0, 0]);
+    expect(reasons("llama v0 unshared classifier, hybrid by a tiny threshold")).toEqual([1, 1, 1]);
+    expect(reasons("llama GQA (all vanilla)")).toEqual([3, 3]);
+    expect(reasons("llama with a singular W_K")).toEqual([0, 2]);
+    expect(reasons("llama, packed without slimify")).toEqual([4, 4]);
+  });
+
+  it("keeps f16 matrices within binary16 rounding, and vectors and W_KV exact", () => {
+    for (const c of all) {
+      const f = readSlim(packed.get(c.name)!.f16, "model.slim");
+      expect(expectAgree(as, packed.get(c.name)!.f16).status).toBe(SLIM_STATUS.OK);
+      const wkv = c.report ? c.report.wkv : f.modes.map(() => null);
+      for (const t of f.tensors) {
+        const got = valuesOf(f.model, t.name, f.wkv);
+        const want = valuesOf(c.model, t.name, wkv);
+        if (t.shape.length === 1 || t.name.endsWith(".wkv")) {
+          expect(t.dtype).toBe("f32");
+          expect(bits(got)).toEqual(bits(want));
+          continue;
+        }
+        expect(t.dtype).toBe("f16");
+        for (let i = 0; i < want.length; i++) {
+          const tol = Math.max(Math.abs(want[i]) * 2 ** -11, 2 ** -25);
+          if (!(Math.abs(got[i] - want[i]) <= tol)) expect.fail(`${c.name}: ${t.name}[${i}] = ${got[i]}, want ${want[i]} ± ${tol}`);
+        }
+      }
+    }
+  });
+
+  it("reconstructs W_V of slim layers on demand as W_KV·W_K", () => {
+    const c = all[0];
+    const f = readSlim(packed.get(c.name)!.f32, "model.slim");
+    const want = c.model.weights.layers[0].wv;
+    const got = f.model.weights.layers[0].wv;
+    let err = 0;
+    let ref = 0;
+    for (let i = 0; i < want.length; i++) {
+      err += (got[i] - want[i]) ** 2;
+      ref += want[i] ** 2;
+    }
+    expect(Math.sqrt(err / ref)).toBeLessThan(1e-4);
+    expect(f.model.weights.layers[0].wv).toBe(got); // computed once
+  });
+
+  it("gives the decoder the same logits as the checkpoint it came from", async () => {
+    const c = all[0];
+    const tokens = fixedTokens(c.model.config.vocabSize, 20);
+    const logits = async (m: Model, modes: ("slim" | "vanilla")[], wkv: (Float32Array | null)[]) => {
+      const d = await Decoder.create(m, planArena(m.config, 32, modes), wkv, "scalar");
+      return Float32Array.from(d.prefill(tokens));
+    };
+    const want = await logits(c.model, c.report!.layers.map((l) => l.mode), c.report!.wkv);
+    const f = readSlim(packed.get(c.name)!.f32, "model.slim");
+    expect(bits(await logits(f.model, f.modes, f.wkv))).toEqual(bits(want));
+    const h = readSlim(packed.get(c.name)!.f16, "model.slim");
+    expect(logitsRatio(await logits(h.model, h.modes, h.wkv), want)).toBeLessThan(1e-2);
+    const vanilla = await logits(c.model, ["vanilla", "vanilla"], [null, null]);
+    expect(logitsRatio(await logits(f.model, ["vanilla", "vanilla"], [null, null]), vanilla)).toBeLessThan(1e-4); // W_V rebuilt from W_KV
+  });
+
+  it("hands `slimedge run` the stored modes, W_KV and embedded tokenizer", () => {
+    const dir = mkdtempSync(join(tmpdir(), "slimedge-container-"));
+    const path = join(dir, "m.slim");
+    writeFileSync(path, packed.get("llama with a singular W_K")!.f32);
+    const r = loadSlimForRun(path);
+    expect(r.slim.modes).toEqual(["slim", "vanilla"]);
+    expect(r.slim.wkv[1]).toBeNull();
+    expect(r.slim.notes).toEqual([expect.stringMatching(/^layer 1 keeps its V-cache .*: W_K of layer 1 is singular/)]);
+    expect(r.tokenizer.encode("the", { bos: true })).toEqual(readTokenizer(tokenizerBin, "t", V).encode("the", { bos: true }));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// broken files, one part at a time
+
+/** A copy of `bytes` with `edit` applied and both CRCs recomputed: only the structure checks can object. */
+function edited(bytes: Uint8Array, edit: (v: DataView, b: Uint8Array) => void, reseal = true): Uint8Array {
+  const b = bytes.slice();
+  edit(new DataView(b.buffer), b);
+  return reseal ? sealSlim(b) : b;
+}
+const entryAt = (h: SlimHeader, i: number) => FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * h.config.nLayers + TENSOR_ENTRY_BYTES * i;
+const setName = (b: Uint8Array, at: number, name: string) => {
+  b.fill(0, at, at + 48);
+  b.set([...name].map((ch) => ch.charCodeAt(0)), at);
+};
+
+describe("readers name the broken part", () => {
+  it("and agree on each", () => {
+    const good = packed.get("llama with a singular W_K")!.f32; // layer 0 slim, layer 1 vanilla, tokenizer embedded
+    const h = checkSlim(good, "model.slim");
+    const idx = (name: string) => h.tensors.findIndex((t) => t.name === name);
+    const e = (name: string) => entryAt(h, idx(name));
+    const u32 = (at: number, x: number) => (v: DataView) => v.setUint32(at, x, true);
+    const S = SLIM_STATUS;
+    const broken: [string, Uint8Array, number, RegExp?][] = [
+      ["3 bytes", good.subarray(0, 3), S.TRUNCATED_HEADER],
+      ["magic", edited(good, (_, b) => b.set([0x61, 0x6b, 0x34, 0x32], 0), false), S.BAD_MAGIC, /llama2\.c checkpoint/],
+      ["7 bytes", good.subarray(0, 7), S.TRUNCATED_HEADER, /before the format version/],
+      ["version", edited(good, u32(HEADER.version, 2), false), S.BAD_VERSION, /version is 2/],
+      ["100 bytes", good.subarray(0, 100), S.TRUNCATED_HEADER, /shorter than the 128-byte fixed header/],
+      ["header_bytes misaligned", edited(good, u32(HEADER.headerBytes, h.headerBytes + 4), false), S.BAD_HEADER_LENGTH],
+      ["cut in the table", good.subarray(0, h.headerBytes - 40), S.TRUNCATED_HEADER, /header_bytes says the header is \d+ bytes/],
+      ["header CRC", edited(good, (_, b) => (b[e("layers.0.wq") + ENTRY.shape] ^= 1), false), S.HEADER_CRC, /over bytes 16\.\.\d+\): the header, layer records or tensor table are corrupt/],
+      ["arch", edited(good, u32(HEADER.arch, 3)), S.BAD_FIELD, /header field arch is 3, expected 0 \(llama\), 1 \(gpt2\) or 2 \(neox\)|header field arch is 3, expected 0 \(llama\), 1 \(gpt2\), 2 \(neox\)/],
+      ["dim 0", edited(good, u32(HEADER.dim, 0)), S.BAD_FIELD, /header field dim is 0/],
+      ["heads", edited(good, u32(HEADER.nHeads, 3)), S.BAD_FIELD, /dim is 16, expected a multiple of n_heads=3/],
+      ["rotary", edited(good, u32(HEADER.rotaryDims, 3)), S.BAD_FIELD, /rotary_dims/],
+      ["flags", edited(good, u32(HEADER.flags, 0x10)), S.BAD_FIELD, /flags/],
+      ["eps", edited(good, (v) => v.setFloat64(HEADER.normEps, NaN, true)), S.BAD_FIELD, /norm_eps is NaN/],
+      ["group size", edited(good, u32(HEADER.groupSize, 3)), S.BAD_FIELD, /group_size/],
+      ["tokenizer kind", edited(good, u32(HEADER.tokenizerKind, 9)), S.BAD_FIELD, /tokenizer_kind/],
+      ["n_tensors", edited(good, u32(HEADER.nTensors, h.tensors.length - 1)), S.BAD_HEADER_LENGTH, /need \d+/],
+      ["truncated data", good.subarray(0, good.length - 16), S.FILE_LENGTH, /truncated: file is \d+ bytes, but header field file_bytes says \d+/],
+      ["trailing bytes", Uint8Array.from([...good, 0]), S.FILE_LENGTH, /trailing bytes/],
+      ["data CRC", edited(good, (_, b) => (b[h.headerBytes + 100] ^= 0x80), false), S.DATA_CRC, /tensor data or the tokenizer is corrupt/],
+      ["slim with a reason", edited(good, u32(FIXED_HEADER_BYTES + LAYER.reason, 2)), S.BAD_LAYER, /layer record 0: mode 1 \(slim\) with reason 2/],
+      ["unmeasured value", edited(good, u32(FIXED_HEADER_BYTES + LAYER.measured, 0)), S.BAD_LAYER, /layer record 0: cond is marked unmeasured but holds/],
+      ["slim under GQA", edited(good, u32(HEADER.nKvHeads, 1)), S.BAD_LAYER, /layer record 0: slim, but the model has grouped K\/V/],
+      ["name bytes", edited(good, (_, b) => (b[e("layers.0.wq")] = 0x41)), S.BAD_TENSOR_ENTRY, /name field/],
+      ["dtype code", edited(good, u32(e("layers.0.wq") + ENTRY.dtype, 9)), S.BAD_TENSOR_ENTRY, /dtype code 9 is unknown/],
+      ["n_dims", edited(good, u32(e("layers.0.wq") + ENTRY.nDims, 5)), S.BAD_TENSOR_ENTRY, /n_dims is 5/],
+      ["wv in a slim layer", edited(good, (_, b) => setName(b, e("layers.0.wkv"), "layers.0.wv")), S.UNEXPECTED_TENSOR, /layer 0 is slim, which stores layers\.0\.wkv instead/],
+      ["layer beyond", edited(good, (_, b) => setName(b, e("layers.1.w3"), "layers.2.w3")), S.UNEXPECTED_TENSOR, /layers 0\.\.1/],
+      ["leading zero", edited(good, (_, b) => setName(b, e("layers.1.w3"), "layers.01.w3")), S.UNEXPECTED_TENSOR, /leading zeros/],
+      ["duplicate", edited(good, (_, b) => setName(b, e("layers.0.wq"), "layers.0.attn_norm")), S.DUPLICATE_TENSOR, /\(layers\.0\.attn_norm\): duplicate of entry 1/],
+      ["shape", edited(good, u32(e("layers.0.wk") + ENTRY.shape + 4, 8)), S.TENSOR_SHAPE, /tensor layers\.0\.wk \(table entry \d+\): shape 16×8 does not match the config \(kvDim × dim = 16×16\)/],
+      ["f16 vector", edited(good, u32(e("layers.0.attn_norm") + ENTRY.dtype, 1)), S.TENSOR_DTYPE, /vectors \(norms, biases\) are stored as f32/],
+      ["byte length", edited(good, (v) => v.setBigUint64(e("layers.0.wq") + ENTRY.byteLength, 1000n, true)), S.TENSOR_DTYPE, /byte_length is 1000, but 16×16 f32 values take 1024/],
+      ["misaligned", edited(good, (v) => v.setBigUint64(e("layers.0.wq") + ENTRY.offset, BigInt(h.tensors[idx("layers.0.wq")].offset + 4), true)), S.TENSOR_BOUNDS, /is not a multiple of 16/],
+      ["overlap", edited(good, (v) => v.setBigUint64(e("layers.0.wq") + ENTRY.offset, BigInt(h.tensors[idx("layers.0.wq") - 1].offset), true)), S.TENSOR_BOUNDS, /before the end .* of entry \d+/],
+      ["beyond", edited(good, (v) => v.setBigUint64(e("layers.1.w3") + ENTRY.offset, 1n << 40n, true)), S.TENSOR_BOUNDS, /offset 1099511627776 \+ length 2048 is beyond the data section/],
+      ["tokenizer beyond", edited(good, (v) => v.setBigUint64(HEADER.tokenizerBytes, BigInt(h.tokenizerBytes + 64), true)), S.BAD_TOKENIZER, /beyond the data section/],
+      ["tokenizer over tensors", edited(good, (v) => v.setBigUint64(HEADER.tokenizerOffset, 0n, true)), S.BAD_TOKENIZER, /before the end/],
+      ["no tokenizer with bytes", edited(good, u32(HEADER.tokenizerKind, 0)), S.BAD_TOKENIZER, /kind 0 \(none\) with offset/],
+      ["data section padding", edited(Uint8Array.from([...good, ...new Uint8Array(16)]), (v) => v.setBigUint64(HEADER.fileBytes, BigInt(good.length + 16), true)), S.DATA_LENGTH, /should be \d+/],
+    ];
+    for (const [what, bytes, status, message] of broken) {
+      const { ts } = expectAgree(as, bytes);
+      expect(statusName(ts.status), what).toBe(statusName(status));
+      if (message) expect(ts.error!.message, what).toMatch(message);
+      expect(() => readSlim(bytes, "model.slim")).toThrow(SlimError);
+    }
+  });
+
+  it("names a missing tensor", () => {
+    const c = all[0];
+    const f = readSlim(packed.get(c.name)!.f32, "model.slim");
+    const tensors: RawTensor[] = f.tensors.filter((t) => t.name !== "layers.1.w3").map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: new Uint8Array(4 * t.shape.reduce((p, s) => p * s, 1)) }));
+    const bytes = encodeSlim({ config: f.config, layers: f.layers.map((l) => ({ mode: l.mode, reason: l.reasonCode, values: LAYER_VALUES.map((k) => l[k]) })), threshold: f.threshold, groupSize: 0, tensors, tokenizer: null });
+    const { ts } = expectAgree(as, bytes);
+    expect(ts.status).toBe(SLIM_STATUS.MISSING_TENSOR);
+    expect(ts.error!.message).toMatch(/tensor layers\.1\.w3 \(hidden_dim × dim\) is missing from the tensor table; a llama model with .*SwiGLU.* needs it/);
+  });
+
+  it("accepts q8_0 / q4_0 entries structurally and refuses to load them with E_MODEL", () => {
+    const c = all[0];
+    const f = readSlim(packed.get(c.name)!.f32, "model.slim");
+    const g = 8;
+    const tensors: RawTensor[] = f.tensors.map((t) => {
+      const n = t.shape.reduce((p, s) => p * s, 1);
+      const dtype = t.name === "layers.0.wq" ? "q8_0" : t.name === "layers.0.wo" ? "q4_0" : t.dtype;
+      return { name: t.name, dtype, shape: t.shape, data: new Uint8Array(dtype === "q8_0" ? n + (4 * n) / g : dtype === "q4_0" ? n / 2 + (4 * n) / g : t.byteLength) };
+    });
+    const bytes = encodeSlim({ config: f.config, layers: f.layers.map((l) => ({ mode: l.mode, reason: l.reasonCode, values: LAYER_VALUES.map((k) => l[k]) })), threshold: f.threshold, groupSize: g, tensors, tokenizer: null });
+    expect(expectAgree(as, bytes).status).toBe(SLIM_STATUS.OK);
+    const e = (() => {
+      try {
+        readSlim(bytes, "model.slim");
+      } catch (err) {
+        return err as SlimError;
+      }
+    })();
+    expect(e).toBeInstanceOf(SlimError);
+    expect(e!.code).toBe("E_MODEL");
+    expect(e!.message).toMatch(/tensor layers\.0\.wq is stored as q8_0; this reader loads f32 and f16 tensors only/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// robustness
+
+describe("robustness", () => {
+  it("rejects every single-byte corruption and truncation with E_FORMAT, and both readers agree", () => {
+    const c = checkpointModel({ dims: small, version: 1, shared: true, seed: 11 }).model;
+    const file = packSlim(c, { layers: slimify(c), dtype: "f16", tokenizer: tokenizerBin });
+    const h = checkSlim(file, "model.slim");
+    const rand = mulberry32(2024);
+    const counts = new Map<string, number>();
+    let n = 0;
+    const reject = (bytes: Uint8Array, what: string) => {
+      let model: unknown = null;
+      try {
+        model = readSlim(bytes, "model.slim").model;
+      } catch (e) {
+        if (!(e instanceof SlimError) || e.code !== "E_FORMAT") throw new Error(`${what}: ${String(e)}`);
+      }
+      if (model !== null) expect.fail(`${what}: a model came back from a broken file`);
+      const { status } = expectAgree(as, bytes);
+      counts.set(statusName(status), (counts.get(statusName(status)) ?? 0) + 1);
+      n++;
+    };
+    // single bytes XORed with a random non-zero mask, anywhere; then a denser sample of the header
+    for (let k = 0; k < 1500; k++) {
+      const at = Math.floor(rand() * file.length);
+      const mask = 1 + Math.floor(rand() * 255);
+      reject(edited(file, (_, b) => (b[at] ^= mask), false), `byte ${at} ^ ${mask}`);
+    }
+    for (let k = 0; k < 500; k++) {
+      const at = Math.floor(rand() * h.headerBytes);
+      const mask = 1 << Math.floor(rand() * 8);
+      reject(edited(file, (_, b) => (b[at] ^= mask), false), `header byte ${at} ^ ${mask}`);
+    }
+    // every bit of the first 24 bytes: magic, version, both CRCs, header_bytes, n_tensors
+    for (let at = 0; at < 24; at++) for (let bit = 0; bit < 8; bit++) reject(edited(file, (_, b) => (b[at] ^= 1 << bit), false), `byte ${at} bit ${bit}`);
+    // every cut inside the header, then every 37th byte of the data
+    for (let cut = 0; cut < file.length; cut += cut < h.headerBytes + 64 ? 1 : 37) reject(file.subarray(0, cut), `cut at ${cut}`);
+    expect(n).toBeGreaterThan(4000);
+    expect([...counts.keys()].sort()).toEqual(["BAD_MAGIC", "BAD_VERSION", "BAD_HEADER_LENGTH", "DATA_CRC", "FILE_LENGTH", "HEADER_CRC", "TRUNCATED_HEADER"].sort());
+  });
+
+  it("agrees with itself on resealed header corruptions (structure checks behind a valid CRC)", () => {
+    const c = checkpointModel({ dims: small, version: 1, shared: true, seed: 12 }).model;
+    const file = packSlim(c, { layers: slimify(c), dtype: "f32", tokenizer: tokenizerBin });
+    const h = checkSlim(file, "model.slim");
+    const rand = mulberry32(77);
+    const seen = new Set<string>();
+    for (let k = 0; k < 1500; k++) {
+      const at = 16 + Math.floor(rand() * (h.headerBytes - 16));
+      const mask = 1 << Math.floor(rand() * 8);
+      const bytes = edited(file, (_, b) => (b[at] ^= mask));
+      let result: string;
+      try {
+        readSlim(bytes, "model.slim");
+        result = "read";
+      } catch (e) {
+        if (!(e instanceof SlimError)) throw new Error(`byte ${at} ^ ${mask}: ${String(e)}`);
+        result = e.code;
+      }
+      const { status } = expectAgree(as, bytes);
+      seen.add(statusName(status));
+      expect(result === "read" || result === "E_MODEL", `byte ${at} ^ ${mask}`).toBe(status === SLIM_STATUS.OK);
+    }
+    // the corruptions reach most structure checks, not only the first
+    for (const s of ["OK", "BAD_FIELD", "BAD_LAYER", "BAD_TENSOR_ENTRY", "TENSOR_SHAPE", "TENSOR_DTYPE", "TENSOR_BOUNDS", "BAD_TOKENIZER", "FILE_LENGTH"]) expect(seen).toContain(s);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// convert / inspect
+
+describe("slimedge convert and inspect", () => {
+  const dir = mkdtempSync(join(tmpdir(), "slimedge-convert-"));
+  const dims: Llama2cDims = { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: V, seqLen: 64 };
+
+  beforeAll(() => {
+    writeFileSync(join(dir, "model.bin"), writeV1(dims, randomLlamaWeights(dims, 21)));
+    writeFileSync(join(dir, "tokenizer.bin"), tokenizerBin);
+  });
+
+  it("converts a llama2.c checkpoint with its tokenizer, calibrated, per --mode", () => {
+    const auto = convertModel(join(dir, "model.bin"), join(dir, "auto.slim"), { dtype: "f16", mode: "auto", threshold: 1e-3 });
+    const f = readSlim(readFileSync(join(dir, "auto.slim")), "auto.slim");
+    expect(f.modes).toEqual(["slim", "slim"]);
+    expect(f.layers.every((l) => l.errActivations !== null)).toBe(true); // measured on the calibration prompt
+    expect([...f.tokenizer!]).toEqual([...tokenizerBin]);
+    expect(auto.notes).toEqual([]);
+    convertModel(join(dir, "model.bin"), join(dir, "vanilla.slim"), { dtype: "f32", mode: "vanilla", threshold: 1e-3 });
+    expect(readSlim(readFileSync(join(dir, "vanilla.slim")), "v.slim").layers.map((l) => [l.mode, l.reasonCode, l.cond !== null])).toEqual([["vanilla", 4, true], ["vanilla", 4, true]]);
+    const forced = convertModel(join(dir, "model.bin"), join(dir, "slim.slim"), { dtype: "f32", mode: "slim", threshold: 1e-15 });
+    expect(readSlim(readFileSync(join(dir, "slim.slim")), "s.slim").modes).toEqual(["slim", "slim"]);
+    expect(forced.notes).toEqual([expect.stringMatching(/layer 0 is slim by --mode slim although V reconstruction error/), expect.stringMatching(/layer 1/)]);
+    expect(importModel(join(dir, "auto.slim")).format).toBe(".slim v1 container");
+  });
+
+  it("inspects a .slim file and a checkpoint alike", () => {
+    convertModel(join(dir, "model.bin"), join(dir, "m.slim"), { dtype: "f16", mode: "auto", threshold: 1e-3 });
+    const slim = inspectFile(join(dir, "m.slim"));
+    expect(slim).toMatch(/checksums: header CRC32 0x[0-9a-f]{8} ok, data CRC32 0x[0-9a-f]{8} ok/);
+    expect(slim).toMatch(/architecture: llama \(RMSNorm, SwiGLU/);
+    expect(slim).toMatch(/dtypes: f32 [\d.]+ KiB \(\d+ tensors\), f16/);
+    // 2 layers × 32 dims × 4 bytes of K per token; vanilla twice that — numbers from planArena(ctx 1)
+    expect(slim).toMatch(/context memory per token: 256 bytes with 2 of 2 layers slim \(SS\), vanilla 512 bytes/);
+    const bin = inspectFile(join(dir, "model.bin"));
+    expect(bin).toMatch(/llama2\.c v1 checkpoint/);
+    expect(bin).toMatch(/checksums: none/);
+    expect(bin).toMatch(/calibrated on \d+ prompt tokens/);
+    const rows = (s: string) => s.split("\n").filter((l) => /^\s+\d+\s/.test(l));
+    expect(rows(bin)).toHaveLength(2);
+    expect(rows(slim)).toEqual(rows(bin)); // the stored report is what slimify measures
+  });
+
+  it("works from the command line: convert, inspect, run a .slim, and one line for a broken one", () => {
+    const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
+    const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 120_000 });
+    const out = join(dir, "cli.slim");
+    const conv = cli("convert", join(dir, "model.bin"), "-o", out, "--dtype", "f16");
+    expect(conv.status, conv.stderr).toBe(0);
+    expect(conv.stdout).toMatch(/^wrote .*cli\.slim: \d+ bytes, llama from llama2\.c v1 checkpoint, layers SS .* tokenizer llama2c \d+ bytes embedded/);
+    const run = cli("run", out, "-p", "the", "-n", "8", "--temp", "0");
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.startsWith("the")).toBe(true);
+    const broken = readFileSync(out);
+    broken[broken.length - 100] ^= 4;
+    writeFileSync(join(dir, "broken.slim"), broken);
+    const bad = cli("inspect", join(dir, "broken.slim"));
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^slimedge: .*broken\.slim: data CRC mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}/)]);
+  });
+});
