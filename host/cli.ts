@@ -5,12 +5,13 @@
  * This is the one module of host/ that reaches into tools/ and boards/: running a raw checkpoint in slim
  * mode needs the offline slim transform (W_KV in float64) at load time, and planning needs board profiles.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, Option, InvalidArgumentError, CommanderError } from "commander";
 import type { Model } from "./model.ts";
 import { loadLlama2c } from "./llama2c.ts";
+import { importModel } from "../tools/import/index.ts";
 import { loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 import { SAMPLER_DEFAULTS } from "./sampler.ts";
 import { generate, resolveModes, summaryLine, type SlimLayers } from "./generate.ts";
@@ -64,8 +65,8 @@ interface RunFlags {
 function resolveModel(checkpoint: string | undefined, tokenizerPath: string | undefined): { model: Model; tokenizer: Tokenizer; notice?: string; slim?: SlimLayers } {
   if (checkpoint && hasSlimMagic(checkpoint)) return loadSlimForRun(checkpoint, tokenizerPath); // stored layer modes, W_KV, tokenizer
   if (checkpoint) {
-    const model = loadLlama2c(checkpoint);
-    const tokPath = tokenizerPath ?? join(dirname(checkpoint), "tokenizer.bin");
+    const model = importModel(checkpoint).model; // llama2.c, GGUF or a Hugging Face folder
+    const tokPath = tokenizerPath ?? join(statSync(checkpoint).isDirectory() ? checkpoint : dirname(checkpoint), "tokenizer.bin");
     if (!existsSync(tokPath)) fail("E_FILE", `${tokPath}: no tokenizer next to the checkpoint; pass --tokenizer <tokenizer.bin>`);
     return { model, tokenizer: loadTokenizer(tokPath, model.config.vocabSize) };
   }
@@ -189,7 +190,7 @@ export function program(): Command {
       if (flags.out !== undefined && flags.ctx === undefined) fail("E_FLAG", "--out: needs --ctx <n>, the context of the plan to draw");
       const path = checkpoint ?? join(DEFAULT_MODEL_DIR, "model.bin");
       if (!checkpoint && !existsSync(path)) fail("E_FILE", `${path}: no checkpoint given and no default model there; pass a llama2.c .bin`);
-      const { text, plan, error } = planOnBoard(loadLlama2c(path).config, board, flags);
+      const { text, plan, error } = planOnBoard(importModel(path).model.config, board, flags);
       process.stdout.write(text + "\n");
       if (plan && flags.out !== undefined) {
         const files = writeMemoryMap(plan, flags.out, board);
@@ -213,7 +214,7 @@ export function program(): Command {
       const board = getBoard(flags.board);
       const path = checkpoint ?? join(DEFAULT_MODEL_DIR, "model.bin");
       if (!checkpoint && !existsSync(path)) fail("E_FILE", `${path}: no checkpoint given and no default model there; pass a llama2.c .bin`);
-      const model = loadLlama2c(path);
+      const model = importModel(path).model;
       const tokPath = flags.tokenizer ?? join(dirname(path), "tokenizer.bin");
       loadTokenizer(tokPath, model.config.vocabSize); // one clear line now rather than a packaging failure later
       const out = flags.out ?? join(root, "build", board.name);
