@@ -24,7 +24,6 @@ import { allBoards, getBoard } from "../boards/index.ts";
 import { CACHE_DTYPES, WEIGHT_DTYPES, boardThroughput, formatBoardTable, overBudget, planOnBoard, type PlanQuery } from "../tools/fit.ts";
 import { estimateTokensPerSecond } from "./estimate.ts";
 import { writeMemoryMap } from "../tools/memory-map.ts";
-import { buildArtifact } from "../tools/build.ts";
 import { DEFAULT_REMOTE_DIR, deployCommand, rollbackCommand, type BoardFlags, type DeployFlags } from "./deploy/commands.ts";
 import { SSH_RUNTIMES } from "./deploy/release.ts";
 import { hasSlimMagic, loadSlimForRun } from "./container.ts";
@@ -220,6 +219,8 @@ export function program(): Command {
       const out = flags.out ?? join(root, "build", board.name);
       const stem = basename(path).replace(/\.[^.]*$/, "");
       const name = stem === "model" ? basename(dirname(resolve(path))) : stem; // models/<name>/model.bin -> <name>
+      // loaded here, not at start-up: the compiler and binaryen take seconds to load, and only `build` needs them
+      const { buildArtifact } = await import("../tools/build.ts");
       const result = await buildArtifact(model, readFileSync(tokPath), {
         name, board, ctx: flags.ctx, mode: flags.mode, quant: flags.quant, simd: flags.simd, out, threshold: flags.threshold,
         onStep: (i, n, what) => process.stderr.write(`[${i}/${n}] ${what}\n`),
