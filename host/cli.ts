@@ -58,6 +58,7 @@ interface RunFlags {
   board?: string;
   quant: WeightDtype;
   threshold: number;
+  keepGoing?: boolean;
 }
 
 /** The checkpoint and tokenizer to run, and a sentence when they are not what the user might assume. */
@@ -109,6 +110,7 @@ async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.
     ctx,
     build,
     weights: flags.quant,
+    keepGoing: flags.keepGoing,
     sampler: { temperature: flags.temp, topP: flags.topP, seed: flags.seed },
     onText: (s) => out.write(s),
     checkPlan: (plan) => {
@@ -148,6 +150,7 @@ export function program(): Command {
     .option("--board <name>", "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .addOption(new Option("--quant <dtype>", "weight storage (slim layers keep W_K and W_KV in f32)").choices(["f32", "q8_0"]).default("f32"))
+    .option("--keep-going", "on <s> (the end of a training sequence) start a new line and go on, instead of stopping", false)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
   cli
     .command("slimify")

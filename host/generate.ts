@@ -24,6 +24,7 @@ export interface GenerateOptions {
   build: Build;
   weights?: WeightDtype; // default f32
   sampler: SamplerOptions;
+  keepGoing?: boolean; // on <s>, start a new line and continue (run.c stops there)
   onText?: (text: string) => void; // streamed output
   checkPlan?: (plan: ArenaPlan) => void; // e.g. a simulated board's budget: throws before anything is loaded
 }
@@ -88,11 +89,12 @@ export async function generate(model: Model, tokenizer: Tokenizer, layers: SlimL
   t0 = now();
   for (let i = 0; i < o.steps; i++) {
     const next = sampler.sample(logits);
-    if (next === EOS || next === BOS) {
+    if (next === EOS || (next === BOS && !o.keepGoing)) {
       stoppedBy = "eos";
       break;
     }
-    emit(stream.write(tokenizer.decode(tokens[tokens.length - 1], next)));
+    // <s> separates training sequences: with keepGoing it starts a new line and generation goes on
+    emit(next === BOS ? stream.end() + "\n" : stream.write(tokenizer.decode(tokens[tokens.length - 1], next)));
     tokens.push(next);
     if (i === o.steps - 1) break;
     if (decoder.position >= o.ctx) {
