@@ -127,7 +127,8 @@ def main():
     ap.add_argument("--name", default="slimedge-tiny")
     ap.add_argument("--data", default="/tmp/slimedge-data")
     ap.add_argument("--lengths", default="256,512,2048")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch intra-op threads; OpenBLAS adds its own pthreads (one per core)")
     ap.add_argument("--sample-tokens", type=int, default=160)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()

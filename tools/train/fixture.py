@@ -86,7 +86,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="slimedge-tiny")
     ap.add_argument("--positions", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch intra-op threads; OpenBLAS adds its own pthreads (one per core)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model_dir = os.path.join("models", args.name)
