@@ -134,3 +134,37 @@ describe("Q8_0 decoder against the float64 oracle", () => {
     expect(vanilla.layers[0].wk.size).toBe(64 * 64 + 128 * 4);
   });
 });
+
+describe("Q8_0 on the shipped model", () => {
+  it("reports where greedy text under q8_0 departs from f32 (slim and vanilla)", async () => {
+    const { loadLlama2c } = await import("../host/llama2c.ts");
+    const { loadTokenizer } = await import("../host/tokenizer.ts");
+    const dir = join(import.meta.dirname, "..", "models", "slimedge-tiny");
+    const model = loadLlama2c(join(dir, "model.bin"));
+    const tokenizer = loadTokenizer(join(dir, "tokenizer.bin"));
+    const { wkv } = slimify(model);
+    const greedy = async (prompt: string, weights: "f32" | "q8_0", mode: "slim" | "vanilla") => {
+      const plan = planArena(model.config, 256, layerModes(model.config, mode), { weights });
+      const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), "simd");
+      let logits = dec.prefill(tokenizer.encode(prompt, { bos: true }));
+      const out: number[] = [];
+      for (let i = 0; i < 128; i++) {
+        out.push(argmax(logits));
+        logits = dec.step(out[i]);
+      }
+      return out;
+    };
+    const agreeing = (a: number[], b: number[]) => a.findIndex((t, i) => t !== b[i]) === -1 ? a.length : a.findIndex((t, i) => t !== b[i]);
+    for (const prompt of ["The committee noted with concern that", "Once upon a time", "Monica: Okay, everybody relax."]) {
+      const [slim, vanilla, slimQ8, vanillaQ8] = await Promise.all([
+        greedy(prompt, "f32", "slim"), greedy(prompt, "f32", "vanilla"), greedy(prompt, "q8_0", "slim"), greedy(prompt, "q8_0", "vanilla"),
+      ]);
+      expect(slim).toEqual(vanilla); // f32: slim and vanilla are the same model
+      console.log(
+        `  "${prompt}": of 128 greedy tokens, q8_0 agrees with f32 for the first ${agreeing(slim, slimQ8)} (slim) / ${agreeing(vanilla, vanillaQ8)} (vanilla)`,
+      );
+      expect(slimQ8[0]).toBe(slim[0]);
+      expect(vanillaQ8[0]).toBe(vanilla[0]);
+    }
+  });
+});
