@@ -14,6 +14,7 @@
 // at 1,024–4,096 positions (README, "RoPE").
 
 import { dot, hsum, matmul, softmax } from "./kernels";
+import { dotQ8, rotatedDotQ8, mixBlock1Q8, mixBlock4Q8 } from "./cache-q8";
 
 /** Rotate pairs of v (n,) for position pos, in place; headDim is the rotation period. */
 export function ropeInPlace(v: usize, n: i32, headDim: i32, pos: i32, theta: f64): void {
@@ -182,14 +183,21 @@ function mixBlock1(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32
 }
 
 /** U (heads, dim) (+)= A[:, t0..t0+count) · R (count, dim) for all heads: groups of four, then singles. */
-function mixBlock(u: usize, att: usize, rows: usize, heads: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
-  const rowBytes = <usize>dim << 2;
+function mixBlock(u: usize, att: usize, rows: usize, cacheQ8: bool, heads: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
+  const uRow = <usize>dim << 2;
+  const rowBytes = cacheQ8 ? <usize>dim + 4 : uRow;
   const aRow = <usize>ctx << 2;
   const a = att + (<usize>t0 << 2);
   const first = t0 == 0;
   let h = 0;
-  for (; h + 4 <= heads; h += 4) mixBlock4(u + <usize>h * rowBytes, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
-  for (; h < heads; h++) mixBlock1(u + <usize>h * rowBytes, a + <usize>h * aRow, rows, rowBytes, dim, count, first);
+  for (; h + 4 <= heads; h += 4) {
+    if (cacheQ8) mixBlock4Q8(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
+    else mixBlock4(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
+  }
+  for (; h < heads; h++) {
+    if (cacheQ8) mixBlock1Q8(u + <usize>h * uRow, a + <usize>h * aRow, rows, rowBytes, <usize>dim, dim, count, first);
+    else mixBlock1(u + <usize>h * uRow, a + <usize>h * aRow, rows, rowBytes, dim, count, first);
+  }
 }
 
 /** Rows t0..t0+count of a rotated-key cache, rotated back to pre-RoPE keys: out (count, dim). */
@@ -233,37 +241,52 @@ export function weightedRowSum(out: usize, a: usize, rows: usize, rowBytes: usiz
   }
 }
 
+/** The same over Q8 rows whose scale sits at byte `scaleAt` of each row. */
+function weightedRowSumQ8(out: usize, a: usize, rows: usize, rowBytes: usize, scaleAt: usize, cols: i32, n: i32): void {
+  for (let t0 = 0; t0 < n; t0 += BLOCK) {
+    mixBlock1Q8(out, a + (<usize>t0 << 2), rows + <usize>t0 * rowBytes, rowBytes, scaleAt, cols, min(BLOCK, n - t0), t0 == 0);
+  }
+}
+
 /** att (heads, ctx) rows 0..n-1 <- softmax(q_h · k_t / √hd) over keys that are already rotated. */
-function plainScores(att: usize, q: usize, kCache: usize, heads: i32, kvHeads: i32, hd: i32, ctx: i32, n: i32): void {
+function plainScores(att: usize, q: usize, kCache: usize, cacheQ8: bool, heads: i32, kvHeads: i32, hd: i32, ctx: i32, n: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
-  const kvRow = <usize>(kvHeads * hd) << 2;
+  const kvDim = kvHeads * hd;
+  const kvRow = cacheQ8 ? <usize>kvDim + 4 : <usize>kvDim << 2;
   const group = heads / kvHeads;
   for (let h = 0; h < heads; h++) {
     const qh = q + (<usize>(h * hd) << 2);
     const ah = att + (<usize>(h * ctx) << 2);
-    let k = kCache + (<usize>((h / group) * hd) << 2);
+    const off = (h / group) * hd;
+    let r = kCache;
     for (let t = 0; t < n; t++) {
-      store<f32>(ah + (<usize>t << 2), dot(qh, k, hd) * scale);
-      k += kvRow;
+      const s = cacheQ8 ? dotQ8(qh, r + <usize>off, hd) * load<f32>(r + <usize>kvDim) : dot(qh, r + (<usize>off << 2), hd);
+      store<f32>(ah + (<usize>t << 2), s * scale);
+      r += kvRow;
     }
     softmax(ah, n);
   }
 }
 
-/** att[h][t0..t0+count) <- q_h · k_t / √hd for every head, from pre-rotation keys (rotated on read) or rotated ones. */
-function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedKeys: bool, heads: i32, hd: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
+/**
+ * att[h][t0..t0+count) <- q_h · k_t / √hd for every head, from pre-rotation keys (rotated on read) or
+ * rotated ones; f32 rows, or Q8 rows (int8 values, then the row's scale) whose scale multiplies the score.
+ */
+function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedKeys: bool, cacheQ8: bool, heads: i32, hd: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
-  const kRow = <usize>dim << 2;
+  const kRow = cacheQ8 ? <usize>dim + 4 : <usize>dim << 2;
   const tRow = <usize>hd << 3;
   for (let h = 0; h < heads; h++) {
     const qh = q + (<usize>(h * hd) << 2);
     const ah = att + (<usize>(h * ctx + t0) << 2);
-    let k = kCache + <usize>t0 * kRow + (<usize>(h * hd) << 2);
+    let r = kCache + <usize>t0 * kRow;
     let row = table + <usize>t0 * tRow;
     for (let t = 0; t < count; t++) {
-      const s = rotatedKeys ? dot(qh, k, hd) : rotatedDot(qh, k, row, hd);
+      let s: f32;
+      if (cacheQ8) s = rotatedDotQ8(qh, r + <usize>(h * hd), row, hd) * load<f32>(r + <usize>dim);
+      else s = rotatedKeys ? dot(qh, r + (<usize>(h * hd) << 2), hd) : rotatedDot(qh, r + (<usize>(h * hd) << 2), row, hd);
       store<f32>(ah + (<usize>t << 2), s * scale);
-      k += kRow;
+      r += kRow;
       row += tRow;
     }
   }
@@ -285,13 +308,14 @@ function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedK
  */
 export function slimAttention(
   ao: usize, q: usize, att: usize, u: usize, state: usize, kCache: usize, wkv: usize, table: usize, scratch: usize, rotatedKeys: bool,
-  heads: i32, hd: i32, dim: i32, ctx: i32, n: i32,
+  cacheQ8: bool, heads: i32, hd: i32, dim: i32, ctx: i32, n: i32,
 ): void {
   const kRow = <usize>dim << 2;
+  const cacheRow = cacheQ8 ? <usize>dim + 4 : kRow;
   const aRow = <usize>ctx << 2;
   for (let t0 = 0; t0 < n; t0 += BLOCK) {
     const count = min(BLOCK, n - t0);
-    blockScores(att, q, kCache, table, rotatedKeys, heads, hd, dim, ctx, t0, count);
+    blockScores(att, q, kCache, table, rotatedKeys, cacheQ8, heads, hd, dim, ctx, t0, count);
     for (let h = 0; h < heads; h++) {
       const a = att + <usize>h * aRow + (<usize>t0 << 2);
       let m = load<f32>(a);
@@ -319,12 +343,12 @@ export function slimAttention(
       store<f32>(st, m);
       store<f32>(st, sum, 4);
     }
-    let rows = kCache + <usize>t0 * kRow;
+    let rows = kCache + <usize>t0 * cacheRow;
     if (rotatedKeys) {
       unrotateBlock(scratch, kCache, table, hd, dim, t0, count);
       rows = scratch;
     }
-    mixBlock(u, att, rows, heads, dim, ctx, t0, count);
+    mixBlock(u, att, rows, cacheQ8, heads, dim, ctx, t0, count);
   }
   // head_h = W_KV rows of head h (hd, dim) @ (U_h / s_h) (dim,)
   for (let h = 0; h < heads; h++) {
@@ -341,14 +365,17 @@ export function slimAttention(
  * Grouped-query models share one K/V head among `heads / kvHeads` query heads.
  */
 export function vanillaAttention(
-  ao: usize, q: usize, att: usize, kCache: usize, vCache: usize,
+  ao: usize, q: usize, att: usize, kCache: usize, vCache: usize, cacheQ8: bool,
   heads: i32, kvHeads: i32, hd: i32, ctx: i32, n: i32,
 ): void {
-  plainScores(att, q, kCache, heads, kvHeads, hd, ctx, n);
-  const kvRow = <usize>(kvHeads * hd) << 2;
+  plainScores(att, q, kCache, cacheQ8, heads, kvHeads, hd, ctx, n);
+  const kvDim = kvHeads * hd;
   const group = heads / kvHeads;
   for (let h = 0; h < heads; h++) {
-    const kvOff = <usize>((h / group) * hd) << 2;
-    weightedRowSum(ao + (<usize>(h * hd) << 2), att + (<usize>(h * ctx) << 2), vCache + kvOff, kvRow, hd, n);
+    const off = (h / group) * hd;
+    const out = ao + (<usize>(h * hd) << 2);
+    const a = att + (<usize>(h * ctx) << 2);
+    if (cacheQ8) weightedRowSumQ8(out, a, vCache + <usize>off, <usize>kvDim + 4, <usize>(kvDim - off), hd, n);
+    else weightedRowSum(out, a, vCache + (<usize>off << 2), <usize>kvDim << 2, hd, n);
   }
 }

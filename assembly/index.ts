@@ -9,6 +9,7 @@
 import { matmul, rmsnorm, addInPlace, swiglu } from "./kernels";
 import { configureProjections, input, project, F32, Q8_0 } from "./project";
 import { dequantizeRowQ8 } from "./quant";
+import { storeRowQ8 } from "./cache-q8";
 import { ropeInPlace, fillRopeTable, slimAttention, vanillaAttention, BLOCK } from "./attention";
 import * as S from "./status";
 
@@ -53,6 +54,9 @@ let kBlock: usize = 0; // (BLOCK, dim) keys rotated back, only with rotatedKeys
 let softmaxState: usize = 0; // (heads, 2) running max and sum of the slim one-pass softmax
 let weightType: i32 = F32; // storage of weight matrices (norms are always f32)
 let groupSize: i32 = 32; // Q8_0 values per scale
+let cacheQ8: bool = false; // cache rows as int8 values plus a scale (assembly/cache-q8.ts) instead of f32
+let kNew: usize = 0; // (kvDim,) f32: this position's key before it is quantized into its row (Q8 cache only)
+let vNew: usize = 0; // (kvDim,) f32: likewise its value (vanilla layers)
 
 let pos: i32 = 0; // tokens already in the cache
 let initialized: bool = false; // set only by a successful init; a refused plan leaves the module unusable
@@ -115,6 +119,9 @@ export function init(plan: usize): i32 {
   groupSize = slot(plan, 35);
   const xq = <usize>slot(plan, 36);
   const xs = <usize>slot(plan, 37);
+  cacheQ8 = slot(plan, 38) == 1;
+  kNew = <usize>slot(plan, 39);
+  vNew = <usize>slot(plan, 40);
   layerBase = plan + (<usize>HEADER_SLOTS << 2);
   // Every address the plan hands out must leave room for its buffer below `total`.
   if (weightType != F32 && weightType != Q8_0) return (status = S.PLAN_BAD_DIMS);
@@ -138,8 +145,9 @@ export function init(plan: usize): i32 {
     ok = ok && fits(layerSlot(l, 5), mbytes(dim, dim), total) && fits(layerSlot(l, 6), d4, total); // wo, ffn norm
     ok = ok && fits(layerSlot(l, 7), mbytes(hidden, dim), total) && fits(layerSlot(l, 8), mbytes(dim, hidden), total); // w1, w2
     ok = ok && fits(layerSlot(l, 9), mbytes(hidden, dim), total); // w3
-    ok = ok && fits(layerSlot(l, 10), (<u64>ctx * kvDim) << 2, total); // K-cache
-    ok = ok && (slim || fits(layerSlot(l, 11), (<u64>ctx * kvDim) << 2, total)); // V-cache
+    const cacheBytes = cacheQ8 ? <u64>ctx * (kvDim + 4) : (<u64>ctx * kvDim) << 2;
+    ok = ok && fits(layerSlot(l, 10), cacheBytes, total); // K-cache
+    ok = ok && (slim || fits(layerSlot(l, 11), cacheBytes, total)); // V-cache
   }
   if (ok && anySlim) {
     ok = fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total) && fits(u, <u64>nHeads * d4, total);
@@ -148,6 +156,7 @@ export function init(plan: usize): i32 {
   }
   const widest = <u64>max(dim, hidden);
   if (ok && weightType == Q8_0) ok = fits(xq, widest, total) && fits(xs, (widest / <u64>groupSize) << 2, total);
+  if (ok && cacheQ8) ok = !rotatedKeys && fits(kNew, kvDim << 2, total) && fits(vNew, kvDim << 2, total);
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
   configureProjections(weightType, groupSize, xq, xs);
   if (anySlim) fillRopeTable(ropeTable, ctx, headDim, theta);
@@ -200,23 +209,31 @@ function forward(token: i32, wantLogits: bool): void {
     const wk = layerSlot(l, 3);
     const wvOrWkv = layerSlot(l, 4);
     const kCache = layerSlot(l, 10);
-    const kRow = kCache + <usize>pos * (<usize>kvDim << 2);
+    const rowBytes = cacheQ8 ? <usize>kvDim + 4 : <usize>kvDim << 2;
+    const kRow = kCache + <usize>pos * rowBytes;
+    const kOut = cacheQ8 ? kNew : kRow; // f32 key: straight into its row, or staged for quantization
 
     // attention: q and this position's key (and value, vanilla) straight into their cache rows
     rmsnorm(xn, x, layerSlot(l, 1), d, eps);
     input(xn, d);
     project(q, layerSlot(l, 2), d, 0, d);
-    if (slim) matmul(kRow, wk, xn, kvDim, d); // f32 in every plan: K errors pass through W_KV into V
-    else project(kRow, wk, kvDim, 0, kvDim);
+    if (slim) matmul(kOut, wk, xn, kvDim, d); // f32 in every plan: K errors pass through W_KV into V
+    else project(kOut, wk, kvDim, 0, kvDim);
     ropeInPlace(q, d, headDim, pos, theta);
     if (slim) {
-      if (rotatedKeys) ropeInPlace(kRow, kvDim, headDim, pos, theta);
-      slimAttention(ao, q, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, nHeads, headDim, d, ctx, n);
+      if (rotatedKeys) ropeInPlace(kOut, kvDim, headDim, pos, theta);
+      if (cacheQ8) storeRowQ8(kRow, kNew, kvDim);
+      slimAttention(ao, q, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, cacheQ8, nHeads, headDim, d, ctx, n);
     } else {
       const vCache = layerSlot(l, 11);
-      project(vCache + <usize>pos * (<usize>kvDim << 2), wvOrWkv, kvDim, 0, kvDim);
-      ropeInPlace(kRow, kvDim, headDim, pos, theta);
-      vanillaAttention(ao, q, att, kCache, vCache, nHeads, nKvHeads, headDim, ctx, n);
+      const vRow = vCache + <usize>pos * rowBytes;
+      project(cacheQ8 ? vNew : vRow, wvOrWkv, kvDim, 0, kvDim);
+      ropeInPlace(kOut, kvDim, headDim, pos, theta);
+      if (cacheQ8) {
+        storeRowQ8(kRow, kNew, kvDim);
+        storeRowQ8(vRow, vNew, kvDim);
+      }
+      vanillaAttention(ao, q, att, kCache, vCache, cacheQ8, nHeads, nKvHeads, headDim, ctx, n);
     }
     input(ao, d);
     project(xo, layerSlot(l, 5), d, 0, d);

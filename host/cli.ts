@@ -15,7 +15,7 @@ import { importModel } from "../tools/import/index.ts";
 import { loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 import { SAMPLER_DEFAULTS } from "./sampler.ts";
 import { generate, resolveModes, summaryLine, type SlimLayers } from "./generate.ts";
-import { planArena, type AttentionMode, type WeightDtype } from "./plan.ts";
+import { planArena, type AttentionMode, type CacheDtype, type WeightDtype } from "./plan.ts";
 import type { Build } from "./runtime.ts";
 import { syntheticModel } from "./synthetic.ts";
 import { SlimError, fail } from "./errors.ts";
@@ -57,6 +57,7 @@ interface RunFlags {
   build?: Build;
   board?: string;
   quant: WeightDtype;
+  kcache: CacheDtype;
   threshold: number;
   keepGoing?: boolean;
 }
@@ -93,7 +94,7 @@ async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.
   const prompt = tokenizer.encode(flags.prompt, { bos: true });
   const layers = resolveModes(model, flags.mode, (): SlimLayers => {
     if (slim) return slim; // a .slim file carries its per-layer decision and W_KV
-    const report = slimify(model, { threshold: flags.threshold, prompt: prompt.slice(0, 64) });
+    const report = slimify(model, { threshold: flags.threshold, prompt: prompt.slice(0, 64), kCache: flags.kcache });
     const notes = report.layers
       .filter((l) => l.mode === "vanilla")
       .map((l) => `layer ${l.layer} keeps its V-cache: ${l.reason ?? "reconstruction error above the threshold"}`);
@@ -110,6 +111,7 @@ async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.
     ctx,
     build,
     weights: flags.quant,
+    kCache: flags.kcache,
     keepGoing: flags.keepGoing,
     sampler: { temperature: flags.temp, topP: flags.topP, seed: flags.seed },
     onText: (s) => out.write(s),
@@ -150,6 +152,7 @@ export function program(): Command {
     .option("--board <name>", "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .addOption(new Option("--quant <dtype>", "weight storage (slim layers keep W_K and W_KV in f32)").choices(["f32", "q8_0"]).default("f32"))
+    .addOption(new Option("--kcache <dtype>", "cache rows: f32, or q8 (int8 plus a scale per row); layers whose V error grows too much at q8 keep a V-cache").choices(["f32", "q8"]).default("f32"))
     .option("--keep-going", "on <s> (the end of a training sequence) start a new line and go on, instead of stopping", false)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
   cli

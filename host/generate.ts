@@ -4,7 +4,7 @@
  */
 import type { Model } from "./model.ts";
 import { isMultiHead } from "./model.ts";
-import { planArena, layerModes, type AttentionMode, type ArenaPlan, type WeightDtype } from "./plan.ts";
+import { planArena, layerModes, type AttentionMode, type ArenaPlan, type CacheDtype, type WeightDtype } from "./plan.ts";
 import { Decoder, type Build } from "./runtime.ts";
 import { Tokenizer, Utf8Stream, BOS, EOS } from "./tokenizer.ts";
 import { Sampler, type SamplerOptions } from "./sampler.ts";
@@ -23,6 +23,7 @@ export interface GenerateOptions {
   ctx: number;
   build: Build;
   weights?: WeightDtype; // default f32
+  kCache?: CacheDtype; // cache rows, default f32
   sampler: SamplerOptions;
   keepGoing?: boolean; // on <s>, start a new line and continue (run.c stops there)
   onText?: (text: string) => void; // streamed output
@@ -67,7 +68,7 @@ export async function generate(model: Model, tokenizer: Tokenizer, layers: SlimL
   if (prompt.length > o.ctx)
     fail("E_FLAG", `-p/--prompt: the prompt is ${prompt.length} tokens, longer than the context (--ctx ${o.ctx})`);
   const sampler = new Sampler(o.sampler);
-  const plan = planArena(model.config, o.ctx, layers.modes, { weights: o.weights ?? "f32" });
+  const plan = planArena(model.config, o.ctx, layers.modes, { weights: o.weights ?? "f32", kCache: o.kCache ?? "f32" });
   o.checkPlan?.(plan);
   const decoder = await Decoder.create(model, plan, layers.wkv, o.build);
 
@@ -132,6 +133,6 @@ export function summaryLine(r: GenerateResult, build: Build): string {
     `prefill ${r.promptTokens} tok at ${rate(r.promptTokens, r.prefillSeconds)} tok/s · ` +
     `decode ${r.generated} tok at ${rate(r.decodeSteps, r.decodeSeconds)} tok/s · ` +
     `context memory ${kib(r.plan.contextBytes)} (${mode}; vanilla would need ${kib(r.plan.vanillaContextBytes)}) for ${r.plan.ctx} tokens · ` +
-    `arena ${r.plan.totalBytes} bytes (${kib(r.memoryBytes)} linear memory) · ${build}, ${r.plan.weights} weights${stop}`
+    `arena ${r.plan.totalBytes} bytes (${kib(r.memoryBytes)} linear memory) · ${build}, ${r.plan.weights} weights, ${r.plan.kCache} cache rows${stop}`
   );
 }

@@ -20,6 +20,8 @@ export const PAGE_BYTES = 65536;
 export const ALIGN = 16;
 /** Weight storages the decoder in assembly/ runs; the others are for sizing (`slimedge plan`). */
 export const DECODER_WEIGHTS: readonly string[] = ["f32", "q8_0"];
+/** Cache row storages the decoder runs. */
+export const DECODER_CACHES: readonly string[] = ["f32", "q8"];
 
 /** Cached rows the decoder mixes per block (assembly/attention.ts BLOCK). */
 export const ROW_BLOCK = 64;
@@ -134,7 +136,7 @@ interface Buffer {
  * Steps of one decode step, in order: 0 attn norm · 1 q/k/v · 2 scores+softmax · 3 mix · 4 per-head W_KV ·
  * 5 Wo · 6 residual · 7 ffn norm · 8 w1/w3 · 9 w2 · 10 residual · 11 final norm+classifier.
  */
-function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKeys: SlimKeys, weights: WeightDtype, group: number): Buffer[] {
+function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKeys: SlimKeys, weights: WeightDtype, group: number, cache: CacheDtype): Buffer[] {
   const d = c.dim * F32;
   const bufs: Buffer[] = [
     { name: "x", size: d, first: 0, last: 11 }, // residual stream, lives the whole step
@@ -151,6 +153,10 @@ function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKe
   if (anySlim) bufs.push({ name: "u", size: c.nHeads * d, first: 3, last: 4 }); // U = A·K, (heads, dim)
   if (anySlim) bufs.push({ name: "softmax_state", size: c.nHeads * 2 * F32, first: 2, last: 4 }); // running (max, sum) per head
   if (anySlim && slimKeys === "post") bufs.push({ name: "k_block", size: ROW_BLOCK * d, first: 3, last: 3 });
+  if (cache === "q8") {
+    // this position's key and value in f32 until they are quantized into their cache rows
+    bufs.push({ name: "k_new", size: kvDim(c) * F32, first: 1, last: 1 }, { name: "v_new", size: kvDim(c) * F32, first: 1, last: 1 });
+  }
   if (weights === "q8_0") {
     // the current projection input, quantized once and shared by the projections that read it
     const widest = Math.max(c.dim, c.hiddenDim);
@@ -289,7 +295,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const anySlim = modes.includes("slim");
   const ropeTable = anySlim ? region("rope_table", ctx * 2 * headDim(c) * F32) : null;
 
-  const acts = placeActivations(activationBuffers(c, ctx, anySlim, slimKeys, wtype, group));
+  const acts = placeActivations(activationBuffers(c, ctx, anySlim, slimKeys, wtype, group, ctype));
   const actRegion = region("activations", acts.size);
   const activations = acts.spans.map((s) => ({ ...s, offset: actRegion.offset + s.offset }));
   const logits = region("logits", c.vocabSize * F32);
@@ -368,8 +374,9 @@ export const activation = (plan: ArenaPlan, name: string): Span => {
 
 /** The plan block as the module reads it: i32 slots, f32 values stored by their bits. */
 export function encodePlanBlock(plan: ArenaPlan): Int32Array {
-  if (!DECODER_WEIGHTS.includes(plan.weights) || plan.kCache !== "f32")
-    fail("E_MODEL", `the decoder runs ${DECODER_WEIGHTS.join(" or ")} weights and an f32 K-cache; a ${plan.weights} / ${plan.kCache} plan is for sizing only`);
+  if (!DECODER_WEIGHTS.includes(plan.weights) || !DECODER_CACHES.includes(plan.kCache))
+    fail("E_MODEL", `the decoder runs ${DECODER_WEIGHTS.join(" or ")} weights and ${DECODER_CACHES.join(" or ")} cache rows; a ${plan.weights} / ${plan.kCache} plan is for sizing only`);
+  if (plan.kCache === "q8" && plan.slimKeys === "post") fail("E_MODEL", "a q8 cache holds keys before rotation only (slimKeys \"pre\")");
   const c = plan.config;
   const slots = new Int32Array(PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * c.nLayers);
   const f32bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
@@ -381,6 +388,7 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     act("x"), act("xn"), act("q"), act("att"), act("ao"), act("xo"), act("fn"), act("h1"), act("h3"), act("fo"), act("u"),
     plan.logits.offset, plan.tokens.offset, plan.slimKeys === "post" ? 1 : 0, act("k_block"), act("softmax_state"),
     plan.weights === "q8_0" ? 1 : 0, plan.groupSize, act("x_q8"), act("x_scales"),
+    plan.kCache === "q8" ? 1 : 0, act("k_new"), act("v_new"),
   ];
   slots.set(header);
   if (plan.command) slots[PLAN_COMMAND_SLOT] = plan.command.block.offset;

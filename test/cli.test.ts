@@ -114,7 +114,7 @@ describe("slimedge run", () => {
   it("simulates a board: scalar build where it has no SIMD, and an estimate labelled as one", () => {
     const r = slimedge("run", join(dir, "good.bin"), "-n", "8", "--board", "esp32-s3", "--ctx", "64");
     expect(r.code).toBe(0);
-    expect(r.lines.at(-2)).toMatch(/· scalar, f32 weights$/);
+    expect(r.lines.at(-2)).toMatch(/· scalar, f32 weights, f32 cache rows$/);
     expect(r.lines.at(-1)).toMatch(/^estimate on esp32-s3 \(wamr-aot, no SIMD, arena in PSRAM\): ~[\d.]+ tok\/s .* not measured on the board$/);
   });
 

@@ -168,3 +168,43 @@ describe("Q8_0 on the shipped model", () => {
     }
   });
 });
+
+describe("Q8 cache rows", () => {
+  const cfg: ModelConfig = {
+    arch: "llama", dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 67, seqLen: 256,
+    normEps: 1e-5, ropeTheta: 10000, sharedClassifier: false,
+  };
+  const model = syntheticModel(cfg, 3);
+  const tokens = Array.from({ length: 100 }, (_, i) => (i * 7 + 3) % 67);
+  const oracle = referenceLogits(model, tokens);
+  const { wkv } = slimify(model);
+
+  it("plans a row as its int8 values plus one f32 scale", () => {
+    const plan = planArena(cfg, 128, layerModes(cfg, "vanilla"), { kCache: "q8" });
+    expect(plan.layers[0].kCache.size).toBe(128 * (64 + 4));
+    expect(plan.contextBytes).toBe(2 * 2 * 128 * (64 + 4));
+  });
+
+  // Measured on this random model (cond(W_K) ≈ 1e2): vanilla 8.9e-3, slim 9.3e-2 of max |ref| — the K rows'
+  // rounding reaches V through W_KV, about ten times larger. Bounds: 2e-2 and 1.5e-1.
+  it.each(BUILDS.flatMap((build) => [{ build, mode: "vanilla" as const, bound: 2e-2 }, { build, mode: "slim" as const, bound: 0.15 }]))(
+    "stays within $bound × max |ref| ($build, $mode)",
+    async ({ build, mode, bound }) => {
+      const plan = planArena(cfg, 128, layerModes(cfg, mode), { kCache: "q8" });
+      const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
+      const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), oracle[p])));
+      console.log(`  q8 cache ${build} ${mode}: worst max|Δ|/max|ref| ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThanOrEqual(bound);
+    },
+  );
+
+  it("keeps a V-cache where q8 key rounding, amplified by W_KV, would cost more than the threshold", () => {
+    const f32 = slimify(model, { kCache: "f32" });
+    const q8 = slimify(model, { kCache: "q8" });
+    expect(f32.layers.every((l) => l.mode === "slim")).toBe(true);
+    for (const l of q8.layers) {
+      expect(l.mode).toBe("vanilla");
+      expect(l.reason).toMatch(/over a vanilla V-cache's own .* q8 cache rows/);
+    }
+  });
+});

@@ -14,6 +14,8 @@ import { SlimError, fail } from "../host/errors.ts";
 import { type Model, isMultiHead, kvDim } from "../host/model.ts";
 import { attentionInputs } from "./calibrate.ts";
 import { mulberry32 } from "../host/synthetic.ts";
+import { quantizeQ8, dequantizeQ8 } from "../host/quant.ts";
+import type { CacheDtype } from "../host/plan.ts";
 
 /** A row-major matrix or a vector; f32 or f64 values are read as float64. */
 type Values = ArrayLike<number>;
@@ -207,8 +209,16 @@ export function conditionEstimate(w: Values, n: number, iterations = 40, lu: LU 
 
 /** Relative V reconstruction error ‖K·W_KVᵀ − V‖_F / ‖V‖_F over a set of input rows. */
 export interface ReconstructionError {
-  decoder: number; // K rounded to f32 (cache precision), W_KV as its f32 copy: what the decoder will see
+  decoder: number; // K rounded to the cache's precision, W_KV as its f32 copy: what the decoder will see
   float64: number; // K and W_KV in float64: the error of the math alone, for comparison
+  vanilla: number; // V itself rounded to the cache's precision: what a vanilla layer's V-cache costs
+}
+
+/** A cache row as the decoder stores it: f32, or Q8 (int8 values and one scale per row). */
+function cachedRow(x: Float64Array, cache: CacheDtype): Float64Array {
+  if (cache === "f32") return x.map(Math.fround);
+  if (cache !== "q8") fail("E_FLAG", `--kcache ${cache}: the decoder caches f32 or q8 rows`);
+  return Float64Array.from(dequantizeQ8(quantizeQ8(Float32Array.from(x), x.length), x.length));
 }
 
 /**
@@ -216,26 +226,29 @@ export interface ReconstructionError {
  * v̂ = W_KV k. The decoder variant rounds the operands to f32 but accumulates in float64, so it measures
  * the storage precision of K and W_KV, not the f32 summation order (which vanilla V shares).
  */
-export function reconstructionError(wk: Values, wv: Values, wkv: Wkv, xs: Values, dim: number): ReconstructionError {
+export function reconstructionError(wk: Values, wv: Values, wkv: Wkv, xs: Values, dim: number, cache: CacheDtype = "f32"): ReconstructionError {
   let errDecoder = 0;
   let err64 = 0;
+  let errVanilla = 0;
   let ref = 0;
   const x = new Float64Array(dim);
   for (let r = 0; r * dim < xs.length; r++) {
     for (let j = 0; j < dim; j++) x[j] = xs[r * dim + j];
     const k = matvec(wk, x, dim, dim);
     const v = matvec(wv, x, dim, dim);
-    const kCached = k.map(Math.fround);
+    const kCached = cachedRow(k, cache);
+    const vCached = cachedRow(v, cache);
     const vDecoder = matvec(wkv.f32, kCached, dim, dim);
     const v64 = matvec(wkv.f64, k, dim, dim);
     for (let i = 0; i < dim; i++) {
       errDecoder += (vDecoder[i] - v[i]) ** 2;
       err64 += (v64[i] - v[i]) ** 2;
+      errVanilla += (vCached[i] - v[i]) ** 2;
       ref += v[i] ** 2;
     }
   }
   const rel = (e: number): number => (ref > 0 ? Math.sqrt(e / ref) : e === 0 ? 0 : Infinity);
-  return { decoder: rel(errDecoder), float64: rel(err64) };
+  return { decoder: rel(errDecoder), float64: rel(err64), vanilla: rel(errVanilla) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -246,6 +259,7 @@ export interface SlimifyOptions {
   prompt?: readonly number[]; // token ids whose attention inputs measure errActivations
   randomRows?: number; // gaussian input rows for errRandom (default 64)
   seed?: number; // seed of those rows (default 1)
+  kCache?: CacheDtype; // precision of the cache rows the decoder will keep (default f32)
 }
 
 /** What slimify found for one layer. Measurements are null where they were not taken. */
@@ -313,10 +327,12 @@ export function slimify(model: Model, opts: SlimifyOptions = {}): SlimifyResult 
     const cond = conditionEstimate(L.wk, dim, 40, lu);
     let maxAbsWkv = 0;
     for (const v of w.f64) maxAbsWkv = Math.max(maxAbsWkv, Math.abs(v));
-    const onRandom = reconstructionError(L.wk, L.wv, w, randomInputs, dim);
-    const onActs = activations ? reconstructionError(L.wk, L.wv, w, activations[layer], dim) : null;
+    const onRandom = reconstructionError(L.wk, L.wv, w, randomInputs, dim, opts.kCache);
+    const onActs = activations ? reconstructionError(L.wk, L.wv, w, activations[layer], dim, opts.kCache) : null;
     const deciding = onActs ?? onRandom;
-    const slim = deciding.decoder <= threshold; // NaN stays vanilla
+    // The threshold bounds what slim adds on top of what a vanilla V-cache at the same precision loses
+    // anyway (≈ 6e-8 for f32 rows, a few 1e-3 for q8 rows): K's rounding reaches V amplified by W_KV.
+    const slim = deciding.decoder - deciding.vanilla <= threshold; // NaN stays vanilla
     layers.push({
       layer,
       cond,
@@ -331,7 +347,10 @@ export function slimify(model: Model, opts: SlimifyOptions = {}): SlimifyResult 
             reason:
               `V reconstruction error ${deciding.decoder.toExponential(2)} ` +
               `on ${onActs ? "prompt activations" : "random inputs"} ` +
-              `exceeds the threshold ${threshold} (cond(W_K) ≈ ${cond.toExponential(1)})`,
+              `exceeds the threshold ${threshold}` +
+              (opts.kCache && opts.kCache !== "f32"
+                ? ` over a vanilla V-cache's own ${deciding.vanilla.toExponential(2)} (cond(W_K) ≈ ${cond.toExponential(1)}, ${opts.kCache} cache rows)`
+                : ` (cond(W_K) ≈ ${cond.toExponential(1)})`),
           }),
     });
     wkv.push(slim ? w.f32 : null);
