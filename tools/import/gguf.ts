@@ -143,6 +143,9 @@ class Cursor {
   }
 }
 
+/** A metadata value for a message: strings quoted; bigints (u64/i64 values) spelled out, which JSON.stringify cannot. */
+const showValue = (v: GgufValue | undefined): string => (typeof v === "string" ? JSON.stringify(v) : String(v));
+
 const toNumber = (v: bigint): number | bigint => (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v);
 
 /** Reads a GGUF file's header, metadata and tensor table from memory; tensor data is read on demand. */
@@ -328,11 +331,11 @@ export function ggufToModel(file: GgufFile): Model {
   const meta = new Meta(file);
   const arch = meta.get("general.architecture");
   if (arch === undefined) fail("E_FORMAT", `${file.name}: metadata key general.architecture is missing.`);
-  if (arch !== "llama") fail("E_MODEL", `${file.name}: metadata key general.architecture is ${JSON.stringify(arch)}, but only "llama" GGUF files are imported.`);
+  if (arch !== "llama") fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only "llama" GGUF files are imported.`);
   const expertCount = meta.get("llama.expert_count");
   if (typeof expertCount === "number" && expertCount > 0) fail("E_MODEL", `${file.name}: metadata key llama.expert_count is ${expertCount}: mixture-of-experts models are not supported.`);
   const scaling = meta.get("llama.rope.scaling.type");
-  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key llama.rope.scaling.type is ${JSON.stringify(scaling)}, but RoPE scaling is not implemented.`);
+  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key llama.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented.`);
   if (file.tensors.has("rope_freqs.weight")) fail("E_MODEL", `${file.name}: tensor rope_freqs.weight (Llama 3.1 RoPE frequency factors) is present, but RoPE scaling is not implemented.`);
 
   const dim = meta.int("llama.embedding_length");
@@ -414,7 +417,7 @@ export function ggufToModel(file: GgufFile): Model {
 export function ggufTokenizerBin(file: GgufFile): Uint8Array {
   const model = file.metadata.get("tokenizer.ggml.model");
   if (model !== "llama") {
-    fail("E_MODEL", `${file.name}: metadata key tokenizer.ggml.model is ${model === undefined ? "missing" : JSON.stringify(model)}, but only "llama" (sentencepiece) vocabularies map to the llama2.c tokenizer.`);
+    fail("E_MODEL", `${file.name}: metadata key tokenizer.ggml.model is ${model === undefined ? "missing" : showValue(model)}, but only "llama" (sentencepiece) vocabularies map to the llama2.c tokenizer.`);
   }
   const tokens = file.metadata.get("tokenizer.ggml.tokens");
   if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === "string")) {
