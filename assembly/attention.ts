@@ -16,11 +16,16 @@
 import { dot, hsum, matmul, softmax } from "./kernels";
 import { dotQ8, rotatedDotQ8, mixBlock1Q8, mixBlock4Q8 } from "./cache-q8";
 
-/** Rotate pairs of v (n,) for position pos, in place; headDim is the rotation period. */
-export function ropeInPlace(v: usize, n: i32, headDim: i32, pos: i32, theta: f64): void {
+/**
+ * Rotate pairs of v (n,) for position pos, in place; headDim is the period, and only the first `rotary` dims
+ * of each head turn (all of them for Llama, a fraction for NeoX, none for GPT-2): pair i at θ^(−2i/rotary).
+ */
+export function ropeInPlace(v: usize, n: i32, headDim: i32, rotary: i32, pos: i32, theta: f64): void {
+  if (rotary == 0) return;
   for (let i = 0; i < n; i += 2) {
     const hd = i % headDim;
-    const angle = <f64>pos * Math.pow(theta, -<f64>hd / <f64>headDim);
+    if (hd >= rotary) continue;
+    const angle = <f64>pos * Math.pow(theta, -<f64>hd / <f64>rotary);
     const c = <f32>Math.cos(angle);
     const s = <f32>Math.sin(angle);
     const o = v + (<usize>i << 2);
@@ -36,12 +41,13 @@ export function ropeInPlace(v: usize, n: i32, headDim: i32, pos: i32, theta: f64
  * [cos θ0, cos θ0, cos θ1, cos θ1, … | −sin θ0, sin θ0, −sin θ1, sin θ1, …], so a rotation is
  * k ⊙ cos + swap_pairs(k) ⊙ sin with plain vector ops.
  */
-export function fillRopeTable(table: usize, ctx: i32, headDim: i32, theta: f64): void {
+export function fillRopeTable(table: usize, ctx: i32, headDim: i32, rotary: i32, theta: f64): void {
   const rowBytes = <usize>headDim << 3;
   for (let t = 0; t < ctx; t++) {
     const row = table + <usize>t * rowBytes;
     for (let i = 0; i < headDim; i += 2) {
-      const angle = <f64>t * Math.pow(theta, -<f64>i / <f64>headDim);
+      // dims past the rotary part keep angle 0: cos 1, sin 0, so the same rotation code leaves them alone
+      const angle = i < rotary ? <f64>t * Math.pow(theta, -<f64>i / <f64>rotary) : 0.0;
       const c = <f32>Math.cos(angle);
       const s = <f32>Math.sin(angle);
       const o = row + (<usize>i << 2);

@@ -6,7 +6,7 @@
 //   step(token) -> logitsPtr       prefill(tokensPtr, n) -> logitsPtr       lastError() -> status
 // A pointer result of 0 means failure; lastError() says why (codes in assembly/status.ts).
 
-import { matmul, rmsnorm, addInPlace, swiglu } from "./kernels";
+import { matmul, rmsnorm, layerNorm, addInPlace, addBias, swiglu, gelu } from "./kernels";
 import { configureProjections, input, project, F32, Q8_0 } from "./project";
 import { dequantizeRowQ8 } from "./quant";
 import { storeRowQ8 } from "./cache-q8";
@@ -17,7 +17,7 @@ import * as S from "./status";
 const PLAN_MAGIC: i32 = 0x4e4c5053;
 const PLAN_VERSION: i32 = 1;
 const HEADER_SLOTS: i32 = 48;
-const LAYER_SLOTS: i32 = 16;
+const LAYER_SLOTS: i32 = 24;
 
 // Model and plan, read once by init.
 let dim: i32 = 0; // transformer width
@@ -57,6 +57,13 @@ let groupSize: i32 = 32; // Q8_0 values per scale
 let cacheQ8: bool = false; // cache rows as int8 values plus a scale (assembly/cache-q8.ts) instead of f32
 let kNew: usize = 0; // (kvDim,) f32: this position's key before it is quantized into its row (Q8 cache only)
 let vNew: usize = 0; // (kvDim,) f32: likewise its value (vanilla layers)
+// Architecture (Llama: RMSNorm, SwiGLU, RoPE on every head dim, sequential residual, no biases)
+let layerNormed: bool = false; // LayerNorm with bias instead of RMSNorm
+let activation: i32 = 0; // 0 SwiGLU, 1 GELU (erf), 2 GELU (tanh form)
+let rotaryDims: i32 = 0; // dims per head that RoPE turns (0: none)
+let positionEmbedding: usize = 0; // (ctx, dim) learned positions, or 0
+let parallelResidual: bool = false; // x + attn(norm1 x) + ffn(norm2 x)
+let finalNormBias: usize = 0; // (dim,) LayerNorm only
 
 let pos: i32 = 0; // tokens already in the cache
 let initialized: bool = false; // set only by a successful init; a refused plan leaves the module unusable
@@ -122,6 +129,14 @@ export function init(plan: usize): i32 {
   cacheQ8 = slot(plan, 38) == 1;
   kNew = <usize>slot(plan, 39);
   vNew = <usize>slot(plan, 40);
+  layerNormed = slot(plan, 41) == 1;
+  activation = slot(plan, 42);
+  rotaryDims = slot(plan, 43);
+  positionEmbedding = <usize>slot(plan, 44);
+  parallelResidual = slot(plan, 45) == 1;
+  finalNormBias = <usize>slot(plan, 46);
+  if (activation < 0 || activation > 2 || rotaryDims < 0 || rotaryDims > headDim || rotaryDims & 1) return (status = S.PLAN_BAD_DIMS);
+  if (layerNormed && finalNormBias == 0) return (status = S.PLAN_BAD_DIMS);
   layerBase = plan + (<usize>HEADER_SLOTS << 2);
   // Every address the plan hands out must leave room for its buffer below `total`.
   if (weightType != F32 && weightType != Q8_0) return (status = S.PLAN_BAD_DIMS);
@@ -144,7 +159,7 @@ export function init(plan: usize): i32 {
     ok = ok && fits(layerSlot(l, 4), slim ? (<u64>kv * d4) : mbytes(kv, dim), total); // W_KV (always f32) | wv
     ok = ok && fits(layerSlot(l, 5), mbytes(dim, dim), total) && fits(layerSlot(l, 6), d4, total); // wo, ffn norm
     ok = ok && fits(layerSlot(l, 7), mbytes(hidden, dim), total) && fits(layerSlot(l, 8), mbytes(dim, hidden), total); // w1, w2
-    ok = ok && fits(layerSlot(l, 9), mbytes(hidden, dim), total); // w3
+    ok = ok && (activation != 0 || fits(layerSlot(l, 9), mbytes(hidden, dim), total)); // w3, SwiGLU only
     const cacheBytes = cacheQ8 ? <u64>ctx * (kvDim + 4) : (<u64>ctx * kvDim) << 2;
     ok = ok && fits(layerSlot(l, 10), cacheBytes, total); // K-cache
     ok = ok && (slim || fits(layerSlot(l, 11), cacheBytes, total)); // V-cache
@@ -159,7 +174,18 @@ export function init(plan: usize): i32 {
   if (ok && cacheQ8) ok = !rotatedKeys && fits(kNew, kvDim << 2, total) && fits(vNew, kvDim << 2, total);
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
   configureProjections(weightType, groupSize, xq, xs);
-  if (anySlim) fillRopeTable(ropeTable, ctx, headDim, theta);
+  if (ok && positionEmbedding != 0) ok = fits(positionEmbedding, <u64>ctx * d4, total);
+  if (ok && finalNormBias != 0) ok = fits(finalNormBias, d4, total);
+  for (let l = 0; l < nLayers && ok; l++) {
+    // optional biases: 0 = absent; sizes by kind (12, 13 norms; 14 bq; 15 bk; 16 bv; 17 bo; 18 b1; 19 b2)
+    for (let i = 12; i < 20 && ok; i++) {
+      const b = layerSlot(l, i);
+      const bytes: u64 = i == 15 || i == 16 ? kvDim << 2 : i == 18 ? <u64>hidden << 2 : d4;
+      if (b != 0) ok = fits(b, bytes, total);
+    }
+  }
+  if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
+  if (anySlim) fillRopeTable(ropeTable, ctx, headDim, rotaryDims, theta);
   pos = 0;
   initialized = true;
   return (status = S.OK);
@@ -197,6 +223,13 @@ export function lastError(): i32 {
   return status;
 }
 
+/** out <- norm(x): RMSNorm (weight) or LayerNorm (weight and bias). */
+// @ts-ignore: decorator
+@inline function normalize(out: usize, x: usize, w: usize, b: usize): void {
+  if (layerNormed) layerNorm(out, x, w, b, dim, eps);
+  else rmsnorm(out, x, w, dim, eps);
+}
+
 /** One transformer step for `token` at position pos; logits only when asked (prefill skips them). */
 function forward(token: i32, wantLogits: bool): void {
   const d = dim;
@@ -204,6 +237,7 @@ function forward(token: i32, wantLogits: bool): void {
   const kvDim = nKvHeads * headDim;
   if (weightType == Q8_0) dequantizeRowQ8(x, embedding, vocab, token, d, groupSize);
   else memory.copy(x, embedding + <usize>token * (<usize>d << 2), <usize>d << 2);
+  if (positionEmbedding != 0) addInPlace(x, positionEmbedding + <usize>pos * (<usize>d << 2), d);
   for (let l = 0; l < nLayers; l++) {
     const slim = layerSlot(l, 0) == 1;
     const wk = layerSlot(l, 3);
@@ -214,21 +248,25 @@ function forward(token: i32, wantLogits: bool): void {
     const kOut = cacheQ8 ? kNew : kRow; // f32 key: straight into its row, or staged for quantization
 
     // attention: q and this position's key (and value, vanilla) straight into their cache rows
-    rmsnorm(xn, x, layerSlot(l, 1), d, eps);
+    normalize(xn, x, layerSlot(l, 1), layerSlot(l, 12));
     input(xn, d);
     project(q, layerSlot(l, 2), d, 0, d);
+    addBias(q, layerSlot(l, 14), d);
     if (slim) matmul(kOut, wk, xn, kvDim, d); // f32 in every plan: K errors pass through W_KV into V
     else project(kOut, wk, kvDim, 0, kvDim);
-    ropeInPlace(q, d, headDim, pos, theta);
+    addBias(kOut, layerSlot(l, 15), kvDim); // slim caches keys with b_K; its V side is folded into b_O
+    ropeInPlace(q, d, headDim, rotaryDims, pos, theta);
     if (slim) {
-      if (rotatedKeys) ropeInPlace(kOut, kvDim, headDim, pos, theta);
+      if (rotatedKeys) ropeInPlace(kOut, kvDim, headDim, rotaryDims, pos, theta);
       if (cacheQ8) storeRowQ8(kRow, kNew, kvDim);
       slimAttention(ao, q, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, cacheQ8, nHeads, headDim, d, ctx, n);
     } else {
       const vCache = layerSlot(l, 11);
       const vRow = vCache + <usize>pos * rowBytes;
-      project(cacheQ8 ? vNew : vRow, wvOrWkv, kvDim, 0, kvDim);
-      ropeInPlace(kOut, kvDim, headDim, pos, theta);
+      const vOut = cacheQ8 ? vNew : vRow;
+      project(vOut, wvOrWkv, kvDim, 0, kvDim);
+      addBias(vOut, layerSlot(l, 16), kvDim);
+      ropeInPlace(kOut, kvDim, headDim, rotaryDims, pos, theta);
       if (cacheQ8) {
         storeRowQ8(kRow, kNew, kvDim);
         storeRowQ8(vRow, vNew, kvDim);
@@ -237,20 +275,26 @@ function forward(token: i32, wantLogits: bool): void {
     }
     input(ao, d);
     project(xo, layerSlot(l, 5), d, 0, d);
-    addInPlace(x, xo, d);
+    addBias(xo, layerSlot(l, 17), d);
+    if (!parallelResidual) addInPlace(x, xo, d);
 
-    // feed-forward: x += W2 (silu(W1 xn) ⊙ W3 xn)
-    rmsnorm(fn, x, layerSlot(l, 6), d, eps);
+    // feed-forward: x += W2 (silu(W1 xn) ⊙ W3 xn), or W2 gelu(W1 xn + b1) + b2; in parallel with attention for NeoX
+    normalize(fn, x, layerSlot(l, 6), layerSlot(l, 13));
     input(fn, d);
     project(h1, layerSlot(l, 7), hidden, 0, hidden);
-    project(h3, layerSlot(l, 9), hidden, 0, hidden);
-    swiglu(h1, h3, hidden);
+    addBias(h1, layerSlot(l, 18), hidden);
+    if (activation == 0) {
+      project(h3, layerSlot(l, 9), hidden, 0, hidden);
+      swiglu(h1, h3, hidden);
+    } else gelu(h1, hidden, activation == 2);
     input(h1, hidden);
     project(fo, layerSlot(l, 8), d, 0, d);
+    addBias(fo, layerSlot(l, 19), d);
+    if (parallelResidual) addInPlace(x, xo, d);
     addInPlace(x, fo, d);
   }
   if (wantLogits) {
-    rmsnorm(x, x, finalNorm, d, eps);
+    normalize(x, x, finalNorm, finalNormBias);
     input(x, d);
     project(logits, classifier, vocab, 0, vocab);
   }

@@ -147,3 +147,44 @@ export function copyScaled(out: usize, src: usize, s: f32, n: i32): void {
     store<f32>(out + o, load<f32>(src + o) * s);
   }
 }
+
+/** out (n,) = w ⊙ (x − mean) / sqrt(var + eps) + b: LayerNorm (GPT-2, NeoX). */
+export function layerNorm(out: usize, x: usize, w: usize, b: usize, n: i32, eps: f32): void {
+  let mean: f32 = 0;
+  for (let j = 0; j < n; j++) mean += load<f32>(x + (<usize>j << 2));
+  mean /= <f32>n;
+  let v: f32 = 0;
+  for (let j = 0; j < n; j++) {
+    const c = load<f32>(x + (<usize>j << 2)) - mean;
+    v += c * c;
+  }
+  const inv: f32 = 1.0 / Mathf.sqrt(v / <f32>n + eps);
+  for (let j = 0; j < n; j++) {
+    const o = <usize>j << 2;
+    store<f32>(out + o, (load<f32>(x + o) - mean) * inv * load<f32>(w + o) + load<f32>(b + o));
+  }
+}
+
+/** x (n,) += b (n,) when the layer has that bias (b != 0). */
+export function addBias(x: usize, b: usize, n: i32): void {
+  if (b != 0) addInPlace(x, b, n);
+}
+
+/** erf(x), Abramowitz–Stegun 7.1.26 in f64: |error| ≤ 1.5e-7. */
+function erf(x: f64): f64 {
+  const s = x < 0 ? -1.0 : 1.0;
+  const a = Math.abs(x);
+  const t = 1.0 / (1.0 + 0.3275911 * a);
+  const y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
+  return s * y;
+}
+
+/** h (n,) <- gelu(h): exact (erf) for NeoX, or the tanh form GPT-2 uses. */
+export function gelu(h: usize, n: i32, tanhForm: bool): void {
+  for (let j = 0; j < n; j++) {
+    const o = h + (<usize>j << 2);
+    const x = <f64>load<f32>(o);
+    const g = tanhForm ? 0.5 * x * (1.0 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) : 0.5 * x * (1.0 + erf(x * 0.7071067811865476));
+    store<f32>(o, <f32>g);
+  }
+}

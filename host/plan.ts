@@ -8,7 +8,7 @@
  * bytes), greedily by size as in TFLite Micro's planner; the layer loop reuses them for every layer.
  * Nothing here depends on the compiled module except STATIC_BYTES, which the module checks at init.
  */
-import { type ModelConfig, headDim, kvDim, isMultiHead } from "./model.ts";
+import { type ModelConfig, archOf, headDim, kvDim, isMultiHead } from "./model.ts";
 import { fail } from "./errors.ts";
 
 export type AttentionMode = "slim" | "vanilla";
@@ -37,7 +37,7 @@ export type SlimKeys = "pre" | "post";
 export const PLAN_MAGIC = 0x4e4c5053; // "SPLN" little-endian
 export const PLAN_VERSION = 1;
 export const PLAN_HEADER_SLOTS = 48;
-export const PLAN_LAYER_SLOTS = 16;
+export const PLAN_LAYER_SLOTS = 24;
 /**
  * The last header slot holds the address of the standalone command's block (encodeCommandBlock), 0 without
  * one; the decoder's own slots grow upward from 0, so the two never meet.
@@ -63,7 +63,9 @@ export interface LayerPlan {
   ffnNorm: Span;
   w1: Span;
   w2: Span;
-  w3: Span;
+  w3: Span; // SwiGLU's up projection; size 0 for GELU models, which have none
+  /** LayerNorm and projection biases where the architecture has them (f32). bo of a slim layer holds the folded bias. */
+  biases: { attnNorm: Span; ffnNorm: Span; bq: Span; bk: Span; bv: Span; bo: Span; b1: Span; b2: Span } | null;
   kCache: Span; // (ctx, kvDim) f32; slim layers cache keys before RoPE, vanilla after
   vCache: Span | null; // (ctx, kvDim) f32, vanilla layers only
 }
@@ -76,7 +78,9 @@ export interface ArenaPlan {
   regions: Span[];
   planBlock: Span;
   embedding: Span;
+  positionEmbedding: Span | null; // (ctx, dim) f32, learned positions only
   finalNorm: Span;
+  finalNormBias: Span | null; // LayerNorm only
   classifier: Span; // same offset as embedding when shared
   layers: LayerPlan[];
   ropeTable: Span | null; // (ctx, 2·headDim) f32: duplicated cos, signed sin — slim layers rotate cached keys on read
@@ -144,7 +148,7 @@ function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKe
     { name: "q", size: d, first: 1, last: 3 },
     { name: "att", size: c.nHeads * ctx * F32, first: 2, last: 3 },
     { name: "ao", size: d, first: 3, last: 5 }, // concatenated head outputs
-    { name: "xo", size: d, first: 5, last: 6 },
+    { name: "xo", size: d, first: 5, last: archOf(c).parallelResidual ? 10 : 6 }, // parallel: added with the FFN's output
     { name: "fn", size: d, first: 7, last: 8 },
     { name: "h1", size: c.hiddenDim * F32, first: 8, last: 9 },
     { name: "h3", size: c.hiddenDim * F32, first: 8, last: 9 },
@@ -264,6 +268,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const d = c.dim;
   const kv = kvDim(c);
   const embedding = matrix("token_embedding", c.vocabSize * d);
+  const a = archOf(c);
   const layerWeights = modes.map((mode, l) => ({
     mode,
     attnNorm: norm(`layers.${l}.attn_norm`, d),
@@ -278,9 +283,23 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
     ffnNorm: norm(`layers.${l}.ffn_norm`, d),
     w1: matrix(`layers.${l}.w1`, c.hiddenDim * d),
     w2: matrix(`layers.${l}.w2`, d * c.hiddenDim),
-    w3: matrix(`layers.${l}.w3`, c.hiddenDim * d),
+    w3: a.activation === "swiglu" ? matrix(`layers.${l}.w3`, c.hiddenDim * d) : place(`layers.${l}.w3 (none)`, 0),
+    biases: !(a.biases || a.norm === "layer")
+      ? null
+      : {
+          attnNorm: norm(`layers.${l}.attn_norm_bias`, a.norm === "layer" ? d : 0),
+          ffnNorm: norm(`layers.${l}.ffn_norm_bias`, a.norm === "layer" ? d : 0),
+          bq: norm(`layers.${l}.bq`, a.biases ? d : 0),
+          bk: norm(`layers.${l}.bk`, a.biases ? kv : 0),
+          bv: norm(`layers.${l}.bv`, a.biases && mode === "vanilla" ? kv : 0), // slim: folded into bo
+          bo: norm(`layers.${l}.bo`, a.biases ? d : 0),
+          b1: norm(`layers.${l}.b1`, a.biases ? c.hiddenDim : 0),
+          b2: norm(`layers.${l}.b2`, a.biases ? d : 0),
+        },
   }));
+  const positionEmbedding = a.learnedPositions ? norm("position_embedding", ctx * d) : null; // only the planned positions
   const finalNorm = norm("final_norm", d);
+  const finalNormBias = a.norm === "layer" ? norm("final_norm_bias", d) : null;
   const classifier = c.sharedClassifier ? { ...embedding, name: "classifier (shared)" } : matrix("classifier", c.vocabSize * d);
   regions.push({ name: "weights", offset: weightsStart, size: cursor - weightsStart });
 
@@ -313,7 +332,9 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
     regions: regions.sort((a, b) => a.offset - b.offset),
     planBlock,
     embedding,
+    positionEmbedding,
     finalNorm,
+    finalNormBias,
     classifier,
     layers,
     ropeTable,
@@ -378,6 +399,7 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     fail("E_MODEL", `the decoder runs ${DECODER_WEIGHTS.join(" or ")} weights and ${DECODER_CACHES.join(" or ")} cache rows; a ${plan.weights} / ${plan.kCache} plan is for sizing only`);
   if (plan.kCache === "q8" && plan.slimKeys === "post") fail("E_MODEL", "a q8 cache holds keys before rotation only (slimKeys \"pre\")");
   const c = plan.config;
+  const arch = archOf(c);
   const slots = new Int32Array(PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * c.nLayers);
   const f32bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
   const act = (n: string) => (plan.activations.find((a) => a.name === n)?.offset ?? 0);
@@ -389,6 +411,8 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     plan.logits.offset, plan.tokens.offset, plan.slimKeys === "post" ? 1 : 0, act("k_block"), act("softmax_state"),
     plan.weights === "q8_0" ? 1 : 0, plan.groupSize, act("x_q8"), act("x_scales"),
     plan.kCache === "q8" ? 1 : 0, act("k_new"), act("v_new"),
+    arch.norm === "layer" ? 1 : 0, ["swiglu", "gelu", "gelu_tanh"].indexOf(arch.activation), arch.rotaryDims,
+    plan.positionEmbedding?.offset ?? 0, arch.parallelResidual ? 1 : 0, plan.finalNormBias?.offset ?? 0,
   ];
   slots.set(header);
   if (plan.command) slots[PLAN_COMMAND_SLOT] = plan.command.block.offset;
@@ -397,6 +421,7 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
       [
         l.mode === "slim" ? 1 : 0, l.attnNorm.offset, l.wq.offset, l.wk.offset, l.wvOrWkv.offset, l.wo.offset,
         l.ffnNorm.offset, l.w1.offset, l.w2.offset, l.w3.offset, l.kCache.offset, l.vCache?.offset ?? 0,
+        ...(l.biases ? [l.biases.attnNorm, l.biases.ffnNorm, l.biases.bq, l.biases.bk, l.biases.bv, l.biases.bo, l.biases.b1, l.biases.b2].map((s) => (s.size > 0 ? s.offset : 0)) : []),
       ],
       PLAN_HEADER_SLOTS + i * PLAN_LAYER_SLOTS,
     );

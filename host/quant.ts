@@ -3,6 +3,7 @@
  * row-major, then one f32 scale per group of `group` values; scale = max|x| / 127 over the group and
  * q = round-half-to-even(x / scale), the same rounding the module applies to its activations.
  */
+import type { WeightDtype } from "./plan.ts";
 
 /** Rounds to the nearest integer, ties to even (WebAssembly's f32.nearest). */
 export function roundHalfEven(x: number): number {
@@ -43,4 +44,58 @@ export function q8Bytes(x: Float32Array, group: number): Uint8Array {
 /** Dequantized values of a Q8_0 matrix: what the decoder effectively multiplies with. */
 export function dequantizeQ8({ values, scales }: Q8, group: number): Float32Array {
   return Float32Array.from(values, (q, j) => Math.fround(q * scales[Math.floor(j / group)]));
+}
+
+/**
+ * x rounded to the nearest IEEE binary16 value, ties to even, returned as a number: normals keep 11
+ * significant bits, subnormals are multiples of 2⁻²⁴, and |x| ≥ 65520 (halfway past the largest finite
+ * half, 65504) becomes ±Infinity. Exact for any finite double: the quotient by the spacing is exact.
+ */
+export function roundF16(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  const a = Math.abs(x);
+  if (a >= 65520) return x > 0 ? Infinity : -Infinity;
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--; // log2 may be off by one ulp at powers of two
+  else if (2 ** (e + 1) <= a) e++;
+  const spacing = 2 ** (Math.max(e, -14) - 10);
+  return Math.sign(x) * roundHalfEven(a / spacing) * spacing;
+}
+
+/**
+ * Q4_0 with ggml's scale: per group, m is the value of largest magnitude WITH its sign and scale = m / −8,
+ * so m itself maps to −8 and the whole range −8..7 is used; q = clamp(round(x / scale), −8, 7). Rounding
+ * is half to even like Q8_0 here (ggml truncates x/scale + 8.5, i.e. rounds half up; they differ at ties).
+ * Values are kept one per Int8 (the stored form packs two per byte, see matrixBytes).
+ */
+export function quantizeQ4(x: Float32Array, group: number): Q8 {
+  const f = Math.fround;
+  const values = new Int8Array(x.length);
+  const scales = new Float32Array(x.length / group);
+  for (let g = 0; g < x.length; g += group) {
+    let m = 0;
+    for (let j = g; j < g + group; j++) if (Math.abs(x[j]) > Math.abs(m)) m = x[j];
+    const scale = m === 0 ? 0 : f(m / -8); // not −0 for an all-zero group
+    const inv = scale !== 0 ? f(1 / scale) : 0;
+    scales[g / group] = scale;
+    for (let j = g; j < g + group; j++) values[j] = Math.min(7, Math.max(-8, roundHalfEven(f(x[j] * inv))));
+  }
+  return { values, scales };
+}
+
+/** Dequantized values of a Q4_0 matrix (same layout as Q8_0 once unpacked). */
+export const dequantizeQ4 = dequantizeQ8;
+
+/** What a matrix stored as `dtype` holds once read back: x (n,) -> deq(q(x)) (n,), f32 values. */
+export function roundTrip(x: Float32Array, dtype: WeightDtype, group: number): Float32Array {
+  switch (dtype) {
+    case "f32":
+      return x.slice();
+    case "f16":
+      return Float32Array.from(x, roundF16);
+    case "q8_0":
+      return dequantizeQ8(quantizeQ8(x, group), group);
+    case "q4_0":
+      return dequantizeQ4(quantizeQ4(x, group), group);
+  }
 }

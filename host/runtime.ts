@@ -4,8 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { type Model, isLlamaShaped } from "./model.ts";
-import { type ArenaPlan, encodePlanBlock } from "./plan.ts";
+import type { Model } from "./model.ts";
+import { type ArenaPlan, type Span, encodePlanBlock } from "./plan.ts";
 import { withFixedMemory } from "./wasm.ts";
 import { q8Bytes } from "./quant.ts";
 import { SlimError, fail } from "./errors.ts";
@@ -49,35 +49,69 @@ export function loadDecoderBytes(build: Build): Uint8Array {
   }
 }
 
-/** Slim layers take W_KV (dim, dim) in place of W_V; `wkv[l]` is null for vanilla layers. */
+/**
+ * Slim layers take W_KV (dim, dim) in place of W_V; `wkv[l]` is null for vanilla layers. A slim layer with
+ * biases caches keys with b_K, so V = W_KV·(k − b_K) + b_V; since attention weights sum to one, the constant
+ * part passes straight through to the output projection: b_O' = b_O + W_O·(b_V − W_KV·b_K) (float64).
+ */
 export function writeWeights(mem: ArrayBuffer, model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[]): void {
-  if (!isLlamaShaped(model.config))
-    fail("E_MODEL", `the decoder runs Llama-shaped models (RMSNorm, RoPE on every head dim, SwiGLU, no biases); this ${model.config.arch} model is not yet supported`);
-  const put = (offset: number, data: Float32Array) => new Float32Array(mem, offset, data.length).set(data);
-  // Matrices in the plan's storage; norms stay f32.
-  const matrix = (offset: number, data: Float32Array) =>
-    plan.weights === "q8_0" ? new Uint8Array(mem, offset).set(q8Bytes(data, plan.groupSize)) : put(offset, data);
+  const put = (span: Span | null, data: Float32Array | undefined) => {
+    if (!span || span.size === 0) return;
+    if (!data) throw new Error(`the model has no tensor for ${span.name}`);
+    new Float32Array(mem, span.offset, data.length).set(data);
+  };
+  // Matrices in the plan's storage; norms, biases, and slim layers' W_K and W_KV stay f32.
+  const matrix = (span: Span, data: Float32Array | undefined) =>
+    plan.weights === "q8_0" && span.size > 0 ? new Uint8Array(mem, span.offset).set(q8Bytes(data!, plan.groupSize)) : put(span, data);
   const w = model.weights;
-  matrix(plan.embedding.offset, w.tokenEmbedding);
+  const d = model.config.dim;
+  matrix(plan.embedding, w.tokenEmbedding);
+  put(plan.positionEmbedding, w.positionEmbedding?.subarray(0, plan.ctx * d));
   plan.layers.forEach((l, i) => {
     const lw = w.layers[i];
-    put(l.attnNorm.offset, lw.attnNorm);
-    matrix(l.wq.offset, lw.wq);
-    if (l.mode === "slim") put(l.wk.offset, lw.wk); // slim layers keep W_K and W_KV in f32 (host/plan.ts)
-    else matrix(l.wk.offset, lw.wk);
-    if (l.mode === "slim") {
-      const m = wkv[i];
-      if (!m) throw new Error(`layer ${i} is planned slim but has no W_KV`);
-      put(l.wvOrWkv.offset, m); // f32 in every plan (host/plan.ts)
-    } else matrix(l.wvOrWkv.offset, lw.wv);
-    matrix(l.wo.offset, lw.wo);
-    put(l.ffnNorm.offset, lw.ffnNorm);
-    matrix(l.w1.offset, lw.w1);
-    matrix(l.w2.offset, lw.w2);
-    matrix(l.w3.offset, lw.w3!);
+    const slim = l.mode === "slim";
+    put(l.attnNorm, lw.attnNorm);
+    matrix(l.wq, lw.wq);
+    (slim ? put : matrix)(l.wk, lw.wk);
+    if (slim) {
+      if (!wkv[i]) throw new Error(`layer ${i} is planned slim but has no W_KV`);
+      put(l.wvOrWkv, wkv[i]!);
+    } else matrix(l.wvOrWkv, lw.wv);
+    matrix(l.wo, lw.wo);
+    put(l.ffnNorm, lw.ffnNorm);
+    matrix(l.w1, lw.w1);
+    matrix(l.w2, lw.w2);
+    matrix(l.w3, lw.w3);
+    if (l.biases) {
+      const b = l.biases;
+      put(b.attnNorm, lw.attnNormBias);
+      put(b.ffnNorm, lw.ffnNormBias);
+      put(b.bq, lw.bq);
+      put(b.bk, lw.bk);
+      put(b.bv, lw.bv);
+      put(b.bo, slim && lw.bo ? foldedOutputBias(lw.wo, lw.bo, lw.bv!, lw.bk!, wkv[i]!, d) : lw.bo);
+      put(b.b1, lw.b1);
+      put(b.b2, lw.b2);
+    }
   });
-  put(plan.finalNorm.offset, w.finalNorm);
-  if (!model.config.sharedClassifier) matrix(plan.classifier.offset, w.classifier);
+  put(plan.finalNorm, w.finalNorm);
+  put(plan.finalNormBias, w.finalNormBias);
+  if (!model.config.sharedClassifier) matrix(plan.classifier, w.classifier);
+}
+
+/** b_O + W_O·(b_V − W_KV·b_K), all (d,), in float64. */
+function foldedOutputBias(wo: Float32Array, bo: Float32Array, bv: Float32Array, bk: Float32Array, wkv: Float32Array, d: number): Float32Array {
+  const r = new Float64Array(d);
+  for (let i = 0; i < d; i++) {
+    let s = bv[i];
+    for (let j = 0; j < d; j++) s -= wkv[i * d + j] * bk[j];
+    r[i] = s;
+  }
+  return Float32Array.from({ length: d }, (_, i) => {
+    let s = bo[i];
+    for (let j = 0; j < d; j++) s += wo[i * d + j] * r[j];
+    return s;
+  });
 }
 
 export class Decoder {

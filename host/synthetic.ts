@@ -3,7 +3,7 @@
  * before a trained default model exists. Deterministic for a seed.
  */
 import type { Model, ModelConfig, LayerWeights } from "./model.ts";
-import { kvDim } from "./model.ts";
+import { archOf, kvDim } from "./model.ts";
 
 /** mulberry32: a small, fast, seedable PRNG with 32 bits of state; returns floats in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -31,12 +31,18 @@ function gaussian(rand: () => number, n: number, std: number): Float32Array {
 
 const around1 = (rand: () => number, n: number) => Float32Array.from({ length: n }, () => 0.8 + 0.4 * rand());
 
-/** Random weights scaled like a trained model's (std ≈ 1/√fan_in), so activations stay O(1). */
+/**
+ * Random weights scaled like a trained model's (std ≈ 1/√fan_in), so activations stay O(1); with the
+ * config's architecture: LayerNorm biases, projection biases (std 0.1), learned positions, no W3 for GELU.
+ */
 export function syntheticModel(config: ModelConfig, seed = 1): Model {
   const rand = mulberry32(seed);
   const d = config.dim;
   const kv = kvDim(config);
+  const a = archOf(config);
   const mat = (rows: number, cols: number) => gaussian(rand, rows * cols, 1 / Math.sqrt(cols));
+  const bias = (n: number) => (a.biases ? gaussian(rand, n, 0.1) : undefined);
+  const normBias = (n: number) => (a.norm === "layer" ? gaussian(rand, n, 0.1) : undefined);
   const layers: LayerWeights[] = Array.from({ length: config.nLayers }, () => ({
     attnNorm: around1(rand, d),
     wq: mat(d, d),
@@ -46,11 +52,20 @@ export function syntheticModel(config: ModelConfig, seed = 1): Model {
     ffnNorm: around1(rand, d),
     w1: mat(config.hiddenDim, d),
     w2: mat(d, config.hiddenDim),
-    w3: mat(config.hiddenDim, d),
+    w3: a.activation === "swiglu" ? mat(config.hiddenDim, d) : undefined,
+    attnNormBias: normBias(d),
+    ffnNormBias: normBias(d),
+    bq: bias(d),
+    bk: bias(kv),
+    bv: bias(kv),
+    bo: bias(d),
+    b1: bias(config.hiddenDim),
+    b2: bias(d),
   }));
   const tokenEmbedding = gaussian(rand, config.vocabSize * d, 1);
   const classifier = config.sharedClassifier ? tokenEmbedding : mat(config.vocabSize, d);
-  return { config, weights: { tokenEmbedding, layers, finalNorm: around1(rand, d), classifier } };
+  const positionEmbedding = a.learnedPositions ? gaussian(rand, config.seqLen * d, 0.5) : undefined;
+  return { config, weights: { tokenEmbedding, layers, finalNorm: around1(rand, d), finalNormBias: normBias(d), positionEmbedding, classifier } };
 }
 
 /** The stories15M shape (llama2.c's smallest TinyStories model), with a 4096-token context. */

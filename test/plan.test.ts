@@ -199,7 +199,7 @@ describe("planArena", () => {
     const c = STORIES15M;
     const ctx = 256;
     const staticBytes = 16384;
-    const planBlock = (48 + 16 * 6) * 4; // header slots + 16 slots per layer, i32 each
+    const planBlock = (48 + 24 * 6) * 4; // header slots + 24 slots per layer, i32 each
     // Every tensor below is a multiple of 16 bytes already (288 · 4 = 1152 = 72 · 16), so no padding.
     const embedding = 32000 * 288 * 4;
     const perLayer =
@@ -272,7 +272,7 @@ describe("planArena", () => {
     const c = SMALL;
     const ctx = 128;
     const staticBytes = 16384;
-    const planBlock = (48 + 16 * 2) * 4;
+    const planBlock = (48 + 24 * 2) * 4;
     const embedding = 512 * 64 * 4;
     const perLayer =
       64 * 4 + // attn norm

@@ -11,10 +11,10 @@
  * above a threshold keep their V-cache ("vanilla").
  */
 import { SlimError, fail } from "../host/errors.ts";
-import { type Model, isMultiHead, kvDim } from "../host/model.ts";
+import { type Model, isLlamaShaped, isMultiHead, kvDim } from "../host/model.ts";
 import { attentionInputs } from "./calibrate.ts";
 import { mulberry32 } from "../host/synthetic.ts";
-import { quantizeQ8, dequantizeQ8 } from "../host/quant.ts";
+import { quantizeQ8, dequantizeQ8, roundF16 } from "../host/quant.ts";
 import type { CacheDtype } from "../host/plan.ts";
 
 /** A row-major matrix or a vector; f32 or f64 values are read as float64. */
@@ -214,10 +214,11 @@ export interface ReconstructionError {
   vanilla: number; // V itself rounded to the cache's precision: what a vanilla layer's V-cache costs
 }
 
-/** A cache row as the decoder stores it: f32, or Q8 (int8 values and one scale per row). */
+/** A cache row as stored: f32, f16 (binary16, for sizing: the decoder runs f32 and q8), or Q8 (int8 values and one scale per row). */
 function cachedRow(x: Float64Array, cache: CacheDtype): Float64Array {
   if (cache === "f32") return x.map(Math.fround);
-  if (cache !== "q8") fail("E_FLAG", `--kcache ${cache}: the decoder caches f32 or q8 rows`);
+  if (cache === "f16") return x.map(roundF16);
+  if (cache !== "q8") fail("E_FLAG", `--kcache ${cache}: cache rows are f32, f16 or q8`);
   return Float64Array.from(dequantizeQ8(quantizeQ8(Float32Array.from(x), x.length), x.length));
 }
 
@@ -308,7 +309,8 @@ export function slimify(model: Model, opts: SlimifyOptions = {}): SlimifyResult 
   }
 
   const prompt = opts.prompt && opts.prompt.length > 0 ? opts.prompt : null;
-  const activations = prompt ? attentionInputs(model, prompt) : null;
+  // tools/calibrate.ts runs the Llama forward pass; other architectures are measured on random inputs
+  const activations = prompt && isLlamaShaped(c) ? attentionInputs(model, prompt) : null;
   const randomInputs = gaussians(rows * dim, opts.seed ?? 1);
 
   const layers: LayerReport[] = [];
