@@ -6,6 +6,7 @@
  *
  * Semantics follow llama2.c `forward()` (adjacent-pair RoPE, GQA by head groups, SwiGLU). The test
  * oracle in test/reference.ts is a separate implementation on purpose; tools may not import tests.
+ * The same pass also yields the float64 logits, the reference quantize-report measures against.
  */
 import { fail } from "../host/errors.ts";
 import { type Model, headDim, kvDim } from "../host/model.ts";
@@ -46,6 +47,16 @@ function rope(vec: Float64Array, pos: number, headSize: number, theta: number): 
  * rmsnorm(x, attnNorm) at position p.
  */
 export function attentionInputs(model: Model, tokens: readonly number[]): Float64Array[] {
+  return forward(model, tokens, false).inputs;
+}
+
+/** The float64 logits at every prompt position: result[p] is (vocab,) after token p. */
+export function forwardLogits(model: Model, tokens: readonly number[]): Float64Array[] {
+  return forward(model, tokens, true).logits;
+}
+
+/** One float64 pass over the prompt: attention inputs per layer, and the logits per position if asked. */
+function forward(model: Model, tokens: readonly number[], withLogits: boolean): { inputs: Float64Array[]; logits: Float64Array[] } {
   const c = model.config;
   const w = model.weights;
   const [dim, hs, kvd, n] = [c.dim, headDim(c), kvDim(c), tokens.length];
@@ -107,5 +118,6 @@ export function attentionInputs(model: Model, tokens: readonly number[]): Float6
       for (let i = 0; i < dim; i++) xs[p][i] += down[i];
     }
   }
-  return inputs;
+  const logits = withLogits ? xs.map((x) => matvec(w.classifier, rmsnorm(x, w.finalNorm, c.normEps), c.vocabSize, dim)) : [];
+  return { inputs, logits };
 }
