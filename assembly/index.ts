@@ -7,8 +7,8 @@
 // A pointer result of 0 means failure; lastError() says why (codes in assembly/status.ts).
 
 import { matmul, rmsnorm, layerNorm, addInPlace, addBias, swiglu, gelu } from "./kernels";
-import { configureProjections, input, project, F32, Q8_0 } from "./project";
-import { dequantizeRowQ8 } from "./quant";
+import { configureProjections, input, project, F32, Q8_0, Q4_0 } from "./project";
+import { dequantizeRowQ8, dequantizeRowQ4 } from "./quant";
 import { storeRowQ8 } from "./cache-q8";
 import { ropeInPlace, fillRopeTable, slimAttention, vanillaAttention, BLOCK } from "./attention";
 import * as S from "./status";
@@ -139,8 +139,9 @@ export function init(plan: usize): i32 {
   if (layerNormed && finalNormBias == 0) return (status = S.PLAN_BAD_DIMS);
   layerBase = plan + (<usize>HEADER_SLOTS << 2);
   // Every address the plan hands out must leave room for its buffer below `total`.
-  if (weightType != F32 && weightType != Q8_0) return (status = S.PLAN_BAD_DIMS);
-  if (weightType == Q8_0 && (groupSize <= 0 || dim % groupSize != 0 || hidden % groupSize != 0)) return (status = S.PLAN_BAD_DIMS);
+  if (weightType != F32 && weightType != Q8_0 && weightType != Q4_0) return (status = S.PLAN_BAD_DIMS);
+  if (weightType != F32 && (groupSize <= 0 || dim % groupSize != 0 || hidden % groupSize != 0)) return (status = S.PLAN_BAD_DIMS);
+  if (weightType == Q4_0 && groupSize != 32) return (status = S.PLAN_BAD_DIMS); // the packed layout is per 32
   const d4 = <u64>dim << 2;
   const hid4 = <u64>hidden << 2;
   const kvDim = <u64>(nKvHeads * headDim);
@@ -170,7 +171,7 @@ export function init(plan: usize): i32 {
     ok = ok && (!rotatedKeys || fits(kBlock, <u64>BLOCK * d4, total));
   }
   const widest = <u64>max(dim, hidden);
-  if (ok && weightType == Q8_0) ok = fits(xq, widest, total) && fits(xs, (widest / <u64>groupSize) << 2, total);
+  if (ok && weightType != F32) ok = fits(xq, widest, total) && fits(xs, (widest / <u64>groupSize) << 2, total);
   if (ok && cacheQ8) ok = !rotatedKeys && fits(kNew, kvDim << 2, total) && fits(vNew, kvDim << 2, total);
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
   configureProjections(weightType, groupSize, xq, xs);
@@ -194,7 +195,9 @@ export function init(plan: usize): i32 {
 /** Bytes of a (rows, cols) weight matrix in this plan's storage. */
 function mbytes(rows: i32, cols: i32): u64 {
   const n = <u64>rows * <u64>cols;
-  return weightType == Q8_0 ? n + ((n / <u64>groupSize) << 2) : n << 2;
+  if (weightType == Q8_0) return n + ((n / <u64>groupSize) << 2);
+  if (weightType == Q4_0) return (n >> 1) + ((n / <u64>groupSize) << 2);
+  return n << 2;
 }
 
 // @ts-ignore: decorator
@@ -236,6 +239,7 @@ function forward(token: i32, wantLogits: bool): void {
   const n = pos + 1;
   const kvDim = nKvHeads * headDim;
   if (weightType == Q8_0) dequantizeRowQ8(x, embedding, vocab, token, d, groupSize);
+  else if (weightType == Q4_0) dequantizeRowQ4(x, embedding, vocab, token, d);
   else memory.copy(x, embedding + <usize>token * (<usize>d << 2), <usize>d << 2);
   if (positionEmbedding != 0) addInPlace(x, positionEmbedding + <usize>pos * (<usize>d << 2), d);
   for (let l = 0; l < nLayers; l++) {

@@ -19,7 +19,7 @@ export const PAGE_BYTES = 65536;
 /** Tensors and regions start on 16-byte boundaries: v128 loads and flash execute-in-place on ESP32. */
 export const ALIGN = 16;
 /** Weight storages the decoder in assembly/ runs; the others are for sizing (`slimedge plan`). */
-export const DECODER_WEIGHTS: readonly string[] = ["f32", "q8_0"];
+export const DECODER_WEIGHTS: readonly string[] = ["f32", "q8_0", "q4_0"];
 /** Cache row storages the decoder runs. */
 export const DECODER_CACHES: readonly string[] = ["f32", "q8"];
 
@@ -161,7 +161,7 @@ function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKe
     // this position's key and value in f32 until they are quantized into their cache rows
     bufs.push({ name: "k_new", size: kvDim(c) * F32, first: 1, last: 1 }, { name: "v_new", size: kvDim(c) * F32, first: 1, last: 1 });
   }
-  if (weights === "q8_0") {
+  if (weights === "q8_0" || weights === "q4_0") {
     // the current projection input, quantized once and shared by the projections that read it
     const widest = Math.max(c.dim, c.hiddenDim);
     bufs.push({ name: "x_q8", size: widest, first: 0, last: 11 }, { name: "x_scales", size: (widest / group) * F32, first: 0, last: 11 });
@@ -409,7 +409,7 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     plan.embedding.offset, plan.finalNorm.offset, plan.classifier.offset, plan.ropeTable?.offset ?? 0,
     act("x"), act("xn"), act("q"), act("att"), act("ao"), act("xo"), act("fn"), act("h1"), act("h3"), act("fo"), act("u"),
     plan.logits.offset, plan.tokens.offset, plan.slimKeys === "post" ? 1 : 0, act("k_block"), act("softmax_state"),
-    plan.weights === "q8_0" ? 1 : 0, plan.groupSize, act("x_q8"), act("x_scales"),
+    ["f32", "q8_0", "q4_0"].indexOf(plan.weights), plan.groupSize, act("x_q8"), act("x_scales"),
     plan.kCache === "q8" ? 1 : 0, act("k_new"), act("v_new"),
     arch.norm === "layer" ? 1 : 0, ["swiglu", "gelu", "gelu_tanh"].indexOf(arch.activation), arch.rotaryDims,
     plan.positionEmbedding?.offset ?? 0, arch.parallelResidual ? 1 : 0, plan.finalNormBias?.offset ?? 0,

@@ -99,3 +99,17 @@ export function roundTrip(x: Float32Array, dtype: WeightDtype, group: number): F
       return dequantizeQ4(quantizeQ4(x, group), group);
   }
 }
+
+/**
+ * The stored bytes of a Q4_0 matrix as the decoder reads it (assembly/quant.ts): per group of 32, 16 bytes
+ * with value j in the low nibble and value j + 16 in the high nibble of byte j (each as q + 8); then scales.
+ */
+export function q4Bytes(x: Float32Array, group: number): Uint8Array {
+  if (group !== 32) throw new Error("Q4_0 packs groups of 32");
+  const { values, scales } = quantizeQ4(x, group);
+  const out = new Uint8Array(values.length / 2 + scales.length * 4);
+  for (let g = 0; g < values.length; g += 32)
+    for (let j = 0; j < 16; j++) out[g / 2 + j] = (values[g + j] + 8) | ((values[g + j + 16] + 8) << 4);
+  out.set(new Uint8Array(scales.buffer), values.length / 2);
+  return out;
+}

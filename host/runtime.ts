@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { Model } from "./model.ts";
 import { type ArenaPlan, type Span, encodePlanBlock } from "./plan.ts";
 import { withFixedMemory } from "./wasm.ts";
-import { q8Bytes } from "./quant.ts";
+import { q4Bytes, q8Bytes } from "./quant.ts";
 import { SlimError, fail } from "./errors.ts";
 
 export type Build = "simd" | "scalar";
@@ -61,8 +61,11 @@ export function writeWeights(mem: ArrayBuffer, model: Model, plan: ArenaPlan, wk
     new Float32Array(mem, span.offset, data.length).set(data);
   };
   // Matrices in the plan's storage; norms, biases, and slim layers' W_K and W_KV stay f32.
-  const matrix = (span: Span, data: Float32Array | undefined) =>
-    plan.weights === "q8_0" && span.size > 0 ? new Uint8Array(mem, span.offset).set(q8Bytes(data!, plan.groupSize)) : put(span, data);
+  const matrix = (span: Span, data: Float32Array | undefined) => {
+    if (span.size === 0 || plan.weights === "f32") return put(span, data);
+    const bytes = plan.weights === "q8_0" ? q8Bytes(data!, plan.groupSize) : q4Bytes(data!, plan.groupSize);
+    new Uint8Array(mem, span.offset, bytes.length).set(bytes);
+  };
   const w = model.weights;
   const d = model.config.dim;
   matrix(plan.embedding, w.tokenEmbedding);

@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { quantizeQ8, roundHalfEven } from "../host/quant.ts";
+import { quantizeQ8, quantizeQ4, q4Bytes, roundHalfEven } from "../host/quant.ts";
 import { mulberry32, syntheticModel } from "../host/synthetic.ts";
 import { planArena, layerModes } from "../host/plan.ts";
 import { Decoder, type Build } from "../host/runtime.ts";
@@ -17,6 +17,7 @@ interface Kernels {
   memory: WebAssembly.Memory;
   quantizeQ8(q: number, scales: number, x: number, n: number, group: number): void;
   matmulQ8(out: number, w: number, totalRows: number, row0: number, count: number, xq: number, xs: number, cols: number, group: number): void;
+  matmulQ4(out: number, w: number, totalRows: number, row0: number, count: number, xq: number, xs: number, cols: number): void;
 }
 
 const f = Math.fround;
@@ -92,6 +93,33 @@ describe.each(BUILDS)("Q8_0 kernels (%s)", (build) => {
     const want = referenceQ8(w.values, w.scales, x.values, x.scales, rows, cols, group);
     expect(Array.from(got)).toEqual(Array.from(want.out));
     expect(Math.min(...want.acc)).toBeLessThan(-group * 127); // the extreme group really was exercised
+  });
+});
+
+describe.each(BUILDS)("Q4_0 kernel (%s)", (build) => {
+  it.each([
+    [7, 64],
+    [33, 288],
+    [5, 768],
+  ])("matches the scalar reference bit for bit: rows %i, cols %i (groups of 32)", async (rows, cols) => {
+    const k = await kernels(build);
+    const rand = mulberry32(rows * 7 + cols);
+    const wf = Float32Array.from({ length: rows * cols }, () => (rand() - 0.5) * 2);
+    const packed = q4Bytes(wf, 32);
+    const w = quantizeQ4(wf, 32); // the same values, unpacked: the reference multiplies these
+    const x = quantizeQ8(Float32Array.from({ length: cols }, () => (rand() - 0.5) * 6), 32);
+    x.values.fill(-128, 0, 32); // extremes
+    const base = 1 << 16;
+    const mem = new Uint8Array(k.memory.buffer);
+    mem.set(packed, base);
+    const xqAt = base + 32768;
+    const xsAt = xqAt + 4096;
+    const outAt = xsAt + 4096;
+    mem.set(new Uint8Array(x.values.buffer), xqAt);
+    mem.set(new Uint8Array(x.scales.buffer), xsAt);
+    k.matmulQ4(outAt, base, rows, 0, rows, xqAt, xsAt, cols);
+    const want = referenceQ8(w.values, w.scales, x.values, x.scales, rows, cols, 32);
+    expect(Array.from(new Float32Array(k.memory.buffer, outAt, rows))).toEqual(Array.from(want.out));
   });
 });
 
@@ -207,4 +235,27 @@ describe("Q8 cache rows", () => {
       expect(l.reason).toMatch(/over a vanilla V-cache's own .* q8 cache rows/);
     }
   });
+});
+
+describe("Q4_0 decoder against the float64 oracle", () => {
+  const cfg: ModelConfig = {
+    arch: "llama", dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 67, seqLen: 256,
+    normEps: 1e-5, ropeTheta: 10000, sharedClassifier: false,
+  };
+  const model = syntheticModel(cfg, 3);
+  const tokens = Array.from({ length: 100 }, (_, i) => (i * 7 + 3) % 67);
+  const oracle = referenceLogits(model, tokens);
+  const { wkv } = slimify(model);
+  // Measured on this random model: 3.4e-1 (slim) and 3.5e-1 (vanilla) of max |ref|: four bits are coarse.
+  it.each(BUILDS.flatMap((build) => (["slim", "vanilla"] as const).map((mode) => ({ build, mode }))))(
+    "stays within 0.45 × max |ref| ($build, $mode)",
+    async ({ build, mode }) => {
+      const plan = planArena(cfg, 128, layerModes(cfg, mode), { weights: "q4_0" });
+      expect(plan.layers[0].wq.size).toBe(64 * 64 / 2 + (64 * 64 / 32) * 4);
+      const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
+      const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), oracle[p])));
+      console.log(`  q4_0 ${build} ${mode}: worst max|Δ|/max|ref| ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThanOrEqual(0.45);
+    },
+  );
 });
