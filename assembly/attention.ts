@@ -15,6 +15,18 @@
 
 import { dot, hsum, matmul, softmax } from "./kernels";
 import { dotQ8, rotatedDotQ8, mixBlock1Q8, mixBlock4Q8 } from "./cache-q8";
+import { dotF16, rotatedDotF16, mixBlock1F16, mixBlock4F16 } from "./f16";
+
+/** Cache row storage codes (plan block): f32, Q8 (int8 values, then an f32 scale), f16. */
+export const CACHE_F32: i32 = 0;
+export const CACHE_Q8: i32 = 1;
+export const CACHE_F16: i32 = 2;
+
+/** Bytes of one cache row of `width` values. */
+// @ts-ignore: decorator
+@inline export function rowBytesOf(cache: i32, width: i32): usize {
+  return cache == CACHE_Q8 ? <usize>width + 4 : cache == CACHE_F16 ? <usize>width << 1 : <usize>width << 2;
+}
 
 /**
  * Rotate pairs of v (n,) for position pos, in place; headDim is the period, and only the first `rotary` dims
@@ -189,19 +201,21 @@ function mixBlock1(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32
 }
 
 /** U (heads, dim) (+)= A[:, t0..t0+count) · R (count, dim) for all heads: groups of four, then singles. */
-function mixBlock(u: usize, att: usize, rows: usize, cacheQ8: bool, heads: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
+function mixBlock(u: usize, att: usize, rows: usize, cache: i32, heads: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
   const uRow = <usize>dim << 2;
-  const rowBytes = cacheQ8 ? <usize>dim + 4 : uRow;
+  const rowBytes = rowBytesOf(cache, dim);
   const aRow = <usize>ctx << 2;
   const a = att + (<usize>t0 << 2);
   const first = t0 == 0;
   let h = 0;
   for (; h + 4 <= heads; h += 4) {
-    if (cacheQ8) mixBlock4Q8(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
+    if (cache == CACHE_Q8) mixBlock4Q8(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
+    else if (cache == CACHE_F16) mixBlock4F16(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
     else mixBlock4(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
   }
   for (; h < heads; h++) {
-    if (cacheQ8) mixBlock1Q8(u + <usize>h * uRow, a + <usize>h * aRow, rows, rowBytes, <usize>dim, dim, count, first);
+    if (cache == CACHE_Q8) mixBlock1Q8(u + <usize>h * uRow, a + <usize>h * aRow, rows, rowBytes, <usize>dim, dim, count, first);
+    else if (cache == CACHE_F16) mixBlock1F16(u + <usize>h * uRow, a + <usize>h * aRow, rows, rowBytes, dim, count, first);
     else mixBlock1(u + <usize>h * uRow, a + <usize>h * aRow, rows, rowBytes, dim, count, first);
   }
 }
@@ -247,6 +261,13 @@ export function weightedRowSum(out: usize, a: usize, rows: usize, rowBytes: usiz
   }
 }
 
+/** The same over f16 rows. */
+function weightedRowSumF16(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32, n: i32): void {
+  for (let t0 = 0; t0 < n; t0 += BLOCK) {
+    mixBlock1F16(out, a + (<usize>t0 << 2), rows + <usize>t0 * rowBytes, rowBytes, cols, min(BLOCK, n - t0), t0 == 0);
+  }
+}
+
 /** The same over Q8 rows whose scale sits at byte `scaleAt` of each row. */
 function weightedRowSumQ8(out: usize, a: usize, rows: usize, rowBytes: usize, scaleAt: usize, cols: i32, n: i32): void {
   for (let t0 = 0; t0 < n; t0 += BLOCK) {
@@ -255,10 +276,10 @@ function weightedRowSumQ8(out: usize, a: usize, rows: usize, rowBytes: usize, sc
 }
 
 /** att (heads, ctx) rows 0..n-1 <- softmax(q_h · k_t / √hd) over keys that are already rotated. */
-function plainScores(att: usize, q: usize, kCache: usize, cacheQ8: bool, heads: i32, kvHeads: i32, hd: i32, ctx: i32, n: i32): void {
+function plainScores(att: usize, q: usize, kCache: usize, cache: i32, heads: i32, kvHeads: i32, hd: i32, ctx: i32, n: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
   const kvDim = kvHeads * hd;
-  const kvRow = cacheQ8 ? <usize>kvDim + 4 : <usize>kvDim << 2;
+  const kvRow = rowBytesOf(cache, kvDim);
   const group = heads / kvHeads;
   for (let h = 0; h < heads; h++) {
     const qh = q + (<usize>(h * hd) << 2);
@@ -266,7 +287,10 @@ function plainScores(att: usize, q: usize, kCache: usize, cacheQ8: bool, heads: 
     const off = (h / group) * hd;
     let r = kCache;
     for (let t = 0; t < n; t++) {
-      const s = cacheQ8 ? dotQ8(qh, r + <usize>off, hd) * load<f32>(r + <usize>kvDim) : dot(qh, r + (<usize>off << 2), hd);
+      const s =
+        cache == CACHE_Q8 ? dotQ8(qh, r + <usize>off, hd) * load<f32>(r + <usize>kvDim)
+        : cache == CACHE_F16 ? dotF16(qh, r + (<usize>off << 1), hd)
+        : dot(qh, r + (<usize>off << 2), hd);
       store<f32>(ah + (<usize>t << 2), s * scale);
       r += kvRow;
     }
@@ -278,9 +302,9 @@ function plainScores(att: usize, q: usize, kCache: usize, cacheQ8: bool, heads: 
  * att[h][t0..t0+count) <- q_h · k_t / √hd for every head, from pre-rotation keys (rotated on read) or
  * rotated ones; f32 rows, or Q8 rows (int8 values, then the row's scale) whose scale multiplies the score.
  */
-function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedKeys: bool, cacheQ8: bool, heads: i32, hd: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
+function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedKeys: bool, cache: i32, heads: i32, hd: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
-  const kRow = cacheQ8 ? <usize>dim + 4 : <usize>dim << 2;
+  const kRow = rowBytesOf(cache, dim);
   const tRow = <usize>hd << 3;
   for (let h = 0; h < heads; h++) {
     const qh = q + (<usize>(h * hd) << 2);
@@ -289,7 +313,8 @@ function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedK
     let row = table + <usize>t0 * tRow;
     for (let t = 0; t < count; t++) {
       let s: f32;
-      if (cacheQ8) s = rotatedDotQ8(qh, r + <usize>(h * hd), row, hd) * load<f32>(r + <usize>dim);
+      if (cache == CACHE_Q8) s = rotatedDotQ8(qh, r + <usize>(h * hd), row, hd) * load<f32>(r + <usize>dim);
+      else if (cache == CACHE_F16) s = rotatedDotF16(qh, r + (<usize>(h * hd) << 1), row, hd);
       else s = rotatedKeys ? dot(qh, r + (<usize>(h * hd) << 2), hd) : rotatedDot(qh, r + (<usize>(h * hd) << 2), row, hd);
       store<f32>(ah + (<usize>t << 2), s * scale);
       r += kRow;
@@ -314,14 +339,14 @@ function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedK
  */
 export function slimAttention(
   ao: usize, q: usize, att: usize, u: usize, state: usize, kCache: usize, wkv: usize, table: usize, scratch: usize, rotatedKeys: bool,
-  cacheQ8: bool, heads: i32, hd: i32, dim: i32, ctx: i32, n: i32,
+  cache: i32, heads: i32, hd: i32, dim: i32, ctx: i32, n: i32,
 ): void {
   const kRow = <usize>dim << 2;
-  const cacheRow = cacheQ8 ? <usize>dim + 4 : kRow;
+  const cacheRow = rowBytesOf(cache, dim);
   const aRow = <usize>ctx << 2;
   for (let t0 = 0; t0 < n; t0 += BLOCK) {
     const count = min(BLOCK, n - t0);
-    blockScores(att, q, kCache, table, rotatedKeys, cacheQ8, heads, hd, dim, ctx, t0, count);
+    blockScores(att, q, kCache, table, rotatedKeys, cache, heads, hd, dim, ctx, t0, count);
     for (let h = 0; h < heads; h++) {
       const a = att + <usize>h * aRow + (<usize>t0 << 2);
       let m = load<f32>(a);
@@ -354,7 +379,7 @@ export function slimAttention(
       unrotateBlock(scratch, kCache, table, hd, dim, t0, count);
       rows = scratch;
     }
-    mixBlock(u, att, rows, cacheQ8, heads, dim, ctx, t0, count);
+    mixBlock(u, att, rows, cache, heads, dim, ctx, t0, count);
   }
   // head_h = W_KV rows of head h (hd, dim) @ (U_h / s_h) (dim,)
   for (let h = 0; h < heads; h++) {
@@ -371,17 +396,18 @@ export function slimAttention(
  * Grouped-query models share one K/V head among `heads / kvHeads` query heads.
  */
 export function vanillaAttention(
-  ao: usize, q: usize, att: usize, kCache: usize, vCache: usize, cacheQ8: bool,
+  ao: usize, q: usize, att: usize, kCache: usize, vCache: usize, cache: i32,
   heads: i32, kvHeads: i32, hd: i32, ctx: i32, n: i32,
 ): void {
-  plainScores(att, q, kCache, cacheQ8, heads, kvHeads, hd, ctx, n);
+  plainScores(att, q, kCache, cache, heads, kvHeads, hd, ctx, n);
   const kvDim = kvHeads * hd;
   const group = heads / kvHeads;
   for (let h = 0; h < heads; h++) {
     const off = (h / group) * hd;
     const out = ao + (<usize>(h * hd) << 2);
     const a = att + (<usize>(h * ctx) << 2);
-    if (cacheQ8) weightedRowSumQ8(out, a, vCache + <usize>off, <usize>kvDim + 4, <usize>(kvDim - off), hd, n);
+    if (cache == CACHE_Q8) weightedRowSumQ8(out, a, vCache + <usize>off, <usize>kvDim + 4, <usize>(kvDim - off), hd, n);
+    else if (cache == CACHE_F16) weightedRowSumF16(out, a, vCache + (<usize>off << 1), <usize>kvDim << 1, hd, n);
     else weightedRowSum(out, a, vCache + (<usize>off << 2), <usize>kvDim << 2, hd, n);
   }
 }

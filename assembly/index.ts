@@ -7,10 +7,11 @@
 // A pointer result of 0 means failure; lastError() says why (codes in assembly/status.ts).
 
 import { matmul, rmsnorm, layerNorm, addInPlace, addBias, swiglu, gelu } from "./kernels";
-import { configureProjections, input, project, F32, Q8_0, Q4_0 } from "./project";
+import { configureProjections, input, project, F32, Q8_0, Q4_0, F16 } from "./project";
 import { dequantizeRowQ8, dequantizeRowQ4 } from "./quant";
 import { storeRowQ8 } from "./cache-q8";
-import { ropeInPlace, fillRopeTable, slimAttention, vanillaAttention, BLOCK } from "./attention";
+import { storeRowF16, rowF16 } from "./f16";
+import { ropeInPlace, fillRopeTable, slimAttention, vanillaAttention, BLOCK, CACHE_F32, CACHE_Q8, CACHE_F16, rowBytesOf } from "./attention";
 import * as S from "./status";
 
 // Plan block layout: must match host/plan.ts encodePlanBlock.
@@ -54,7 +55,7 @@ let kBlock: usize = 0; // (BLOCK, dim) keys rotated back, only with rotatedKeys
 let softmaxState: usize = 0; // (heads, 2) running max and sum of the slim one-pass softmax
 let weightType: i32 = F32; // storage of weight matrices (norms are always f32)
 let groupSize: i32 = 32; // Q8_0 values per scale
-let cacheQ8: bool = false; // cache rows as int8 values plus a scale (assembly/cache-q8.ts) instead of f32
+let cache: i32 = CACHE_F32; // cache rows: f32, Q8 (int8 values plus a scale, assembly/cache-q8.ts) or f16
 let kNew: usize = 0; // (kvDim,) f32: this position's key before it is quantized into its row (Q8 cache only)
 let vNew: usize = 0; // (kvDim,) f32: likewise its value (vanilla layers)
 // Architecture (Llama: RMSNorm, SwiGLU, RoPE on every head dim, sequential residual, no biases)
@@ -126,7 +127,8 @@ export function init(plan: usize): i32 {
   groupSize = slot(plan, 35);
   const xq = <usize>slot(plan, 36);
   const xs = <usize>slot(plan, 37);
-  cacheQ8 = slot(plan, 38) == 1;
+  cache = slot(plan, 38);
+  if (cache < CACHE_F32 || cache > CACHE_F16) return (status = S.PLAN_BAD_DIMS);
   kNew = <usize>slot(plan, 39);
   vNew = <usize>slot(plan, 40);
   layerNormed = slot(plan, 41) == 1;
@@ -139,8 +141,8 @@ export function init(plan: usize): i32 {
   if (layerNormed && finalNormBias == 0) return (status = S.PLAN_BAD_DIMS);
   layerBase = plan + (<usize>HEADER_SLOTS << 2);
   // Every address the plan hands out must leave room for its buffer below `total`.
-  if (weightType != F32 && weightType != Q8_0 && weightType != Q4_0) return (status = S.PLAN_BAD_DIMS);
-  if (weightType != F32 && (groupSize <= 0 || dim % groupSize != 0 || hidden % groupSize != 0)) return (status = S.PLAN_BAD_DIMS);
+  if (weightType < F32 || weightType > F16) return (status = S.PLAN_BAD_DIMS);
+  if ((weightType == Q8_0 || weightType == Q4_0) && (groupSize <= 0 || dim % groupSize != 0 || hidden % groupSize != 0)) return (status = S.PLAN_BAD_DIMS);
   if (weightType == Q4_0 && groupSize != 32) return (status = S.PLAN_BAD_DIMS); // the packed layout is per 32
   const d4 = <u64>dim << 2;
   const hid4 = <u64>hidden << 2;
@@ -161,7 +163,7 @@ export function init(plan: usize): i32 {
     ok = ok && fits(layerSlot(l, 5), mbytes(dim, dim), total) && fits(layerSlot(l, 6), d4, total); // wo, ffn norm
     ok = ok && fits(layerSlot(l, 7), mbytes(hidden, dim), total) && fits(layerSlot(l, 8), mbytes(dim, hidden), total); // w1, w2
     ok = ok && (activation != 0 || fits(layerSlot(l, 9), mbytes(hidden, dim), total)); // w3, SwiGLU only
-    const cacheBytes = cacheQ8 ? <u64>ctx * (kvDim + 4) : (<u64>ctx * kvDim) << 2;
+    const cacheBytes = <u64>ctx * <u64>rowBytesOf(cache, <i32>kvDim);
     ok = ok && fits(layerSlot(l, 10), cacheBytes, total); // K-cache
     ok = ok && (slim || fits(layerSlot(l, 11), cacheBytes, total)); // V-cache
   }
@@ -171,8 +173,8 @@ export function init(plan: usize): i32 {
     ok = ok && (!rotatedKeys || fits(kBlock, <u64>BLOCK * d4, total));
   }
   const widest = <u64>max(dim, hidden);
-  if (ok && weightType != F32) ok = fits(xq, widest, total) && fits(xs, (widest / <u64>groupSize) << 2, total);
-  if (ok && cacheQ8) ok = !rotatedKeys && fits(kNew, kvDim << 2, total) && fits(vNew, kvDim << 2, total);
+  if (ok && (weightType == Q8_0 || weightType == Q4_0)) ok = fits(xq, widest, total) && fits(xs, (widest / <u64>groupSize) << 2, total);
+  if (ok && cache != CACHE_F32) ok = !rotatedKeys && fits(kNew, kvDim << 2, total) && fits(vNew, kvDim << 2, total);
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
   configureProjections(weightType, groupSize, xq, xs);
   if (ok && positionEmbedding != 0) ok = fits(positionEmbedding, <u64>ctx * d4, total);
@@ -197,6 +199,7 @@ function mbytes(rows: i32, cols: i32): u64 {
   const n = <u64>rows * <u64>cols;
   if (weightType == Q8_0) return n + ((n / <u64>groupSize) << 2);
   if (weightType == Q4_0) return (n >> 1) + ((n / <u64>groupSize) << 2);
+  if (weightType == F16) return n << 1;
   return n << 2;
 }
 
@@ -226,6 +229,12 @@ export function lastError(): i32 {
   return status;
 }
 
+/** Writes x (n,) into a cache row in the cache's storage. */
+function storeRow(dst: usize, x: usize, n: i32): void {
+  if (cache == CACHE_Q8) storeRowQ8(dst, x, n);
+  else storeRowF16(dst, x, n);
+}
+
 /** out <- norm(x): RMSNorm (weight) or LayerNorm (weight and bias). */
 // @ts-ignore: decorator
 @inline function normalize(out: usize, x: usize, w: usize, b: usize): void {
@@ -240,6 +249,7 @@ function forward(token: i32, wantLogits: bool): void {
   const kvDim = nKvHeads * headDim;
   if (weightType == Q8_0) dequantizeRowQ8(x, embedding, vocab, token, d, groupSize);
   else if (weightType == Q4_0) dequantizeRowQ4(x, embedding, vocab, token, d);
+  else if (weightType == F16) rowF16(x, embedding, token, d);
   else memory.copy(x, embedding + <usize>token * (<usize>d << 2), <usize>d << 2);
   if (positionEmbedding != 0) addInPlace(x, positionEmbedding + <usize>pos * (<usize>d << 2), d);
   for (let l = 0; l < nLayers; l++) {
@@ -247,9 +257,10 @@ function forward(token: i32, wantLogits: bool): void {
     const wk = layerSlot(l, 3);
     const wvOrWkv = layerSlot(l, 4);
     const kCache = layerSlot(l, 10);
-    const rowBytes = cacheQ8 ? <usize>kvDim + 4 : <usize>kvDim << 2;
+    const rowBytes = rowBytesOf(cache, kvDim);
+    const staged = cache != CACHE_F32;
     const kRow = kCache + <usize>pos * rowBytes;
-    const kOut = cacheQ8 ? kNew : kRow; // f32 key: straight into its row, or staged for quantization
+    const kOut = staged ? kNew : kRow; // f32 key: straight into its row, or staged for conversion
 
     // attention: q and this position's key (and value, vanilla) straight into their cache rows
     normalize(xn, x, layerSlot(l, 1), layerSlot(l, 12));
@@ -262,20 +273,20 @@ function forward(token: i32, wantLogits: bool): void {
     ropeInPlace(q, d, headDim, rotaryDims, pos, theta);
     if (slim) {
       if (rotatedKeys) ropeInPlace(kOut, kvDim, headDim, rotaryDims, pos, theta);
-      if (cacheQ8) storeRowQ8(kRow, kNew, kvDim);
-      slimAttention(ao, q, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, cacheQ8, nHeads, headDim, d, ctx, n);
+      if (staged) storeRow(kRow, kNew, kvDim);
+      slimAttention(ao, q, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, cache, nHeads, headDim, d, ctx, n);
     } else {
       const vCache = layerSlot(l, 11);
       const vRow = vCache + <usize>pos * rowBytes;
-      const vOut = cacheQ8 ? vNew : vRow;
+      const vOut = staged ? vNew : vRow;
       project(vOut, wvOrWkv, kvDim, 0, kvDim);
       addBias(vOut, layerSlot(l, 16), kvDim);
       ropeInPlace(kOut, kvDim, headDim, rotaryDims, pos, theta);
-      if (cacheQ8) {
-        storeRowQ8(kRow, kNew, kvDim);
-        storeRowQ8(vRow, vNew, kvDim);
+      if (staged) {
+        storeRow(kRow, kNew, kvDim);
+        storeRow(vRow, vNew, kvDim);
       }
-      vanillaAttention(ao, q, att, kCache, vCache, cacheQ8, nHeads, nKvHeads, headDim, ctx, n);
+      vanillaAttention(ao, q, att, kCache, vCache, cache, nHeads, nKvHeads, headDim, ctx, n);
     }
     input(ao, d);
     project(xo, layerSlot(l, 5), d, 0, d);

@@ -4,10 +4,12 @@
 
 import { matmul } from "./kernels";
 import { quantizeQ8, matmulQ8, matmulQ4 } from "./quant";
+import { matmulF16 } from "./f16";
 
 export const F32: i32 = 0;
 export const Q8_0: i32 = 1;
 export const Q4_0: i32 = 2;
+export const F16: i32 = 3;
 
 let dtype: i32 = F32; // weight matrices' storage
 let group: i32 = 32; // Q8_0 values per scale
@@ -28,12 +30,13 @@ export function configureProjections(weights: i32, groupSize: i32, quantized: us
 export function input(x: usize, cols: i32): void {
   inX = x;
   inCols = cols;
-  if (dtype != F32) quantizeQ8(xq, xs, x, cols, group);
+  if (dtype == Q8_0 || dtype == Q4_0) quantizeQ8(xq, xs, x, cols, group);
 }
 
 /** Rows [row0, row0 + count) of W (totalRows, cols) @ the current input -> out (count,). */
 export function project(out: usize, w: usize, totalRows: i32, row0: i32, count: i32): void {
   if (dtype == Q8_0) matmulQ8(out, w, totalRows, row0, count, xq, xs, inCols, group);
   else if (dtype == Q4_0) matmulQ4(out, w, totalRows, row0, count, xq, xs, inCols);
+  else if (dtype == F16) matmulF16(out, w, row0, count, inX, inCols);
   else matmul(out, w + ((<usize>row0 * <usize>inCols) << 2), inX, count, inCols);
 }

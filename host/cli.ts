@@ -152,8 +152,8 @@ export function program(): Command {
     .addOption(new Option("--build <build>", "decoder build (default: simd, or scalar on a --board without WASM SIMD)").choices(["simd", "scalar"]))
     .option("--board <name>", "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
-    .addOption(new Option("--quant <dtype>", "weight storage (slim layers keep W_K and W_KV in f32)").choices(["f32", "q8_0", "q4_0"]).default("f32"))
-    .addOption(new Option("--kcache <dtype>", "cache rows: f32, or q8 (int8 plus a scale per row); layers whose V error grows too much at q8 keep a V-cache").choices(["f32", "q8"]).default("f32"))
+    .addOption(new Option("--quant <dtype>", "weight storage (slim layers keep W_K and W_KV in f32)").choices(["f32", "f16", "q8_0", "q4_0"]).default("f32"))
+    .addOption(new Option("--kcache <dtype>", "cache rows: f32, or q8 (int8 plus a scale per row); layers whose V error grows too much at q8 keep a V-cache").choices(["f32", "f16", "q8"]).default("f32"))
     .option("--keep-going", "on <s> (the end of a training sequence) start a new line and go on, instead of stopping", false)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
   cli

@@ -19,9 +19,9 @@ export const PAGE_BYTES = 65536;
 /** Tensors and regions start on 16-byte boundaries: v128 loads and flash execute-in-place on ESP32. */
 export const ALIGN = 16;
 /** Weight storages the decoder in assembly/ runs; the others are for sizing (`slimedge plan`). */
-export const DECODER_WEIGHTS: readonly string[] = ["f32", "q8_0", "q4_0"];
+export const DECODER_WEIGHTS: readonly string[] = ["f32", "q8_0", "q4_0", "f16"];
 /** Cache row storages the decoder runs. */
-export const DECODER_CACHES: readonly string[] = ["f32", "q8"];
+export const DECODER_CACHES: readonly string[] = ["f32", "q8", "f16"];
 
 /** Cached rows the decoder mixes per block (assembly/attention.ts BLOCK). */
 export const ROW_BLOCK = 64;
@@ -157,7 +157,7 @@ function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKe
   if (anySlim) bufs.push({ name: "u", size: c.nHeads * d, first: 3, last: 4 }); // U = A·K, (heads, dim)
   if (anySlim) bufs.push({ name: "softmax_state", size: c.nHeads * 2 * F32, first: 2, last: 4 }); // running (max, sum) per head
   if (anySlim && slimKeys === "post") bufs.push({ name: "k_block", size: ROW_BLOCK * d, first: 3, last: 3 });
-  if (cache === "q8") {
+  if (cache !== "f32") {
     // this position's key and value in f32 until they are quantized into their cache rows
     bufs.push({ name: "k_new", size: kvDim(c) * F32, first: 1, last: 1 }, { name: "v_new", size: kvDim(c) * F32, first: 1, last: 1 });
   }
@@ -397,7 +397,7 @@ export const activation = (plan: ArenaPlan, name: string): Span => {
 export function encodePlanBlock(plan: ArenaPlan): Int32Array {
   if (!DECODER_WEIGHTS.includes(plan.weights) || !DECODER_CACHES.includes(plan.kCache))
     fail("E_MODEL", `the decoder runs ${DECODER_WEIGHTS.join(" or ")} weights and ${DECODER_CACHES.join(" or ")} cache rows; a ${plan.weights} / ${plan.kCache} plan is for sizing only`);
-  if (plan.kCache === "q8" && plan.slimKeys === "post") fail("E_MODEL", "a q8 cache holds keys before rotation only (slimKeys \"pre\")");
+  if (plan.kCache !== "f32" && plan.slimKeys === "post") fail("E_MODEL", `a ${plan.kCache} cache holds keys before rotation only (slimKeys "pre")`);
   const c = plan.config;
   const arch = archOf(c);
   const slots = new Int32Array(PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * c.nLayers);
@@ -409,8 +409,8 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     plan.embedding.offset, plan.finalNorm.offset, plan.classifier.offset, plan.ropeTable?.offset ?? 0,
     act("x"), act("xn"), act("q"), act("att"), act("ao"), act("xo"), act("fn"), act("h1"), act("h3"), act("fo"), act("u"),
     plan.logits.offset, plan.tokens.offset, plan.slimKeys === "post" ? 1 : 0, act("k_block"), act("softmax_state"),
-    ["f32", "q8_0", "q4_0"].indexOf(plan.weights), plan.groupSize, act("x_q8"), act("x_scales"),
-    plan.kCache === "q8" ? 1 : 0, act("k_new"), act("v_new"),
+    ["f32", "q8_0", "q4_0", "f16"].indexOf(plan.weights), plan.groupSize, act("x_q8"), act("x_scales"),
+    ["f32", "q8", "f16"].indexOf(plan.kCache), act("k_new"), act("v_new"),
     arch.norm === "layer" ? 1 : 0, ["swiglu", "gelu", "gelu_tanh"].indexOf(arch.activation), arch.rotaryDims,
     plan.positionEmbedding?.offset ?? 0, arch.parallelResidual ? 1 : 0, plan.finalNormBias?.offset ?? 0,
   ];

@@ -113,3 +113,19 @@ export function q4Bytes(x: Float32Array, group: number): Uint8Array {
   out.set(new Uint8Array(scales.buffer), values.length / 2);
   return out;
 }
+
+/** Bits of x as an IEEE binary16, rounded to nearest even (as assembly/f16.ts writes cache rows). */
+export function f16Bits(x: number): number {
+  const v = roundF16(x);
+  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
+  const a = Math.abs(v);
+  if (a === Infinity) return sign | 0x7c00;
+  if (a < 2 ** -14) return sign | (a / 2 ** -24); // subnormal: an exact multiple of 2^-24
+  const bits = new Uint32Array(new Float32Array([a]).buffer)[0];
+  return sign | ((((bits >>> 23) - 112) << 10) | ((bits >>> 13) & 0x3ff));
+}
+
+/** The stored bytes of an f16 matrix: binary16 values, little-endian. */
+export function f16Bytes(x: Float32Array): Uint8Array {
+  return new Uint8Array(Uint16Array.from(x, f16Bits).buffer);
+}

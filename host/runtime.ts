@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { Model } from "./model.ts";
 import { type ArenaPlan, type Span, encodePlanBlock } from "./plan.ts";
 import { withFixedMemory } from "./wasm.ts";
-import { q4Bytes, q8Bytes } from "./quant.ts";
+import { f16Bytes, q4Bytes, q8Bytes } from "./quant.ts";
 import { SlimError, fail } from "./errors.ts";
 
 export type Build = "simd" | "scalar";
@@ -63,7 +63,7 @@ export function writeWeights(mem: ArrayBuffer, model: Model, plan: ArenaPlan, wk
   // Matrices in the plan's storage; norms, biases, and slim layers' W_K and W_KV stay f32.
   const matrix = (span: Span, data: Float32Array | undefined) => {
     if (span.size === 0 || plan.weights === "f32") return put(span, data);
-    const bytes = plan.weights === "q8_0" ? q8Bytes(data!, plan.groupSize) : q4Bytes(data!, plan.groupSize);
+    const bytes = plan.weights === "q8_0" ? q8Bytes(data!, plan.groupSize) : plan.weights === "q4_0" ? q4Bytes(data!, plan.groupSize) : f16Bytes(data!);
     new Uint8Array(mem, span.offset, bytes.length).set(bytes);
   };
   const w = model.weights;
