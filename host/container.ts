@@ -46,7 +46,7 @@
  * |     |       |                  | 3 biases (q, k, v, o, both FFN projections); other bits 0                   |
  * | 80  | f64   | norm_eps         | finite, > 0                                                                 |
  * | 88  | f64   | rope_theta       | finite; > 0 when rotary_dims > 0, else ≥ 0                                  |
- * | 96  | u32   | group_size       | values per scale of q8_0/q4_0 tensors; 0, or even and ≥ 2                   |
+ * | 96  | u32   | group_size       | values per scale of q8_0/q4_0 tensors (q4_0: 32); 0, or even and ≥ 2        |
  * | 100 | u32   | tokenizer_kind   | 0 none, 1 llama2.c tokenizer.bin, 2 Hugging Face tokenizer.json (UTF-8)     |
  * | 104 | u64   | tokenizer_offset | in the data section, a multiple of 16; 0 when kind is 0                     |
  * | 112 | u64   | tokenizer_bytes  | ≥ 1; 0 when kind is 0                                                       |
@@ -83,9 +83,19 @@
  * | 72 | u64   | offset      | in the data section; a multiple of 16; ≥ the previous entry's offset+length |
  * | 80 | u64   | byte_length | f32 4n, f16 2n, q8_0 n + 4n/g, q4_0 n/2 + 4n/g (n values, g = group_size)   |
  *
- * q8_0 stores n int8 values, then n/g f32 scales (value = int8 · scale of its group); q4_0 stores n/2 bytes,
- * two values each (low nibble first, value = (nibble − 8) · scale), then n/g f32 scales. Groups run along
- * the rows, so the last dim must be a multiple of g. Vectors (1-D tensors) are always f32.
+ * The quantized layouts are host/quant.ts's (q8Bytes, q4Bytes), which the decoder's arena holds as is:
+ *
+ * - q8_0: n int8 values (row-major), then n/g f32 scales; value i = int8[i] · scale[⌊i/g⌋].
+ * - q4_0: g must be 32. n/2 bytes: per group of 32 values, 16 bytes, byte j holding value j of the group
+ *   in its low nibble and value j + 16 in its high nibble, each stored as q + 8 (q in −8..7); then n/g
+ *   f32 scales; value = q · scale of its group.
+ *
+ * Groups run along the rows, so the last dim must be a multiple of g. Vectors (1-D tensors) are always f32.
+ * tools/pack.ts stores every matrix in the chosen dtype except W_KV, and under q8_0 / q4_0 also keeps the
+ * position embedding and slim layers' W_K in f32 (the decoder keeps them f32: host/plan.ts). Both readers
+ * check structure only (a q4_0 entry with g ≠ 32 passes the checks below); readSlim decodes every tensor
+ * to f32 — q8_0 / q4_0 exactly as host/quant.ts dequantizeQ8 / dequantizeQ4 — and refuses q4_0 with
+ * g ≠ 32 with E_MODEL.
  *
  * ## Tensors
  *
@@ -145,6 +155,7 @@ import { readWholeFile } from "./llama2c.ts";
 import { type Arch, type LayerWeights, type Model, type ModelConfig, type ModelWeights, kvDim } from "./model.ts";
 import type { AttentionMode, WeightDtype } from "./plan.ts";
 import { crc32, hex32 } from "./crc32.ts";
+import { dequantizeQ4, dequantizeQ8 } from "./quant.ts";
 import { readTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 import type { SlimLayers } from "./generate.ts";
 
@@ -693,6 +704,38 @@ function f16Values(): Float32Array {
   return (f16Table = t);
 }
 
+/**
+ * f32 values of a q8_0 / q4_0 tensor (checkSlim verified group_size ≠ 0, the row split and byte_length):
+ * bit for bit what host/quant.ts dequantizeQ8 / dequantizeQ4 give for the quantization that was stored.
+ *
+ * Running these values through the decoder again at the same dtype and group size (`slimedge run model.slim
+ * --quant q8_0`) re-quantizes them, and that is EXACT: the arena gets the very bytes the file stores.
+ * - q4_0: the group's −8 value dequantizes to −8·s exactly, so quantizeQ4 finds m = −8·s, the same scale
+ *   (−8·s / −8 = s) and the same nibbles (every other |q·s| is smaller).
+ * - q8_0: the group's ±127 value dequantizes to y = fround(127·s), and quantizeQ8's new scale is
+ *   fround(y / 127). That is s again for every scale quantizeQ8 makes, s = fround(amax / 127) — checked
+ *   exhaustively over all 2^23 mantissas of amax in three binades and sampled over every binade (it is NOT
+ *   true of an arbitrary f32 s: about 0.8 % of them move one ulp). With the same scale, each
+ *   fround(fround(q·s) · fround(1/s)) is within 3 rounding errors of q (|q| ≤ 127), so rounds back to q.
+ * (Scales in the subnormal range, groups with max |x| < ~1.5e-36, are outside what was checked.)
+ */
+function dequantize(raw: Uint8Array, t: TensorEntry, g: number, name: string): Float32Array {
+  const n = t.shape.reduce((p, s) => p * s, 1);
+  const packed = t.dtype === "q8_0" ? n : n / 2;
+  const scales = new Float32Array(n / g);
+  new Uint8Array(scales.buffer).set(raw.subarray(packed, packed + 4 * scales.length)); // a copy: raw need not be 4-byte aligned
+  if (t.dtype === "q8_0") return dequantizeQ8({ values: new Int8Array(raw.buffer, raw.byteOffset, n).slice(), scales }, g);
+  if (g !== 32) fail("E_MODEL", `${name}: tensor ${t.name} is q4_0 with group_size ${g}; q4_0 packs groups of 32 values (host/quant.ts q4Bytes), so this reader cannot decode it.`);
+  const values = new Int8Array(n);
+  for (let b = 0; b < n; b += 32)
+    for (let j = 0; j < 16; j++) {
+      const byte = raw[b / 2 + j];
+      values[b + j] = (byte & 0x0f) - 8;
+      values[b + j + 16] = (byte >>> 4) - 8;
+    }
+  return dequantizeQ4({ values, scales }, g);
+}
+
 /** Reads a .slim file whole: all checks (checkSlim), then every tensor decoded to f32. */
 export function readSlim(bytes: Uint8Array, name: string): SlimFile {
   const h = checkSlim(bytes, name);
@@ -712,7 +755,7 @@ export function readSlim(bytes: Uint8Array, name: string): SlimFile {
       for (let i = 0; i < out.length; i++) out[i] = table[raw[2 * i] | (raw[2 * i + 1] << 8)];
       values.set(t.name, out);
     } else {
-      fail("E_MODEL", `${name}: tensor ${t.name} is stored as ${t.dtype}; this reader loads f32 and f16 tensors only (q8_0 and q4_0 are reserved for the quantizer).`);
+      values.set(t.name, dequantize(raw, t, h.groupSize, name));
     }
   }
   const get = (n: string) => values.get(n)!; // present: checkSlim verified the set

@@ -3,7 +3,8 @@
  * build/container.wasm) run on the same bytes — valid files of several architectures, files broken one part
  * at a time with their CRCs recomputed (so the structure checks, not the CRCs, must find the fault), and
  * thousands of seeded single-byte corruptions and truncations. They must agree on every verdict and field.
- * Round trips: f32 bit-identical, f16 within binary16 rounding, the decoder's logits unchanged.
+ * Round trips: f32 bit-identical, f16 within binary16 rounding, q8_0 / q4_0 exactly host/quant.ts's
+ * dequantized values (slim layers' W_K and W_KV bit-identical f32), the decoder's logits unchanged.
  */
 import { describe, expect, it, beforeAll } from "vitest";
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
@@ -25,7 +26,8 @@ import { withFixedMemory } from "../host/wasm.ts";
 import { mulberry32, syntheticModel } from "../host/synthetic.ts";
 import { readTokenizer } from "../host/tokenizer.ts";
 import { slimify, type SlimifyResult } from "../tools/slimify.ts";
-import { encodeSlim, f16Bits, packSlim, sealSlim, convertModel, inspectFile, type RawTensor } from "../tools/pack.ts";
+import { encodeSlim, f16Bits, packSlim, sealSlim, convertModel, inspectFile, storedDtype, type RawTensor } from "../tools/pack.ts";
+import { dequantizeQ4, dequantizeQ8, q4Bytes, q8Bytes, quantizeQ4, quantizeQ8 } from "../host/quant.ts";
 import { importModel } from "../tools/import/index.ts";
 import { checkpointModel, fixedTokens, logitsRatio, findMemoryGrow, importsOf } from "./helpers.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
@@ -373,6 +375,84 @@ describe("packSlim → readSlim", () => {
     }
   });
 
+  /** Packs `c` as q8_0 / q4_0 and checks every tensor against host/quant.ts; returns the file and its reading. */
+  const quantRoundTrip = (c: Case, dtype: "q8_0" | "q4_0", g: number) => {
+    const bytes = packSlim(c.model, { layers: c.report, tokenizer: c.tokenizer, threshold: c.threshold, dtype, groupSize: g });
+    expect(expectAgree(as, bytes).status, c.name).toBe(SLIM_STATUS.OK);
+    const f = readSlim(bytes, "model.slim");
+    expect(f.groupSize).toBe(g);
+    const wkv = c.report ? c.report.wkv : f.modes.map(() => null);
+    const stored = new Map(f.tensors.map((t) => [t.name, t]));
+    for (const t of slimTensorList(c.model.config, f.modes)) {
+      const got = valuesOf(f.model, t.name, f.wkv);
+      const want = valuesOf(c.model, t.name, wkv);
+      const d = stored.get(t.name)!.dtype;
+      const slimWk = /^layers\.(\d+)\.wk$/.test(t.name) && f.modes[Number(t.name.split(".")[1])] === "slim";
+      const keptF32 = t.shape.length === 1 || t.name.endsWith(".wkv") || t.name === "position_embedding" || slimWk;
+      expect(d, `${c.name}: ${t.name}`).toBe(keptF32 ? "f32" : dtype);
+      expect(d).toBe(storedDtype(t.name, t.shape, f.modes, dtype));
+      const exact = d === "f32" ? want : d === "q8_0" ? dequantizeQ8(quantizeQ8(want, g), g) : dequantizeQ4(quantizeQ4(want, g), g);
+      expect(bits(got), `${c.name}: ${t.name}`).toEqual(bits(exact));
+    }
+    return { bytes, f };
+  };
+
+  it("stores q8_0 matrices in host/quant.ts's layout and reads back exactly dequantizeQ8; slim W_K, W_KV and vectors stay f32", () => {
+    const quantized = [];
+    for (const c of all) {
+      const { f } = quantRoundTrip(c, "q8_0", 8);
+      quantized.push(...f.tensors.filter((t) => t.dtype === "q8_0").map((t) => t.name));
+      // the bytes on file are q8Bytes of the original
+      const t = f.tensors.find((e) => e.name === "layers.0.wq")!;
+      const bytes = packSlim(c.model, { layers: c.report, dtype: "q8_0", groupSize: 8 });
+      const h = checkSlim(bytes, "m.slim");
+      const e = h.tensors.find((x) => x.name === "layers.0.wq")!;
+      expect([...bytes.subarray(h.headerBytes + e.offset, h.headerBytes + e.offset + e.byteLength)]).toEqual([...q8Bytes(c.model.weights.layers[0].wq, 8)]);
+      expect(t.byteLength).toBe(t.shape[0] * t.shape[1] * (1 + 4 / 8));
+    }
+    expect(new Set(quantized)).toEqual(new Set(["token_embedding", "classifier", ...["wq", "wk", "wv", "wo", "w1", "w2", "w3"].flatMap((k) => [0, 1, 2].map((l) => `layers.${l}.${k}`))]));
+  });
+
+  it("stores q4_0 matrices (groups of 32) and reads back exactly dequantizeQ4", () => {
+    const fits = all.filter((c) => c.model.config.dim % 32 === 0 && c.model.config.hiddenDim % 32 === 0);
+    expect(fits.length).toBeGreaterThanOrEqual(3);
+    for (const c of fits) {
+      const { bytes, f } = quantRoundTrip(c, "q4_0", 32);
+      for (const t of f.tensors.filter((e) => e.dtype === "q4_0")) {
+        const at = f.headerBytes + t.offset;
+        const orig = valuesOf(c.model, t.name, []);
+        expect([...bytes.subarray(at, at + t.byteLength)], t.name).toEqual([...q4Bytes(orig, 32)]);
+        // re-quantizing what the reader returns gives the stored bytes again: exact for q4_0
+        expect([...q4Bytes(valuesOf(f.model, t.name, []), 32)], t.name).toEqual([...q4Bytes(orig, 32)]);
+      }
+    }
+    expect(() => packSlim(all[0].model, { layers: all[0].report, dtype: "q4_0", groupSize: 16 })).toThrow(/q4_0 packs groups of 32/);
+    expect(() => packSlim(all[1].model, { layers: all[1].report, dtype: "q8_0", groupSize: 32 })).toThrow(/do not split into q8_0 groups of 32/); // dim 16
+  });
+
+  it("re-quantizes the q8_0 values it read to the same int8 values and scales (exact, see host/container.ts dequantize)", () => {
+    for (const c of all) {
+      const { f } = quantRoundTrip(c, "q8_0", 8);
+      for (const t of f.tensors.filter((e) => e.dtype === "q8_0")) {
+        const a = quantizeQ8(valuesOf(c.model, t.name, []), 8);
+        const b = quantizeQ8(valuesOf(f.model, t.name, []), 8);
+        expect([...b.values], t.name).toEqual([...a.values]);
+        expect(bits(b.scales), t.name).toEqual(bits(a.scales));
+      }
+    }
+    // the scales quantizeQ8 makes (fround(amax / 127)) survive fround(fround(127·s) / 127), over a whole binade of amax
+    const f = Math.fround;
+    const amax = new Float32Array(1);
+    const word = new Uint32Array(amax.buffer);
+    let moved = 0;
+    for (let m = 0; m < 1 << 23; m++) {
+      word[0] = (127 << 23) | m;
+      const s = f(amax[0] / 127);
+      if (f(f(127 * s) / 127) !== s) moved++;
+    }
+    expect(moved).toBe(0);
+  });
+
   it("reconstructs W_V of slim layers on demand as W_KV·W_K", () => {
     const c = all[0];
     const f = readSlim(packed.get(c.name)!.f32, "model.slim");
@@ -402,6 +482,26 @@ describe("packSlim → readSlim", () => {
     expect(logitsRatio(await logits(h.model, h.modes, h.wkv), want)).toBeLessThan(1e-2);
     const vanilla = await logits(c.model, ["vanilla", "vanilla"], [null, null]);
     expect(logitsRatio(await logits(f.model, ["vanilla", "vanilla"], [null, null]), vanilla)).toBeLessThan(1e-4); // W_V rebuilt from W_KV
+  });
+
+  it("gives the decoder at q8_0 / q4_0 the logits of the checkpoint run at the same dtype", async () => {
+    const c = all[0]; // dim 32, hidden 64, both layers slim
+    const tokens = fixedTokens(c.model.config.vocabSize, 20);
+    const logits = async (m: Model, modes: ("slim" | "vanilla")[], wkv: (Float32Array | null)[], weights: "q8_0" | "q4_0") => {
+      const d = await Decoder.create(m, planArena(m.config, 32, modes, { weights }), wkv, "scalar");
+      return Float32Array.from(d.prefill(tokens));
+    };
+    const modes = c.report!.layers.map((l) => l.mode);
+    for (const dtype of ["q8_0", "q4_0"] as const) {
+      const want = await logits(c.model, modes, c.report!.wkv, dtype);
+      const f = readSlim(packSlim(c.model, { layers: c.report, dtype }), "model.slim");
+      const got = await logits(f.model, f.modes, f.wkv, dtype);
+      // re-quantization is exact, so the arena holds the same bytes and the logits agree bit for bit
+      const enc = dtype === "q8_0" ? q8Bytes : q4Bytes;
+      for (const t of f.tensors.filter((e) => e.dtype === dtype))
+        expect(Buffer.from(enc(valuesOf(f.model, t.name, []), 32)).equals(Buffer.from(enc(valuesOf(c.model, t.name, []), 32))), t.name).toBe(true);
+      expect(bits(got), dtype).toEqual(bits(want));
+    }
   });
 
   it("hands `slimedge run` the stored modes, W_KV and embedded tokenizer", () => {
@@ -499,7 +599,7 @@ describe("readers name the broken part", () => {
     expect(ts.error!.message).toMatch(/tensor layers\.1\.w3 \(hidden_dim × dim\) is missing from the tensor table; a llama model with .*SwiGLU.* needs it/);
   });
 
-  it("accepts q8_0 / q4_0 entries structurally and refuses to load them with E_MODEL", () => {
+  it("accepts q8_0 / q4_0 entries with any even group structurally; loads q8_0, refuses q4_0 unless groups of 32", () => {
     const c = all[0];
     const f = readSlim(packed.get(c.name)!.f32, "model.slim");
     const g = 8;
@@ -519,7 +619,10 @@ describe("readers name the broken part", () => {
     })();
     expect(e).toBeInstanceOf(SlimError);
     expect(e!.code).toBe("E_MODEL");
-    expect(e!.message).toMatch(/tensor layers\.0\.wq is stored as q8_0; this reader loads f32 and f16 tensors only/);
+    expect(e!.message).toMatch(/tensor layers\.0\.wo is q4_0 with group_size 8; q4_0 packs groups of 32 values/);
+    const q8only = tensors.map((t) => (t.dtype === "q4_0" ? { ...t, dtype: "f32" as const, data: new Uint8Array(4 * t.shape[0] * t.shape[1]) } : t));
+    const ok = readSlim(encodeSlim({ config: f.config, layers: f.layers.map((l) => ({ mode: l.mode, reason: l.reasonCode, values: LAYER_VALUES.map((k) => l[k]) })), threshold: f.threshold, groupSize: g, tensors: q8only, tokenizer: null }), "model.slim");
+    expect([...ok.model.weights.layers[0].wq]).toEqual(Array(f.config.dim * f.config.dim).fill(0)); // zero bytes: int8 0 and scale 0
   });
 });
 
@@ -619,6 +722,25 @@ describe("slimedge convert and inspect", () => {
     expect(importModel(join(dir, "auto.slim")).format).toBe(".slim v1 container");
   });
 
+  it("converts to q8_0 and q4_0: matrices quantized, slim layers' W_K and W_KV f32, both readers agree", () => {
+    for (const dtype of ["q8_0", "q4_0"] as const) {
+      const out = join(dir, `${dtype}.slim`);
+      const r = convertModel(join(dir, "model.bin"), out, { dtype, mode: "auto", threshold: 1e-3 });
+      const bytes = readFileSync(out);
+      expect(expectAgree(as, bytes).status).toBe(SLIM_STATUS.OK);
+      const f = readSlim(bytes, out);
+      expect(f.modes).toEqual(["slim", "slim"]);
+      expect(f.groupSize).toBe(32);
+      const byName = new Map(f.tensors.map((t) => [t.name, t.dtype]));
+      expect([byName.get("token_embedding"), byName.get("layers.0.wq"), byName.get("layers.1.w2"), byName.get("layers.0.wk"), byName.get("layers.1.wkv"), byName.get("final_norm")]).toEqual([dtype, dtype, dtype, "f32", "f32", "f32"]);
+      const deq = dtype === "q8_0" ? (x: Float32Array) => dequantizeQ8(quantizeQ8(x, 32), 32) : (x: Float32Array) => dequantizeQ4(quantizeQ4(x, 32), 32);
+      expect(bits(f.model.weights.layers[1].w1)).toEqual(bits(deq(r.imported.model.weights.layers[1].w1)));
+      expect(bits(f.model.weights.layers[0].wk)).toEqual(bits(r.imported.model.weights.layers[0].wk));
+      expect(bits(f.wkv[0]!)).toEqual(bits(r.report.wkv[0]!));
+      expect(inspectFile(out)).toMatch(new RegExp(`dtypes: f32 [\\d.]+ KiB \\(\\d+ tensors\\), ${dtype}`));
+    }
+  });
+
   it("inspects a .slim file and a checkpoint alike", () => {
     convertModel(join(dir, "model.bin"), join(dir, "m.slim"), { dtype: "f16", mode: "auto", threshold: 1e-3 });
     const slim = inspectFile(join(dir, "m.slim"));
@@ -646,6 +768,14 @@ describe("slimedge convert and inspect", () => {
     const run = cli("run", out, "-p", "the", "-n", "8", "--temp", "0");
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout.startsWith("the")).toBe(true);
+    const q8 = join(dir, "cli-q8.slim");
+    const convQ8 = cli("convert", join(dir, "model.bin"), "-o", q8, "--dtype", "q8_0");
+    expect(convQ8.status, convQ8.stderr).toBe(0);
+    expect(convQ8.stdout).toMatch(/matrices q8_0 \(W_KV, slim layers' W_K and positions f32\)/);
+    expect(readSlim(readFileSync(q8), "q8.slim").tensors.find((t) => t.name === "layers.0.wq")!.dtype).toBe("q8_0");
+    const runQ8 = cli("run", q8, "-p", "the", "-n", "8", "--temp", "0", "--quant", "q8_0");
+    expect(runQ8.status, runQ8.stderr).toBe(0);
+    expect(runQ8.stdout.startsWith("the")).toBe(true);
     const broken = readFileSync(out);
     broken[broken.length - 100] ^= 4;
     writeFileSync(join(dir, "broken.slim"), broken);

@@ -4,7 +4,10 @@
  *
  * Which tensors take --dtype: every matrix except W_KV. Vectors (norms, biases) stay f32, as the format
  * requires; W_KV stays f32 because slimify measured its reconstruction error at f32, and a rounder W_KV
- * would need measuring again (the quantizer's job).
+ * would need measuring again. Under q8_0 / q4_0 the stored set is exactly what the decoder quantizes
+ * (host/plan.ts, host/runtime.ts writeWeights): the embedding, wq, wk, wv, wo, w1, w2, w3 and the classifier
+ * in host/quant.ts's byte layouts (q8Bytes, q4Bytes), while the position embedding and slim layers' W_K
+ * (like their W_KV) stay f32 — V = W_KV·K amplifies their quantization error by about cond(W_K).
  */
 import { readFileSync, writeFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename } from "node:path";
@@ -14,6 +17,7 @@ import { type Model, type ModelConfig, archOf, isMultiHead, isLlamaShaped, kvDim
 import { planArena, type AttentionMode, type WeightDtype } from "../host/plan.ts";
 import { crc32, hex32 } from "../host/crc32.ts";
 import { readTokenizer } from "../host/tokenizer.ts";
+import { q4Bytes, q8Bytes } from "../host/quant.ts";
 import {
   ACTIVATION_CODES, ARCH_CODES, DTYPE_CODES, ENTRY, FIXED_HEADER_BYTES, FLAG, HEADER, LAYER, LAYER_KINDS,
   LAYER_RECORD_BYTES, LAYER_VALUES, NORM_CODES, REASON, SLIM_MAGIC, SLIM_VERSION, TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES,
@@ -163,7 +167,8 @@ export function sealSlim(bytes: Uint8Array): Uint8Array {
 export interface PackOptions {
   /** What slimify decided (tools/slimify.ts); null: every layer vanilla, nothing measured. */
   layers: SlimifyResult | null;
-  dtype: "f32" | "f16"; // storage of every matrix but W_KV
+  dtype: WeightDtype; // storage of every matrix but W_KV (and, for q8_0 / q4_0, slim layers' W_K and the position embedding)
+  groupSize?: number; // values per scale for q8_0 / q4_0 (default 32; q4_0 needs 32); ignored for f32 / f16
   tokenizer?: Uint8Array; // embedded as is
   tokenizerKind?: TokenizerKind; // default "llama2c" (tokenizer.bin)
   threshold?: number; // the threshold slimify decided with (default 1e-3, slimify's own default)
@@ -199,7 +204,11 @@ export function f16Bits(value: number): number {
   return sign | h;
 }
 
-function encodeValues(values: Float32Array, dtype: "f32" | "f16"): TensorEncoder {
+function encodeValues(values: Float32Array, dtype: WeightDtype, group: number): TensorEncoder {
+  if (dtype === "q8_0" || dtype === "q4_0") {
+    const bytes = dtype === "q8_0" ? q8Bytes(values, group) : q4Bytes(values, group);
+    return { byteLength: bytes.length, writeTo: (out) => out.set(bytes) };
+  }
   if (dtype === "f32") return { byteLength: values.byteLength, writeTo: (out) => out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength)) };
   return {
     byteLength: 2 * values.length,
@@ -222,7 +231,7 @@ export function reasonCode(r: LayerReport, c: ModelConfig, threshold: number): R
 }
 
 /** The container's tensors for a model and its slimify result, with shapes checked against the config. */
-function rawTensors(model: Model, modes: AttentionMode[], wkv: (Float32Array | null)[], dtype: "f32" | "f16"): RawTensor[] {
+function rawTensors(model: Model, modes: AttentionMode[], wkv: (Float32Array | null)[], dtype: WeightDtype, group: number): RawTensor[] {
   const w = model.weights;
   const top: Record<string, Float32Array | undefined> = {
     token_embedding: w.tokenEmbedding,
@@ -244,9 +253,23 @@ function rawTensors(model: Model, modes: AttentionMode[], wkv: (Float32Array | n
     const n = spec.shape.reduce((p, s) => p * s, 1);
     if (!values) return fail("E_MODEL", `pack: the model has no ${spec.name} (${spec.shapeText}), which a ${model.config.arch} model with ${archWords(model.config)} needs.`);
     if (values.length !== n) fail("E_MODEL", `pack: tensor ${spec.name} has ${values.length} values, but ${spec.shapeText} = ${spec.shape.join("×")} needs ${n}.`);
-    const stored = spec.shape.length === 2 && !spec.name.endsWith(".wkv") ? dtype : "f32";
-    return { name: spec.name, dtype: stored, shape: spec.shape, data: encodeValues(values, stored) };
+    const stored = storedDtype(spec.name, spec.shape, modes, dtype);
+    if ((stored === "q8_0" || stored === "q4_0") && spec.shape[spec.shape.length - 1] % group !== 0)
+      fail("E_MODEL", `pack: tensor ${spec.name} (${spec.shapeText} = ${spec.shape.join("×")}) has rows of ${spec.shape[spec.shape.length - 1]} values, which do not split into ${stored} groups of ${group}.`);
+    return { name: spec.name, dtype: stored, shape: spec.shape, data: encodeValues(values, stored, group) };
   });
+}
+
+/**
+ * How a tensor is stored under --dtype `dtype`: vectors and W_KV always f32; under q8_0 / q4_0 also the
+ * position embedding and slim layers' W_K (the decoder keeps both f32, host/plan.ts); every other matrix in `dtype`.
+ */
+export function storedDtype(name: string, shape: readonly number[], modes: readonly AttentionMode[], dtype: WeightDtype): WeightDtype {
+  if (shape.length !== 2 || name.endsWith(".wkv")) return "f32";
+  if (dtype !== "q8_0" && dtype !== "q4_0") return dtype;
+  if (name === "position_embedding") return "f32";
+  const m = /^layers\.(\d+)\.wk$/.exec(name);
+  return m && modes[Number(m[1])] === "slim" ? "f32" : dtype;
 }
 
 /** A model and its slimify result as a .slim file. */
@@ -266,13 +289,18 @@ export function packSlim(model: Model, opts: PackOptions): Uint8Array {
     ? report.layers.map((r) => ({ mode: r.mode, reason: reasonCode(r, c, threshold), values: LAYER_VALUES.map((k) => r[k]) }))
     : modes.map(() => ({ mode: "vanilla", reason: REASON.vanillaByChoice, values: LAYER_VALUES.map(() => null) }));
   if (opts.tokenizer && opts.tokenizer.length === 0) fail("E_MODEL", "pack: the tokenizer to embed is empty.");
+  const quantized = opts.dtype === "q8_0" || opts.dtype === "q4_0";
+  const group = quantized ? (opts.groupSize ?? 32) : 0;
+  if (quantized && (!Number.isInteger(group) || group < 2 || group % 2 !== 0 || group > 0xffffffff))
+    fail("E_FLAG", `pack: group size ${group} must be an even whole number ≥ 2.`);
+  if (opts.dtype === "q4_0" && group !== 32) fail("E_FLAG", `pack: q4_0 packs groups of 32 values (host/quant.ts q4Bytes), not ${group}.`);
   return encodeSlim(
     {
       config: c,
       layers,
       threshold,
-      groupSize: 0,
-      tensors: rawTensors(model, modes, wkv, opts.dtype),
+      groupSize: group,
+      tensors: rawTensors(model, modes, wkv, opts.dtype, group),
       tokenizer: opts.tokenizer ? { kind: opts.tokenizerKind ?? "llama2c", bytes: opts.tokenizer } : null,
     },
     opts.onProgress,
@@ -306,7 +334,7 @@ export function writeSlim(path: string, model: Model, opts: PackOptions): Uint8A
 export const CALIBRATION_PROMPT = "Once upon a time, there was a little girl who liked to play in the park with her dog.";
 
 export interface ConvertOptions {
-  dtype: "f32" | "f16";
+  dtype: WeightDtype; // q8_0 / q4_0 with groups of 32 values
   mode: "auto" | "slim" | "vanilla"; // auto: slimify decides per layer; slim: every invertible layer; vanilla: none
   threshold: number;
   tokenizer?: string; // a tokenizer.bin to embed instead of the importer's
@@ -347,7 +375,7 @@ function decide(model: Model, mode: ConvertOptions["mode"], measured: SlimifyRes
 
 /** Import → slimify (calibrated with the tokenizer when there is one) → pack → write atomically. */
 export function convertModel(input: string, output: string, o: ConvertOptions): ConvertResult {
-  if (o.dtype !== "f32" && o.dtype !== "f16") fail("E_FLAG", `--dtype ${o.dtype}: this version writes f32 or f16 (q8_0 and q4_0 come with the quantizer)`);
+  if (!DTYPE_CODES.includes(o.dtype)) fail("E_FLAG", `--dtype ${o.dtype}: expected one of ${DTYPE_CODES.join(", ")}`);
   if (!(o.threshold > 0 && Number.isFinite(o.threshold))) fail("E_FLAG", `--threshold: expected a positive number, got ${o.threshold}`);
   o.onStage?.(`reading ${input}`);
   const imported = importModel(input);
@@ -435,7 +463,7 @@ export function convertSummary(r: ConvertResult, dtype: string): string {
   const tok = r.imported.tokenizer;
   return (
     `wrote ${r.output}: ${r.bytes.length} bytes, ${r.imported.model.config.arch} from ${r.imported.format}, layers ${modes} (S = slim, V = vanilla), ` +
-    `matrices ${dtype} (W_KV f32), tokenizer ${tok ? `${tok.kind} ${tok.bytes.length} bytes embedded` : "none"}, ` +
+    `matrices ${dtype} (W_KV${dtype === "q8_0" || dtype === "q4_0" ? ", slim layers' W_K and positions" : ""} f32), tokenizer ${tok ? `${tok.kind} ${tok.bytes.length} bytes embedded` : "none"}, ` +
     `CRC32 header ${hex32(v.getUint32(HEADER.headerCrc, true))} data ${hex32(v.getUint32(HEADER.dataCrc, true))}`
   );
 }
