@@ -123,15 +123,17 @@ describe.each(BUILDS)("Q4_0 kernel (%s)", (build) => {
   });
 });
 
+/** The random model every precision below is measured on, with its float64 logits over 100 positions. */
+const cfg: ModelConfig = {
+  arch: "llama", dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 67, seqLen: 256,
+  normEps: 1e-5, ropeTheta: 10000, sharedClassifier: false,
+};
+const model = syntheticModel(cfg, 3);
+const tokens = Array.from({ length: 100 }, (_, i) => (i * 7 + 3) % 67);
+const oracle = referenceLogits(model, tokens);
+const { wkv } = slimify(model);
+
 describe("Q8_0 decoder against the float64 oracle", () => {
-  const cfg: ModelConfig = {
-    arch: "llama", dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 67, seqLen: 256,
-    normEps: 1e-5, ropeTheta: 10000, sharedClassifier: false,
-  };
-  const model = syntheticModel(cfg, 3);
-  const tokens = Array.from({ length: 100 }, (_, i) => (i * 7 + 3) % 67);
-  const oracle = referenceLogits(model, tokens);
-  const { wkv } = slimify(model);
   // Measured on this model: 3.1e-2 (vanilla) and 3.2e-2 (slim, with W_K and W_KV kept f32) of max |ref|.
   const BOUND = 0.05;
 
@@ -198,14 +200,6 @@ describe("Q8_0 on the shipped model", () => {
 });
 
 describe("Q8 cache rows", () => {
-  const cfg: ModelConfig = {
-    arch: "llama", dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 67, seqLen: 256,
-    normEps: 1e-5, ropeTheta: 10000, sharedClassifier: false,
-  };
-  const model = syntheticModel(cfg, 3);
-  const tokens = Array.from({ length: 100 }, (_, i) => (i * 7 + 3) % 67);
-  const oracle = referenceLogits(model, tokens);
-  const { wkv } = slimify(model);
 
   it("plans a row as its int8 values plus one f32 scale", () => {
     const plan = planArena(cfg, 128, layerModes(cfg, "vanilla"), { kCache: "q8" });
@@ -238,14 +232,6 @@ describe("Q8 cache rows", () => {
 });
 
 describe("Q4_0 decoder against the float64 oracle", () => {
-  const cfg: ModelConfig = {
-    arch: "llama", dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 67, seqLen: 256,
-    normEps: 1e-5, ropeTheta: 10000, sharedClassifier: false,
-  };
-  const model = syntheticModel(cfg, 3);
-  const tokens = Array.from({ length: 100 }, (_, i) => (i * 7 + 3) % 67);
-  const oracle = referenceLogits(model, tokens);
-  const { wkv } = slimify(model);
   // Measured on this random model: 3.4e-1 (slim) and 3.5e-1 (vanilla) of max |ref|: four bits are coarse.
   it.each(BUILDS.flatMap((build) => (["slim", "vanilla"] as const).map((mode) => ({ build, mode }))))(
     "stays within 0.45 × max |ref| ($build, $mode)",
@@ -261,14 +247,6 @@ describe("Q4_0 decoder against the float64 oracle", () => {
 });
 
 describe("f16 weights and f16 cache rows", () => {
-  const cfg: ModelConfig = {
-    arch: "llama", dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 67, seqLen: 256,
-    normEps: 1e-5, ropeTheta: 10000, sharedClassifier: false,
-  };
-  const model = syntheticModel(cfg, 3);
-  const tokens = Array.from({ length: 100 }, (_, i) => (i * 7 + 3) % 67);
-  const oracle = referenceLogits(model, tokens);
-  const { wkv } = slimify(model);
 
   it("encodes binary16 bits exactly (normal, subnormal, ties to even, overflow)", async () => {
     const { f16Bits } = await import("../host/quant.ts");
