@@ -139,8 +139,8 @@ export function program(): Command {
     .description("Transformer language models as fixed-memory WebAssembly, with slim attention (K-cache only).");
   cli
     .command("run")
-    .description("generate text from a llama2.c checkpoint (default: the shipped model) on the simulated host board")
-    .argument("[checkpoint]", "llama2.c model .bin (v0, v1 or v2); default: models/slimedge-tiny/model.bin")
+    .description("generate text from a model (default: the shipped one) on the simulated host board")
+    .argument("[checkpoint]", "llama2.c .bin (v0/v1/v2), .slim, GGUF, or a Hugging Face folder; default: models/slimedge-tiny/model.bin")
     .option("-p, --prompt <text>", "prompt text", "Once upon a time")
     .option("-n, --steps <n>", "tokens to generate after the prompt", wholeNumber("-n/--steps", 0), 64)
     .addOption(new Option("--mode <mode>", "attention: slim (K-cache only) or vanilla (K+V cache)").choices(["slim", "vanilla"]).default("slim"))
@@ -153,7 +153,7 @@ export function program(): Command {
     .option("--board <name>", "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .addOption(new Option("--quant <dtype>", "weight storage (slim layers keep W_K and W_KV in f32)").choices(["f32", "f16", "q8_0", "q4_0"]).default("f32"))
-    .addOption(new Option("--kcache <dtype>", "cache rows: f32, or q8 (int8 plus a scale per row); layers whose V error grows too much at q8 keep a V-cache").choices(["f32", "f16", "q8"]).default("f32"))
+    .addOption(new Option("--kcache <dtype>", "cache rows: f32, f16, or q8 (int8 plus a scale per row); slim layers whose V error grows too much at that precision keep a V-cache").choices(["f32", "f16", "q8"]).default("f32"))
     .option("--keep-going", "on <s> (the end of a training sequence) start a new line and go on, instead of stopping", false)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
   cli
