@@ -311,18 +311,14 @@ function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedK
     const ah = att + (<usize>(h * ctx + t0) << 2);
     let r = kCache + <usize>t0 * kRow;
     let row = table + <usize>t0 * tRow;
-    // one loop per row storage, so the common f32 loop carries no branches
-    if (cache == CACHE_Q8) {
-      for (let t = 0; t < count; t++, r += kRow, row += tRow)
-        store<f32>(ah + (<usize>t << 2), rotatedDotQ8(qh, r + <usize>(h * hd), row, hd) * load<f32>(r + <usize>dim) * scale);
-    } else if (cache == CACHE_F16) {
-      for (let t = 0; t < count; t++, r += kRow, row += tRow)
-        store<f32>(ah + (<usize>t << 2), rotatedDotF16(qh, r + (<usize>(h * hd) << 1), row, hd) * scale);
-    } else if (rotatedKeys) {
-      for (let t = 0; t < count; t++, r += kRow) store<f32>(ah + (<usize>t << 2), dot(qh, r + (<usize>(h * hd) << 2), hd) * scale);
-    } else {
-      const k0 = r + (<usize>(h * hd) << 2);
-      for (let t = 0; t < count; t++) store<f32>(ah + (<usize>t << 2), rotatedDot(qh, k0 + <usize>t * kRow, row + <usize>t * tRow, hd) * scale);
+    for (let t = 0; t < count; t++) {
+      let s: f32;
+      if (cache == CACHE_Q8) s = rotatedDotQ8(qh, r + <usize>(h * hd), row, hd) * load<f32>(r + <usize>dim);
+      else if (cache == CACHE_F16) s = rotatedDotF16(qh, r + (<usize>(h * hd) << 1), row, hd);
+      else s = rotatedKeys ? dot(qh, r + (<usize>(h * hd) << 2), hd) : rotatedDot(qh, r + (<usize>(h * hd) << 2), row, hd);
+      store<f32>(ah + (<usize>t << 2), s * scale);
+      r += kRow;
+      row += tRow;
     }
   }
 }
