@@ -201,7 +201,8 @@ function mixBlock1(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32
 }
 
 /** U (heads, dim) (+)= A[:, t0..t0+count) · R (count, dim) for all heads: groups of four, then singles. */
-function mixBlock(u: usize, att: usize, rows: usize, cache: i32, heads: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
+// @ts-ignore: decorator
+@inline function mixBlock(u: usize, att: usize, rows: usize, cache: i32, heads: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
   const uRow = <usize>dim << 2;
   const rowBytes = rowBytesOf(cache, dim);
   const aRow = <usize>ctx << 2;
@@ -302,7 +303,8 @@ function plainScores(att: usize, q: usize, kCache: usize, cache: i32, heads: i32
  * att[h][t0..t0+count) <- q_h · k_t / √hd for every head, from pre-rotation keys (rotated on read) or
  * rotated ones; f32 rows, or Q8 rows (int8 values, then the row's scale) whose scale multiplies the score.
  */
-function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedKeys: bool, cache: i32, heads: i32, hd: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
+// @ts-ignore: decorator
+@inline function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedKeys: bool, cache: i32, heads: i32, hd: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
   const kRow = rowBytesOf(cache, dim);
   const tRow = <usize>hd << 3;
