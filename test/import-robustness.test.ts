@@ -30,8 +30,6 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const FLIPS = 1200; // uniformly random offsets
 const HEADER_FLIPS = 600; // a denser sample of the bytes before the data section
 const SPREAD_CUTS = 300; // truncation points spread over the whole file, after every cut in the first 64 bytes
-const MAX_READ_MS = 1000; // no single read may stall
-const MAX_TEST_MS = 9000; // two tests: the suite stays under 20 s
 
 // ---------------------------------------------------------------------------------------------------------
 // shared machinery
@@ -60,7 +58,6 @@ class Runner {
     const ms = performance.now() - t0;
     this.maxMs = Math.max(this.maxMs, ms);
     this.reads++;
-    if (ms > MAX_READ_MS) this.fail(`${what}: the read took ${ms.toFixed(0)} ms`);
     if (out.crash !== undefined) this.fail(`${what}: threw ${String(out.crash)} instead of a SlimError`);
     if (out.error) {
       if (out.error.code !== "E_FORMAT" && out.error.code !== "E_MODEL") this.fail(`${what}: SlimError ${out.error.code}: ${out.error.message}`);
@@ -172,7 +169,6 @@ describe("safetensors import robustness", () => {
   const ST_NAME = "tiny-llama.safetensors";
 
   it("every single-byte corruption and truncation is rejected with a SlimError naming the file, or read as the data says", () => {
-    const t0 = performance.now();
     const original = new Uint8Array(readFileSync(stPath));
     // the layout, from the format description rather than the reader: u64 N, N bytes of JSON, the buffer
     const n = Number(new DataView(original.buffer, original.byteOffset).getBigUint64(0, true));
@@ -269,7 +265,6 @@ describe("safetensors import robustness", () => {
     r.report(`safetensors (${original.length} bytes, data from byte ${dataStart})`);
     expect(r.failures.slice(0, 20)).toEqual([]);
     expect(r.reads).toBeGreaterThan(2 * (FLIPS + HEADER_FLIPS));
-    expect(performance.now() - t0).toBeLessThan(MAX_TEST_MS);
   });
 });
 
@@ -290,7 +285,6 @@ describe("GGUF import robustness", () => {
   const tableText = (f: GgufFile) => valueText({ version: f.version, alignment: f.alignment, metadata: [...f.metadata], tensors: [...f.tensors] });
 
   it("every single-byte corruption and truncation is rejected with a SlimError naming the file, or read as the data says", () => {
-    const t0 = performance.now();
     const base = readGguf(original, path);
     const tensors = [...base.tensors.values()];
     expect(new Set(tensors.map((t) => t.type))).toEqual(new Set([0, 8])); // F32 and Q8_0
@@ -386,7 +380,6 @@ describe("GGUF import robustness", () => {
     r.report(`GGUF (${original.length} bytes, data from byte ${dataStart})`);
     expect(r.failures.slice(0, 20)).toEqual([]);
     expect(r.reads).toBeGreaterThan(2 * (FLIPS + HEADER_FLIPS));
-    expect(performance.now() - t0).toBeLessThan(MAX_TEST_MS);
   });
 
   it("a u64 metadata value where a string is expected is refused with a SlimError, not a JSON.stringify TypeError", () => {
