@@ -27,7 +27,8 @@ import { writeMemoryMap } from "../tools/memory-map.ts";
 import { DEFAULT_REMOTE_DIR, deployCommand, rollbackCommand, type BoardFlags, type DeployFlags } from "./deploy/commands.ts";
 import { SSH_RUNTIMES } from "./deploy/release.ts";
 import { hasSlimMagic, loadSlimForRun } from "./container.ts";
-import { BIG_INPUT_BYTES, convertModel, convertSummary, inputBytes, inspectFile, progressBar } from "../tools/pack.ts";
+import { BIG_INPUT_BYTES, convertModel, convertSummary, inputBytes, inspectFile } from "../tools/pack.ts";
+import { progressBar } from "./progress.ts";
 import { DEFAULT_APP_BYTES } from "./flash/partitions.ts";
 import { flashCommand, parseBytes, type FlashFlags } from "./flash/command.ts";
 import { REPORT_CACHES, REPORT_WEIGHTS, formatQuantizationReport, parseDtypes, quantizationReport, writeReportJson } from "../tools/quantize-report.ts";
@@ -305,10 +306,14 @@ export function program(): Command {
     .option("--tokenizer <file>", "tokenizer.bin to embed (default: next to the checkpoint)")
     .option("-p, --prompt <text>", "calibration prompt slimify measures the error on (needs the tokenizer)")
     .action((checkpoint: string, flags: { out: string; dtype: "f32" | "f16" | "q8_0" | "q4_0"; mode: "auto" | "slim" | "vanilla"; threshold: number; tokenizer?: string; prompt?: string }) => {
-      const bar = progressBar("packing", inputBytes(checkpoint) > BIG_INPUT_BYTES);
+      const bar = progressBar("packing [{bar}] {percentage}% | {value}/{total} MiB | tensor {tensor}", {
+        always: inputBytes(checkpoint) > BIG_INPUT_BYTES, // a big conversion logs its progress even into a pipe
+        formatValue: (v) => (v / 2 ** 20).toFixed(1),
+      });
       try {
         const onStage = bar.shown ? (s: string) => (bar.stop(), process.stderr.write(`${s}\n`)) : undefined;
-        const result = convertModel(checkpoint, flags.out, { ...flags, onStage, onProgress: bar.update });
+        const onProgress = (index: number, written: number, total: number) => bar.update(written, total, { tensor: index + 1 });
+        const result = convertModel(checkpoint, flags.out, { ...flags, onStage, onProgress });
         bar.stop();
         for (const n of result.notes) process.stderr.write(`note: ${n}\n`);
         process.stdout.write(convertSummary(result, flags.dtype) + "\n");

@@ -11,7 +11,6 @@
  */
 import { readFileSync, writeFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename } from "node:path";
-import cliProgress from "cli-progress";
 import { fail } from "../host/errors.ts";
 import { type Model, type ModelConfig, archOf, isMultiHead, isLlamaShaped, kvDim } from "../host/model.ts";
 import { planArena, type AttentionMode, type WeightDtype } from "../host/plan.ts";
@@ -409,40 +408,6 @@ function readTokenizerFile(path: string): Uint8Array {
     const why = err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.message) : String(err);
     return fail("E_FILE", `${path}: cannot read the tokenizer (${why}).`);
   }
-}
-
-/**
- * The one progress bar of long-running commands: on stderr, shown only when stderr is a terminal or the
- * work is large (`big`), so pipes and CI logs stay clean for small jobs.
- */
-export function progressBar(label: string, big: boolean, stream: NodeJS.WriteStream = process.stderr): { shown: boolean; update: Progress; stop: () => void } {
-  if (!stream.isTTY && !big) return { shown: false, update: () => {}, stop: () => {} };
-  const bar = new cliProgress.SingleBar(
-    {
-      stream,
-      format: `${label} [{bar}] {percentage}% | {value}/{total} MiB | tensor {tensor}`,
-      noTTYOutput: !stream.isTTY,
-      notTTYSchedule: 1000,
-      hideCursor: true,
-      formatValue: (v, _opts, type) => (type === "value" || type === "total" ? (v / 2 ** 20).toFixed(1) : String(v)),
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    shown: true,
-    update: (index, written, total) => {
-      if (!started) {
-        bar.start(total, 0, { tensor: 0 });
-        started = true;
-      }
-      bar.update(written, { tensor: index + 1 });
-    },
-    stop: () => {
-      if (started) bar.stop();
-      started = false;
-    },
-  };
 }
 
 /** Inputs above this size get a progress bar even when stderr is not a terminal. */

@@ -4,7 +4,7 @@
  * output and the fleet table go to `out`. Failures are SlimErrors, so the CLI prints one line.
  */
 import { resolve } from "node:path";
-import cliProgress from "cli-progress";
+import { progressBar } from "../progress.ts";
 import { getBoard } from "../../boards/index.ts";
 import { fail } from "../errors.ts";
 import { type FleetRow, type InventoryBoard, deployFleet, formatFleetTable, readInventory, rollbackFleet } from "./fleet.ts";
@@ -102,23 +102,15 @@ export async function deployCommand(dir: string, f: DeployFlags, out: NodeJS.Wri
   const target = oneBoard(f);
   const who = targetName(target);
 
-  const bar = new cliProgress.SingleBar(
-    { stream: err as NodeJS.WriteStream, format: "upload {bar} {percentage}% · {sent} of {size} · {file}", hideCursor: true, clearOnComplete: false },
-    cliProgress.Presets.shades_classic,
-  );
-  let barShown = false;
-  const onBytes = (sent: number, total: number, file: string) => {
-    if (!barShown) bar.start(total, 0, { sent: kib(0), size: kib(total), file });
-    barShown = true;
-    bar.update(sent, { sent: kib(sent), file });
-  };
+  const bar = progressBar("upload {bar} {percentage}% · {sent} of {size} · {file}", { stream: err as NodeJS.WriteStream });
+  const onBytes = (sent: number, total: number, file: string) => bar.update(sent, total, { sent: kib(sent), size: kib(total), file });
 
   const code = await withBoard(target, timeoutMs, async (s, stopClock) => {
     let r;
     try {
       r = await deployRelease(s, artifact, remoteDir, runtime, { onBytes });
     } finally {
-      if (barShown) bar.stop();
+      bar.stop();
     }
     if (r.stale > 0) err.write(`removed ${r.stale} unfinished upload${r.stale === 1 ? "" : "s"} of an earlier attempt from ${who}:${r.dir}/releases\n`);
     if (r.status === "current") err.write(`${who} already runs ${artifact.id} (${r.dir}/current): nothing uploaded\n`);

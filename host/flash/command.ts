@@ -5,7 +5,7 @@
  * (FlashError for the device), so the CLI prints one line.
  */
 import { existsSync, readFileSync } from "node:fs";
-import cliProgress from "cli-progress";
+import { progressBar } from "../progress.ts";
 import { InvalidArgumentError } from "commander";
 import { getBoard } from "../../boards/index.ts";
 import { fail } from "../errors.ts";
@@ -70,14 +70,10 @@ export async function flashCommand(dir: string, f: FlashFlags, out: NodeJS.Writa
     return;
   }
 
-  const tty = (err as NodeJS.WriteStream).isTTY === true;
-  const bar = new cliProgress.SingleBar(
-    { stream: err as NodeJS.WriteStream, format: "{file} {bar} {percentage}% · {done} of {size}{again}", hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  let barFor = "";
+  const bar = progressBar("{file} {bar} {percentage}% · {done} of {size}{again}", { stream: err as NodeJS.WriteStream });
+  let barFor = ""; // the image (and attempt) the bar is drawing
   const stopBar = () => {
-    if (barFor) bar.stop();
+    bar.stop();
     barFor = "";
   };
   const report = await flashBoard(plan, {
@@ -91,15 +87,10 @@ export async function flashCommand(dir: string, f: FlashFlags, out: NodeJS.Writa
       err.write(`note: ${line}\n`);
     },
     onProgress: ({ image, written, total, attempt }) => {
-      if (!tty) return;
       const key = `${image.file}#${attempt}`;
-      const fields = { file: image.file.padEnd(19), done: kib(written), size: kib(total), again: attempt > 1 ? ` (write ${attempt})` : "" };
-      if (barFor !== key) {
-        stopBar();
-        bar.start(total, 0, fields);
-        barFor = key;
-      }
-      bar.update(written, fields);
+      if (barFor !== key) stopBar();
+      barFor = key;
+      bar.update(written, total, { file: image.file.padEnd(19), done: kib(written), size: kib(total), again: attempt > 1 ? ` (write ${attempt})` : "" });
     },
   }).finally(stopBar);
   out.write(
