@@ -15,11 +15,12 @@
  * connection leaves only a temporary directory behind.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { BoardProfile } from "../../boards/profile.ts";
 import { SlimError, fail } from "../errors.ts";
 import { type ConnectOptions, DEPLOY_ERROR, SshSession, handshakeTimeout, shellQuote, targetName } from "./ssh.ts";
+import { locateBuild } from "../artifact.ts";
 
 /** Runtimes a release can be run with on the board. */
 export const SSH_RUNTIMES = ["wasmtime", "node", "iwasm", "wasmer"] as const;
@@ -108,22 +109,9 @@ const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).d
 
 /** Reads a `slimedge build` folder: <name>.cmd.wasm, plan.json and, when present, <name>.wasm and the memory map. */
 export function readArtifact(dir: string): Artifact {
-  const abs = resolve(dir);
-  if (!existsSync(abs) || !statSync(abs).isDirectory()) fail("E_FILE", `${dir}: no such artifact folder; make one with slimedge build --board <name> --ctx <n> --out ${dir}`);
-  const commands = readdirSync(abs).filter((f) => f.endsWith(".cmd.wasm"));
-  if (commands.length !== 1)
-    fail("E_FILE", `${dir}: expected exactly one <name>.cmd.wasm from slimedge build, found ${commands.length === 0 ? "none" : commands.join(", ")}`);
-  const name = commands[0].slice(0, -".cmd.wasm".length);
-  if (!/^[A-Za-z0-9._-]+$/.test(name)) fail("E_FILE", `${join(dir, commands[0])}: rename it to letters, digits, ".", "_" or "-" only`);
-  const planPath = join(abs, "plan.json");
+  const { dir: abs, name, board, planPath } = locateBuild(dir);
   if (!existsSync(planPath)) fail("E_FILE", `${planPath}: missing; the folder is not a complete slimedge build`);
-  let board: unknown;
-  try {
-    board = JSON.parse(readFileSync(planPath, "utf8")).board;
-  } catch (e) {
-    fail("E_FORMAT", `${planPath}: not JSON (${(e as Error).message})`);
-  }
-  if (typeof board !== "string") fail("E_FORMAT", `${planPath}: no "board" field naming the board it was planned for`);
+  if (board === null) fail("E_FORMAT", `${planPath}: no "board" field naming the board it was planned for`);
   const files: ReleaseFile[] = [];
   for (const f of [`${name}.cmd.wasm`, `${name}.wasm`, "plan.json", "memory-map.txt", "memory-map.svg"]) {
     const path = join(abs, f);
@@ -137,7 +125,7 @@ export function readArtifact(dir: string): Artifact {
   const manifestBytes = new TextEncoder().encode(manifest);
   const hash = sha256(manifestBytes);
   files.push({ name: MANIFEST, size: manifestBytes.length, sha256: hash, source: { data: manifestBytes } });
-  return { dir: abs, name, board: board as string, files, manifest, hash, id: hash.slice(0, 12), bytes: files.reduce((n, f) => n + f.size, 0) };
+  return { dir: abs, name, board: board!, files, manifest, hash, id: hash.slice(0, 12), bytes: files.reduce((n, f) => n + f.size, 0) };
 }
 
 /** Refuses an artifact planned for another board than the one named. */

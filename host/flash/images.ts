@@ -3,11 +3,12 @@
  * given), the model and the artifact bundle, each with the offset it is written at, and the `flash_args` file
  * that esptool.py (`esptool.py --chip esp32s3 write_flash @flash_args`) and ESP-IDF's tools read.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fail } from "../errors.ts";
 import type { BoardProfile } from "../../boards/profile.ts";
 import { bundleFiles } from "./bundle.ts";
+import { locateBuild } from "../artifact.ts";
 import {
   DEFAULT_APP_BYTES, PARTITION_TABLE_OFFSET, partitionTableBinary, partitionsCsv, planPartitions, type Partition,
 } from "./partitions.ts";
@@ -39,27 +40,13 @@ export interface Artifact {
 
 /** Reads what `slimedge build` wrote: <name>.cmd.wasm, <name>.wasm and plan.json. */
 export function readArtifactDir(dir: string): Artifact {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) fail("E_FILE", `${dir}: not a folder; pass the folder \`slimedge build\` wrote`);
-  const commands = readdirSync(dir).filter((f) => f.endsWith(".cmd.wasm")).sort();
-  if (commands.length === 0) fail("E_FILE", `${dir}: no <name>.cmd.wasm here; pass the folder \`slimedge build\` wrote`);
-  if (commands.length > 1) fail("E_FILE", `${dir}: several artifacts (${commands.join(", ")}); keep one build per folder`);
-  const name = commands[0].slice(0, -".cmd.wasm".length);
+  const { name, board } = locateBuild(dir);
   const need = (file: string) => {
     const path = join(dir, file);
-    if (!existsSync(path)) fail("E_FILE", `${path}: missing; \`slimedge build\` writes it next to ${commands[0]}`);
+    if (!existsSync(path)) fail("E_FILE", `${path}: missing; \`slimedge build\` writes it next to ${name}.cmd.wasm`);
     return new Uint8Array(readFileSync(path));
   };
-  const command = need(commands[0]);
-  const reactor = need(`${name}.wasm`);
-  const planJson = need("plan.json");
-  let board: string | null = null;
-  try {
-    const parsed = JSON.parse(new TextDecoder().decode(planJson)) as { board?: unknown };
-    board = typeof parsed.board === "string" ? parsed.board : null;
-  } catch (e) {
-    fail("E_FORMAT", `${join(dir, "plan.json")}: not JSON (${(e as Error).message})`);
-  }
-  return { dir, name, reactor, command, planJson, board };
+  return { dir, name, reactor: need(`${name}.wasm`), command: need(`${name}.cmd.wasm`), planJson: need("plan.json"), board };
 }
 
 /** One image to write: the file name it gets in --out and the flash offset it is written at. */
