@@ -140,13 +140,6 @@ export function swiglu(h1: usize, h3: usize, n: i32): void {
   }
 }
 
-/** out (n,) = src (n,) * s */
-export function copyScaled(out: usize, src: usize, s: f32, n: i32): void {
-  for (let j = 0; j < n; j++) {
-    const o = <usize>j << 2;
-    store<f32>(out + o, load<f32>(src + o) * s);
-  }
-}
 
 /** out (n,) = w ⊙ (x − mean) / sqrt(var + eps) + b: LayerNorm (GPT-2, NeoX). */
 export function layerNorm(out: usize, x: usize, w: usize, b: usize, n: i32, eps: f32): void {
