@@ -2,7 +2,7 @@
  * The board registry: every profile by its `--board` name. Each board is one file beside this one; the host
  * profile is read from the OS when asked for.
  */
-import { fail } from "../host/errors.ts";
+import { fail } from "../host/core/errors.ts";
 import type { BoardProfile } from "./profile.ts";
 import { esp32 } from "./esp32.ts";
 import { esp32Psram } from "./esp32-psram.ts";

@@ -2,11 +2,11 @@
 // and biases in every projection — slim layers cache keys with b_K and take b_V through a folded output
 // bias. The oracle is test/reference-arch.ts (float64, plain). Tolerance: max |Δ| ≤ 1e-4 × max |ref|.
 import { describe, it, expect } from "vitest";
-import type { ModelConfig } from "../host/model.ts";
-import { syntheticModel } from "../host/synthetic.ts";
-import { planArena, layerModes } from "../host/plan.ts";
-import { Decoder, type Build } from "../host/runtime.ts";
-import { slimify } from "../tools/slimify.ts";
+import type { ModelConfig } from "../host/core/model.ts";
+import { syntheticModel } from "../host/core/synthetic.ts";
+import { planArena, layerModes } from "../host/core/plan.ts";
+import { Decoder, type Build } from "../host/runtime/decoder.ts";
+import { slimify } from "../tools/convert/slimify.ts";
 import { referenceCanonical } from "./reference-arch.ts";
 import { logitsRatio } from "./helpers.ts";
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { totalmem } from "node:os";
 import { join } from "node:path";
-import { PAGE_BYTES } from "../host/plan.ts";
+import { PAGE_BYTES } from "../host/core/plan.ts";
 import { type BoardProfile, WASM_PAGE_BYTES, WASM32_MAX_BYTES, allBoards, boardNames, getBoard } from "../boards/index.ts";
 import { GiB, KiB, MiB } from "../boards/profile.ts";
 import { slimError } from "./helpers.ts";

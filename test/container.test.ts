@@ -12,23 +12,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import * as zlib from "node:zlib";
-import { crc32, hex32 } from "../host/crc32.ts";
+import { crc32, hex32 } from "../host/core/crc32.ts";
 import {
   ARCH_CODES, ACTIVATION_CODES, ContainerError, DTYPE_CODES, ENTRY, FIXED_HEADER_BYTES, FLAG, HEADER, LAYER, LAYER_RECORD_BYTES,
   LAYER_VALUES, NORM_CODES, SLIM_STATUS, TENSOR_ENTRY_BYTES, TOKENIZER_CODES, checkSlim, loadSlimForRun, readSlim, slimTensorList,
   statusName, type SlimHeader,
-} from "../host/container.ts";
-import { SlimError } from "../host/errors.ts";
-import { type Model, type ModelConfig, type LayerWeights, archOf, kvDim } from "../host/model.ts";
-import { planArena } from "../host/plan.ts";
-import { Decoder } from "../host/runtime.ts";
-import { withFixedMemory } from "../host/wasm.ts";
-import { mulberry32, syntheticModel } from "../host/synthetic.ts";
-import { readTokenizer } from "../host/tokenizer.ts";
-import { slimify, type SlimifyResult } from "../tools/slimify.ts";
-import { encodeSlim, f16Bits, packSlim, sealSlim, convertModel, inspectFile, storedDtype, type RawTensor } from "../tools/pack.ts";
-import { dequantizeQ4, dequantizeQ8, q4Bytes, q8Bytes, quantizeQ4, quantizeQ8 } from "../host/quant.ts";
-import { importModel } from "../tools/import/index.ts";
+} from "../host/core/container.ts";
+import { SlimError } from "../host/core/errors.ts";
+import { type Model, type ModelConfig, type LayerWeights, archOf, kvDim } from "../host/core/model.ts";
+import { planArena } from "../host/core/plan.ts";
+import { Decoder } from "../host/runtime/decoder.ts";
+import { withFixedMemory } from "../host/runtime/wasm.ts";
+import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
+import { readTokenizer } from "../host/core/tokenizer.ts";
+import { slimify, type SlimifyResult } from "../tools/convert/slimify.ts";
+import { encodeSlim, f16Bits, packSlim, sealSlim, convertModel, inspectFile, storedDtype, type RawTensor } from "../tools/convert/pack.ts";
+import { dequantizeQ4, dequantizeQ8, q4Bytes, q8Bytes, quantizeQ4, quantizeQ8 } from "../host/core/quant.ts";
+import { importModel } from "../tools/convert/import.ts";
 import { checkpointModel, fixedTokens, logitsRatio, findMemoryGrow, importsOf } from "./helpers.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 

@@ -7,12 +7,12 @@
  * computed once per checkpoint and shared by the four combinations {simd, scalar} × {slim, vanilla}.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SlimError } from "../host/errors.ts";
-import { type Model, isMultiHead } from "../host/model.ts";
-import { type AttentionMode, type SlimKeys, PAGE_BYTES, encodePlanBlock, layerModes, planArena } from "../host/plan.ts";
-import { type Build, Decoder } from "../host/runtime.ts";
-import { argmax } from "../host/sampler.ts";
-import { slimify } from "../tools/slimify.ts";
+import { SlimError } from "../host/core/errors.ts";
+import { type Model, isMultiHead } from "../host/core/model.ts";
+import { type AttentionMode, type SlimKeys, PAGE_BYTES, encodePlanBlock, layerModes, planArena } from "../host/core/plan.ts";
+import { type Build, Decoder } from "../host/runtime/decoder.ts";
+import { argmax } from "../host/runtime/sampler.ts";
+import { slimify } from "../tools/convert/slimify.ts";
 import { type Checkpoint, checkpointModel, fixedTokens, logitsRatio, rawDecoder, slimError } from "./helpers.ts";
 import { referenceLogits } from "./reference.ts";
 

@@ -10,9 +10,9 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, readl
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SlimError } from "../host/errors.ts";
-import { type Artifact, MANIFEST, RUNNER_NAME, WASI_RUNNER, deployRelease, readArtifact, withBoard } from "../host/deploy/release.ts";
-import { SshSession, fingerprint, parseTarget } from "../host/deploy/ssh.ts";
+import { SlimError } from "../host/core/errors.ts";
+import { type Artifact, MANIFEST, RUNNER_NAME, WASI_RUNNER, deployRelease, readArtifact, withBoard } from "../host/ship/deploy/release.ts";
+import { SshSession, fingerprint, parseTarget } from "../host/ship/deploy/ssh.ts";
 import { type CliRun, SshLab, type Sshd, freePort, keygenFingerprint, sha256File, silentServer, slimedge, slimedgeHere as cli, sshdMissing, tcpProxy, tinyArtifact } from "./fixtures/sshd.ts";
 
 const missing = sshdMissing();

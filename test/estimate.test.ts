@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
-import { planArena, layerModes } from "../host/plan.ts";
-import { tokenWork, estimateTokensPerSecond } from "../host/estimate.ts";
-import type { ModelConfig } from "../host/model.ts";
+import { planArena, layerModes } from "../host/core/plan.ts";
+import { tokenWork, estimateTokensPerSecond } from "../host/core/estimate.ts";
+import type { ModelConfig } from "../host/core/model.ts";
 
 const cfg: ModelConfig = {
   arch: "llama", dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 512, seqLen: 256,

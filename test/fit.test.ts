@@ -8,8 +8,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ModelConfig } from "../host/model.ts";
-import { type AttentionMode, PAGE_BYTES, layerModes, planArena } from "../host/plan.ts";
+import type { ModelConfig } from "../host/core/model.ts";
+import { type AttentionMode, PAGE_BYTES, layerModes, planArena } from "../host/core/plan.ts";
 import { type BoardProfile, allBoards, getBoard } from "../boards/index.ts";
 import { pages } from "../boards/profile.ts";
 import {
@@ -24,8 +24,8 @@ import {
   formatFitReport,
   maxContext,
   overBudget,
-} from "../tools/fit.ts";
-import { estimateTokensPerSecond } from "../host/estimate.ts";
+} from "../tools/package/fit.ts";
+import { estimateTokensPerSecond } from "../host/core/estimate.ts";
 import { randomLlamaWeights, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 
 const base = { arch: "llama", normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true } as const;

@@ -12,18 +12,18 @@ import { Writable } from "node:stream";
 import { join } from "node:path";
 import { ESPLoader, Transport } from "esptool-js";
 import { getBoard } from "../boards/index.ts";
-import { planFlash, readArtifactDir, type FlashPlan } from "../host/flash/images.ts";
-import { flashBoard, flashMd5, type FlashProgress } from "../host/flash/flasher.ts";
-import { FlashError } from "../host/flash/errors.ts";
-import { NodeSerialPort } from "../host/flash/serial-port.ts";
-import { readBundle } from "../host/flash/bundle.ts";
-import { flashCommand } from "../host/flash/command.ts";
-import { DEFAULT_APP_BYTES, parsePartitionTable } from "../host/flash/partitions.ts";
-import { SlimError } from "../host/errors.ts";
+import { planFlash, readArtifactDir, type FlashPlan } from "../host/ship/flash/images.ts";
+import { flashBoard, flashMd5, type FlashProgress } from "../host/ship/flash/flasher.ts";
+import { FlashError } from "../host/ship/flash/errors.ts";
+import { NodeSerialPort } from "../host/ship/flash/serial-port.ts";
+import { readBundle } from "../host/ship/flash/bundle.ts";
+import { flashCommand } from "../host/ship/flash/command.ts";
+import { DEFAULT_APP_BYTES, parsePartitionTable } from "../host/ship/flash/partitions.ts";
+import { SlimError } from "../host/core/errors.ts";
 import { CMD, socatAvailable, startRomOnPty, type EspRomOptions, type RomOnPty } from "./fixtures/esp-rom-emulator.ts";
 import { randomLlamaWeights, writeV1, writeTokenizerBin, byteFallbackVocab, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
-import { readLlama2c } from "../host/llama2c.ts";
-import { buildArtifact } from "../tools/build.ts";
+import { readLlama2c } from "../tools/convert/llama2c.ts";
+import { buildArtifact } from "../tools/package/build.ts";
 
 // CI installs socat (.ci/run); elsewhere the device tests say why they are skipped.
 const noPty = !socatAvailable() && process.env.CI !== "true";

@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { SlimError } from "../host/errors.ts";
-import { type FleetRow, deployFleet, formatFleetTable, readInventory } from "../host/deploy/fleet.ts";
-import { type Artifact, readArtifact } from "../host/deploy/release.ts";
+import { SlimError } from "../host/core/errors.ts";
+import { type FleetRow, deployFleet, formatFleetTable, readInventory } from "../host/ship/deploy/fleet.ts";
+import { type Artifact, readArtifact } from "../host/ship/deploy/release.ts";
 import { SshLab, type Sshd, silentServer, slimedgeHere as cli, sshdMissing, tinyArtifact } from "./fixtures/sshd.ts";
 
 const missing = sshdMissing();

@@ -4,11 +4,11 @@
  * llama2.c fixture writer, and the logits comparison the decoder suite states its tolerance with.
  */
 import { expect } from "vitest";
-import { SlimError, type ErrorCode } from "../host/errors.ts";
-import { readLlama2c } from "../host/llama2c.ts";
-import type { Model } from "../host/model.ts";
-import { type Build, type DecoderExports, loadDecoderBytes } from "../host/runtime.ts";
-import { withFixedMemory } from "../host/wasm.ts";
+import { SlimError, type ErrorCode } from "../host/core/errors.ts";
+import { readLlama2c } from "../tools/convert/llama2c.ts";
+import type { Model } from "../host/core/model.ts";
+import { type Build, type DecoderExports, loadDecoderBytes } from "../host/runtime/decoder.ts";
+import { withFixedMemory } from "../host/runtime/wasm.ts";
 import { randomLlamaWeights, writeV0, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -25,8 +25,8 @@ export {
   exportsOf,
   memoryLimits,
   validates,
-} from "../tools/verify.ts";
-import { readModule } from "../tools/verify.ts";
+} from "../tools/package/verify.ts";
+import { readModule } from "../tools/package/verify.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // raw reactor ABI

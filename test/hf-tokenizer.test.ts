@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { bytesToUnicode, GPT2_PATTERN, loadHfTokenizer, readHfTokenizer } from "../host/hf-tokenizer.ts";
-import { Utf8Stream } from "../host/tokenizer.ts";
+import { bytesToUnicode, GPT2_PATTERN, loadHfTokenizer, readHfTokenizer } from "../host/core/hf-tokenizer.ts";
+import { Utf8Stream } from "../host/core/tokenizer.ts";
 import { slimError } from "./helpers.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slimedge-hftok-"));

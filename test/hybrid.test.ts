@@ -1,11 +1,11 @@
 // A layer whose W_K is ill-conditioned (cond ≥ 1e8) is detected by slimify and keeps its V-cache; the
 // hybrid model still matches the float64 oracle, and the plan counts a V-cache for that layer only.
 import { describe, it, expect } from "vitest";
-import type { ModelConfig } from "../host/model.ts";
-import { syntheticModel } from "../host/synthetic.ts";
-import { planArena } from "../host/plan.ts";
-import { Decoder } from "../host/runtime.ts";
-import { slimify } from "../tools/slimify.ts";
+import type { ModelConfig } from "../host/core/model.ts";
+import { syntheticModel } from "../host/core/synthetic.ts";
+import { planArena } from "../host/core/plan.ts";
+import { Decoder } from "../host/runtime/decoder.ts";
+import { slimify } from "../tools/convert/slimify.ts";
 import { referenceLogits } from "./reference.ts";
 import { logitsRatio } from "./helpers.ts";
 

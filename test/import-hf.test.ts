@@ -9,12 +9,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { archOf, type Model } from "../host/model.ts";
-import { importHfGpt2 } from "../tools/import/hf-gpt2.ts";
-import { halvesToPairs, importHfLlama } from "../tools/import/hf-llama.ts";
-import { importHfNeox } from "../tools/import/hf-neox.ts";
-import { importHuggingFace } from "../tools/import/huggingface.ts";
-import { importModel } from "../tools/import/index.ts";
+import { archOf, type Model } from "../host/core/model.ts";
+import { importHfGpt2 } from "../tools/convert/hf-gpt2.ts";
+import { halvesToPairs, importHfLlama } from "../tools/convert/hf-llama.ts";
+import { importHfNeox } from "../tools/convert/hf-neox.ts";
+import { importHuggingFace } from "../tools/convert/huggingface.ts";
+import { importModel } from "../tools/convert/import.ts";
 import { referenceLogits } from "./reference.ts";
 import { referenceCanonical, referenceHfGpt2, referenceHfLlama, referenceHfNeox } from "./reference-arch.ts";
 import {

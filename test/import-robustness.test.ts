@@ -15,12 +15,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SlimError } from "../host/errors.ts";
-import type { Model } from "../host/model.ts";
-import { mulberry32 } from "../host/synthetic.ts";
-import { type GgufFile, ggufTokenizerBin, importGguf, readGguf } from "../tools/import/gguf.ts";
-import { importHfLlama } from "../tools/import/hf-llama.ts";
-import { readSafetensors, type SafetensorsFile } from "../tools/import/safetensors.ts";
+import { SlimError } from "../host/core/errors.ts";
+import type { Model } from "../host/core/model.ts";
+import { mulberry32 } from "../host/core/synthetic.ts";
+import { type GgufFile, ggufTokenizerBin, importGguf, readGguf } from "../tools/convert/gguf.ts";
+import { importHfLlama } from "../tools/convert/hf-llama.ts";
+import { readSafetensors, type SafetensorsFile } from "../tools/convert/safetensors.ts";
 import { GT, writeGguf, writeGgufLlama } from "./fixtures/gguf-writer.ts";
 import { randomHfLlama, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readSafetensors } from "../tools/import/safetensors.ts";
+import { readSafetensors } from "../tools/convert/safetensors.ts";
 import { encode, writeSafetensors, type StTensor } from "./fixtures/safetensors-writer.ts";
 import { slimError } from "./helpers.ts";
 

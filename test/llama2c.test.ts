@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SlimError } from "../host/errors.ts";
-import { kvDim, type Model } from "../host/model.ts";
-import { loadLlama2c, readLlama2c } from "../host/llama2c.ts";
+import { SlimError } from "../host/core/errors.ts";
+import { kvDim, type Model } from "../host/core/model.ts";
+import { loadLlama2c, readLlama2c } from "../tools/convert/llama2c.ts";
 import {
   dequantizedQ80,
   layerSlice,

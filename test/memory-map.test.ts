@@ -7,11 +7,11 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ModelConfig } from "../host/model.ts";
-import { type ArenaPlan, formatMemoryMap, layerModes, planArena } from "../host/plan.ts";
+import type { ModelConfig } from "../host/core/model.ts";
+import { type ArenaPlan, formatMemoryMap, layerModes, planArena } from "../host/core/plan.ts";
 import { getBoard } from "../boards/index.ts";
-import { fitSummary } from "../tools/fit.ts";
-import { memoryMapSvg, writeMemoryMap } from "../tools/memory-map.ts";
+import { fitSummary } from "../tools/package/fit.ts";
+import { memoryMapSvg, writeMemoryMap } from "../tools/package/memory-map.ts";
 import { randomLlamaWeights, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 import { slimError } from "./helpers.ts";
 

@@ -6,13 +6,13 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SlimError } from "../host/errors.ts";
+import { SlimError } from "../host/core/errors.ts";
 import { getBoard } from "../boards/index.ts";
 import {
   PARTITION_TABLE_BYTES, SUBTYPE, TYPE, parsePartitionTable, partitionTableBinary, partitionsCsv, planPartitions, type Partition,
-} from "../host/flash/partitions.ts";
-import { bundleFiles, readBundle } from "../host/flash/bundle.ts";
-import { flashArgs, planFlash, readArtifactDir } from "../host/flash/images.ts";
+} from "../host/ship/flash/partitions.ts";
+import { bundleFiles, readBundle } from "../host/ship/flash/bundle.ts";
+import { flashArgs, planFlash, readArtifactDir } from "../host/ship/flash/images.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

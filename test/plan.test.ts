@@ -5,7 +5,7 @@
  * tensors are not multiples of 16 bytes, so the alignment padding is counted too.
  */
 import { describe, expect, it } from "vitest";
-import type { ModelConfig } from "../host/model.ts";
+import type { ModelConfig } from "../host/core/model.ts";
 import {
   type ArenaPlan,
   type AttentionMode,
@@ -15,8 +15,8 @@ import {
   STATIC_BYTES,
   layerModes,
   planArena,
-} from "../host/plan.ts";
-import { STORIES15M } from "../host/synthetic.ts";
+} from "../host/core/plan.ts";
+import { STORIES15M } from "../host/core/synthetic.ts";
 import { slimError } from "./helpers.ts";
 
 const F32 = 4;

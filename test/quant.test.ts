@@ -3,15 +3,15 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { quantizeQ8, quantizeQ4, q4Bytes, roundHalfEven } from "../host/quant.ts";
-import { mulberry32, syntheticModel } from "../host/synthetic.ts";
-import { planArena, layerModes } from "../host/plan.ts";
-import { Decoder, type Build } from "../host/runtime.ts";
-import { argmax } from "../host/sampler.ts";
-import { slimify } from "../tools/slimify.ts";
+import { quantizeQ8, quantizeQ4, q4Bytes, roundHalfEven } from "../host/core/quant.ts";
+import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
+import { planArena, layerModes } from "../host/core/plan.ts";
+import { Decoder, type Build } from "../host/runtime/decoder.ts";
+import { argmax } from "../host/runtime/sampler.ts";
+import { slimify } from "../tools/convert/slimify.ts";
 import { referenceLogits } from "./reference.ts";
 import { logitsRatio } from "./helpers.ts";
-import type { ModelConfig } from "../host/model.ts";
+import type { ModelConfig } from "../host/core/model.ts";
 
 interface Kernels {
   memory: WebAssembly.Memory;
@@ -167,8 +167,8 @@ describe("Q8_0 decoder against the float64 oracle", () => {
 
 describe("Q8_0 on the shipped model", () => {
   it("reports where greedy text under q8_0 departs from f32 (slim and vanilla)", async () => {
-    const { loadLlama2c } = await import("../host/llama2c.ts");
-    const { loadTokenizer } = await import("../host/tokenizer.ts");
+    const { loadLlama2c } = await import("../tools/convert/llama2c.ts");
+    const { loadTokenizer } = await import("../host/core/tokenizer.ts");
     const dir = join(import.meta.dirname, "..", "models", "slimedge-tiny");
     const model = loadLlama2c(join(dir, "model.bin"));
     const tokenizer = loadTokenizer(join(dir, "tokenizer.bin"));
@@ -249,7 +249,7 @@ describe("Q4_0 decoder against the float64 oracle", () => {
 describe("f16 weights and f16 cache rows", () => {
 
   it("encodes binary16 bits exactly (normal, subnormal, ties to even, overflow)", async () => {
-    const { f16Bits } = await import("../host/quant.ts");
+    const { f16Bits } = await import("../host/core/quant.ts");
     expect([1, -2, 65504, 2 ** -24, 2 ** -14, 0, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 70000].map(f16Bits)).toEqual([
       0x3c00, 0xc000, 0x7bff, 0x0001, 0x0400, 0, 0x3c00, 0x3c02, 0x7c00,
     ]);

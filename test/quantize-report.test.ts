@@ -5,10 +5,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dequantizeQ4, quantizeQ4, roundF16, roundTrip } from "../host/quant.ts";
-import { syntheticModel } from "../host/synthetic.ts";
-import type { Model, ModelConfig } from "../host/model.ts";
-import { quantizationReport, type QuantizationReport } from "../tools/quantize-report.ts";
+import { dequantizeQ4, quantizeQ4, roundF16, roundTrip } from "../host/core/quant.ts";
+import { syntheticModel } from "../host/core/synthetic.ts";
+import type { Model, ModelConfig } from "../host/core/model.ts";
+import { quantizationReport, type QuantizationReport } from "../tools/convert/quantize-report.ts";
 import { randomLlamaWeights, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 
 describe("roundF16", () => {

@@ -13,7 +13,7 @@
  * Every function returns the logits (vocab,) after each token of `tokens`, recomputing the whole causal
  * sequence (no cache: slow and obviously right).
  */
-import { archOf, headDim as headDimOf, kvDim as kvDimOf, type Model } from "../host/model.ts";
+import { archOf, headDim as headDimOf, kvDim as kvDimOf, type Model } from "../host/core/model.ts";
 
 /** Raw checkpoint tensors by name, as stored (row-major in their stored shape). */
 export type HfTensors = ReadonlyMap<string, Float32Array>;

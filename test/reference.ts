@@ -6,7 +6,7 @@
  * Weights are converted once from the model's Float32Array values to Float64Array (exactly, since every
  * f32 is an f64), and every intermediate value stays in float64.
  */
-import { type Model, headDim, kvDim } from "../host/model.ts";
+import { type Model, headDim, kvDim } from "../host/core/model.ts";
 
 /** W (d,n) @ x (n,) -> (d,) */
 function matmul(w: Float64Array, x: Float64Array, d: number, n: number): Float64Array {

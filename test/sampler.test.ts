@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SlimError } from "../host/errors.ts";
-import { argmax, Rng, Sampler } from "../host/sampler.ts";
+import { SlimError } from "../host/core/errors.ts";
+import { argmax, Rng, Sampler } from "../host/runtime/sampler.ts";
 
 /** logits (50,) = 3·sin(1.3·i) in f32: distinct values, no ties to sort ambiguously. */
 const WAVE = Float32Array.from({ length: 50 }, (_, i) => Math.fround(3 * Math.fround(Math.sin(i * 1.3))));

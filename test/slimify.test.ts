@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { SlimError } from "../host/errors.ts";
-import type { LayerWeights, Model, ModelConfig } from "../host/model.ts";
-import { attentionInputs } from "../tools/calibrate.ts";
+import { SlimError } from "../host/core/errors.ts";
+import type { LayerWeights, Model, ModelConfig } from "../host/core/model.ts";
+import { attentionInputs } from "../tools/convert/calibrate.ts";
 import {
   computeWkv,
   conditionEstimate,
@@ -12,9 +12,9 @@ import {
   slimify,
   solve,
   solveTransposed,
-} from "../tools/slimify.ts";
+} from "../tools/convert/slimify.ts";
 import { Reference, referenceLogits } from "./reference.ts";
-import { mulberry32 } from "../host/synthetic.ts";
+import { mulberry32 } from "../host/core/synthetic.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // helpers: seeded randomness and small dense algebra, float64

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SlimError } from "../host/errors.ts";
-import { BOS, EOS, loadTokenizer, readTokenizer, Tokenizer, Utf8Stream } from "../host/tokenizer.ts";
+import { SlimError } from "../host/core/errors.ts";
+import { BOS, EOS, loadTokenizer, readTokenizer, Tokenizer, Utf8Stream } from "../host/core/tokenizer.ts";
 import { byteFallbackVocab, writeTokenizerBin } from "./fixtures/llama2c-writer.ts";
 
 /**

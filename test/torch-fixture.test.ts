@@ -4,12 +4,12 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadLlama2c } from "../host/llama2c.ts";
-import type { Model } from "../host/model.ts";
-import { planArena, layerModes, type AttentionMode } from "../host/plan.ts";
-import { Decoder, type Build } from "../host/runtime.ts";
-import { argmax } from "../host/sampler.ts";
-import { slimify } from "../tools/slimify.ts";
+import { loadLlama2c } from "../tools/convert/llama2c.ts";
+import type { Model } from "../host/core/model.ts";
+import { planArena, layerModes, type AttentionMode } from "../host/core/plan.ts";
+import { Decoder, type Build } from "../host/runtime/decoder.ts";
+import { argmax } from "../host/runtime/sampler.ts";
+import { slimify } from "../tools/convert/slimify.ts";
 import { logitsRatio } from "./helpers.ts";
 
 const dir = join(import.meta.dirname, "..", "models", "slimedge-tiny");

@@ -6,8 +6,8 @@
  */
 import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
-import { type Build, loadDecoderBytes } from "../host/runtime.ts";
-import { withFixedMemory } from "../host/wasm.ts";
+import { type Build, loadDecoderBytes } from "../host/runtime/decoder.ts";
+import { withFixedMemory } from "../host/runtime/wasm.ts";
 import {
   DECODER_FEATURES,
   FEATURES_WITHOUT_SIMD,
@@ -19,7 +19,7 @@ import {
   usesSimd,
   validates,
 } from "./helpers.ts";
-import { verifyArtifact, ALLOWED_WASI } from "../tools/verify.ts";
+import { verifyArtifact, ALLOWED_WASI } from "../tools/package/verify.ts";
 
 const ABI_EXPORTS = ["init", "reset", "truncate", "position", "lastError", "step", "prefill", "memory"];
 const PAGE = 65536;

@@ -9,10 +9,10 @@
  */
 import { writeFileSync, renameSync } from "node:fs";
 import { Command } from "commander";
-import { syntheticModel, STORIES15M } from "../host/synthetic.ts";
-import { planArena, layerModes, type AttentionMode, type SlimKeys, type WeightDtype } from "../host/plan.ts";
-import { Decoder, type Build } from "../host/runtime.ts";
-import { slimify } from "./slimify.ts";
+import { syntheticModel, STORIES15M } from "../host/core/synthetic.ts";
+import { planArena, layerModes, type AttentionMode, type SlimKeys, type WeightDtype } from "../host/core/plan.ts";
+import { Decoder, type Build } from "../host/runtime/decoder.ts";
+import { slimify } from "./convert/slimify.ts";
 
 interface Variant {
   name: string; // "slim", "slim-post" (rotated keys cached), "vanilla", "slim-q8", "vanilla-q8"

@@ -1,0 +1,451 @@
+/**
+ * The arena plan: the one function that places every byte of the decoder's linear memory.
+ *
+ * Layout, in order (DESIGN §3):
+ *   static │ plan block │ weights │ K-cache │ V-cache │ RoPE table │ activations │ logits │ scratch
+ *
+ * Activations are placed by lifetime within one layer step (buffers whose live ranges do not overlap share
+ * bytes), greedily by size as in TFLite Micro's planner; the layer loop reuses them for every layer.
+ * Nothing here depends on the compiled module except STATIC_BYTES, which the module checks at init.
+ */
+import { type ModelConfig, archOf, headDim, kvDim, isMultiHead } from "./model.ts";
+import { fail } from "./errors.ts";
+
+export type AttentionMode = "slim" | "vanilla";
+
+/** What the slim transform decided per layer (tools/convert/slimify.ts); the runtime and the planner follow it. */
+export interface SlimLayers {
+  modes: AttentionMode[];
+  wkv: (Float32Array | null)[];
+  notes: string[];
+}
+
+/** Bytes reserved at address 0 for the module's static data; the module refuses a plan if its data is larger. */
+export const STATIC_BYTES = 16384;
+export const PAGE_BYTES = 65536;
+/** Tensors and regions start on 16-byte boundaries: v128 loads and flash execute-in-place on ESP32. */
+export const ALIGN = 16;
+/** Weight storages the decoder in assembly/ runs; the others are for sizing (`slimedge plan`). */
+export const DECODER_WEIGHTS: readonly string[] = ["f32", "q8_0", "q4_0", "f16"];
+/** Cache row storages the decoder runs. */
+export const DECODER_CACHES: readonly string[] = ["f32", "q8", "f16"];
+
+/** Cached rows the decoder mixes per block (assembly/attention.ts BLOCK). */
+export const ROW_BLOCK = 64;
+
+/**
+ * Where slim layers apply RoPE to cached keys. "pre": the cache holds keys before rotation and scores rotate
+ * them on read (the default). "post": the cache holds rotated keys and the value path rotates each block
+ * back into a (ROW_BLOCK, dim) scratch buffer — kept to measure the choice.
+ */
+export type SlimKeys = "pre" | "post";
+
+/** i32 slots of the plan block the module reads at init (see assembly/plan.ts for the same indices). */
+export const PLAN_MAGIC = 0x4e4c5053; // "SPLN" little-endian
+export const PLAN_VERSION = 1;
+export const PLAN_HEADER_SLOTS = 48;
+export const PLAN_LAYER_SLOTS = 24;
+/**
+ * The last header slot holds the address of the standalone command's block (encodeCommandBlock), 0 without
+ * one; the decoder's own slots grow upward from 0, so the two never meet.
+ */
+export const PLAN_COMMAND_SLOT = PLAN_HEADER_SLOTS - 1;
+/** i32 slots of the command block (assembly/command.ts reads the same indices). */
+export const COMMAND_BLOCK_SLOTS = 16;
+
+export interface Span {
+  name: string;
+  offset: number;
+  size: number;
+}
+
+export interface LayerPlan {
+  mode: AttentionMode;
+  attnNorm: Span;
+  wq: Span;
+  wk: Span;
+  /** Slim layers store W_KV (d×d) here instead of W_V; vanilla layers store W_V (kvDim×d). */
+  wvOrWkv: Span;
+  wo: Span;
+  ffnNorm: Span;
+  w1: Span;
+  w2: Span;
+  w3: Span; // SwiGLU's up projection; size 0 for GELU models, which have none
+  /** LayerNorm and projection biases where the architecture has them (f32). bo of a slim layer holds the folded bias. */
+  biases: { attnNorm: Span; ffnNorm: Span; bq: Span; bk: Span; bv: Span; bo: Span; b1: Span; b2: Span } | null;
+  kCache: Span; // (ctx, kvDim) f32; slim layers cache keys before RoPE, vanilla after
+  vCache: Span | null; // (ctx, kvDim) f32, vanilla layers only
+}
+
+export interface ArenaPlan {
+  config: ModelConfig;
+  ctx: number;
+  modes: AttentionMode[];
+  /** Top-level regions in address order; they tile [0, totalBytes) exactly. */
+  regions: Span[];
+  planBlock: Span;
+  embedding: Span;
+  positionEmbedding: Span | null; // (ctx, dim) f32, learned positions only
+  finalNorm: Span;
+  finalNormBias: Span | null; // LayerNorm only
+  classifier: Span; // same offset as embedding when shared
+  layers: LayerPlan[];
+  ropeTable: Span | null; // (ctx, 2·headDim) f32: duplicated cos, signed sin — slim layers rotate cached keys on read
+  slimKeys: SlimKeys;
+  weights: WeightDtype;
+  groupSize: number;
+  kCache: CacheDtype;
+  activations: Span[]; // each buffer's place inside the activations region
+  logits: Span;
+  tokens: Span; // (ctx,) i32 prompt buffer for prefill
+  tokenizer: Span | null; // embedded tokenizer.bin bytes, standalone command only
+  command: CommandPlan | null; // the standalone command's own buffers, planned with the tokenizer
+  totalBytes: number;
+  pages: number;
+  /** K+V cache bytes as planned, and what an all-vanilla plan of the same model and ctx would need. */
+  contextBytes: number;
+  vanillaContextBytes: number;
+}
+
+/**
+ * The standalone WASI command's buffers (assembly/command.ts), planned only when a tokenizer is embedded.
+ * Four regions after "tokenizer": "command" (its block), "piece_index" (pieces, pieceHash), "sampler"
+ * (probs, candidates) and "io" (args, promptTokens, output).
+ */
+export interface CommandPlan {
+  block: Span; // (COMMAND_BLOCK_SLOTS,) i32 the addresses below, as encodeCommandBlock writes them
+  tokenizerBytes: number; // exact length of the embedded tokenizer.bin (the region is rounded up to ALIGN)
+  pieces: Span; // (vocab,) i32 address of each token's tokenizer.bin record: f32 score, i32 len, len bytes
+  pieceHash: Span; // (hashSlots,) i32 open-addressing table of piece bytes -> first token id + 1; 0 = empty
+  hashSlots: number; // a power of two ≥ 2·vocab, so probes stay short
+  probs: Span; // (vocab,) f32 softmax(logits / temperature)
+  candidates: Span; // (vocab,) i32 token ids of the top-p nucleus, sorted in place
+  args: Span; // argv pointer array followed by the argument bytes (WASI args_get); the prompt lives here
+  promptTokens: Span; // (args bytes + 2,) i32 the prompt before BPE merges: <s>, dummy prefix, ≤ one token per byte
+  output: Span; // bytes staged for fd_write
+}
+
+/** Argument bytes the command plans per context token, on top of COMMAND_ARG_BYTES_EXTRA for flags. */
+export const COMMAND_ARG_BYTES_PER_TOKEN = 8;
+export const COMMAND_ARG_BYTES_EXTRA = 1024;
+/** Bytes the command stages before each fd_write. */
+export const COMMAND_OUTPUT_BYTES = 4096;
+export const COMMAND_MAGIC = 0x444d4353; // "SCMD" little-endian
+
+const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+const F32 = 4;
+
+/** One activation buffer with its live range [first, last] over the steps of one layer. */
+interface Buffer {
+  name: string;
+  size: number;
+  first: number;
+  last: number;
+}
+
+/**
+ * Steps of one decode step, in order: 0 attn norm · 1 q/k/v · 2 scores+softmax · 3 mix · 4 per-head W_KV ·
+ * 5 Wo · 6 residual · 7 ffn norm · 8 w1/w3 · 9 w2 · 10 residual · 11 final norm+classifier.
+ */
+function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKeys: SlimKeys, weights: WeightDtype, group: number, cache: CacheDtype): Buffer[] {
+  const d = c.dim * F32;
+  const bufs: Buffer[] = [
+    { name: "x", size: d, first: 0, last: 11 }, // residual stream, lives the whole step
+    { name: "xn", size: d, first: 0, last: 1 }, // normed input to q/k/v
+    { name: "q", size: d, first: 1, last: 3 },
+    { name: "att", size: c.nHeads * ctx * F32, first: 2, last: 3 },
+    { name: "ao", size: d, first: 3, last: 5 }, // concatenated head outputs
+    { name: "xo", size: d, first: 5, last: archOf(c).parallelResidual ? 10 : 6 }, // parallel: added with the FFN's output
+    { name: "fn", size: d, first: 7, last: 8 },
+    { name: "h1", size: c.hiddenDim * F32, first: 8, last: 9 },
+    { name: "h3", size: c.hiddenDim * F32, first: 8, last: 9 },
+    { name: "fo", size: d, first: 9, last: 10 },
+  ];
+  if (anySlim) bufs.push({ name: "u", size: c.nHeads * d, first: 3, last: 4 }); // U = A·K, (heads, dim)
+  if (anySlim) bufs.push({ name: "softmax_state", size: c.nHeads * 2 * F32, first: 2, last: 4 }); // running (max, sum) per head
+  if (anySlim && slimKeys === "post") bufs.push({ name: "k_block", size: ROW_BLOCK * d, first: 3, last: 3 });
+  if (cache !== "f32") {
+    // this position's key and value in f32 until they are quantized into their cache rows
+    bufs.push({ name: "k_new", size: kvDim(c) * F32, first: 1, last: 1 }, { name: "v_new", size: kvDim(c) * F32, first: 1, last: 1 });
+  }
+  if (weights === "q8_0" || weights === "q4_0") {
+    // the current projection input, quantized once and shared by the projections that read it
+    const widest = Math.max(c.dim, c.hiddenDim);
+    bufs.push({ name: "x_q8", size: widest, first: 0, last: 11 }, { name: "x_scales", size: (widest / group) * F32, first: 0, last: 11 });
+  }
+  // Keys and values are written straight into their cache rows, so they need no buffer of their own.
+  return bufs;
+}
+
+/** Greedy lifetime placement: biggest first, lowest offset that overlaps no live neighbour. */
+function placeActivations(bufs: Buffer[]): { spans: Span[]; size: number } {
+  const order = [...bufs].sort((a, b) => b.size - a.size || a.first - b.first);
+  const placed: { buf: Buffer; offset: number }[] = [];
+  for (const buf of order) {
+    const size = align(buf.size);
+    const clashes = placed
+      .filter((p) => p.buf.first <= buf.last && buf.first <= p.buf.last)
+      .sort((a, b) => a.offset - b.offset);
+    let offset = 0;
+    for (const p of clashes) {
+      if (offset + size <= p.offset) break;
+      offset = Math.max(offset, p.offset + align(p.buf.size));
+    }
+    placed.push({ buf, offset });
+  }
+  const spans = bufs.map((b) => ({ name: b.name, offset: placed.find((p) => p.buf === b)!.offset, size: b.size }));
+  const size = Math.max(...placed.map((p) => p.offset + align(p.buf.size)));
+  return { spans, size };
+}
+
+/** Which attention mode each layer runs, given the requested mode. GQA/MQA always runs vanilla. */
+export function layerModes(c: ModelConfig, mode: AttentionMode, perLayer?: AttentionMode[]): AttentionMode[] {
+  if (mode === "vanilla" || !isMultiHead(c)) return Array(c.nLayers).fill("vanilla");
+  return perLayer ? [...perLayer] : Array(c.nLayers).fill("slim");
+}
+
+/** Storage of weight matrices (norms always stay f32). Q8_0/Q4_0: int8 / packed int4 values, then one f32 scale per group. */
+export type WeightDtype = "f32" | "f16" | "q8_0" | "q4_0";
+/** Storage of K/V cache rows. q8: int8 values plus one f32 scale per row. */
+export type CacheDtype = "f32" | "f16" | "q8";
+
+/** Bytes of a matrix of n values stored as `dtype` with `group` values per scale. */
+export function matrixBytes(n: number, dtype: WeightDtype, group: number): number {
+  switch (dtype) {
+    case "f32":
+      return n * 4;
+    case "f16":
+      return n * 2;
+    case "q8_0":
+      return n + (n / group) * 4;
+    case "q4_0":
+      return n / 2 + (n / group) * 4;
+  }
+}
+
+/** Bytes of one cache row of `width` values. */
+export function cacheRowBytes(width: number, dtype: CacheDtype): number {
+  return dtype === "f32" ? width * 4 : dtype === "f16" ? width * 2 : width + 4;
+}
+
+export interface PlanOptions {
+  slimKeys?: SlimKeys; // default "pre"
+  weights?: WeightDtype; // default "f32"; the decoder runs f32 today, other dtypes are for sizing
+  groupSize?: number; // values per scale for q8_0 / q4_0 (default 32)
+  kCache?: CacheDtype; // default "f32"; applies to V-cache rows too
+  /** Bytes of an embedded tokenizer (the standalone command carries its own); 0 = none. */
+  tokenizerBytes?: number;
+}
+
+/** Plans the whole arena for (model config, context length, per-layer attention mode). */
+export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], opts: PlanOptions = {}): ArenaPlan {
+  const slimKeys = opts.slimKeys ?? "pre";
+  const tokenizerBytes = opts.tokenizerBytes ?? 0;
+  const wtype = opts.weights ?? "f32";
+  const group = opts.groupSize ?? 32;
+  const ctype = opts.kCache ?? "f32";
+  if (wtype.startsWith("q") && (!Number.isInteger(group) || group < 2 || [c.dim, c.hiddenDim].some((n) => n % group !== 0)))
+    fail("E_FLAG", `--group-size ${group} must be a whole number ≥ 2 that divides dim ${c.dim} and hidden_dim ${c.hiddenDim}`);
+  if (!Number.isInteger(ctx) || ctx < 1) fail("E_FLAG", `--ctx: expected a positive whole number, got ${ctx}`);
+  if (ctx > c.seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${c.seqLen}`);
+  if (modes.length !== c.nLayers) fail("E_MODEL", `plan: ${modes.length} layer modes for ${c.nLayers} layers`);
+  if (modes.includes("slim") && !isMultiHead(c))
+    fail("E_MODEL", `plan: slim attention needs n_kv_heads == n_heads (model has ${c.nKvHeads} of ${c.nHeads})`);
+
+  const regions: Span[] = [];
+  let cursor = 0;
+  const region = (name: string, size: number): Span => {
+    const span = { name, offset: cursor, size: align(size) };
+    regions.push(span);
+    cursor += span.size;
+    return span;
+  };
+  region("static", STATIC_BYTES);
+  const planBlock = region("plan", (PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * c.nLayers) * 4);
+
+  // Weights: each tensor 16-byte aligned, inside one read-only region.
+  const weightsStart = cursor;
+  const place = (name: string, bytes: number): Span => {
+    const span = { name, offset: cursor, size: bytes };
+    cursor += align(span.size);
+    return span;
+  };
+  const norm = (name: string, n: number) => place(name, n * F32);
+  const matrix = (name: string, n: number) => place(name, matrixBytes(n, wtype, group));
+  const d = c.dim;
+  const kv = kvDim(c);
+  const embedding = matrix("token_embedding", c.vocabSize * d);
+  const a = archOf(c);
+  const layerWeights = modes.map((mode, l) => ({
+    mode,
+    attnNorm: norm(`layers.${l}.attn_norm`, d),
+    wq: matrix(`layers.${l}.wq`, d * d),
+    wk: mode === "slim" ? norm(`layers.${l}.wk`, kv * d) : matrix(`layers.${l}.wk`, kv * d), // f32 in slim layers: see W_KV
+    // Slim layers keep W_K and W_KV in f32 whatever the weights' storage: V = W_KV·K turns relative errors
+    // in either into V errors amplified by about cond(W_K). Measured on a random d = 64 model under q8_0
+    // (relative to max logit, 100 positions): quantized W_K and W_KV gave a 31 % logit error,
+    // quantized W_K alone 15 %, both f32 3.2 % — the same as vanilla q8_0 (3.1 %).
+    wvOrWkv: mode === "slim" ? norm(`layers.${l}.wkv`, kv * d) : matrix(`layers.${l}.wv`, kv * d),
+    wo: matrix(`layers.${l}.wo`, d * d),
+    ffnNorm: norm(`layers.${l}.ffn_norm`, d),
+    w1: matrix(`layers.${l}.w1`, c.hiddenDim * d),
+    w2: matrix(`layers.${l}.w2`, d * c.hiddenDim),
+    w3: a.activation === "swiglu" ? matrix(`layers.${l}.w3`, c.hiddenDim * d) : place(`layers.${l}.w3 (none)`, 0),
+    biases: !(a.biases || a.norm === "layer")
+      ? null
+      : {
+          attnNorm: norm(`layers.${l}.attn_norm_bias`, a.norm === "layer" ? d : 0),
+          ffnNorm: norm(`layers.${l}.ffn_norm_bias`, a.norm === "layer" ? d : 0),
+          bq: norm(`layers.${l}.bq`, a.biases ? d : 0),
+          bk: norm(`layers.${l}.bk`, a.biases ? kv : 0),
+          bv: norm(`layers.${l}.bv`, a.biases && mode === "vanilla" ? kv : 0), // slim: folded into bo
+          bo: norm(`layers.${l}.bo`, a.biases ? d : 0),
+          b1: norm(`layers.${l}.b1`, a.biases ? c.hiddenDim : 0),
+          b2: norm(`layers.${l}.b2`, a.biases ? d : 0),
+        },
+  }));
+  const positionEmbedding = a.learnedPositions ? norm("position_embedding", ctx * d) : null; // only the planned positions
+  const finalNorm = norm("final_norm", d);
+  const finalNormBias = a.norm === "layer" ? norm("final_norm_bias", d) : null;
+  const classifier = c.sharedClassifier ? { ...embedding, name: "classifier (shared)" } : matrix("classifier", c.vocabSize * d);
+  regions.push({ name: "weights", offset: weightsStart, size: cursor - weightsStart });
+
+  const rowBytes = ctx * cacheRowBytes(kv, ctype); // one layer's cache of K (or V)
+  const kStart = cursor;
+  const kCaches = modes.map((_, l) => place(`layers.${l}.k_cache`, rowBytes));
+  regions.push({ name: "k_cache", offset: kStart, size: cursor - kStart });
+  const vStart = cursor;
+  const vCaches = modes.map((m, l) => (m === "vanilla" ? place(`layers.${l}.v_cache`, rowBytes) : null));
+  regions.push({ name: "v_cache", offset: vStart, size: cursor - vStart });
+
+  const anySlim = modes.includes("slim");
+  const ropeTable = anySlim ? region("rope_table", ctx * 2 * headDim(c) * F32) : null;
+
+  const acts = placeActivations(activationBuffers(c, ctx, anySlim, slimKeys, wtype, group, ctype));
+  const actRegion = region("activations", acts.size);
+  const activations = acts.spans.map((s) => ({ ...s, offset: actRegion.offset + s.offset }));
+  const logits = region("logits", c.vocabSize * F32);
+  const tokens = region("scratch", ctx * 4);
+  const tokenizer = tokenizerBytes > 0 ? region("tokenizer", tokenizerBytes) : null;
+  const command = tokenizerBytes > 0 ? planCommand(c.vocabSize, ctx, tokenizerBytes, region) : null;
+
+  const totalBytes = cursor;
+  const layers: LayerPlan[] = layerWeights.map((w, l) => ({ ...w, kCache: kCaches[l], vCache: vCaches[l] }));
+  const contextBytes = modes.reduce((sum, m) => sum + rowBytes * (m === "vanilla" ? 2 : 1), 0);
+  return {
+    config: c,
+    ctx,
+    modes,
+    regions: regions.sort((a, b) => a.offset - b.offset),
+    planBlock,
+    embedding,
+    positionEmbedding,
+    finalNorm,
+    finalNormBias,
+    classifier,
+    layers,
+    ropeTable,
+    slimKeys,
+    weights: wtype,
+    groupSize: group,
+    kCache: ctype,
+    activations,
+    logits,
+    tokens,
+    tokenizer,
+    command,
+    totalBytes,
+    pages: Math.ceil(totalBytes / PAGE_BYTES),
+    contextBytes,
+    vanillaContextBytes: 2 * rowBytes * c.nLayers,
+  };
+}
+
+/** The command's regions, each split into 16-byte-aligned parts by `parts`. */
+function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region: (name: string, size: number) => Span): CommandPlan {
+  const parts = (name: string, sizes: [string, number][]): Span[] => {
+    const total = sizes.reduce((n, [, size]) => n + align(size), 0);
+    let at = region(name, total).offset;
+    return sizes.map(([part, size]) => {
+      const span = { name: part, offset: at, size };
+      at += align(size);
+      return span;
+    });
+  };
+  const block = region("command", COMMAND_BLOCK_SLOTS * 4);
+  const hashSlots = 2 ** Math.ceil(Math.log2(Math.max(16, 2 * vocab)));
+  const [pieces, pieceHash] = parts("piece_index", [["pieces", vocab * 4], ["piece_hash", hashSlots * 4]]);
+  const [probs, candidates] = parts("sampler", [["probs", vocab * F32], ["candidates", vocab * 4]]);
+  const argBytes = COMMAND_ARG_BYTES_PER_TOKEN * ctx + COMMAND_ARG_BYTES_EXTRA;
+  const [args, promptTokens, output] = parts("io", [["args", argBytes], ["prompt_tokens", (argBytes + 2) * 4], ["output", COMMAND_OUTPUT_BYTES]]);
+  return { block, tokenizerBytes, pieces, pieceHash, hashSlots, probs, candidates, args, promptTokens, output };
+}
+
+/** The standalone command's block: where its tokenizer, sampler and io buffers are (assembly/command.ts). */
+export function encodeCommandBlock(plan: ArenaPlan): Int32Array {
+  const cmd = plan.command;
+  if (!cmd || !plan.tokenizer) return fail("E_MODEL", "plan: no command block without an embedded tokenizer (PlanOptions.tokenizerBytes)");
+  const slots = new Int32Array(COMMAND_BLOCK_SLOTS);
+  slots.set([
+    COMMAND_MAGIC, plan.tokenizer.offset, cmd.tokenizerBytes, cmd.pieces.offset, cmd.pieceHash.offset, cmd.hashSlots,
+    cmd.probs.offset, cmd.candidates.offset, cmd.args.offset, cmd.args.size, cmd.promptTokens.offset,
+    cmd.promptTokens.size / 4, cmd.output.offset, cmd.output.size,
+  ]);
+  return slots;
+}
+
+export const activation = (plan: ArenaPlan, name: string): Span => {
+  const span = plan.activations.find((a) => a.name === name);
+  if (!span) throw new Error(`plan has no activation buffer ${name}`);
+  return span;
+};
+
+/** The plan block as the module reads it: i32 slots, f32 values stored by their bits. */
+export function encodePlanBlock(plan: ArenaPlan): Int32Array {
+  if (!DECODER_WEIGHTS.includes(plan.weights) || !DECODER_CACHES.includes(plan.kCache))
+    fail("E_MODEL", `the decoder runs ${DECODER_WEIGHTS.join(" or ")} weights and ${DECODER_CACHES.join(" or ")} cache rows; a ${plan.weights} / ${plan.kCache} plan is for sizing only`);
+  if (plan.kCache !== "f32" && plan.slimKeys === "post") fail("E_MODEL", `a ${plan.kCache} cache holds keys before rotation only (slimKeys "pre")`);
+  const c = plan.config;
+  const arch = archOf(c);
+  const slots = new Int32Array(PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * c.nLayers);
+  const f32bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
+  const act = (n: string) => (plan.activations.find((a) => a.name === n)?.offset ?? 0);
+  const header = [
+    PLAN_MAGIC, PLAN_VERSION, c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, headDim(c), c.vocabSize, plan.ctx,
+    f32bits(c.normEps), f32bits(c.ropeTheta), plan.totalBytes, STATIC_BYTES,
+    plan.embedding.offset, plan.finalNorm.offset, plan.classifier.offset, plan.ropeTable?.offset ?? 0,
+    act("x"), act("xn"), act("q"), act("att"), act("ao"), act("xo"), act("fn"), act("h1"), act("h3"), act("fo"), act("u"),
+    plan.logits.offset, plan.tokens.offset, plan.slimKeys === "post" ? 1 : 0, act("k_block"), act("softmax_state"),
+    ["f32", "q8_0", "q4_0", "f16"].indexOf(plan.weights), plan.groupSize, act("x_q8"), act("x_scales"),
+    ["f32", "q8", "f16"].indexOf(plan.kCache), act("k_new"), act("v_new"),
+    arch.norm === "layer" ? 1 : 0, ["swiglu", "gelu", "gelu_tanh"].indexOf(arch.activation), arch.rotaryDims,
+    plan.positionEmbedding?.offset ?? 0, arch.parallelResidual ? 1 : 0, plan.finalNormBias?.offset ?? 0,
+  ];
+  slots.set(header);
+  if (plan.command) slots[PLAN_COMMAND_SLOT] = plan.command.block.offset;
+  plan.layers.forEach((l, i) => {
+    slots.set(
+      [
+        l.mode === "slim" ? 1 : 0, l.attnNorm.offset, l.wq.offset, l.wk.offset, l.wvOrWkv.offset, l.wo.offset,
+        l.ffnNorm.offset, l.w1.offset, l.w2.offset, l.w3.offset, l.kCache.offset, l.vCache?.offset ?? 0,
+        ...(l.biases ? [l.biases.attnNorm, l.biases.ffnNorm, l.biases.bq, l.biases.bk, l.biases.bv, l.biases.bo, l.biases.b1, l.biases.b2].map((s) => (s.size > 0 ? s.offset : 0)) : []),
+      ],
+      PLAN_HEADER_SLOTS + i * PLAN_LAYER_SLOTS,
+    );
+  });
+  return slots;
+}
+
+/** A text memory map: one line per region with offset, size and share of the total. */
+export function formatMemoryMap(plan: ArenaPlan): string {
+  const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`.padStart(12);
+  const lines = plan.regions.map(
+    (r) =>
+      `  ${r.name.padEnd(12)} 0x${r.offset.toString(16).padStart(8, "0")}  ${kib(r.size)}  ${((100 * r.size) / plan.totalBytes).toFixed(1).padStart(5)} %`,
+  );
+  const modes = plan.modes.map((m) => (m === "slim" ? "S" : "V")).join("");
+  return [
+    `arena ${plan.totalBytes} bytes (${plan.pages} pages), ctx ${plan.ctx}, layers ${modes} (S = slim, V = vanilla)`,
+    ...lines,
+  ].join("\n");
+}

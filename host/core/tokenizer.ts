@@ -1,0 +1,211 @@
+/**
+ * llama2.c tokenizer: reads tokenizer.bin and encodes/decodes like run.c (sentencepiece-style BPE with a
+ * dummy-prefix space and byte fallback).
+ *
+ * Pieces are bytes, not text: a piece may be half of a UTF-8 character. Lookups therefore key on
+ * "binary strings" (one char per byte, latin1), which concatenate exactly as the bytes do.
+ */
+import { fail } from "./errors.ts";
+import { readWholeFile } from "./files.ts";
+
+export const UNK = 0;
+export const BOS = 1;
+export const EOS = 2;
+/** Byte b falls back to token b + 3: ids 0..2 are <unk>, <s>, </s>. */
+const BYTE_TOKEN_OFFSET = 3;
+/** run.c starts its best merge score here, so pairs scoring at or below it never merge. */
+const NO_MERGE_SCORE = -1e10;
+
+const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
+const utf8 = new TextEncoder();
+
+const binaryString = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+
+export interface EncodeOptions {
+  bos?: boolean; // prepend <s> (id 1)
+  eos?: boolean; // append </s> (id 2)
+}
+
+export class Tokenizer {
+  private readonly keys: string[]; // piece i as a binary string
+  private readonly ids = new Map<string, number>(); // piece -> first id carrying it
+  private readonly byteFallback: boolean; // ids 3..258 really are <0x00>..<0xFF>
+
+  constructor(
+    readonly pieces: readonly Uint8Array[], // (vocab,) raw bytes of each piece
+    readonly scores: Float32Array, // (vocab,) merge priority, higher merges first
+    readonly maxTokenLength: number,
+    readonly name: string, // file named in error messages
+  ) {
+    this.keys = pieces.map(binaryString);
+    this.keys.forEach((k, id) => this.ids.has(k) || this.ids.set(k, id));
+    this.byteFallback = pieces.length >= BYTE_TOKEN_OFFSET + 256 && this.keys.slice(BYTE_TOKEN_OFFSET, BYTE_TOKEN_OFFSET + 256).every((k, b) => bytePieceValue(k) === b);
+  }
+
+  get vocabSize(): number {
+    return this.pieces.length;
+  }
+
+  /** Token ids for `text`, as run.c's encode: dummy " " prefix, codepoints or their bytes, then greedy BPE merges. */
+  encode(text: string, opts: EncodeOptions = {}): number[] {
+    const tokens: number[] = [];
+    if (opts.bos) tokens.push(BOS);
+    if (text.length > 0) tokens.push(this.dummyPrefix());
+    for (const cp of codepoints(utf8.encode(text))) {
+      const id = this.ids.get(binaryString(cp));
+      if (id !== undefined) tokens.push(id);
+      else for (const byte of cp) tokens.push(this.byteToken(byte, text));
+    }
+    this.mergePairs(tokens);
+    if (opts.eos) tokens.push(EOS);
+    return tokens;
+  }
+
+  /**
+   * Repeatedly merges the adjacent pair whose concatenation is the best-scoring piece (leftmost on ties).
+   * Quadratic per merge like run.c; prompts are short. <s> takes part too, as in run.c, though no real
+   * vocabulary has a piece starting with it.
+   */
+  private mergePairs(tokens: number[]): void {
+    for (;;) {
+      let best = NO_MERGE_SCORE;
+      let bestId = -1;
+      let bestAt = -1;
+      for (let i = 0; i + 1 < tokens.length; i++) {
+        const id = this.ids.get(this.keys[tokens[i]] + this.keys[tokens[i + 1]]);
+        if (id !== undefined && this.scores[id] > best) {
+          best = this.scores[id];
+          bestId = id;
+          bestAt = i;
+        }
+      }
+      if (bestAt < 0) return;
+      tokens.splice(bestAt, 2, bestId);
+    }
+  }
+
+  private dummyPrefix(): number {
+    const id = this.ids.get(" ");
+    return id ?? fail("E_MODEL", `${this.name} has no " " token, which encoding needs for the leading dummy-prefix space.`);
+  }
+
+  private byteToken(byte: number, text: string): number {
+    if (!this.byteFallback) {
+      fail("E_MODEL", `${this.name} has no byte-fallback tokens <0x00>..<0xFF> at ids 3..258, so it cannot encode ${JSON.stringify(text)}.`);
+    }
+    return byte + BYTE_TOKEN_OFFSET;
+  }
+
+  /**
+   * Bytes to print for `token` following `prev`, as run.c's decode: after <s> a leading space is dropped
+   * (sentencepiece's dummy prefix), and <0xXX> pieces stand for the raw byte. Feed them to a Utf8Stream.
+   */
+  decode(prev: number, token: number): Uint8Array {
+    let piece = this.piece(token);
+    if (prev === BOS && piece[0] === 0x20) piece = piece.subarray(1);
+    const byte = bytePieceValue(binaryString(piece));
+    return byte === undefined ? piece : Uint8Array.of(byte);
+  }
+
+  /** Text of a whole sequence, decoding each token after the one before it; <s> and </s> print nothing. */
+  decodeAll(tokens: readonly number[]): string {
+    const stream = new Utf8Stream();
+    let text = "";
+    let prev = -1;
+    for (const token of tokens) {
+      if (token !== BOS && token !== EOS) text += stream.write(this.decode(prev, token));
+      prev = token;
+    }
+    return text + stream.end();
+  }
+
+  /** Raw bytes of a piece, checking the id. */
+  piece(token: number): Uint8Array {
+    if (!Number.isInteger(token) || token < 0 || token >= this.pieces.length) {
+      fail("E_MODEL", `token id ${token} is outside the ${this.pieces.length}-token vocabulary of ${this.name}.`);
+    }
+    return this.pieces[token];
+  }
+}
+
+/** Byte value of a "<0xXX>" piece, else undefined. */
+function bytePieceValue(key: string): number | undefined {
+  const m = BYTE_PIECE.exec(key);
+  return m ? parseInt(m[1], 16) : undefined;
+}
+
+/** Splits UTF-8 into one byte run per character: a lead byte plus its continuation bytes (at most 4, as run.c). */
+function* codepoints(bytes: Uint8Array): Generator<Uint8Array> {
+  let start = 0;
+  for (let i = 1; i <= bytes.length; i++) {
+    const continuation = i < bytes.length && (bytes[i] & 0xc0) === 0x80;
+    if (!continuation || i - start >= 4) {
+      yield bytes.subarray(start, i);
+      start = i;
+    }
+  }
+}
+
+/**
+ * Turns a stream of byte chunks into text, holding back an incomplete UTF-8 sequence until its remaining
+ * bytes arrive, since byte-fallback tokens split characters across tokens.
+ */
+export class Utf8Stream {
+  private readonly decoder = new TextDecoder("utf-8");
+
+  /** Text completed by these bytes. */
+  write(bytes: Uint8Array): string {
+    return this.decoder.decode(bytes, { stream: true });
+  }
+
+  /** Flushes what is left; an unfinished character becomes U+FFFD. */
+  end(): string {
+    return this.decoder.decode();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokenizer.bin
+
+/**
+ * Reads tokenizer.bin: int32 max_token_length, then per token float32 score, int32 len, len bytes.
+ * The file does not store its token count; pass the model's vocabSize to check it matches.
+ */
+export function readTokenizer(bytes: Uint8Array, name: string, vocabSize?: number): Tokenizer {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < 4) {
+    fail("E_FORMAT", `${name}: file is ${bytes.length} bytes, too short for the 4-byte max_token_length field.`);
+  }
+  const maxTokenLength = view.getInt32(0, true);
+  if (maxTokenLength <= 0) {
+    fail("E_FORMAT", `${name}: field max_token_length is ${maxTokenLength}, expected a positive number.`);
+  }
+  const pieces: Uint8Array[] = [];
+  const scores: number[] = [];
+  for (let at = 4; at < bytes.length; ) {
+    const i = pieces.length;
+    if (at + 8 > bytes.length) {
+      fail("E_FORMAT", `${name}: token ${i} is truncated: its score and len fields need 8 bytes but ${bytes.length - at} remain.`);
+    }
+    const len = view.getInt32(at + 4, true);
+    if (len < 0 || len > maxTokenLength) {
+      fail("E_FORMAT", `${name}: token ${i} has len=${len}, expected 0..${maxTokenLength} (max_token_length).`);
+    }
+    if (at + 8 + len > bytes.length) {
+      fail("E_FORMAT", `${name}: token ${i} is truncated: its len field says ${len} bytes but ${bytes.length - at - 8} remain.`);
+    }
+    scores.push(view.getFloat32(at, true));
+    pieces.push(new Uint8Array(bytes.subarray(at + 8, at + 8 + len))); // a copy, so the file's buffer can go
+    at += 8 + len;
+  }
+  if (pieces.length === 0) fail("E_FORMAT", `${name}: holds no tokens after its max_token_length field.`);
+  if (vocabSize !== undefined && pieces.length !== vocabSize) {
+    fail("E_FORMAT", `${name}: holds ${pieces.length} tokens, but the model's vocab_size is ${vocabSize}.`);
+  }
+  return new Tokenizer(pieces, Float32Array.from(scores), maxTokenLength, name);
+}
+
+/** Reads tokenizer.bin from disk. */
+export function loadTokenizer(path: string, vocabSize?: number): Tokenizer {
+  return readTokenizer(readWholeFile(path, "tokenizer"), path, vocabSize);
+}

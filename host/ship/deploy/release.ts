@@ -1,0 +1,403 @@
+/**
+ * Releases on a single-board computer over SSH: upload an artifact folder, check it on the board, switch to
+ * it atomically, roll back, and run it.
+ *
+ * On the board, under the remote directory (default ~/slimedge):
+ *
+ *   releases/<id>/            one complete release: the artifact files, run-wasi.mjs, MANIFEST.sha256
+ *   releases/.tmp-<id>-<r>/   an upload in progress; removed by the next deploy if it never finished
+ *   current  -> releases/<id> what runs; replaced by rename (ln -sfn to a temporary link, then mv -T)
+ *   previous -> releases/<id> what `slimedge rollback` returns to; kept, everything older is removed
+ *
+ * <id> is the first 12 hex digits of the sha256 of MANIFEST.sha256 (`sha256sum` lines, sorted by name), so
+ * the same files are the same release on every board. Nothing under `current` or `previous` is written
+ * until an upload is complete and every file's sha256 has been computed on the board and compared; a cut
+ * connection leaves only a temporary directory behind.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { BoardProfile } from "../../../boards/profile.ts";
+import { SlimError, fail } from "../../core/errors.ts";
+import { type ConnectOptions, DEPLOY_ERROR, SshSession, handshakeTimeout, shellQuote, targetName } from "./ssh.ts";
+import { locateBuild } from "../artifact.ts";
+
+/** Runtimes a release can be run with on the board. */
+export const SSH_RUNTIMES = ["wasmtime", "node", "iwasm", "wasmer"] as const;
+export type SshRuntime = (typeof SSH_RUNTIMES)[number];
+
+interface RuntimeFacts {
+  /** Where its installer puts it when it is not on the non-interactive PATH (relative to $HOME). */
+  homeBin?: string;
+  /** How to get it onto the board. */
+  install: string;
+  /** argv running `wasm` with the command's own arguments, from inside the release directory. */
+  argv: (bin: string, wasm: string, args: string[]) => string[];
+}
+
+const RUNTIMES: Record<SshRuntime, RuntimeFacts> = {
+  wasmtime: {
+    homeBin: ".wasmtime/bin/wasmtime",
+    install: "curl https://wasmtime.dev/install.sh -sSf | bash",
+    argv: (bin, wasm, args) => [bin, "run", wasm, ...args],
+  },
+  wasmer: {
+    homeBin: ".wasmer/bin/wasmer",
+    install: "curl https://get.wasmer.io -sSfL | sh",
+    argv: (bin, wasm, args) => [bin, "run", wasm, "--", ...args],
+  },
+  iwasm: {
+    install: "build WAMR's product-mini/platforms/linux with cmake (https://github.com/bytecodealliance/wasm-micro-runtime) and put iwasm on the PATH",
+    argv: (bin, wasm, args) => [bin, wasm, ...args],
+  },
+  node: {
+    install: "install Node.js 20 or newer (https://nodejs.org/en/download)",
+    argv: (bin, wasm, args) => [bin, "--no-warnings", RUNNER_NAME, wasm, ...args],
+  },
+};
+
+/** The runtime an SSH board runs by default; boards flashed over USB are refused. */
+export function defaultRuntime(board: BoardProfile): SshRuntime {
+  const r = board.runtime as string;
+  if ((SSH_RUNTIMES as readonly string[]).includes(r)) return r as SshRuntime;
+  return fail("E_FLAG", `--board ${board.name}: runs ${board.runtime} from flash and is not deployed over SSH`);
+}
+
+/** Every release carries this WASI runner, so `--runtime node` needs nothing on the board but Node.js. */
+export const RUNNER_NAME = "run-wasi.mjs";
+export const WASI_RUNNER = `// Runs a WASI preview-1 command under Node's built-in node:wasi: node run-wasi.mjs <module.wasm> [args…]
+import { WASI } from "node:wasi";
+import { readFileSync } from "node:fs";
+
+const [path, ...args] = process.argv.slice(2);
+const wasi = new WASI({ version: "preview1", args: [path, ...args], env: {}, returnOnExit: true });
+const module = await WebAssembly.compile(readFileSync(path));
+const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
+process.exitCode = wasi.start(instance);
+`;
+
+export const MANIFEST = "MANIFEST.sha256";
+
+// ---------------------------------------------------------------------------------------------------------
+// the artifact on this machine
+
+export interface ReleaseFile {
+  name: string;
+  size: number;
+  sha256: string;
+  /** A file of the artifact folder, or bytes made here (the runner, the manifest). */
+  source: { path: string } | { data: Uint8Array };
+}
+
+export interface Artifact {
+  dir: string;
+  /** Base name: `<name>.cmd.wasm`. */
+  name: string;
+  /** The board plan.json was planned for. */
+  board: string;
+  /** Files in upload order; the manifest last. */
+  files: ReleaseFile[];
+  manifest: string;
+  /** sha256 of the manifest (hex). */
+  hash: string;
+  /** Release directory name: the first 12 hex digits of `hash`. */
+  id: string;
+  bytes: number;
+}
+
+const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
+
+/** Reads a `slimedge build` folder: <name>.cmd.wasm, plan.json and, when present, <name>.wasm and the memory map. */
+export function readArtifact(dir: string): Artifact {
+  const { dir: abs, name, board, planPath } = locateBuild(dir);
+  if (!existsSync(planPath)) fail("E_FILE", `${planPath}: missing; the folder is not a complete slimedge build`);
+  if (board === null) fail("E_FORMAT", `${planPath}: no "board" field naming the board it was planned for`);
+  const files: ReleaseFile[] = [];
+  for (const f of [`${name}.cmd.wasm`, `${name}.wasm`, "plan.json", "memory-map.txt", "memory-map.svg"]) {
+    const path = join(abs, f);
+    if (!existsSync(path)) continue;
+    const data = readFileSync(path);
+    files.push({ name: f, size: data.length, sha256: sha256(data), source: { path } });
+  }
+  const runner = new TextEncoder().encode(WASI_RUNNER);
+  files.push({ name: RUNNER_NAME, size: runner.length, sha256: sha256(runner), source: { data: runner } });
+  const manifest = [...files].sort((a, b) => (a.name < b.name ? -1 : 1)).map((f) => `${f.sha256}  ${f.name}\n`).join("");
+  const manifestBytes = new TextEncoder().encode(manifest);
+  const hash = sha256(manifestBytes);
+  files.push({ name: MANIFEST, size: manifestBytes.length, sha256: hash, source: { data: manifestBytes } });
+  return { dir: abs, name, board: board!, files, manifest, hash, id: hash.slice(0, 12), bytes: files.reduce((n, f) => n + f.size, 0) };
+}
+
+/** Refuses an artifact planned for another board than the one named. */
+export function checkArtifactBoard(artifact: Artifact, board: BoardProfile, label = `--board ${board.name}`): void {
+  if (artifact.board !== board.name)
+    fail("E_FLAG", `${label}: ${join(artifact.dir, "plan.json")} was planned for ${artifact.board}; rebuild with slimedge build --board ${board.name}, or deploy it to a ${artifact.board}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// on the board
+
+/** The remote directory as a shell word: `~` and relative paths are under $HOME (where SSH sessions start). */
+export function remoteDirWord(dir: string): string {
+  if (dir.startsWith("~") && !/^~(\/|$)/.test(dir)) fail("E_FLAG", `--remote-dir ${dir}: ~user is not supported; use ~/… or an absolute path`);
+  if (dir === "" || dir === "~") return `"$HOME"`;
+  if (dir.startsWith("/")) return shellQuote(dir);
+  const rest = dir.replace(/^~\/?/, "");
+  return rest === "" ? `"$HOME"` : `"$HOME"/${shellQuote(rest)}`;
+}
+
+/** Shell function: sha256 lines for files, by sha256sum (Linux) or shasum (macOS, BSD). */
+const SUM256 = `sum256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum -- "$@"; else shasum -a 256 -- "$@"; fi; }`;
+
+interface Probe {
+  dir: string; // absolute
+  runtimeBin: string | null;
+  nodeVersion: string | null;
+  haveSha256: boolean;
+  currentHash: string | null; // sha256 of current/MANIFEST.sha256
+  haveHash: string | null; // sha256 of releases/<id>/MANIFEST.sha256 when that directory exists
+  stale: number; // unfinished uploads removed
+}
+
+/** One round trip: make the directories, find the runtime, read what is deployed, remove unfinished uploads. */
+async function probe(s: SshSession, remoteDir: string, runtime: SshRuntime, id: string): Promise<Probe> {
+  const facts = RUNTIMES[runtime];
+  const candidates = [`"$(command -v ${runtime} 2>/dev/null || true)"`, ...(facts.homeBin ? [`"$HOME"/${facts.homeBin}`] : [])].join(" ");
+  const r = await s.sh(`set -e
+${SUM256}
+dir=${remoteDirWord(remoteDir)}
+mkdir -p -- "$dir/releases"
+cd -- "$dir"
+echo "dir=$(pwd)"
+rt=
+for p in ${candidates}; do if [ -n "$p" ] && [ -x "$p" ]; then rt=$p; break; fi; done
+echo "runtime=$rt"
+if [ -n "$rt" ] && [ ${runtime} = node ]; then echo "node=$("$rt" --version 2>/dev/null || true)"; fi
+if command -v sha256sum >/dev/null 2>&1 || command -v shasum >/dev/null 2>&1; then
+  echo sha256=yes
+  if [ -f current/${MANIFEST} ]; then echo "current-hash=$(sum256 current/${MANIFEST} | cut -c1-64)"; fi
+  if [ -f releases/${id}/${MANIFEST} ]; then echo "have-hash=$(sum256 releases/${id}/${MANIFEST} | cut -c1-64)"; fi
+fi
+stale=0
+for d in releases/.tmp-*; do if [ -e "$d" ]; then rm -rf -- "$d"; stale=$((stale + 1)); fi; done
+echo "stale=$stale"
+`);
+  if (r.code !== 0) fail(DEPLOY_ERROR, `cannot use ${remoteDir} on ${s.name}: ${lastLine(r.stderr) || `the setup script exited with ${r.code}`}`);
+  const v = Object.fromEntries(r.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  return {
+    dir: v.dir,
+    runtimeBin: v.runtime || null,
+    nodeVersion: v.node || null,
+    haveSha256: v.sha256 === "yes",
+    currentHash: v["current-hash"] || null,
+    haveHash: v["have-hash"] || null,
+    stale: Number(v.stale ?? 0),
+  };
+}
+
+const lastLine = (s: string): string => s.trim().split("\n").at(-1)?.trim() ?? "";
+
+/** sha256 of each named file in `dir` on the board. */
+async function remoteSums(s: SshSession, dir: string, names: string[]): Promise<Map<string, string>> {
+  const r = await s.sh(`${SUM256}\ncd -- ${shellQuote(dir)} && sum256 ${names.map(shellQuote).join(" ")}`);
+  const sums = new Map<string, string>();
+  for (const line of r.stdout.split("\n")) {
+    const m = /^\\?([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (m) sums.set(m[2], m[1]);
+  }
+  return sums;
+}
+
+/** The files whose sha256 on the board differs from here (or could not be computed). */
+async function mismatches(s: SshSession, dir: string, files: ReleaseFile[]): Promise<string[]> {
+  const sums = await remoteSums(s, dir, files.map((f) => f.name));
+  return files.filter((f) => sums.get(f.name) !== f.sha256).map((f) => (sums.has(f.name) ? `${f.name} (board ${sums.get(f.name)!.slice(0, 12)}…, here ${f.sha256.slice(0, 12)}…)` : `${f.name} (missing)`));
+}
+
+export interface DeployProgress {
+  /** Bytes acknowledged by the board over all files so far, of `total`; `file` is being uploaded. */
+  onBytes?: (sent: number, total: number, file: string) => void;
+  /** One line about each step, for a log. */
+  onStep?: (what: string) => void;
+}
+
+export interface ReleaseResult {
+  /** deployed: uploaded (or an intact copy reused) and switched to; current: the board already ran it. */
+  status: "deployed" | "current";
+  id: string;
+  /** The release `current` pointed at before (now `previous`), if another. */
+  previous: string | null;
+  /** The remote directory, absolute. */
+  dir: string;
+  runtime: SshRuntime;
+  /** Path of the runtime on the board. */
+  runtimeBin: string;
+  /** Bytes uploaded (0 when nothing had to be). */
+  uploaded: number;
+  /** Unfinished uploads of earlier attempts that were removed. */
+  stale: number;
+}
+
+/**
+ * Puts `artifact` on the board as a release and points `current` at it. The runtime is checked first; a
+ * board already running this release is left alone.
+ */
+export async function deployRelease(s: SshSession, artifact: Artifact, remoteDir: string, runtime: SshRuntime, progress: DeployProgress = {}): Promise<ReleaseResult> {
+  const step = (what: string) => {
+    s.doing = what;
+    progress.onStep?.(what);
+  };
+  step(`checking ${remoteDir} and ${runtime}`);
+  const p = await probe(s, remoteDir, runtime, artifact.id);
+  if (!p.runtimeBin) fail(DEPLOY_ERROR, `${runtime} is not installed on ${s.name}: ${RUNTIMES[runtime].install}, or pick --runtime ${runtime === "node" ? "wasmtime" : "node"}`);
+  if (runtime === "node") {
+    const major = Number(/^v(\d+)/.exec(p.nodeVersion ?? "")?.[1] ?? 0);
+    if (major < 20) fail(DEPLOY_ERROR, `node on ${s.name} is ${p.nodeVersion || "of unknown version"}; the WASI runner needs Node.js 20 or newer: ${RUNTIMES.node.install}, or pick --runtime wasmtime`);
+  }
+  if (!p.haveSha256) fail(DEPLOY_ERROR, `neither sha256sum nor shasum is on ${s.name}, so the upload cannot be checked there; install coreutils`);
+  const base = { id: artifact.id, dir: p.dir, runtime, runtimeBin: p.runtimeBin!, stale: p.stale };
+  const release = `releases/${artifact.id}`;
+  if (p.currentHash === artifact.hash) return { ...base, status: "current", previous: null, uploaded: 0 };
+
+  let staging: string | null = null; // relative to dir: a finished, checked upload to move into place
+  let uploaded = 0;
+  let reuse = false; // a complete copy is still there (the previous release, say): check it, skip the upload
+  if (p.haveHash === artifact.hash) {
+    step(`checking the copy of ${artifact.id} already on the board`);
+    reuse = (await mismatches(s, `${p.dir}/${release}`, artifact.files)).length === 0;
+  }
+  if (!reuse) {
+    staging = `releases/.tmp-${artifact.id}-${randomBytes(3).toString("hex")}`;
+    const tmp = `${p.dir}/${staging}`;
+    step(`creating ${staging}`);
+    await s.mkdir(tmp);
+    for (const f of artifact.files) {
+      step(`uploading ${f.name}`);
+      const done = uploaded;
+      progress.onBytes?.(done, artifact.bytes, f.name);
+      const onBytes = (sent: number) => progress.onBytes?.(done + sent, artifact.bytes, f.name);
+      if ("path" in f.source) await s.putFile(f.source.path, `${tmp}/${f.name}`, onBytes);
+      else await s.writeFile(`${tmp}/${f.name}`, f.source.data);
+      uploaded += f.size;
+      progress.onBytes?.(uploaded, artifact.bytes, f.name);
+    }
+    step(`checking sha256 of ${artifact.files.length} files on the board`);
+    const bad = await mismatches(s, tmp, artifact.files);
+    if (bad.length > 0) fail(DEPLOY_ERROR, `upload to ${s.name} arrived damaged: sha256 differs for ${bad.join(", ")}; nothing was switched, run the deploy again`);
+  }
+
+  step(`switching current to ${release}`);
+  const r = await s.sh(`set -e
+cd -- ${shellQuote(p.dir)}
+${staging ? `rm -rf -- ${release}\nmv -- ${staging} ${release}` : ""}
+sync
+old=$(readlink current 2>/dev/null || true)
+if [ -n "$old" ] && [ "$old" != ${release} ]; then ln -sfn -- "$old" .previous.tmp && mv -T -- .previous.tmp previous; fi
+ln -sfn -- ${release} .current.tmp
+mv -T -- .current.tmp current
+sync
+prev=$(readlink previous 2>/dev/null || true)
+for d in releases/*; do if [ "$d" != ${release} ] && [ "$d" != "$prev" ]; then rm -rf -- "$d"; fi; done
+echo "previous=$prev"
+`);
+  if (r.code !== 0) fail(DEPLOY_ERROR, `could not switch current to ${release} on ${s.name}: ${lastLine(r.stderr) || `exit ${r.code}`}`);
+  const prev = /previous=(.*)/.exec(r.stdout)?.[1].trim() ?? "";
+  return { ...base, status: "deployed", previous: prev && prev !== release ? prev.replace(/^releases\//, "") : null, uploaded };
+}
+
+export interface RollbackResult {
+  /** The release `current` points at now. */
+  current: string;
+  /** The release it pointed at before, now `previous` (a second rollback returns to it). */
+  previous: string | null;
+  dir: string;
+}
+
+/** Points `current` back at `previous` (and `previous` at what was current): both by rename. */
+export async function rollbackRelease(s: SshSession, remoteDir: string): Promise<RollbackResult> {
+  s.doing = "rolling back";
+  const r = await s.sh(`set -e
+dir=${remoteDirWord(remoteDir)}
+if [ ! -d "$dir" ]; then echo missing-dir; exit 0; fi
+cd -- "$dir"
+echo "dir=$(pwd)"
+prev=$(readlink previous 2>/dev/null || true)
+if [ -z "$prev" ]; then echo no-previous; exit 0; fi
+if [ ! -f "$prev/${MANIFEST}" ]; then echo "gone=$prev"; exit 0; fi
+cur=$(readlink current 2>/dev/null || true)
+ln -sfn -- "$prev" .current.tmp
+mv -T -- .current.tmp current
+if [ -n "$cur" ]; then ln -sfn -- "$cur" .previous.tmp && mv -T -- .previous.tmp previous; fi
+sync
+echo "current=$prev"
+echo "previous=$cur"
+`);
+  if (r.code !== 0) fail(DEPLOY_ERROR, `rollback on ${s.name} failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
+  const out = r.stdout;
+  if (out.includes("missing-dir")) fail(DEPLOY_ERROR, `nothing to roll back on ${s.name}: ${remoteDir} does not exist there`);
+  if (out.includes("no-previous")) fail(DEPLOY_ERROR, `nothing to roll back on ${s.name}: ${remoteDir} has no previous release (one deploy so far)`);
+  const gone = /gone=(.*)/.exec(out)?.[1];
+  if (gone) fail(DEPLOY_ERROR, `cannot roll back on ${s.name}: the previous release ${gone} is no longer complete there`);
+  const get = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(out)?.[1].trim().replace(/^releases\//, "") ?? "";
+  return { dir: get("dir"), current: get("current"), previous: get("previous") || null };
+}
+
+/**
+ * Runs `current/<name>.cmd.wasm` with the runtime, streaming its stdout and stderr; resolves to its exit code.
+ */
+export async function runRelease(s: SshSession, r: ReleaseResult, name: string, args: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  s.doing = `running ${name}.cmd.wasm`;
+  const argv = RUNTIMES[r.runtime].argv(r.runtimeBin, `${name}.cmd.wasm`, args);
+  const x = await s.sh(`cd -- ${shellQuote(r.dir)}/current && exec ${argv.map(shellQuote).join(" ")}`, { out, err });
+  if (x.code === null) fail(DEPLOY_ERROR, `${name}.cmd.wasm on ${s.name} was ended by signal ${x.signal ?? "unknown"}`);
+  return x.code!;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// one board, start to end
+
+export interface BoardTarget extends ConnectOptions {
+  board: BoardProfile;
+  runtime: SshRuntime;
+  remoteDir: string;
+}
+
+/**
+ * Runs `work` on a fresh connection to `target` within `timeoutMs`, connecting included, until `work` calls
+ * `stopClock()` (a run that streams output may take as long as it takes). On time out the connection is
+ * dropped and the sentence names what was under way. The connection is closed afterwards.
+ */
+export async function withBoard<T>(target: ConnectOptions, timeoutMs: number, work: (s: SshSession, stopClock: () => void) => Promise<T>): Promise<T> {
+  let session: SshSession | undefined;
+  let timedOut: SlimError | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const who = targetName(target);
+  const stopClock = () => clearTimeout(timer);
+  const attempt = (async () => {
+    const s = await SshSession.connect({ ...target, timeoutMs: Math.min(target.timeoutMs ?? 20_000, timeoutMs) });
+    if (timedOut) {
+      s.close();
+      throw timedOut;
+    }
+    session = s;
+    return work(s, stopClock);
+  })();
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timedOut = new SlimError(
+        DEPLOY_ERROR,
+        session ? `timed out after ${timeoutMs / 1000} s while ${session.doing} on ${who}` : handshakeTimeout(timeoutMs, who), // the same words as ssh2's own handshake timer
+      );
+      session?.abort(timedOut);
+      reject(timedOut);
+    }, timeoutMs);
+  });
+  limit.catch(() => {}); // unobserved once the clock is stopped or the work is done
+  attempt.catch(() => {}); // its failure after a time out is already reported
+  try {
+    return await Promise.race([attempt, limit]);
+  } finally {
+    stopClock();
+    session?.close();
+  }
+}

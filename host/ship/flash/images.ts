@@ -1,0 +1,127 @@
+/**
+ * From a `slimedge build` folder to the flash images of one board: the partition table, the firmware (when
+ * given), the model and the artifact bundle, each with the offset it is written at, and the `flash_args` file
+ * that esptool.py (`esptool.py --chip esp32s3 write_flash @flash_args`) and ESP-IDF's tools read.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fail } from "../../core/errors.ts";
+import type { BoardProfile } from "../../../boards/profile.ts";
+import { bundleFiles } from "./bundle.ts";
+import { locateBuild } from "../artifact.ts";
+import {
+  DEFAULT_APP_BYTES, PARTITION_TABLE_OFFSET, partitionTableBinary, partitionsCsv, planPartitions, type Partition,
+} from "./partitions.ts";
+
+/** The chip each ESP32 board profile carries, as esptool-js names it (ROM.CHIP_NAME). */
+const CHIP_OF_BOARD: Record<string, string> = {
+  esp32: "ESP32",
+  "esp32-psram": "ESP32",
+  "esp32-s3": "ESP32-S3",
+  "esp32-c3": "ESP32-C3",
+  "esp32-p4": "ESP32-P4",
+};
+
+/** esptool.py's --chip spelling of a chip name ("ESP32-S3" -> "esp32s3"). */
+export const esptoolChipArg = (chip: string): string => chip.toLowerCase().replace("-", "");
+
+export function chipOfBoard(board: BoardProfile): string {
+  return CHIP_OF_BOARD[board.name] ?? fail("E_FLAG", `--board ${board.name}: not an Espressif board; flash takes ${Object.keys(CHIP_OF_BOARD).join(", ")}`);
+}
+
+export interface Artifact {
+  dir: string;
+  name: string; // <name>.wasm, <name>.cmd.wasm
+  reactor: Uint8Array;
+  command: Uint8Array;
+  planJson: Uint8Array;
+  board: string | null; // plan.json "board": what the artifact was planned for
+}
+
+/** Reads what `slimedge build` wrote: <name>.cmd.wasm, <name>.wasm and plan.json. */
+export function readArtifactDir(dir: string): Artifact {
+  const { name, board } = locateBuild(dir);
+  const need = (file: string) => {
+    const path = join(dir, file);
+    if (!existsSync(path)) fail("E_FILE", `${path}: missing; \`slimedge build\` writes it next to ${name}.cmd.wasm`);
+    return new Uint8Array(readFileSync(path));
+  };
+  return { dir, name, reactor: need(`${name}.wasm`), command: need(`${name}.cmd.wasm`), planJson: need("plan.json"), board };
+}
+
+/** One image to write: the file name it gets in --out and the flash offset it is written at. */
+export interface FlashImage {
+  file: string; // partition-table.bin, app.bin, model.bin, artifact.bin
+  offset: number;
+  bytes: Uint8Array; // padded with 0xFF to a multiple of 4, as esptool pads what it writes
+}
+
+export interface FlashPlan {
+  board: BoardProfile;
+  chip: string; // esptool-js CHIP_NAME the board carries
+  partitions: Partition[];
+  images: FlashImage[];
+  flashSize: string; // "4MB", "16MB": esptool's --flash_size
+}
+
+export interface FlashPlanOptions {
+  firmware?: Uint8Array; // the board firmware for the factory app partition
+  appBytes?: number; // the factory partition when no bigger firmware is given
+}
+
+const pad4 = (b: Uint8Array): Uint8Array => {
+  if (b.length % 4 === 0) return b;
+  const out = new Uint8Array(b.length + (4 - (b.length % 4))).fill(0xff);
+  out.set(b);
+  return out;
+};
+
+export function flashSizeName(bytes: number): string {
+  const MiB = 1024 * 1024;
+  if (bytes % MiB !== 0) fail("E_FLAG", `flash of ${bytes} bytes is not a whole number of MB; esptool takes 1MB, 2MB, 4MB, …`);
+  return `${bytes / MiB}MB`;
+}
+
+/** The images for `artifact` on `board`: E_FLAG when the artifact was planned for another board, E_FIT when it does not fit the flash. */
+export function planFlash(artifact: Artifact, board: BoardProfile, o: FlashPlanOptions = {}): FlashPlan {
+  const chip = chipOfBoard(board);
+  if (artifact.board !== null && artifact.board !== board.name)
+    fail("E_FLAG", `--board ${board.name}: ${join(artifact.dir, "plan.json")} was planned for ${artifact.board}; rebuild with \`slimedge build --board ${board.name}\``);
+  const bundle = bundleFiles([
+    { name: `${artifact.name}.wasm`, bytes: artifact.reactor },
+    { name: "plan.json", bytes: artifact.planJson },
+  ]);
+  const partitions = planPartitions(board, {
+    appBytes: Math.max(o.appBytes ?? DEFAULT_APP_BYTES, o.firmware?.length ?? 0),
+    modelBytes: artifact.command.length,
+    artifactBytes: bundle.length,
+  });
+  const at = (label: string) => partitions.find((p) => p.label === label)!.offset;
+  const images: FlashImage[] = [
+    { file: "partition-table.bin", offset: PARTITION_TABLE_OFFSET, bytes: partitionTableBinary(partitions) },
+    ...(o.firmware ? [{ file: "app.bin", offset: at("factory"), bytes: pad4(o.firmware) }] : []),
+    { file: "model.bin", offset: at("model"), bytes: pad4(artifact.command) },
+    { file: "artifact.bin", offset: at("artifact"), bytes: pad4(bundle) },
+  ];
+  return { board, chip, partitions, images, flashSize: flashSizeName(board.flashBytes!) };
+}
+
+/** `flash_args` as ESP-IDF writes it: the flash options, then one "offset file" line per image. */
+export function flashArgs(plan: FlashPlan): string {
+  return [`--flash_mode dio --flash_freq 80m --flash_size ${plan.flashSize}`, ...plan.images.map((i) => `0x${i.offset.toString(16)} ${i.file}`)].join("\n") + "\n";
+}
+
+/** Writes the images, flash_args and partitions.csv into `out`; returns the paths written. */
+export function writeFlashFiles(plan: FlashPlan, out: string): string[] {
+  mkdirSync(out, { recursive: true });
+  const write = (file: string, data: string | Uint8Array) => {
+    const path = join(out, file);
+    writeFileSync(path, data);
+    return path;
+  };
+  return [
+    ...plan.images.map((i) => write(i.file, i.bytes)),
+    write("flash_args", flashArgs(plan)),
+    write("partitions.csv", partitionsCsv(plan.partitions)),
+  ];
+}

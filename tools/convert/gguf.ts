@@ -1,0 +1,479 @@
+/**
+ * GGUF files (llama.cpp, ggml's docs/gguf.md) into the canonical Model; the "llama" architecture only.
+ *
+ * Layout, little-endian, versions 2 and 3 (v3 only adds big-endian files, which are refused here):
+ *   "GGUF" · u32 version · u64 tensor_count · u64 metadata_kv_count
+ *   metadata_kv_count × (string key · u32 value_type · value)        strings are u64 length + UTF-8
+ *   tensor_count × (string name · u32 n_dims · u64 ne[n_dims] · u32 ggml_type · u64 offset)
+ *   padding to general.alignment (default 32) · tensor data, each tensor at data start + offset
+ * Dims are in ggml order: ne[0] is the innermost, contiguous one, so a PyTorch (out, in) matrix is stored
+ * with ne = [in, out] and the very same bytes: row-major (out, in), as our Model wants.
+ *
+ * RoPE layout of attn_q / attn_k: llama.cpp runs LLM_ARCH_LLAMA with LLAMA_ROPE_TYPE_NORM ("a normal
+ * RoPE, operating on pairs of consecutive head values": ggml rotates x[i0], x[i0+1] by pos·base^(-i0/n_rot)),
+ * not NEOX mode (x[i], x[i + n_rot/2]). To make HF checkpoints fit, convert_hf_to_gguf.py's LlamaModel
+ * permutes q_proj and k_proj rows (and biases) per head with
+ *     w.reshape(n_head, 2, rows / n_head / 2, cols).swapaxes(1, 2).reshape(w.shape)
+ * (n_head = num_key_value_heads for k), i.e. new row 2i <- HF row i, new row 2i + 1 <- HF row i + headDim/2:
+ * exactly our adjacent-pair convention (host/model.ts). Meta's original checkpoints were adjacent pairs
+ * already and are written unpermuted. So GGUF llama q/k rows are taken AS THEY ARE; the GGUF tests prove
+ * it by matching a rotate_half oracle run on the HF-layout tensors the file was written from.
+ *
+ * Broken bytes end in SlimError("E_FORMAT") naming the file and the field; valid files holding what we do
+ * not run (another architecture, K-quants, RoPE scaling, experts) end in "E_MODEL".
+ */
+import { fail } from "../../host/core/errors.ts";
+import { readWholeFile } from "../../host/core/files.ts";
+import type { LayerWeights, Model, ModelConfig } from "../../host/core/model.ts";
+import type { WeightDtype } from "../../host/core/plan.ts";
+import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
+import type { Importer } from "./importer.ts";
+import { bf16FromBytes, f16FromBytes, f32FromBytes, halfToFloat } from "./safetensors.ts";
+
+const GGUF_MAGIC = "GGUF";
+const DEFAULT_ALIGNMENT = 32;
+const MAX_DIMS = 4; // GGML_MAX_DIMS
+
+/** Metadata value types (gguf_type). */
+const VALUE_TYPE = ["UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "BOOL", "STRING", "ARRAY", "UINT64", "INT64", "FLOAT64"] as const;
+const ARRAY = 9;
+
+/** ggml tensor types by number: name, values per block, bytes per block (ggml.c type_traits). */
+const GGML_TYPES: Record<number, { name: string; block: number; bytes: number }> = {
+  0: { name: "F32", block: 1, bytes: 4 },
+  1: { name: "F16", block: 1, bytes: 2 },
+  2: { name: "Q4_0", block: 32, bytes: 18 },
+  3: { name: "Q4_1", block: 32, bytes: 20 },
+  6: { name: "Q5_0", block: 32, bytes: 22 },
+  7: { name: "Q5_1", block: 32, bytes: 24 },
+  8: { name: "Q8_0", block: 32, bytes: 34 },
+  9: { name: "Q8_1", block: 32, bytes: 36 },
+  10: { name: "Q2_K", block: 256, bytes: 84 },
+  11: { name: "Q3_K", block: 256, bytes: 110 },
+  12: { name: "Q4_K", block: 256, bytes: 144 },
+  13: { name: "Q5_K", block: 256, bytes: 176 },
+  14: { name: "Q6_K", block: 256, bytes: 210 },
+  15: { name: "Q8_K", block: 256, bytes: 292 },
+  24: { name: "I8", block: 1, bytes: 1 },
+  25: { name: "I16", block: 1, bytes: 2 },
+  26: { name: "I32", block: 1, bytes: 4 },
+  27: { name: "I64", block: 1, bytes: 8 },
+  28: { name: "F64", block: 1, bytes: 8 },
+  30: { name: "BF16", block: 1, bytes: 2 },
+};
+const DEQUANTIZED = ["F32", "F16", "BF16", "Q8_0"];
+
+export type GgufValue = number | bigint | boolean | string | GgufValue[];
+
+export interface GgufTensor {
+  name: string;
+  ne: number[]; // ggml order: ne[0] innermost
+  type: number; // ggml_type
+  offset: number; // relative to the data section, as stored
+  start: number; // absolute byte offset in the file
+  bytes: number; // 0 when the type's size is unknown to us
+}
+
+export interface GgufFile {
+  name: string; // path used in messages
+  version: number;
+  alignment: number;
+  metadata: ReadonlyMap<string, GgufValue>;
+  tensors: ReadonlyMap<string, GgufTensor>;
+  bytes: Uint8Array;
+}
+
+/** Imports a GGUF llama model from disk. */
+export function importGguf(path: string): Model {
+  return ggufToModel(readGguf(readWholeFile(path, "GGUF file"), path));
+}
+
+// ---------------------------------------------------------------------------------------------
+// container
+
+/** Bounds-checked little-endian reader; `what` names the field being read when the bytes run out. */
+class Cursor {
+  private readonly view: DataView;
+  at = 0;
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly name: string,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  private take(n: number, what: string): number {
+    if (this.at + n > this.bytes.length) {
+      fail("E_FORMAT", `${this.name}: file ends at byte ${this.bytes.length}, inside ${what} (${n} bytes needed at offset ${this.at}; truncated file).`);
+    }
+    const start = this.at;
+    this.at += n;
+    return start;
+  }
+  u8 = (what: string) => this.view.getUint8(this.take(1, what));
+  i8 = (what: string) => this.view.getInt8(this.take(1, what));
+  u16 = (what: string) => this.view.getUint16(this.take(2, what), true);
+  i16 = (what: string) => this.view.getInt16(this.take(2, what), true);
+  u32 = (what: string) => this.view.getUint32(this.take(4, what), true);
+  i32 = (what: string) => this.view.getInt32(this.take(4, what), true);
+  f32 = (what: string) => this.view.getFloat32(this.take(4, what), true);
+  f64 = (what: string) => this.view.getFloat64(this.take(8, what), true);
+  u64 = (what: string) => toNumber(this.view.getBigUint64(this.take(8, what), true));
+  i64 = (what: string) => toNumber(this.view.getBigInt64(this.take(8, what), true));
+
+  /** A u64 that must be a count or size we can hold. */
+  count(what: string): number {
+    const v = this.u64(what);
+    if (typeof v === "bigint") fail("E_FORMAT", `${this.name}: ${what} is ${v}, far past any file size (corrupt header).`);
+    return v as number;
+  }
+
+  string(what: string): string {
+    const len = this.count(`the length of ${what}`);
+    const start = this.take(len, what);
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(this.bytes.subarray(start, start + len));
+    } catch {
+      return fail("E_FORMAT", `${this.name}: ${what} is not valid UTF-8.`);
+    }
+  }
+
+  remaining(): number {
+    return this.bytes.length - this.at;
+  }
+}
+
+/** A metadata value for a message: strings quoted; bigints (u64/i64 values) spelled out, which JSON.stringify cannot. */
+const showValue = (v: GgufValue | undefined): string => (typeof v === "string" ? JSON.stringify(v) : String(v));
+
+const toNumber = (v: bigint): number | bigint => (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v);
+
+/** Reads a GGUF file's header, metadata and tensor table from memory; tensor data is read on demand. */
+export function readGguf(bytes: Uint8Array, name: string): GgufFile {
+  const cur = new Cursor(bytes, name);
+  if (bytes.length < 4 || String.fromCharCode(...bytes.subarray(0, 4)) !== GGUF_MAGIC) {
+    fail("E_FORMAT", `${name}: magic is ${JSON.stringify(String.fromCharCode(...bytes.subarray(0, 4)))}, expected "GGUF" (not a GGUF file).`);
+  }
+  cur.at = 4;
+  const version = cur.u32("the version field");
+  if (version !== 2 && version !== 3) {
+    const hint = version === 1 ? " (v1 used 32-bit counts and is obsolete)" : (version & 0xffff) === 0 ? " (looks byte-swapped: a big-endian file)" : "";
+    fail("E_FORMAT", `${name}: version field is ${version}, but only GGUF versions 2 and 3 are read${hint}.`);
+  }
+  const tensorCount = cur.count("tensor_count");
+  const kvCount = cur.count("metadata_kv_count");
+  // Every entry needs at least 8 bytes of key or name length: a cheap guard against absurd counts.
+  if (kvCount + tensorCount > cur.remaining() / 8) {
+    fail("E_FORMAT", `${name}: header says ${tensorCount} tensors and ${kvCount} metadata entries, more than the ${cur.remaining()} remaining bytes can hold (corrupt or truncated).`);
+  }
+
+  const metadata = new Map<string, GgufValue>();
+  for (let i = 0; i < kvCount; i++) {
+    const key = cur.string(`the name of metadata key ${i}`);
+    if (metadata.has(key)) fail("E_FORMAT", `${name}: metadata key ${key} appears twice.`);
+    const type = cur.u32(`the value type of metadata key ${key}`);
+    metadata.set(key, readValue(cur, type, `metadata key ${key}`));
+  }
+
+  const alignmentValue = metadata.get("general.alignment") ?? DEFAULT_ALIGNMENT;
+  if (typeof alignmentValue !== "number" || !Number.isInteger(alignmentValue) || alignmentValue <= 0 || (alignmentValue & (alignmentValue - 1)) !== 0) {
+    fail("E_FORMAT", `${name}: metadata key general.alignment is ${String(alignmentValue)}, expected a power of two.`);
+  }
+  const alignment = alignmentValue as number;
+
+  const infos: Omit<GgufTensor, "start">[] = [];
+  for (let i = 0; i < tensorCount; i++) {
+    const tname = cur.string(`the name of tensor ${i}`);
+    const nDims = cur.u32(`n_dims of tensor ${tname}`);
+    if (nDims < 1 || nDims > MAX_DIMS) fail("E_FORMAT", `${name}: tensor ${tname} has n_dims=${nDims}, expected 1..${MAX_DIMS}.`);
+    const ne = Array.from({ length: nDims }, (_, d) => cur.count(`dimension ${d} of tensor ${tname}`));
+    const type = cur.u32(`the type of tensor ${tname}`);
+    const offset = cur.count(`the offset of tensor ${tname}`);
+    if (offset % alignment !== 0) {
+      fail("E_FORMAT", `${name}: tensor ${tname} has offset ${offset}, not a multiple of the alignment ${alignment}.`);
+    }
+    infos.push({ name: tname, ne, type, offset, bytes: tensorBytes(ne, type, tname, name) });
+  }
+  const dataStart = Math.ceil(cur.at / alignment) * alignment;
+  const tensors = new Map<string, GgufTensor>();
+  for (const info of infos) {
+    if (tensors.has(info.name)) fail("E_FORMAT", `${name}: tensor ${info.name} appears twice in the tensor table.`);
+    const start = dataStart + info.offset;
+    if (start + info.bytes > bytes.length) {
+      fail("E_FORMAT", `${name}: tensor ${info.name} needs bytes ${start}..${start + info.bytes}, but the file ends at ${bytes.length} (truncated).`);
+    }
+    tensors.set(info.name, { ...info, start });
+  }
+  checkNoOverlap([...tensors.values()], name);
+  return { name, version, alignment, metadata, tensors, bytes };
+}
+
+function readValue(cur: Cursor, type: number, what: string, depth = 0): GgufValue {
+  switch (type) {
+    case 0:
+      return cur.u8(what);
+    case 1:
+      return cur.i8(what);
+    case 2:
+      return cur.u16(what);
+    case 3:
+      return cur.i16(what);
+    case 4:
+      return cur.u32(what);
+    case 5:
+      return cur.i32(what);
+    case 6:
+      return cur.f32(what);
+    case 7: {
+      const b = cur.u8(what);
+      if (b > 1) fail("E_FORMAT", `${cur.name}: ${what} is a BOOL holding ${b}, expected 0 or 1.`);
+      return b === 1;
+    }
+    case 8:
+      return cur.string(what);
+    case ARRAY: {
+      const elemType = cur.u32(`the element type of ${what}`);
+      if (elemType === ARRAY && depth > 8) fail("E_FORMAT", `${cur.name}: ${what} nests arrays deeper than 8 levels.`);
+      const n = cur.count(`the length of ${what}`);
+      if (n > cur.remaining()) fail("E_FORMAT", `${cur.name}: ${what} is an array of ${n} values, more than the ${cur.remaining()} bytes left in the file.`);
+      return Array.from({ length: n }, (_, i) => readValue(cur, elemType, `${what}[${i}]`, depth + 1));
+    }
+    case 10:
+      return cur.u64(what);
+    case 11:
+      return cur.i64(what);
+    case 12:
+      return cur.f64(what);
+  }
+  return fail("E_FORMAT", `${cur.name}: ${what} has value type ${type}, not one GGUF defines (0..${VALUE_TYPE.length - 1}).`);
+}
+
+/** Bytes of a tensor; 0 for a type we do not know the size of (checked again when it is read). */
+function tensorBytes(ne: number[], type: number, tname: string, name: string): number {
+  const t = GGML_TYPES[type];
+  if (!t) return 0;
+  if (ne[0] % t.block !== 0) fail("E_FORMAT", `${name}: tensor ${tname} has ne[0]=${ne[0]}, not a multiple of the ${t.name} block size ${t.block}.`);
+  const count = ne.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(count)) fail("E_FORMAT", `${name}: tensor ${tname} has dims [${ne.join(", ")}], too many values to address.`);
+  return (count / t.block) * t.bytes;
+}
+
+function checkNoOverlap(tensors: GgufTensor[], name: string): void {
+  const sorted = tensors.filter((t) => t.bytes > 0).sort((a, b) => a.start - b.start);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1];
+    if (sorted[i].start < prev.start + prev.bytes) {
+      fail("E_FORMAT", `${name}: tensor ${sorted[i].name} at offset ${sorted[i].offset} overlaps tensor ${prev.name} (offset ${prev.offset}, ${prev.bytes} bytes).`);
+    }
+  }
+}
+
+/** Values of a tensor as f32, in storage order (ne[0] fastest); F32, F16, BF16 and Q8_0 are converted. */
+export function ggufTensorF32(file: GgufFile, tensor: string): Float32Array {
+  const t = file.tensors.get(tensor) ?? fail("E_FORMAT", `${file.name}: tensor ${tensor} is missing.`);
+  const typeName = GGML_TYPES[t.type]?.name ?? `unknown type ${t.type}`;
+  const raw = file.bytes.subarray(t.start, t.start + t.bytes);
+  switch (typeName) {
+    case "F32":
+      return f32FromBytes(raw);
+    case "F16":
+      return f16FromBytes(raw);
+    case "BF16":
+      return bf16FromBytes(raw);
+    case "Q8_0":
+      return dequantizeQ80(raw);
+  }
+  return fail("E_MODEL", `${file.name}: tensor ${tensor} has type ${typeName}, which this importer does not dequantize (${DEQUANTIZED.join(", ")}).`);
+}
+
+/** Q8_0 blocks (ggml block_q8_0): f16 scale d, then 32 int8 q; value = q · d, one f32 rounding as in ggml. */
+function dequantizeQ80(raw: Uint8Array): Float32Array {
+  const blocks = raw.length / 34;
+  const out = new Float32Array(blocks * 32);
+  const q = new Int8Array(raw.buffer, raw.byteOffset, raw.length);
+  for (let b = 0; b < blocks; b++) {
+    const d = halfToFloat(raw[34 * b] | (raw[34 * b + 1] << 8));
+    for (let j = 0; j < 32; j++) out[32 * b + j] = q[34 * b + 2 + j] * d;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// llama architecture
+
+/** Reads metadata typed values, naming the key in messages. */
+class Meta {
+  constructor(private readonly file: GgufFile) {}
+
+  get(key: string): GgufValue | undefined {
+    return this.file.metadata.get(key);
+  }
+
+  int(key: string, fallback?: number): number {
+    const v = this.get(key) ?? fallback;
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) {
+      return fail("E_FORMAT", `${this.file.name}: metadata key ${key} is ${v === undefined ? "missing" : String(v)}, expected a positive integer.`);
+    }
+    return v;
+  }
+
+  positive(key: string, fallback?: number): number {
+    const v = this.get(key) ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+      return fail("E_FORMAT", `${this.file.name}: metadata key ${key} is ${v === undefined ? "missing" : String(v)}, expected a positive number.`);
+    }
+    return v;
+  }
+}
+
+/** The canonical Model of a GGUF "llama" file. */
+export function ggufToModel(file: GgufFile): Model {
+  const meta = new Meta(file);
+  const arch = meta.get("general.architecture");
+  if (arch === undefined) fail("E_FORMAT", `${file.name}: metadata key general.architecture is missing.`);
+  if (arch !== "llama") fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only "llama" GGUF files are imported.`);
+  const expertCount = meta.get("llama.expert_count");
+  if (typeof expertCount === "number" && expertCount > 0) fail("E_MODEL", `${file.name}: metadata key llama.expert_count is ${expertCount}: mixture-of-experts models are not supported.`);
+  const scaling = meta.get("llama.rope.scaling.type");
+  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key llama.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented.`);
+  if (file.tensors.has("rope_freqs.weight")) fail("E_MODEL", `${file.name}: tensor rope_freqs.weight (Llama 3.1 RoPE frequency factors) is present, but RoPE scaling is not implemented.`);
+
+  const dim = meta.int("llama.embedding_length");
+  const nHeads = meta.int("llama.attention.head_count");
+  const nKvHeads = meta.int("llama.attention.head_count_kv", nHeads);
+  const bad = (msg: string) => fail("E_FORMAT", `${file.name}: ${msg}`);
+  if (dim % nHeads !== 0) bad(`metadata llama.embedding_length=${dim} is not divisible by llama.attention.head_count=${nHeads}, so heads cannot have equal size.`);
+  if (nHeads % nKvHeads !== 0) bad(`metadata llama.attention.head_count=${nHeads} is not divisible by llama.attention.head_count_kv=${nKvHeads}, so query heads cannot share key/value heads evenly.`);
+  const headDim = dim / nHeads;
+  const rotaryDims = meta.int("llama.rope.dimension_count", headDim);
+  if (rotaryDims > headDim || rotaryDims % 2 !== 0) bad(`metadata llama.rope.dimension_count=${rotaryDims}, expected an even number of dims no larger than the head size ${headDim}.`);
+  const embd = file.tensors.get("token_embd.weight") ?? bad("tensor token_embd.weight (token embedding) is missing.");
+  const vocabSize = embd.ne.length === 2 ? embd.ne[1] : 0;
+  const declaredVocab = meta.get("llama.vocab_size");
+  if (declaredVocab !== undefined && declaredVocab !== vocabSize) bad(`metadata llama.vocab_size=${String(declaredVocab)} disagrees with tensor token_embd.weight, which holds ${vocabSize} rows.`);
+  const shared = !file.tensors.has("output.weight");
+
+  const config: ModelConfig = {
+    arch: "llama",
+    dim,
+    hiddenDim: meta.int("llama.feed_forward_length"),
+    nLayers: meta.int("llama.block_count"),
+    nHeads,
+    nKvHeads,
+    vocabSize,
+    seqLen: meta.int("llama.context_length"),
+    normEps: meta.positive("llama.attention.layer_norm_rms_epsilon"),
+    ropeTheta: meta.positive("llama.rope.freq_base", 10000),
+    sharedClassifier: shared,
+    ...(rotaryDims !== headDim ? { rotaryDims } : {}),
+  };
+  const kv = nKvHeads * headDim;
+  const hidden = config.hiddenDim;
+  /** One tensor, its ggml dims checked against what the metadata implies. */
+  const tensor = (tname: string, ne: number[], role: string, implied: string): Float32Array => {
+    const t = file.tensors.get(tname) ?? bad(`tensor ${tname} (${role}) is missing.`);
+    if (t.ne.length !== ne.length || t.ne.some((d, i) => d !== ne[i])) {
+      bad(`tensor ${tname} (${role}) has ggml dims [${t.ne.join(", ")}], but metadata (${implied}) implies [${ne.join(", ")}].`);
+    }
+    return ggufTensorF32(file, tname);
+  };
+  const says = {
+    dim: `llama.embedding_length=${dim}`,
+    kv: `llama.embedding_length=${dim}, head_count=${nHeads}, head_count_kv=${nKvHeads}`,
+    ffn: `llama.embedding_length=${dim}, feed_forward_length=${hidden}`,
+    vocab: `llama.embedding_length=${dim}, ${vocabSize} tokens`,
+  };
+
+  const tokenEmbedding = tensor("token_embd.weight", [dim, vocabSize], "token embedding", says.vocab);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const t = (n: string, ne: number[], role: string, implied: string) => tensor(`blk.${l}.${n}.weight`, ne, `layer ${l} ${role}`, implied);
+    layers.push({
+      attnNorm: t("attn_norm", [dim], "attention RMSNorm", says.dim),
+      wq: t("attn_q", [dim, dim], "query projection", says.dim), // adjacent-pair RoPE layout already: see the file comment
+      wk: t("attn_k", [dim, kv], "key projection", says.kv),
+      wv: t("attn_v", [dim, kv], "value projection", says.kv),
+      wo: t("attn_output", [dim, dim], "attention output projection", says.dim),
+      ffnNorm: t("ffn_norm", [dim], "FFN RMSNorm", says.dim),
+      w1: t("ffn_gate", [dim, hidden], "gate projection", says.ffn),
+      w2: t("ffn_down", [hidden, dim], "down projection", says.ffn),
+      w3: t("ffn_up", [dim, hidden], "up projection", says.ffn),
+    });
+  }
+  const finalNorm = tensor("output_norm.weight", [dim], "final RMSNorm", says.dim);
+  const classifier = shared ? tokenEmbedding : tensor("output.weight", [dim, vocabSize], "classifier", says.vocab);
+  return { config, weights: { tokenEmbedding, layers, finalNorm, classifier } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokenizer
+
+/**
+ * The vocabulary of a GGUF file whose tokenizer.ggml.model is "llama" (sentencepiece BPE) as llama2.c's
+ * tokenizer.bin (int32 max_token_length, then per token f32 score, int32 length, bytes): pieces with "▁"
+ * turned back into spaces, as llama2.c's tokenizer export does. The llama2.c tokenizer hard-codes <unk>,
+ * <s>, </s> at 0, 1, 2 and byte tokens at 3..258, so files declaring other ids are refused.
+ */
+export function ggufTokenizerBin(file: GgufFile): Uint8Array {
+  const model = file.metadata.get("tokenizer.ggml.model");
+  if (model !== "llama") {
+    fail("E_MODEL", `${file.name}: metadata key tokenizer.ggml.model is ${model === undefined ? "missing" : showValue(model)}, but only "llama" (sentencepiece) vocabularies map to the llama2.c tokenizer.`);
+  }
+  const tokens = file.metadata.get("tokenizer.ggml.tokens");
+  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === "string")) {
+    return fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.tokens is missing or not an array of strings.`);
+  }
+  const scores = file.metadata.get("tokenizer.ggml.scores") ?? tokens.map(() => 0);
+  if (!Array.isArray(scores) || scores.length !== tokens.length || !scores.every((s) => typeof s === "number")) {
+    fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.scores must hold one number per token (${tokens.length}).`);
+  }
+  for (const [key, want] of [["tokenizer.ggml.unknown_token_id", 0], ["tokenizer.ggml.bos_token_id", 1], ["tokenizer.ggml.eos_token_id", 2]] as const) {
+    const v = file.metadata.get(key);
+    if (v !== undefined && v !== want) fail("E_MODEL", `${file.name}: metadata key ${key} is ${String(v)}, but the llama2.c tokenizer expects ${want}.`);
+  }
+  const utf8 = new TextEncoder();
+  const pieces = (tokens as string[]).map((t) => utf8.encode(t.replaceAll("\u2581", " ")));
+  const out = new Uint8Array(4 + pieces.reduce((n, p) => n + 8 + p.length, 0));
+  const view = new DataView(out.buffer);
+  view.setInt32(0, pieces.reduce((m, p) => Math.max(m, p.length), 1), true);
+  let at = 4;
+  pieces.forEach((p, i) => {
+    view.setFloat32(at, (scores as number[])[i], true);
+    view.setInt32(at + 4, p.length, true);
+    out.set(p, at + 8);
+    at += 8 + p.length;
+  });
+  return out;
+}
+
+/** The llama2.c Tokenizer of a GGUF "llama" vocabulary (see ggufTokenizerBin). */
+export function ggufTokenizer(file: GgufFile): Tokenizer {
+  return readTokenizer(ggufTokenizerBin(file), file.name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// importModel (tools/import/index.ts)
+
+/** Bytes of tensor data per stored dtype, as index.ts reports them (BF16 has no WeightDtype, so is left out). */
+function storageOf(file: GgufFile): Partial<Record<WeightDtype, number>> {
+  const dtypes: Record<string, WeightDtype> = { F32: "f32", F16: "f16", Q8_0: "q8_0", Q4_0: "q4_0" };
+  const storage: Partial<Record<WeightDtype, number>> = {};
+  for (const t of file.tensors.values()) {
+    const d = dtypes[GGML_TYPES[t.type]?.name ?? ""];
+    if (d) storage[d] = (storage[d] ?? 0) + t.bytes;
+  }
+  return storage;
+}
+
+/** GGUF files, recognized by their "GGUF" magic; the vocabulary travels as llama2.c tokenizer.bin bytes. */
+export const ggufImporter: Importer = {
+  name: "GGUF",
+  detects: (_path, head) => head.length >= 4 && String.fromCharCode(...head.subarray(0, 4)) === GGUF_MAGIC,
+  load(path) {
+    const file = readGguf(readWholeFile(path, "GGUF file"), path);
+    const model = ggufToModel(file);
+    const hasVocab = file.metadata.get("tokenizer.ggml.model") === "llama";
+    const tokenizer = hasVocab ? { kind: "llama2c" as const, bytes: ggufTokenizerBin(file), source: `${path} (tokenizer.ggml.*)` } : null;
+    return { model, format: `GGUF v${file.version} file (llama)`, tokenizer, storage: storageOf(file) };
+  },
+};

@@ -1,0 +1,90 @@
+/**
+ * One entry point for every checkpoint format: `importModel(path)` asks each importer in IMPORTERS, in
+ * order, whether it reads the path (by its first bytes, its name, or being a folder), and the first that
+ * does loads it into the canonical Model (host/core/model.ts) along with the tokenizer it found.
+ *
+ * To add a format: write tools/convert/<format>.ts and put an Importer for it into IMPORTERS, before
+ * llama2.c — legacy llama2.c files have no magic, so llama2.c is the fallback for any other file.
+ */
+import { statSync, openSync, readSync, closeSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fail } from "../../host/core/errors.ts";
+import type { WeightDtype } from "../../host/core/plan.ts";
+import { LLAMA2C_MAGIC, readLlama2c } from "./llama2c.ts";
+import { readWholeFile } from "../../host/core/files.ts";
+import { hasSlimMagic, loadSlim } from "../../host/core/container.ts";
+import type { Importer, ImportedModel } from "./importer.ts";
+
+export type { Importer, ImportedModel };
+import { ggufImporter } from "./gguf.ts";
+import { huggingFaceImporter } from "./huggingface.ts";
+
+/** A .slim container read back (e.g. to convert it again at another dtype). */
+const slimImporter: Importer = {
+  name: ".slim",
+  detects: (path) => hasSlimMagic(path),
+  load(path) {
+    const f = loadSlim(path);
+    const storage: Partial<Record<WeightDtype, number>> = {};
+    for (const t of f.tensors) storage[t.dtype] = (storage[t.dtype] ?? 0) + t.byteLength;
+    return {
+      model: f.model,
+      format: `.slim v${f.version} container`,
+      tokenizer: f.tokenizerKind && f.tokenizer ? { kind: f.tokenizerKind, bytes: f.tokenizer, source: `${path} (embedded)` } : null,
+      storage,
+    };
+  },
+};
+
+/** llama2.c v0/v1/v2 checkpoints (host/llama2c.ts), with the tokenizer.bin next to them when there is one. */
+const llama2cImporter: Importer = {
+  name: "llama2.c",
+  detects: (_path, _head, isFolder) => !isFolder,
+  load(path) {
+    const bytes = readWholeFile(path, "llama2.c checkpoint");
+    const model = readLlama2c(bytes, path);
+    const c = model.config;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const version = view.getUint32(0, true) === LLAMA2C_MAGIC ? view.getInt32(4, true) : 0;
+    const headerBytes = version === 0 ? 28 : 256;
+    const norms = 4 * (2 * c.nLayers + 1) * c.dim;
+    const storage: Partial<Record<WeightDtype, number>> =
+      version === 2 ? { f32: norms, q8_0: bytes.length - headerBytes - norms } : { f32: bytes.length - headerBytes };
+    const tokPath = join(dirname(path), "tokenizer.bin");
+    const tokenizer = existsSync(tokPath) ? { kind: "llama2c" as const, bytes: readWholeFile(tokPath, "tokenizer"), source: tokPath } : null;
+    return { model, format: `llama2.c v${version} checkpoint`, tokenizer, storage };
+  },
+};
+
+/** Importers in the order they are asked; the first whose detects() says yes loads the file. */
+export const IMPORTERS: Importer[] = [slimImporter, llama2cImporter];
+
+/** Reads any supported checkpoint into the canonical Model. */
+export function importModel(path: string): ImportedModel {
+  let isFolder = false;
+  try {
+    isFolder = statSync(path).isDirectory();
+  } catch {
+    // a missing path: the fallback importer's reader names it
+  }
+  const head = isFolder ? new Uint8Array(0) : firstBytes(path, 16);
+  const importer = IMPORTERS.find((i) => i.detects(path, head, isFolder));
+  if (!importer) return fail("E_MODEL", `${path}: no importer reads ${isFolder ? "a folder" : "this file"} (known: ${IMPORTERS.map((i) => i.name).join(", ")}).`);
+  return importer.load(path);
+}
+
+function firstBytes(path: string, n: number): Uint8Array {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const buf = new Uint8Array(n);
+    return buf.subarray(0, readSync(fd, buf, 0, n, 0));
+  } catch {
+    return new Uint8Array(0);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+// GGUF files (gguf.ts) and Hugging Face folders (huggingface.ts), asked before the llama2.c fallback.
+IMPORTERS.splice(IMPORTERS.indexOf(llama2cImporter), 0, ggufImporter, huggingFaceImporter);

@@ -1,0 +1,167 @@
+/**
+ * `slimedge build`: from a checkpoint and a board to a board-ready artifact folder.
+ *
+ *   1 slim transform (per-layer slim or vanilla)   2 plan the arena   3 check it fits the board — before
+ *   compiling   4 compile the reactor with asc, memory minimum == maximum == planned pages (asc optimizes
+ *   with binaryen at -O3)   5 package the standalone WASI command (weights, plan and tokenizer as data
+ *   segments)   6 verify both with binaryen   7 write plan.json, the memory map (text and SVG) and the
+ *   artifacts, each to a temporary name and then renamed.
+ */
+import { mkdirSync, writeFileSync, renameSync, readFileSync, rmSync, mkdtempSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
+import asc from "assemblyscript/asc";
+import type { Model } from "../../host/core/model.ts";
+import { isMultiHead } from "../../host/core/model.ts";
+import { planArena, layerModes, type ArenaPlan, type AttentionMode, type WeightDtype, formatMemoryMap, DECODER_WEIGHTS } from "../../host/core/plan.ts";
+import type { Build } from "../../host/runtime/decoder.ts";
+import { fail } from "../../host/core/errors.ts";
+import { estimateTokensPerSecond } from "../../host/core/estimate.ts";
+import type { BoardProfile } from "../../boards/profile.ts";
+import { slimify, type LayerReport } from "../convert/slimify.ts";
+import { boardThroughput, overBudget } from "./fit.ts";
+import { buildCommand } from "./command.ts";
+import { memoryMapSvg } from "./memory-map.ts";
+import { verifyArtifact, ALLOWED_WASI } from "./verify.ts";
+
+export interface BuildOptions {
+  name: string; // artifact base name
+  board: BoardProfile;
+  ctx: number;
+  mode: AttentionMode | "auto"; // auto: slim where the model has square W_K, vanilla otherwise
+  quant: WeightDtype;
+  simd: "on" | "off" | "auto"; // auto: what the board's runtime has
+  out: string;
+  threshold: number; // V-reconstruction error above which a layer keeps its V-cache
+  onStep?: (step: number, total: number, what: string) => void;
+}
+
+export interface BuildResult {
+  plan: ArenaPlan;
+  build: Build;
+  layers: LayerReport[] | null;
+  files: string[];
+}
+
+const STEPS = 7;
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+const compiled = new Map<string, Promise<Uint8Array>>();
+
+/** The reactor compiled by asc with its memory fixed to the plan: minimum == maximum == pages (memoized per process). */
+export function compileReactor(build: Build, pages: number): Promise<Uint8Array> {
+  const key = `${build}:${pages}`;
+  if (!compiled.has(key)) compiled.set(key, compileOnce(build, pages));
+  return compiled.get(key)!;
+}
+
+async function compileOnce(build: Build, pages: number): Promise<Uint8Array> {
+  const dir = mkdtempSync(join(tmpdir(), "slimedge-asc-"));
+  const out = join(dir, "decoder.wasm");
+  let log = "";
+  const sink = { write: (s: string | Uint8Array) => ((log += String(s)), true) };
+  try {
+    const { error } = await asc.main(
+      [
+        join(root, "assembly", "index.ts"),
+        "--config", join(root, "asconfig.json"),
+        "--target", build,
+        "--initialMemory", String(pages),
+        "--maximumMemory", String(pages),
+        "--outFile", out,
+        "--textFile", "",
+      ],
+      { stdout: sink, stderr: sink },
+    );
+    if (error) fail("E_RUNTIME", `asc could not compile the ${build} decoder: ${error.message} ${log.trim().split("\n").at(-1) ?? ""}`);
+    return readFileSync(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Writes `data` to dir/name through a temporary name, so a reader never sees half a file. */
+function writeAtomic(dir: string, name: string, data: string | Uint8Array): string {
+  const path = join(dir, name);
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+  return path;
+}
+
+/** plan.json: every region, tensor, cache and buffer with its offset and size, plus what chose them. */
+function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: LayerReport[] | null): string {
+  const estimate = (n: number) => Number(estimateTokensPerSecond(plan, n, boardThroughput(board)).toPrecision(3));
+  return JSON.stringify(
+    {
+      board: board.name,
+      build,
+      ctx: plan.ctx,
+      pages: plan.pages,
+      totalBytes: plan.totalBytes,
+      contextBytes: plan.contextBytes,
+      vanillaContextBytes: plan.vanillaContextBytes,
+      modes: plan.modes,
+      weights: plan.weights,
+      kCache: plan.kCache,
+      config: plan.config,
+      regions: plan.regions,
+      layers: plan.layers,
+      activations: plan.activations,
+      slimify: layers,
+      estimatedTokensPerSecond: { note: "host/estimate.ts: counted bytes and MACs against the board profile; not measured", at64: estimate(Math.min(64, plan.ctx)), atCtx: estimate(plan.ctx) },
+    },
+    null,
+    2,
+  );
+}
+
+export async function buildArtifact(model: Model, tokenizerBytes: Uint8Array, o: BuildOptions): Promise<BuildResult> {
+  const step = (i: number, what: string) => o.onStep?.(i, STEPS, what);
+  const c = model.config;
+  if (!DECODER_WEIGHTS.includes(o.quant))
+    fail("E_FLAG", `--quant ${o.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${o.quant}`);
+  const build: Build = o.simd === "on" ? "simd" : o.simd === "off" ? "scalar" : o.board.simd ? "simd" : "scalar";
+  if (build === "simd" && !o.board.simd) fail("E_FLAG", `--simd on: ${o.board.name} runs ${o.board.runtime} without WASM SIMD; use --simd off or auto`);
+
+  step(1, "slim transform");
+  let modes = layerModes(c, "vanilla");
+  let wkv: (Float32Array | null)[] = modes.map(() => null);
+  let layers: LayerReport[] | null = null;
+  if (o.mode !== "vanilla" && isMultiHead(c)) {
+    const r = slimify(model, { threshold: o.threshold });
+    layers = r.layers;
+    modes = r.layers.map((l) => l.mode);
+    wkv = r.wkv;
+  }
+
+  step(2, "plan");
+  const plan = planArena(c, o.ctx, modes, { weights: o.quant, tokenizerBytes: tokenizerBytes.length });
+  step(3, `fit ${o.board.name}`);
+  const over = overBudget(plan, o.board);
+  if (over) throw over;
+
+  step(4, `compile ${build} reactor (${plan.pages} pages)`);
+  const reactor = await compileReactor(build, plan.pages);
+  step(5, "package standalone command");
+  const command = buildCommand(model, tokenizerBytes, plan, wkv, { build });
+
+  step(6, "verify");
+  const problems = [
+    ...verifyArtifact(reactor, { pages: plan.pages, allowedImports: [], simd: build === "simd" }).map((p) => `${o.name}.wasm: ${p}`),
+    ...verifyArtifact(command, { pages: plan.pages, allowedImports: ALLOWED_WASI, simd: build === "simd" }).map((p) => `${o.name}.cmd.wasm: ${p}`),
+  ];
+  if (problems.length > 0) fail("E_RUNTIME", `artifact verification failed: ${problems.join("; ")}`);
+
+  step(7, `write ${o.out}`);
+  mkdirSync(o.out, { recursive: true });
+  const files = [
+    writeAtomic(o.out, `${o.name}.wasm`, reactor),
+    writeAtomic(o.out, `${o.name}.cmd.wasm`, command),
+    writeAtomic(o.out, "plan.json", planJson(plan, o.board, build, layers)),
+    writeAtomic(o.out, "memory-map.txt", formatMemoryMap(plan) + "\n"),
+    writeAtomic(o.out, "memory-map.svg", memoryMapSvg(plan, o.board)),
+  ];
+  return { plan, build, layers, files };
+}

@@ -1,0 +1,131 @@
+/**
+ * Packaging the standalone WASI command (assembly/command.ts → build/command.{simd,scalar}.wasm) into one
+ * self-contained `<name>.cmd.wasm`: the plan block, the weights and tokenizer.bin become data segments at
+ * their planned addresses, and the memory is fixed to exactly plan.pages (min == max). The result runs on
+ * any WASI preview-1 runtime, and — scalar build only — as plain C through wasm2c (buildNative).
+ *
+ *   const plan = planArena(model.config, ctx, modes, { tokenizerBytes: tok.length });
+ *   const wasm = buildCommand(model, tok, plan, slimify(model).wkv, { build: "scalar" });
+ *   buildNative("model.cmd.wasm", "model-native");           // needs wasm2c (wabt) and a C compiler
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import binaryen from "binaryen";
+import type { Model } from "../../host/core/model.ts";
+import { type ArenaPlan, type Span, STATIC_BYTES, encodeCommandBlock, encodePlanBlock } from "../../host/core/plan.ts";
+import { type Build, writeWeights } from "../../host/runtime/decoder.ts";
+import { readTokenizer } from "../../host/core/tokenizer.ts";
+import { fail } from "../../host/core/errors.ts";
+import { DECODER_FEATURES } from "./verify.ts";
+
+export interface CommandOptions {
+  build?: Build; // default "simd"; wasm2c (buildNative) needs "scalar"
+}
+
+/** The only imports the command may have (DESIGN §4), as "module.name". */
+export const WASI_IMPORTS = ["fd_write", "args_sizes_get", "args_get", "clock_time_get", "proc_exit"].map((n) => `wasi_snapshot_preview1.${n}`);
+
+export const commandPath = (build: Build): string => fileURLToPath(new URL(`../../build/command.${build}.wasm`, import.meta.url));
+
+export function loadCommandBytes(build: Build): Uint8Array {
+  try {
+    return readFileSync(commandPath(build));
+  } catch {
+    return fail("E_FILE", `${commandPath(build)}: command module missing; run \`npm install\` (it compiles assembly/)`);
+  }
+}
+
+/** binaryen.js has these at runtime; its index.d.ts (132) still names older ones. */
+interface DataSegments {
+  getNumDataSegments(): number;
+  getDataSegmentByIndex(i: number): number;
+  getDataSegmentInfo(ref: number): { name: string; offset: number | null; data: ArrayBuffer; passive: boolean };
+}
+
+/** One active data segment. */
+interface Segment {
+  offset: number;
+  data: Uint8Array;
+}
+
+/**
+ * The command module for `model` with `tokenizerBytes` (tokenizer.bin) embedded. The plan must have been
+ * made with `{ tokenizerBytes: tokenizerBytes.length }`; slim layers take W_KV from tools/slimify.ts
+ * (`wkv[l]`, null for vanilla layers), exactly as host/runtime.ts loads the reactor.
+ */
+export function buildCommand(
+  model: Model,
+  tokenizerBytes: Uint8Array,
+  plan: ArenaPlan,
+  wkv: (Float32Array | null)[],
+  opts: CommandOptions = {},
+): Uint8Array {
+  const build = opts.build ?? "simd";
+  const c = model.config;
+  if (plan.config.dim !== c.dim || plan.config.vocabSize !== c.vocabSize || plan.config.nLayers !== c.nLayers)
+    fail("E_MODEL", "command: the plan was made for another model configuration");
+  if (!plan.tokenizer || !plan.command || plan.command.tokenizerBytes !== tokenizerBytes.length)
+    fail("E_MODEL", `command: plan the arena with { tokenizerBytes: ${tokenizerBytes.length} } so the tokenizer and the command's buffers have their regions`);
+  readTokenizer(tokenizerBytes, "tokenizer.bin", c.vocabSize); // the module trusts what it embeds
+
+  // The memory image of everything the host would write before init, then only its non-zero regions.
+  const image = new ArrayBuffer(plan.totalBytes);
+  const bytes = new Uint8Array(image);
+  new Int32Array(image, plan.planBlock.offset, plan.planBlock.size / 4).set(encodePlanBlock(plan));
+  new Int32Array(image, plan.command!.block.offset, plan.command!.block.size / 4).set(encodeCommandBlock(plan));
+  writeWeights(image, model, plan, wkv);
+  bytes.set(tokenizerBytes, plan.tokenizer!.offset);
+  const weights = plan.regions.find((r) => r.name === "weights")!;
+  const slice = (s: Span): Segment => ({ offset: s.offset, data: bytes.subarray(s.offset, s.offset + s.size) });
+  const planned = [slice(plan.planBlock), slice(weights), slice(plan.tokenizer!), slice(plan.command!.block)];
+
+  const m = binaryen.readBinary(loadCommandBytes(build));
+  try {
+    m.setFeatures(DECODER_FEATURES); // the standard set asc emits, SIMD included
+    const seg = m as unknown as DataSegments;
+    const statics: Segment[] = [];
+    for (let i = 0; i < seg.getNumDataSegments(); i++) {
+      const { passive, offset, data } = seg.getDataSegmentInfo(seg.getDataSegmentByIndex(i));
+      if (passive || offset === null) return fail("E_FORMAT", `command: ${commandPath(build)} has a passive data segment`);
+      if (offset + data.byteLength > STATIC_BYTES)
+        fail("E_FIT", `command: the module's static data ends at ${offset + data.byteLength}, past the ${STATIC_BYTES} bytes the plan reserves`);
+      statics.push({ offset, data: new Uint8Array(data) });
+    }
+    const segments = [...statics, ...planned].map((s) => ({ offset: m.i32.const(s.offset), data: s.data, passive: false }));
+    m.removeExport("memory");
+    m.setMemory(plan.pages, plan.pages, "memory", segments);
+    if (!m.validate()) fail("E_FORMAT", `command: the packaged ${build} module does not validate`);
+    return m.emitBinary();
+  } finally {
+    m.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// native: wasm2c + a C compiler
+
+export const NATIVE_SCRIPT = fileURLToPath(new URL("../../boards/wasi/build-native.sh", import.meta.url));
+
+/** What buildNative needs on PATH, with the package that provides it (Debian/Ubuntu names). */
+export function nativeToolsMissing(): string[] {
+  const has = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
+  const missing: string[] = [];
+  if (!has("wasm2c") || !has("wasm-validate")) missing.push("wasm2c and wasm-validate (apt-get install wabt)");
+  if (!has(process.env.CC ?? "cc")) missing.push(`a C compiler ${process.env.CC ?? "cc"} (apt-get install gcc)`);
+  return missing;
+}
+
+/**
+ * Translates a packaged scalar command with wasm2c and compiles it with the WASI shim in boards/wasi into a
+ * native executable (boards/wasi/build-native.sh does the work; this gives its failures one sentence).
+ */
+export function buildNative(wasmPath: string, outPath: string): void {
+  const missing = nativeToolsMissing();
+  if (missing.length > 0) fail("E_FILE", `native build needs ${missing.join(" and ")}`);
+  const r = spawnSync("sh", [NATIVE_SCRIPT, wasmPath, outPath], { encoding: "utf8" });
+  if (r.status !== 0) {
+    const why = r.stderr.trim().split("\n").filter(Boolean).at(-1) ?? `exit code ${r.status}`;
+    fail("E_RUNTIME", `native build of ${wasmPath} failed: ${why}`);
+  }
+}

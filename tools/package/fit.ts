@@ -1,0 +1,274 @@
+/**
+ * Does it fit, and how much context do I get? (DESIGN §7.) Planning against a board profile: for each weight
+ * precision × K-cache precision, the largest context whose arena fits the board's linear memory, in slim
+ * mode (K-cache only) and in vanilla mode (K+V cache). Every size comes from planArena; nothing here counts
+ * bytes on its own.
+ *
+ * A plan fits when its whole pages fit: the module's memory is min == max == plan.pages (DESIGN §3), and a
+ * runtime allocates pages, not bytes, so pages × 64 KiB is what the board must provide.
+ */
+import type { ModelConfig } from "../../host/core/model.ts";
+import { SlimError } from "../../host/core/errors.ts";
+import {
+  type ArenaPlan,
+  type AttentionMode,
+  type CacheDtype,
+  type PlanOptions,
+  type WeightDtype,
+  PAGE_BYTES,
+  formatMemoryMap,
+  layerModes,
+  planArena,
+} from "../../host/core/plan.ts";
+import type { Throughput } from "../../host/core/estimate.ts";
+import type { BoardProfile } from "../../boards/index.ts";
+
+export const WEIGHT_DTYPES: readonly WeightDtype[] = ["f32", "f16", "q8_0", "q4_0"];
+export const CACHE_DTYPES: readonly CacheDtype[] = ["f32", "f16", "q8"];
+
+/** Plan options that shape the arena but are not the two precisions the table varies. */
+export type FitOptions = Pick<PlanOptions, "groupSize" | "slimKeys" | "tokenizerBytes"> & {
+  /** Per-layer modes of the "slim" column (a hybrid model from slimify keeps some V-caches); default all slim. */
+  slimLayers?: AttentionMode[];
+};
+
+/** Bytes the runtime allocates for a plan: its whole pages. */
+export const arenaBytes = (plan: ArenaPlan): number => plan.pages * PAGE_BYTES;
+
+/** Whether the plan's memory fits the board's linear memory. */
+export const fits = (plan: ArenaPlan, board: BoardProfile): boolean => arenaBytes(plan) <= board.linearMemoryBytes;
+
+/**
+ * Largest ctx in [1, seq_len] whose plan fits the board, or 0 when even ctx 1 does not. Binary search: every
+ * ctx-dependent region (caches, RoPE table, attention scores, prompt buffer) grows with ctx.
+ */
+export function maxContext(c: ModelConfig, board: BoardProfile, modes: AttentionMode[], opts: PlanOptions = {}): number {
+  const ok = (ctx: number) => fits(planArena(c, ctx, modes, opts), board);
+  if (!ok(1)) return 0;
+  let lo = 1; // fits
+  let hi = c.seqLen + 1; // first ctx known not to fit (or past the end)
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (ok(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export interface FitRow {
+  weights: WeightDtype;
+  kCache: CacheDtype;
+  /** Bytes of the weights region at this precision (null with `slim` and `vanilla`, see there). */
+  weightsBytes: number | null;
+  /** K (+V) cache bytes per context position, all layers. */
+  slimBytesPerToken: number;
+  vanillaBytesPerToken: number;
+  /** Largest context that fits (0: not even ctx 1); null when the group size does not divide the model's widths. */
+  slim: number | null;
+  vanilla: number | null;
+}
+
+export interface FitReport {
+  board: BoardProfile;
+  config: ModelConfig;
+  /** False for grouped-query models: they always run vanilla, so both columns are the same. */
+  slimApplies: boolean;
+  rows: FitRow[];
+}
+
+/** The slim-vs-vanilla context table of a model on a board, for every weight × K-cache precision. */
+export function fitReport(c: ModelConfig, board: BoardProfile, opts: FitOptions = {}): FitReport {
+  const { slimLayers, ...planOpts } = opts;
+  const slimModes = layerModes(c, "slim", slimLayers);
+  const vanillaModes = layerModes(c, "vanilla");
+  const group = planOpts.groupSize ?? 32;
+  const rows: FitRow[] = [];
+  for (const weights of WEIGHT_DTYPES) {
+    const groupFits = !weights.startsWith("q") || [c.dim, c.hiddenDim].every((n) => n % group === 0);
+    for (const kCache of CACHE_DTYPES) {
+      const o: PlanOptions = { ...planOpts, weights, kCache };
+      const one = groupFits ? planArena(c, 1, slimModes, o) : planArena(c, 1, slimModes, { ...o, weights: "f32" });
+      rows.push({
+        weights,
+        kCache,
+        weightsBytes: groupFits ? regionSize(one, "weights") : null,
+        slimBytesPerToken: one.contextBytes,
+        vanillaBytesPerToken: one.vanillaContextBytes,
+        slim: groupFits ? maxContext(c, board, slimModes, o) : null,
+        vanilla: groupFits ? maxContext(c, board, vanillaModes, o) : null,
+      });
+    }
+  }
+  return { board, config: c, slimApplies: slimModes.includes("slim"), rows };
+}
+
+const regionSize = (plan: ArenaPlan, name: string) => plan.regions.find((r) => r.name === name)?.size ?? 0;
+
+/** A board's figures as host/estimate.ts takes them: the SIMD rate when the runtime has SIMD there. */
+export const boardThroughput = (board: BoardProfile): Throughput => ({
+  memoryBytesPerSecond: board.throughput.memoryBytesPerSecond,
+  macsPerSecond: board.throughput.f32MacsPerSecond.simd ?? board.throughput.f32MacsPerSecond.scalar,
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// words and tables
+
+/** Bytes in the unit a reader wants: "0 B", "912 B", "12.0 KiB", "5.1 MiB", "3.50 GiB". */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** "slim", "vanilla", or the per-layer letters of a hybrid plan ("SSV…"). */
+export function modeLabel(modes: AttentionMode[]): string {
+  if (modes.every((m) => m === "slim")) return "slim";
+  if (modes.every((m) => m === "vanilla")) return "vanilla";
+  return `hybrid ${modes.map((m) => (m === "slim" ? "S" : "V")).join("")}`;
+}
+
+/** A plain-text table with a rule under the header; `align` has one letter per column, "l" or "r". */
+function table(header: string[], rows: string[][], align: string): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((s, i) => (align[i] === "r" ? s.padStart(widths[i]) : s.padEnd(widths[i]))).join("  ").trimEnd();
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/** The `slimedge boards` table. */
+export function formatBoardTable(boards: BoardProfile[]): string {
+  const rows = boards.map((b) => [
+    b.name,
+    formatBytes(b.linearMemoryBytes),
+    String(b.linearMemoryBytes / PAGE_BYTES),
+    b.arenaMemory,
+    b.flashBytes === null ? "—" : formatBytes(b.flashBytes),
+    b.runtime,
+    b.simd ? "yes" : "no",
+    b.cpu.clockMHz === null ? `${b.cpu.core}, ${b.cpu.cores} cores` : `${b.cpu.core}, ${b.cpu.cores}×${b.cpu.clockMHz} MHz`,
+  ]);
+  return table(["board", "linear memory", "pages", "in", "flash", "runtime", "SIMD", "cpu"], rows, "lrrlrlll");
+}
+
+/** A header line for a model's shape. */
+export function formatModelShape(c: ModelConfig): string {
+  return (
+    `model: dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads (${c.nKvHeads} K/V), ` +
+    `vocab ${c.vocabSize}, seq_len ${c.seqLen}`
+  );
+}
+
+/** The fit table: what slim attention buys on this board, per weight × K-cache precision. */
+export function formatFitReport(r: FitReport): string {
+  const b = r.board;
+  const full = r.config.seqLen;
+  const ctx = (n: number | null) => (n === null ? "n/a" : n === full ? `${n} (all)` : String(n));
+  const gain = (row: FitRow): string => {
+    if (row.slim === null || row.vanilla === null) return "";
+    if (row.slim === 0) return "—";
+    if (row.vanilla === 0) return "slim only";
+    if (row.slim === row.vanilla) return row.slim === full ? "both all" : "1.00×";
+    return `${row.slim === full ? "≥ " : ""}${(row.slim / row.vanilla).toFixed(2)}×`;
+  };
+  const rows = r.rows.map((row) => [
+    row.weights,
+    row.kCache,
+    row.weightsBytes === null ? "n/a" : formatBytes(row.weightsBytes),
+    formatBytes(row.slimBytesPerToken),
+    formatBytes(row.vanillaBytesPerToken),
+    ctx(row.slim),
+    ctx(row.vanilla),
+    gain(row),
+  ]);
+  const lines = [
+    formatModelShape(r.config),
+    `board: ${b.name} — ${b.title}: ${formatBytes(b.linearMemoryBytes)} of linear memory in ${b.arenaMemory}, ` +
+      `${b.runtime}, ${b.simd ? "SIMD" : "no SIMD"}`,
+    "",
+    `largest context that fits (ctx ≤ seq_len ${full}; "all" = the whole seq_len):`,
+    table(["weights", "K-cache", "weights size", "slim cache/pos", "vanilla cache/pos", "slim ctx", "vanilla ctx", "slim gain"], rows, "llrrrrrr"),
+  ];
+  if (!r.slimApplies)
+    lines.push(
+      `note: the model has ${r.config.nKvHeads} K/V heads for ${r.config.nHeads} query heads (grouped-query attention): it runs vanilla, so slim = vanilla`,
+    );
+  if (r.rows.some((row) => row.slim === null)) lines.push("note: n/a = the quantization group size does not divide dim and hidden_dim");
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// verdicts on one plan
+
+/** The options a plan was made with, to re-plan it at another ctx. */
+const optionsOf = (plan: ArenaPlan): PlanOptions => ({
+  weights: plan.weights,
+  kCache: plan.kCache,
+  groupSize: plan.groupSize,
+  slimKeys: plan.slimKeys,
+  tokenizerBytes: plan.command?.tokenizerBytes ?? plan.tokenizer?.size ?? 0,
+});
+
+/** "slim, f32 weights, f32 K-cache" */
+const describe = (plan: ArenaPlan) => `${modeLabel(plan.modes)}, ${plan.weights} weights, ${plan.kCache} K-cache`;
+
+/** One line: the plan's pages against the board's linear memory. */
+export function fitSummary(plan: ArenaPlan, board: BoardProfile): string {
+  const need = arenaBytes(plan);
+  const share = ((100 * need) / board.linearMemoryBytes).toFixed(0);
+  return fits(plan, board)
+    ? `fits ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${plan.pages} pages = ${formatBytes(need)} of ${formatBytes(board.linearMemoryBytes)} (${share} %)`
+    : overBudget(plan, board)!.message;
+}
+
+/**
+ * Null when the plan fits the board; otherwise the E_FIT error to throw: one line with the bytes needed per
+ * region against the bytes available, and the largest context that would fit with the same mode and precisions.
+ */
+export function overBudget(plan: ArenaPlan, board: BoardProfile): SlimError | null {
+  if (fits(plan, board)) return null;
+  const need = arenaBytes(plan);
+  const parts = plan.regions.map((r) => `${r.name} ${formatBytes(r.size)}`);
+  if (need > plan.totalBytes) parts.push(`page padding ${formatBytes(need - plan.totalBytes)}`);
+  const best = maxContext(plan.config, board, plan.modes, optionsOf(plan));
+  const weights = plan.regions.find((r) => r.name === "weights")?.size ?? 0;
+  const advice =
+    best > 0
+      ? `${modeLabel(plan.modes)} fits up to ctx ${best}`
+      : `not even ctx 1 fits (${describe(plan)}; the weights alone are ${formatBytes(weights)})`;
+  return new SlimError(
+    "E_FIT",
+    `does not fit ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${need} bytes = ${plan.pages} pages = ` +
+      `${formatBytes(need)} (${parts.join(", ")}) of ${board.linearMemoryBytes} bytes = ${formatBytes(board.linearMemoryBytes)} ` +
+      `linear memory; ${advice}`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// `slimedge plan`
+
+export interface PlanQuery {
+  /** Context of one plan to map and check; none: the table only. */
+  ctx?: number;
+  mode: AttentionMode;
+  weights: WeightDtype;
+  kCache: CacheDtype;
+}
+
+/**
+ * What `slimedge plan` prints: the fit table and, given a ctx, that plan's memory map and verdict. `error` is
+ * the E_FIT error to report when the plan does not fit (its sentence is not repeated in `text`).
+ */
+export function planOnBoard(
+  c: ModelConfig,
+  board: BoardProfile,
+  q: PlanQuery,
+): { text: string; plan: ArenaPlan | null; error: SlimError | null } {
+  const table = formatFitReport(fitReport(c, board));
+  if (q.ctx === undefined) return { text: table, plan: null, error: null };
+  const plan = planArena(c, q.ctx, layerModes(c, q.mode), { weights: q.weights, kCache: q.kCache });
+  const error = overBudget(plan, board);
+  const lines = [table, "", `memory map of ctx ${q.ctx} (${describe(plan)}):`, formatMemoryMap(plan)];
+  if (!error) lines.push(fitSummary(plan, board));
+  return { text: lines.join("\n"), plan, error };
+}
