@@ -30,9 +30,9 @@ describe("import direction", () => {
   it("fails on a cycle inside one room", () => {
     const bad = new Map(tree);
     bad.set("tools/convert/importer.ts", `import type { x } from "./gguf.ts";\n${tree.get("tools/convert/importer.ts")}`);
-    expect(importViolations(bad).filter((p) => p.startsWith("import cycle:"))).toEqual([
-      "import cycle: tools/convert/gguf.ts -> tools/convert/importer.ts -> tools/convert/gguf.ts",
-    ]);
+    const cycles = importViolations(bad).filter((p) => p.startsWith("import cycle:"));
+    expect(cycles).toHaveLength(1);
+    expect(cycles[0]).toMatch(/^import cycle: tools\/convert\/(gguf|importer)\.ts -> tools\/convert\/(gguf|importer)\.ts -> /);
   });
 
   it("fails on a ship module reaching into the package stage", () => {
