@@ -16,11 +16,12 @@
 import { dot, hsum, matmul, softmax } from "./kernels";
 import { dotQ8, rotatedDotQ8, mixBlock1Q8, mixBlock4Q8 } from "./cache-q8";
 import { dotF16, rotatedDotF16, mixBlock1F16, mixBlock4F16 } from "./f16";
+import { CacheCode, ROW_BLOCK } from "./abi.generated";
 
 /** Cache row storage codes (plan block): f32, Q8 (int8 values, then an f32 scale), f16. */
-export const CACHE_F32: i32 = 0;
-export const CACHE_Q8: i32 = 1;
-export const CACHE_F16: i32 = 2;
+export const CACHE_F32: i32 = CacheCode.F32;
+export const CACHE_Q8: i32 = CacheCode.Q8;
+export const CACHE_F16: i32 = CacheCode.F16;
 
 /** Bytes of one cache row of `width` values. */
 // @ts-ignore: decorator
@@ -105,7 +106,7 @@ export function fillRopeTable(table: usize, ctx: i32, headDim: i32, rotary: i32,
  * in L2 while every column chunk walks it, so each cached row comes from memory once per block loop rather
  * than once per chunk. `first` starts the sums; later blocks add to what `out` holds.
  */
-export const BLOCK: i32 = 64;
+export const BLOCK: i32 = ROW_BLOCK;
 
 /** U (4 heads, dim) (+)= A (4 rows aRow apart, count) · R (count, dim): one walk over R serves four heads. */
 function mixBlock4(u: usize, a0: usize, aRow: usize, rows: usize, rowBytes: usize, dim: i32, count: i32, first: bool): void {

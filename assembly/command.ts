@@ -10,7 +10,7 @@
 // of the plan, found through the command block (host/plan.ts encodeCommandBlock).
 
 import { init, prefill, step, position, lastError } from "./index";
-import * as S from "./status";
+import { DecoderStatus as S, CommandSlot as C, PlanSlot as P, STATIC_BYTES, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, decoderStatusSentence } from "./abi.generated";
 import {
   STDOUT, STDERR, useOutputBuffer, flush, putByte, putBytes, putString, putInt, putFixed1, exit, nowNs,
   argSizes, argCount, argBytes, argsInto,
@@ -19,12 +19,8 @@ import { BOS, EOS, ENCODE_NO_SPACE, loadTokenizer, encode, decode, decodedPtr, d
 import { seed, sample } from "./command-sampler";
 import { utf8Begin, utf8Bytes, utf8End } from "./command-utf8";
 
-/** host/plan.ts STATIC_BYTES: the plan block is the first region after the static data. */
-const PLAN_ADDRESS: usize = 16384;
-const PLAN_HEADER_SLOTS: i32 = 48;
-const PLAN_COMMAND_SLOT: i32 = PLAN_HEADER_SLOTS - 1; // address of the command block
-const COMMAND_MAGIC: i32 = 0x444d4353; // "SCMD"
-const COMMAND_BLOCK_SLOTS: i32 = 16;
+/** The plan block is the first region after the static data. */
+const PLAN_ADDRESS: usize = STATIC_BYTES;
 
 const EXIT_FAILURE: i32 = 1;
 const EXIT_USAGE: i32 = 2;
@@ -58,16 +54,10 @@ function errorEnd(code: i32): i32 {
   return code;
 }
 
-/** What a decoder status means (host/runtime.ts has the same sentences). */
+/** What a decoder status means (the same sentences as the host's, from the ABI schema). */
 function putStatus(code: i32): void {
-  if (code == S.NOT_INITIALIZED) putString(STDERR, "the decoder was not initialised");
-  else if (code == S.PLAN_BAD_MAGIC) putString(STDERR, "the plan block has the wrong magic number");
-  else if (code == S.PLAN_BAD_VERSION) putString(STDERR, "the plan block is of another version than this decoder");
-  else if (code == S.PLAN_BAD_DIMS) putString(STDERR, "the plan's model dimensions are inconsistent");
-  else if (code == S.PLAN_OUT_OF_MEMORY) putString(STDERR, "the plan needs more memory than the module has");
-  else if (code == S.STATIC_TOO_LARGE) putString(STDERR, "the module's static data is larger than the plan reserves");
-  else if (code == S.CONTEXT_FULL) putString(STDERR, "the context is full: no cache row is left for another token");
-  else if (code == S.BAD_TOKEN) putString(STDERR, "a token id is outside the vocabulary (or the prompt is empty)");
+  const sentence = decoderStatusSentence(code);
+  if (sentence.length > 0) putString(STDERR, sentence);
   else {
     putString(STDERR, "unknown decoder status ");
     putInt(STDERR, <u64>code);
@@ -281,28 +271,28 @@ function run(): i32 {
     return errorEnd(EXIT_FAILURE);
   }
   const plan = PLAN_ADDRESS;
-  const vocab = slot(plan, 8);
-  const ctx = slot(plan, 9);
-  const total = <u64><u32>slot(plan, 12);
-  const block = <usize>slot(plan, PLAN_COMMAND_SLOT);
-  if (!fits(block, <u64>(COMMAND_BLOCK_SLOTS << 2), total) || total > memBytes || slot(block, 0) != COMMAND_MAGIC) {
+  const vocab = slot(plan, P.vocab);
+  const ctx = slot(plan, P.ctx);
+  const total = <u64><u32>slot(plan, P.totalBytes);
+  const block = <usize>slot(plan, P.command);
+  if (!fits(block, <u64>(COMMAND_BLOCK_SLOTS << 2), total) || total > memBytes || slot(block, C.magic) != COMMAND_MAGIC) {
     errorStart();
     putString(STDERR, "this module carries no command block; package it with tools/command.ts buildCommand");
     return errorEnd(EXIT_FAILURE);
   }
-  const tokenizer = <usize>slot(block, 1);
-  const tokenizerBytes = slot(block, 2);
-  const pieces = <usize>slot(block, 3);
-  const pieceHash = <usize>slot(block, 4);
-  const hashSlots = slot(block, 5);
-  const probs = <usize>slot(block, 6);
-  const candidates = <usize>slot(block, 7);
-  const args = <usize>slot(block, 8);
-  const argsCapacity = slot(block, 9);
-  const promptTokens = <usize>slot(block, 10);
-  const promptSlots = slot(block, 11);
-  const out = <usize>slot(block, 12);
-  const outBytes = slot(block, 13);
+  const tokenizer = <usize>slot(block, C.tokenizer);
+  const tokenizerBytes = slot(block, C.tokenizerBytes);
+  const pieces = <usize>slot(block, C.pieces);
+  const pieceHash = <usize>slot(block, C.pieceHash);
+  const hashSlots = slot(block, C.hashSlots);
+  const probs = <usize>slot(block, C.probs);
+  const candidates = <usize>slot(block, C.candidates);
+  const args = <usize>slot(block, C.args);
+  const argsCapacity = slot(block, C.argsBytes);
+  const promptTokens = <usize>slot(block, C.promptTokens);
+  const promptSlots = slot(block, C.promptSlots);
+  const out = <usize>slot(block, C.output);
+  const outBytes = slot(block, C.outputBytes);
   const v4 = <u64>vocab << 2;
   let ok = fits(tokenizer, <u64><u32>tokenizerBytes, total) && fits(pieces, v4, total) && fits(pieceHash, <u64><u32>hashSlots << 2, total);
   ok = ok && fits(probs, v4, total) && fits(candidates, v4, total) && fits(args, <u64><u32>argsCapacity, total);

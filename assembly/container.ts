@@ -10,76 +10,19 @@
 // Accessors read the checked file; before check() or after a failure they return what the bytes say, or 0
 // where the bytes are not there.
 
-// Status codes: host/container.ts SLIM_STATUS.
-const OK: i32 = 0;
-const TRUNCATED_HEADER: i32 = 1;
-const BAD_MAGIC: i32 = 2;
-const BAD_VERSION: i32 = 3;
-const BAD_HEADER_LENGTH: i32 = 4;
-const HEADER_CRC: i32 = 5;
-const BAD_FIELD: i32 = 6;
-const FILE_LENGTH: i32 = 7;
-const DATA_CRC: i32 = 8;
-const BAD_LAYER: i32 = 9;
-const BAD_TENSOR_ENTRY: i32 = 10;
-const UNEXPECTED_TENSOR: i32 = 11;
-const DUPLICATE_TENSOR: i32 = 12;
-const TENSOR_SHAPE: i32 = 13;
-const TENSOR_DTYPE: i32 = 14;
-const TENSOR_BOUNDS: i32 = 15;
-const MISSING_TENSOR: i32 = 16;
-const BAD_TOKENIZER: i32 = 17;
-const DATA_LENGTH: i32 = 18;
-const NO_MEMORY: i32 = 19;
+import {
+  SlimStatus as S, SlimHeader as H, SlimLayer as R, SlimEntry as E, SlimFlag, SLIM_MAGIC_WORD as MAGIC, SLIM_VERSION as VERSION,
+  SLIM_FIXED_HEADER_BYTES, SLIM_LAYER_RECORD_BYTES, SLIM_TENSOR_ENTRY_BYTES, SLIM_TENSOR_NAME_BYTES as NAME_BYTES, SLIM_DATA_ALIGN,
+  SLIM_MAX_DIM as MAX_DIM, SLIM_MAX_DIMS, SLIM_LAYER_VALUES, SLIM_TOP_TENSORS_COUNT, SLIM_LAYER_TENSORS_COUNT, slimTopTensor, slimLayerTensor,
+} from "./abi.generated";
 
-// Layout (format version 1).
-const MAGIC: u32 = 0x4d494c53; // "SLIM" read as a little-endian u32
-const VERSION: u32 = 1;
-const FIXED: u64 = 128; // fixed header bytes
-const LAYER_BYTES: u64 = 56; // one layer record
-const ENTRY_BYTES: u64 = 88; // one tensor table entry
-const NAME_BYTES: u32 = 48;
-const ALIGN: u64 = 16;
-const MAX_DIM: u32 = 1 << 24;
-const TOP_SLOTS: u32 = 5; // token_embedding, position_embedding, final_norm, final_norm_bias, classifier
-const KINDS: u32 = 18; // tensors a layer can have (see kindName)
-
-// Fixed header field offsets.
-const H_VERSION: usize = 4;
-const H_HEADER_CRC: usize = 8;
-const H_DATA_CRC: usize = 12;
-const H_HEADER_BYTES: usize = 16;
-const H_N_TENSORS: usize = 20;
-const H_FILE_BYTES: usize = 24;
-const H_ARCH: usize = 32;
-const H_DIM: usize = 36;
-const H_HIDDEN: usize = 40;
-const H_N_LAYERS: usize = 44;
-const H_N_HEADS: usize = 48;
-const H_N_KV_HEADS: usize = 52;
-const H_VOCAB: usize = 56;
-const H_SEQ_LEN: usize = 60;
-const H_ROTARY: usize = 64;
-const H_NORM: usize = 68;
-const H_ACTIVATION: usize = 72;
-const H_FLAGS: usize = 76;
-const H_NORM_EPS: usize = 80;
-const H_ROPE_THETA: usize = 88;
-const H_GROUP: usize = 96;
-const H_TOK_KIND: usize = 100;
-const H_TOK_OFFSET: usize = 104;
-const H_TOK_BYTES: usize = 112;
-const H_THRESHOLD: usize = 120;
-// Tensor entry field offsets.
-const E_DTYPE: usize = 48;
-const E_N_DIMS: usize = 52;
-const E_SHAPE: usize = 56;
-const E_OFFSET: usize = 72;
-const E_BYTES: usize = 80;
-
-const FLAG_SHARED: u32 = 1;
-const FLAG_POSITIONS: u32 = 2;
-const FLAG_BIASES: u32 = 8;
+// Layout (the ABI schema, host/core/abi.ts), widened for 64-bit offset arithmetic.
+const FIXED: u64 = SLIM_FIXED_HEADER_BYTES;
+const LAYER_BYTES: u64 = SLIM_LAYER_RECORD_BYTES;
+const ENTRY_BYTES: u64 = SLIM_TENSOR_ENTRY_BYTES;
+const ALIGN: u64 = SLIM_DATA_ALIGN;
+const TOP_SLOTS: u32 = SLIM_TOP_TENSORS_COUNT; // token_embedding, position_embedding, final_norm, final_norm_bias, classifier
+const KINDS: u32 = SLIM_LAYER_TENSORS_COUNT; // tensors a layer can have (slimLayerTensor)
 
 // ---------------------------------------------------------------------------------------------------------
 // CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), as host/crc32.ts
@@ -138,7 +81,7 @@ function layerAt(l: u32): usize {
   return <usize>(FIXED + LAYER_BYTES * <u64>l);
 }
 function entryAt(i: u32): usize {
-  return <usize>(FIXED + LAYER_BYTES * <u64>u32At(H_N_LAYERS) + ENTRY_BYTES * <u64>i);
+  return <usize>(FIXED + LAYER_BYTES * <u64>u32At(<usize>H.nLayers) + ENTRY_BYTES * <u64>i);
 }
 function scratchFor(len: u64): u64 {
   return (len >> 4) + 16; // ≥ (5 + 18·n_layers + 7) / 8 bytes, since every layer record takes 56 file bytes
@@ -147,58 +90,24 @@ function scratchFor(len: u64): u64 {
 // ---------------------------------------------------------------------------------------------------------
 // tensor names
 
-/** Per-layer tensor kinds in file order (host/container.ts LAYER_KINDS). */
-function kindName(k: u32): string {
-  switch (k) {
-    case 0: return "attn_norm";
-    case 1: return "attn_norm_bias";
-    case 2: return "wq";
-    case 3: return "bq";
-    case 4: return "wk";
-    case 5: return "bk";
-    case 6: return "wv";
-    case 7: return "wkv";
-    case 8: return "bv";
-    case 9: return "wo";
-    case 10: return "bo";
-    case 11: return "ffn_norm";
-    case 12: return "ffn_norm_bias";
-    case 13: return "w1";
-    case 14: return "b1";
-    case 15: return "w2";
-    case 16: return "b2";
-    default: return "w3";
-  }
-}
-
-function topName(s: u32): string {
-  switch (s) {
-    case 0: return "token_embedding";
-    case 1: return "position_embedding";
-    case 2: return "final_norm";
-    case 3: return "final_norm_bias";
-    default: return "classifier";
-  }
-}
-
 /** Whether a model with this header has top-level slot s. */
 function topPresent(s: u32): bool {
-  const flags = u32At(H_FLAGS);
-  if (s == 1) return (flags & FLAG_POSITIONS) != 0;
-  if (s == 3) return u32At(H_NORM) == 1;
-  if (s == 4) return (flags & FLAG_SHARED) == 0;
+  const flags = u32At(<usize>H.flags);
+  if (s == 1) return (flags & SlimFlag.learnedPositions) != 0;
+  if (s == 3) return u32At(<usize>H.norm) == 1;
+  if (s == 4) return (flags & SlimFlag.sharedClassifier) == 0;
   return true;
 }
 
 /** Whether layer kind k exists in a layer of the given mode (1 slim, 0 vanilla). */
 function kindPresent(k: u32, slim: bool): bool {
-  const biases = (u32At(H_FLAGS) & FLAG_BIASES) != 0;
-  const layerNorm = u32At(H_NORM) == 1;
+  const biases = (u32At(<usize>H.flags) & SlimFlag.biases) != 0;
+  const layerNorm = u32At(<usize>H.norm) == 1;
   if (k == 1 || k == 12) return layerNorm;
   if (k == 3 || k == 5 || k == 8 || k == 10 || k == 14 || k == 16) return biases;
   if (k == 6) return !slim;
   if (k == 7) return slim;
-  if (k == 17) return u32At(H_ACTIVATION) == 0;
+  if (k == 17) return u32At(<usize>H.activation) == 0;
   return true;
 }
 
@@ -231,7 +140,7 @@ function nameLength(p: usize): u32 {
 /** The slot a name stands for in this model, or -1 when the model has no such tensor. */
 function slotOf(p: usize, n: u32): i64 {
   for (let s: u32 = 0; s < TOP_SLOTS; s++) {
-    if (nameIs(p, n, topName(s))) return topPresent(s) ? <i64>s : -1;
+    if (nameIs(p, n, slimTopTensor(<i32>s))) return topPresent(s) ? <i64>s : -1;
   }
   if (n < 9 || !nameIs(p, 7, "layers.")) return -1;
   let i: u32 = 7;
@@ -244,11 +153,11 @@ function slotOf(p: usize, n: u32): i64 {
   }
   const digits = i - first;
   if (digits == 0 || (digits > 1 && load<u8>(p + first) == 0x30)) return -1; // none, or a leading zero
-  if (layer >= <u64>u32At(H_N_LAYERS) || i >= n || load<u8>(p + i) != 0x2e) return -1;
+  if (layer >= <u64>u32At(<usize>H.nLayers) || i >= n || load<u8>(p + i) != 0x2e) return -1;
   const rest = p + i + 1;
   const restLen = n - i - 1;
   for (let k: u32 = 0; k < KINDS; k++) {
-    if (nameIs(rest, restLen, kindName(k))) {
+    if (nameIs(rest, restLen, slimLayerTensor(<i32>k))) {
       if (!kindPresent(k, u32At(layerAt(<u32>layer)) == 1)) return -1;
       return <i64>TOP_SLOTS + <i64>layer * <i64>KINDS + <i64>k;
     }
@@ -262,14 +171,14 @@ let expCols: u64 = 0;
 
 /** Sets expDims/expRows/expCols to the shape the config gives slot s. */
 function expectShape(slot: u32): void {
-  const dim = <u64>u32At(H_DIM);
-  const hidden = <u64>u32At(H_HIDDEN);
-  const vocab = <u64>u32At(H_VOCAB);
-  const kv = (dim * <u64>u32At(H_N_KV_HEADS)) / <u64>u32At(H_N_HEADS);
+  const dim = <u64>u32At(<usize>H.dim);
+  const hidden = <u64>u32At(<usize>H.hiddenDim);
+  const vocab = <u64>u32At(<usize>H.vocabSize);
+  const kv = (dim * <u64>u32At(<usize>H.nKvHeads)) / <u64>u32At(<usize>H.nHeads);
   expCols = 0;
   if (slot < TOP_SLOTS) {
     if (slot == 0 || slot == 4) vec2(vocab, dim);
-    else if (slot == 1) vec2(<u64>u32At(H_SEQ_LEN), dim);
+    else if (slot == 1) vec2(<u64>u32At(<usize>H.seqLen), dim);
     else vec1(dim);
     return;
   }
@@ -322,72 +231,72 @@ export function check(ptr: usize, len: u32): i32 {
   dataCrcValue = 0;
   failed = -1;
   const end = align16(<u64>ptr + fileLen);
-  if (end + scratchFor(fileLen) > (<u64>memory.size() << 16)) return NO_MEMORY;
+  if (end + scratchFor(fileLen) > (<u64>memory.size() << 16)) return S.NO_MEMORY;
   bitmap = <usize>end;
 
   // 1. magic and version
-  if (fileLen < 4) return TRUNCATED_HEADER;
-  if (load<u32>(file) != MAGIC) return BAD_MAGIC;
-  if (fileLen < 8) return TRUNCATED_HEADER;
-  if (u32At(H_VERSION) != VERSION) return BAD_VERSION;
-  if (fileLen < FIXED) return TRUNCATED_HEADER;
+  if (fileLen < 4) return S.TRUNCATED_HEADER;
+  if (load<u32>(file) != MAGIC) return S.BAD_MAGIC;
+  if (fileLen < 8) return S.TRUNCATED_HEADER;
+  if (u32At(<usize>H.version) != VERSION) return S.BAD_VERSION;
+  if (fileLen < FIXED) return S.TRUNCATED_HEADER;
 
   // 2–3. header length and its CRC
-  const headerBytes = <u64>u32At(H_HEADER_BYTES);
-  if (headerBytes < FIXED || headerBytes % ALIGN != 0) return BAD_HEADER_LENGTH;
-  if (headerBytes > fileLen) return TRUNCATED_HEADER;
+  const headerBytes = <u64>u32At(<usize>H.headerBytes);
+  if (headerBytes < FIXED || headerBytes % ALIGN != 0) return S.BAD_HEADER_LENGTH;
+  if (headerBytes > fileLen) return S.TRUNCATED_HEADER;
   headerCrcValue = crc32(file + 16, <usize>(headerBytes - 16));
-  if (headerCrcValue != u32At(H_HEADER_CRC)) return HEADER_CRC;
+  if (headerCrcValue != u32At(<usize>H.headerCrc)) return S.HEADER_CRC;
 
   // 4. header fields
-  if (u32At(H_ARCH) > 2) return BAD_FIELD;
-  for (let f = H_DIM; f <= H_SEQ_LEN; f += 4) {
+  if (u32At(<usize>H.arch) > 2) return S.BAD_FIELD;
+  for (let f = <usize>H.dim; f <= <usize>H.seqLen; f += 4) {
     const v = u32At(f);
-    if (v < 1 || v > MAX_DIM) return BAD_FIELD;
+    if (v < 1 || v > MAX_DIM) return S.BAD_FIELD;
   }
-  const dim = u32At(H_DIM);
-  const nLayers = u32At(H_N_LAYERS);
-  const nHeads = u32At(H_N_HEADS);
-  const nKvHeads = u32At(H_N_KV_HEADS);
-  if (dim % nHeads != 0) return BAD_FIELD;
-  if (nHeads % nKvHeads != 0) return BAD_FIELD;
-  const rotary = u32At(H_ROTARY);
-  if (rotary % 2 != 0 || rotary > dim / nHeads) return BAD_FIELD;
-  if (u32At(H_NORM) > 1) return BAD_FIELD;
-  if (u32At(H_ACTIVATION) > 2) return BAD_FIELD;
-  if (u32At(H_FLAGS) > 0xf) return BAD_FIELD;
-  const eps = f64At(H_NORM_EPS);
-  if (!(isFinite<f64>(eps) && eps > 0)) return BAD_FIELD;
-  const theta = f64At(H_ROPE_THETA);
-  if (!(isFinite<f64>(theta) && (rotary > 0 ? theta > 0 : theta >= 0))) return BAD_FIELD;
-  const group = u32At(H_GROUP);
-  if (group != 0 && (group < 2 || group % 2 != 0)) return BAD_FIELD;
-  const tokKind = u32At(H_TOK_KIND);
-  if (tokKind > 2) return BAD_FIELD;
-  const threshold = f64At(H_THRESHOLD);
-  if (!(isFinite<f64>(threshold) && threshold >= 0)) return BAD_FIELD;
-  const nTensors = u32At(H_N_TENSORS);
-  if (nTensors < 1) return BAD_FIELD;
-  if (headerBytes != align16(FIXED + LAYER_BYTES * <u64>nLayers + ENTRY_BYTES * <u64>nTensors)) return BAD_HEADER_LENGTH;
+  const dim = u32At(<usize>H.dim);
+  const nLayers = u32At(<usize>H.nLayers);
+  const nHeads = u32At(<usize>H.nHeads);
+  const nKvHeads = u32At(<usize>H.nKvHeads);
+  if (dim % nHeads != 0) return S.BAD_FIELD;
+  if (nHeads % nKvHeads != 0) return S.BAD_FIELD;
+  const rotary = u32At(<usize>H.rotaryDims);
+  if (rotary % 2 != 0 || rotary > dim / nHeads) return S.BAD_FIELD;
+  if (u32At(<usize>H.norm) > 1) return S.BAD_FIELD;
+  if (u32At(<usize>H.activation) > 2) return S.BAD_FIELD;
+  if (u32At(<usize>H.flags) > 0xf) return S.BAD_FIELD;
+  const eps = f64At(<usize>H.normEps);
+  if (!(isFinite<f64>(eps) && eps > 0)) return S.BAD_FIELD;
+  const theta = f64At(<usize>H.ropeTheta);
+  if (!(isFinite<f64>(theta) && (rotary > 0 ? theta > 0 : theta >= 0))) return S.BAD_FIELD;
+  const group = u32At(<usize>H.groupSize);
+  if (group != 0 && (group < 2 || group % 2 != 0)) return S.BAD_FIELD;
+  const tokKind = u32At(<usize>H.tokenizerKind);
+  if (tokKind > 2) return S.BAD_FIELD;
+  const threshold = f64At(<usize>H.slimThreshold);
+  if (!(isFinite<f64>(threshold) && threshold >= 0)) return S.BAD_FIELD;
+  const nTensors = u32At(<usize>H.nTensors);
+  if (nTensors < 1) return S.BAD_FIELD;
+  if (headerBytes != align16(FIXED + LAYER_BYTES * <u64>nLayers + ENTRY_BYTES * <u64>nTensors)) return S.BAD_HEADER_LENGTH;
 
   // 5–6. file length and the data CRC
-  if (u64At(H_FILE_BYTES) != fileLen) return FILE_LENGTH;
+  if (u64At(<usize>H.fileBytes) != fileLen) return S.FILE_LENGTH;
   dataCrcValue = crc32(file + <usize>headerBytes, <usize>(fileLen - headerBytes));
-  if (dataCrcValue != u32At(H_DATA_CRC)) return DATA_CRC;
+  if (dataCrcValue != u32At(<usize>H.dataCrc)) return S.DATA_CRC;
 
   // 7. layer records
   for (let l: u32 = 0; l < nLayers; l++) {
     const at = layerAt(l);
-    const mode = u32At(at);
-    const reason = u32At(at + 4);
-    const measured = u32At(at + 8);
+    const mode = u32At(at + <usize>R.mode);
+    const reason = u32At(at + <usize>R.reason);
+    const measured = u32At(at + <usize>R.measured);
     failed = <i32>l;
-    if (mode > 1 || reason > 4) return BAD_LAYER;
-    if ((mode == 1) != (reason == 0)) return BAD_LAYER;
-    if (mode == 1 && nKvHeads != nHeads) return BAD_LAYER;
-    if (measured > 0x1f || u32At(at + 12) != 0) return BAD_LAYER;
-    for (let k: u32 = 0; k < 5; k++) {
-      if ((measured & (1 << k)) == 0 && u64At(at + 16 + 8 * k) != 0) return BAD_LAYER;
+    if (mode > 1 || reason > 4) return S.BAD_LAYER;
+    if ((mode == 1) != (reason == 0)) return S.BAD_LAYER;
+    if (mode == 1 && nKvHeads != nHeads) return S.BAD_LAYER;
+    if (measured >= <u32>(1 << SLIM_LAYER_VALUES) || u32At(at + <usize>R.reserved) != 0) return S.BAD_LAYER;
+    for (let k: u32 = 0; k < SLIM_LAYER_VALUES; k++) {
+      if ((measured & (1 << k)) == 0 && u64At(at + <usize>R.values + 8 * k) != 0) return S.BAD_LAYER;
     }
   }
   failed = -1;
@@ -401,66 +310,66 @@ export function check(ptr: usize, len: u32): i32 {
     const at = entryAt(i);
     failed = <i32>i;
     const n = nameLength(file + at);
-    if (n == 0) return BAD_TENSOR_ENTRY;
-    const dtype = u32At(at + E_DTYPE);
-    if (dtype > 3) return BAD_TENSOR_ENTRY;
-    const nDims = u32At(at + E_N_DIMS);
-    if (nDims < 1 || nDims > 4) return BAD_TENSOR_ENTRY;
-    for (let k: u32 = 0; k < 4; k++) {
-      const s = u32At(at + E_SHAPE + 4 * k);
-      if (k < nDims ? s < 1 : s != 0) return BAD_TENSOR_ENTRY;
+    if (n == 0) return S.BAD_TENSOR_ENTRY;
+    const dtype = u32At(at + <usize>E.dtype);
+    if (dtype > 3) return S.BAD_TENSOR_ENTRY;
+    const nDims = u32At(at + <usize>E.nDims);
+    if (nDims < 1 || nDims > SLIM_MAX_DIMS) return S.BAD_TENSOR_ENTRY;
+    for (let k: u32 = 0; k < SLIM_MAX_DIMS; k++) {
+      const s = u32At(at + <usize>E.shape + 4 * k);
+      if (k < nDims ? s < 1 : s != 0) return S.BAD_TENSOR_ENTRY;
     }
     const slot = slotOf(file + at, n);
-    if (slot < 0) return UNEXPECTED_TENSOR;
-    if (bitSet(<u32>slot)) return DUPLICATE_TENSOR;
+    if (slot < 0) return S.UNEXPECTED_TENSOR;
+    if (bitSet(<u32>slot)) return S.DUPLICATE_TENSOR;
     setBit(<u32>slot);
     expectShape(<u32>slot);
-    if (nDims != expDims || <u64>u32At(at + E_SHAPE) != expRows || (nDims == 2 && <u64>u32At(at + E_SHAPE + 4) != expCols)) return TENSOR_SHAPE;
+    if (nDims != expDims || <u64>u32At(at + <usize>E.shape) != expRows || (nDims == 2 && <u64>u32At(at + <usize>E.shape + 4) != expCols)) return S.TENSOR_SHAPE;
     const count = nDims == 1 ? expRows : expRows * expCols;
     const last = nDims == 1 ? expRows : expCols;
-    if (nDims == 1 && dtype != 0) return TENSOR_DTYPE;
+    if (nDims == 1 && dtype != 0) return S.TENSOR_DTYPE;
     if (dtype >= 2) {
-      if (group == 0) return TENSOR_DTYPE;
-      if (last % <u64>group != 0) return TENSOR_DTYPE;
+      if (group == 0) return S.TENSOR_DTYPE;
+      if (last % <u64>group != 0) return S.TENSOR_DTYPE;
     }
     let want: u64 = 0;
     if (dtype == 0) want = 4 * count;
     else if (dtype == 1) want = 2 * count;
     else if (dtype == 2) want = count + 4 * (count / <u64>group);
     else want = count / 2 + 4 * (count / <u64>group);
-    const bytes = u64At(at + E_BYTES);
-    if (bytes != want) return TENSOR_DTYPE;
-    const offset = u64At(at + E_OFFSET);
-    if (offset % ALIGN != 0) return TENSOR_BOUNDS;
-    if (offset < prevEnd) return TENSOR_BOUNDS;
-    if (offset > dataBytes || bytes > dataBytes - offset) return TENSOR_BOUNDS;
+    const bytes = u64At(at + <usize>E.byteLength);
+    if (bytes != want) return S.TENSOR_DTYPE;
+    const offset = u64At(at + <usize>E.offset);
+    if (offset % ALIGN != 0) return S.TENSOR_BOUNDS;
+    if (offset < prevEnd) return S.TENSOR_BOUNDS;
+    if (offset > dataBytes || bytes > dataBytes - offset) return S.TENSOR_BOUNDS;
     prevEnd = offset + bytes;
   }
   failed = -1;
 
   // 9. missing tensors, in file order: top slots 0 and 1, the layers, then 2, 3, 4
-  if (!allPresent(0, 2)) return MISSING_TENSOR;
+  if (!allPresent(0, 2)) return S.MISSING_TENSOR;
   for (let l: u32 = 0; l < nLayers; l++) {
-    if (!allPresent(TOP_SLOTS + KINDS * l, TOP_SLOTS + KINDS * (l + 1))) return MISSING_TENSOR;
+    if (!allPresent(TOP_SLOTS + KINDS * l, TOP_SLOTS + KINDS * (l + 1))) return S.MISSING_TENSOR;
   }
-  if (!allPresent(2, TOP_SLOTS)) return MISSING_TENSOR;
+  if (!allPresent(2, TOP_SLOTS)) return S.MISSING_TENSOR;
 
   // 10. tokenizer
-  const tokOffset = u64At(H_TOK_OFFSET);
-  const tokBytes = u64At(H_TOK_BYTES);
+  const tokOffset = u64At(<usize>H.tokenizerOffset);
+  const tokBytes = u64At(<usize>H.tokenizerBytes);
   if (tokKind == 0) {
-    if (tokOffset != 0 || tokBytes != 0) return BAD_TOKENIZER;
+    if (tokOffset != 0 || tokBytes != 0) return S.BAD_TOKENIZER;
   } else {
-    if (tokBytes < 1) return BAD_TOKENIZER;
-    if (tokOffset % ALIGN != 0) return BAD_TOKENIZER;
-    if (tokOffset < prevEnd) return BAD_TOKENIZER;
-    if (tokOffset > dataBytes || tokBytes > dataBytes - tokOffset) return BAD_TOKENIZER;
+    if (tokBytes < 1) return S.BAD_TOKENIZER;
+    if (tokOffset % ALIGN != 0) return S.BAD_TOKENIZER;
+    if (tokOffset < prevEnd) return S.BAD_TOKENIZER;
+    if (tokOffset > dataBytes || tokBytes > dataBytes - tokOffset) return S.BAD_TOKENIZER;
   }
 
   // 11. nothing after the last item but its padding
   const last = tokKind == 0 ? prevEnd : tokOffset + tokBytes;
-  if (dataBytes != align16(last)) return DATA_LENGTH;
-  return OK;
+  if (dataBytes != align16(last)) return S.DATA_LENGTH;
+  return S.OK;
 }
 
 /** Whether every slot in [from, to) that this model has was seen in the table. */
@@ -473,47 +382,47 @@ function allPresent(from: u32, to: u32): bool {
 // accessors
 
 export function failedIndex(): i32 { return failed; }
-export function headerCrcStored(): u32 { return u32At(H_HEADER_CRC); }
+export function headerCrcStored(): u32 { return u32At(<usize>H.headerCrc); }
 export function headerCrcComputed(): u32 { return headerCrcValue; }
-export function dataCrcStored(): u32 { return u32At(H_DATA_CRC); }
+export function dataCrcStored(): u32 { return u32At(<usize>H.dataCrc); }
 export function dataCrcComputed(): u32 { return dataCrcValue; }
-export function version(): u32 { return u32At(H_VERSION); }
-export function headerBytes(): u32 { return u32At(H_HEADER_BYTES); }
-export function fileBytes(): f64 { return <f64>u64At(H_FILE_BYTES); }
-export function arch(): u32 { return u32At(H_ARCH); }
-export function dim(): u32 { return u32At(H_DIM); }
-export function hiddenDim(): u32 { return u32At(H_HIDDEN); }
-export function nLayers(): u32 { return u32At(H_N_LAYERS); }
-export function nHeads(): u32 { return u32At(H_N_HEADS); }
-export function nKvHeads(): u32 { return u32At(H_N_KV_HEADS); }
-export function vocabSize(): u32 { return u32At(H_VOCAB); }
-export function seqLen(): u32 { return u32At(H_SEQ_LEN); }
-export function rotaryDims(): u32 { return u32At(H_ROTARY); }
-export function norm(): u32 { return u32At(H_NORM); }
-export function activation(): u32 { return u32At(H_ACTIVATION); }
-export function flags(): u32 { return u32At(H_FLAGS); }
-export function normEps(): f64 { return f64At(H_NORM_EPS); }
-export function ropeTheta(): f64 { return f64At(H_ROPE_THETA); }
-export function groupSize(): u32 { return u32At(H_GROUP); }
-export function slimThreshold(): f64 { return f64At(H_THRESHOLD); }
-export function tokenizerKind(): u32 { return u32At(H_TOK_KIND); }
-export function tokenizerOffset(): f64 { return <f64>u64At(H_TOK_OFFSET); }
-export function tokenizerBytes(): f64 { return <f64>u64At(H_TOK_BYTES); }
+export function version(): u32 { return u32At(<usize>H.version); }
+export function headerBytes(): u32 { return u32At(<usize>H.headerBytes); }
+export function fileBytes(): f64 { return <f64>u64At(<usize>H.fileBytes); }
+export function arch(): u32 { return u32At(<usize>H.arch); }
+export function dim(): u32 { return u32At(<usize>H.dim); }
+export function hiddenDim(): u32 { return u32At(<usize>H.hiddenDim); }
+export function nLayers(): u32 { return u32At(<usize>H.nLayers); }
+export function nHeads(): u32 { return u32At(<usize>H.nHeads); }
+export function nKvHeads(): u32 { return u32At(<usize>H.nKvHeads); }
+export function vocabSize(): u32 { return u32At(<usize>H.vocabSize); }
+export function seqLen(): u32 { return u32At(<usize>H.seqLen); }
+export function rotaryDims(): u32 { return u32At(<usize>H.rotaryDims); }
+export function norm(): u32 { return u32At(<usize>H.norm); }
+export function activation(): u32 { return u32At(<usize>H.activation); }
+export function flags(): u32 { return u32At(<usize>H.flags); }
+export function normEps(): f64 { return f64At(<usize>H.normEps); }
+export function ropeTheta(): f64 { return f64At(<usize>H.ropeTheta); }
+export function groupSize(): u32 { return u32At(<usize>H.groupSize); }
+export function slimThreshold(): f64 { return f64At(<usize>H.slimThreshold); }
+export function tokenizerKind(): u32 { return u32At(<usize>H.tokenizerKind); }
+export function tokenizerOffset(): f64 { return <f64>u64At(<usize>H.tokenizerOffset); }
+export function tokenizerBytes(): f64 { return <f64>u64At(<usize>H.tokenizerBytes); }
 /** Address of the data section in memory (tensor offsets count from here). */
-export function dataAt(): usize { return file + <usize>u32At(H_HEADER_BYTES); }
+export function dataAt(): usize { return file + <usize>u32At(<usize>H.headerBytes); }
 
-export function layerMode(l: u32): u32 { return u32At(layerAt(l)); }
-export function layerReason(l: u32): u32 { return u32At(layerAt(l) + 4); }
-export function layerMeasured(l: u32): u32 { return u32At(layerAt(l) + 8); }
+export function layerMode(l: u32): u32 { return u32At(layerAt(l) + <usize>R.mode); }
+export function layerReason(l: u32): u32 { return u32At(layerAt(l) + <usize>R.reason); }
+export function layerMeasured(l: u32): u32 { return u32At(layerAt(l) + <usize>R.measured); }
 /** Measured value k (0 cond, 1 max|W_KV|, 2 err random, 3 err prompt, 4 err f64) of layer l. */
-export function layerValue(l: u32, k: u32): f64 { return f64At(layerAt(l) + 16 + 8 * k); }
+export function layerValue(l: u32, k: u32): f64 { return f64At(layerAt(l) + <usize>R.values + 8 * k); }
 
-export function tensorCount(): u32 { return u32At(H_N_TENSORS); }
+export function tensorCount(): u32 { return u32At(<usize>H.nTensors); }
 /** Address of entry i's name bytes (NUL-padded, 48 bytes). */
 export function tensorName(i: u32): usize { return file + entryAt(i); }
 export function tensorNameLength(i: u32): u32 { return has(<u64>entryAt(i), NAME_BYTES) ? nameLength(file + entryAt(i)) : 0; }
-export function tensorDtype(i: u32): u32 { return u32At(entryAt(i) + E_DTYPE); }
-export function tensorDims(i: u32): u32 { return u32At(entryAt(i) + E_N_DIMS); }
-export function tensorShape(i: u32, k: u32): u32 { return u32At(entryAt(i) + E_SHAPE + 4 * k); }
-export function tensorOffset(i: u32): f64 { return <f64>u64At(entryAt(i) + E_OFFSET); }
-export function tensorBytes(i: u32): f64 { return <f64>u64At(entryAt(i) + E_BYTES); }
+export function tensorDtype(i: u32): u32 { return u32At(entryAt(i) + <usize>E.dtype); }
+export function tensorDims(i: u32): u32 { return u32At(entryAt(i) + <usize>E.nDims); }
+export function tensorShape(i: u32, k: u32): u32 { return u32At(entryAt(i) + <usize>E.shape + 4 * k); }
+export function tensorOffset(i: u32): f64 { return <f64>u64At(entryAt(i) + <usize>E.offset); }
+export function tensorBytes(i: u32): f64 { return <f64>u64At(entryAt(i) + <usize>E.byteLength); }

@@ -4,7 +4,7 @@
 //
 //   init(planPtr) -> status        reset()          position() -> tokens in the cache     truncate(n)
 //   step(token) -> logitsPtr       prefill(tokensPtr, n) -> logitsPtr       lastError() -> status
-// A pointer result of 0 means failure; lastError() says why (codes in assembly/status.ts).
+// A pointer result of 0 means failure; lastError() says why (DecoderStatus in assembly/abi.generated.ts).
 
 import { matmul, rmsnorm, layerNorm, addInPlace, addBias, swiglu, gelu } from "./kernels";
 import { configureProjections, input, project, F32, Q8_0, Q4_0, F16 } from "./project";
@@ -12,13 +12,7 @@ import { dequantizeRowQ8, dequantizeRowQ4 } from "./quant";
 import { storeRowQ8 } from "./cache-q8";
 import { storeRowF16, rowF16 } from "./f16";
 import { ropeInPlace, fillRopeTable, slimAttention, vanillaAttention, BLOCK, CACHE_F32, CACHE_Q8, CACHE_F16, rowBytesOf } from "./attention";
-import * as S from "./status";
-
-// Plan block layout: must match host/plan.ts encodePlanBlock.
-const PLAN_MAGIC: i32 = 0x4e4c5053;
-const PLAN_VERSION: i32 = 1;
-const HEADER_SLOTS: i32 = 48;
-const LAYER_SLOTS: i32 = 24;
+import { DecoderStatus as S, PlanSlot as P, LayerSlot as L, ActivationCode as A, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS } from "./abi.generated";
 
 // Model and plan, read once by init.
 let dim: i32 = 0; // transformer width
@@ -60,7 +54,7 @@ let kNew: usize = 0; // (kvDim,) f32: this position's key before it is quantized
 let vNew: usize = 0; // (kvDim,) f32: likewise its value (vanilla layers)
 // Architecture (Llama: RMSNorm, SwiGLU, RoPE on every head dim, sequential residual, no biases)
 let layerNormed: bool = false; // LayerNorm with bias instead of RMSNorm
-let activation: i32 = 0; // 0 SwiGLU, 1 GELU (erf), 2 GELU (tanh form)
+let activation: i32 = A.SWIGLU; // SwiGLU, GELU (erf) or GELU (tanh form)
 let rotaryDims: i32 = 0; // dims per head that RoPE turns (0: none)
 let positionEmbedding: usize = 0; // (ctx, dim) learned positions, or 0
 let parallelResidual: bool = false; // x + attn(norm1 x) + ffn(norm2 x)
@@ -77,69 +71,69 @@ let status: i32 = S.NOT_INITIALIZED;
 
 // @ts-ignore: decorator
 @inline function layerSlot(l: i32, i: i32): usize {
-  return <usize>load<i32>(layerBase + (<usize>(l * LAYER_SLOTS + i) << 2));
+  return <usize>load<i32>(layerBase + (<usize>(l * PLAN_LAYER_SLOTS + i) << 2));
 }
 
 /** Reads and checks the plan; every region must lie inside this module's fixed memory. */
 export function init(plan: usize): i32 {
   initialized = false;
   const memBytes = <u64>memory.size() << 16;
-  if (<u64>plan + <u64>(HEADER_SLOTS << 2) > memBytes) return (status = S.PLAN_OUT_OF_MEMORY);
-  if (slot(plan, 0) != PLAN_MAGIC) return (status = S.PLAN_BAD_MAGIC);
-  if (slot(plan, 1) != PLAN_VERSION) return (status = S.PLAN_BAD_VERSION);
-  dim = slot(plan, 2);
-  hidden = slot(plan, 3);
-  nLayers = slot(plan, 4);
-  nHeads = slot(plan, 5);
-  nKvHeads = slot(plan, 6);
-  headDim = slot(plan, 7);
-  vocab = slot(plan, 8);
-  ctx = slot(plan, 9);
-  eps = reinterpret<f32>(slot(plan, 10));
-  theta = <f64>reinterpret<f32>(slot(plan, 11));
-  const total = <u32>slot(plan, 12);
-  const staticEnd = <usize>slot(plan, 13);
+  if (<u64>plan + <u64>(PLAN_HEADER_SLOTS << 2) > memBytes) return (status = S.PLAN_OUT_OF_MEMORY);
+  if (slot(plan, P.magic) != PLAN_MAGIC) return (status = S.PLAN_BAD_MAGIC);
+  if (slot(plan, P.version) != PLAN_VERSION) return (status = S.PLAN_BAD_VERSION);
+  dim = slot(plan, P.dim);
+  hidden = slot(plan, P.hidden);
+  nLayers = slot(plan, P.nLayers);
+  nHeads = slot(plan, P.nHeads);
+  nKvHeads = slot(plan, P.nKvHeads);
+  headDim = slot(plan, P.headDim);
+  vocab = slot(plan, P.vocab);
+  ctx = slot(plan, P.ctx);
+  eps = reinterpret<f32>(slot(plan, P.normEps));
+  theta = <f64>reinterpret<f32>(slot(plan, P.ropeTheta));
+  const total = <u32>slot(plan, P.totalBytes);
+  const staticEnd = <usize>slot(plan, P.staticBytes);
   if (dim <= 0 || hidden <= 0 || nLayers <= 0 || nHeads <= 0 || nKvHeads <= 0 || vocab <= 0 || ctx <= 0) return (status = S.PLAN_BAD_DIMS);
   if (headDim * nHeads != dim || headDim & 1 || nHeads % nKvHeads != 0) return (status = S.PLAN_BAD_DIMS);
   if (<u64>total > memBytes) return (status = S.PLAN_OUT_OF_MEMORY);
   if (__heap_base > staticEnd) return (status = S.STATIC_TOO_LARGE);
-  if (<u64>plan + <u64>((HEADER_SLOTS + nLayers * LAYER_SLOTS) << 2) > <u64>total) return (status = S.PLAN_OUT_OF_MEMORY);
-  embedding = <usize>slot(plan, 14);
-  finalNorm = <usize>slot(plan, 15);
-  classifier = <usize>slot(plan, 16);
-  ropeTable = <usize>slot(plan, 17);
-  x = <usize>slot(plan, 18);
-  xn = <usize>slot(plan, 19);
-  q = <usize>slot(plan, 20);
-  att = <usize>slot(plan, 21);
-  ao = <usize>slot(plan, 22);
-  xo = <usize>slot(plan, 23);
-  fn = <usize>slot(plan, 24);
-  h1 = <usize>slot(plan, 25);
-  h3 = <usize>slot(plan, 26);
-  fo = <usize>slot(plan, 27);
-  u = <usize>slot(plan, 28);
-  logits = <usize>slot(plan, 29);
-  rotatedKeys = slot(plan, 31) == 1;
-  kBlock = <usize>slot(plan, 32);
-  softmaxState = <usize>slot(plan, 33);
-  weightType = slot(plan, 34);
-  groupSize = slot(plan, 35);
-  const xq = <usize>slot(plan, 36);
-  const xs = <usize>slot(plan, 37);
-  cache = slot(plan, 38);
+  if (<u64>plan + <u64>((PLAN_HEADER_SLOTS + nLayers * PLAN_LAYER_SLOTS) << 2) > <u64>total) return (status = S.PLAN_OUT_OF_MEMORY);
+  embedding = <usize>slot(plan, P.embedding);
+  finalNorm = <usize>slot(plan, P.finalNorm);
+  classifier = <usize>slot(plan, P.classifier);
+  ropeTable = <usize>slot(plan, P.ropeTable);
+  x = <usize>slot(plan, P.x);
+  xn = <usize>slot(plan, P.xn);
+  q = <usize>slot(plan, P.q);
+  att = <usize>slot(plan, P.att);
+  ao = <usize>slot(plan, P.ao);
+  xo = <usize>slot(plan, P.xo);
+  fn = <usize>slot(plan, P.fn);
+  h1 = <usize>slot(plan, P.h1);
+  h3 = <usize>slot(plan, P.h3);
+  fo = <usize>slot(plan, P.fo);
+  u = <usize>slot(plan, P.u);
+  logits = <usize>slot(plan, P.logits);
+  rotatedKeys = slot(plan, P.rotatedKeys) == 1;
+  kBlock = <usize>slot(plan, P.kBlock);
+  softmaxState = <usize>slot(plan, P.softmaxState);
+  weightType = slot(plan, P.weights);
+  groupSize = slot(plan, P.groupSize);
+  const xq = <usize>slot(plan, P.xQ8);
+  const xs = <usize>slot(plan, P.xScales);
+  cache = slot(plan, P.cache);
   if (cache < CACHE_F32 || cache > CACHE_F16) return (status = S.PLAN_BAD_DIMS);
-  kNew = <usize>slot(plan, 39);
-  vNew = <usize>slot(plan, 40);
-  layerNormed = slot(plan, 41) == 1;
-  activation = slot(plan, 42);
-  rotaryDims = slot(plan, 43);
-  positionEmbedding = <usize>slot(plan, 44);
-  parallelResidual = slot(plan, 45) == 1;
-  finalNormBias = <usize>slot(plan, 46);
-  if (activation < 0 || activation > 2 || rotaryDims < 0 || rotaryDims > headDim || rotaryDims & 1) return (status = S.PLAN_BAD_DIMS);
+  kNew = <usize>slot(plan, P.kNew);
+  vNew = <usize>slot(plan, P.vNew);
+  layerNormed = slot(plan, P.layerNorm) == 1;
+  activation = slot(plan, P.activation);
+  rotaryDims = slot(plan, P.rotaryDims);
+  positionEmbedding = <usize>slot(plan, P.positionEmbedding);
+  parallelResidual = slot(plan, P.parallelResidual) == 1;
+  finalNormBias = <usize>slot(plan, P.finalNormBias);
+  if (activation < A.SWIGLU || activation > A.GELU_TANH || rotaryDims < 0 || rotaryDims > headDim || rotaryDims & 1) return (status = S.PLAN_BAD_DIMS);
   if (layerNormed && finalNormBias == 0) return (status = S.PLAN_BAD_DIMS);
-  layerBase = plan + (<usize>HEADER_SLOTS << 2);
+  layerBase = plan + (<usize>PLAN_HEADER_SLOTS << 2);
   // Every address the plan hands out must leave room for its buffer below `total`.
   if (weightType < F32 || weightType > F16) return (status = S.PLAN_BAD_DIMS);
   if ((weightType == Q8_0 || weightType == Q4_0) && (groupSize <= 0 || dim % groupSize != 0 || hidden % groupSize != 0)) return (status = S.PLAN_BAD_DIMS);
@@ -153,19 +147,19 @@ export function init(plan: usize): i32 {
   ok = ok && fits(fn, d4, total) && fits(fo, d4, total) && fits(h1, hid4, total) && fits(h3, hid4, total);
   let anySlim = false;
   for (let l = 0; l < nLayers && ok; l++) {
-    const slim = layerSlot(l, 0) == 1;
+    const slim = layerSlot(l, L.slim) == 1;
     if (slim && nKvHeads != nHeads) return (status = S.PLAN_BAD_DIMS);
     anySlim = anySlim || slim;
     const kv = <i32>kvDim;
-    ok = fits(layerSlot(l, 1), d4, total) && fits(layerSlot(l, 2), mbytes(dim, dim), total); // attn norm, wq
-    ok = ok && fits(layerSlot(l, 3), slim ? (<u64>kv * d4) : mbytes(kv, dim), total); // wk (f32 in slim layers)
-    ok = ok && fits(layerSlot(l, 4), slim ? (<u64>kv * d4) : mbytes(kv, dim), total); // W_KV (always f32) | wv
-    ok = ok && fits(layerSlot(l, 5), mbytes(dim, dim), total) && fits(layerSlot(l, 6), d4, total); // wo, ffn norm
-    ok = ok && fits(layerSlot(l, 7), mbytes(hidden, dim), total) && fits(layerSlot(l, 8), mbytes(dim, hidden), total); // w1, w2
-    ok = ok && (activation != 0 || fits(layerSlot(l, 9), mbytes(hidden, dim), total)); // w3, SwiGLU only
+    ok = fits(layerSlot(l, L.attnNorm), d4, total) && fits(layerSlot(l, L.wq), mbytes(dim, dim), total); // attn norm, wq
+    ok = ok && fits(layerSlot(l, L.wk), slim ? (<u64>kv * d4) : mbytes(kv, dim), total); // wk (f32 in slim layers)
+    ok = ok && fits(layerSlot(l, L.wvOrWkv), slim ? (<u64>kv * d4) : mbytes(kv, dim), total); // W_KV (always f32) | wv
+    ok = ok && fits(layerSlot(l, L.wo), mbytes(dim, dim), total) && fits(layerSlot(l, L.ffnNorm), d4, total); // wo, ffn norm
+    ok = ok && fits(layerSlot(l, L.w1), mbytes(hidden, dim), total) && fits(layerSlot(l, L.w2), mbytes(dim, hidden), total); // w1, w2
+    ok = ok && (activation != A.SWIGLU || fits(layerSlot(l, L.w3), mbytes(hidden, dim), total)); // w3, SwiGLU only
     const cacheBytes = <u64>ctx * <u64>rowBytesOf(cache, <i32>kvDim);
-    ok = ok && fits(layerSlot(l, 10), cacheBytes, total); // K-cache
-    ok = ok && (slim || fits(layerSlot(l, 11), cacheBytes, total)); // V-cache
+    ok = ok && fits(layerSlot(l, L.kCache), cacheBytes, total); // K-cache
+    ok = ok && (slim || fits(layerSlot(l, L.vCache), cacheBytes, total)); // V-cache
   }
   if (ok && anySlim) {
     ok = fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total) && fits(u, <u64>nHeads * d4, total);
@@ -180,10 +174,10 @@ export function init(plan: usize): i32 {
   if (ok && positionEmbedding != 0) ok = fits(positionEmbedding, <u64>ctx * d4, total);
   if (ok && finalNormBias != 0) ok = fits(finalNormBias, d4, total);
   for (let l = 0; l < nLayers && ok; l++) {
-    // optional biases: 0 = absent; sizes by kind (12, 13 norms; 14 bq; 15 bk; 16 bv; 17 bo; 18 b1; 19 b2)
-    for (let i = 12; i < 20 && ok; i++) {
+    // optional biases, the slots attnNormBias..b2: 0 = absent; (kvDim,) for bk and bv, (hidden,) for b1, else (dim,)
+    for (let i = L.attnNormBias; i <= L.b2 && ok; i++) {
       const b = layerSlot(l, i);
-      const bytes: u64 = i == 15 || i == 16 ? kvDim << 2 : i == 18 ? <u64>hidden << 2 : d4;
+      const bytes: u64 = i == L.bk || i == L.bv ? kvDim << 2 : i == L.b1 ? <u64>hidden << 2 : d4;
       if (b != 0) ok = fits(b, bytes, total);
     }
   }
@@ -253,34 +247,34 @@ function forward(token: i32, wantLogits: bool): void {
   else memory.copy(x, embedding + <usize>token * (<usize>d << 2), <usize>d << 2);
   if (positionEmbedding != 0) addInPlace(x, positionEmbedding + <usize>pos * (<usize>d << 2), d);
   for (let l = 0; l < nLayers; l++) {
-    const slim = layerSlot(l, 0) == 1;
-    const wk = layerSlot(l, 3);
-    const wvOrWkv = layerSlot(l, 4);
-    const kCache = layerSlot(l, 10);
+    const slim = layerSlot(l, L.slim) == 1;
+    const wk = layerSlot(l, L.wk);
+    const wvOrWkv = layerSlot(l, L.wvOrWkv);
+    const kCache = layerSlot(l, L.kCache);
     const rowBytes = rowBytesOf(cache, kvDim);
     const staged = cache != CACHE_F32;
     const kRow = kCache + <usize>pos * rowBytes;
     const kOut = staged ? kNew : kRow; // f32 key: straight into its row, or staged for conversion
 
     // attention: q and this position's key (and value, vanilla) straight into their cache rows
-    normalize(xn, x, layerSlot(l, 1), layerSlot(l, 12));
+    normalize(xn, x, layerSlot(l, L.attnNorm), layerSlot(l, L.attnNormBias));
     input(xn, d);
-    project(q, layerSlot(l, 2), d, 0, d);
-    addBias(q, layerSlot(l, 14), d);
+    project(q, layerSlot(l, L.wq), d, 0, d);
+    addBias(q, layerSlot(l, L.bq), d);
     if (slim) matmul(kOut, wk, xn, kvDim, d); // f32 in every plan: K errors pass through W_KV into V
     else project(kOut, wk, kvDim, 0, kvDim);
-    addBias(kOut, layerSlot(l, 15), kvDim); // slim caches keys with b_K; its V side is folded into b_O
+    addBias(kOut, layerSlot(l, L.bk), kvDim); // slim caches keys with b_K; its V side is folded into b_O
     ropeInPlace(q, d, headDim, rotaryDims, pos, theta);
     if (slim) {
       if (rotatedKeys) ropeInPlace(kOut, kvDim, headDim, rotaryDims, pos, theta);
       if (staged) storeRow(kRow, kNew, kvDim);
       slimAttention(ao, q, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, cache, nHeads, headDim, d, ctx, n);
     } else {
-      const vCache = layerSlot(l, 11);
+      const vCache = layerSlot(l, L.vCache);
       const vRow = vCache + <usize>pos * rowBytes;
       const vOut = staged ? vNew : vRow;
       project(vOut, wvOrWkv, kvDim, 0, kvDim);
-      addBias(vOut, layerSlot(l, 16), kvDim);
+      addBias(vOut, layerSlot(l, L.bv), kvDim);
       ropeInPlace(kOut, kvDim, headDim, rotaryDims, pos, theta);
       if (staged) {
         storeRow(kRow, kNew, kvDim);
@@ -289,22 +283,22 @@ function forward(token: i32, wantLogits: bool): void {
       vanillaAttention(ao, q, att, kCache, vCache, cache, nHeads, nKvHeads, headDim, ctx, n);
     }
     input(ao, d);
-    project(xo, layerSlot(l, 5), d, 0, d);
-    addBias(xo, layerSlot(l, 17), d);
+    project(xo, layerSlot(l, L.wo), d, 0, d);
+    addBias(xo, layerSlot(l, L.bo), d);
     if (!parallelResidual) addInPlace(x, xo, d);
 
     // feed-forward: x += W2 (silu(W1 xn) ⊙ W3 xn), or W2 gelu(W1 xn + b1) + b2; in parallel with attention for NeoX
-    normalize(fn, x, layerSlot(l, 6), layerSlot(l, 13));
+    normalize(fn, x, layerSlot(l, L.ffnNorm), layerSlot(l, L.ffnNormBias));
     input(fn, d);
-    project(h1, layerSlot(l, 7), hidden, 0, hidden);
-    addBias(h1, layerSlot(l, 18), hidden);
-    if (activation == 0) {
-      project(h3, layerSlot(l, 9), hidden, 0, hidden);
+    project(h1, layerSlot(l, L.w1), hidden, 0, hidden);
+    addBias(h1, layerSlot(l, L.b1), hidden);
+    if (activation == A.SWIGLU) {
+      project(h3, layerSlot(l, L.w3), hidden, 0, hidden);
       swiglu(h1, h3, hidden);
-    } else gelu(h1, hidden, activation == 2);
+    } else gelu(h1, hidden, activation == A.GELU_TANH);
     input(h1, hidden);
-    project(fo, layerSlot(l, 8), d, 0, d);
-    addBias(fo, layerSlot(l, 19), d);
+    project(fo, layerSlot(l, L.w2), d, 0, d);
+    addBias(fo, layerSlot(l, L.b2), d);
     if (parallelResidual) addInPlace(x, xo, d);
     addInPlace(x, fo, d);
   }

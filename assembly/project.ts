@@ -5,11 +5,12 @@
 import { matmul } from "./kernels";
 import { quantizeQ8, matmulQ8, matmulQ4 } from "./quant";
 import { matmulF16 } from "./f16";
+import { WeightCode } from "./abi.generated";
 
-export const F32: i32 = 0;
-export const Q8_0: i32 = 1;
-export const Q4_0: i32 = 2;
-export const F16: i32 = 3;
+export const F32: i32 = WeightCode.F32;
+export const Q8_0: i32 = WeightCode.Q8_0;
+export const Q4_0: i32 = WeightCode.Q4_0;
+export const F16: i32 = WeightCode.F16;
 
 let dtype: i32 = F32; // weight matrices' storage
 let group: i32 = 32; // Q8_0 values per scale

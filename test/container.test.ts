@@ -15,7 +15,7 @@ import * as zlib from "node:zlib";
 import { crc32, hex32 } from "../host/core/crc32.ts";
 import {
   ARCH_CODES, ACTIVATION_CODES, ContainerError, DTYPE_CODES, ENTRY, FIXED_HEADER_BYTES, FLAG, HEADER, LAYER, LAYER_RECORD_BYTES,
-  LAYER_VALUES, NORM_CODES, SLIM_STATUS, TENSOR_ENTRY_BYTES, TOKENIZER_CODES, checkSlim, loadSlimForRun, readSlim, slimTensorList,
+  LAYER_VALUES, NORM_CODES, SLIM_STATUS, TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, TOKENIZER_CODES, checkSlim, loadSlimForRun, readSlim, slimTensorList,
   statusName, type SlimHeader,
 } from "../host/core/container.ts";
 import { SlimError } from "../host/core/errors.ts";
@@ -527,7 +527,7 @@ function edited(bytes: Uint8Array, edit: (v: DataView, b: Uint8Array) => void, r
 }
 const entryAt = (h: SlimHeader, i: number) => FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * h.config.nLayers + TENSOR_ENTRY_BYTES * i;
 const setName = (b: Uint8Array, at: number, name: string) => {
-  b.fill(0, at, at + 48);
+  b.fill(0, at, at + TENSOR_NAME_BYTES);
   b.set([...name].map((ch) => ch.charCodeAt(0)), at);
 };
 

@@ -9,7 +9,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SlimError } from "../host/core/errors.ts";
 import { type Model, isMultiHead } from "../host/core/model.ts";
-import { type AttentionMode, type SlimKeys, PAGE_BYTES, encodePlanBlock, layerModes, planArena } from "../host/core/plan.ts";
+import { type AttentionMode, type SlimKeys, PAGE_BYTES, PLAN_HEADER_SLOTS, PLAN_VERSION, encodePlanBlock, layerModes, planArena } from "../host/core/plan.ts";
+import { LayerSlot, PlanSlot } from "../host/core/abi.generated.ts";
 import { type Build, Decoder } from "../host/runtime/decoder.ts";
 import { argmax } from "../host/runtime/sampler.ts";
 import { slimify } from "../tools/convert/slimify.ts";
@@ -278,20 +279,20 @@ describe("Decoder error paths", () => {
     });
 
     it("refuses a wrong plan magic with 2 (PLAN_BAD_MAGIC)", async () => {
-      expect((await initWith(planFor().pages, (s) => (s[0] ^= 1))).status).toBe(2);
+      expect((await initWith(planFor().pages, (s) => (s[PlanSlot.magic] ^= 1))).status).toBe(2);
     });
 
     it("refuses another plan version with 3 (PLAN_BAD_VERSION)", async () => {
-      expect((await initWith(planFor().pages, (s) => (s[1] = 2))).status).toBe(3);
+      expect((await initWith(planFor().pages, (s) => (s[PlanSlot.version] = PLAN_VERSION + 1))).status).toBe(3);
     });
 
     it("refuses inconsistent dimensions with 4 (PLAN_BAD_DIMS)", async () => {
-      expect((await initWith(planFor().pages, (s) => (s[7] = 15))).status).toBe(4); // headDim · heads ≠ dim
-      expect((await initWith(planFor().pages, (s) => (s[9] = 0))).status).toBe(4); // ctx 0
+      expect((await initWith(planFor().pages, (s) => (s[PlanSlot.headDim] = 15))).status).toBe(4); // headDim · heads ≠ dim
+      expect((await initWith(planFor().pages, (s) => (s[PlanSlot.ctx] = 0))).status).toBe(4); // ctx 0
     });
 
     it("refuses a plan that reserves less static space than the module's data with 6 (STATIC_TOO_LARGE)", async () => {
-      expect((await initWith(planFor().pages, (s) => (s[13] = 16))).status).toBe(6);
+      expect((await initWith(planFor().pages, (s) => (s[PlanSlot.staticBytes] = 16))).status).toBe(6);
     });
 
     it("refuses a step before init with 1 (NOT_INITIALIZED)", async () => {
@@ -314,7 +315,7 @@ describe("Decoder error paths", () => {
       const write = () => new Int32Array(ex.memory.buffer, plan.planBlock.offset, slots.length).set(slots);
       write();
       expect(ex.init(plan.planBlock.offset)).toBe(0);
-      slots[1] = 2; // another plan version
+      slots[PlanSlot.version] = PLAN_VERSION + 1; // another plan version
       write();
       expect(ex.init(plan.planBlock.offset)).toBe(3);
       expect(ex.step(0)).toBe(0);
@@ -325,7 +326,7 @@ describe("Decoder error paths", () => {
       const plan = planFor();
       const past = plan.totalBytes - 4;
       // layer 0's wq, the residual stream x, q and the final norm: each slot moved to the arena's last word
-      for (const slot of [48 + 2, 18, 20, 15]) {
+      for (const slot of [PLAN_HEADER_SLOTS + LayerSlot.wq, PlanSlot.x, PlanSlot.q, PlanSlot.finalNorm]) {
         expect((await initWith(plan.pages, (s) => (s[slot] = past))).status, `slot ${slot}`).toBe(5);
       }
     });

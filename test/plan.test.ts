@@ -12,6 +12,8 @@ import {
   type Span,
   ALIGN,
   PAGE_BYTES,
+  PLAN_HEADER_SLOTS,
+  PLAN_LAYER_SLOTS,
   STATIC_BYTES,
   layerModes,
   planArena,
@@ -199,7 +201,7 @@ describe("planArena", () => {
     const c = STORIES15M;
     const ctx = 256;
     const staticBytes = 16384;
-    const planBlock = (48 + 24 * 6) * 4; // header slots + 24 slots per layer, i32 each
+    const planBlock = (PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * 6) * 4; // header slots + slots per layer, i32 each
     // Every tensor below is a multiple of 16 bytes already (288 · 4 = 1152 = 72 · 16), so no padding.
     const embedding = 32000 * 288 * 4;
     const perLayer =
@@ -272,7 +274,7 @@ describe("planArena", () => {
     const c = SMALL;
     const ctx = 128;
     const staticBytes = 16384;
-    const planBlock = (48 + 24 * 2) * 4;
+    const planBlock = (PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * 2) * 4;
     const embedding = 512 * 64 * 4;
     const perLayer =
       64 * 4 + // attn norm

@@ -157,33 +157,32 @@ import type { AttentionMode, SlimLayers, WeightDtype } from "./plan.ts";
 import { crc32, hex32 } from "./crc32.ts";
 import { dequantizeQ4, dequantizeQ8 } from "./quant.ts";
 import { readTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
+import {
+  SLIM_VERSION as ABI_SLIM_VERSION, SLIM_FIXED_HEADER_BYTES, SLIM_LAYER_RECORD_BYTES, SLIM_TENSOR_ENTRY_BYTES, SLIM_TENSOR_NAME_BYTES,
+  SLIM_MAX_DIMS, SLIM_MAX_DIM, SLIM_DATA_ALIGN, SLIM_TOP_TENSORS_COUNT, SlimHeader, SlimLayer, SlimEntry, SlimFlag, SlimStatus,
+} from "./abi.generated.ts";
 
 // ---------------------------------------------------------------------------------------------------------
-// layout constants (assembly/container.ts repeats them)
+// layout constants (the ABI schema, host/core/abi.ts, declares them for both readers)
 
 export const SLIM_MAGIC = "SLIM";
-export const SLIM_VERSION = 1;
-export const FIXED_HEADER_BYTES = 128;
-export const LAYER_RECORD_BYTES = 56;
-export const TENSOR_ENTRY_BYTES = 88;
-export const TENSOR_NAME_BYTES = 48;
-export const MAX_DIMS = 4;
+export const SLIM_VERSION = ABI_SLIM_VERSION;
+export const FIXED_HEADER_BYTES = SLIM_FIXED_HEADER_BYTES;
+export const LAYER_RECORD_BYTES = SLIM_LAYER_RECORD_BYTES;
+export const TENSOR_ENTRY_BYTES = SLIM_TENSOR_ENTRY_BYTES;
+export const TENSOR_NAME_BYTES = SLIM_TENSOR_NAME_BYTES;
+export const MAX_DIMS = SLIM_MAX_DIMS;
 /** Largest value of a dimension field. */
-export const MAX_DIM = 1 << 24;
+export const MAX_DIM = SLIM_MAX_DIM;
 /** Tensor data and the tokenizer start on 16-byte boundaries (v128 loads, flash execute-in-place). */
-export const DATA_ALIGN = 16;
+export const DATA_ALIGN = SLIM_DATA_ALIGN;
 
 /** Byte offsets of the fixed header fields. */
-export const HEADER = {
-  magic: 0, version: 4, headerCrc: 8, dataCrc: 12, headerBytes: 16, nTensors: 20, fileBytes: 24, arch: 32, dim: 36,
-  hiddenDim: 40, nLayers: 44, nHeads: 48, nKvHeads: 52, vocabSize: 56, seqLen: 60, rotaryDims: 64, norm: 68,
-  activation: 72, flags: 76, normEps: 80, ropeTheta: 88, groupSize: 96, tokenizerKind: 100, tokenizerOffset: 104,
-  tokenizerBytes: 112, slimThreshold: 120,
-} as const;
+export const HEADER = SlimHeader;
 /** Byte offsets inside a layer record. */
-export const LAYER = { mode: 0, reason: 4, measured: 8, reserved: 12, values: 16 } as const;
+export const LAYER = SlimLayer;
 /** Byte offsets inside a tensor table entry. */
-export const ENTRY = { name: 0, dtype: 48, nDims: 52, shape: 56, offset: 72, byteLength: 80 } as const;
+export const ENTRY = SlimEntry;
 
 export const ARCH_CODES: readonly Arch[] = ["llama", "gpt2", "neox"];
 export const NORM_CODES = ["rms", "layer"] as const;
@@ -192,7 +191,7 @@ export const DTYPE_CODES: readonly WeightDtype[] = ["f32", "f16", "q8_0", "q4_0"
 export type TokenizerKind = "llama2c" | "hf-json";
 /** tokenizer_kind codes; 0 = none. */
 export const TOKENIZER_CODES: readonly (TokenizerKind | null)[] = [null, "llama2c", "hf-json"];
-export const FLAG = { sharedClassifier: 1, learnedPositions: 2, parallelResidual: 4, biases: 8 } as const;
+export const FLAG = SlimFlag;
 
 /** Why a layer runs as it does (layer record field `reason`). */
 export const REASON = { slim: 0, errorAboveThreshold: 1, singularWk: 2, groupedKv: 3, vanillaByChoice: 4 } as const;
@@ -201,28 +200,7 @@ export type ReasonCode = (typeof REASON)[keyof typeof REASON];
 export const LAYER_VALUES = ["cond", "maxAbsWkv", "errRandom", "errActivations", "errFloat64"] as const;
 
 /** Status codes of both readers (assembly/container.ts returns the same numbers from check()). */
-export const SLIM_STATUS = {
-  OK: 0,
-  TRUNCATED_HEADER: 1, // the file ends inside the header
-  BAD_MAGIC: 2,
-  BAD_VERSION: 3,
-  BAD_HEADER_LENGTH: 4, // header_bytes misaligned, too small, or not what the counts need
-  HEADER_CRC: 5,
-  BAD_FIELD: 6, // a fixed-header field out of range
-  FILE_LENGTH: 7, // file_bytes differs from the file's length (truncated or trailing bytes)
-  DATA_CRC: 8,
-  BAD_LAYER: 9, // a layer record is inconsistent
-  BAD_TENSOR_ENTRY: 10, // name bytes, dtype code, n_dims or shape fields malformed
-  UNEXPECTED_TENSOR: 11, // a well-formed name that is not a tensor of this model
-  DUPLICATE_TENSOR: 12,
-  TENSOR_SHAPE: 13, // shape differs from the config's
-  TENSOR_DTYPE: 14, // dtype not allowed for this tensor, or byte_length differs from shape × dtype
-  TENSOR_BOUNDS: 15, // offset misaligned, overlapping the previous tensor, or beyond the data section
-  MISSING_TENSOR: 16,
-  BAD_TOKENIZER: 17, // tokenizer offset/length inconsistent with its kind or beyond the data section
-  DATA_LENGTH: 18, // bytes after the last tensor/tokenizer beyond the final 16-byte padding
-  NO_MEMORY: 19, // assembly reader only: its memory cannot hold the file and its scratch
-} as const;
+export const SLIM_STATUS = SlimStatus;
 export type SlimStatus = (typeof SLIM_STATUS)[keyof typeof SLIM_STATUS];
 export const statusName = (s: number): string => Object.entries(SLIM_STATUS).find(([, v]) => v === s)?.[0] ?? `status ${s}`;
 
@@ -291,7 +269,7 @@ export const LAYER_KINDS: readonly Kind[] = [
   { suffix: "b2", field: "b2", shape: (d) => [d.dim], text: "dim", present: withBiases },
   { suffix: "w3", field: "w3", shape: (d) => [d.hidden, d.dim], text: "hidden_dim × dim", present: (a) => a.activation === "swiglu" },
 ];
-export const TOP_SLOTS = 5;
+export const TOP_SLOTS = SLIM_TOP_TENSORS_COUNT;
 
 /** Every tensor a model with this config and these layer modes stores, in file order. */
 export function slimTensorList(c: ModelConfig, modes: readonly AttentionMode[]): TensorSpec[] {

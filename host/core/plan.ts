@@ -10,6 +10,13 @@
  */
 import { type ModelConfig, archOf, headDim, kvDim, isMultiHead } from "./model.ts";
 import { fail } from "./errors.ts";
+import {
+  STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, ROW_BLOCK,
+  PlanSlot, LayerSlot, CommandSlot, WeightCode, CacheCode, ActivationCode,
+} from "./abi.generated.ts";
+
+// The block layouts and codes the module reads are declared once in host/core/abi.ts.
+export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, ROW_BLOCK };
 
 export type AttentionMode = "slim" | "vanilla";
 
@@ -20,8 +27,6 @@ export interface SlimLayers {
   notes: string[];
 }
 
-/** Bytes reserved at address 0 for the module's static data; the module refuses a plan if its data is larger. */
-export const STATIC_BYTES = 16384;
 export const PAGE_BYTES = 65536;
 /** Tensors and regions start on 16-byte boundaries: v128 loads and flash execute-in-place on ESP32. */
 export const ALIGN = 16;
@@ -30,9 +35,6 @@ export const DECODER_WEIGHTS: readonly string[] = ["f32", "q8_0", "q4_0", "f16"]
 /** Cache row storages the decoder runs. */
 export const DECODER_CACHES: readonly string[] = ["f32", "q8", "f16"];
 
-/** Cached rows the decoder mixes per block (assembly/attention.ts BLOCK). */
-export const ROW_BLOCK = 64;
-
 /**
  * Where slim layers apply RoPE to cached keys. "pre": the cache holds keys before rotation and scores rotate
  * them on read (the default). "post": the cache holds rotated keys and the value path rotates each block
@@ -40,18 +42,8 @@ export const ROW_BLOCK = 64;
  */
 export type SlimKeys = "pre" | "post";
 
-/** i32 slots of the plan block the module reads at init (see assembly/plan.ts for the same indices). */
-export const PLAN_MAGIC = 0x4e4c5053; // "SPLN" little-endian
-export const PLAN_VERSION = 1;
-export const PLAN_HEADER_SLOTS = 48;
-export const PLAN_LAYER_SLOTS = 24;
-/**
- * The last header slot holds the address of the standalone command's block (encodeCommandBlock), 0 without
- * one; the decoder's own slots grow upward from 0, so the two never meet.
- */
-export const PLAN_COMMAND_SLOT = PLAN_HEADER_SLOTS - 1;
-/** i32 slots of the command block (assembly/command.ts reads the same indices). */
-export const COMMAND_BLOCK_SLOTS = 16;
+/** The header slot holding the address of the standalone command's block (encodeCommandBlock), 0 without one. */
+export const PLAN_COMMAND_SLOT = PlanSlot.command;
 
 export interface Span {
   name: string;
@@ -130,7 +122,6 @@ export const COMMAND_ARG_BYTES_PER_TOKEN = 8;
 export const COMMAND_ARG_BYTES_EXTRA = 1024;
 /** Bytes the command stages before each fd_write. */
 export const COMMAND_OUTPUT_BYTES = 4096;
-export const COMMAND_MAGIC = 0x444d4353; // "SCMD" little-endian
 
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 const F32 = 4;
@@ -386,11 +377,21 @@ export function encodeCommandBlock(plan: ArenaPlan): Int32Array {
   const cmd = plan.command;
   if (!cmd || !plan.tokenizer) return fail("E_MODEL", "plan: no command block without an embedded tokenizer (PlanOptions.tokenizerBytes)");
   const slots = new Int32Array(COMMAND_BLOCK_SLOTS);
-  slots.set([
-    COMMAND_MAGIC, plan.tokenizer.offset, cmd.tokenizerBytes, cmd.pieces.offset, cmd.pieceHash.offset, cmd.hashSlots,
-    cmd.probs.offset, cmd.candidates.offset, cmd.args.offset, cmd.args.size, cmd.promptTokens.offset,
-    cmd.promptTokens.size / 4, cmd.output.offset, cmd.output.size,
-  ]);
+  const C = CommandSlot;
+  slots[C.magic] = COMMAND_MAGIC;
+  slots[C.tokenizer] = plan.tokenizer.offset;
+  slots[C.tokenizerBytes] = cmd.tokenizerBytes;
+  slots[C.pieces] = cmd.pieces.offset;
+  slots[C.pieceHash] = cmd.pieceHash.offset;
+  slots[C.hashSlots] = cmd.hashSlots;
+  slots[C.probs] = cmd.probs.offset;
+  slots[C.candidates] = cmd.candidates.offset;
+  slots[C.args] = cmd.args.offset;
+  slots[C.argsBytes] = cmd.args.size;
+  slots[C.promptTokens] = cmd.promptTokens.offset;
+  slots[C.promptSlots] = cmd.promptTokens.size / 4;
+  slots[C.output] = cmd.output.offset;
+  slots[C.outputBytes] = cmd.output.size;
   return slots;
 }
 
@@ -400,7 +401,11 @@ export const activation = (plan: ArenaPlan, name: string): Span => {
   return span;
 };
 
-/** The plan block as the module reads it: i32 slots, f32 values stored by their bits. */
+const WEIGHT_CODE: Record<WeightDtype, number> = { f32: WeightCode.F32, q8_0: WeightCode.Q8_0, q4_0: WeightCode.Q4_0, f16: WeightCode.F16 };
+const CACHE_CODE: Record<CacheDtype, number> = { f32: CacheCode.F32, q8: CacheCode.Q8, f16: CacheCode.F16 };
+const ACTIVATION_CODE: Record<NonNullable<ModelConfig["activation"]>, number> = { swiglu: ActivationCode.SWIGLU, gelu: ActivationCode.GELU, gelu_tanh: ActivationCode.GELU_TANH };
+
+/** The plan block as the module reads it: i32 slots (PlanSlot, LayerSlot), f32 values stored by their bits. */
 export function encodePlanBlock(plan: ArenaPlan): Int32Array {
   if (!DECODER_WEIGHTS.includes(plan.weights) || !DECODER_CACHES.includes(plan.kCache))
     fail("E_MODEL", `the decoder runs ${DECODER_WEIGHTS.join(" or ")} weights and ${DECODER_CACHES.join(" or ")} cache rows; a ${plan.weights} / ${plan.kCache} plan is for sizing only`);
@@ -410,28 +415,35 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
   const slots = new Int32Array(PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * c.nLayers);
   const f32bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
   const act = (n: string) => (plan.activations.find((a) => a.name === n)?.offset ?? 0);
-  const header = [
-    PLAN_MAGIC, PLAN_VERSION, c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, headDim(c), c.vocabSize, plan.ctx,
-    f32bits(c.normEps), f32bits(c.ropeTheta), plan.totalBytes, STATIC_BYTES,
-    plan.embedding.offset, plan.finalNorm.offset, plan.classifier.offset, plan.ropeTable?.offset ?? 0,
-    act("x"), act("xn"), act("q"), act("att"), act("ao"), act("xo"), act("fn"), act("h1"), act("h3"), act("fo"), act("u"),
-    plan.logits.offset, plan.tokens.offset, plan.slimKeys === "post" ? 1 : 0, act("k_block"), act("softmax_state"),
-    ["f32", "q8_0", "q4_0", "f16"].indexOf(plan.weights), plan.groupSize, act("x_q8"), act("x_scales"),
-    ["f32", "q8", "f16"].indexOf(plan.kCache), act("k_new"), act("v_new"),
-    arch.norm === "layer" ? 1 : 0, ["swiglu", "gelu", "gelu_tanh"].indexOf(arch.activation), arch.rotaryDims,
-    plan.positionEmbedding?.offset ?? 0, arch.parallelResidual ? 1 : 0, plan.finalNormBias?.offset ?? 0,
-  ];
-  slots.set(header);
-  if (plan.command) slots[PLAN_COMMAND_SLOT] = plan.command.block.offset;
+  const P = PlanSlot;
+  const header: Record<keyof typeof PlanSlot, number> = {
+    magic: PLAN_MAGIC, version: PLAN_VERSION, dim: c.dim, hidden: c.hiddenDim, nLayers: c.nLayers, nHeads: c.nHeads,
+    nKvHeads: c.nKvHeads, headDim: headDim(c), vocab: c.vocabSize, ctx: plan.ctx, normEps: f32bits(c.normEps),
+    ropeTheta: f32bits(c.ropeTheta), totalBytes: plan.totalBytes, staticBytes: STATIC_BYTES,
+    embedding: plan.embedding.offset, finalNorm: plan.finalNorm.offset, classifier: plan.classifier.offset,
+    ropeTable: plan.ropeTable?.offset ?? 0, x: act("x"), xn: act("xn"), q: act("q"), att: act("att"), ao: act("ao"),
+    xo: act("xo"), fn: act("fn"), h1: act("h1"), h3: act("h3"), fo: act("fo"), u: act("u"), logits: plan.logits.offset,
+    tokens: plan.tokens.offset, rotatedKeys: plan.slimKeys === "post" ? 1 : 0, kBlock: act("k_block"),
+    softmaxState: act("softmax_state"), weights: WEIGHT_CODE[plan.weights], groupSize: plan.groupSize, xQ8: act("x_q8"),
+    xScales: act("x_scales"), cache: CACHE_CODE[plan.kCache], kNew: act("k_new"), vNew: act("v_new"),
+    layerNorm: arch.norm === "layer" ? 1 : 0, activation: ACTIVATION_CODE[arch.activation], rotaryDims: arch.rotaryDims,
+    positionEmbedding: plan.positionEmbedding?.offset ?? 0, parallelResidual: arch.parallelResidual ? 1 : 0,
+    finalNormBias: plan.finalNormBias?.offset ?? 0, command: plan.command?.block.offset ?? 0,
+  };
+  for (const [name, value] of Object.entries(header)) slots[P[name as keyof typeof P]] = value;
+  const L = LayerSlot;
+  const present = (s: Span) => (s.size > 0 ? s.offset : 0);
   plan.layers.forEach((l, i) => {
-    slots.set(
-      [
-        l.mode === "slim" ? 1 : 0, l.attnNorm.offset, l.wq.offset, l.wk.offset, l.wvOrWkv.offset, l.wo.offset,
-        l.ffnNorm.offset, l.w1.offset, l.w2.offset, l.w3.offset, l.kCache.offset, l.vCache?.offset ?? 0,
-        ...(l.biases ? [l.biases.attnNorm, l.biases.ffnNorm, l.biases.bq, l.biases.bk, l.biases.bv, l.biases.bo, l.biases.b1, l.biases.b2].map((s) => (s.size > 0 ? s.offset : 0)) : []),
-      ],
-      PLAN_HEADER_SLOTS + i * PLAN_LAYER_SLOTS,
-    );
+    const at = PLAN_HEADER_SLOTS + i * PLAN_LAYER_SLOTS;
+    const b = l.biases;
+    const layer: Record<keyof typeof LayerSlot, number> = {
+      slim: l.mode === "slim" ? 1 : 0, attnNorm: l.attnNorm.offset, wq: l.wq.offset, wk: l.wk.offset, wvOrWkv: l.wvOrWkv.offset,
+      wo: l.wo.offset, ffnNorm: l.ffnNorm.offset, w1: l.w1.offset, w2: l.w2.offset, w3: l.w3.offset, kCache: l.kCache.offset,
+      vCache: l.vCache?.offset ?? 0, attnNormBias: b ? present(b.attnNorm) : 0, ffnNormBias: b ? present(b.ffnNorm) : 0,
+      bq: b ? present(b.bq) : 0, bk: b ? present(b.bk) : 0, bv: b ? present(b.bv) : 0, bo: b ? present(b.bo) : 0,
+      b1: b ? present(b.b1) : 0, b2: b ? present(b.b2) : 0,
+    };
+    for (const [name, value] of Object.entries(layer)) slots[at + L[name as keyof typeof L]] = value;
   });
   return slots;
 }

@@ -9,22 +9,12 @@ import { type ArenaPlan, type Span, encodePlanBlock } from "../core/plan.ts";
 import { withFixedMemory } from "./wasm.ts";
 import { f16Bytes, q4Bytes, q8Bytes } from "../core/quant.ts";
 import { SlimError, fail } from "../core/errors.ts";
+import { DECODER_STATUS_SENTENCES, DecoderStatus } from "../core/abi.generated.ts";
 
 export type Build = "simd" | "scalar";
 
-/** What each module status means, in the user's words (codes from assembly/status.ts). */
-const STATUS: Record<number, string> = {
-  1: "the decoder was not initialised",
-  2: "the plan block has the wrong magic number",
-  3: "the plan block is of another version than this decoder",
-  4: "the plan's model dimensions are inconsistent",
-  5: "the plan needs more memory than the module has",
-  6: "the module's static data is larger than the plan reserves",
-  7: "the context is full: no cache row is left for another token",
-  8: "a token id is outside the vocabulary (or the prompt is empty)",
-};
-
-export const statusMessage = (code: number): string => STATUS[code] ?? `unknown decoder status ${code}`;
+/** What a module status means, in the user's words (DecoderStatus and its sentences: host/core/abi.ts). */
+export const statusMessage = (code: number): string => DECODER_STATUS_SENTENCES[code] ?? `unknown decoder status ${code}`;
 
 /** The decoder module's exports (the reactor ABI, assembly/index.ts). */
 export interface DecoderExports {
@@ -134,7 +124,7 @@ export class Decoder {
     new Int32Array(mem, plan.planBlock.offset, plan.planBlock.size / 4).set(encodePlanBlock(plan));
     writeWeights(mem, model, plan, wkv);
     const status = ex.init(plan.planBlock.offset);
-    if (status !== 0) fail("E_RUNTIME", `decoder init: ${statusMessage(status)}`);
+    if (status !== DecoderStatus.OK) fail("E_RUNTIME", `decoder init: ${statusMessage(status)}`);
     return new Decoder(ex, plan, build);
   }
 
@@ -152,7 +142,7 @@ export class Decoder {
 
   /** Keeps the first n cached tokens. */
   truncate(n: number): void {
-    if (this.ex.truncate(n) !== 0) fail("E_FLAG", `truncate: ${n} is not between 0 and the position ${this.position}`);
+    if (this.ex.truncate(n) !== DecoderStatus.OK) fail("E_FLAG", `truncate: ${n} is not between 0 and the position ${this.position}`);
   }
 
   private logits(ptr: number, what: string): Float32Array {
