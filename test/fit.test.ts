@@ -20,12 +20,12 @@ import {
   boardThroughput,
   fitReport,
   fits,
-  formatBytes,
   formatFitReport,
   maxContext,
   overBudget,
 } from "../tools/package/fit.ts";
 import { estimateTokensPerSecond } from "../host/core/estimate.ts";
+import { formatBytes } from "../host/core/format.ts";
 import { randomLlamaWeights, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 
 const base = { arch: "llama", normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true } as const;

@@ -13,6 +13,7 @@ import { syntheticModel, STORIES15M } from "../host/core/synthetic.ts";
 import { planArena, layerModes, type AttentionMode, type SlimKeys, type WeightDtype } from "../host/core/plan.ts";
 import { Decoder, type Build } from "../host/runtime/decoder.ts";
 import { slimify } from "./convert/slimify.ts";
+import { formatBytes } from "../host/core/format.ts";
 
 interface Variant {
   name: string; // "slim", "slim-post" (rotated keys cached), "vanilla", "slim-q8", "vanilla-q8"
@@ -147,7 +148,7 @@ async function main(): Promise<void> {
       table.push(format(cells));
     }
   console.log(table.join("\n"));
-  const arena = variants.map((v) => `${v.name} ${(rows.find((r) => r.variant === v.name)!.arenaBytes / (1 << 20)).toFixed(1)} MiB`);
+  const arena = variants.map((v) => `${v.name} ${formatBytes(rows.find((r) => r.variant === v.name)!.arenaBytes)}`);
   console.log(`arena at ctx ${config.seqLen}: ${arena.join(" · ")}`);
   const result = { shape: config, steps, runs, node: process.version, rows };
   const tmp = `${opts.out}.tmp`;

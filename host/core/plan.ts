@@ -14,6 +14,7 @@ import {
   STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, ROW_BLOCK,
   PlanSlot, LayerSlot, CommandSlot, WeightCode, CacheCode, ActivationCode,
 } from "./abi.generated.ts";
+import { formatBytes } from "./format.ts";
 
 // The block layouts and codes the module reads are declared once in host/core/abi.ts.
 export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, ROW_BLOCK };
@@ -450,10 +451,9 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
 
 /** A text memory map: one line per region with offset, size and share of the total. */
 export function formatMemoryMap(plan: ArenaPlan): string {
-  const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`.padStart(12);
   const lines = plan.regions.map(
     (r) =>
-      `  ${r.name.padEnd(12)} 0x${r.offset.toString(16).padStart(8, "0")}  ${kib(r.size)}  ${((100 * r.size) / plan.totalBytes).toFixed(1).padStart(5)} %`,
+      `  ${r.name.padEnd(12)} 0x${r.offset.toString(16).padStart(8, "0")}  ${formatBytes(r.size).padStart(12)}  ${((100 * r.size) / plan.totalBytes).toFixed(1).padStart(5)} %`,
   );
   const modes = plan.modes.map((m) => (m === "slim" ? "S" : "V")).join("");
   return [

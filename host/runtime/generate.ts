@@ -10,6 +10,7 @@ import { Tokenizer, Utf8Stream, BOS, EOS } from "../core/tokenizer.ts";
 import { Sampler, type SamplerOptions } from "./sampler.ts";
 import { fail } from "../core/errors.ts";
 import type { SlimLayers } from "../core/plan.ts";
+import { formatBytes } from "../core/format.ts";
 
 export type { SlimLayers };
 
@@ -118,7 +119,6 @@ export async function generate(model: Model, tokenizer: Tokenizer, layers: SlimL
   };
 }
 
-const kib = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 
 /** The one summary line after a run. */
 export function summaryLine(r: GenerateResult, build: Build): string {
@@ -129,7 +129,7 @@ export function summaryLine(r: GenerateResult, build: Build): string {
   return (
     `prefill ${r.promptTokens} tok at ${rate(r.promptTokens, r.prefillSeconds)} tok/s · ` +
     `decode ${r.generated} tok at ${rate(r.decodeSteps, r.decodeSeconds)} tok/s · ` +
-    `context memory ${kib(r.plan.contextBytes)} (${mode}; vanilla would need ${kib(r.plan.vanillaContextBytes)}) for ${r.plan.ctx} tokens · ` +
-    `arena ${r.plan.totalBytes} bytes (${kib(r.memoryBytes)} linear memory) · ${build}, ${r.plan.weights} weights, ${r.plan.kCache} cache rows${stop}`
+    `context memory ${formatBytes(r.plan.contextBytes)} (${mode}; vanilla would need ${formatBytes(r.plan.vanillaContextBytes)}) for ${r.plan.ctx} tokens · ` +
+    `arena ${r.plan.totalBytes} bytes (${formatBytes(r.memoryBytes)} linear memory) · ${build}, ${r.plan.weights} weights, ${r.plan.kCache} cache rows${stop}`
   );
 }

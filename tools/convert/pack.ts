@@ -25,6 +25,7 @@ import {
 } from "../../host/core/container.ts";
 import { computeWkv, formatSlimifyReport, slimify, type LayerReport, type SlimifyResult } from "./slimify.ts";
 import { importModel, type ImportedModel } from "./import.ts";
+import { formatBytes } from "../../host/core/format.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // the low-level writer: parts → bytes
@@ -436,7 +437,6 @@ export function convertSummary(r: ConvertResult, dtype: string): string {
 // ---------------------------------------------------------------------------------------------------------
 // slimedge inspect
 
-const kib = (n: number): string => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 
 /** Parameters stored, counting a shared classifier once. */
 const countValues = (shapes: number[][]): number => shapes.reduce((s, shape) => s + shape.reduce((p, x) => p * x, 1), 0);
@@ -448,7 +448,7 @@ function shapeLine(c: ModelConfig): string {
 
 function dtypeLine(bytes: Partial<Record<WeightDtype, number>>, counts?: Partial<Record<WeightDtype, number>>): string {
   return DTYPE_CODES.filter((d) => bytes[d])
-    .map((d) => `${d} ${kib(bytes[d]!)}${counts ? ` (${counts[d]} tensors)` : ""}`)
+    .map((d) => `${d} ${formatBytes(bytes[d]!)}${counts ? ` (${counts[d]} tensors)` : ""}`)
     .join(", ");
 }
 

@@ -1,11 +1,11 @@
 /**
- * Does it fit, and how much context do I get? (DESIGN §7.) Planning against a board profile: for each weight
- * precision × K-cache precision, the largest context whose arena fits the board's linear memory, in slim
- * mode (K-cache only) and in vanilla mode (K+V cache). Every size comes from planArena; nothing here counts
- * bytes on its own.
+ * Does it fit, and how much context do I get? (ARCHITECTURE.md, "Boards and fit".) Planning against a board
+ * profile: for each weight precision × K-cache precision, the largest context whose arena fits the board's
+ * linear memory, in slim mode (K-cache only) and in vanilla mode (K+V cache). Every size comes from
+ * planArena; nothing here counts bytes on its own.
  *
- * A plan fits when its whole pages fit: the module's memory is min == max == plan.pages (DESIGN §3), and a
- * runtime allocates pages, not bytes, so pages × 64 KiB is what the board must provide.
+ * A plan fits when its whole pages fit: the module's memory is min == max == plan.pages (ARCHITECTURE.md,
+ * "Arena"), and a runtime allocates pages, not bytes, so pages × 64 KiB is what the board must provide.
  */
 import type { ModelConfig } from "../../host/core/model.ts";
 import { SlimError } from "../../host/core/errors.ts";
@@ -22,6 +22,7 @@ import {
 } from "../../host/core/plan.ts";
 import type { Throughput } from "../../host/core/estimate.ts";
 import type { BoardProfile } from "../../boards/index.ts";
+import { formatBytes } from "../../host/core/format.ts";
 
 export const WEIGHT_DTYPES: readonly WeightDtype[] = ["f32", "f16", "q8_0", "q4_0"];
 export const CACHE_DTYPES: readonly CacheDtype[] = ["f32", "f16", "q8"];
@@ -112,14 +113,6 @@ export const boardThroughput = (board: BoardProfile): Throughput => ({
 
 // ---------------------------------------------------------------------------------------------------------
 // words and tables
-
-/** Bytes in the unit a reader wants: "0 B", "912 B", "12.0 KiB", "5.1 MiB", "3.50 GiB". */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
 
 /** "slim", "vanilla", or the per-layer letters of a hybrid plan ("SSV…"). */
 export function modeLabel(modes: AttentionMode[]): string {

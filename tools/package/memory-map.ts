@@ -1,8 +1,8 @@
 /**
- * The arena as a picture: one bar, address 0 at the top, each region of the plan (DESIGN §3) drawn to scale,
- * with its offset on the left and its name, size and share on the right. Regions too small to see get a
- * minimum height (and say so). Given a board, a line marks its linear-memory budget: below the bar when the
- * plan fits (with the free space), across the bar, with the overflow hatched, when it does not.
+ * The arena as a picture: one bar, address 0 at the top, each region of the plan (ARCHITECTURE.md, "Arena")
+ * drawn to scale, with its offset on the left and its name, size and share on the right. Regions too small to
+ * see get a minimum height (and say so). Given a board, a line marks its linear-memory budget: below the bar
+ * when the plan fits (with the free space), across the bar, with the overflow hatched, when it does not.
  *
  * `writeMemoryMap` writes the picture and its text form (host/plan.ts formatMemoryMap) side by side, each
  * through a temporary name and a rename, so a reader never sees half a file.
@@ -13,7 +13,8 @@ import { randomBytes } from "node:crypto";
 import { type ArenaPlan, formatMemoryMap } from "../../host/core/plan.ts";
 import { fail } from "../../host/core/errors.ts";
 import type { BoardProfile } from "../../boards/index.ts";
-import { arenaBytes, fitSummary, formatBytes, modeLabel } from "./fit.ts";
+import { arenaBytes, fitSummary, modeLabel } from "./fit.ts";
+import { formatBytes } from "../../host/core/format.ts";
 
 const WIDTH = 800;
 const BAR_X = 250; // left edge of the bar; offsets and the budget label sit left of it

@@ -10,6 +10,7 @@ import { fail } from "../../core/errors.ts";
 import { type FleetRow, type InventoryBoard, deployFleet, formatFleetTable, readInventory, rollbackFleet } from "./fleet.ts";
 import { type SshRuntime, checkArtifactBoard, defaultRuntime, deployRelease, readArtifact, rollbackRelease, runRelease, withBoard } from "./release.ts";
 import { type ConnectOptions, DEPLOY_ERROR, parseFingerprint, parseTarget, targetName } from "./ssh.ts";
+import { formatBytes } from "../../core/format.ts";
 
 /** Flags shared by deploy and rollback. */
 export interface BoardFlags {
@@ -75,7 +76,6 @@ function fleetOutcome(rows: FleetRow[], what: string, out: NodeJS.WritableStream
 const rowLine = (r: FleetRow, done: number, total: number) =>
   `[${done}/${total}] ${r.name}: ${r.status}${r.release ? ` ${r.release}` : ""} (${r.seconds.toFixed(1)} s)${r.error ? ` — ${r.error}` : ""}\n`;
 
-const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
 export async function deployCommand(dir: string, f: DeployFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
   checkBoardFlags(f);
@@ -103,7 +103,7 @@ export async function deployCommand(dir: string, f: DeployFlags, out: NodeJS.Wri
   const who = targetName(target);
 
   const bar = progressBar("upload {bar} {percentage}% · {sent} of {size} · {file}", { stream: err as NodeJS.WriteStream });
-  const onBytes = (sent: number, total: number, file: string) => bar.update(sent, total, { sent: kib(sent), size: kib(total), file });
+  const onBytes = (sent: number, total: number, file: string) => bar.update(sent, total, { sent: formatBytes(sent), size: formatBytes(total), file });
 
   const code = await withBoard(target, timeoutMs, async (s, stopClock) => {
     let r;
@@ -116,7 +116,7 @@ export async function deployCommand(dir: string, f: DeployFlags, out: NodeJS.Wri
     if (r.status === "current") err.write(`${who} already runs ${artifact.id} (${r.dir}/current): nothing uploaded\n`);
     else
       err.write(
-        `${who}: ${r.dir}/current → releases/${r.id} (${artifact.files.length} files, ${kib(r.uploaded)} uploaded, sha256 checked on the board)` +
+        `${who}: ${r.dir}/current → releases/${r.id} (${artifact.files.length} files, ${formatBytes(r.uploaded)} uploaded, sha256 checked on the board)` +
           `${r.previous ? `; previous ${r.previous} kept for slimedge rollback` : ""}\n`,
       );
     stopClock(); // the run takes as long as it takes

@@ -11,6 +11,7 @@ import { getBoard } from "../../../boards/index.ts";
 import { fail } from "../../core/errors.ts";
 import { flashBoard, type After, type Before } from "./flasher.ts";
 import { esptoolChipArg, planFlash, readArtifactDir, writeFlashFiles, type FlashPlan } from "./images.ts";
+import { formatBytes } from "../../core/format.ts";
 
 export interface FlashFlags {
   board?: string; // default: plan.json's board
@@ -34,14 +35,13 @@ export function parseBytes(flag: string) {
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
-const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
 /** The partition layout, one line per partition, with the image written into it. */
 function layoutLines(plan: FlashPlan): string[] {
   return plan.partitions.map((p) => {
     const image = plan.images.find((i) => i.offset === p.offset);
     const what = image ? `${image.file} (${image.bytes.length} bytes)` : p.label === "factory" ? "reserved for the firmware (pass --firmware app.bin to write it)" : "left as it is";
-    return `  ${p.label.padEnd(9)} ${hex(p.offset).padStart(9)}  ${kib(p.size).padStart(11)}  ${what}`;
+    return `  ${p.label.padEnd(9)} ${hex(p.offset).padStart(9)}  ${formatBytes(p.size).padStart(11)}  ${what}`;
   });
 }
 
@@ -90,7 +90,7 @@ export async function flashCommand(dir: string, f: FlashFlags, out: NodeJS.Writa
       const key = `${image.file}#${attempt}`;
       if (barFor !== key) stopBar();
       barFor = key;
-      bar.update(written, total, { file: image.file.padEnd(19), done: kib(written), size: kib(total), again: attempt > 1 ? ` (write ${attempt})` : "" });
+      bar.update(written, total, { file: image.file.padEnd(19), done: formatBytes(written), size: formatBytes(total), again: attempt > 1 ? ` (write ${attempt})` : "" });
     },
   }).finally(stopBar);
   out.write(
