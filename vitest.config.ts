@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // After the usual report, what was skipped and the Debian packages that would run it (test/skips.ts).
+    reporters: ["default", "./test/skip-report.ts"],
   },
 });

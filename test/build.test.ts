@@ -17,10 +17,12 @@ import { slimify } from "../tools/convert/slimify.ts";
 import { fits } from "../tools/package/fit.ts";
 import { planArena, layerModes } from "../host/core/plan.ts";
 import { memoryLimits } from "../tools/package/verify.ts";
+import { RUNNER_PATH } from "../host/ship/deploy/release.ts";
+import { skipNote } from "./skips.ts";
 
 const modelDir = join(import.meta.dirname, "..", "models", "slimedge-tiny");
 const CTX = 256;
-const runner = join(import.meta.dirname, "fixtures", "run-wasi.mjs");
+const runner = RUNNER_PATH;
 
 let model: Model;
 let tokenizer: Uint8Array;
@@ -83,7 +85,8 @@ describe("buildArtifact on every board", () => {
 
 describe("the shipped model's standalone command on an independent runtime", () => {
   const missing = nativeToolsMissing();
-  it.skipIf(missing.length > 0)(`prints the same greedy and sampled text under node:wasi and as a wasm2c native program${missing.length ? ` (skipped: needs ${missing.join(", ")})` : ""}`, async () => {
+  const why = missing.length > 0 && `needs ${missing.join(" and ")}`;
+  it.skipIf(why)(`prints the same greedy and sampled text under node:wasi and as a wasm2c native program${skipNote(why)}`, async () => {
     const board = allBoards().find((b) => b.name === "host")!;
     const out = mkdtempSync(join(tmpdir(), "slimedge-native-"));
     // wasm2c translates the scalar build (it cannot translate WASM SIMD).

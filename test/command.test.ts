@@ -22,6 +22,8 @@ import { slimify } from "../tools/convert/slimify.ts";
 import { WASI_IMPORTS, buildCommand, buildNative, nativeToolsMissing } from "../tools/package/command.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 import { DECODER_FEATURES, FEATURES_WITHOUT_SIMD, exportsOf, findMemoryGrow, importsOf, memoryLimits, slimError, usesSimd, validates } from "./helpers.ts";
+import { RUNNER_PATH } from "../host/ship/deploy/release.ts";
+import { skipNote } from "./skips.ts";
 
 /** Every letter, so words merge; merges of several lengths and scores; "é" as a piece, "ü" by byte fallback. */
 const PIECES = [
@@ -34,8 +36,8 @@ const PROMPT = "the quick brown fox é ü 🙂";
 const STEPS = 48;
 const BUILDS: Build[] = ["simd", "scalar"];
 
-/** node:wasi in a child process (test/fixtures/run-wasi.mjs): the runtime every test machine has. */
-const RUNNER = join(import.meta.dirname, "fixtures", "run-wasi.mjs");
+/** node:wasi in a child process (host/ship/deploy/run-wasi.mjs, the runner releases carry): the runtime every test machine has. */
+const RUNNER = RUNNER_PATH;
 
 interface Run {
   code: number | null;
@@ -238,9 +240,10 @@ describe("bad arguments", () => {
 });
 
 const missing = nativeToolsMissing();
+const nativeSkip = missing.length > 0 && `needs ${missing.join(" and ")}`;
 describe("the wasm2c native build (scalar)", () => {
-  it.skipIf(missing.length > 0)(
-    `prints exactly what node:wasi prints${missing.length > 0 ? ` — SKIPPED: ${missing.join(", ")} missing` : ""}`,
+  it.skipIf(nativeSkip)(
+    `prints exactly what node:wasi prints${skipNote(nativeSkip)}`,
     () => {
       const bin = join(dir, "model-native");
       buildNative(wasmPath("scalar"), bin);
@@ -263,8 +266,7 @@ describe("the wasm2c native build (scalar)", () => {
     },
   );
 
-  it("refuses the simd build with a sentence (wasm2c 1.0.32 cannot translate SIMD)", () => {
-    if (missing.length > 0) return;
+  it.skipIf(nativeSkip)(`refuses the simd build with a sentence (wasm2c 1.0.32 cannot translate SIMD)${skipNote(nativeSkip)}`, () => {
     expect(slimError(() => buildNative(wasmPath("simd"), join(dir, "never")), "E_RUNTIME").message).toMatch(/SIMD.*scalar/);
   });
 });

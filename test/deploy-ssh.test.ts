@@ -14,6 +14,7 @@ import { SlimError } from "../host/core/errors.ts";
 import { type Artifact, MANIFEST, RUNNER_NAME, WASI_RUNNER, deployRelease, readArtifact, withBoard } from "../host/ship/deploy/release.ts";
 import { SshSession, fingerprint, parseTarget } from "../host/ship/deploy/ssh.ts";
 import { type CliRun, SshLab, type Sshd, freePort, keygenFingerprint, sha256File, silentServer, slimedge, slimedgeHere as cli, sshdMissing, tcpProxy, tinyArtifact } from "./fixtures/sshd.ts";
+import { skipNote } from "./skips.ts";
 
 const missing = sshdMissing();
 const work = mkdtempSync(join(tmpdir(), "slimedge-deploy-"));
@@ -68,7 +69,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-describe.skipIf(missing)(`slimedge deploy --host${missing ? ` — SKIPPED: ${missing}` : ""}`, () => {
+describe.skipIf(missing)(`slimedge deploy --host${skipNote(missing)}`, () => {
   it("uploads the artifact, checks it, points current at it and streams the run's text back", async () => {
     const dir = remoteDir();
     const r = await slimedge(deployArgs(first, dir, "-p", "the quick", "-n", "16"));
@@ -209,7 +210,8 @@ describe.skipIf(missing)(`slimedge deploy --host${missing ? ` — SKIPPED: ${mis
     expectOneLine(l, 1, `${locked}: cannot use this SSH key`, /ssh-agent/);
   });
 
-  it.skipIf(spawnSync("sh", ["-c", "command -v wasmer"]).status === 0)("detects a missing runtime before uploading and says how to install it", async () => {
+  const hasWasmer = spawnSync("sh", ["-c", "command -v wasmer"]).status === 0 && "wasmer is installed here, so it cannot be the missing runtime";
+  it.skipIf(hasWasmer)(`detects a missing runtime before uploading and says how to install it${skipNote(hasWasmer)}`, async () => {
     const dir = remoteDir();
     const r = await cli(deployArgs(first, dir).map((x) => (x === "node" ? "wasmer" : x)));
     expectOneLine(r, 1, `wasmer is not installed on ${host()}: curl https://get.wasmer.io -sSfL | sh, or pick --runtime node`);
@@ -245,8 +247,7 @@ describe.skipIf(missing)(`slimedge deploy --host${missing ? ` — SKIPPED: ${mis
 });
 
 describe("ssh helpers", () => {
-  it("computes the fingerprint ssh-keygen prints", () => {
-    if (missing) return;
+  it.skipIf(missing)(`computes the fingerprint ssh-keygen prints${skipNote(missing)}`, () => {
     const [, blob] = readFileSync(`${lab.clientKey}.pub`, "utf8").split(" ");
     expect(fingerprint(Buffer.from(blob, "base64"))).toBe(keygenFingerprint(`${lab.clientKey}.pub`));
   });

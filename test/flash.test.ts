@@ -24,10 +24,11 @@ import { CMD, socatAvailable, startRomOnPty, type EspRomOptions, type RomOnPty }
 import { randomLlamaWeights, writeV1, writeTokenizerBin, byteFallbackVocab, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 import { readLlama2c } from "../tools/convert/llama2c.ts";
 import { buildArtifact } from "../tools/package/build.ts";
+import { skipNote } from "./skips.ts";
 
 // CI installs socat (.ci/run); elsewhere the device tests say why they are skipped.
 const noPty = !socatAvailable() && process.env.CI !== "true";
-const needsPty = noPty ? " (skipped: needs socat for a pseudo-terminal pair)" : "";
+const needsPty = skipNote(noPty && "needs socat for a pseudo-terminal pair (apt-get install socat)");
 
 /** Bytes that exercise SLIP escaping: every value, 0xC0 and 0xDB included. */
 const noise = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (Math.imul(i + seed, 2654435761) >>> 13) & 0xff);

@@ -12,6 +12,7 @@ import { SlimError } from "../host/core/errors.ts";
 import { type FleetRow, deployFleet, formatFleetTable, readInventory } from "../host/ship/deploy/fleet.ts";
 import { type Artifact, readArtifact } from "../host/ship/deploy/release.ts";
 import { SshLab, type Sshd, silentServer, slimedgeHere as cli, sshdMissing, tinyArtifact } from "./fixtures/sshd.ts";
+import { skipNote } from "./skips.ts";
 
 const missing = sshdMissing();
 const work = mkdtempSync(join(tmpdir(), "slimedge-fleet-"));
@@ -62,7 +63,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-describe.skipIf(missing)(`slimedge deploy --inventory${missing ? ` — SKIPPED: ${missing}` : ""}`, () => {
+describe.skipIf(missing)(`slimedge deploy --inventory${skipNote(missing)}`, () => {
   it("deploys in parallel: a row per board, two ok and one clear failure, exit 1", async () => {
     const r = await cli(["deploy", first, "--inventory", inventory, "--concurrency", "2", "--timeout", "30"]);
     expect(r.code, r.stderr).toBe(1);

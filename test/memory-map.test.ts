@@ -14,6 +14,7 @@ import { fitSummary } from "../tools/package/fit.ts";
 import { memoryMapSvg, writeMemoryMap } from "../tools/package/memory-map.ts";
 import { randomLlamaWeights, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 import { slimError } from "./helpers.ts";
+import { skipNote, toolMissing } from "./skips.ts";
 
 const DEFAULT_SHAPE: ModelConfig = {
   arch: "llama",
@@ -152,7 +153,8 @@ describe("writeMemoryMap", () => {
     expect(slimError(() => writeMemoryMap(slim(10), join(file, "maps")), "E_FILE").message).toMatch(/^--out .*a-file\/maps: cannot create the folder/);
   });
 
-  it.skipIf(spawnSync("rsvg-convert", ["--version"]).status !== 0)("renders with rsvg-convert", () => {
+  const noRsvg = toolMissing("rsvg-convert", "librsvg2-bin");
+  it.skipIf(noRsvg)(`renders with rsvg-convert${skipNote(noRsvg)}`, () => {
     const { svg } = writeMemoryMap(slim(2048), join(dir, "render"), getBoard("esp32-s3"));
     const png = join(dir, "render", "memory-map.png");
     const r = spawnSync("rsvg-convert", [svg, "-o", png], { encoding: "utf8" });

@@ -17,6 +17,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { BoardProfile } from "../../../boards/profile.ts";
 import { SlimError, fail } from "../../core/errors.ts";
 import { type ConnectOptions, DEPLOY_ERROR, SshSession, handshakeTimeout, shellQuote, targetName } from "./ssh.ts";
@@ -65,16 +66,9 @@ export function defaultRuntime(board: BoardProfile): SshRuntime {
 
 /** Every release carries this WASI runner, so `--runtime node` needs nothing on the board but Node.js. */
 export const RUNNER_NAME = "run-wasi.mjs";
-export const WASI_RUNNER = `// Runs a WASI preview-1 command under Node's built-in node:wasi: node run-wasi.mjs <module.wasm> [args…]
-import { WASI } from "node:wasi";
-import { readFileSync } from "node:fs";
-
-const [path, ...args] = process.argv.slice(2);
-const wasi = new WASI({ version: "preview1", args: [path, ...args], env: {}, returnOnExit: true });
-const module = await WebAssembly.compile(readFileSync(path));
-const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
-process.exitCode = wasi.start(instance);
-`;
+/** Where the runner lives in this tree; release uploads it and the tests run commands with it. */
+export const RUNNER_PATH = fileURLToPath(new URL(`./${RUNNER_NAME}`, import.meta.url));
+export const WASI_RUNNER = readFileSync(RUNNER_PATH, "utf8");
 
 export const MANIFEST = "MANIFEST.sha256";
 
