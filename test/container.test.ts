@@ -1,12 +1,13 @@
 /**
- * The .slim container: both readers (host/container.ts in TypeScript, assembly/container.ts compiled to
- * build/container.wasm) run on the same bytes — valid files of several architectures, files broken one part
+ * The .slim container: both readers (host/core/container.ts in TypeScript, test/assembly/container.ts
+ * compiled here with asc) run on the same bytes — valid files of several architectures, files broken one part
  * at a time with their CRCs recomputed (so the structure checks, not the CRCs, must find the fault), and
  * thousands of seeded single-byte corruptions and truncations. They must agree on every verdict and field.
  * Round trips: f32 bit-identical, f16 within binary16 rounding, q8_0 / q4_0 exactly host/quant.ts's
  * dequantized values (slim layers' W_K and W_KV bit-identical f32), the decoder's logits unchanged.
  */
 import { describe, expect, it, beforeAll } from "vitest";
+import asc from "assemblyscript/asc";
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -81,18 +82,24 @@ interface ContainerExports {
   tensorBytes(i: number): number;
 }
 
-const wasmPath = join(import.meta.dirname, "..", "build", "container.wasm");
-const wasmBytes = (): Uint8Array => {
-  try {
-    return readFileSync(wasmPath);
-  } catch {
-    throw new Error(`${wasmPath} is missing: run \`npm run asbuild\` (asc assembly/container.ts --target container)`);
-  }
-};
+/** Compiles the AssemblyScript reader (test/assembly/container.ts with its asconfig.json) in memory. */
+async function compileReader(): Promise<Uint8Array> {
+  const dir = join(import.meta.dirname, "assembly");
+  let wasm: Uint8Array | null = null;
+  const { error, stderr } = await asc.main([join(dir, "container.ts"), "--config", join(dir, "asconfig.json"), "--target", "container"], {
+    writeFile: (name: string, contents: Uint8Array | string) => {
+      if (name.endsWith(".wasm")) wasm = contents as Uint8Array;
+    },
+  });
+  if (error || !wasm) throw new Error(`asc test/assembly/container.ts: ${error?.message ?? "no module"}\n${stderr.toString()}`);
+  return wasm;
+}
+let wasmCache: Promise<Uint8Array> | null = null;
+const wasmBytes = (): Promise<Uint8Array> => (wasmCache ??= compileReader());
 
 /** The module with memory fixed to what a file of up to maxLen bytes needs. */
 async function asReader(maxLen: number) {
-  const wasm = wasmBytes();
+  const wasm = await wasmBytes();
   const probe = (await WebAssembly.instantiate(new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>), {})).exports as unknown as ContainerExports;
   const pages = Math.ceil(probe.memoryFor(maxLen) / 65536);
   const ex = (await WebAssembly.instantiate(new WebAssembly.Module(withFixedMemory(wasm, pages) as Uint8Array<ArrayBuffer>), {})).exports as unknown as ContainerExports;
@@ -308,9 +315,9 @@ describe("f16", () => {
   });
 });
 
-describe("build/container.wasm", () => {
-  it("imports nothing and cannot grow its memory", () => {
-    const wasm = wasmBytes();
+describe("the AssemblyScript reader", () => {
+  it("imports nothing and cannot grow its memory", async () => {
+    const wasm = await wasmBytes();
     expect(importsOf(wasm)).toEqual([]);
     expect(findMemoryGrow(wasm)).toBe(false);
   });

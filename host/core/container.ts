@@ -1,8 +1,8 @@
 /**
  * The .slim container: one file holding a model ready for the decoder — its config, the per-layer
  * slim/vanilla decision with the measurements behind it, every tensor, and the tokenizer. Written by
- * tools/pack.ts; read here (TypeScript) and by assembly/container.ts (on the device). Both readers run
- * the checks below in the same order and report the same status code for the same bytes.
+ * tools/pack.ts; read here (TypeScript) and, as a cross-check in the tests, by test/assembly/container.ts.
+ * Both readers run the checks below in the same order and report the same status code for the same bytes.
  *
  * # Format version 1
  *
@@ -199,7 +199,7 @@ export type ReasonCode = (typeof REASON)[keyof typeof REASON];
 /** The five measured values of a layer record, in their order. */
 export const LAYER_VALUES = ["cond", "maxAbsWkv", "errRandom", "errActivations", "errFloat64"] as const;
 
-/** Status codes of both readers (assembly/container.ts returns the same numbers from check()). */
+/** Status codes of both readers (test/assembly/container.ts returns the same numbers from check()). */
 export const SLIM_STATUS = SlimStatus;
 export type SlimStatus = (typeof SLIM_STATUS)[keyof typeof SLIM_STATUS];
 export const statusName = (s: number): string => Object.entries(SLIM_STATUS).find(([, v]) => v === s)?.[0] ?? `status ${s}`;
@@ -225,7 +225,7 @@ export interface TensorSpec {
   name: string;
   shape: number[];
   shapeText: string; // e.g. "kvDim × dim"
-  slot: number; // 0..4 top-level, 5 + 18·layer + kind index (assembly/container.ts numbers them the same way)
+  slot: number; // 0..4 top-level, 5 + 18·layer + kind index (test/assembly/container.ts numbers them the same way)
 }
 
 interface Dims {

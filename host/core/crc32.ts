@@ -3,7 +3,7 @@
  * 0xFFFFFFFF. crc32(ASCII "123456789") = 0xCBF43926. One table of 256 entries, built once.
  *
  * Streaming: crc32(b, crc32(a)) equals crc32 of a followed by b, so a reader can check a file in parts.
- * assembly/container.ts carries the same function for the on-device reader.
+ * test/assembly/container.ts carries the same function for the AssemblyScript cross-check reader.
  */
 
 const TABLE = (() => {

@@ -1,8 +1,10 @@
-// The .slim container reader for the device: the header, layer records and tensor table of a .slim file
-// checked exactly as host/container.ts checks them (its doc comment is the format spec), in the same order,
-// with the same status codes. No imports, nothing allocated: the host copies the file into this module's
-// memory at inputAt() and calls check(); memory must hold memoryFor(len) bytes (the tensor-set bitmap sits
-// right after the file).
+// A second .slim reader, in AssemblyScript, kept as a cross-check of host/core/container.ts (whose doc
+// comment is the format spec): the header, layer records and tensor table checked in the same order, with
+// the same status codes, by code that shares nothing with the TypeScript reader but the ABI constants
+// (assembly/abi.generated.ts). test/container.test.ts compiles it with test/assembly/asconfig.json and runs
+// both readers on the same bytes. Nothing allocated: the test copies the file into this module's memory at
+// inputAt() and calls check(); memory must hold memoryFor(len) bytes (the tensor-set bitmap sits right after
+// the file).
 //
 //   inputAt() -> address for the file     memoryFor(len) -> bytes of memory needed     check(ptr, len) -> status
 //   after check: version(), dim(), nLayers(), tensorCount(), tensorOffset(i), tensorBytes(i), tensorDtype(i), …,
@@ -14,7 +16,7 @@ import {
   SlimStatus as S, SlimHeader as H, SlimLayer as R, SlimEntry as E, SlimFlag, SLIM_MAGIC_WORD as MAGIC, SLIM_VERSION as VERSION,
   SLIM_FIXED_HEADER_BYTES, SLIM_LAYER_RECORD_BYTES, SLIM_TENSOR_ENTRY_BYTES, SLIM_TENSOR_NAME_BYTES as NAME_BYTES, SLIM_DATA_ALIGN,
   SLIM_MAX_DIM as MAX_DIM, SLIM_MAX_DIMS, SLIM_LAYER_VALUES, SLIM_TOP_TENSORS_COUNT, SLIM_LAYER_TENSORS_COUNT, slimTopTensor, slimLayerTensor,
-} from "./abi.generated";
+} from "../../assembly/abi.generated";
 
 // Layout (the ABI schema, host/core/abi.ts), widened for 64-bit offset arithmetic.
 const FIXED: u64 = SLIM_FIXED_HEADER_BYTES;
