@@ -1,5 +1,6 @@
 /**
- * What a board offers the decoder module: one profile per board, plain data with its sources (DESIGN §7).
+ * What a board offers the decoder module: one profile per board, plain data with its sources
+ * (ARCHITECTURE.md, "Boards and fit").
  *
  * The number that matters most is `linearMemoryBytes`: the bytes a runtime on that board can hand the module
  * as its one fixed-size linear memory, after the OS, the runtime and their stacks have taken their share.

@@ -1,4 +1,4 @@
-// Board profiles (DESIGN §7): every profile complete and sourced, the registry's names, and `slimedge boards`.
+// Board profiles (ARCHITECTURE.md, "Boards and fit"): every profile complete and sourced, the registry's names, and `slimedge boards`.
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { totalmem } from "node:os";

@@ -1,7 +1,7 @@
 /**
- * planArena against hand counts (DESIGN §3): every number below is written out as the arithmetic a person
- * would do on paper from the model's shape, not taken from the planner. Two named models (the
- * stories15M shape at ctx 256 and a small d=64 model at ctx 128) in both modes, plus a model whose
+ * planArena against hand counts (ARCHITECTURE.md, "Arena"): every number below is written out as the
+ * arithmetic a person would do on paper from the model's shape, not taken from the planner. Two named models
+ * (the stories15M shape at ctx 256 and a small d=64 model at ctx 128) in both modes, plus a model whose
  * tensors are not multiples of 16 bytes, so the alignment padding is counted too.
  */
 import { describe, expect, it } from "vitest";
@@ -107,7 +107,7 @@ interface HandCount {
 /** Checks the structure every plan must have, whatever the model. */
 function expectWellFormed(plan: ArenaPlan): void {
   const slim = plan.modes.includes("slim");
-  // Regions tile [0, total) in the DESIGN order, each on a 16-byte boundary.
+  // Regions tile [0, total) in the order of ARCHITECTURE.md, "Arena", each on a 16-byte boundary.
   expect(plan.regions.map((r) => r.name)).toEqual(REGION_ORDER(slim));
   let cursor = 0;
   for (const r of plan.regions) {

@@ -1,8 +1,9 @@
 /**
- * The compiled decoder modules, inspected with binaryen: the fixed-memory promises of DESIGN §3 (no
- * memory.grow, min == max after withFixedMemory), the reactor ABI of §4 (no imports, exactly these
- * exports), and SIMD only where it was asked for. Each detector is also shown a module that has the thing
- * it looks for, so a check cannot pass by never matching anything.
+ * The compiled decoder modules, inspected with binaryen: the fixed-memory promises of ARCHITECTURE.md,
+ * "Arena" (no memory.grow, min == max after withFixedMemory), the reactor ABI of "Reactor ABI and the
+ * standalone command" (no imports, exactly these exports), and SIMD only where it was asked for. Each
+ * detector is also shown a module that has the thing it looks for, so a check cannot pass by never matching
+ * anything.
  */
 import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";

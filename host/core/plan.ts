@@ -1,7 +1,7 @@
 /**
  * The arena plan: the one function that places every byte of the decoder's linear memory.
  *
- * Layout, in order (DESIGN §3):
+ * Layout, in order (ARCHITECTURE.md, "Arena"):
  *   static │ plan block │ weights │ K-cache │ V-cache │ RoPE table │ activations │ logits │ scratch
  *
  * Activations are placed by lifetime within one layer step (buffers whose live ranges do not overlap share

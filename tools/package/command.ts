@@ -23,7 +23,7 @@ export interface CommandOptions {
   build?: Build; // default "simd"; wasm2c (buildNative) needs "scalar"
 }
 
-/** The only imports the command may have (DESIGN §4), as "module.name". */
+/** The only imports the command may have (ARCHITECTURE.md, "Reactor ABI and the standalone command"), as "module.name". */
 export const WASI_IMPORTS = ["fd_write", "args_sizes_get", "args_get", "clock_time_get", "proc_exit"].map((n) => `wasi_snapshot_preview1.${n}`);
 
 export const commandPath = (build: Build): string => fileURLToPath(new URL(`../../build/command.${build}.wasm`, import.meta.url));

@@ -1,7 +1,7 @@
 /**
- * Verifies a compiled artifact with binaryen before anyone ships it (DESIGN §3, §4): it validates, holds no
- * `memory.grow`, its memory limits are exactly the planned pages (min == max), and it imports nothing but
- * the allowed WASI preview-1 calls.
+ * Verifies a compiled artifact with binaryen before anyone ships it (ARCHITECTURE.md, "Arena" and "Reactor
+ * ABI and the standalone command"): it validates, holds no `memory.grow`, its memory limits are exactly the
+ * planned pages (min == max), and it imports nothing but the allowed WASI preview-1 calls.
  */
 import binaryen from "binaryen";
 
@@ -38,7 +38,7 @@ export function moduleText(bytes: Uint8Array): string {
   }
 }
 
-/** True when any function body holds a `memory.grow` instruction (DESIGN §3: there must be none). */
+/** True when any function body holds a `memory.grow` instruction (there must be none: ARCHITECTURE.md, "Arena"). */
 export function findMemoryGrow(bytes: Uint8Array): boolean {
   return /\(memory\.grow\b/.test(moduleText(bytes));
 }
@@ -88,7 +88,7 @@ export function validates(bytes: Uint8Array, features: number = DECODER_FEATURES
 }
 
 
-/** The WASI preview-1 calls a standalone command may import (DESIGN §4). */
+/** The WASI preview-1 calls a standalone command may import (ARCHITECTURE.md, "Reactor ABI and the standalone command"). */
 export const ALLOWED_WASI = [
   "fd_write",
   "args_sizes_get",
