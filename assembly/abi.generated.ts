@@ -17,8 +17,8 @@ export const COMMAND_BLOCK_SLOTS: i32 = 16;
 export const ROW_BLOCK: i32 = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */
 export const SLIM_MAGIC_WORD: u32 = 0x4d494c53;
-/** .slim format version. */
-export const SLIM_VERSION: u32 = 1;
+/** .slim format version (2: the lowered model, host/core/slim-format.ts). */
+export const SLIM_VERSION: u32 = 2;
 /** Bytes of the .slim fixed header. */
 export const SLIM_FIXED_HEADER_BYTES: u32 = 128;
 /** Bytes of one .slim layer record. */
@@ -282,7 +282,7 @@ export namespace ActivationCode {
   export const GELU_TANH: i32 = 2;
 }
 
-/** Byte offsets of the .slim fixed header fields (the format: host/core/container.ts). */
+/** Byte offsets of the .slim fixed header fields (the format: host/core/slim-format.ts). */
 export namespace SlimHeader {
   /** 4×u8 "SLIM" */
   export const magic: i32 = 0;

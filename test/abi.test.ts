@@ -9,7 +9,8 @@ import { ABI, type Schema } from "../host/core/abi.ts";
 import { GENERATED_AS, GENERATED_TS, generateAbi, schemaProblems, staleGenerated } from "../host/core/abi-codegen.ts";
 import * as G from "../host/core/abi.generated.ts";
 import { encodeCommandBlock, encodePlanBlock, layerModes, planArena } from "../host/core/plan.ts";
-import { LAYER_KINDS, SLIM_MAGIC, SLIM_STATUS, TOP_SLOTS, slimTensorList } from "../host/core/container.ts";
+import { SLIM_MAGIC, SLIM_STATUS } from "../host/core/slim-format.ts";
+import { LAYER_KINDS, TOP_SLOTS, slimTensorList } from "../host/core/tensors.ts";
 import { statusMessage } from "../host/runtime/decoder.ts";
 import { STORIES15M, syntheticModel } from "../host/core/synthetic.ts";
 

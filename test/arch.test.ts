@@ -5,10 +5,10 @@ import { describe, it, expect } from "vitest";
 import type { ModelConfig } from "../host/core/model.ts";
 import { syntheticModel } from "../host/core/synthetic.ts";
 import { planArena, layerModes } from "../host/core/plan.ts";
-import { Decoder, type Build } from "../host/runtime/decoder.ts";
+import type { Build } from "../host/runtime/decoder.ts";
 import { slimify } from "../tools/convert/slimify.ts";
 import { referenceCanonical } from "./reference-arch.ts";
-import { logitsRatio } from "./helpers.ts";
+import { logitsRatio, decoderFor } from "./helpers.ts";
 
 const base = { dim: 64, hiddenDim: 256, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 97, seqLen: 128, normEps: 1e-5, ropeTheta: 10000 };
 const configs: { name: string; config: ModelConfig }[] = [
@@ -39,7 +39,7 @@ describe.each(configs)("$name", ({ config }) => {
     async ({ build, mode }) => {
       if (mode === "slim") expect(layers.every((l) => l.mode === "slim")).toBe(true);
       const plan = planArena(config, POSITIONS, layerModes(config, mode));
-      const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
+      const dec = await decoderFor(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
       const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), oracle[p])));
       console.log(`  ${config.arch} ${build} ${mode}: worst max|Δ|/max|ref| ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(TOLERANCE);

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadLlama2c } from "../tools/convert/llama2c.ts";
 import type { Model } from "../host/core/model.ts";
-import { Decoder } from "../host/runtime/decoder.ts";
+import { decoderFor } from "./helpers.ts";
 import { argmax } from "../host/runtime/sampler.ts";
 import { SlimError } from "../host/core/errors.ts";
 import { allBoards } from "../boards/index.ts";
@@ -19,6 +19,7 @@ import { planArena, layerModes } from "../host/core/plan.ts";
 import { memoryLimits } from "../tools/package/verify.ts";
 import { RUNNER_PATH } from "../host/ship/deploy/release.ts";
 import { skipNote } from "./skips.ts";
+import { readSlim } from "../host/core/slim-read.ts";
 
 const modelDir = join(import.meta.dirname, "..", "models", "slimedge-tiny");
 const CTX = 256;
@@ -69,7 +70,7 @@ describe("buildArtifact on every board", () => {
     expect(readFileSync(join(out, "memory-map.svg"), "utf8")).toMatch(/^<svg/);
 
     // The reactor artifact, driven by the host: greedy text from the prompt's tokens.
-    const dec = await Decoder.create(model, r.plan, slimify(model).wkv, r.build, reactor);
+    const dec = await decoderFor(model, r.plan, slimify(model).wkv, r.build, reactor);
     let logits = dec.prefill([1, 400, 300]);
     for (let i = 0; i < 16; i++) logits = dec.step(argmax(logits));
     expect(dec.memoryBytes).toBe(r.plan.pages * 65536);
@@ -102,5 +103,39 @@ describe("the shipped model's standalone command on an independent runtime", () 
       expect(viaNode.stdout.startsWith(args[0])).toBe(true);
       expect(viaNode.stdout.length, viaNode.stdout).toBeGreaterThan(args[0].length + 1); // sampling may reach </s> early
     }
+  });
+});
+
+describe("slimedge build of a .slim file", () => {
+  const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
+  const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 300_000 });
+
+  it("keeps the stored layer modes where slimify would decide otherwise, and packages the stored q8_0 bytes as they are", () => {
+    // slimify makes every layer of the shipped model slim; the file stores them all vanilla
+    expect(slimify(model).layers.map((l) => l.mode)).toEqual(Array(6).fill("slim"));
+    const dir = mkdtempSync(join(tmpdir(), "slimedge-build-slim-"));
+    const file = join(dir, "tiny.slim");
+    const conv = cli("convert", join(modelDir, "model.bin"), "-o", file, "--mode", "vanilla", "--dtype", "q8_0");
+    expect(conv.status, conv.stderr).toBe(0);
+    const out = join(dir, "out");
+    const r = cli("build", file, "--board", "host", "--ctx", "64", "--out", out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^tiny for host: .* layers VVVVVV, q8_0 weights, /);
+    const plan = JSON.parse(readFileSync(join(out, "plan.json"), "utf8"));
+    expect(plan.modes).toEqual(Array(6).fill("vanilla"));
+    expect(plan.weights).toBe("q8_0");
+    expect(plan.slimify.map((l: { reasonCode: number }) => l.reasonCode)).toEqual(Array(6).fill(4)); // the stored records: vanilla by choice
+    // asking for another dtype or mode than the file stores is one clear line
+    const other = cli("build", file, "--board", "host", "--ctx", "64", "--out", out, "--quant", "f32");
+    expect(other.status).toBe(2);
+    expect(other.stderr.trim()).toMatch(/^slimedge: --quant f32: .*tiny\.slim stores q8_0 weights/);
+    // the standalone command carries the file's q8_0 bytes unchanged, and runs
+    const f = readSlim(readFileSync(file), file);
+    const wq = f.lowered.tensors.find((t) => t.name === "layers.3.wq")!;
+    expect(wq.dtype).toBe("q8_0");
+    expect(readFileSync(join(out, "tiny.cmd.wasm")).indexOf(Buffer.from(wq.bytes))).toBeGreaterThan(0);
+    const cmd = runCommand(join(out, "tiny.cmd.wasm"), "The committee", "-n", "8", "--temp", "0");
+    expect(cmd.code, cmd.stderr).toBe(0);
+    expect(cmd.stdout.startsWith("The committee")).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 /**
- * The standalone WASI command (assembly/command.ts, packaged by tools/command.ts) as a user runs it: a real
+ * The standalone WASI command (assembly/command.ts, packaged by tools/package/command.ts) as a user runs it: a real
  * process under node:wasi (so proc_exit ends that process, not the test runner), compared byte for byte
- * with what the TypeScript path (host/generate.ts with host/tokenizer.ts and host/sampler.ts) prints for the
+ * with what the TypeScript path (host/runtime/generate.ts with host/core/tokenizer.ts and host/runtime/sampler.ts) prints for the
  * same model, prompt, steps and seed; the packaged module's imports, memory and data segments; the wasm2c
  * native binary against node:wasi; and bad arguments.
  */
@@ -11,10 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import binaryen from "binaryen";
 import { beforeAll, describe, expect, it } from "vitest";
-import { generate, type SlimLayers } from "../host/runtime/generate.ts";
+import { generate } from "../host/runtime/generate.ts";
+import type { LoweredModel } from "../host/core/lowered.ts";
+import { lowerModel } from "../tools/convert/lower.ts";
 import { readLlama2c } from "../tools/convert/llama2c.ts";
 import type { Model } from "../host/core/model.ts";
-import { type ArenaPlan, PLAN_COMMAND_SLOT, encodePlanBlock, planArena } from "../host/core/plan.ts";
+import { type ArenaPlan, type AttentionMode, PLAN_COMMAND_SLOT, encodePlanBlock, planArena } from "../host/core/plan.ts";
 import type { Build } from "../host/runtime/decoder.ts";
 import { SAMPLER_DEFAULTS, type SamplerOptions } from "../host/runtime/sampler.ts";
 import { type Tokenizer, readTokenizer } from "../host/core/tokenizer.ts";
@@ -70,7 +72,8 @@ const dir = mkdtempSync(join(tmpdir(), "slimedge-command-"));
 let model: Model;
 let tokenizer: Tokenizer;
 let tokenizerBytes: Uint8Array;
-let layers: SlimLayers;
+let layers: { modes: AttentionMode[]; wkv: (Float32Array | null)[] };
+let lowered: LoweredModel;
 let plan: ArenaPlan;
 const wasm = {} as Record<Build, Uint8Array>;
 const wasmPath = (build: Build) => join(dir, `model.${build}.cmd.wasm`);
@@ -81,17 +84,18 @@ beforeAll(() => {
   tokenizerBytes = writeTokenizerBin(vocab.pieces, vocab.scores);
   tokenizer = readTokenizer(tokenizerBytes, "tokenizer.bin", DIMS.vocabSize);
   const s = slimify(model);
-  layers = { modes: s.layers.map((l) => l.mode), wkv: s.wkv, notes: [] };
+  layers = { modes: s.layers.map((l) => l.mode), wkv: s.wkv };
+  lowered = lowerModel(model, layers, { weights: "f32" });
   plan = planArena(model.config, CTX, layers.modes, { tokenizerBytes: tokenizerBytes.length });
   for (const build of BUILDS) {
-    wasm[build] = buildCommand(model, tokenizerBytes, plan, layers.wkv, { build });
+    wasm[build] = buildCommand(lowered, tokenizerBytes, plan, { build });
     writeFileSync(wasmPath(build), wasm[build]);
   }
 });
 
 /** What the TypeScript path prints (the CLI adds the final newline) for the prompt, steps and sampler. */
 async function hostText(build: Build, prompt: string, steps: number, sampler: SamplerOptions): Promise<string> {
-  const r = await generate(model, tokenizer, layers, { prompt, steps, ctx: CTX, build, sampler });
+  const r = await generate(lowered, tokenizer, { prompt, steps, ctx: CTX, build, sampler });
   return r.text;
 }
 
@@ -159,11 +163,11 @@ describe("buildCommand", () => {
 
   it("refuses a plan made without the tokenizer, and a tokenizer of another vocabulary size", () => {
     const reactor = planArena(model.config, CTX, layers.modes);
-    expect(slimError(() => buildCommand(model, tokenizerBytes, reactor, layers.wkv), "E_MODEL").message).toMatch(/tokenizerBytes/);
+    expect(slimError(() => buildCommand(lowered, tokenizerBytes, reactor), "E_MODEL").message).toMatch(/tokenizerBytes/);
     const small = byteFallbackVocab(["a"]);
     const other = writeTokenizerBin(small.pieces, small.scores);
     const otherPlan = planArena(model.config, CTX, layers.modes, { tokenizerBytes: other.length });
-    slimError(() => buildCommand(model, other, otherPlan, layers.wkv), "E_FORMAT");
+    slimError(() => buildCommand(lowered, other, otherPlan), "E_FORMAT");
   });
 });
 

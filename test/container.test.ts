@@ -1,10 +1,11 @@
 /**
- * The .slim container: both readers (host/core/container.ts in TypeScript, test/assembly/container.ts
+ * The .slim container: both readers (host/core/slim-check.ts in TypeScript, test/assembly/container.ts
  * compiled here with asc) run on the same bytes — valid files of several architectures, files broken one part
  * at a time with their CRCs recomputed (so the structure checks, not the CRCs, must find the fault), and
  * thousands of seeded single-byte corruptions and truncations. They must agree on every verdict and field.
- * Round trips: f32 bit-identical, f16 within binary16 rounding, q8_0 / q4_0 exactly host/quant.ts's
- * dequantized values (slim layers' W_K and W_KV bit-identical f32), the decoder's logits unchanged.
+ * Round trips: f32 bit-identical, f16 within binary16 rounding, q8_0 / q4_0 exactly host/core/quant.ts's
+ * dequantized values (slim layers' W_K and W_KV bit-identical f32; a slim layer's b_O folded), the stored
+ * bytes reaching the decoder's weight region unchanged, the decoder's logits unchanged.
  */
 import { describe, expect, it, beforeAll } from "vitest";
 import asc from "assemblyscript/asc";
@@ -16,9 +17,14 @@ import * as zlib from "node:zlib";
 import { crc32, hex32 } from "../host/core/crc32.ts";
 import {
   ARCH_CODES, ACTIVATION_CODES, ContainerError, DTYPE_CODES, ENTRY, FIXED_HEADER_BYTES, FLAG, HEADER, LAYER, LAYER_RECORD_BYTES,
-  LAYER_VALUES, NORM_CODES, SLIM_STATUS, TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, TOKENIZER_CODES, checkSlim, loadSlimForRun, readSlim, slimTensorList,
-  statusName, type SlimHeader,
-} from "../host/core/container.ts";
+  LAYER_VALUES, NORM_CODES, SLIM_STATUS, TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, TOKENIZER_CODES, statusName, type SlimHeader,
+} from "../host/core/slim-format.ts";
+import { checkSlim } from "../host/core/slim-check.ts";
+import { readSlim, type SlimFile } from "../host/core/slim-read.ts";
+import { slimTensorList } from "../host/core/tensors.ts";
+import { storedDtype } from "../host/core/lowered.ts";
+import { standardModel } from "../host/core/standard-model.ts";
+import { loadModelTokenizer, lowerSource, openModel } from "../host/cli/options.ts";
 import { SlimError } from "../host/core/errors.ts";
 import { type Model, type ModelConfig, type LayerWeights, archOf, kvDim } from "../host/core/model.ts";
 import { planArena } from "../host/core/plan.ts";
@@ -27,10 +33,13 @@ import { withFixedMemory } from "../host/runtime/wasm.ts";
 import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
 import { readTokenizer } from "../host/core/tokenizer.ts";
 import { slimify, type SlimifyResult } from "../tools/convert/slimify.ts";
-import { encodeSlim, f16Bits, packSlim, sealSlim, convertModel, inspectFile, storedDtype, type RawTensor } from "../tools/convert/pack.ts";
-import { dequantizeQ4, dequantizeQ8, q4Bytes, q8Bytes, quantizeQ4, quantizeQ8 } from "../host/core/quant.ts";
+import { encodeSlim, sealSlim, type RawTensor } from "../tools/convert/slim-write.ts";
+import { convertModel, packModel as packSlim } from "../tools/convert/convert.ts";
+import { inspectFile } from "../tools/convert/inspect.ts";
+import { dequantizeQ4, dequantizeQ8, f16Bits, q4Bytes, q8Bytes, quantizeQ4, quantizeQ8, storedValues } from "../host/core/quant.ts";
 import { importModel } from "../tools/convert/import.ts";
-import { checkpointModel, fixedTokens, logitsRatio, findMemoryGrow, importsOf } from "./helpers.ts";
+import { checkpointModel, decoderFor, fixedTokens, logitsRatio, findMemoryGrow, importsOf } from "./helpers.ts";
+import { referenceCanonical } from "./reference-arch.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -255,9 +264,20 @@ function cases(): Case[] {
   ];
 }
 
-/** A tensor's values in the model, by its container name. */
-function valuesOf(m: Model, name: string, wkv: (Float32Array | null)[]): Float32Array {
+/**
+ * A tensor's values in the model, by its container name: what a file of the model in these layer modes
+ * stores in f32. A slim layer's b_O is folded here, in float64: b_O + W_O·(b_V − W_KV·b_K).
+ */
+function valuesOf(m: Model, name: string, wkv: (Float32Array | null)[], modes: readonly string[] = []): Float32Array {
   const w = m.weights;
+  const bo = /^layers\.(\d+)\.bo$/.exec(name);
+  if (bo && modes[Number(bo[1])] === "slim") {
+    const L = w.layers[Number(bo[1])];
+    const W = wkv[Number(bo[1])]!;
+    const d = m.config.dim;
+    const r = Array.from({ length: d }, (_, i) => L.bv![i] - L.bk!.reduce((s, x, j) => s + W[i * d + j] * x, 0));
+    return Float32Array.from({ length: d }, (_, i) => L.bo![i] + r.reduce((s, x, j) => s + L.wo[i * d + j] * x, 0));
+  }
   const top: Record<string, Float32Array | undefined> = { token_embedding: w.tokenEmbedding, position_embedding: w.positionEmbedding, final_norm: w.finalNorm, final_norm_bias: w.finalNormBias, classifier: w.classifier };
   const match = /^layers\.(\d+)\.(.+)$/.exec(name);
   if (!match) return top[name]!;
@@ -267,6 +287,27 @@ function valuesOf(m: Model, name: string, wkv: (Float32Array | null)[]): Float32
 }
 
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+/** The values a read file stores for a tensor, decoded (host/core/quant.ts storedValues). */
+function storedOf(f: SlimFile, name: string): Float32Array {
+  const t = f.lowered.tensors.find((x) => x.name === name)!;
+  return storedValues(t.bytes, t.shape.reduce((p, s) => p * s, 1), t.dtype, t.groupSize);
+}
+
+/** Whether a file of this model in these modes folds the tensor (a slim layer's b_O with biases). */
+const isFolded = (name: string, modes: readonly string[]): boolean => {
+  const m = /^layers\.(\d+)\.bo$/.exec(name);
+  return m !== null && modes[Number(m[1])] === "slim";
+};
+
+/** Stored f32 values against the wanted ones: bit for bit, or within 1e-5 relative for a folded b_O (two float64 sums). */
+function expectF32(got: Float32Array, want: Float32Array, what: string, folded: boolean): void {
+  if (!folded) {
+    expect(bits(got), what).toEqual(bits(want));
+    return;
+  }
+  for (let i = 0; i < want.length; i++) if (!(Math.abs(got[i] - want[i]) <= 1e-5 * (1 + Math.abs(want[i])))) expect.fail(`${what}[${i}] = ${got[i]}, want ${want[i]}`);
+}
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -334,10 +375,11 @@ describe("packSlim → readSlim", () => {
       expect(f.modes).toEqual(modes);
       const wkv = c.report ? c.report.wkv : modes.map(() => null);
       for (const t of slimTensorList(c.model.config, modes)) {
-        expect(bits(valuesOf(f.model, t.name, f.wkv)), `${c.name}: ${t.name}`).toEqual(bits(valuesOf(c.model, t.name, wkv)));
+        expectF32(storedOf(f, t.name), valuesOf(c.model, t.name, wkv, modes), `${c.name}: ${t.name}`, isFolded(t.name, modes));
       }
       expect(f.tensors.every((t) => t.dtype === "f32")).toBe(true);
-      if (c.model.config.sharedClassifier) expect(f.model.weights.classifier).toBe(f.model.weights.tokenEmbedding);
+      const std = standardModel(f.lowered);
+      if (c.model.config.sharedClassifier) expect(std.weights.classifier).toBe(std.weights.tokenEmbedding);
       if (c.report) {
         f.layers.forEach((l, i) => {
           const r = c.report!.layers[i];
@@ -360,17 +402,18 @@ describe("packSlim → readSlim", () => {
     expect(reasons("llama, packed without slimify")).toEqual([4, 4]);
   });
 
-  it("keeps f16 matrices within binary16 rounding, and vectors and W_KV exact", () => {
+  it("keeps f16 matrices within binary16 rounding, and vectors, W_KV, slim layers' W_K and positions exact", () => {
     for (const c of all) {
       const f = readSlim(packed.get(c.name)!.f16, "model.slim");
       expect(expectAgree(as, packed.get(c.name)!.f16).status).toBe(SLIM_STATUS.OK);
       const wkv = c.report ? c.report.wkv : f.modes.map(() => null);
       for (const t of f.tensors) {
-        const got = valuesOf(f.model, t.name, f.wkv);
-        const want = valuesOf(c.model, t.name, wkv);
-        if (t.shape.length === 1 || t.name.endsWith(".wkv")) {
-          expect(t.dtype).toBe("f32");
-          expect(bits(got)).toEqual(bits(want));
+        const got = storedOf(f, t.name);
+        const want = valuesOf(c.model, t.name, wkv, f.modes);
+        const slimWk = /^layers\.(\d+)\.wk$/.test(t.name) && f.modes[Number(t.name.split(".")[1])] === "slim";
+        if (t.shape.length === 1 || t.name.endsWith(".wkv") || t.name === "position_embedding" || slimWk) {
+          expect(t.dtype, `${c.name}: ${t.name}`).toBe("f32");
+          expectF32(got, want, `${c.name}: ${t.name}`, isFolded(t.name, f.modes));
           continue;
         }
         expect(t.dtype).toBe("f16");
@@ -391,20 +434,20 @@ describe("packSlim → readSlim", () => {
     const wkv = c.report ? c.report.wkv : f.modes.map(() => null);
     const stored = new Map(f.tensors.map((t) => [t.name, t]));
     for (const t of slimTensorList(c.model.config, f.modes)) {
-      const got = valuesOf(f.model, t.name, f.wkv);
-      const want = valuesOf(c.model, t.name, wkv);
+      const got = storedOf(f, t.name);
+      const want = valuesOf(c.model, t.name, wkv, f.modes);
       const d = stored.get(t.name)!.dtype;
       const slimWk = /^layers\.(\d+)\.wk$/.test(t.name) && f.modes[Number(t.name.split(".")[1])] === "slim";
       const keptF32 = t.shape.length === 1 || t.name.endsWith(".wkv") || t.name === "position_embedding" || slimWk;
       expect(d, `${c.name}: ${t.name}`).toBe(keptF32 ? "f32" : dtype);
       expect(d).toBe(storedDtype(t.name, t.shape, f.modes, dtype));
-      const exact = d === "f32" ? want : d === "q8_0" ? dequantizeQ8(quantizeQ8(want, g), g) : dequantizeQ4(quantizeQ4(want, g), g);
-      expect(bits(got), `${c.name}: ${t.name}`).toEqual(bits(exact));
+      if (d === "f32") expectF32(got, want, `${c.name}: ${t.name}`, isFolded(t.name, f.modes));
+      else expect(bits(got), `${c.name}: ${t.name}`).toEqual(bits(d === "q8_0" ? dequantizeQ8(quantizeQ8(want, g), g) : dequantizeQ4(quantizeQ4(want, g), g)));
     }
     return { bytes, f };
   };
 
-  it("stores q8_0 matrices in host/quant.ts's layout and reads back exactly dequantizeQ8; slim W_K, W_KV and vectors stay f32", () => {
+  it("stores q8_0 matrices in host/core/quant.ts's layout and reads back exactly dequantizeQ8; slim W_K, W_KV and vectors stay f32", () => {
     const quantized = [];
     for (const c of all) {
       const { f } = quantRoundTrip(c, "q8_0", 8);
@@ -429,20 +472,20 @@ describe("packSlim → readSlim", () => {
         const at = f.headerBytes + t.offset;
         const orig = valuesOf(c.model, t.name, []);
         expect([...bytes.subarray(at, at + t.byteLength)], t.name).toEqual([...q4Bytes(orig, 32)]);
-        // re-quantizing what the reader returns gives the stored bytes again: exact for q4_0
-        expect([...q4Bytes(valuesOf(f.model, t.name, []), 32)], t.name).toEqual([...q4Bytes(orig, 32)]);
+        // re-quantizing the stored values gives the stored bytes again: exact for q4_0
+        expect([...q4Bytes(storedOf(f, t.name), 32)], t.name).toEqual([...q4Bytes(orig, 32)]);
       }
     }
     expect(() => packSlim(all[0].model, { layers: all[0].report, dtype: "q4_0", groupSize: 16 })).toThrow(/q4_0 packs groups of 32/);
     expect(() => packSlim(all[1].model, { layers: all[1].report, dtype: "q8_0", groupSize: 32 })).toThrow(/do not split into q8_0 groups of 32/); // dim 16
   });
 
-  it("re-quantizes the q8_0 values it read to the same int8 values and scales (exact, see host/container.ts dequantize)", () => {
+  it("re-quantizes stored q8_0 values to the same int8 values and scales (exact, see host/core/quant.ts storedValues)", () => {
     for (const c of all) {
       const { f } = quantRoundTrip(c, "q8_0", 8);
       for (const t of f.tensors.filter((e) => e.dtype === "q8_0")) {
         const a = quantizeQ8(valuesOf(c.model, t.name, []), 8);
-        const b = quantizeQ8(valuesOf(f.model, t.name, []), 8);
+        const b = quantizeQ8(storedOf(f, t.name), 8);
         expect([...b.values], t.name).toEqual([...a.values]);
         expect(bits(b.scales), t.name).toEqual(bits(a.scales));
       }
@@ -460,11 +503,11 @@ describe("packSlim → readSlim", () => {
     expect(moved).toBe(0);
   });
 
-  it("reconstructs W_V of slim layers on demand as W_KV·W_K", () => {
+  it("reads back as the standard model it computes: W_V = W_KV·W_K, and with biases the float64 reference's logits", () => {
     const c = all[0];
     const f = readSlim(packed.get(c.name)!.f32, "model.slim");
     const want = c.model.weights.layers[0].wv;
-    const got = f.model.weights.layers[0].wv;
+    const got = standardModel(f.lowered).weights.layers[0].wv;
     let err = 0;
     let ref = 0;
     for (let i = 0; i < want.length; i++) {
@@ -472,54 +515,80 @@ describe("packSlim → readSlim", () => {
       ref += want[i] ** 2;
     }
     expect(Math.sqrt(err / ref)).toBeLessThan(1e-4);
-    expect(f.model.weights.layers[0].wv).toBe(got); // computed once
+    // Biased slim layers store b_O folded and no b_V: the standard model they stand for (b_V = W_KV·b_K)
+    // gives the independent float64 reference's logits of the original model.
+    for (const name of ["gpt2-like (LayerNorm, GELU, learned positions, biases)", "neox-like (partial RoPE, parallel residual, biases, own classifier)"]) {
+      const k = all.find((x) => x.name === name)!;
+      const g = readSlim(packed.get(name)!.f32, "model.slim");
+      expect(g.modes, name).toContain("slim");
+      expect(g.tensors.some((t) => /^layers\.\d+\.bv$/.test(t.name) && g.modes[Number(t.name.split(".")[1])] === "slim"), name).toBe(false);
+      const tokens = fixedTokens(k.model.config.vocabSize, 8);
+      const a = referenceCanonical(k.model, tokens);
+      const b = referenceCanonical(standardModel(g.lowered), tokens);
+      for (let p = 0; p < tokens.length; p++) expect(logitsRatio(Float32Array.from(b[p]), Float32Array.from(a[p])), `${name} position ${p}`).toBeLessThan(1e-4);
+    }
+  });
+
+  it("hands the decoder a q8_0 / q4_0 file's bytes as they are: its weight region holds them byte for byte", async () => {
+    const c = all[0]; // dim 32, hidden 64, both layers slim
+    for (const dtype of ["q8_0", "q4_0"] as const) {
+      const bytes = packSlim(c.model, { layers: c.report, dtype });
+      const f = readSlim(bytes, "model.slim");
+      const plan = planArena(f.config, 32, f.modes, { weights: dtype });
+      const d = await Decoder.create(f.lowered, plan, "scalar");
+      const region = d.weightRegion();
+      const base = plan.regions.find((r) => r.name === "weights")!.offset;
+      const spans = [plan.embedding, ...plan.layers.flatMap((l) => [l.attnNorm, l.wq, l.wk, l.wvOrWkv, l.wo, l.ffnNorm, l.w1, l.w2, l.w3]), plan.finalNorm];
+      let quantized = 0;
+      for (const t of f.tensors) {
+        const span = spans.find((s) => s.name === t.name)!;
+        const onFile = bytes.subarray(f.headerBytes + t.offset, f.headerBytes + t.offset + t.byteLength);
+        expect(span.size, t.name).toBe(t.byteLength);
+        expect(Buffer.from(region.subarray(span.offset - base, span.offset - base + span.size)).equals(Buffer.from(onFile)), `${dtype} ${t.name}`).toBe(true);
+        if (t.dtype === dtype) quantized++;
+      }
+      expect(quantized).toBe(1 + 2 * 5); // token_embedding; wq, wo, w1, w2 and w3 of both (slim) layers
+    }
   });
 
   it("gives the decoder the same logits as the checkpoint it came from", async () => {
     const c = all[0];
     const tokens = fixedTokens(c.model.config.vocabSize, 20);
-    const logits = async (m: Model, modes: ("slim" | "vanilla")[], wkv: (Float32Array | null)[]) => {
-      const d = await Decoder.create(m, planArena(m.config, 32, modes), wkv, "scalar");
+    const fromModel = async (m: Model, modes: ("slim" | "vanilla")[], wkv: (Float32Array | null)[], weights: "f32" | "q8_0" | "q4_0" = "f32") => {
+      const d = await decoderFor(m, planArena(m.config, 32, modes, { weights }), wkv, "scalar");
       return Float32Array.from(d.prefill(tokens));
     };
-    const want = await logits(c.model, c.report!.layers.map((l) => l.mode), c.report!.wkv);
-    const f = readSlim(packed.get(c.name)!.f32, "model.slim");
-    expect(bits(await logits(f.model, f.modes, f.wkv))).toEqual(bits(want));
-    const h = readSlim(packed.get(c.name)!.f16, "model.slim");
-    expect(logitsRatio(await logits(h.model, h.modes, h.wkv), want)).toBeLessThan(1e-2);
-    const vanilla = await logits(c.model, ["vanilla", "vanilla"], [null, null]);
-    expect(logitsRatio(await logits(f.model, ["vanilla", "vanilla"], [null, null]), vanilla)).toBeLessThan(1e-4); // W_V rebuilt from W_KV
-  });
-
-  it("gives the decoder at q8_0 / q4_0 the logits of the checkpoint run at the same dtype", async () => {
-    const c = all[0]; // dim 32, hidden 64, both layers slim
-    const tokens = fixedTokens(c.model.config.vocabSize, 20);
-    const logits = async (m: Model, modes: ("slim" | "vanilla")[], wkv: (Float32Array | null)[], weights: "q8_0" | "q4_0") => {
-      const d = await Decoder.create(m, planArena(m.config, 32, modes, { weights }), wkv, "scalar");
+    const fromFile = async (f: SlimFile) => {
+      const d = await Decoder.create(f.lowered, planArena(f.config, 32, f.modes, { weights: f.lowered.weights }), "scalar");
       return Float32Array.from(d.prefill(tokens));
     };
     const modes = c.report!.layers.map((l) => l.mode);
+    const want = await fromModel(c.model, modes, c.report!.wkv);
+    const f = readSlim(packed.get(c.name)!.f32, "model.slim");
+    expect(bits(await fromFile(f))).toEqual(bits(want));
+    const h = readSlim(packed.get(c.name)!.f16, "model.slim");
+    expect(logitsRatio(await fromFile(h), want)).toBeLessThan(1e-2);
+    const vanilla = await fromModel(c.model, ["vanilla", "vanilla"], [null, null]);
+    expect(logitsRatio(await fromModel(standardModel(f.lowered), ["vanilla", "vanilla"], [null, null]), vanilla)).toBeLessThan(1e-4); // W_V rebuilt from W_KV
+    // q8_0 / q4_0: a file and the checkpoint lowered in memory put the same bytes in the arena
     for (const dtype of ["q8_0", "q4_0"] as const) {
-      const want = await logits(c.model, modes, c.report!.wkv, dtype);
-      const f = readSlim(packSlim(c.model, { layers: c.report, dtype }), "model.slim");
-      const got = await logits(f.model, f.modes, f.wkv, dtype);
-      // re-quantization is exact, so the arena holds the same bytes and the logits agree bit for bit
-      const enc = dtype === "q8_0" ? q8Bytes : q4Bytes;
-      for (const t of f.tensors.filter((e) => e.dtype === dtype))
-        expect(Buffer.from(enc(valuesOf(f.model, t.name, []), 32)).equals(Buffer.from(enc(valuesOf(c.model, t.name, []), 32))), t.name).toBe(true);
-      expect(bits(got), dtype).toEqual(bits(want));
+      const q = readSlim(packSlim(c.model, { layers: c.report, dtype }), "model.slim");
+      expect(bits(await fromFile(q)), dtype).toEqual(bits(await fromModel(c.model, modes, c.report!.wkv, dtype)));
     }
   });
 
-  it("hands `slimedge run` the stored modes, W_KV and embedded tokenizer", () => {
+  it("hands `slimedge run` and `build` the stored modes, bytes and embedded tokenizer, and refuses flags that ask for others", () => {
     const dir = mkdtempSync(join(tmpdir(), "slimedge-container-"));
     const path = join(dir, "m.slim");
     writeFileSync(path, packed.get("llama with a singular W_K")!.f32);
-    const r = loadSlimForRun(path);
-    expect(r.slim.modes).toEqual(["slim", "vanilla"]);
-    expect(r.slim.wkv[1]).toBeNull();
-    expect(r.slim.notes).toEqual([expect.stringMatching(/^layer 1 keeps its V-cache .*: W_K of layer 1 is singular/)]);
-    expect(r.tokenizer.encode("the", { bos: true })).toEqual(readTokenizer(tokenizerBin, "t", V).encode("the", { bos: true }));
+    const src = openModel(path);
+    const r = lowerSource(src, { mode: "slim" });
+    expect(r.lowered.modes).toEqual(["slim", "vanilla"]);
+    expect(r.lowered).toBe(src.slim!.lowered); // the stored bytes, not a copy lowered again
+    expect(r.notes).toEqual([expect.stringMatching(/^layer 1 keeps its V-cache .*: W_K of layer 1 is singular/)]);
+    expect(loadModelTokenizer(src, undefined).encode("the", { bos: true })).toEqual(readTokenizer(tokenizerBin, "t", V).encode("the", { bos: true }));
+    expect(() => lowerSource(src, { mode: "slim", weights: "q8_0" })).toThrow(/--quant q8_0: .*m\.slim stores f32 weights, and they run as stored; convert the checkpoint again with --dtype q8_0/);
+    expect(() => lowerSource(src, { mode: "vanilla" })).toThrow(/--mode vanilla: .*m\.slim stores layer 0 slim/);
   });
 });
 
@@ -550,7 +619,8 @@ describe("readers name the broken part", () => {
       ["3 bytes", good.subarray(0, 3), S.TRUNCATED_HEADER],
       ["magic", edited(good, (_, b) => b.set([0x61, 0x6b, 0x34, 0x32], 0), false), S.BAD_MAGIC, /llama2\.c checkpoint/],
       ["7 bytes", good.subarray(0, 7), S.TRUNCATED_HEADER, /before the format version/],
-      ["version", edited(good, u32(HEADER.version, 2), false), S.BAD_VERSION, /version is 2/],
+      ["version", edited(good, u32(HEADER.version, 3), false), S.BAD_VERSION, /version is 3/],
+      ["version 1", edited(good, u32(HEADER.version, 1), false), S.BAD_VERSION, /version is 1, but this reader knows \.slim version 2 only; convert the checkpoint again/],
       ["100 bytes", good.subarray(0, 100), S.TRUNCATED_HEADER, /shorter than the 128-byte fixed header/],
       ["header_bytes misaligned", edited(good, u32(HEADER.headerBytes, h.headerBytes + 4), false), S.BAD_HEADER_LENGTH],
       ["cut in the table", good.subarray(0, h.headerBytes - 40), S.TRUNCATED_HEADER, /header_bytes says the header is \d+ bytes/],
@@ -579,6 +649,8 @@ describe("readers name the broken part", () => {
       ["duplicate", edited(good, (_, b) => setName(b, e("layers.0.wq"), "layers.0.attn_norm")), S.DUPLICATE_TENSOR, /\(layers\.0\.attn_norm\): duplicate of entry 1/],
       ["shape", edited(good, u32(e("layers.0.wk") + ENTRY.shape + 4, 8)), S.TENSOR_SHAPE, /tensor layers\.0\.wk \(table entry \d+\): shape 16×8 does not match the config \(kvDim × dim = 16×16\)/],
       ["f16 vector", edited(good, u32(e("layers.0.attn_norm") + ENTRY.dtype, 1)), S.TENSOR_DTYPE, /vectors \(norms, biases\) are stored as f32/],
+      ["f16 slim W_K", edited(good, u32(e("layers.0.wk") + ENTRY.dtype, 1)), S.TENSOR_DTYPE, /\(layers\.0\.wk\): dtype f16, but W_KV, slim layers' W_K and the position embedding are stored as f32/],
+      ["q8_0 W_KV", edited(good, u32(e("layers.0.wkv") + ENTRY.dtype, 2)), S.TENSOR_DTYPE, /\(layers\.0\.wkv\): dtype q8_0, but W_KV/],
       ["byte length", edited(good, (v) => v.setBigUint64(e("layers.0.wq") + ENTRY.byteLength, 1000n, true)), S.TENSOR_DTYPE, /byte_length is 1000, but 16×16 f32 values take 1024/],
       ["misaligned", edited(good, (v) => v.setBigUint64(e("layers.0.wq") + ENTRY.offset, BigInt(h.tensors[idx("layers.0.wq")].offset + 4), true)), S.TENSOR_BOUNDS, /is not a multiple of 16/],
       ["overlap", edited(good, (v) => v.setBigUint64(e("layers.0.wq") + ENTRY.offset, BigInt(h.tensors[idx("layers.0.wq") - 1].offset), true)), S.TENSOR_BOUNDS, /before the end .* of entry \d+/],
@@ -627,9 +699,15 @@ describe("readers name the broken part", () => {
     expect(e).toBeInstanceOf(SlimError);
     expect(e!.code).toBe("E_MODEL");
     expect(e!.message).toMatch(/tensor layers\.0\.wo is q4_0 with group_size 8; q4_0 packs groups of 32 values/);
+    // one q8_0 matrix among f32 ones passes the checks, but no decoder runs two weight dtypes
     const q8only = tensors.map((t) => (t.dtype === "q4_0" ? { ...t, dtype: "f32" as const, data: new Uint8Array(4 * t.shape[0] * t.shape[1]) } : t));
-    const ok = readSlim(encodeSlim({ config: f.config, layers: f.layers.map((l) => ({ mode: l.mode, reason: l.reasonCode, values: LAYER_VALUES.map((k) => l[k]) })), threshold: f.threshold, groupSize: g, tensors: q8only, tokenizer: null }), "model.slim");
-    expect([...ok.model.weights.layers[0].wq]).toEqual(Array(f.config.dim * f.config.dim).fill(0)); // zero bytes: int8 0 and scale 0
+    const mixed = encodeSlim({ config: f.config, layers: f.layers.map((l) => ({ mode: l.mode, reason: l.reasonCode, values: LAYER_VALUES.map((k) => l[k]) })), threshold: f.threshold, groupSize: g, tensors: q8only, tokenizer: null });
+    expect(expectAgree(as, mixed).status).toBe(SLIM_STATUS.OK);
+    expect(() => readSlim(mixed, "model.slim")).toThrow(/tensor layers\.0\.wq is q8_0, but token_embedding is f32/);
+    // all of them q8_0: zero bytes are int8 0 and scale 0
+    const q8 = tensors.map((t) => (t.shape.length === 2 && !t.name.endsWith(".wkv") && !t.name.endsWith(".wk") ? { ...t, dtype: "q8_0" as const, data: new Uint8Array((t.shape[0] * t.shape[1] * (g + 4)) / g) } : t.dtype === "q4_0" ? { ...t, dtype: "f32" as const, data: new Uint8Array(4 * t.shape[0] * t.shape[1]) } : t));
+    const ok = readSlim(encodeSlim({ config: f.config, layers: f.layers.map((l) => ({ mode: l.mode, reason: l.reasonCode, values: LAYER_VALUES.map((k) => l[k]) })), threshold: f.threshold, groupSize: g, tensors: q8, tokenizer: null }), "model.slim");
+    expect([...storedOf(ok, "layers.0.wq")]).toEqual(Array(f.config.dim * f.config.dim).fill(0));
   });
 });
 
@@ -647,7 +725,7 @@ describe("robustness", () => {
     const reject = (bytes: Uint8Array, what: string) => {
       let model: unknown = null;
       try {
-        model = readSlim(bytes, "model.slim").model;
+        model = readSlim(bytes, "model.slim").lowered;
       } catch (e) {
         if (!(e instanceof SlimError) || e.code !== "E_FORMAT") throw new Error(`${what}: ${String(e)}`);
       }
@@ -726,7 +804,7 @@ describe("slimedge convert and inspect", () => {
     const forced = convertModel(join(dir, "model.bin"), join(dir, "slim.slim"), { dtype: "f32", mode: "slim", threshold: 1e-15 });
     expect(readSlim(readFileSync(join(dir, "slim.slim")), "s.slim").modes).toEqual(["slim", "slim"]);
     expect(forced.notes).toEqual([expect.stringMatching(/layer 0 is slim by --mode slim although V reconstruction error/), expect.stringMatching(/layer 1/)]);
-    expect(importModel(join(dir, "auto.slim")).format).toBe(".slim v1 container");
+    expect(importModel(join(dir, "auto.slim")).format).toBe(".slim v2 container");
   });
 
   it("converts to q8_0 and q4_0: matrices quantized, slim layers' W_K and W_KV f32, both readers agree", () => {
@@ -741,9 +819,9 @@ describe("slimedge convert and inspect", () => {
       const byName = new Map(f.tensors.map((t) => [t.name, t.dtype]));
       expect([byName.get("token_embedding"), byName.get("layers.0.wq"), byName.get("layers.1.w2"), byName.get("layers.0.wk"), byName.get("layers.1.wkv"), byName.get("final_norm")]).toEqual([dtype, dtype, dtype, "f32", "f32", "f32"]);
       const deq = dtype === "q8_0" ? (x: Float32Array) => dequantizeQ8(quantizeQ8(x, 32), 32) : (x: Float32Array) => dequantizeQ4(quantizeQ4(x, 32), 32);
-      expect(bits(f.model.weights.layers[1].w1)).toEqual(bits(deq(r.imported.model.weights.layers[1].w1)));
-      expect(bits(f.model.weights.layers[0].wk)).toEqual(bits(r.imported.model.weights.layers[0].wk));
-      expect(bits(f.wkv[0]!)).toEqual(bits(r.report.wkv[0]!));
+      expect(bits(storedOf(f, "layers.1.w1"))).toEqual(bits(deq(r.imported.model.weights.layers[1].w1)));
+      expect(bits(storedOf(f, "layers.0.wk"))).toEqual(bits(r.imported.model.weights.layers[0].wk));
+      expect(bits(storedOf(f, "layers.0.wkv"))).toEqual(bits(r.report.wkv[0]!));
       expect(inspectFile(out)).toMatch(new RegExp(`dtypes: f32 [\\d.]+ KiB \\(\\d+ tensors\\), ${dtype}`));
     }
   });

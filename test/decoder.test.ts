@@ -15,7 +15,7 @@ import { LayerSlot, PlanSlot } from "../host/core/abi.generated.ts";
 import { type Build, Decoder } from "../host/runtime/decoder.ts";
 import { argmax } from "../host/runtime/sampler.ts";
 import { slimify } from "../tools/convert/slimify.ts";
-import { type Checkpoint, checkpointModel, fixedTokens, logitsRatio, rawDecoder, slimError } from "./helpers.ts";
+import { type Checkpoint, checkpointModel, fixedTokens, logitsRatio, rawDecoder, slimError, decoderFor as loadDecoder } from "./helpers.ts";
 import { referenceLogits } from "./reference.ts";
 import { skipNote } from "./skips.ts";
 
@@ -74,7 +74,7 @@ function load(ckpt: Checkpoint): { model: Model; bytes: Uint8Array } {
 async function decoderFor(model: Model, ctx: number, build: Build, mode: AttentionMode, wkv?: (Float32Array | null)[], keys: SlimKeys = "pre"): Promise<Decoder> {
   const plan = planArena(model.config, ctx, layerModes(model.config, mode), { slimKeys: keys });
   const weights = plan.modes.includes("slim") ? (wkv ?? slimify(model).wkv) : plan.modes.map(() => null);
-  return Decoder.create(model, plan, weights, build);
+  return loadDecoder(model, plan, weights, build);
 }
 
 /** Worst ratios seen, printed as one table at the end of the file. */
@@ -161,7 +161,7 @@ describe("the oracle comparison", () => {
     const wrong = { ...model.config, ropeTheta: 5000 };
     for (const mode of MODES) {
       const plan = planArena(wrong, 32, layerModes(wrong, mode));
-      const dec = await Decoder.create(model, plan, mode === "slim" ? slimify(model).wkv : [null, null], "simd");
+      const dec = await loadDecoder(model, plan, mode === "slim" ? slimify(model).wkv : [null, null], "simd");
       const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), oracle[p])));
       expect(worst, mode).toBeGreaterThan(10 * TOLERANCE);
     }

@@ -7,7 +7,9 @@ import { expect } from "vitest";
 import { SlimError, type ErrorCode } from "../host/core/errors.ts";
 import { readLlama2c } from "../tools/convert/llama2c.ts";
 import type { Model } from "../host/core/model.ts";
-import { type Build, type DecoderExports, loadDecoderBytes } from "../host/runtime/decoder.ts";
+import type { ArenaPlan } from "../host/core/plan.ts";
+import { Decoder, type Build, type DecoderExports, loadDecoderBytes } from "../host/runtime/decoder.ts";
+import { lowerModel } from "../tools/convert/lower.ts";
 import { withFixedMemory } from "../host/runtime/wasm.ts";
 import { randomLlamaWeights, writeV0, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 
@@ -36,6 +38,15 @@ export async function rawDecoder(build: Build, pages: number): Promise<DecoderEx
   const bytes = withFixedMemory(loadDecoderBytes(build), pages);
   const instance = await WebAssembly.instantiate(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {});
   return instance.exports as unknown as DecoderExports;
+}
+
+/**
+ * The decoder for a canonical model: lowered (tools/convert/lower.ts) to the plan's layer modes, weight
+ * dtype and group size, then loaded; `wkv[l]` is layer l's W_KV where the plan runs it slim.
+ */
+export function decoderFor(model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[], build: Build = "simd", module?: Uint8Array): Promise<Decoder> {
+  const lowered = lowerModel(model, { modes: plan.modes, wkv }, { weights: plan.weights, groupSize: plan.groupSize });
+  return Decoder.create(lowered, plan, build, module);
 }
 
 // ---------------------------------------------------------------------------------------------------------

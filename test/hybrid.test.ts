@@ -4,10 +4,9 @@ import { describe, it, expect } from "vitest";
 import type { ModelConfig } from "../host/core/model.ts";
 import { syntheticModel } from "../host/core/synthetic.ts";
 import { planArena } from "../host/core/plan.ts";
-import { Decoder } from "../host/runtime/decoder.ts";
 import { slimify } from "../tools/convert/slimify.ts";
 import { referenceLogits } from "./reference.ts";
-import { logitsRatio } from "./helpers.ts";
+import { logitsRatio, decoderFor } from "./helpers.ts";
 
 const cfg: ModelConfig = {
   arch: "llama", dim: 64, hiddenDim: 160, nLayers: 3, nHeads: 4, nKvHeads: 4, vocabSize: 67, seqLen: 128,
@@ -34,7 +33,7 @@ describe("conditioning-aware hybrid", () => {
     const plan = planArena(cfg, 96, modes);
     expect(plan.layers.map((l) => l.vCache !== null)).toEqual([false, true, false]);
     expect(plan.contextBytes).toBe(96 * 64 * 4 * (3 + 1)); // three K-caches and one V-cache
-    const dec = await Decoder.create(model, plan, report.wkv, build);
+    const dec = await decoderFor(model, plan, report.wkv, build);
     const oracle = referenceLogits(model, tokens);
     const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), oracle[p])));
     console.log(`  hybrid SVS ${build}: worst max|Δ|/max|ref| ${worst.toExponential(2)}`);

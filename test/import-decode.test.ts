@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Model } from "../host/core/model.ts";
 import { planArena, layerModes } from "../host/core/plan.ts";
-import { Decoder } from "../host/runtime/decoder.ts";
 import { slimify } from "../tools/convert/slimify.ts";
 import { importHfLlama } from "../tools/convert/hf-llama.ts";
 import { importHfGpt2 } from "../tools/convert/hf-gpt2.ts";
@@ -16,7 +15,7 @@ import { importGguf } from "../tools/convert/gguf.ts";
 import { referenceHfGpt2, referenceHfLlama, referenceHfNeox } from "./reference-arch.ts";
 import { randomHfGpt2, randomHfLlama, randomHfNeox, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
 import { writeGgufLlama } from "./fixtures/gguf-writer.ts";
-import { fixedTokens, logitsRatio } from "./helpers.ts";
+import { fixedTokens, logitsRatio, decoderFor } from "./helpers.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slimedge-import-decode-"));
 const TOLERANCE = 1e-4;
@@ -75,7 +74,7 @@ describe.each(cases)("$name", ({ load }) => {
   it.each(["slim", "vanilla"] as const)("decodes every position within 1e-4 × max |ref| (%s)", async (mode) => {
     if (mode === "slim") expect(layers.every((l) => l.mode === "slim")).toBe(true);
     const plan = planArena(model.config, tokens.length, layerModes(model.config, mode));
-    const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), "simd");
+    const dec = await decoderFor(model, plan, mode === "slim" ? wkv : wkv.map(() => null), "simd");
     const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), want[p])));
     console.log(`  ${model.config.arch} ${mode}: worst max|Δ|/max|ref| ${worst.toExponential(2)}`);
     expect(worst).toBeLessThanOrEqual(TOLERANCE);

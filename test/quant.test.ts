@@ -6,11 +6,11 @@ import { join } from "node:path";
 import { quantizeQ8, quantizeQ4, q4Bytes, roundHalfEven } from "../host/core/quant.ts";
 import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
 import { planArena, layerModes } from "../host/core/plan.ts";
-import { Decoder, type Build } from "../host/runtime/decoder.ts";
+import type { Build } from "../host/runtime/decoder.ts";
 import { argmax } from "../host/runtime/sampler.ts";
 import { slimify } from "../tools/convert/slimify.ts";
 import { referenceLogits } from "./reference.ts";
-import { logitsRatio } from "./helpers.ts";
+import { logitsRatio, decoderFor } from "./helpers.ts";
 import type { ModelConfig } from "../host/core/model.ts";
 
 interface Kernels {
@@ -141,7 +141,7 @@ describe("Q8_0 decoder against the float64 oracle", () => {
     "stays within 5e-2 × max |ref| at every position and mostly agrees on argmax ($build, $mode)",
     async ({ build, mode }) => {
       const plan = planArena(cfg, 128, layerModes(cfg, mode), { weights: "q8_0" });
-      const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
+      const dec = await decoderFor(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
       let worst = 0;
       let agree = 0;
       tokens.forEach((t, p) => {
@@ -175,7 +175,7 @@ describe("Q8_0 on the shipped model", () => {
     const { wkv } = slimify(model);
     const greedy = async (prompt: string, weights: "f32" | "q8_0", mode: "slim" | "vanilla") => {
       const plan = planArena(model.config, 256, layerModes(model.config, mode), { weights });
-      const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), "simd");
+      const dec = await decoderFor(model, plan, mode === "slim" ? wkv : wkv.map(() => null), "simd");
       let logits = dec.prefill(tokenizer.encode(prompt, { bos: true }));
       const out: number[] = [];
       for (let i = 0; i < 128; i++) {
@@ -213,7 +213,7 @@ describe("Q8 cache rows", () => {
     "stays within $bound × max |ref| ($build, $mode)",
     async ({ build, mode, bound }) => {
       const plan = planArena(cfg, 128, layerModes(cfg, mode), { kCache: "q8" });
-      const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
+      const dec = await decoderFor(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
       const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), oracle[p])));
       console.log(`  q8 cache ${build} ${mode}: worst max|Δ|/max|ref| ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(bound);
@@ -238,7 +238,7 @@ describe("Q4_0 decoder against the float64 oracle", () => {
     async ({ build, mode }) => {
       const plan = planArena(cfg, 128, layerModes(cfg, mode), { weights: "q4_0" });
       expect(plan.layers[0].wq.size).toBe(64 * 64 / 2 + (64 * 64 / 32) * 4);
-      const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
+      const dec = await decoderFor(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
       const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), oracle[p])));
       console.log(`  q4_0 ${build} ${mode}: worst max|Δ|/max|ref| ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(0.45);
@@ -266,7 +266,7 @@ describe("f16 weights and f16 cache rows", () => {
     ]),
   )("stays within $bound × max |ref| ($build, $mode, $weights weights, $kCache cache)", async ({ build, mode, weights, kCache, bound }) => {
     const plan = planArena(cfg, 128, layerModes(cfg, mode), { weights, kCache });
-    const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
+    const dec = await decoderFor(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
     const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), oracle[p])));
     console.log(`  ${build} ${mode} ${weights} weights ${kCache} cache: worst max|Δ|/max|ref| ${worst.toExponential(2)}`);
     expect(worst).toBeLessThanOrEqual(bound);

@@ -7,10 +7,10 @@ import { join } from "node:path";
 import { loadLlama2c } from "../tools/convert/llama2c.ts";
 import type { Model } from "../host/core/model.ts";
 import { planArena, layerModes, type AttentionMode } from "../host/core/plan.ts";
-import { Decoder, type Build } from "../host/runtime/decoder.ts";
+import type { Build } from "../host/runtime/decoder.ts";
 import { argmax } from "../host/runtime/sampler.ts";
 import { slimify } from "../tools/convert/slimify.ts";
-import { logitsRatio } from "./helpers.ts";
+import { logitsRatio, decoderFor } from "./helpers.ts";
 
 const dir = join(import.meta.dirname, "..", "models", "slimedge-tiny");
 const TOLERANCE = 1e-4;
@@ -53,7 +53,7 @@ describe("the shipped model against PyTorch", () => {
     for (const s of fixture.sequences) {
       const plan = planArena(model.config, s.positions, layerModes(model.config, mode));
       if (mode === "slim") expect(plan.modes.every((m) => m === "slim")).toBe(true);
-      const dec = await Decoder.create(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
+      const dec = await decoderFor(model, plan, mode === "slim" ? wkv : wkv.map(() => null), build);
       let worst = 0;
       for (let p = 0; p < s.positions; p++) {
         const ours = dec.step(s.tokens[p]);

@@ -14,6 +14,7 @@ import { planArena, layerModes, type AttentionMode, type SlimKeys, type WeightDt
 import { Decoder, type Build } from "../host/runtime/decoder.ts";
 import { slimify } from "./convert/slimify.ts";
 import { formatBytes } from "../host/core/format.ts";
+import { lowerModel } from "./convert/lower.ts";
 
 interface Variant {
   name: string; // "slim", "slim-post" (rotated keys cached), "vanilla", "slim-q8", "vanilla-q8"
@@ -110,7 +111,8 @@ async function main(): Promise<void> {
     const decoders = new Map<string, Decoder>();
     for (const v of variants) {
       const plan = planArena(config, config.seqLen, layerModes(config, v.mode), { slimKeys: v.keys, weights: v.weights });
-      const decoder = await Decoder.create(model, plan, v.mode === "slim" ? wkv : wkv.map(() => null), build);
+      const lowered = lowerModel(model, { modes: plan.modes, wkv: v.mode === "slim" ? wkv : wkv.map(() => null) }, { weights: v.weights });
+      const decoder = await Decoder.create(lowered, plan, build);
       decoder.prefill([1, 2, 3, 4]); // warm-up: lets the engine tier up the hot functions
       for (let i = 0; i < 48; i++) decoder.step(i);
       decoder.reset();

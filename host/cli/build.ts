@@ -1,47 +1,47 @@
 /** `slimedge build`: a board-ready artifact folder. */
-import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, Option } from "commander";
-import { importModel } from "../../tools/convert/import.ts";
-import { loadTokenizer } from "../core/tokenizer.ts";
-import { type AttentionMode, type WeightDtype } from "../core/plan.ts";
+import { readTokenizer } from "../core/tokenizer.ts";
+import { type AttentionMode, type WeightDtype, DECODER_WEIGHTS } from "../core/plan.ts";
 import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
 import { WEIGHT_DTYPES } from "../../tools/package/fit.ts";
-import { root, DEFAULT_MODEL_DIR, wholeNumber, number } from "./options.ts";
+import { root, wholeNumber, number, openModel, findTokenizer, lowerSource } from "./options.ts";
 
 export function register(cli: Command): void {
   cli
     .command("build")
     .description("a board-ready artifact folder: reactor .wasm, standalone WASI .cmd.wasm, plan.json, memory map")
-    .argument("[checkpoint]", "llama2.c model .bin; default: models/slimedge-tiny/model.bin")
+    .argument("[checkpoint]", "a .slim file (its stored weights and layer modes), or a checkpoint to slimify and lower; default: models/slimedge-tiny/model.bin")
     .requiredOption("--board <name>", "board profile (see `slimedge boards`)")
     .requiredOption("--ctx <n>", "context length to plan for", wholeNumber("--ctx", 1))
-    .addOption(new Option("--mode <mode>", "attention: slim, vanilla, or auto (slim unless the model has grouped K/V)").choices(["slim", "vanilla", "auto"]).default("auto"))
-    .addOption(new Option("--quant <dtype>", "weight storage").choices([...WEIGHT_DTYPES]).default("f32"))
+    .addOption(new Option("--mode <mode>", "attention of a checkpoint: slim or auto (slimify decides per layer; vanilla for grouped K/V), or vanilla").choices(["slim", "vanilla", "auto"]).default("auto"))
+    .addOption(new Option("--quant <dtype>", "weight storage of a checkpoint (default f32); a .slim builds the dtype it stores").choices([...WEIGHT_DTYPES]))
     .addOption(new Option("--simd <when>", "SIMD build: on, off, or auto (what the board's runtime has)").choices(["on", "off", "auto"]).default("auto"))
-    .option("--tokenizer <file>", "tokenizer.bin to embed (default: next to the checkpoint)")
+    .option("--tokenizer <file>", "tokenizer.bin to embed (default: the one a .slim embeds, else next to the checkpoint)")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .option("--out <dir>", "output folder (default: build/<board>)")
-    .action(async (checkpoint: string | undefined, flags: { board: string; ctx: number; mode: AttentionMode | "auto"; quant: WeightDtype; simd: "on" | "off" | "auto"; tokenizer?: string; threshold: number; out?: string }) => {
+    .action(async (checkpoint: string | undefined, flags: { board: string; ctx: number; mode: AttentionMode | "auto"; quant?: WeightDtype; simd: "on" | "off" | "auto"; tokenizer?: string; threshold: number; out?: string }) => {
       const board = getBoard(flags.board);
-      const path = checkpoint ?? join(DEFAULT_MODEL_DIR, "model.bin");
-      if (!checkpoint && !existsSync(path)) fail("E_FILE", `${path}: no checkpoint given and no default model there; pass a llama2.c .bin`);
-      const model = importModel(path).model;
-      const tokPath = flags.tokenizer ?? join(dirname(path), "tokenizer.bin");
-      loadTokenizer(tokPath, model.config.vocabSize); // one clear line now rather than a packaging failure later
+      if (flags.quant !== undefined && !DECODER_WEIGHTS.includes(flags.quant))
+        fail("E_FLAG", `--quant ${flags.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${flags.quant}`);
+      const src = openModel(checkpoint);
+      const tok = findTokenizer(src, flags.tokenizer, true);
+      readTokenizer(tok.bytes, tok.source, src.config.vocabSize); // one clear line now rather than a packaging failure later
+      const { lowered, layers, notes } = lowerSource(src, { mode: flags.mode, weights: flags.quant, slimify: { threshold: flags.threshold } });
+      for (const n of notes) process.stderr.write(`note: ${n}\n`);
       const out = flags.out ?? join(root, "build", board.name);
-      const stem = basename(path).replace(/\.[^.]*$/, "");
-      const name = stem === "model" ? basename(dirname(resolve(path))) : stem; // models/<name>/model.bin -> <name>
+      const stem = basename(src.path).replace(/\.[^.]*$/, "");
+      const name = stem === "model" ? basename(dirname(resolve(src.path))) : stem; // models/<name>/model.bin -> <name>
       // loaded here, not at start-up: the compiler and binaryen take seconds to load, and only `build` needs them
-      const { buildArtifact } = await import("../../tools/package/build.ts");
-      const result = await buildArtifact(model, readFileSync(tokPath), {
-        name, board, ctx: flags.ctx, mode: flags.mode, quant: flags.quant, simd: flags.simd, out, threshold: flags.threshold,
+      const { buildLowered } = await import("../../tools/package/build.ts");
+      const result = await buildLowered(lowered, layers, tok.bytes, {
+        name, board, ctx: flags.ctx, simd: flags.simd, out,
         onStep: (i, n, what) => process.stderr.write(`[${i}/${n}] ${what}\n`),
       });
       const p = result.plan;
       process.stdout.write(
-        `${name} for ${board.name}: ${p.pages} pages (${p.totalBytes} bytes planned), ctx ${p.ctx}, layers ${p.modes.map((m) => (m === "slim" ? "S" : "V")).join("")}, ${result.build} build\n` +
+        `${name} for ${board.name}: ${p.pages} pages (${p.totalBytes} bytes planned), ctx ${p.ctx}, layers ${p.modes.map((m) => (m === "slim" ? "S" : "V")).join("")}, ${p.weights} weights, ${result.build} build\n` +
           result.files.map((f) => `  ${f}\n`).join("") +
           `run it: wasmtime ${join(out, `${name}.cmd.wasm`)} "Once upon a time" -n 64\n`,
       );

@@ -1,6 +1,6 @@
 /** `slimedge inspect`: what a model file holds. */
 import { Command } from "commander";
-import { inspectFile } from "../../tools/convert/pack.ts";
+import { inspectFile } from "../../tools/convert/inspect.ts";
 import { number } from "./options.ts";
 
 export function register(cli: Command): void {

@@ -1,19 +1,16 @@
 /** `slimedge plan`: what fits on a board. */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { Command, Option } from "commander";
-import { importModel } from "../../tools/convert/import.ts";
 import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
 import { CACHE_DTYPES, WEIGHT_DTYPES, planOnBoard, type PlanQuery } from "../../tools/package/fit.ts";
 import { writeMemoryMap } from "../../tools/package/memory-map.ts";
-import { DEFAULT_MODEL_DIR, wholeNumber } from "./options.ts";
+import { openModel, wholeNumber } from "./options.ts";
 
 export function register(cli: Command): void {
   cli
     .command("plan")
     .description("what fits on a board: the largest context slim vs vanilla per weight and K-cache precision; with --ctx, that plan's memory map")
-    .argument("[checkpoint]", "llama2.c model .bin; default: models/slimedge-tiny/model.bin")
+    .argument("[checkpoint]", "a checkpoint or a .slim file; default: models/slimedge-tiny/model.bin")
     .requiredOption("--board <name>", "board profile (see `slimedge boards`)")
     .option("--ctx <n>", "context length of one plan to map and check against the board", wholeNumber("--ctx", 1))
     .addOption(new Option("--mode <mode>", "attention of the --ctx plan").choices(["slim", "vanilla"]).default("slim"))
@@ -23,9 +20,7 @@ export function register(cli: Command): void {
     .action((checkpoint: string | undefined, flags: PlanQuery & { board: string; out?: string }) => {
       const board = getBoard(flags.board);
       if (flags.out !== undefined && flags.ctx === undefined) fail("E_FLAG", "--out: needs --ctx <n>, the context of the plan to draw");
-      const path = checkpoint ?? join(DEFAULT_MODEL_DIR, "model.bin");
-      if (!checkpoint && !existsSync(path)) fail("E_FILE", `${path}: no checkpoint given and no default model there; pass a llama2.c .bin`);
-      const { text, plan, error } = planOnBoard(importModel(path).model.config, board, flags);
+      const { text, plan, error } = planOnBoard(openModel(checkpoint).config, board, flags);
       process.stdout.write(text + "\n");
       if (plan && flags.out !== undefined) {
         const files = writeMemoryMap(plan, flags.out, board);

@@ -1,15 +1,14 @@
 /** `slimedge run`: generate text on the simulated board. */
 import { Command, Option } from "commander";
 import { SAMPLER_DEFAULTS } from "../runtime/sampler.ts";
-import { generate, resolveModes, summaryLine, type SlimLayers } from "../runtime/generate.ts";
+import { generate, summaryLine } from "../runtime/generate.ts";
 import { type AttentionMode, type CacheDtype, type WeightDtype } from "../core/plan.ts";
 import type { Build } from "../runtime/decoder.ts";
 import { fail } from "../core/errors.ts";
-import { slimify } from "../../tools/convert/slimify.ts";
 import { getBoard } from "../../boards/index.ts";
 import { boardThroughput, overBudget } from "../../tools/package/fit.ts";
 import { estimateTokensPerSecond } from "../core/estimate.ts";
-import { wholeNumber, number, resolveModel } from "./options.ts";
+import { wholeNumber, number, openModel, loadModelTokenizer, lowerSource } from "./options.ts";
 
 interface RunFlags {
   prompt: string;
@@ -22,37 +21,36 @@ interface RunFlags {
   tokenizer?: string;
   build?: Build;
   board?: string;
-  quant: WeightDtype;
+  quant?: WeightDtype;
   kcache: CacheDtype;
   threshold: number;
   keepGoing?: boolean;
 }
 
 export async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
-  const { model, tokenizer, notice, slim } = resolveModel(checkpoint, flags.tokenizer);
-  if (notice) err.write(`note: ${notice}\n`);
-  const ctx = flags.ctx ?? model.config.seqLen;
-  if (ctx > model.config.seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${model.config.seqLen}`);
+  const src = openModel(checkpoint, { random: true });
+  const tokenizer = loadModelTokenizer(src, flags.tokenizer);
+  if (src.notice) err.write(`note: ${src.notice}\n`);
+  const seqLen = src.config.seqLen;
+  const ctx = flags.ctx ?? seqLen;
+  if (ctx > seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${seqLen}`);
   const prompt = tokenizer.encode(flags.prompt, { bos: true });
-  const layers = resolveModes(model, flags.mode, (): SlimLayers => {
-    if (slim) return slim; // a .slim file carries its per-layer decision and W_KV
-    const report = slimify(model, { threshold: flags.threshold, prompt: prompt.slice(0, 64), kCache: flags.kcache });
-    const notes = report.layers
-      .filter((l) => l.mode === "vanilla")
-      .map((l) => `layer ${l.layer} keeps its V-cache: ${l.reason ?? "reconstruction error above the threshold"}`);
-    return { modes: report.layers.map((l) => l.mode), wkv: report.wkv, notes };
+  // A .slim file runs its stored bytes and layer modes; a checkpoint is slimified on this prompt and lowered.
+  const { lowered, notes } = lowerSource(src, {
+    mode: flags.mode,
+    weights: flags.quant,
+    slimify: { threshold: flags.threshold, prompt: prompt.slice(0, 64), kCache: flags.kcache },
   });
-  for (const n of layers.notes) err.write(`note: ${n}\n`);
+  for (const n of notes) err.write(`note: ${n}\n`);
   // A simulated board: its memory budget is enforced before anything loads, and its runtime's SIMD decides the build.
   const board = flags.board === undefined ? undefined : getBoard(flags.board);
   const build: Build = flags.build ?? (board && !board.simd ? "scalar" : "simd");
   if (board && !board.simd && build === "simd") fail("E_FLAG", `--build simd: ${board.name} runs ${board.runtime} without WASM SIMD`);
-  const result = await generate(model, tokenizer, layers, {
+  const result = await generate(lowered, tokenizer, {
     prompt: flags.prompt,
     steps: flags.steps,
     ctx,
     build,
-    weights: flags.quant,
     kCache: flags.kcache,
     keepGoing: flags.keepGoing,
     sampler: { temperature: flags.temp, topP: flags.topP, seed: flags.seed },
@@ -92,7 +90,7 @@ export function register(cli: Command): void {
     .addOption(new Option("--build <build>", "decoder build (default: simd, or scalar on a --board without WASM SIMD)").choices(["simd", "scalar"]))
     .option("--board <name>", "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
-    .addOption(new Option("--quant <dtype>", "weight storage (slim layers keep W_K and W_KV in f32)").choices(["f32", "f16", "q8_0", "q4_0"]).default("f32"))
+    .addOption(new Option("--quant <dtype>", "weight storage of a checkpoint (default f32; slim layers keep W_K and W_KV in f32); a .slim runs the dtype it stores").choices(["f32", "f16", "q8_0", "q4_0"]))
     .addOption(new Option("--kcache <dtype>", "cache rows: f32, f16, or q8 (int8 plus a scale per row); slim layers whose V error grows too much at that precision keep a V-cache").choices(["f32", "f16", "q8"]).default("f32"))
     .option("--keep-going", "on <s> (the end of a training sequence) start a new line and go on, instead of stopping", false)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));

@@ -2,18 +2,21 @@
 import { Command } from "commander";
 import { planArena } from "../core/plan.ts";
 import { slimify, formatSlimifyReport } from "../../tools/convert/slimify.ts";
-import { number, resolveModel } from "./options.ts";
+import { standardModel } from "../core/standard-model.ts";
+import { number, openModel, loadModelTokenizer } from "./options.ts";
 
 export function register(cli: Command): void {
   cli
     .command("slimify")
     .description("per layer: cond(W_K), max |W_KV| and V-reconstruction error, and whether the layer runs slim")
-    .argument("<checkpoint>", "llama2.c model .bin")
+    .argument("<checkpoint>", "llama2.c model .bin, GGUF, Hugging Face folder or .slim file")
     .option("-p, --prompt <text>", "prompt whose activations measure the error (needs the tokenizer)", "Once upon a time")
     .option("--tokenizer <file>", "tokenizer.bin (default: next to the checkpoint)")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .action((checkpoint: string, flags: { prompt: string; tokenizer?: string; threshold: number }) => {
-      const { model, tokenizer } = resolveModel(checkpoint, flags.tokenizer);
+      const src = openModel(checkpoint);
+      const model = src.model ?? standardModel(src.slim!.lowered); // a .slim file as the standard model it computes
+      const tokenizer = loadModelTokenizer(src, flags.tokenizer);
       const prompt = tokenizer.encode(flags.prompt, { bos: true }).slice(0, 256);
       const report = slimify(model, { threshold: flags.threshold, prompt });
       process.stdout.write(formatSlimifyReport(report) + "\n");

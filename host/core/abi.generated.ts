@@ -17,8 +17,8 @@ export const COMMAND_BLOCK_SLOTS = 16;
 export const ROW_BLOCK = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */
 export const SLIM_MAGIC_WORD = 0x4d494c53;
-/** .slim format version. */
-export const SLIM_VERSION = 1;
+/** .slim format version (2: the lowered model, host/core/slim-format.ts). */
+export const SLIM_VERSION = 2;
 /** Bytes of the .slim fixed header. */
 export const SLIM_FIXED_HEADER_BYTES = 128;
 /** Bytes of one .slim layer record. */
@@ -279,7 +279,7 @@ export const ActivationCode = {
   GELU_TANH: 2,
 } as const;
 
-/** Byte offsets of the .slim fixed header fields (the format: host/core/container.ts). */
+/** Byte offsets of the .slim fixed header fields (the format: host/core/slim-format.ts). */
 export const SlimHeader = {
   /** 4×u8 "SLIM" */
   magic: 0,

@@ -65,7 +65,7 @@ export const ABI: Schema = {
     { name: "COMMAND_BLOCK_SLOTS", value: 16, type: "i32", doc: "i32 slots of the command block." },
     { name: "ROW_BLOCK", value: 64, type: "i32", doc: "Cached rows slim attention mixes per block (the size of the k_block scratch buffer)." },
     { name: "SLIM_MAGIC_WORD", value: 0x4d494c53, type: "u32", hex: true, doc: '.slim magic "SLIM" read as a little-endian u32.' },
-    { name: "SLIM_VERSION", value: 1, type: "u32", doc: ".slim format version." },
+    { name: "SLIM_VERSION", value: 2, type: "u32", doc: ".slim format version (2: the lowered model, host/core/slim-format.ts)." },
     { name: "SLIM_FIXED_HEADER_BYTES", value: 128, type: "u32", doc: "Bytes of the .slim fixed header." },
     { name: "SLIM_LAYER_RECORD_BYTES", value: 56, type: "u32", doc: "Bytes of one .slim layer record." },
     { name: "SLIM_TENSOR_ENTRY_BYTES", value: 88, type: "u32", doc: "Bytes of one .slim tensor table entry." },
@@ -224,7 +224,7 @@ export const ABI: Schema = {
     },
     {
       name: "SlimHeader",
-      doc: "Byte offsets of the .slim fixed header fields (the format: host/core/container.ts).",
+      doc: "Byte offsets of the .slim fixed header fields (the format: host/core/slim-format.ts).",
       members: at([
         ["magic", 0, '4×u8 "SLIM"'],
         ["version", 4, "u32"],

@@ -21,13 +21,6 @@ export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_S
 
 export type AttentionMode = "slim" | "vanilla";
 
-/** What the slim transform decided per layer (tools/convert/slimify.ts); the runtime and the planner follow it. */
-export interface SlimLayers {
-  modes: AttentionMode[];
-  wkv: (Float32Array | null)[];
-  notes: string[];
-}
-
 export const PAGE_BYTES = 65536;
 /** Tensors and regions start on 16-byte boundaries: v128 loads and flash execute-in-place on ESP32. */
 export const ALIGN = 16;

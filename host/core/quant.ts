@@ -114,8 +114,12 @@ export function q4Bytes(x: Float32Array, group: number): Uint8Array {
   return out;
 }
 
-/** Bits of x as an IEEE binary16, rounded to nearest even (as assembly/f16.ts writes cache rows). */
+/**
+ * Bits of x as an IEEE binary16, rounded to nearest even (as assembly/f16.ts writes cache rows): the one
+ * f16 encoder; roundF16 does the rounding, f16Value is the inverse. NaN becomes a quiet NaN (0x7e00).
+ */
 export function f16Bits(x: number): number {
+  if (Number.isNaN(x)) return 0x7e00;
   const v = roundF16(x);
   const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
   const a = Math.abs(v);
@@ -128,4 +132,58 @@ export function f16Bits(x: number): number {
 /** The stored bytes of an f16 matrix: binary16 values, little-endian. */
 export function f16Bytes(x: Float32Array): Uint8Array {
   return new Uint8Array(Uint16Array.from(x, f16Bits).buffer);
+}
+
+let f16Table: Float32Array | null = null;
+
+/** The value of binary16 bits h (0..65535), exact in an f32. */
+export function f16Value(h: number): number {
+  if (!f16Table) {
+    const t = new Float32Array(65536);
+    for (let b = 0; b < 65536; b++) {
+      const sign = b & 0x8000 ? -1 : 1;
+      const e = (b >>> 10) & 0x1f;
+      const m = b & 0x3ff;
+      t[b] = e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m ? NaN : sign * Infinity) : sign * (1 + m / 1024) * 2 ** (e - 15);
+    }
+    f16Table = t;
+  }
+  return f16Table[h];
+}
+
+/**
+ * The values stored bytes of `dtype` hold, n of them (the inverse of f16Bytes, q8Bytes and q4Bytes): what
+ * the decoder effectively multiplies with. `bytes` need not be aligned. q8_0 / q4_0 decode bit for bit as
+ * dequantizeQ8 / dequantizeQ4 of the quantization that was stored.
+ *
+ * Quantizing these values again at the same dtype and group size (converting a .slim file again) gives the
+ * same bytes back:
+ * - q4_0: the group's −8 value decodes to −8·s exactly, so quantizeQ4 finds m = −8·s, the same scale and the
+ *   same nibbles (every other |q·s| is smaller).
+ * - q8_0: the group's ±127 value decodes to y = fround(127·s), and quantizeQ8's new scale is fround(y / 127).
+ *   That is s again for every scale quantizeQ8 makes, s = fround(amax / 127) — checked exhaustively over all
+ *   2^23 mantissas of amax in a binade (test/container.test.ts); it is NOT true of an arbitrary f32 s. With
+ *   the same scale, each fround(fround(q·s) · fround(1/s)) is within 3 rounding errors of q (|q| ≤ 127), so
+ *   rounds back to q. (Scales in the subnormal range, groups with max |x| < ~1.5e-36, were not checked.)
+ */
+export function storedValues(bytes: Uint8Array, n: number, dtype: WeightDtype, group: number): Float32Array {
+  if (dtype === "f32") {
+    const out = new Float32Array(n);
+    new Uint8Array(out.buffer).set(bytes.subarray(0, 4 * n));
+    return out;
+  }
+  if (dtype === "f16") return Float32Array.from({ length: n }, (_, i) => f16Value(bytes[2 * i] | (bytes[2 * i + 1] << 8)));
+  const packed = dtype === "q8_0" ? n : n / 2;
+  const scales = new Float32Array(n / group);
+  new Uint8Array(scales.buffer).set(bytes.subarray(packed, packed + 4 * scales.length));
+  if (dtype === "q8_0") return dequantizeQ8({ values: new Int8Array(bytes.buffer, bytes.byteOffset, n).slice(), scales }, group);
+  if (group !== 32) throw new Error("Q4_0 packs groups of 32");
+  const values = new Int8Array(n);
+  for (let b = 0; b < n; b += 32)
+    for (let j = 0; j < 16; j++) {
+      const byte = bytes[b / 2 + j];
+      values[b + j] = (byte & 0x0f) - 8;
+      values[b + j + 16] = (byte >>> 4) - 8;
+    }
+  return dequantizeQ4({ values, scales }, group);
 }

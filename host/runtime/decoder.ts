@@ -1,13 +1,12 @@
 /**
  * Runs the decoder module in Node: fixes its memory to the planned pages, writes the plan block and the
- * weights at their planned addresses, and drives it through the reactor ABI.
+ * lowered weights at their planned addresses, and drives it through the reactor ABI.
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Model } from "../core/model.ts";
+import type { LoweredModel } from "../core/lowered.ts";
 import { type ArenaPlan, type Span, encodePlanBlock } from "../core/plan.ts";
 import { withFixedMemory } from "./wasm.ts";
-import { f16Bytes, q4Bytes, q8Bytes } from "../core/quant.ts";
 import { SlimError, fail } from "../core/errors.ts";
 import { DECODER_STATUS_SENTENCES, DecoderStatus } from "../core/abi.generated.ts";
 
@@ -39,73 +38,52 @@ export function loadDecoderBytes(build: Build): Uint8Array {
   }
 }
 
-/**
- * Slim layers take W_KV (dim, dim) in place of W_V; `wkv[l]` is null for vanilla layers. A slim layer with
- * biases caches keys with b_K, so V = W_KV·(k − b_K) + b_V; since attention weights sum to one, the constant
- * part passes straight through to the output projection: b_O' = b_O + W_O·(b_V − W_KV·b_K) (float64).
- */
-export function writeWeights(mem: ArrayBuffer, model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[]): void {
-  const put = (span: Span | null, data: Float32Array | undefined) => {
-    if (!span || span.size === 0) return;
-    if (!data) throw new Error(`the model has no tensor for ${span.name}`);
-    new Float32Array(mem, span.offset, data.length).set(data);
-  };
-  // Matrices in the plan's storage; norms, biases, and slim layers' W_K and W_KV stay f32.
-  const matrix = (span: Span, data: Float32Array | undefined) => {
-    if (span.size === 0 || plan.weights === "f32") return put(span, data);
-    const bytes = plan.weights === "q8_0" ? q8Bytes(data!, plan.groupSize) : plan.weights === "q4_0" ? q4Bytes(data!, plan.groupSize) : f16Bytes(data!);
-    new Uint8Array(mem, span.offset, bytes.length).set(bytes);
-  };
-  const w = model.weights;
-  const d = model.config.dim;
-  matrix(plan.embedding, w.tokenEmbedding);
-  put(plan.positionEmbedding, w.positionEmbedding?.subarray(0, plan.ctx * d));
-  plan.layers.forEach((l, i) => {
-    const lw = w.layers[i];
-    const slim = l.mode === "slim";
-    put(l.attnNorm, lw.attnNorm);
-    matrix(l.wq, lw.wq);
-    (slim ? put : matrix)(l.wk, lw.wk);
-    if (slim) {
-      if (!wkv[i]) throw new Error(`layer ${i} is planned slim but has no W_KV`);
-      put(l.wvOrWkv, wkv[i]!);
-    } else matrix(l.wvOrWkv, lw.wv);
-    matrix(l.wo, lw.wo);
-    put(l.ffnNorm, lw.ffnNorm);
-    matrix(l.w1, lw.w1);
-    matrix(l.w2, lw.w2);
-    matrix(l.w3, lw.w3);
-    if (l.biases) {
-      const b = l.biases;
-      put(b.attnNorm, lw.attnNormBias);
-      put(b.ffnNorm, lw.ffnNormBias);
-      put(b.bq, lw.bq);
-      put(b.bk, lw.bk);
-      put(b.bv, lw.bv);
-      put(b.bo, slim && lw.bo ? foldedOutputBias(lw.wo, lw.bo, lw.bv!, lw.bk!, wkv[i]!, d) : lw.bo);
-      put(b.b1, lw.b1);
-      put(b.b2, lw.b2);
-    }
-  });
-  put(plan.finalNorm, w.finalNorm);
-  put(plan.finalNormBias, w.finalNormBias);
-  if (!model.config.sharedClassifier) matrix(plan.classifier, w.classifier);
+/** Every span of the plan's weight region with the tensor it holds (size 0: the architecture has none). */
+function weightSpans(plan: ArenaPlan): Span[] {
+  const spans: Span[] = [plan.embedding];
+  for (const l of plan.layers) {
+    spans.push(l.attnNorm, l.wq, l.wk, l.wvOrWkv, l.wo, l.ffnNorm, l.w1, l.w2, l.w3);
+    if (l.biases) spans.push(...Object.values(l.biases));
+  }
+  if (plan.positionEmbedding) spans.push(plan.positionEmbedding);
+  spans.push(plan.finalNorm);
+  if (plan.finalNormBias) spans.push(plan.finalNormBias);
+  if (!plan.config.sharedClassifier) spans.push(plan.classifier);
+  return spans;
 }
 
-/** b_O + W_O·(b_V − W_KV·b_K), all (d,), in float64. */
-function foldedOutputBias(wo: Float32Array, bo: Float32Array, bv: Float32Array, bk: Float32Array, wkv: Float32Array, d: number): Float32Array {
-  const r = new Float64Array(d);
-  for (let i = 0; i < d; i++) {
-    let s = bv[i];
-    for (let j = 0; j < d; j++) s -= wkv[i * d + j] * bk[j];
-    r[i] = s;
+/**
+ * Copies each tensor of the lowered model (host/core/lowered.ts) into its planned span, byte for byte:
+ * nothing is converted here. The position embedding's span holds its first plan.ctx rows. Refuses (E_MODEL)
+ * a lowered model that does not fill the plan exactly: other modes, dtypes, group size or a missing tensor.
+ */
+export function writeWeights(mem: ArrayBuffer, lowered: LoweredModel, plan: ArenaPlan): void {
+  const c = plan.config;
+  if (lowered.config.dim !== c.dim || lowered.config.nLayers !== c.nLayers || lowered.config.vocabSize !== c.vocabSize)
+    fail("E_MODEL", "the plan was made for another model configuration");
+  if (lowered.modes.join() !== plan.modes.join())
+    fail("E_MODEL", `the model's layers are ${modeLetters(lowered.modes)}, the plan's ${modeLetters(plan.modes)} (S = slim, V = vanilla)`);
+  if (lowered.weights !== plan.weights) fail("E_MODEL", `the model's weights are ${lowered.weights}, the plan's ${plan.weights}`);
+  const byName = new Map(lowered.tensors.map((t) => [t.name, t]));
+  const used = new Set<string>();
+  for (const span of weightSpans(plan)) {
+    if (span.size === 0) continue;
+    const t = byName.get(span.name);
+    if (!t) return fail("E_MODEL", `the model has no tensor ${span.name}, which the plan places at ${span.offset}`);
+    const partial = span.name === "position_embedding"; // the planned positions only
+    if (partial ? t.bytes.length < span.size : t.bytes.length !== span.size)
+      fail("E_MODEL", `tensor ${t.name} is ${t.bytes.length} bytes of ${t.dtype}, but the plan's span for it is ${span.size} bytes (${plan.weights} weights)`);
+    if (t.layout !== "rows") fail("E_MODEL", `tensor ${t.name} has layout ${t.layout}; this decoder reads rows`);
+    if ((t.dtype === "q8_0" || t.dtype === "q4_0") && t.groupSize !== plan.groupSize)
+      fail("E_MODEL", `tensor ${t.name} has ${t.dtype} groups of ${t.groupSize}, the plan groups of ${plan.groupSize}`);
+    new Uint8Array(mem, span.offset, span.size).set(t.bytes.subarray(0, span.size));
+    used.add(t.name);
   }
-  return Float32Array.from({ length: d }, (_, i) => {
-    let s = bo[i];
-    for (let j = 0; j < d; j++) s += wo[i * d + j] * r[j];
-    return s;
-  });
+  const left = lowered.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
+  if (left.length > 0) fail("E_MODEL", `the plan has no place for tensor${left.length > 1 ? "s" : ""} ${left.join(", ")}`);
 }
+
+const modeLetters = (modes: readonly string[]): string => modes.map((m) => (m === "slim" ? "S" : "V")).join("");
 
 export class Decoder {
   private constructor(
@@ -114,18 +92,24 @@ export class Decoder {
     readonly build: Build,
   ) {}
 
-  /** Instantiates the module with exactly plan.pages of memory, loads the weights and initialises it. */
-  static async create(model: Model, plan: ArenaPlan, wkv: (Float32Array | null)[], build: Build = "simd", module?: Uint8Array): Promise<Decoder> {
+  /** Instantiates the module with exactly plan.pages of memory, copies in the lowered weights and initialises it. */
+  static async create(lowered: LoweredModel, plan: ArenaPlan, build: Build = "simd", module?: Uint8Array): Promise<Decoder> {
     // `module`: a reactor built for this plan (slimedge build); by default the generic build, fixed to the plan's pages.
     const bytes = module ?? withFixedMemory(loadDecoderBytes(build), plan.pages);
     const instance = await WebAssembly.instantiate(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {});
     const ex = instance.exports as unknown as DecoderExports;
     const mem = ex.memory.buffer;
     new Int32Array(mem, plan.planBlock.offset, plan.planBlock.size / 4).set(encodePlanBlock(plan));
-    writeWeights(mem, model, plan, wkv);
+    writeWeights(mem, lowered, plan);
     const status = ex.init(plan.planBlock.offset);
     if (status !== DecoderStatus.OK) fail("E_RUNTIME", `decoder init: ${statusMessage(status)}`);
     return new Decoder(ex, plan, build);
+  }
+
+  /** The module's weight region as it holds the weights now (a view, valid until the next call). */
+  weightRegion(): Uint8Array {
+    const r = this.plan.regions.find((s) => s.name === "weights")!;
+    return new Uint8Array(this.ex.memory.buffer, r.offset, r.size);
   }
 
   get memoryBytes(): number {

@@ -2,17 +2,13 @@
  * Text generation on the decoder: prefill the prompt, then sample and stream tokens, and measure what the
  * summary line reports. The CLI is a thin layer over this; tests call it directly.
  */
-import type { Model } from "../core/model.ts";
-import { isMultiHead } from "../core/model.ts";
-import { planArena, layerModes, type AttentionMode, type ArenaPlan, type CacheDtype, type WeightDtype } from "../core/plan.ts";
+import { planArena, type ArenaPlan, type CacheDtype } from "../core/plan.ts";
+import { type LoweredModel, planOptionsFor } from "../core/lowered.ts";
 import { Decoder, type Build } from "./decoder.ts";
 import { Tokenizer, Utf8Stream, BOS, EOS } from "../core/tokenizer.ts";
 import { Sampler, type SamplerOptions } from "./sampler.ts";
 import { fail } from "../core/errors.ts";
-import type { SlimLayers } from "../core/plan.ts";
 import { formatBytes } from "../core/format.ts";
-
-export type { SlimLayers };
 
 
 export interface GenerateOptions {
@@ -20,7 +16,6 @@ export interface GenerateOptions {
   steps: number; // tokens to generate after the prompt
   ctx: number;
   build: Build;
-  weights?: WeightDtype; // default f32
   kCache?: CacheDtype; // cache rows, default f32
   sampler: SamplerOptions;
   keepGoing?: boolean; // on <s>, start a new line and continue (run.c stops there)
@@ -41,34 +36,18 @@ export interface GenerateResult {
   memoryBytes: number; // the module's linear memory, which never changes after init
 }
 
-/** Requested mode → per-layer modes and notes the user should read (GQA, hybrid layers). */
-export function resolveModes(model: Model, mode: AttentionMode, slim: () => SlimLayers): SlimLayers {
-  const c = model.config;
-  if (mode === "vanilla") return { modes: layerModes(c, "vanilla"), wkv: c.nLayers ? Array(c.nLayers).fill(null) : [], notes: [] };
-  if (!isMultiHead(c)) {
-    return {
-      modes: layerModes(c, "vanilla"),
-      wkv: Array(c.nLayers).fill(null),
-      notes: [
-        `running vanilla: the model has ${c.nKvHeads} K/V heads for ${c.nHeads} query heads (grouped-query attention), ` +
-          `so W_K is not square and slim attention would save nothing — its K/V cache is already shared`,
-      ],
-    };
-  }
-  return slim();
-}
-
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
-export async function generate(model: Model, tokenizer: Tokenizer, layers: SlimLayers, o: GenerateOptions): Promise<GenerateResult> {
+/** Generates from a lowered model (host/core/lowered.ts): its layer modes and weight dtype are the plan's. */
+export async function generate(lowered: LoweredModel, tokenizer: Tokenizer, o: GenerateOptions): Promise<GenerateResult> {
   if (!Number.isInteger(o.steps) || o.steps < 0) fail("E_FLAG", `-n/--steps: expected a whole number ≥ 0, got ${o.steps}`);
   const prompt = tokenizer.encode(o.prompt, { bos: true });
   if (prompt.length > o.ctx)
     fail("E_FLAG", `-p/--prompt: the prompt is ${prompt.length} tokens, longer than the context (--ctx ${o.ctx})`);
   const sampler = new Sampler(o.sampler);
-  const plan = planArena(model.config, o.ctx, layers.modes, { weights: o.weights ?? "f32", kCache: o.kCache ?? "f32" });
+  const plan = planArena(lowered.config, o.ctx, lowered.modes, { ...planOptionsFor(lowered), kCache: o.kCache ?? "f32" });
   o.checkPlan?.(plan);
-  const decoder = await Decoder.create(model, plan, layers.wkv, o.build);
+  const decoder = await Decoder.create(lowered, plan, o.build);
 
   const stream = new Utf8Stream();
   let text = "";

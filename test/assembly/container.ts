@@ -1,5 +1,5 @@
-// A second .slim reader, in AssemblyScript, kept as a cross-check of host/core/container.ts (whose doc
-// comment is the format spec): the header, layer records and tensor table checked in the same order, with
+// A second .slim reader, in AssemblyScript, kept as a cross-check of host/core/slim-check.ts (host/core/slim-format.ts
+// is the format spec): the header, layer records and tensor table checked in the same order, with
 // the same status codes, by code that shares nothing with the TypeScript reader but the ABI constants
 // (assembly/abi.generated.ts). test/container.test.ts compiles it with test/assembly/asconfig.json and runs
 // both readers on the same bytes. Nothing allocated: the test copies the file into this module's memory at
@@ -106,11 +106,19 @@ function kindPresent(k: u32, slim: bool): bool {
   const biases = (u32At(<usize>H.flags) & SlimFlag.biases) != 0;
   const layerNorm = u32At(<usize>H.norm) == 1;
   if (k == 1 || k == 12) return layerNorm;
-  if (k == 3 || k == 5 || k == 8 || k == 10 || k == 14 || k == 16) return biases;
+  if (k == 8) return biases && !slim; // a slim layer folds b_V into b_O
+  if (k == 3 || k == 5 || k == 10 || k == 14 || k == 16) return biases;
   if (k == 6) return !slim;
   if (k == 7) return slim;
   if (k == 17) return u32At(<usize>H.activation) == 0;
   return true;
+}
+
+/** Whether slot's tensor is f32 under every dtype: the position embedding, W_KV, and W_K of a slim layer. */
+function mustBeF32(slot: u32): bool {
+  if (slot < TOP_SLOTS) return slot == 1;
+  const k = (slot - TOP_SLOTS) % KINDS;
+  return k == 7 || (k == 4 && u32At(layerAt((slot - TOP_SLOTS) / KINDS)) == 1);
 }
 
 function slotPresent(slot: u32): bool {
@@ -330,6 +338,7 @@ export function check(ptr: usize, len: u32): i32 {
     const count = nDims == 1 ? expRows : expRows * expCols;
     const last = nDims == 1 ? expRows : expCols;
     if (nDims == 1 && dtype != 0) return S.TENSOR_DTYPE;
+    if (dtype != 0 && mustBeF32(<u32>slot)) return S.TENSOR_DTYPE;
     if (dtype >= 2) {
       if (group == 0) return S.TENSOR_DTYPE;
       if (last % <u64>group != 0) return S.TENSOR_DTYPE;

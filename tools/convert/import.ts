@@ -12,14 +12,15 @@ import { fail } from "../../host/core/errors.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { LLAMA2C_MAGIC, readLlama2c } from "./llama2c.ts";
 import { readWholeFile } from "../../host/core/files.ts";
-import { hasSlimMagic, loadSlim } from "../../host/core/container.ts";
+import { hasSlimMagic, loadSlim } from "../../host/core/slim-read.ts";
+import { standardModel } from "../../host/core/standard-model.ts";
 import type { Importer, ImportedModel } from "./importer.ts";
 
 export type { Importer, ImportedModel };
 import { ggufImporter } from "./gguf.ts";
 import { huggingFaceImporter } from "./huggingface.ts";
 
-/** A .slim container read back (e.g. to convert it again at another dtype). */
+/** A .slim container read back as the standard model it computes (e.g. to convert it again at another dtype). */
 const slimImporter: Importer = {
   name: ".slim",
   detects: (path) => hasSlimMagic(path),
@@ -28,9 +29,9 @@ const slimImporter: Importer = {
     const storage: Partial<Record<WeightDtype, number>> = {};
     for (const t of f.tensors) storage[t.dtype] = (storage[t.dtype] ?? 0) + t.byteLength;
     return {
-      model: f.model,
+      model: standardModel(f.lowered),
       format: `.slim v${f.version} container`,
-      tokenizer: f.tokenizerKind && f.tokenizer ? { kind: f.tokenizerKind, bytes: f.tokenizer, source: `${path} (embedded)` } : null,
+      tokenizer: f.tokenizerKind && f.tokenizer ? { kind: f.tokenizerKind, bytes: f.tokenizer.slice(), source: `${path} (embedded)` } : null,
       storage,
     };
   },

@@ -1,7 +1,7 @@
 /** What every checkpoint reader returns, and the shape of a reader; tools/convert/import.ts lists them. */
 import type { Model } from "../../host/core/model.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
-import type { TokenizerKind } from "../../host/core/container.ts";
+import type { TokenizerKind } from "../../host/core/slim-format.ts";
 
 export interface ImportedModel {
   model: Model;

@@ -1,10 +1,11 @@
 /**
- * `slimedge build`: from a checkpoint and a board to a board-ready artifact folder.
+ * `slimedge build`: from a lowered model (a .slim file's stored bytes, or a checkpoint slimified and
+ * lowered in memory: tools/convert/prepare.ts) and a board to a board-ready artifact folder.
  *
- *   1 slim transform (per-layer slim or vanilla)   2 plan the arena   3 check it fits the board — before
- *   compiling   4 compile the reactor with asc, memory minimum == maximum == planned pages (asc optimizes
- *   with binaryen at -O3)   5 package the standalone WASI command (weights, plan and tokenizer as data
- *   segments)   6 verify both with binaryen   7 write plan.json, the memory map (text and SVG) and the
+ *   1 plan the arena for the model's layer modes and weight dtype   2 check it fits the board — before
+ *   compiling   3 compile the reactor with asc, memory minimum == maximum == planned pages (asc optimizes
+ *   with binaryen at -O3)   4 package the standalone WASI command (weights, plan and tokenizer as data
+ *   segments)   5 verify both with binaryen   6 write plan.json, the memory map (text and SVG) and the
  *   artifacts, each to a temporary name and then renamed.
  */
 import { mkdirSync, writeFileSync, renameSync, readFileSync, rmSync, mkdtempSync } from "node:fs";
@@ -13,13 +14,15 @@ import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
 import type { Model } from "../../host/core/model.ts";
-import { isMultiHead } from "../../host/core/model.ts";
-import { planArena, layerModes, type ArenaPlan, type AttentionMode, type WeightDtype, formatMemoryMap, DECODER_WEIGHTS } from "../../host/core/plan.ts";
+import { planArena, type ArenaPlan, type AttentionMode, type WeightDtype, formatMemoryMap, DECODER_WEIGHTS } from "../../host/core/plan.ts";
+import { type LoweredModel, planOptionsFor } from "../../host/core/lowered.ts";
+import type { LayerRecord } from "../../host/core/slim-format.ts";
 import type { Build } from "../../host/runtime/decoder.ts";
 import { fail } from "../../host/core/errors.ts";
 import { estimateTokensPerSecond } from "../../host/core/estimate.ts";
 import type { BoardProfile } from "../../boards/profile.ts";
-import { slimify, type LayerReport } from "../convert/slimify.ts";
+import type { LayerReport } from "../convert/slimify.ts";
+import { prepareModel } from "../convert/prepare.ts";
 import { boardThroughput, overBudget } from "./fit.ts";
 import { buildCommand } from "./command.ts";
 import { memoryMapSvg } from "./memory-map.ts";
@@ -29,22 +32,29 @@ export interface BuildOptions {
   name: string; // artifact base name
   board: BoardProfile;
   ctx: number;
-  mode: AttentionMode | "auto"; // auto: slim where the model has square W_K, vanilla otherwise
-  quant: WeightDtype;
   simd: "on" | "off" | "auto"; // auto: what the board's runtime has
   out: string;
-  threshold: number; // V-reconstruction error above which a layer keeps its V-cache
   onStep?: (step: number, total: number, what: string) => void;
 }
+
+/** How a checkpoint is made ready first (buildArtifact). */
+export interface CheckpointOptions {
+  mode: AttentionMode | "auto"; // slim and auto: slimify decides per layer where W_K is square; vanilla: none
+  quant: WeightDtype;
+  threshold: number; // V-reconstruction error above which a layer keeps its V-cache
+}
+
+/** What decided the layer modes, for plan.json: slimify's report, a .slim file's stored records, or null. */
+export type LayerDecision = LayerReport[] | LayerRecord[] | null;
 
 export interface BuildResult {
   plan: ArenaPlan;
   build: Build;
-  layers: LayerReport[] | null;
+  layers: LayerDecision;
   files: string[];
 }
 
-const STEPS = 7;
+const STEPS = 6;
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 const compiled = new Map<string, Promise<Uint8Array>>();
@@ -91,7 +101,7 @@ function writeAtomic(dir: string, name: string, data: string | Uint8Array): stri
 }
 
 /** plan.json: every region, tensor, cache and buffer with its offset and size, plus what chose them. */
-function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: LayerReport[] | null): string {
+function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: LayerDecision): string {
   const estimate = (n: number) => Number(estimateTokensPerSecond(plan, n, boardThroughput(board)).toPrecision(3));
   return JSON.stringify(
     {
@@ -117,44 +127,40 @@ function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: La
   );
 }
 
-export async function buildArtifact(model: Model, tokenizerBytes: Uint8Array, o: BuildOptions): Promise<BuildResult> {
-  const step = (i: number, what: string) => o.onStep?.(i, STEPS, what);
-  const c = model.config;
+/** A checkpoint slimified and lowered in memory (tools/convert/prepare.ts), then built as buildLowered does. */
+export async function buildArtifact(model: Model, tokenizerBytes: Uint8Array, o: BuildOptions & CheckpointOptions): Promise<BuildResult> {
   if (!DECODER_WEIGHTS.includes(o.quant))
     fail("E_FLAG", `--quant ${o.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${o.quant}`);
+  const { lowered, layers } = prepareModel(model, { mode: o.mode, weights: o.quant, slimify: { threshold: o.threshold } });
+  return buildLowered(lowered, layers, tokenizerBytes, o);
+}
+
+/** The artifact folder for a lowered model, its layer modes and bytes used as they are. */
+export async function buildLowered(lowered: LoweredModel, layers: LayerDecision, tokenizerBytes: Uint8Array, o: BuildOptions): Promise<BuildResult> {
+  const step = (i: number, what: string) => o.onStep?.(i, STEPS, what);
+  const c = lowered.config;
   const build: Build = o.simd === "on" ? "simd" : o.simd === "off" ? "scalar" : o.board.simd ? "simd" : "scalar";
   if (build === "simd" && !o.board.simd) fail("E_FLAG", `--simd on: ${o.board.name} runs ${o.board.runtime} without WASM SIMD; use --simd off or auto`);
 
-  step(1, "slim transform");
-  let modes = layerModes(c, "vanilla");
-  let wkv: (Float32Array | null)[] = modes.map(() => null);
-  let layers: LayerReport[] | null = null;
-  if (o.mode !== "vanilla" && isMultiHead(c)) {
-    const r = slimify(model, { threshold: o.threshold });
-    layers = r.layers;
-    modes = r.layers.map((l) => l.mode);
-    wkv = r.wkv;
-  }
-
-  step(2, "plan");
-  const plan = planArena(c, o.ctx, modes, { weights: o.quant, tokenizerBytes: tokenizerBytes.length });
-  step(3, `fit ${o.board.name}`);
+  step(1, "plan");
+  const plan = planArena(c, o.ctx, lowered.modes, { ...planOptionsFor(lowered), tokenizerBytes: tokenizerBytes.length });
+  step(2, `fit ${o.board.name}`);
   const over = overBudget(plan, o.board);
   if (over) throw over;
 
-  step(4, `compile ${build} reactor (${plan.pages} pages)`);
+  step(3, `compile ${build} reactor (${plan.pages} pages)`);
   const reactor = await compileReactor(build, plan.pages);
-  step(5, "package standalone command");
-  const command = buildCommand(model, tokenizerBytes, plan, wkv, { build });
+  step(4, "package standalone command");
+  const command = buildCommand(lowered, tokenizerBytes, plan, { build });
 
-  step(6, "verify");
+  step(5, "verify");
   const problems = [
     ...verifyArtifact(reactor, { pages: plan.pages, allowedImports: [], simd: build === "simd" }).map((p) => `${o.name}.wasm: ${p}`),
     ...verifyArtifact(command, { pages: plan.pages, allowedImports: ALLOWED_WASI, simd: build === "simd" }).map((p) => `${o.name}.cmd.wasm: ${p}`),
   ];
   if (problems.length > 0) fail("E_RUNTIME", `artifact verification failed: ${problems.join("; ")}`);
 
-  step(7, `write ${o.out}`);
+  step(6, `write ${o.out}`);
   mkdirSync(o.out, { recursive: true });
   const files = [
     writeAtomic(o.out, `${o.name}.wasm`, reactor),

@@ -4,15 +4,15 @@
  * their planned addresses, and the memory is fixed to exactly plan.pages (min == max). The result runs on
  * any WASI preview-1 runtime, and — scalar build only — as plain C through wasm2c (buildNative).
  *
- *   const plan = planArena(model.config, ctx, modes, { tokenizerBytes: tok.length });
- *   const wasm = buildCommand(model, tok, plan, slimify(model).wkv, { build: "scalar" });
+ *   const plan = planArena(lowered.config, ctx, lowered.modes, { ...planOptionsFor(lowered), tokenizerBytes: tok.length });
+ *   const wasm = buildCommand(lowered, tok, plan, { build: "scalar" });
  *   buildNative("model.cmd.wasm", "model-native");           // needs wasm2c (wabt) and a C compiler
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import binaryen from "binaryen";
-import type { Model } from "../../host/core/model.ts";
+import type { LoweredModel } from "../../host/core/lowered.ts";
 import { type ArenaPlan, type Span, STATIC_BYTES, encodeCommandBlock, encodePlanBlock } from "../../host/core/plan.ts";
 import { type Build, writeWeights } from "../../host/runtime/decoder.ts";
 import { readTokenizer } from "../../host/core/tokenizer.ts";
@@ -50,19 +50,13 @@ interface Segment {
 }
 
 /**
- * The command module for `model` with `tokenizerBytes` (tokenizer.bin) embedded. The plan must have been
- * made with `{ tokenizerBytes: tokenizerBytes.length }`; slim layers take W_KV from tools/slimify.ts
- * (`wkv[l]`, null for vanilla layers), exactly as host/runtime.ts loads the reactor.
+ * The command module for a lowered model (host/core/lowered.ts) with `tokenizerBytes` (tokenizer.bin)
+ * embedded. The plan must have been made with `{ tokenizerBytes: tokenizerBytes.length }`; the weights go
+ * into the image exactly as host/runtime/decoder.ts loads the reactor (writeWeights).
  */
-export function buildCommand(
-  model: Model,
-  tokenizerBytes: Uint8Array,
-  plan: ArenaPlan,
-  wkv: (Float32Array | null)[],
-  opts: CommandOptions = {},
-): Uint8Array {
+export function buildCommand(lowered: LoweredModel, tokenizerBytes: Uint8Array, plan: ArenaPlan, opts: CommandOptions = {}): Uint8Array {
   const build = opts.build ?? "simd";
-  const c = model.config;
+  const c = lowered.config;
   if (plan.config.dim !== c.dim || plan.config.vocabSize !== c.vocabSize || plan.config.nLayers !== c.nLayers)
     fail("E_MODEL", "command: the plan was made for another model configuration");
   if (!plan.tokenizer || !plan.command || plan.command.tokenizerBytes !== tokenizerBytes.length)
@@ -74,7 +68,7 @@ export function buildCommand(
   const bytes = new Uint8Array(image);
   new Int32Array(image, plan.planBlock.offset, plan.planBlock.size / 4).set(encodePlanBlock(plan));
   new Int32Array(image, plan.command!.block.offset, plan.command!.block.size / 4).set(encodeCommandBlock(plan));
-  writeWeights(image, model, plan, wkv);
+  writeWeights(image, lowered, plan);
   bytes.set(tokenizerBytes, plan.tokenizer!.offset);
   const weights = plan.regions.find((r) => r.name === "weights")!;
   const slice = (s: Span): Segment => ({ offset: s.offset, data: bytes.subarray(s.offset, s.offset + s.size) });

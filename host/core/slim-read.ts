@@ -1,0 +1,62 @@
+/**
+ * Reading a .slim file: every check (host/core/slim-check.ts), then its tensors handed on as the lowered
+ * model they are (host/core/lowered.ts) — views of the file's bytes, nothing decoded or converted.
+ */
+import { openSync, readSync, closeSync } from "node:fs";
+import { fail } from "./errors.ts";
+import { readWholeFile } from "./files.ts";
+import type { AttentionMode } from "./plan.ts";
+import { type LoweredModel, type LoweredTensor, storedDtype } from "./lowered.ts";
+import { checkSlim, startsWith } from "./slim-check.ts";
+import { SLIM_MAGIC, type SlimHeader } from "./slim-format.ts";
+
+/** A .slim file read whole. */
+export interface SlimFile extends SlimHeader {
+  lowered: LoweredModel; // the stored tensors, their bytes views into the file
+  modes: AttentionMode[];
+  tokenizer: Uint8Array | null; // the embedded tokenizer's bytes (a view), kind in tokenizerKind
+}
+
+/**
+ * Checks a .slim file and returns its lowered model. Refuses with E_MODEL what passes the format's checks
+ * but no decoder runs: q4_0 groups other than 32, or matrices in more than one weight dtype.
+ */
+export function readSlim(bytes: Uint8Array, name: string): SlimFile {
+  const h = checkSlim(bytes, name);
+  const modes = h.layers.map((l) => l.mode);
+  const weights = h.tensors.find((t) => t.name === "token_embedding")!.dtype; // present: checkSlim verified the set
+  const quantized = weights === "q8_0" || weights === "q4_0";
+  for (const t of h.tensors)
+    if (t.dtype === "q4_0" && h.groupSize !== 32)
+      fail("E_MODEL", `${name}: tensor ${t.name} is q4_0 with group_size ${h.groupSize}; q4_0 packs groups of 32 values (host/core/quant.ts q4Bytes), so no decoder runs it.`);
+  const tensors: LoweredTensor[] = h.tensors.map((t) => {
+    const want = storedDtype(t.name, t.shape, modes, weights);
+    if (t.dtype !== want)
+      fail("E_MODEL", `${name}: tensor ${t.name} is ${t.dtype}, but token_embedding is ${weights}; the decoder runs every matrix but the f32 ones in one dtype.`);
+    const at = h.headerBytes + t.offset;
+    const q = t.dtype === "q8_0" || t.dtype === "q4_0";
+    return { name: t.name, dtype: t.dtype, shape: t.shape, layout: "rows", groupSize: q ? h.groupSize : 0, bytes: bytes.subarray(at, at + t.byteLength) };
+  });
+  const lowered: LoweredModel = { config: h.config, modes, weights, groupSize: quantized ? h.groupSize : 0, tensors };
+  const tok = h.tokenizerKind === null ? null : bytes.subarray(h.headerBytes + h.tokenizerOffset, h.headerBytes + h.tokenizerOffset + h.tokenizerBytes);
+  return { ...h, lowered, modes, tokenizer: tok };
+}
+
+/** Whether the file at `path` starts with the "SLIM" magic; false when it cannot be read (its loader will say why). */
+export function hasSlimMagic(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const head = new Uint8Array(4);
+    return readSync(fd, head, 0, 4, 0) === 4 && startsWith(head, SLIM_MAGIC);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Reads a .slim file from disk. */
+export function loadSlim(path: string): SlimFile {
+  return readSlim(readWholeFile(path, ".slim model"), path);
+}
