@@ -13,6 +13,8 @@ export const PLAN_LAYER_SLOTS: i32 = 24;
 export const COMMAND_MAGIC: i32 = 0x444d4353;
 /** i32 slots of the command block. */
 export const COMMAND_BLOCK_SLOTS: i32 = 16;
+/** Argument bytes the command plans per context token (plus a fixed allowance for flags). */
+export const COMMAND_ARG_BYTES_PER_TOKEN: i32 = 8;
 /** Cached rows slim attention mixes per block (the size of the k_block scratch buffer). */
 export const ROW_BLOCK: i32 = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */

@@ -10,7 +10,7 @@
 // of the plan, found through the command block (host/plan.ts encodeCommandBlock).
 
 import { init, prefill, step, position, lastError } from "./index";
-import { DecoderStatus as S, CommandSlot as C, PlanSlot as P, STATIC_BYTES, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, decoderStatusSentence } from "./abi.generated";
+import { DecoderStatus as S, CommandSlot as C, PlanSlot as P, STATIC_BYTES, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, decoderStatusSentence } from "./abi.generated";
 import {
   STDOUT, STDERR, useOutputBuffer, flush, putByte, putBytes, putString, putInt, putFixed1, exit, nowNs,
   argSizes, argCount, argBytes, argsInto,
@@ -319,7 +319,9 @@ function run(): i32 {
     putInt(STDERR, need);
     putString(STDERR, " bytes, more than the ");
     putInt(STDERR, <u64>argsCapacity);
-    putString(STDERR, " this build plans for (8 per context token)");
+    putString(STDERR, " this build plans for (");
+    putInt(STDERR, <u64>COMMAND_ARG_BYTES_PER_TOKEN);
+    putString(STDERR, " per context token)");
     return errorEnd(EXIT_USAGE);
   }
   argv = args;

@@ -16,7 +16,7 @@ import type { LoweredModel } from "../host/core/lowered.ts";
 import { lowerModel } from "../tools/convert/lower.ts";
 import { readLlama2c } from "../tools/convert/llama2c.ts";
 import type { Model } from "../host/core/model.ts";
-import { type ArenaPlan, type AttentionMode, PLAN_COMMAND_SLOT, encodePlanBlock, planArena } from "../host/core/plan.ts";
+import { type ArenaPlan, type AttentionMode, COMMAND_ARG_BYTES_EXTRA, COMMAND_ARG_BYTES_PER_TOKEN, PLAN_COMMAND_SLOT, encodePlanBlock, planArena } from "../host/core/plan.ts";
 import type { Build } from "../host/runtime/decoder.ts";
 import { SAMPLER_DEFAULTS, type SamplerOptions } from "../host/runtime/sampler.ts";
 import { type Tokenizer, readTokenizer } from "../host/core/tokenizer.ts";
@@ -34,6 +34,8 @@ const PIECES = [
 const vocab = byteFallbackVocab(PIECES);
 const DIMS: Llama2cDims = { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: vocab.pieces.length, seqLen: 96 };
 const CTX = 96;
+/** Bytes the command's args buffer holds at this context (pointers and strings). */
+const ARGS_CAPACITY = COMMAND_ARG_BYTES_PER_TOKEN * CTX + COMMAND_ARG_BYTES_EXTRA;
 const PROMPT = "the quick brown fox é ü 🙂";
 const STEPS = 48;
 const BUILDS: Build[] = ["simd", "scalar"];
@@ -226,6 +228,7 @@ describe("bad arguments", () => {
     [["hi", "--temp"], /"--temp" needs a value/],
     [["hi", "there"], /a second prompt argument "there"/],
     [["ü".repeat(60)], /the prompt is 122 tokens, longer than the context of 96/],
+    [["a".repeat(ARGS_CAPACITY)], new RegExp(`the arguments take \\d+ bytes, more than the ${ARGS_CAPACITY} this build plans for \\(${COMMAND_ARG_BYTES_PER_TOKEN} per context token\\)`)],
   ];
   it.each(cases)("%j gives one line on stderr and exit code 2", (args, message) => {
     const r = underNode(wasmPath("scalar"), args);

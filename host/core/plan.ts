@@ -11,13 +11,13 @@
 import { type ModelConfig, archOf, headDim, kvDim, isMultiHead } from "./model.ts";
 import { fail } from "./errors.ts";
 import {
-  STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, ROW_BLOCK,
+  STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, ROW_BLOCK,
   PlanSlot, LayerSlot, CommandSlot, WeightCode, CacheCode, ActivationCode,
 } from "./abi.generated.ts";
 import { formatBytes } from "./format.ts";
 
 // The block layouts and codes the module reads are declared once in host/core/abi.ts.
-export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, ROW_BLOCK };
+export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, ROW_BLOCK };
 
 export type AttentionMode = "slim" | "vanilla";
 
@@ -111,8 +111,7 @@ export interface CommandPlan {
   output: Span; // bytes staged for fd_write
 }
 
-/** Argument bytes the command plans per context token, on top of COMMAND_ARG_BYTES_EXTRA for flags. */
-export const COMMAND_ARG_BYTES_PER_TOKEN = 8;
+/** Argument bytes the command plans for flags, on top of COMMAND_ARG_BYTES_PER_TOKEN per context token. */
 export const COMMAND_ARG_BYTES_EXTRA = 1024;
 /** Bytes the command stages before each fd_write. */
 export const COMMAND_OUTPUT_BYTES = 4096;
