@@ -186,7 +186,7 @@ export namespace LayerSlot {
 export namespace CommandSlot {
   /** COMMAND_MAGIC */
   export const magic: i32 = 0;
-  /** embedded tokenizer.bin */
+  /** embedded tokenizer (tools/package/command-tokenizer.ts) */
   export const tokenizer: i32 = 1;
   /** its exact length */
   export const tokenizerBytes: i32 = 2;
@@ -330,7 +330,7 @@ export namespace SlimHeader {
   export const ropeTheta: i32 = 88;
   /** u32 */
   export const groupSize: i32 = 96;
-  /** u32 0 none, 1 tokenizer.bin, 2 tokenizer.json */
+  /** u32 0 none, 1 tokenizer.bin, 2 tokenizer.json, 3 bundle (meta line + either) */
   export const tokenizerKind: i32 = 100;
   /** u64 */
   export const tokenizerOffset: i32 = 104;

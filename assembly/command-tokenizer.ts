@@ -1,21 +1,67 @@
-// The embedded tokenizer.bin, encoding and decoding exactly as host/tokenizer.ts (llama2.c run.c): a
-// dummy-prefix space, each UTF-8 character as its piece else its bytes (id = byte + 3), then greedy merges of
-// the best-scoring adjacent pair (leftmost on ties); decoding drops the space after <s> and turns <0xXX>
-// pieces into the raw byte.
+// The embedded tokenizer, encoding and decoding exactly as host/core/tokenizers.ts (ARCHITECTURE.md,
+// "Tokenizers"). Its bytes are tokenizer.bin records for every id (f32 score, i32 len, len bytes: the bytes
+// the token prints), then — for every family but plain llama2.c — an extension (tools/package/command-
+// tokenizer.ts writes it) with the family, the special tokens and the merge table:
+//   sentencepiece (llama2.c, GGUF llama): a dummy-prefix space, each UTF-8 character as its piece else its
+//     bytes (id = byte + 3), then greedy merges of the best-scoring adjacent pair (leftmost on ties);
+//   byte-level BPE (GPT-2, NeoX): added tokens cut out, GPT-2's pre-tokenizer regex over the rest, each
+//     piece's bytes as their byte tokens, merged by rank (lowest first, leftmost on ties);
+//   Llama-style BPE: added tokens cut out, a "▁" (stored as a space) in front, each character as its piece
+//     else its <0xXX> byte tokens, merged by rank.
+// Decoding drops the space after <s> (sentencepiece-style families), turns <0xXX> pieces into the raw byte
+// and prints nothing for control tokens.
 //
-// tokenizer.bin: i32 max_token_length, then per token f32 score, i32 len, len bytes. Lookups go through two
-// planned tables filled by loadTokenizer():
+// Lookups go through two planned tables filled by loadTokenizer():
 //   pieces    (vocab,) i32      address of token i's record
 //   pieceHash (slots,) i32      open addressing, FNV-1a of the piece bytes -> first id carrying them, + 1
+// and the extension's own prebuilt merge hash.
 
-export const BOS: i32 = 1;
-export const EOS: i32 = 2;
+const LLAMA2C_BOS: i32 = 1;
 const BYTE_TOKEN_OFFSET: i32 = 3; // byte b falls back to token b + 3
 const NO_MERGE_SCORE: f64 = -1e10; // run.c's starting best score: pairs at or below it never merge
 
 // encode() failures (positive counts are success)
 export const ENCODE_NO_SPACE: i32 = -1; // no " " piece for the dummy prefix
-export const ENCODE_NO_BYTE_FALLBACK: i32 = -2; // a character is not a piece and ids 3..258 are not <0x00>..<0xFF>
+export const ENCODE_NO_BYTE_FALLBACK: i32 = -2; // a character is not a piece, has no byte tokens, and there is no <unk>
+export const ENCODE_EMPTY: i32 = -3; // an empty prompt and no bos to start from
+
+export const FAMILY_SPM: u32 = 0;
+export const FAMILY_BYTE_LEVEL: u32 = 1;
+export const FAMILY_METASPACE: u32 = 2;
+const EXT_MAGIC: u32 = 0x584b5453; // "STKX"
+const EXT_END: u32 = 0x454b5453; // "STKE"
+const FLAG_ADD_BOS: u32 = 1;
+const FLAG_BYTE_FALLBACK: u32 = 2;
+const FLAG_USE_REGEX: u32 = 4;
+const FLAG_SPLIT: u32 = 16;
+const FLAG_IGNORE_MERGES: u32 = 32;
+const PREPEND_ALWAYS: u32 = 1;
+const PREPEND_FIRST: u32 = 2;
+const PREPEND_UNCONDITIONAL: u32 = 3; // Llama 2's Prepend normalizer: even before a space
+
+export let family: u32 = FAMILY_SPM;
+let flags: u32 = FLAG_ADD_BOS;
+let prepend: u32 = 0;
+export let bos: i32 = LLAMA2C_BOS;
+let unk: i32 = -1;
+let nStop: i32 = 1;
+let stops: usize = 0; // (nStop,) records: i32 id, i32 name length, name bytes padded to 4
+let nControl: i32 = 0;
+let controls: usize = 0; // (nControl,) i32
+let byteIds: usize = 0; // (256,) i32
+let nMerges: i32 = 0;
+let merges: usize = 0; // (nMerges,) i32 a, i32 b, i32 result
+let mergeMask: u32 = 0;
+let mergeHash: usize = 0; // (mask + 1,) i32 merge index + 1, 0 = empty
+let nAdded: i32 = 0;
+let added: usize = 0; // records: i32 id, i32 length, bytes padded to 4
+let letters: usize = 0; // (n,) u32 lo, hi: \p{L}
+let nLetters: i32 = 0;
+let numbers: usize = 0; // \p{N}
+let nNumbers: i32 = 0;
+let spaces: usize = 0; // \s
+let nSpaces: i32 = 0;
+const llamaStop: usize = memory.data(8); // run.c's rule without an extension: stop at <s>
 
 let pieces: usize = 0;
 let hash: usize = 0;
@@ -107,7 +153,18 @@ export function loadTokenizer(base: usize, bytes: i32, nVocab: i32, pieceTable: 
     }
     at += 8 + <usize>n;
   }
-  if (at != end) return false;
+  if (at != end && !readExtension(at, end)) return false;
+  if (at == end) {
+    family = FAMILY_SPM;
+    flags = FLAG_ADD_BOS;
+    bos = LLAMA2C_BOS;
+    nStop = 1;
+    store<i32>(llamaStop, LLAMA2C_BOS);
+    store<i32>(llamaStop, -1, 4); // no stored name: print the piece
+    stops = llamaStop;
+    nControl = 0;
+  }
+  if (bos >= nVocab || unk >= nVocab) return false;
   byteFallback = nVocab >= BYTE_TOKEN_OFFSET + 256;
   for (let b = 0; b < 256 && byteFallback; b++) {
     const id = BYTE_TOKEN_OFFSET + b;
@@ -118,14 +175,143 @@ export function loadTokenizer(base: usize, bytes: i32, nVocab: i32, pieceTable: 
   return true;
 }
 
+let cur: usize = 0;
+let curEnd: usize = 0;
+let curOk: bool = true;
+
+function u32At(): u32 {
+  if (cur + 4 > curEnd) {
+    curOk = false;
+    return 0;
+  }
+  const v = load<u32>(cur);
+  cur += 4;
+  return v;
+}
+
+/** Skips n i32 (or n records of `words` i32), returning where they start; false in curOk when they do not fit. */
+function skip(bytes: u64): usize {
+  const at = cur;
+  if (<u64>cur + bytes > <u64>curEnd) curOk = false;
+  else cur += <usize>bytes;
+  return at;
+}
+
+/** Skips `count` records of an i32 id, an i32 length and that many bytes padded to 4. */
+function skipNamed(count: i32): usize {
+  const at = cur;
+  for (let i = 0; i < count && curOk; i++) {
+    u32At();
+    const n = u32At();
+    if (n != 0xffffffff) skip((<u64>n + 3) & ~3);
+  }
+  return at;
+}
+
+/** The extension after the records (layout: tools/package/command-tokenizer.ts). */
+function readExtension(at: usize, end: usize): bool {
+  cur = at;
+  curEnd = end;
+  curOk = true;
+  if (u32At() != EXT_MAGIC) return false;
+  family = u32At();
+  flags = u32At();
+  prepend = u32At();
+  bos = <i32>u32At();
+  unk = <i32>u32At();
+  nStop = <i32>u32At();
+  if (nStop < 0 || nStop > 64) return false;
+  stops = skipNamed(nStop);
+  nControl = <i32>u32At();
+  if (nControl < 0) return false;
+  controls = skip(<u64>nControl << 2);
+  byteIds = skip(256 << 2);
+  nMerges = <i32>u32At();
+  if (nMerges < 0) return false;
+  merges = skip(<u64>nMerges * 12);
+  const slots = u32At();
+  if (slots & (slots - 1) || (slots == 0 && nMerges > 0) || (slots != 0 && <u64>slots < <u64>nMerges)) return false;
+  mergeMask = slots - 1;
+  mergeHash = skip(<u64>slots << 2);
+  nAdded = <i32>u32At();
+  if (nAdded < 0) return false;
+  added = skipNamed(nAdded);
+  nLetters = <i32>u32At();
+  letters = skip(<u64>nLetters << 3);
+  nNumbers = <i32>u32At();
+  numbers = skip(<u64>nNumbers << 3);
+  nSpaces = <i32>u32At();
+  spaces = skip(<u64>nSpaces << 3);
+  if (u32At() != EXT_END) return false;
+  return curOk && cur == end && family <= FAMILY_METASPACE && bos >= -1 && unk >= -1;
+}
+
+/** Whether generation stops at `token`. */
+export function isStop(token: i32): bool {
+  let r = stops;
+  for (let i = 0; i < nStop; i++) {
+    if (load<i32>(r) == token) return true;
+    const n = load<u32>(r, 4);
+    r += 8 + (n == 0xffffffff ? 0 : (<usize>n + 3) & ~3);
+  }
+  return false;
+}
+
+// Result of stopName(): the name of a stop token as the vocabulary writes it.
+export let namePtr: usize = 0;
+export let nameLen: i32 = 0;
+
+/** The stop token's name (namePtr, nameLen): stored with it, else its piece without surrounding whitespace. */
+export function stopName(token: i32): void {
+  let r = stops;
+  for (let i = 0; i < nStop; i++) {
+    const n = load<u32>(r, 4);
+    if (load<i32>(r) == token && n != 0xffffffff) {
+      namePtr = r + 8;
+      nameLen = <i32>n;
+      return;
+    }
+    r += 8 + (n == 0xffffffff ? 0 : (<usize>n + 3) & ~3);
+  }
+  let p = pieceBytes(token);
+  let len = pieceLen(token);
+  while (len > 0 && load<u8>(p) <= 0x20) {
+    p++;
+    len--;
+  }
+  while (len > 0 && load<u8>(p + <usize>len - 1) <= 0x20) len--;
+  namePtr = p;
+  nameLen = len;
+}
+
+/** Whether `token` prints nothing (bos and other control tokens). */
+export function isControl(token: i32): bool {
+  if (token == bos) return true;
+  for (let i = 0; i < nControl; i++) if (load<i32>(controls + (<usize>i << 2)) == token) return true;
+  return false;
+}
+
 /**
- * Token ids of the UTF-8 text (text, n) with <s> in front, into out (≤ n + 2,) i32. Returns the count, or
- * an ENCODE_ error.
+ * Token ids of the UTF-8 text (text, n) with bos in front when the model adds it, into out (≤ n + 2,) i32.
+ * Returns the count, or an ENCODE_ error.
  */
 export function encode(text: usize, n: i32, out: usize): i32 {
   let count = 0;
-  store<i32>(out, BOS);
-  count++;
+  if (flags & FLAG_ADD_BOS && bos >= 0) {
+    store<i32>(out, bos);
+    count++;
+  }
+  count = family == FAMILY_SPM ? encodeSpm(text, n, out, count) : encodeBpe(text, n, out, count);
+  if (count == 0) {
+    if (bos < 0) return ENCODE_EMPTY;
+    store<i32>(out, bos);
+    count = 1;
+  }
+  return count;
+}
+
+/** run.c's encoding of (text, n) after the `count` ids already in out. */
+function encodeSpm(text: usize, n: i32, out: usize, count: i32): i32 {
   if (n > 0) {
     if (spaceId < 0) return ENCODE_NO_SPACE;
     store<i32>(out + (<usize>count << 2), spaceId);
@@ -150,6 +336,255 @@ export function encode(text: usize, n: i32, out: usize): i32 {
     start = i;
   }
   return mergePairs(out, count);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Hugging Face BPE families
+
+/** Length of the added token matching at text + i (the longest), its index in addedAt; 0 if none. */
+let addedAt: usize = 0;
+function addedMatch(text: usize, i: i32, n: i32): i32 {
+  let best = 0;
+  let r = added;
+  for (let k = 0; k < nAdded; k++) {
+    const len = load<i32>(r, 4);
+    if (len > best && i + len <= n && memory.compare(text + <usize>i, r + 8, <usize>len) == 0) {
+      best = len;
+      addedAt = r;
+    }
+    r += 8 + ((<usize>len + 3) & ~3);
+  }
+  return best;
+}
+
+function encodeBpe(text: usize, n: i32, out: usize, count: i32): i32 {
+  let section = 0;
+  let start = 0;
+  let i = 0;
+  while (i <= n) {
+    const len = i < n ? addedMatch(text, i, n) : 0;
+    if (len == 0 && i < n) {
+      i++;
+      continue;
+    }
+    if (i > start) {
+      count = family == FAMILY_BYTE_LEVEL ? byteLevelSection(text + <usize>start, i - start, out, count) : metaspaceSection(text + <usize>start, i - start, out, count, section);
+      if (count < 0) return count;
+      section++;
+    }
+    if (len > 0) {
+      store<i32>(out + (<usize>count << 2), load<i32>(addedAt));
+      count++;
+      section++;
+    }
+    i += len > 0 ? len : 1;
+    start = i;
+  }
+  return count;
+}
+
+/** Code point at p (length in cpLen); a byte no character starts with counts as one code point of its own. */
+let cpLen: i32 = 1;
+function codePointAt(p: usize, left: i32): u32 {
+  const b = <u32>load<u8>(p);
+  let need = 0;
+  let c = b;
+  if (b >= 0xc2 && b <= 0xdf) {
+    need = 1;
+    c = b & 0x1f;
+  } else if (b >= 0xe0 && b <= 0xef) {
+    need = 2;
+    c = b & 0xf;
+  } else if (b >= 0xf0 && b <= 0xf4) {
+    need = 3;
+    c = b & 0x7;
+  }
+  if (need >= left) need = 0;
+  for (let k = 1; k <= need; k++) {
+    const x = <u32>load<u8>(p + <usize>k);
+    if ((x & 0xc0) != 0x80) {
+      cpLen = 1;
+      return b;
+    }
+    c = (c << 6) | (x & 0x3f);
+  }
+  cpLen = need + 1;
+  return need == 0 ? b : c;
+}
+
+function inRanges(table: usize, count: i32, c: u32): bool {
+  let lo = 0;
+  let hi = count - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = table + (<usize>mid << 3);
+    if (c < load<u32>(r)) hi = mid - 1;
+    else if (c > load<u32>(r, 4)) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+const CLASS_LETTER: i32 = 1;
+const CLASS_NUMBER: i32 = 2;
+const CLASS_SPACE: i32 = 3;
+const CLASS_OTHER: i32 = 4;
+function classOf(c: u32): i32 {
+  if (inRanges(letters, nLetters, c)) return CLASS_LETTER;
+  if (inRanges(numbers, nNumbers, c)) return CLASS_NUMBER;
+  if (inRanges(spaces, nSpaces, c)) return CLASS_SPACE;
+  return CLASS_OTHER;
+}
+
+/** Bytes GPT-2's pattern matches at p (of left bytes): 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
+function gpt2Match(p: usize, left: i32): i32 {
+  const b0 = load<u8>(p);
+  if (b0 == 0x27 && left >= 2) {
+    const b1 = load<u8>(p, 1);
+    if (b1 == 0x73 || b1 == 0x74 || b1 == 0x6d || b1 == 0x64) return 2; // 's 't 'm 'd
+    if (left >= 3) {
+      const b2 = load<u8>(p, 2);
+      if ((b1 == 0x72 && b2 == 0x65) || (b1 == 0x76 && b2 == 0x65) || (b1 == 0x6c && b2 == 0x6c)) return 3; // 're 've 'll
+    }
+  }
+  // " ?" then a run of one class (letters, numbers, or neither those nor space)
+  let q = b0 == 0x20 && left > 1 ? 1 : 0;
+  let first = codePointAt(p + <usize>q, left - q);
+  let cls = classOf(first);
+  if (cls == CLASS_SPACE && q == 1) {
+    q = 0;
+    first = 0x20;
+    cls = CLASS_SPACE;
+  }
+  if (cls != CLASS_SPACE) {
+    let i = q + cpLen;
+    while (i < left) {
+      const c = codePointAt(p + <usize>i, left - i);
+      if (classOf(c) != cls) break;
+      i += cpLen;
+    }
+    return i;
+  }
+  // whitespace: all of it when it reaches the end, else all but its last character (\s+(?!\S)), else one run
+  let i = 0;
+  let last = 0;
+  let chars = 0;
+  while (i < left) {
+    const c = codePointAt(p + <usize>i, left - i);
+    if (classOf(c) != CLASS_SPACE) break;
+    last = i;
+    i += cpLen;
+    chars++;
+  }
+  if (i == left || chars == 1) return i;
+  return last;
+}
+
+function byteLevelSection(p: usize, n: i32, out: usize, count: i32): i32 {
+  let i = 0;
+  while (i < n) {
+    const len = flags & FLAG_USE_REGEX ? gpt2Match(p + <usize>i, n - i) : n;
+    const start = count;
+    const whole = flags & FLAG_IGNORE_MERGES ? lookup(p + <usize>i, len, 0, 0) : -1;
+    if (whole >= 0) {
+      store<i32>(out + (<usize>count << 2), whole);
+      count++;
+    } else {
+      for (let k = 0; k < len; k++) {
+        let id = load<i32>(byteIds + (<usize>load<u8>(p + <usize>(i + k)) << 2));
+        if (id < 0) id = unk;
+        if (id < 0) return ENCODE_NO_BYTE_FALLBACK;
+        store<i32>(out + (<usize>count << 2), id);
+        count++;
+      }
+      count = start + mergeRanked(out + (<usize>start << 2), count - start);
+    }
+    i += len;
+  }
+  return count;
+}
+
+/** A character's piece (a space or "▁" is the space piece), else its <0xXX> tokens, else <unk>. */
+function pushChar(p: usize, len: i32, out: usize, count: i32): i32 {
+  const isSpace = (len == 1 && load<u8>(p) == 0x20) || (len == 3 && load<u8>(p) == 0xe2 && load<u8>(p, 1) == 0x96 && load<u8>(p, 2) == 0x81);
+  const id = isSpace ? spaceId : lookup(p, len, 0, 0);
+  if (id >= 0) {
+    store<i32>(out + (<usize>count << 2), id);
+    return count + 1;
+  }
+  if (flags & FLAG_BYTE_FALLBACK) {
+    let all = true;
+    for (let k = 0; k < len; k++) all = all && load<i32>(byteIds + (<usize>load<u8>(p + <usize>k) << 2)) >= 0;
+    if (all) {
+      for (let k = 0; k < len; k++) {
+        store<i32>(out + (<usize>count << 2), load<i32>(byteIds + (<usize>load<u8>(p + <usize>k) << 2)));
+        count++;
+      }
+      return count;
+    }
+  }
+  if (unk < 0) return ENCODE_NO_BYTE_FALLBACK;
+  store<i32>(out + (<usize>count << 2), unk);
+  return count + 1;
+}
+
+function metaspaceSection(p: usize, n: i32, out: usize, count: i32, section: i32): i32 {
+  let start = count;
+  const first = codePointAt(p, n);
+  const startsWithSpace = first == 0x20 || first == 0x2581;
+  if (prepend == PREPEND_UNCONDITIONAL || (!startsWithSpace && (prepend == PREPEND_ALWAYS || (prepend == PREPEND_FIRST && section == 0)))) {
+    if (spaceId < 0) return ENCODE_NO_SPACE;
+    store<i32>(out + (<usize>count << 2), spaceId);
+    count++;
+  }
+  let i = 0;
+  while (i < n) {
+    const c = codePointAt(p + <usize>i, n - i);
+    const len = cpLen;
+    if (flags & FLAG_SPLIT && (c == 0x20 || c == 0x2581) && count > start) {
+      count = start + mergeRanked(out + (<usize>start << 2), count - start);
+      start = count;
+    }
+    count = pushChar(p + <usize>i, len, out, count);
+    if (count < 0) return count;
+    i += len;
+  }
+  return start + mergeRanked(out + (<usize>start << 2), count - start);
+}
+
+/** Index of the merge of ids (a, b), or -1. */
+function mergeOf(a: i32, b: i32): i32 {
+  if (nMerges == 0) return -1;
+  let slot = ((<u32>a * 0x9e3779b1) ^ (<u32>b * 0x85ebca6b)) & mergeMask;
+  let e = load<i32>(mergeHash + (<usize>slot << 2));
+  while (e != 0) {
+    const m = merges + <usize>(e - 1) * 12;
+    if (load<i32>(m) == a && load<i32>(m, 4) == b) return e - 1;
+    slot = (slot + 1) & mergeMask;
+    e = load<i32>(mergeHash + (<usize>slot << 2));
+  }
+  return -1;
+}
+
+/** Merges the adjacent pair of lowest merge rank (leftmost on ties) until none is a merge; returns the count. */
+function mergeRanked(t: usize, count: i32): i32 {
+  while (count > 1) {
+    let best = -1;
+    let bestAt = -1;
+    for (let i = 0; i + 1 < count; i++) {
+      const m = mergeOf(load<i32>(t + (<usize>i << 2)), load<i32>(t + (<usize>(i + 1) << 2)));
+      if (m >= 0 && (best < 0 || m < best)) {
+        best = m;
+        bestAt = i;
+      }
+    }
+    if (bestAt < 0) return count;
+    store<i32>(t + (<usize>bestAt << 2), load<i32>(merges + <usize>best * 12, 8));
+    const from = t + (<usize>(bestAt + 2) << 2);
+    memory.copy(from - 4, from, <usize>(count - bestAt - 2) << 2);
+    count--;
+  }
+  return count;
 }
 
 /** Merges the best-scoring adjacent pair (leftmost on ties) until no pair is a piece; returns the count. */
@@ -181,15 +616,20 @@ function mergePairs(t: usize, count: i32): i32 {
 export let decodedPtr: usize = 0;
 export let decodedLen: i32 = 0;
 
-/** Bytes for `token` after `prev` (decodedPtr, decodedLen): no leading space after <s>, <0xXX> as its byte. */
+/**
+ * Bytes for `token` after `prev` (decodedPtr, decodedLen): nothing for control tokens, no leading space
+ * after bos (sentencepiece-style families; Llama-style also at the start), <0xXX> as its byte.
+ */
 export function decode(prev: i32, token: i32): void {
   let p = pieceBytes(token);
   let n = pieceLen(token);
-  if (prev == BOS && n > 0 && load<u8>(p) == 0x20) {
+  if (isControl(token)) n = 0;
+  const dropSpace = family == FAMILY_SPM ? prev == bos : family == FAMILY_METASPACE && (prev < 0 || prev == bos);
+  if (dropSpace && n > 0 && load<u8>(p) == 0x20) {
     p++;
     n--;
   }
-  const b = byteValue(p, n);
+  const b = family == FAMILY_BYTE_LEVEL || (family == FAMILY_METASPACE && !(flags & FLAG_BYTE_FALLBACK)) ? -1 : byteValue(p, n);
   if (b >= 0) {
     store<u8>(oneByte, <u8>b);
     p = oneByte;

@@ -1,20 +1,17 @@
-// Token bytes to printable UTF-8, exactly as host/tokenizer.ts Utf8Stream (a streaming TextDecoder) turns
-// them into text: the WHATWG UTF-8 decoder, one U+FFFD per maximal invalid subsequence, an unfinished
-// character held back until its bytes arrive (U+FFFD at the end), and a leading U+FEFF dropped. Byte-
-// fallback tokens split characters across tokens, and random weights emit invalid sequences, so the host
-// and the command only print the same text if they repair it the same way.
+// Token bytes to printable UTF-8, exactly as host/core/tokenizer.ts Utf8Stream does: the WHATWG UTF-8
+// decoder's state machine, an unfinished character held back until its bytes arrive (byte-fallback tokens
+// split characters across tokens), but what it would turn into U+FFFD — lone continuation bytes, sequences
+// cut short (also at the end), overlong and surrogate forms — prints nothing, and neither do control
+// characters other than whitespace (run.c's safe_printf skips unprintable single bytes).
 
 import { putCodePoint, STDOUT } from "./command-wasi";
 
-const REPLACEMENT: u32 = 0xfffd;
-const BOM: u32 = 0xfeff;
 
 let needed: u32 = 0; // continuation bytes the current character still needs
 let seen: u32 = 0;
 let codePoint: u32 = 0;
 let lower: u32 = 0x80; // bounds of the next continuation byte
 let upper: u32 = 0xbf;
-let atStart: bool = true; // no code point emitted since the stream began
 
 /** Starts a new stream (a new TextDecoder). */
 export function utf8Begin(): void {
@@ -23,14 +20,11 @@ export function utf8Begin(): void {
   codePoint = 0;
   lower = 0x80;
   upper = 0xbf;
-  atStart = true;
 }
 
+/** Prints c unless it is a control character other than \t \n \v \f \r (C0, DEL, C1). */
 function emit(c: u32): void {
-  const first = atStart;
-  atStart = false;
-  if (first && c == BOM) return;
-  putCodePoint(STDOUT, c);
+  if ((c >= 0x20 && c != 0x7f && (c < 0x80 || c > 0x9f)) || (c >= 0x09 && c <= 0x0d)) putCodePoint(STDOUT, c);
 }
 
 /** Feeds one byte. */
@@ -50,17 +44,12 @@ export function utf8Byte(b: u32): void {
       if (b == 0xf4) upper = 0x8f;
       needed = 3;
       codePoint = b & 0x7;
-    } else emit(REPLACEMENT);
+    } // else: no character starts with this byte; dropped
     return;
   }
   if (b < lower || b > upper) {
-    // The sequence so far is one error; the byte starts over on its own.
-    needed = 0;
-    seen = 0;
-    codePoint = 0;
-    lower = 0x80;
-    upper = 0xbf;
-    emit(REPLACEMENT);
+    // The sequence so far is dropped; the byte starts over on its own.
+    utf8Begin();
     utf8Byte(b);
     return;
   }
@@ -80,8 +69,7 @@ export function utf8Bytes(ptr: usize, n: i32): void {
   for (let i = 0; i < n; i++) utf8Byte(load<u8>(ptr + <usize>i));
 }
 
-/** Ends the stream: an unfinished character becomes U+FFFD. */
+/** Ends the stream: an unfinished character prints nothing. */
 export function utf8End(): void {
-  if (needed != 0) emit(REPLACEMENT);
   utf8Begin();
 }

@@ -1,8 +1,8 @@
-// The standalone WASI command: the decoder with its plan, weights and tokenizer.bin embedded as data
+// The standalone WASI command: the decoder with its plan, weights and tokenizer embedded as data
 // segments at their planned addresses (tools/command.ts), a tokenizer and a sampler that behave exactly as
 // host/tokenizer.ts and host/sampler.ts, and a generate loop that mirrors host/generate.ts.
 //
-//   <runtime> model.cmd.wasm ["prompt"] [-n 64] [--temp 1] [--top-p 0.9] [--seed 42]
+//   <runtime> model.cmd.wasm ["prompt"] [-n 64] [--temp 1] [--top-p 0.9] [--seed 42] [--ids]
 //
 // stdout: the prompt and the generated text, then a newline; stderr: one summary line. Bad arguments: one
 // line on stderr and exit code 2; a damaged module or a decoder failure: one line and exit code 1.
@@ -15,7 +15,7 @@ import {
   STDOUT, STDERR, useOutputBuffer, flush, putByte, putBytes, putString, putInt, putFixed1, exit, nowNs,
   argSizes, argCount, argBytes, argsInto,
 } from "./command-wasi";
-import { BOS, EOS, ENCODE_NO_SPACE, loadTokenizer, encode, decode, decodedPtr, decodedLen } from "./command-tokenizer";
+import { ENCODE_NO_SPACE, ENCODE_EMPTY, loadTokenizer, encode, decode, decodedPtr, decodedLen, isStop, stopName, namePtr, nameLen } from "./command-tokenizer";
 import { seed, sample } from "./command-sampler";
 import { utf8Begin, utf8Bytes, utf8End } from "./command-utf8";
 
@@ -31,7 +31,7 @@ const DEFAULT_TEMPERATURE: f64 = 1.0;
 const DEFAULT_TOP_P: f64 = 0.9;
 const DEFAULT_SEED: u64 = 42;
 
-const USAGE = 'usage: <wasi runtime> model.cmd.wasm ["prompt"] [-n 64] [--temp 1] [--top-p 0.9] [--seed 42]';
+const USAGE = 'usage: <wasi runtime> model.cmd.wasm ["prompt"] [-n 64] [--temp 1] [--top-p 0.9] [--seed 42] [--ids]';
 
 // @ts-ignore: decorator
 @inline function slot(base: usize, i: i32): i32 {
@@ -182,6 +182,7 @@ let topP: f64 = DEFAULT_TOP_P;
 let seedValue: u64 = DEFAULT_SEED;
 let promptAt: usize = 0; // the prompt argument, or 0 for none ("")
 let helpAsked: bool = false;
+let showIds: bool = false; // --ids: the prompt's token ids on stderr before generating
 
 /** One line on stderr: before, the argument in quotes, after, then the usage; returns the usage exit code. */
 function badArg(before: string, value: usize, after: string): i32 {
@@ -216,8 +217,12 @@ function parseArgs(): i32 {
       helpAsked = true;
       continue;
     }
+    if (argIs(a, "--ids")) {
+      showIds = true;
+      continue;
+    }
     const known = argIs(a, "-n") || argIs(a, "--steps") || argIs(a, "--temp") || argIs(a, "--top-p") || argIs(a, "--seed");
-    if (!known) return badArg("unknown flag ", a, ": expected -n, --temp, --top-p or --seed");
+    if (!known) return badArg("unknown flag ", a, ": expected -n, --temp, --top-p, --seed or --ids");
     if (i + 1 >= argc) return badArg("", a, " needs a value");
     const v = arg(++i);
     if (argIs(a, "-n") || argIs(a, "--steps")) {
@@ -240,16 +245,14 @@ function parseArgs(): i32 {
 // ---------------------------------------------------------------------------------------------------------
 // the run
 
-/** Prints decoded tokens (ptr, n) as host/tokenizer.ts decodeAll: <s> and </s> print nothing. */
+/** Prints decoded tokens (ptr, n) as host/core/tokenizers.ts decodeText: control tokens print nothing. */
 function printPrompt(tokens: usize, n: i32): void {
   utf8Begin();
   let prev = -1;
   for (let i = 0; i < n; i++) {
     const t = load<i32>(tokens + (<usize>i << 2));
-    if (t != BOS && t != EOS) {
-      decode(prev, t);
-      utf8Bytes(decodedPtr, decodedLen);
-    }
+    decode(prev, t);
+    utf8Bytes(decodedPtr, decodedLen);
     prev = t;
   }
   utf8End();
@@ -341,7 +344,7 @@ function run(): i32 {
 
   if (!loadTokenizer(tokenizer, tokenizerBytes, vocab, pieces, pieceHash, hashSlots)) {
     errorStart();
-    putString(STDERR, "the embedded tokenizer.bin is damaged: it does not hold exactly ");
+    putString(STDERR, "the embedded tokenizer is damaged: it does not hold exactly ");
     putInt(STDERR, <u64>vocab);
     putString(STDERR, " well-formed tokens");
     return errorEnd(EXIT_FAILURE);
@@ -351,7 +354,8 @@ function run(): i32 {
   if (n < 0) {
     errorStart();
     if (n == ENCODE_NO_SPACE) putString(STDERR, 'the tokenizer has no " " token, which encoding needs for the leading dummy-prefix space');
-    else putString(STDERR, "the tokenizer has no byte-fallback tokens <0x00>..<0xFF> at ids 3..258, so it cannot encode the prompt");
+    else if (n == ENCODE_EMPTY) putString(STDERR, "the prompt is empty and the tokenizer names no BOS token to start from; give some text");
+    else putString(STDERR, "the tokenizer has no token for a character of the prompt: no piece, no byte-fallback tokens and no <unk>");
     return errorEnd(EXIT_FAILURE);
   }
   if (n > ctx) {
@@ -364,6 +368,15 @@ function run(): i32 {
     return errorEnd(EXIT_USAGE);
   }
   seed(seedValue);
+  if (showIds) {
+    putString(STDERR, "prompt ids:");
+    for (let i = 0; i < n; i++) {
+      putByte(STDERR, 0x20);
+      putInt(STDERR, <u64>load<i32>(promptTokens + (<usize>i << 2)));
+    }
+    putByte(STDERR, 0x0a);
+    flush();
+  }
 
   printPrompt(promptTokens, n);
   let t0 = nowNs();
@@ -373,13 +386,15 @@ function run(): i32 {
   let last = load<i32>(promptTokens + (<usize>(n - 1) << 2));
   let generated = 0;
   let stepped = 0; // decoder steps taken, the denominator of decode speed
-  let stoppedBy = 0; // 0 steps, 1 </s>, 2 context full
+  let stoppedBy = 0; // 0 steps, 1 a stop token, 2 context full
+  let stopToken = -1;
   utf8Begin();
   t0 = nowNs();
   for (let i = 0; i < steps; i++) {
     const next = sample(logits, vocab, temperature, topP, probs, candidates);
-    if (next == EOS || next == BOS) {
+    if (isStop(next)) {
       stoppedBy = 1;
+      stopToken = next;
       break;
     }
     decode(last, next);
@@ -416,7 +431,11 @@ function run(): i32 {
   putString(STDERR, " bytes in ");
   putInt(STDERR, memBytes >> 16);
   putString(STDERR, ASC_FEATURE_SIMD ? " pages · simd" : " pages · scalar");
-  if (stoppedBy == 1) putString(STDERR, " · stopped at </s>");
+  if (stoppedBy == 1) {
+    putString(STDERR, " · stopped at ");
+    stopName(stopToken);
+    putBytes(STDERR, namePtr, nameLen);
+  }
   if (stoppedBy == 2) putString(STDERR, " · stopped: context full");
   putByte(STDERR, 0x0a);
   flush();

@@ -19,7 +19,7 @@ import type { Model } from "../host/core/model.ts";
 import { type ArenaPlan, type AttentionMode, COMMAND_ARG_BYTES_EXTRA, COMMAND_ARG_BYTES_PER_TOKEN, PLAN_COMMAND_SLOT, encodePlanBlock, planArena } from "../host/core/plan.ts";
 import type { Build } from "../host/runtime/decoder.ts";
 import { SAMPLER_DEFAULTS, type SamplerOptions } from "../host/runtime/sampler.ts";
-import { type Tokenizer, readTokenizer } from "../host/core/tokenizer.ts";
+import { type TextTokenizer, readTextTokenizer } from "../host/core/tokenizers.ts";
 import { slimify } from "../tools/convert/slimify.ts";
 import { WASI_IMPORTS, buildCommand, buildNative, nativeToolsMissing } from "../tools/package/command.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
@@ -72,7 +72,7 @@ function expectText(r: Run, text: string): void {
 
 const dir = mkdtempSync(join(tmpdir(), "slimedge-command-"));
 let model: Model;
-let tokenizer: Tokenizer;
+let tokenizer: TextTokenizer;
 let tokenizerBytes: Uint8Array;
 let layers: { modes: AttentionMode[]; wkv: (Float32Array | null)[] };
 let lowered: LoweredModel;
@@ -84,7 +84,7 @@ beforeAll(() => {
   // Unshared classifier: logits of order 1, so sampling really samples (a shared one repeats the input token).
   model = readLlama2c(writeV1(DIMS, randomLlamaWeights(DIMS, 21), { sharedClassifier: false }), "command-model.bin");
   tokenizerBytes = writeTokenizerBin(vocab.pieces, vocab.scores);
-  tokenizer = readTokenizer(tokenizerBytes, "tokenizer.bin", DIMS.vocabSize);
+  tokenizer = readTextTokenizer("llama2c", tokenizerBytes, "tokenizer.bin", DIMS.vocabSize);
   const s = slimify(model);
   layers = { modes: s.layers.map((l) => l.mode), wkv: s.wkv };
   lowered = lowerModel(model, layers, { weights: "f32" });
@@ -179,7 +179,7 @@ describe.each(BUILDS)("the %s command under node:wasi", (build) => {
     const r = underNode(wasmPath(build), [PROMPT, "-n", String(STEPS), "--temp", "0"]);
     expectText(r, want);
     expect(r.lines).toHaveLength(1);
-    const prompt = tokenizer.encode(PROMPT, { bos: true }).length;
+    const prompt = tokenizer.prompt(PROMPT).length;
     expect(r.lines[0]).toMatch(new RegExp(`^prefill ${prompt} tok at [\\d.]+ tok/s · decode ${STEPS} tok at [\\d.]+ tok/s · ctx ${CTX} · .* · ${build}$`));
   });
 
@@ -187,7 +187,7 @@ describe.each(BUILDS)("the %s command under node:wasi", (build) => {
     for (const prompt of ["the the thethe lllo hellohello", "héllo wörld é\tthe", " leading and trailing  "]) {
       const r = underNode(wasmPath(build), [prompt, "-n", "12", "--temp", "0"]);
       expectText(r, await hostText(build, prompt, 12, { temperature: 0 }));
-      expect(r.lines[0]).toMatch(new RegExp(`^prefill ${tokenizer.encode(prompt, { bos: true }).length} tok `));
+      expect(r.lines[0]).toMatch(new RegExp(`^prefill ${tokenizer.prompt(prompt).length} tok `));
     }
   });
 

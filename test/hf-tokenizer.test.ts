@@ -106,7 +106,7 @@ describe("HfTokenizer.encode", () => {
     expect(tok.encode("e\u0301")).not.toEqual(tok.encode("é"));
     const pairs = tinyTokenizer(MERGES, {}, { merges: MERGES.map((m) => m.split(" ")) });
     expect(pairs.tok.encode("the cat")).toEqual(tok.encode("the cat"));
-    const ignore = tinyTokenizer(["t h", "Ġ th", "Ġth e"], {}, { ignore_merges: true, vocab: { ...tinyTokenizer([]).vocab, "Ġthe": 300 } });
+    const ignore = tinyTokenizer(["t h", "Ġ th", "Ġth e"], {}, { ignore_merges: true, vocab: { ...tinyTokenizer([]).vocab, "Ġthe": 300, th: 301, "Ġth": 302 } });
     expect(ignore.tok.encode(" the")).toEqual([300]);
   });
 });
@@ -168,10 +168,10 @@ describe("readHfTokenizer", () => {
   it("refuses what it does not implement with E_MODEL", () => {
     const base = tinyTokenizer(MERGES).json;
     const other = (patch: Record<string, unknown>) => () => readHfTokenizer(JSON.stringify({ ...base, ...patch }), "t.json");
-    expect(slimError(other({ model: { ...base.model, type: "WordPiece" } }), "E_MODEL").message).toBe('t.json: field model.type is "WordPiece", but only byte-level BPE tokenizers are read.');
-    expect(slimError(other({ pre_tokenizer: { type: "Metaspace" } }), "E_MODEL").message).toMatch(/pre_tokenizer\.type is "Metaspace", but only the ByteLevel pre-tokenizer/);
+    expect(slimError(other({ model: { ...base.model, type: "WordPiece" } }), "E_MODEL").message).toBe('t.json: field model.type is "WordPiece", but only BPE tokenizers are read.');
+    expect(slimError(other({ pre_tokenizer: { type: "Split" } }), "E_MODEL").message).toMatch(/pre_tokenizer\.type is "Split", but only the ByteLevel \(GPT-2, GPT-NeoX\) and Metaspace \(Llama\) pre-tokenizers/);
     expect(slimError(other({ normalizer: { type: "Lowercase" } }), "E_MODEL").message).toMatch(/normalizer\.type is "Lowercase"/);
-    expect(slimError(other({ model: { ...base.model, end_of_word_suffix: "</w>" } }), "E_MODEL").message).toMatch(/model\.end_of_word_suffix is "<\/w>", but byte-level BPE uses none/);
+    expect(slimError(other({ model: { ...base.model, end_of_word_suffix: "</w>" } }), "E_MODEL").message).toMatch(/model\.end_of_word_suffix is "<\/w>", but only BPE without word markers is implemented/);
   });
 
   it("fails to encode a symbol missing from a vocabulary without unk_token", () => {

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { halvesToPairs } from "../tools/convert/hf-llama.ts";
 import { ggufTensorF32, ggufToModel, ggufTokenizer, importGguf, readGguf } from "../tools/convert/gguf.ts";
 import { importModel } from "../tools/convert/import.ts";
+import { readTextTokenizer } from "../host/core/tokenizers.ts";
 import { readTokenizer } from "../host/core/tokenizer.ts";
 import { referenceLogits } from "./reference.ts";
 import { referenceHfLlama } from "./reference-arch.ts";
@@ -148,7 +149,7 @@ describe("importGguf", () => {
     expect(tok.decodeAll(tok.encode("hello hell\n", { bos: true }))).toBe("hello hell\n");
   });
 
-  it("importModel recognizes GGUF by its magic and hands over the vocabulary as tokenizer.bin bytes", () => {
+  it("importModel recognizes GGUF by its magic and hands over the vocabulary with its special tokens", () => {
     const vocab = llamaVocab(["▁", "h", "i", "▁h", "▁hi"]);
     const hf = randomHfLlama({ ...SHAPE, vocab_size: vocab.tokens.length }, 12);
     const path = join(root, "dispatch.bin"); // the name does not matter, the magic does
@@ -158,9 +159,11 @@ describe("importGguf", () => {
     expect(imported.model.config.vocabSize).toBe(vocab.tokens.length);
     expect(imported.storage.q8_0).toBe(((SHAPE.hidden_size * (vocab.tokens.length * 2 + 2 * (32 + 16 + 16 + 32) + 2 * 3 * 64)) / 32) * 34);
     expect(imported.storage.f32).toBe(4 * SHAPE.hidden_size * (2 * 2 + 1));
-    expect(imported.tokenizer?.kind).toBe("llama2c");
-    const tok = readTokenizer(imported.tokenizer!.bytes, "embedded", vocab.tokens.length);
+    expect(imported.tokenizer?.kind).toBe("bundle");
+    const tok = readTextTokenizer("bundle", imported.tokenizer!.bytes, "embedded", vocab.tokens.length);
+    expect(tok.family).toBe("llama2c");
     expect(tok.encode("hi")).toEqual([vocab.tokens.indexOf("▁hi")]);
+    expect(tok.meta).toMatchObject({ bos: 1, addBos: true, stop: [2] }); // llama.cpp stops at eos, not at <s> as run.c does
   });
 
   describe("broken or unsupported files", () => {

@@ -354,11 +354,11 @@ describe("importModel on Hugging Face folders", () => {
   it("picks the importer by model_type and brings tokenizer.json along", () => {
     const neox = folder();
     writeHfCheckpoint(neox, randomHfNeox(NEOX, 9), { dtype: "F16" });
-    writeFileSync(join(neox, "tokenizer.json"), '{"model": {"type": "BPE", "vocab": {}, "merges": []}}');
+    writeFileSync(join(neox, "tokenizer.json"), '{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}');
     const imported = importModel(neox);
     expect(imported.format).toBe("Hugging Face neox checkpoint (safetensors)");
     expect(imported.model.config.arch).toBe("neox");
-    expect(imported.tokenizer).toMatchObject({ kind: "hf-json", source: join(neox, "tokenizer.json") });
+    expect(imported.tokenizer).toMatchObject({ kind: "bundle", source: join(neox, "tokenizer.json") });
     expect(imported.storage).toEqual({ f16: 2 * [...randomHfNeox(NEOX, 9).tensors.values()].reduce((n, t) => n + t.values.length, 0) });
     const gpt2 = folder();
     writeHfCheckpoint(gpt2, randomHfGpt2(GPT2, 9));

@@ -163,10 +163,15 @@ describe("Utf8Stream", () => {
     expect(stream.end()).toBe("");
   });
 
-  it("flushes an unfinished character as U+FFFD", () => {
+  it("drops an unfinished character at the end, lone and invalid bytes, and control characters but not whitespace", () => {
     const stream = new Utf8Stream();
     expect(stream.write(Uint8Array.of(0xe6, 0x97))).toBe("");
-    expect(stream.end()).toBe("\ufffd");
+    expect(stream.end()).toBe("");
+    // a lone continuation byte, a lead byte cut short by ASCII, an overlong form, a surrogate, 0xFF
+    expect(stream.write(Uint8Array.of(0x80, 0x41, 0xe2, 0x42, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xff, 0x43))).toBe("ABC");
+    // backspace, escape, DEL and a C1 control print nothing; tab, newline and carriage return do
+    expect(stream.write(Uint8Array.of(0x08, 0x1b, 0x7f, 0xc2, 0x85, 0x09, 0x0a, 0x0d, 0x44))).toBe("\t\n\rD");
+    expect(stream.end()).toBe("");
   });
 });
 

@@ -1,12 +1,12 @@
 /** `slimedge build`: a board-ready artifact folder. */
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, Option } from "commander";
-import { readTokenizer } from "../core/tokenizer.ts";
 import { type AttentionMode, type WeightDtype, DECODER_WEIGHTS } from "../core/plan.ts";
 import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
 import { WEIGHT_DTYPES } from "../../tools/package/fit.ts";
-import { root, wholeNumber, number, openModel, findTokenizer, lowerSource } from "./options.ts";
+import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
+import { root, wholeNumber, number, openModel, loadModelTokenizer, lowerSource } from "./options.ts";
 
 export function register(cli: Command): void {
   cli
@@ -18,7 +18,7 @@ export function register(cli: Command): void {
     .addOption(new Option("--mode <mode>", "attention of a checkpoint: slim or auto (slimify decides per layer; vanilla for grouped K/V), or vanilla").choices(["slim", "vanilla", "auto"]).default("auto"))
     .addOption(new Option("--quant <dtype>", "weight storage of a checkpoint (default f32); a .slim builds the dtype it stores").choices([...WEIGHT_DTYPES]))
     .addOption(new Option("--simd <when>", "SIMD build: on, off, or auto (what the board's runtime has)").choices(["on", "off", "auto"]).default("auto"))
-    .option("--tokenizer <file>", "tokenizer.bin to embed (default: the one a .slim embeds, else next to the checkpoint)")
+    .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin to embed (default: the model's own)")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .option("--out <dir>", "output folder (default: build/<board>)")
     .action(async (checkpoint: string | undefined, flags: { board: string; ctx: number; mode: AttentionMode | "auto"; quant?: WeightDtype; simd: "on" | "off" | "auto"; tokenizer?: string; threshold: number; out?: string }) => {
@@ -26,8 +26,8 @@ export function register(cli: Command): void {
       if (flags.quant !== undefined && !DECODER_WEIGHTS.includes(flags.quant))
         fail("E_FLAG", `--quant ${flags.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${flags.quant}`);
       const src = openModel(checkpoint);
-      const tok = findTokenizer(src, flags.tokenizer, true);
-      readTokenizer(tok.bytes, tok.source, src.config.vocabSize); // one clear line now rather than a packaging failure later
+      // the command's own form of the tokenizer: one clear line now rather than a packaging failure later
+      const tokBytes = commandTokenizerBytes(loadModelTokenizer(src, flags.tokenizer), src.config.vocabSize);
       const { lowered, layers, notes } = lowerSource(src, { mode: flags.mode, weights: flags.quant, slimify: { threshold: flags.threshold } });
       for (const n of notes) process.stderr.write(`note: ${n}\n`);
       const out = flags.out ?? join(root, "build", board.name);
@@ -35,7 +35,7 @@ export function register(cli: Command): void {
       const name = stem === "model" ? basename(dirname(resolve(src.path))) : stem; // models/<name>/model.bin -> <name>
       // loaded here, not at start-up: the compiler and binaryen take seconds to load, and only `build` needs them
       const { buildLowered } = await import("../../tools/package/build.ts");
-      const result = await buildLowered(lowered, layers, tok.bytes, {
+      const result = await buildLowered(lowered, layers, tokBytes, {
         name, board, ctx: flags.ctx, simd: flags.simd, out,
         onStep: (i, n, what) => process.stderr.write(`[${i}/${n}] ${what}\n`),
       });

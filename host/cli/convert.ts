@@ -13,7 +13,7 @@ export function register(cli: Command): void {
     .addOption(new Option("--dtype <dtype>", "storage of the weight matrices (q8_0 / q4_0: groups of 32); W_KV, norms, biases, slim layers' W_K and learned positions stay f32").choices(["f32", "f16", "q8_0", "q4_0"]).default("f32"))
     .addOption(new Option("--mode <mode>", "auto: slimify decides per layer; slim: every layer whose W_K inverts; vanilla: no layer").choices(["auto", "slim", "vanilla"]).default("auto"))
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
-    .option("--tokenizer <file>", "tokenizer.bin to embed (default: next to the checkpoint)")
+    .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin to embed (default: the model's own)")
     .option("-p, --prompt <text>", "calibration prompt slimify measures the error on (needs the tokenizer)")
     .action((checkpoint: string, flags: { out: string; dtype: "f32" | "f16" | "q8_0" | "q4_0"; mode: "auto" | "slim" | "vanilla"; threshold: number; tokenizer?: string; prompt?: string }) => {
       const bar = progressBar("packing [{bar}] {percentage}% | {value}/{total} MiB | tensor {tensor}", {

@@ -16,7 +16,8 @@ import { loadLlama2c } from "../../tools/convert/llama2c.ts";
 import { importModel } from "../../tools/convert/import.ts";
 import { prepareModel } from "../../tools/convert/prepare.ts";
 import type { LayerReport, SlimifyOptions } from "../../tools/convert/slimify.ts";
-import { readTokenizer, type Tokenizer } from "../core/tokenizer.ts";
+import { readTokenizer } from "../core/tokenizer.ts";
+import { readTextTokenizer, sniffKind, type TextTokenizer, type TokenizerKind } from "../core/tokenizers.ts";
 import { syntheticModel } from "../core/synthetic.ts";
 import { fail } from "../core/errors.ts";
 import { hasSlimMagic, loadSlim, type SlimFile } from "../core/slim-read.ts";
@@ -42,7 +43,15 @@ export interface ModelSource {
   slim: SlimFile | null;
   model: Model | null; // null for a .slim
   config: ModelConfig;
+  tokenizer?: FoundTokenizer | null; // the importer's: embedded (GGUF) or beside the checkpoint (tokenizer.json, tokenizer.bin)
   notice?: string; // something the user might not assume, e.g. random weights
+}
+
+/** A tokenizer's bytes, their kind, and where they came from. */
+export interface FoundTokenizer {
+  kind: TokenizerKind;
+  bytes: Uint8Array;
+  source: string;
 }
 
 /**
@@ -55,8 +64,8 @@ export function openModel(checkpoint: string | undefined, o: { random?: boolean 
     return { path: checkpoint, slim, model: null, config: slim.config };
   }
   if (checkpoint !== undefined) {
-    const model = importModel(checkpoint).model;
-    return { path: checkpoint, slim: null, model, config: model.config };
+    const imported = importModel(checkpoint);
+    return { path: checkpoint, slim: null, model: imported.model, config: imported.model.config, tokenizer: imported.tokenizer };
   }
   const shipped = join(DEFAULT_MODEL_DIR, "model.bin");
   if (existsSync(shipped)) {
@@ -81,27 +90,30 @@ function tokenizerPath(src: ModelSource, flag: string | undefined): string {
 }
 
 /**
- * The model's tokenizer.bin bytes, found in one order for every command: --tokenizer, else the one a .slim
- * file embeds, else tokenizer.bin next to the checkpoint. Null when there is none; `required` makes that an
- * E_FILE error naming where it looked.
+ * The model's tokenizer, found in one order for every command: --tokenizer (a tokenizer.json or
+ * tokenizer.bin), else the one a .slim or GGUF file embeds, else the tokenizer.json or tokenizer.bin beside the
+ * checkpoint. Null when there is none; `required` makes that an E_FILE error naming where it looked.
  */
-export function findTokenizer(src: ModelSource, flag: string | undefined, required: true): { bytes: Uint8Array; source: string };
-export function findTokenizer(src: ModelSource, flag: string | undefined, required?: boolean): { bytes: Uint8Array; source: string } | null;
-export function findTokenizer(src: ModelSource, flag: string | undefined, required = false): { bytes: Uint8Array; source: string } | null {
-  if (flag === undefined && src.slim?.tokenizerKind === "llama2c") return { bytes: src.slim.tokenizer!, source: `${src.path} (embedded tokenizer.bin)` };
-  if (flag === undefined && src.slim?.tokenizerKind === "hf-json")
-    return fail("E_MODEL", `${src.path}: the embedded tokenizer is a Hugging Face tokenizer.json, which this command does not read yet; pass --tokenizer <tokenizer.bin>`);
-  const path = tokenizerPath(src, flag);
-  if (flag !== undefined || existsSync(path)) return { bytes: readWholeFile(path, "tokenizer"), source: path };
+export function findTokenizer(src: ModelSource, flag: string | undefined, required: true): FoundTokenizer;
+export function findTokenizer(src: ModelSource, flag: string | undefined, required?: boolean): FoundTokenizer | null;
+export function findTokenizer(src: ModelSource, flag: string | undefined, required = false): FoundTokenizer | null {
+  if (flag !== undefined) {
+    const bytes = readWholeFile(flag, "tokenizer");
+    return { kind: sniffKind(bytes), bytes, source: flag };
+  }
+  if (src.slim?.tokenizerKind) return { kind: src.slim.tokenizerKind, bytes: src.slim.tokenizer!, source: `${src.path} (embedded tokenizer)` };
+  if (src.tokenizer) return src.tokenizer;
+  const path = tokenizerPath(src, undefined);
+  if (existsSync(path)) return { kind: "llama2c", bytes: readWholeFile(path, "tokenizer"), source: path };
   if (!required) return null;
-  if (src.slim) return fail("E_FILE", `${src.path}: no tokenizer embedded and no ${path} next to it; pass --tokenizer <tokenizer.bin>`);
-  return fail("E_FILE", `${path}: no tokenizer next to the checkpoint; pass --tokenizer <tokenizer.bin>`);
+  if (src.slim) return fail("E_FILE", `${src.path}: no tokenizer embedded and no ${path} next to it; pass --tokenizer <tokenizer.json or tokenizer.bin>`);
+  return fail("E_FILE", `${src.path}: no tokenizer embedded and no tokenizer.json or tokenizer.bin beside it; pass --tokenizer <file>`);
 }
 
-/** The model's tokenizer, checked against its vocabulary. */
-export function loadModelTokenizer(src: ModelSource, flag: string | undefined): Tokenizer {
+/** The model's tokenizer (any family), checked against its vocabulary. */
+export function loadModelTokenizer(src: ModelSource, flag: string | undefined): TextTokenizer {
   const t = findTokenizer(src, flag, true);
-  return readTokenizer(t.bytes, t.source, src.config.vocabSize);
+  return readTextTokenizer(t.kind, t.bytes, t.source, src.config.vocabSize);
 }
 
 export interface LoweredSource {

@@ -1,7 +1,7 @@
 /** `slimedge quantize-report`: what each weight and cache precision costs a checkpoint. */
 import { Command } from "commander";
 import { standardModel } from "../core/standard-model.ts";
-import { readTokenizer } from "../core/tokenizer.ts";
+import { readTextTokenizer } from "../core/tokenizers.ts";
 import { findTokenizer, openModel } from "./options.ts";
 import { REPORT_CACHES, REPORT_WEIGHTS, formatQuantizationReport, parseDtypes, quantizationReport, writeReportJson } from "../../tools/convert/quantize-report.ts";
 
@@ -10,7 +10,7 @@ export function register(cli: Command): void {
     .command("quantize-report")
     .description("what f16 / q8_0 / q4_0 weights and f16 / q8 cache rows cost a checkpoint, against its float64 forward pass: per tensor, per layer on the logits, and K-cache error amplified into V by W_KV")
     .argument("<checkpoint>", "llama2.c model .bin, GGUF, Hugging Face folder or .slim file")
-    .option("-p, --prompt <text>", "prompt measured on, encoded with the tokenizer.bin next to the checkpoint (without one: token ids 1..32)", "Once upon a time")
+    .option("-p, --prompt <text>", "prompt measured on, encoded with the model's own tokenizer (without one: token ids 1..32)", "Once upon a time")
     .option("--weights <list>", `weight dtypes, comma-separated (default ${REPORT_WEIGHTS.join(",")})`, REPORT_WEIGHTS.join(","))
     .option("--kcache <list>", `cache row dtypes, comma-separated (default ${REPORT_CACHES.join(",")})`, REPORT_CACHES.join(","))
     .option("--json <file>", "also write the report as JSON (to a temporary name, then renamed)")
@@ -21,7 +21,7 @@ export function register(cli: Command): void {
       const model = src.model ?? standardModel(src.slim!.lowered); // a .slim file as the standard model it computes
       const tok = findTokenizer(src, undefined);
       const tokens = tok
-        ? readTokenizer(tok.bytes, tok.source, model.config.vocabSize).encode(flags.prompt, { bos: true }).slice(0, model.config.seqLen)
+        ? readTextTokenizer(tok.kind, tok.bytes, tok.source, model.config.vocabSize).prompt(flags.prompt).slice(0, model.config.seqLen)
         : Array.from({ length: Math.min(32, model.config.vocabSize - 1, model.config.seqLen) }, (_, i) => i + 1);
       const report = quantizationReport(model, tokens, { weights, kCaches });
       process.stdout.write(formatQuantizationReport(report) + "\n");

@@ -34,7 +34,7 @@ export async function run(checkpoint: string | undefined, flags: RunFlags, out: 
   const seqLen = src.config.seqLen;
   const ctx = flags.ctx ?? seqLen;
   if (ctx > seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${seqLen}`);
-  const prompt = tokenizer.encode(flags.prompt, { bos: true });
+  const prompt = tokenizer.prompt(flags.prompt);
   // A .slim file runs its stored bytes and layer modes; a checkpoint is slimified on this prompt and lowered.
   const { lowered, notes } = lowerSource(src, {
     mode: flags.mode,
@@ -86,7 +86,7 @@ export function register(cli: Command): void {
     .option("--top-p <p>", "nucleus sampling threshold in (0, 1]", number("--top-p"), SAMPLER_DEFAULTS.topP)
     .option("--seed <n>", "random seed", wholeNumber("--seed", 1), SAMPLER_DEFAULTS.seed)
     .option("--ctx <n>", "context length to plan for (default: the model's seq_len)", wholeNumber("--ctx", 1))
-    .option("--tokenizer <file>", "tokenizer.bin (default: next to the checkpoint)")
+    .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin (default: the model's own: embedded in .slim/GGUF, or beside the checkpoint)")
     .addOption(new Option("--build <build>", "decoder build (default: simd, or scalar on a --board without WASM SIMD)").choices(["simd", "scalar"]))
     .option("--board <name>", "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)

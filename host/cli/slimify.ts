@@ -11,13 +11,13 @@ export function register(cli: Command): void {
     .description("per layer: cond(W_K), max |W_KV| and V-reconstruction error, and whether the layer runs slim")
     .argument("<checkpoint>", "llama2.c model .bin, GGUF, Hugging Face folder or .slim file")
     .option("-p, --prompt <text>", "prompt whose activations measure the error (needs the tokenizer)", "Once upon a time")
-    .option("--tokenizer <file>", "tokenizer.bin (default: next to the checkpoint)")
+    .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin (default: the model's own)")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .action((checkpoint: string, flags: { prompt: string; tokenizer?: string; threshold: number }) => {
       const src = openModel(checkpoint);
       const model = src.model ?? standardModel(src.slim!.lowered); // a .slim file as the standard model it computes
       const tokenizer = loadModelTokenizer(src, flags.tokenizer);
-      const prompt = tokenizer.encode(flags.prompt, { bos: true }).slice(0, 256);
+      const prompt = tokenizer.prompt(flags.prompt).slice(0, 256);
       const report = slimify(model, { threshold: flags.threshold, prompt });
       process.stdout.write(formatSlimifyReport(report) + "\n");
       const perToken = planArena(model.config, 1, report.layers.map((l) => l.mode)); // one cache row per layer

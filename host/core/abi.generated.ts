@@ -186,7 +186,7 @@ export const LayerSlot = {
 export const CommandSlot = {
   /** COMMAND_MAGIC */
   magic: 0,
-  /** embedded tokenizer.bin */
+  /** embedded tokenizer (tools/package/command-tokenizer.ts) */
   tokenizer: 1,
   /** its exact length */
   tokenizerBytes: 2,
@@ -327,7 +327,7 @@ export const SlimHeader = {
   ropeTheta: 88,
   /** u32 */
   groupSize: 96,
-  /** u32 0 none, 1 tokenizer.bin, 2 tokenizer.json */
+  /** u32 0 none, 1 tokenizer.bin, 2 tokenizer.json, 3 bundle (meta line + either) */
   tokenizerKind: 100,
   /** u64 */
   tokenizerOffset: 104,

@@ -164,7 +164,7 @@ export const ABI: Schema = {
       doc: "i32 slots of the standalone command's block: where its tokenizer, sampler and io buffers are.",
       members: ordered([
         ["magic", "COMMAND_MAGIC"],
-        ["tokenizer", "embedded tokenizer.bin"],
+        ["tokenizer", "embedded tokenizer (tools/package/command-tokenizer.ts)"],
         ["tokenizerBytes", "its exact length"],
         ["pieces", "(vocab,) i32 address of each token's record"],
         ["pieceHash", "(hashSlots,) i32 piece bytes -> first token id + 1"],
@@ -249,7 +249,7 @@ export const ABI: Schema = {
         ["normEps", 80, "f64"],
         ["ropeTheta", 88, "f64"],
         ["groupSize", 96, "u32"],
-        ["tokenizerKind", 100, "u32 0 none, 1 tokenizer.bin, 2 tokenizer.json"],
+        ["tokenizerKind", 100, "u32 0 none, 1 tokenizer.bin, 2 tokenizer.json, 3 bundle (meta line + either)"],
         ["tokenizerOffset", 104, "u64"],
         ["tokenizerBytes", 112, "u64"],
         ["slimThreshold", 120, "f64"],

@@ -1,20 +1,21 @@
 /**
- * Hugging Face `tokenizer.json` for byte-level BPE (GPT-2, GPT-NeoX / Pythia): encode and decode as the
- * `tokenizers` library does for these files.
+ * Hugging Face `tokenizer.json` BPE tokenizers, encoding and decoding as the `tokenizers` library does:
+ * - byte-level (GPT-2, GPT-NeoX / Pythia, SmolLM): text split by GPT-2's pre-tokenizer regex (contractions,
+ *   letter, number and other runs with one optional leading space; whitespace), each piece's UTF-8 bytes
+ *   written as printable symbols by GPT-2's bytes→unicode table (space "Ġ", newline "Ċ");
+ * - Llama/sentencepiece style (Llama 2, TinyLlama): spaces become "▁", a "▁" goes in front, the characters
+ *   are the symbols, and a character outside the vocabulary falls back to <0xXX> byte tokens.
+ * In both, added tokens (<|endoftext|>, <s>, …) are cut out of the text first and map straight to their ids,
+ * an optional Unicode normal form applies to the rest, and BPE merges the adjacent pair of lowest merge rank
+ * (leftmost first) until none applies (bpe.ts). Decoding maps tokens back to bytes.
  *
- * Encoding, in order: added tokens (e.g. <|endoftext|>) are cut out of the text first and map straight to
- * their ids; the rest is normalized (none, or NFC/NFD/NFKC/NFKD), split by GPT-2's pre-tokenizer regex
- * (contractions, letter runs, number runs, other runs, each with one optional leading space; whitespace),
- * each piece's UTF-8 bytes are written as printable characters by GPT-2's bytes→unicode table (space is
- * "Ġ", newline "Ċ"), then BPE merges the adjacent pair with the best (lowest) merge rank until none
- * applies, and each resulting symbol is looked up in the vocabulary. Decoding maps symbols back to bytes.
- *
- * Not handled (refused with E_MODEL when the file asks for it): other pre-tokenizers (Metaspace,
- * Split sequences such as Llama 3's), other models (WordPiece, Unigram), BPE suffix/prefix markers. The
- * post-processor is ignored: GPT-2 and NeoX add no special tokens around a sequence.
+ * Refused with E_MODEL when a file asks for them: other pre-tokenizers (Split sequences such as Llama 3's),
+ * other models (WordPiece, Unigram), BPE suffix/prefix markers. Special tokens added around a sequence (the
+ * post-processor) are the caller's business: tokenizers.ts reads them.
  */
 import { fail } from "./errors.ts";
 import { readWholeFile } from "./files.ts";
+import { mergeByRank } from "./bpe.ts";
 
 /** GPT-2's pre-tokenizer pattern (tokenizers' ByteLevel, from openai/gpt-2 encoder.py). */
 export const GPT2_PATTERN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
@@ -39,41 +40,76 @@ const utf8 = new TextEncoder();
 export interface AddedToken {
   id: number;
   content: string;
-  special: boolean; // dropped by decode({ skipSpecial: true })
+  special: boolean; // control token: prints nothing when streamed (decode({ skipSpecial: true }) drops it)
+  lstrip?: boolean; // whitespace before it is removed from the text
+  rstrip?: boolean; // whitespace after it is removed
 }
 
+/** How text becomes the symbols BPE merges. */
+export type HfPreTokenizer =
+  /** GPT-2/NeoX: UTF-8 bytes as printable symbols, split by GPT2_PATTERN (or not, without use_regex). */
+  | { type: "byte-level"; addPrefixSpace: boolean; useRegex: boolean }
+  /**
+   * Llama/sentencepiece style: spaces become "▁", a "▁" is put in front of a segment not starting with one
+   * ("always": every text segment; "first": the first segment only; "never"; "unconditional": every segment,
+   * even one starting with a space, as Llama 2's Prepend normalizer does), and the characters are the symbols; a character not in the
+   * vocabulary becomes its UTF-8 bytes as <0xXX> tokens (byte fallback) or <unk>.
+   */
+  | { type: "metaspace"; prepend: "always" | "first" | "never" | "unconditional"; split: boolean };
+
 export interface HfTokenizerOptions {
-  addPrefixSpace: boolean; // ByteLevel add_prefix_space: a space before each segment not starting with one
-  useRegex: boolean; // ByteLevel use_regex: split with GPT2_PATTERN (false: the segment is one piece)
+  preTokenizer: HfPreTokenizer;
   normalization?: "NFC" | "NFD" | "NFKC" | "NFKD";
   ignoreMerges: boolean; // BPE ignore_merges: a piece that is a whole vocabulary entry is taken as it is
+  byteFallback: boolean; // BPE byte_fallback: <0xXX> tokens for characters outside the vocabulary
   unkId?: number; // id for a symbol missing from the vocabulary; without it that is an error
 }
 
+export const METASPACE = "\u2581";
+const BYTE_PIECE = /^<0x([0-9A-F]{2})>$/;
+const byteTokenName = (b: number) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
+
 export class HfTokenizer {
-  private readonly ranks = new Map<string, number>(); // "a b" -> merge rank, lower merges first
   private readonly idToToken: string[] = [];
+  private readonly pairs = new Map<number, number>(); // a * vocabSize + b -> merge index (= rank)
+  readonly mergeResults: number[] = []; // merge index -> id of the merged token
+  readonly mergePairs: [number, number][] = []; // merge index -> the two ids
   private readonly addedById = new Map<number, AddedToken>();
-  private readonly addedSplitter?: RegExp;
+  private readonly addedByContent = new Map<string, AddedToken>();
   private readonly cache = new Map<string, number[]>(); // pre-token -> ids
+  readonly byteIds: Int32Array; // byte -> id of its symbol (byte-level) or <0xXX> token (metaspace), -1 if none
 
   constructor(
-    private readonly vocab: ReadonlyMap<string, number>, // symbol string -> id
+    readonly vocab: ReadonlyMap<string, number>, // symbol string -> id
     merges: readonly (readonly [string, string])[], // in rank order
     readonly added: readonly AddedToken[],
     readonly options: HfTokenizerOptions,
     readonly name: string, // file named in messages
   ) {
-    merges.forEach(([a, b], rank) => this.ranks.has(`${a} ${b}`) || this.ranks.set(`${a} ${b}`, rank));
     for (const [token, id] of vocab) this.idToToken[id] = token;
     for (const t of added) {
       this.addedById.set(t.id, t);
+      if (!this.addedByContent.has(t.content)) this.addedByContent.set(t.content, t);
       this.idToToken[t.id] ??= t.content;
     }
-    if (added.length > 0) {
-      // Longest first, so "<|a|>b" wins over "<|a|>" where both are added tokens.
-      const alternatives = [...added].sort((x, y) => y.content.length - x.content.length).map((t) => t.content.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-      this.addedSplitter = new RegExp(`(${alternatives.join("|")})`, "u");
+    const v = this.vocabSize;
+    merges.forEach(([a, b], i) => {
+      const ia = vocab.get(a);
+      const ib = vocab.get(b);
+      const r = vocab.get(a + b);
+      if (ia === undefined || ib === undefined || r === undefined) {
+        fail("E_FORMAT", `${name}: model.merges[${i}] is ${JSON.stringify(`${a} ${b}`)}, but ${JSON.stringify(ia === undefined ? a : ib === undefined ? b : a + b)} is not in model.vocab.`);
+      }
+      const key = ia! * v + ib!;
+      if (this.pairs.has(key)) return;
+      this.pairs.set(key, this.mergeResults.length);
+      this.mergeResults.push(r!);
+      this.mergePairs.push([ia!, ib!]);
+    });
+    this.byteIds = new Int32Array(256).fill(-1);
+    for (let b = 0; b < 256; b++) {
+      const id = vocab.get(options.preTokenizer.type === "byte-level" ? BYTE_TO_CHAR[b] : byteTokenName(b));
+      if (id !== undefined) this.byteIds[b] = id;
     }
   }
 
@@ -82,56 +118,78 @@ export class HfTokenizer {
     return this.idToToken.length;
   }
 
-  /** The stored string of a token (byte-level symbols, e.g. "Ġthe"), checking the id. */
+  /** The stored string of a token (e.g. "Ġthe", "▁the", "<0x0A>", "<|endoftext|>"), checking the id. */
   token(id: number): string {
     const t = Number.isInteger(id) ? this.idToToken[id] : undefined;
     return t ?? fail("E_MODEL", `token id ${id} is outside the ${this.vocabSize}-token vocabulary of ${this.name}.`);
   }
 
-  /** Token ids for `text`. */
+  /** Whether the id names a token (ids between the vocabulary's and the added tokens' may be unused). */
+  hasToken(id: number): boolean {
+    return this.idToToken[id] !== undefined;
+  }
+
+  /** The id of a token string (added tokens included), if it has one. */
+  idOf(token: string): number | undefined {
+    return this.addedByContent.get(token)?.id ?? this.vocab.get(token);
+  }
+
+  addedToken(id: number): AddedToken | undefined {
+    return this.addedById.get(id);
+  }
+
+  /** Token ids for `text` (no special tokens added around it: see HfText in tokenizers.ts). */
   encode(text: string): number[] {
     const ids: number[] = [];
-    for (const [segment, isAdded] of this.splitAdded(text)) {
-      if (isAdded) {
-        ids.push(this.added.find((t) => t.content === segment)!.id);
-        continue;
+    const pre = this.options.preTokenizer;
+    this.splitAdded(text).forEach(([segment, added], index) => {
+      if (added) {
+        ids.push(added.id);
+        return;
       }
       let s = this.options.normalization ? segment.normalize(this.options.normalization) : segment;
-      if (this.options.addPrefixSpace && !s.startsWith(" ")) s = " " + s;
-      const pieces = this.options.useRegex ? (s.match(GPT2_PATTERN) ?? []) : [s];
-      for (const piece of pieces) ids.push(...this.encodePiece(piece));
-    }
+      if (pre.type === "byte-level") {
+        if (pre.addPrefixSpace && !s.startsWith(" ")) s = " " + s;
+        const pieces = pre.useRegex ? (s.match(GPT2_PATTERN) ?? []) : [s];
+        for (const piece of pieces) ids.push(...this.encodePiece(piece));
+      } else {
+        s = s.replaceAll(" ", METASPACE);
+        if (pre.prepend === "unconditional" || (!s.startsWith(METASPACE) && (pre.prepend === "always" || (pre.prepend === "first" && index === 0)))) s = METASPACE + s;
+        for (const word of pre.split ? s.split(/(?=\u2581)/u) : [s]) if (word) ids.push(...this.encodePiece(word));
+      }
+    });
     return ids;
   }
 
-  /** Text of a sequence of ids; bytes split across tokens join up before UTF-8 decoding. */
+  /** Text of a sequence of ids as the tokenizer's decoder gives it; bytes split across tokens join up first. */
   decode(ids: readonly number[], opts: { skipSpecial?: boolean } = {}): string {
-    let text = "";
-    let bytes: number[] = [];
-    const flush = () => {
-      text += new TextDecoder().decode(Uint8Array.from(bytes));
-      bytes = [];
-    };
+    const bytes: number[] = [];
+    let first = true;
     for (const id of ids) {
       const added = this.addedById.get(id);
-      if (added) {
-        if (opts.skipSpecial && added.special) continue;
-        flush();
-        text += added.content;
-      } else {
-        bytes.push(...this.tokenBytes(id));
-      }
+      if (added && opts.skipSpecial && added.special) continue;
+      bytes.push(...this.tokenBytes(id, first));
+      first = false;
     }
-    flush();
-    return text;
+    return new TextDecoder().decode(Uint8Array.from(bytes));
   }
 
-  /** Raw bytes one token stands for, for streaming output through a Utf8Stream. */
-  tokenBytes(id: number): Uint8Array {
+  /**
+   * Raw bytes one token stands for. Metaspace tokenizers print "▁" as a space and drop the space the
+   * prefix put in front of the first token (`first`), as their Strip decoder does.
+   */
+  tokenBytes(id: number, first = false): Uint8Array {
     const added = this.addedById.get(id);
     if (added) return utf8.encode(added.content);
+    const token = this.token(id);
+    if (this.options.preTokenizer.type === "metaspace") {
+      const m = this.options.byteFallback ? BYTE_PIECE.exec(token) : null;
+      if (m) return Uint8Array.of(parseInt(m[1], 16));
+      const text = token.replaceAll(METASPACE, " ");
+      return utf8.encode(first && text.startsWith(" ") ? text.slice(1) : text);
+    }
     const out: number[] = [];
-    for (const ch of this.token(id)) {
+    for (const ch of token) {
       const b = CHAR_TO_BYTE.get(ch);
       if (b !== undefined) out.push(b);
       else out.push(...utf8.encode(ch)); // not a byte-level symbol: take the character itself
@@ -139,46 +197,70 @@ export class HfTokenizer {
     return Uint8Array.from(out);
   }
 
-  /** [segment, isAddedToken] pairs covering text in order. */
-  private *splitAdded(text: string): Generator<[string, boolean]> {
-    if (!this.addedSplitter) {
-      if (text.length > 0) yield [text, false];
-      return;
+  /**
+   * [segment, added token or null] pairs covering text in order: added tokens are found leftmost-longest
+   * on the raw text, and lstrip/rstrip take the whitespace beside them away.
+   */
+  private splitAdded(text: string): [string, AddedToken | null][] {
+    const parts: [string, AddedToken | null][] = [];
+    if (this.added.length === 0) return text.length > 0 ? [[text, null]] : [];
+    let start = 0;
+    for (let i = 0; i < text.length; ) {
+      let match: AddedToken | undefined;
+      for (const t of this.added) if (text.startsWith(t.content, i) && (!match || t.content.length > match.content.length)) match = t;
+      if (!match) {
+        i++;
+        continue;
+      }
+      if (i > start) parts.push([text.slice(start, i), null]);
+      parts.push([match.content, match]);
+      i += match.content.length;
+      start = i;
     }
-    const parts = text.split(this.addedSplitter); // odd indices are the captured added tokens
-    for (let i = 0; i < parts.length; i++) if (parts[i].length > 0) yield [parts[i], i % 2 === 1];
+    if (start < text.length) parts.push([text.slice(start), null]);
+    parts.forEach(([, t], i) => {
+      if (t?.lstrip && i > 0 && !parts[i - 1][1]) parts[i - 1][0] = parts[i - 1][0].trimEnd();
+      if (t?.rstrip && i + 1 < parts.length && !parts[i + 1][1]) parts[i + 1][0] = parts[i + 1][0].trimStart();
+    });
+    return parts.filter(([s]) => s.length > 0);
   }
 
-  /** BPE on one pre-token: its bytes as symbols, merged by rank, looked up. */
+  /** BPE on one pre-token: its symbols (as ids), merged by rank. */
   private encodePiece(piece: string): number[] {
     const cached = this.cache.get(piece);
     if (cached) return cached;
-    const symbols = [...utf8.encode(piece)].map((b) => BYTE_TO_CHAR[b]);
-    const whole = symbols.join("");
-    const merged = this.options.ignoreMerges && this.vocab.has(whole) ? [whole] : this.merge(symbols);
-    const ids = merged.map((s) => this.vocab.get(s) ?? this.options.unkId ?? fail("E_MODEL", `${this.name} has no vocabulary entry for the symbol ${JSON.stringify(s)} of ${JSON.stringify(piece)}, and no unk_token.`));
+    let ids: number[];
+    if (this.options.preTokenizer.type === "byte-level") {
+      const symbols = [...utf8.encode(piece)].map((b) => BYTE_TO_CHAR[b]);
+      const whole = symbols.join("");
+      const wholeId = this.options.ignoreMerges ? this.vocab.get(whole) : undefined;
+      ids = wholeId !== undefined ? [wholeId] : this.merge(symbols.map((s) => this.vocab.get(s) ?? this.unknown(s, piece)));
+    } else {
+      const wholeId = this.options.ignoreMerges ? this.vocab.get(piece) : undefined;
+      ids = wholeId !== undefined ? [wholeId] : this.merge([...piece].flatMap((ch) => this.charIds(ch, piece)));
+    }
     if (this.cache.size < 65536) this.cache.set(piece, ids);
     return ids;
   }
 
-  /** Merges the adjacent pair of lowest rank (leftmost occurrences first) until no listed merge applies. */
-  private merge(symbols: string[]): string[] {
-    let word = symbols;
-    for (;;) {
-      let best = Infinity;
-      for (let i = 0; i + 1 < word.length; i++) best = Math.min(best, this.ranks.get(`${word[i]} ${word[i + 1]}`) ?? Infinity);
-      if (best === Infinity) return word;
-      const next: string[] = [];
-      for (let i = 0; i < word.length; i++) {
-        if (i + 1 < word.length && this.ranks.get(`${word[i]} ${word[i + 1]}`) === best) {
-          next.push(word[i] + word[i + 1]);
-          i++;
-        } else {
-          next.push(word[i]);
-        }
-      }
-      word = next;
+  /** A character's id, else its bytes' <0xXX> ids (byte fallback), else <unk>. */
+  private charIds(ch: string, piece: string): number[] {
+    const id = this.vocab.get(ch);
+    if (id !== undefined) return [id];
+    if (this.options.byteFallback) {
+      const bytes = [...utf8.encode(ch)].map((b) => this.byteIds[b]);
+      if (bytes.every((b) => b >= 0)) return bytes;
     }
+    return [this.unknown(ch, piece)];
+  }
+
+  private unknown(symbol: string, piece: string): number {
+    return this.options.unkId ?? fail("E_MODEL", `${this.name} has no vocabulary entry for the symbol ${JSON.stringify(symbol)} of ${JSON.stringify(piece)}, and no unk_token.`);
+  }
+
+  private merge(ids: number[]): number[] {
+    const v = this.vocabSize;
+    return mergeByRank(ids, (a, b) => this.pairs.get(a * v + b), (a, b) => this.mergeResults[this.pairs.get(a * v + b)!]);
   }
 }
 
@@ -198,10 +280,10 @@ export function readHfTokenizer(json: string, name: string): HfTokenizer {
   if (!isObject(root)) return fail("E_FORMAT", `${name}: expected a JSON object with a "model" field.`);
   const model = root.model;
   if (!isObject(model)) return fail("E_FORMAT", `${name}: field model is missing or not an object.`);
-  if (model.type !== undefined && model.type !== "BPE") fail("E_MODEL", `${name}: field model.type is ${JSON.stringify(model.type)}, but only byte-level BPE tokenizers are read.`);
+  if (model.type !== undefined && model.type !== "BPE") fail("E_MODEL", `${name}: field model.type is ${JSON.stringify(model.type)}, but only BPE tokenizers are read.`);
   for (const field of ["continuing_subword_prefix", "end_of_word_suffix"]) {
     const v = model[field];
-    if (v !== undefined && v !== null && v !== "") fail("E_MODEL", `${name}: field model.${field} is ${JSON.stringify(v)}, but byte-level BPE uses none.`);
+    if (v !== undefined && v !== null && v !== "") fail("E_MODEL", `${name}: field model.${field} is ${JSON.stringify(v)}, but only BPE without word markers is implemented.`);
   }
 
   const vocabJson = model.vocab;
@@ -234,7 +316,7 @@ export function readHfTokenizer(json: string, name: string): HfTokenizer {
     }
     const known = vocab.get(t.content);
     if (known === undefined && seenIds.has(t.id)) fail("E_FORMAT", `${name}: added_tokens[${i}] (${JSON.stringify(t.content)}) has id ${t.id}, already used by model.vocab for another token.`);
-    return { id: t.id, content: t.content, special: t.special === true };
+    return { id: t.id, content: t.content, special: t.special === true, lstrip: t.lstrip === true, rstrip: t.rstrip === true };
   });
 
   const unk = model.unk_token;
@@ -244,24 +326,44 @@ export function readHfTokenizer(json: string, name: string): HfTokenizer {
     if (unkId === undefined) fail("E_FORMAT", `${name}: field model.unk_token is ${JSON.stringify(unk)}, which is not in the vocabulary.`);
   }
 
-  return new HfTokenizer(vocab, merges, added, { ...readPreTokenizer(root.pre_tokenizer, name), normalization: readNormalizer(root.normalizer, name), ignoreMerges: model.ignore_merges === true, unkId }, name);
+  const byteFallback = model.byte_fallback === true;
+  const { preTokenizer, normalization } = readPipeline(root.normalizer, root.pre_tokenizer, name);
+  return new HfTokenizer(vocab, merges, added, { preTokenizer, normalization, ignoreMerges: model.ignore_merges === true, byteFallback, unkId }, name);
 }
 
-function readPreTokenizer(p: unknown, name: string): { addPrefixSpace: boolean; useRegex: boolean } {
-  if (!isObject(p) || p.type !== "ByteLevel") {
-    const type = isObject(p) ? JSON.stringify(p.type) : JSON.stringify(p);
-    return fail("E_MODEL", `${name}: field pre_tokenizer.type is ${type}, but only the ByteLevel pre-tokenizer (GPT-2, GPT-NeoX) is implemented.`);
+const FORMS = ["NFC", "NFD", "NFKC", "NFKD"];
+const show = (v: unknown) => (isObject(v) ? JSON.stringify(v.type) : JSON.stringify(v));
+
+/**
+ * The normalizer and pre-tokenizer of the two families read: ByteLevel (optionally after a Unicode normal
+ * form), and the Llama/sentencepiece style, written either as a Metaspace pre-tokenizer or as the normalizer
+ * sequence [Prepend "▁", Replace " " -> "▁"] without a pre-tokenizer.
+ */
+function readPipeline(n: unknown, p: unknown, name: string): { preTokenizer: HfPreTokenizer; normalization: HfTokenizerOptions["normalization"] } {
+  const steps = n === undefined || n === null ? [] : isObject(n) && n.type === "Sequence" && Array.isArray(n.normalizers) ? n.normalizers : [n];
+  let normalization: HfTokenizerOptions["normalization"];
+  let prepend = false;
+  let replace = false;
+  for (const step of steps) {
+    if (isObject(step) && typeof step.type === "string" && FORMS.includes(step.type) && !normalization && !prepend && !replace) normalization = step.type as HfTokenizerOptions["normalization"];
+    else if (isObject(step) && step.type === "Prepend" && step.prepend === METASPACE && !prepend && !replace) prepend = true;
+    else if (isObject(step) && step.type === "Replace" && isObject(step.pattern) && step.pattern.String === " " && step.content === METASPACE && !replace) replace = true;
+    else fail("E_MODEL", `${name}: field normalizer${steps.length > 1 || (isObject(n) && n.type === "Sequence") ? ".normalizers[]" : ""}.type is ${show(step)}, but only a Unicode normal form (${FORMS.join(", ")}) and Llama's [Prepend "▁", Replace " " -> "▁"] are implemented.`);
   }
-  return { addPrefixSpace: p.add_prefix_space === true, useRegex: p.use_regex !== false };
-}
-
-function readNormalizer(n: unknown, name: string): HfTokenizerOptions["normalization"] {
-  if (n === undefined || n === null) return undefined;
-  const forms = ["NFC", "NFD", "NFKC", "NFKD"];
-  if (isObject(n) && typeof n.type === "string" && forms.includes(n.type)) return n.type as HfTokenizerOptions["normalization"];
-  if (isObject(n) && n.type === "Sequence" && Array.isArray(n.normalizers) && n.normalizers.length === 0) return undefined;
-  const type = isObject(n) ? JSON.stringify(n.type) : JSON.stringify(n);
-  return fail("E_MODEL", `${name}: field normalizer.type is ${type}, but only none or a Unicode normal form (${forms.join(", ")}) is implemented.`);
+  if (p === undefined || p === null) {
+    if (!replace) fail("E_MODEL", `${name}: field pre_tokenizer is null, but without the ByteLevel or Metaspace pre-tokenizer only Llama's normalizer [Prepend "▁", Replace " " -> "▁"] is implemented.`);
+    return { preTokenizer: { type: "metaspace", prepend: prepend ? "unconditional" : "never", split: false }, normalization };
+  }
+  if (!isObject(p)) return fail("E_MODEL", `${name}: field pre_tokenizer is ${JSON.stringify(p)}, expected an object.`);
+  if (replace || prepend) fail("E_MODEL", `${name}: the normalizer puts "▁" in and a ${show(p)} pre-tokenizer follows; only one of the two is implemented at a time.`);
+  if (p.type === "ByteLevel") return { preTokenizer: { type: "byte-level", addPrefixSpace: p.add_prefix_space === true, useRegex: p.use_regex !== false }, normalization };
+  if (p.type === "Metaspace") {
+    if ((p.replacement ?? METASPACE) !== METASPACE) fail("E_MODEL", `${name}: field pre_tokenizer.replacement is ${JSON.stringify(p.replacement)}, but only "▁" is implemented.`);
+    const scheme = (p.prepend_scheme ?? (p.add_prefix_space === false ? "never" : "always")) as "always" | "first" | "never";
+    if (scheme !== "always" && scheme !== "first" && scheme !== "never") fail("E_MODEL", `${name}: field pre_tokenizer.prepend_scheme is ${JSON.stringify(scheme)}, expected "always", "first" or "never".`);
+    return { preTokenizer: { type: "metaspace", prepend: scheme, split: p.split !== false }, normalization };
+  }
+  return fail("E_MODEL", `${name}: field pre_tokenizer.type is ${show(p)}, but only the ByteLevel (GPT-2, GPT-NeoX) and Metaspace (Llama) pre-tokenizers are implemented.`);
 }
 
 /** Reads tokenizer.json from disk. */

@@ -54,7 +54,7 @@
  * | 80  | f64   | norm_eps         | finite, > 0                                                                 |
  * | 88  | f64   | rope_theta       | finite; > 0 when rotary_dims > 0, else ≥ 0                                  |
  * | 96  | u32   | group_size       | values per scale of q8_0/q4_0 tensors (q4_0: 32); 0, or even and ≥ 2        |
- * | 100 | u32   | tokenizer_kind   | 0 none, 1 llama2.c tokenizer.bin, 2 Hugging Face tokenizer.json (UTF-8)     |
+ * | 100 | u32   | tokenizer_kind   | 0 none, 1 llama2.c tokenizer.bin, 2 tokenizer.json, 3 bundle (tokenizers.ts) |
  * | 104 | u64   | tokenizer_offset | in the data section, a multiple of 16; 0 when kind is 0                     |
  * | 112 | u64   | tokenizer_bytes  | ≥ 1; 0 when kind is 0                                                       |
  * | 120 | f64   | slim_threshold   | the V-reconstruction error slimify allowed a slim layer; finite, ≥ 0        |
@@ -154,6 +154,7 @@
  * themselves, everything after by one of the two CRCs (padding included) — so no corruption passes.
  */
 import { SlimError } from "./errors.ts";
+import type { TokenizerKind } from "./tokenizers.ts";
 import { type Arch, type ModelConfig, kvDim } from "./model.ts";
 import type { AttentionMode, WeightDtype } from "./plan.ts";
 import {
@@ -187,9 +188,9 @@ export const ARCH_CODES: readonly Arch[] = ["llama", "gpt2", "neox"];
 export const NORM_CODES = ["rms", "layer"] as const;
 export const ACTIVATION_CODES = ["swiglu", "gelu", "gelu_tanh"] as const;
 export const DTYPE_CODES: readonly WeightDtype[] = ["f32", "f16", "q8_0", "q4_0"];
-export type TokenizerKind = "llama2c" | "hf-json";
-/** tokenizer_kind codes; 0 = none. */
-export const TOKENIZER_CODES: readonly (TokenizerKind | null)[] = [null, "llama2c", "hf-json"];
+export type { TokenizerKind };
+/** tokenizer_kind codes; 0 = none; a bundle is meta + either (ARCHITECTURE.md, "Tokenizers"). */
+export const TOKENIZER_CODES: readonly (TokenizerKind | null)[] = [null, "llama2c", "hf-json", "bundle"];
 export const FLAG = SlimFlag;
 
 /** Why a layer runs as it does (layer record field `reason`). */

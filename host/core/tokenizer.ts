@@ -147,22 +147,81 @@ function* codepoints(bytes: Uint8Array): Generator<Uint8Array> {
 }
 
 /**
- * Turns a stream of byte chunks into text, holding back an incomplete UTF-8 sequence until its remaining
- * bytes arrive, since byte-fallback tokens split characters across tokens.
+ * Turns a stream of byte chunks into printable text, as assembly/command-utf8.ts does byte for byte: an
+ * incomplete UTF-8 sequence is held until its remaining bytes arrive (byte-fallback tokens split characters
+ * across tokens); bytes that cannot be part of a character (a lone continuation byte, a sequence cut short,
+ * an overlong or surrogate form — the WHATWG decoder's maximal invalid subsequences) print nothing; and so do
+ * control characters other than whitespace (like run.c's safe_printf, which skips unprintable single bytes).
  */
 export class Utf8Stream {
-  private readonly decoder = new TextDecoder("utf-8");
+  private needed = 0; // continuation bytes the current character still needs
+  private seen = 0;
+  private codePoint = 0;
+  private lower = 0x80; // bounds of the next continuation byte
+  private upper = 0xbf;
+  private out = "";
 
   /** Text completed by these bytes. */
   write(bytes: Uint8Array): string {
-    return this.decoder.decode(bytes, { stream: true });
+    for (const b of bytes) this.byte(b);
+    const text = this.out;
+    this.out = "";
+    return text;
   }
 
-  /** Flushes what is left; an unfinished character becomes U+FFFD. */
+  /** Ends the stream: an unfinished character prints nothing. */
   end(): string {
-    return this.decoder.decode();
+    this.reset();
+    const text = this.out;
+    this.out = "";
+    return text;
+  }
+
+  private reset(): void {
+    this.needed = 0;
+    this.seen = 0;
+    this.codePoint = 0;
+    this.lower = 0x80;
+    this.upper = 0xbf;
+  }
+
+  private emit(c: number): void {
+    if (printable(c)) this.out += String.fromCodePoint(c);
+  }
+
+  private byte(b: number): void {
+    if (this.needed === 0) {
+      if (b < 0x80) this.emit(b);
+      else if (b >= 0xc2 && b <= 0xdf) [this.needed, this.codePoint] = [1, b & 0x1f];
+      else if (b >= 0xe0 && b <= 0xef) {
+        if (b === 0xe0) this.lower = 0xa0;
+        if (b === 0xed) this.upper = 0x9f;
+        [this.needed, this.codePoint] = [2, b & 0xf];
+      } else if (b >= 0xf0 && b <= 0xf4) {
+        if (b === 0xf0) this.lower = 0x90;
+        if (b === 0xf4) this.upper = 0x8f;
+        [this.needed, this.codePoint] = [3, b & 0x7];
+      } // else: a byte no character starts with, dropped
+      return;
+    }
+    if (b < this.lower || b > this.upper) {
+      // the sequence so far is dropped; the byte starts over on its own
+      this.reset();
+      this.byte(b);
+      return;
+    }
+    this.lower = 0x80;
+    this.upper = 0xbf;
+    this.codePoint = (this.codePoint << 6) | (b & 0x3f);
+    if (++this.seen < this.needed) return;
+    const c = this.codePoint;
+    this.reset();
+    this.emit(c);
   }
 }
+
+/** Not a control character, or whitespace (\t \n \v \f \r): C0 controls, DEL and C1 controls print nothing. */
+export const printable = (c: number): boolean => (c >= 0x20 && c !== 0x7f && (c < 0x80 || c > 0x9f)) || (c >= 0x09 && c <= 0x0d);
 
 // ---------------------------------------------------------------------------------------------
 // tokenizer.bin

@@ -5,7 +5,8 @@
 import { planArena, type ArenaPlan, type CacheDtype } from "../core/plan.ts";
 import { type LoweredModel, planOptionsFor } from "../core/lowered.ts";
 import { Decoder, type Build } from "./decoder.ts";
-import { Tokenizer, Utf8Stream, BOS, EOS } from "../core/tokenizer.ts";
+import { Utf8Stream } from "../core/tokenizer.ts";
+import { decodeText, type TextTokenizer } from "../core/tokenizers.ts";
 import { Sampler, type SamplerOptions } from "./sampler.ts";
 import { fail } from "../core/errors.ts";
 import { formatBytes } from "../core/format.ts";
@@ -18,7 +19,8 @@ export interface GenerateOptions {
   build: Build;
   kCache?: CacheDtype; // cache rows, default f32
   sampler: SamplerOptions;
-  keepGoing?: boolean; // on <s>, start a new line and continue (run.c stops there)
+  keepGoing?: boolean; // at a stop token (llama2.c: <s>, which run.c stops at) start a new line and continue
+  promptIds?: number[]; // ids to start from instead of encoding `prompt` (e.g. a rendered chat template)
   onText?: (text: string) => void; // streamed output
   checkPlan?: (plan: ArenaPlan) => void; // e.g. a simulated board's budget: throws before anything is loaded
 }
@@ -32,6 +34,7 @@ export interface GenerateResult {
   decodeSeconds: number;
   decodeSteps: number;
   stoppedBy: "steps" | "eos" | "context";
+  stopToken?: string; // the stop token generation ended at, as the vocabulary writes it
   plan: ArenaPlan;
   memoryBytes: number; // the module's linear memory, which never changes after init
 }
@@ -39,9 +42,9 @@ export interface GenerateResult {
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 /** Generates from a lowered model (host/core/lowered.ts): its layer modes and weight dtype are the plan's. */
-export async function generate(lowered: LoweredModel, tokenizer: Tokenizer, o: GenerateOptions): Promise<GenerateResult> {
+export async function generate(lowered: LoweredModel, tokenizer: TextTokenizer, o: GenerateOptions): Promise<GenerateResult> {
   if (!Number.isInteger(o.steps) || o.steps < 0) fail("E_FLAG", `-n/--steps: expected a whole number ≥ 0, got ${o.steps}`);
-  const prompt = tokenizer.encode(o.prompt, { bos: true });
+  const prompt = o.promptIds ?? tokenizer.prompt(o.prompt);
   if (prompt.length > o.ctx)
     fail("E_FLAG", `-p/--prompt: the prompt is ${prompt.length} tokens, longer than the context (--ctx ${o.ctx})`);
   const sampler = new Sampler(o.sampler);
@@ -55,7 +58,7 @@ export async function generate(lowered: LoweredModel, tokenizer: Tokenizer, o: G
     text += s;
     if (s) o.onText?.(s);
   };
-  const promptText = tokenizer.decodeAll(prompt);
+  const promptText = decodeText(tokenizer, prompt);
   emit(promptText);
 
   let t0 = now();
@@ -63,16 +66,19 @@ export async function generate(lowered: LoweredModel, tokenizer: Tokenizer, o: G
   const prefillSeconds = now() - t0;
   const tokens = [...prompt];
   let stoppedBy: GenerateResult["stoppedBy"] = "steps";
+  let stopToken: string | undefined;
+  const stops = new Set(tokenizer.meta.stop);
   let stepped = 0; // decoder steps taken, the denominator of decode speed
   t0 = now();
   for (let i = 0; i < o.steps; i++) {
     const next = sampler.sample(logits);
-    if (next === EOS || (next === BOS && !o.keepGoing)) {
+    if (stops.has(next) && !o.keepGoing) {
       stoppedBy = "eos";
+      stopToken = tokenizer.tokenName(next);
       break;
     }
-    // <s> separates training sequences: with keepGoing it starts a new line and generation goes on
-    emit(next === BOS ? stream.end() + "\n" : stream.write(tokenizer.decode(tokens[tokens.length - 1], next)));
+    // a stop token ends a training sequence: with keepGoing it starts a new line and generation goes on
+    emit(stops.has(next) ? stream.end() + "\n" : stream.write(tokenizer.decode(tokens[tokens.length - 1], next)));
     tokens.push(next);
     if (i === o.steps - 1) break;
     if (decoder.position >= o.ctx) {
@@ -93,6 +99,7 @@ export async function generate(lowered: LoweredModel, tokenizer: Tokenizer, o: G
     decodeSeconds,
     decodeSteps: stepped,
     stoppedBy,
+    stopToken,
     plan,
     memoryBytes: decoder.memoryBytes,
   };
@@ -104,7 +111,7 @@ export function summaryLine(r: GenerateResult, build: Build): string {
   const rate = (n: number, s: number) => (s > 0 ? (n / s).toFixed(1) : "–");
   const slimLayers = r.plan.modes.filter((m) => m === "slim").length;
   const mode = slimLayers === r.plan.modes.length ? "slim" : slimLayers === 0 ? "vanilla" : `hybrid ${slimLayers}/${r.plan.modes.length} slim`;
-  const stop = r.stoppedBy === "context" ? " · stopped: context full" : r.stoppedBy === "eos" ? " · stopped at </s>" : "";
+  const stop = r.stoppedBy === "context" ? " · stopped: context full" : r.stoppedBy === "eos" ? ` · stopped at ${r.stopToken ?? "the end-of-text token"}` : "";
   return (
     `prefill ${r.promptTokens} tok at ${rate(r.promptTokens, r.prefillSeconds)} tok/s · ` +
     `decode ${r.generated} tok at ${rate(r.decodeSteps, r.decodeSeconds)} tok/s · ` +

@@ -282,7 +282,7 @@ export function check(ptr: usize, len: u32): i32 {
   const group = u32At(<usize>H.groupSize);
   if (group != 0 && (group < 2 || group % 2 != 0)) return S.BAD_FIELD;
   const tokKind = u32At(<usize>H.tokenizerKind);
-  if (tokKind > 2) return S.BAD_FIELD;
+  if (tokKind > 3) return S.BAD_FIELD; // 3: a bundle (host/core/tokenizers.ts)
   const threshold = f64At(<usize>H.slimThreshold);
   if (!(isFinite<f64>(threshold) && threshold >= 0)) return S.BAD_FIELD;
   const nTensors = u32At(<usize>H.nTensors);

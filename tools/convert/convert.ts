@@ -11,7 +11,7 @@ import { fail } from "../../host/core/errors.ts";
 import { type Model, isLlamaShaped } from "../../host/core/model.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { hex32 } from "../../host/core/crc32.ts";
-import { readTokenizer } from "../../host/core/tokenizer.ts";
+import { readTextTokenizer, sniffKind, type TextTokenizer } from "../../host/core/tokenizers.ts";
 import { DTYPE_CODES, HEADER, type TokenizerKind } from "../../host/core/slim-format.ts";
 import { computeWkv, slimify, type SlimifyResult } from "./slimify.ts";
 import { importModel, type ImportedModel } from "./import.ts";
@@ -46,7 +46,7 @@ export interface ConvertOptions {
   dtype: WeightDtype; // q8_0 / q4_0 with groups of 32 values
   mode: "auto" | "slim" | "vanilla"; // auto: slimify decides per layer; slim: every invertible layer; vanilla: none
   threshold: number;
-  tokenizer?: string; // a tokenizer.bin to embed instead of the importer's
+  tokenizer?: string; // a tokenizer.json or tokenizer.bin to embed instead of the importer's
   prompt?: string; // calibration prompt (default CALIBRATION_PROMPT)
   onStage?: (what: string) => void;
   onProgress?: Progress;
@@ -92,14 +92,16 @@ export function convertModel(input: string, output: string, o: ConvertOptions): 
   const c = model.config;
   const notes: string[] = [];
   if (o.tokenizer !== undefined) {
-    imported.tokenizer = { kind: "llama2c", bytes: readTokenizerFile(o.tokenizer), source: o.tokenizer };
+    const bytes = readTokenizerFile(o.tokenizer);
+    imported.tokenizer = { kind: sniffKind(bytes), bytes, source: o.tokenizer };
   }
   let prompt: number[] | undefined;
   const tok = imported.tokenizer;
-  if (tok?.kind === "llama2c") {
-    const tokenizer = readTokenizer(tok.bytes, tok.source, c.vocabSize); // a mismatched tokenizer fails here, not on the device
-    if (isLlamaShaped(c)) prompt = tokenizer.encode(o.prompt ?? CALIBRATION_PROMPT, { bos: true }).slice(0, Math.min(64, c.seqLen));
+  if (tok) {
+    const tokenizer = readTextTokenizer(tok.kind, tok.bytes, tok.source, c.vocabSize); // a mismatched tokenizer fails here, not on the device
+    if (isLlamaShaped(c)) prompt = calibrationPrompt(tokenizer, o.prompt ?? CALIBRATION_PROMPT, c.seqLen);
   }
+
   if (!tok) notes.push(`no tokenizer found for ${input}: none embedded, and slimify measured on random inputs only`);
   else if (!prompt) notes.push(`slimify measured on random inputs only (no calibration forward pass for this ${c.arch} model yet)`);
   o.onStage?.(`slimify: ${c.nLayers} layers${prompt ? `, calibrated on ${prompt.length} prompt tokens` : ""}`);
@@ -109,6 +111,11 @@ export function convertModel(input: string, output: string, o: ConvertOptions): 
   o.onStage?.(`writing ${output}`);
   writeFileAtomic(output, bytes);
   return { output, bytes, imported, report, notes };
+}
+
+/** The first 64 ids of a calibration prompt, as the model would see it. */
+export function calibrationPrompt(tokenizer: TextTokenizer, text: string, seqLen: number): number[] {
+  return tokenizer.prompt(text).slice(0, Math.min(64, seqLen));
 }
 
 function readTokenizerFile(path: string): Uint8Array {

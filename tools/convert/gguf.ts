@@ -27,6 +27,7 @@ import { readWholeFile } from "../../host/core/files.ts";
 import type { LayerWeights, Model, ModelConfig } from "../../host/core/model.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
+import { writeBundle, type TokenizerMeta } from "../../host/core/tokenizers.ts";
 import type { Importer } from "./importer.ts";
 import { bf16FromBytes, f16FromBytes, f32FromBytes, halfToFloat } from "./safetensors.ts";
 
@@ -451,6 +452,87 @@ export function ggufTokenizer(file: GgufFile): Tokenizer {
   return readTokenizer(ggufTokenizerBin(file), file.name);
 }
 
+/**
+ * The vocabulary of a GGUF file whose tokenizer.ggml.model is "gpt2" (byte-level BPE) as the tokenizer.json
+ * it came from: tokens and merges, GPT-2's ByteLevel pre-tokenizer, and control (type 3) and user-defined
+ * (type 4) tokens as added tokens. Only the GPT-2 pre-tokenizer regex is implemented, so files naming
+ * another in tokenizer.ggml.pre are refused.
+ */
+export function ggufTokenizerJson(file: GgufFile): Uint8Array {
+  const tokens = file.metadata.get("tokenizer.ggml.tokens");
+  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === "string")) {
+    return fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.tokens is missing or not an array of strings.`);
+  }
+  const merges = file.metadata.get("tokenizer.ggml.merges");
+  if (!Array.isArray(merges) || !merges.every((m) => typeof m === "string")) {
+    return fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.merges is missing or not an array of strings, which a "gpt2" vocabulary needs.`);
+  }
+  const pre = file.metadata.get("tokenizer.ggml.pre");
+  if (pre !== undefined && pre !== "gpt-2") {
+    fail("E_MODEL", `${file.name}: metadata key tokenizer.ggml.pre is ${showValue(pre)}, but only the "gpt-2" pre-tokenizer regex is implemented.`);
+  }
+  const types = file.metadata.get("tokenizer.ggml.token_type");
+  if (types !== undefined && (!Array.isArray(types) || types.length !== tokens.length)) {
+    fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.token_type must hold one number per token (${tokens.length}).`);
+  }
+  const vocab: Record<string, number> = {};
+  const added: { id: number; content: string; special: boolean }[] = [];
+  (tokens as string[]).forEach((t, id) => {
+    vocab[t] ??= id;
+    const type = Array.isArray(types) ? types[id] : 1;
+    if (type === 3 || type === 4) added.push({ id, content: t, special: type === 3 });
+  });
+  const json = {
+    version: "1.0",
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: null,
+    decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: "BPE", byte_fallback: false, vocab, merges },
+  };
+  return new TextEncoder().encode(JSON.stringify(json));
+}
+
+/**
+ * The GGUF file's own tokenizer as a bundle (host/core/tokenizers.ts): the vocabulary ("llama" as
+ * tokenizer.bin, "gpt2" as tokenizer.json) with the special tokens the metadata names (bos, eos, eot, whether
+ * prompts start with bos) and tokenizer.chat_template. Null when the file has no tokenizer.ggml.model.
+ */
+export function ggufTokenizerBundle(file: GgufFile): Uint8Array | null {
+  const model = file.metadata.get("tokenizer.ggml.model");
+  if (model === undefined) return null;
+  if (model !== "llama" && model !== "gpt2") {
+    fail("E_MODEL", `${file.name}: metadata key tokenizer.ggml.model is ${showValue(model)}, but only "llama" (sentencepiece) and "gpt2" (byte-level BPE) vocabularies are implemented.`);
+  }
+  const tokens = file.metadata.get("tokenizer.ggml.tokens") as string[];
+  const id = (key: string): number | undefined => {
+    const v = file.metadata.get(key);
+    if (v === undefined) return undefined;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || (Array.isArray(tokens) && v >= tokens.length)) {
+      return fail("E_FORMAT", `${file.name}: metadata key ${key} is ${showValue(v)}, expected a token id below ${Array.isArray(tokens) ? tokens.length : "the vocabulary size"}.`);
+    }
+    return v;
+  };
+  const payload = model === "llama" ? ggufTokenizerBin(file) : ggufTokenizerJson(file);
+  const bos = id("tokenizer.ggml.bos_token_id") ?? (model === "llama" ? 1 : null);
+  const addBosKey = file.metadata.get("tokenizer.ggml.add_bos_token");
+  const addBos = typeof addBosKey === "boolean" ? addBosKey : model === "llama";
+  if (addBos && bos === null) fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.add_bos_token is true, but tokenizer.ggml.bos_token_id is missing.`);
+  const eos = id("tokenizer.ggml.eos_token_id");
+  const stop = [...new Set([eos, id("tokenizer.ggml.eot_token_id")].filter((x): x is number => x !== undefined))];
+  const template = file.metadata.get("tokenizer.chat_template");
+  const meta: TokenizerMeta = {
+    bos,
+    addBos,
+    stop,
+    chatTemplate: typeof template === "string" ? template : null,
+    bosToken: bos !== null ? tokens[bos] : undefined,
+    eosToken: eos !== undefined ? tokens[eos] : undefined,
+  };
+  return writeBundle(model === "llama" ? "llama2c" : "hf-json", payload, meta);
+}
+
 // ---------------------------------------------------------------------------------------------
 // importModel (tools/import/index.ts)
 
@@ -465,15 +547,15 @@ function storageOf(file: GgufFile): Partial<Record<WeightDtype, number>> {
   return storage;
 }
 
-/** GGUF files, recognized by their "GGUF" magic; the vocabulary travels as llama2.c tokenizer.bin bytes. */
+/** GGUF files, recognized by their "GGUF" magic; the vocabulary travels as a tokenizer bundle (ggufTokenizerBundle). */
 export const ggufImporter: Importer = {
   name: "GGUF",
   detects: (_path, head) => head.length >= 4 && String.fromCharCode(...head.subarray(0, 4)) === GGUF_MAGIC,
   load(path) {
     const file = readGguf(readWholeFile(path, "GGUF file"), path);
     const model = ggufToModel(file);
-    const hasVocab = file.metadata.get("tokenizer.ggml.model") === "llama";
-    const tokenizer = hasVocab ? { kind: "llama2c" as const, bytes: ggufTokenizerBin(file), source: `${path} (tokenizer.ggml.*)` } : null;
+    const bundle = ggufTokenizerBundle(file);
+    const tokenizer = bundle ? { kind: "bundle" as const, bytes: bundle, source: `${path} (tokenizer.ggml.*)` } : null;
     return { model, format: `GGUF v${file.version} file (llama)`, tokenizer, storage: storageOf(file) };
   },
 };

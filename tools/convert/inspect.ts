@@ -4,13 +4,14 @@ import { type ModelConfig, isLlamaShaped, kvDim } from "../../host/core/model.ts
 import { planArena, type AttentionMode, type WeightDtype } from "../../host/core/plan.ts";
 import { hex32 } from "../../host/core/crc32.ts";
 import { formatBytes } from "../../host/core/format.ts";
-import { readTokenizer } from "../../host/core/tokenizer.ts";
+import { readTextTokenizer } from "../../host/core/tokenizers.ts";
+import type { TokenizerKind } from "../../host/core/slim-format.ts";
 import { DTYPE_CODES, archWords } from "../../host/core/slim-format.ts";
 import { slimTensorList } from "../../host/core/tensors.ts";
 import { hasSlimMagic, loadSlim } from "../../host/core/slim-read.ts";
 import { formatSlimifyReport, slimify } from "./slimify.ts";
 import { importModel } from "./import.ts";
-import { CALIBRATION_PROMPT, inputBytes } from "./convert.ts";
+import { CALIBRATION_PROMPT, calibrationPrompt, inputBytes } from "./convert.ts";
 
 
 /** Parameters stored, counting a shared classifier once. */
@@ -51,7 +52,7 @@ export function inspectFile(path: string, threshold = 1e-3): string {
       `shape: ${shapeLine(c)}`,
       `parameters: ${countValues(f.tensors.map((t) => t.shape)).toLocaleString("en-US")} stored (slim layers hold W_KV in place of W_V)`,
       `dtypes: ${dtypeLine(bytes, counts)}`,
-      `tokenizer: ${f.tokenizerKind === null ? "none embedded" : `${f.tokenizerKind === "llama2c" ? "llama2.c tokenizer.bin" : "Hugging Face tokenizer.json"}, ${f.tokenizerBytes} bytes`}`,
+      `tokenizer: ${f.tokenizerKind === null ? "none embedded" : `${describeTokenizer(f.tokenizerKind, f.tokenizer!, path)}, ${f.tokenizerBytes} bytes`}`,
       `per layer (stored when converted, slim threshold ${f.threshold}):`,
       formatSlimifyReport({ layers: f.layers, wkv: f.modes.map(() => null) }),
       contextLine(c, f.modes),
@@ -60,8 +61,8 @@ export function inspectFile(path: string, threshold = 1e-3): string {
   const imported = importModel(path);
   const c = imported.model.config;
   let prompt: number[] | undefined;
-  if (imported.tokenizer?.kind === "llama2c" && isLlamaShaped(c)) {
-    prompt = readTokenizer(imported.tokenizer.bytes, imported.tokenizer.source, c.vocabSize).encode(CALIBRATION_PROMPT, { bos: true }).slice(0, Math.min(64, c.seqLen));
+  if (imported.tokenizer && isLlamaShaped(c)) {
+    prompt = calibrationPrompt(readTextTokenizer(imported.tokenizer.kind, imported.tokenizer.bytes, imported.tokenizer.source, c.vocabSize), CALIBRATION_PROMPT, c.seqLen);
   }
   const report = slimify(imported.model, { threshold, prompt });
   return [
@@ -71,9 +72,19 @@ export function inspectFile(path: string, threshold = 1e-3): string {
     `shape: ${shapeLine(c)}`,
     `parameters: ${countValues(slimTensorList(c, Array(c.nLayers).fill("vanilla")).map((t) => t.shape)).toLocaleString("en-US")}`,
     `dtypes: ${dtypeLine(imported.storage)} (as the file stores them)`,
-    `tokenizer: ${imported.tokenizer ? `${imported.tokenizer.source}, ${imported.tokenizer.bytes.length} bytes` : "none found"}`,
+    `tokenizer: ${imported.tokenizer ? `${imported.tokenizer.source}, ${describeTokenizer(imported.tokenizer.kind, imported.tokenizer.bytes, imported.tokenizer.source)}, ${imported.tokenizer.bytes.length} bytes` : "none found"}`,
     `per layer (computed now by slimify, threshold ${threshold}${prompt ? `, calibrated on ${prompt.length} prompt tokens` : ", random inputs only"}):`,
     formatSlimifyReport(report),
     contextLine(c, report.layers.map((l) => l.mode)),
   ].join("\n");
+}
+
+/** "sentencepiece BPE (llama2.c tokenizer.bin), 512 tokens, bos <s> first, stops at <s>"-style summary. */
+function describeTokenizer(kind: TokenizerKind, bytes: Uint8Array, name: string): string {
+  const t = readTextTokenizer(kind, bytes, name);
+  const family = { llama2c: "sentencepiece BPE (llama2.c tokenizer.bin)", "byte-level": "byte-level BPE (tokenizer.json)", metaspace: "Llama-style BPE with byte fallback (tokenizer.json)" }[t.family];
+  const m = t.meta;
+  const bos = m.bos === null ? "no bos" : `bos ${t.tokenName(m.bos)}${m.addBos ? " first" : " not added"}`;
+  const stop = m.stop.length ? `stops at ${m.stop.map((id) => t.tokenName(id)).join(", ")}` : "no stop token";
+  return `${family}, ${t.vocabSize} tokens, ${bos}, ${stop}${m.chatTemplate ? ", chat template" : ""}`;
 }

@@ -15,7 +15,7 @@ import binaryen from "binaryen";
 import type { LoweredModel } from "../../host/core/lowered.ts";
 import { type ArenaPlan, type Span, STATIC_BYTES, encodeCommandBlock, encodePlanBlock } from "../../host/core/plan.ts";
 import { type Build, writeWeights } from "../../host/runtime/decoder.ts";
-import { readTokenizer } from "../../host/core/tokenizer.ts";
+import { checkCommandTokenizer } from "./command-tokenizer.ts";
 import { fail } from "../../host/core/errors.ts";
 import { DECODER_FEATURES } from "./verify.ts";
 
@@ -50,8 +50,8 @@ interface Segment {
 }
 
 /**
- * The command module for a lowered model (host/core/lowered.ts) with `tokenizerBytes` (tokenizer.bin)
- * embedded. The plan must have been made with `{ tokenizerBytes: tokenizerBytes.length }`; the weights go
+ * The command module for a lowered model (host/core/lowered.ts) with `tokenizerBytes` (tokenizer.bin, or
+ * commandTokenizerBytes of any tokenizer) embedded. The plan must have been made with `{ tokenizerBytes: tokenizerBytes.length }`; the weights go
  * into the image exactly as host/runtime/decoder.ts loads the reactor (writeWeights).
  */
 export function buildCommand(lowered: LoweredModel, tokenizerBytes: Uint8Array, plan: ArenaPlan, opts: CommandOptions = {}): Uint8Array {
@@ -61,7 +61,7 @@ export function buildCommand(lowered: LoweredModel, tokenizerBytes: Uint8Array, 
     fail("E_MODEL", "command: the plan was made for another model configuration");
   if (!plan.tokenizer || !plan.command || plan.command.tokenizerBytes !== tokenizerBytes.length)
     fail("E_MODEL", `command: plan the arena with { tokenizerBytes: ${tokenizerBytes.length} } so the tokenizer and the command's buffers have their regions`);
-  readTokenizer(tokenizerBytes, "tokenizer.bin", c.vocabSize); // the module trusts what it embeds
+  checkCommandTokenizer(tokenizerBytes, c.vocabSize, "the tokenizer to embed"); // the module trusts what it embeds
 
   // The memory image of everything the host would write before init, then only its non-zero regions.
   const image = new ArrayBuffer(plan.totalBytes);
