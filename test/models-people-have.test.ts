@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tokenizer as HfOracle } from "@huggingface/tokenizers";
+import { RUNNER_PATH } from "../host/ship/deploy/release.ts";
 import { beforeAll, describe, expect, it } from "vitest";
 import { importModel } from "../tools/convert/import.ts";
 import { readTextTokenizer, type TextTokenizer } from "../host/core/tokenizers.ts";
@@ -26,7 +27,7 @@ import { GT, llamaVocab, writeGgufLlama, type GgufKv } from "./fixtures/gguf-wri
 
 const root = mkdtempSync(join(tmpdir(), "slimedge-models-"));
 const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
-const runner = join(import.meta.dirname, "fixtures", "run-wasi.mjs");
+const runner = RUNNER_PATH; // node:wasi, the runner releases carry
 const CTX = 64;
 const PROMPT = "Once upon a time, the café";
 const STEPS = 16;

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { RUNNER_PATH } from "../host/ship/deploy/release.ts";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readLlama2c } from "../tools/convert/llama2c.ts";
 import { readTextTokenizer, type TextTokenizer } from "../host/core/tokenizers.ts";
@@ -20,7 +21,7 @@ import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type
 
 const root = mkdtempSync(join(tmpdir(), "slimedge-stop-"));
 const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
-const runner = join(import.meta.dirname, "fixtures", "run-wasi.mjs");
+const runner = RUNNER_PATH; // node:wasi, the runner releases carry
 const vocab = byteFallbackVocab([" ", "x", "a", "b", "é", " x"]);
 const DIMS: Llama2cDims = { dim: 32, hiddenDim: 64, nLayers: 1, nHeads: 4, nKvHeads: 4, vocabSize: vocab.pieces.length, seqLen: 32 };
 const tokenizerBin = writeTokenizerBin(vocab.pieces, vocab.scores);
