@@ -387,7 +387,7 @@ export function slimAttention(
   // head_h = W_KV rows of head h (hd, dim) @ (U_h / s_h) (dim,)
   for (let h = 0; h < heads; h++) {
     // W_KV is f32 in every plan: quantizing it (or U) would amplify into V
-    matmul(ao + (<usize>(h * hd) << 2), wkv + <usize>(h * hd) * kRow, u + <usize>h * kRow, hd, dim);
+    matmul(ao + (<usize>(h * hd) << 2), wkv + <usize>(h * hd) * kRow, u + <usize>h * kRow, hd, dim, 1); // each head's hd rows are laid out as a matrix of their own
     const inv: f32 = 1.0 / load<f32>(state + (<usize>h << 3), 4);
     const out = ao + (<usize>(h * hd) << 2);
     for (let i = 0; i < hd; i++) store<f32>(out + (<usize>i << 2), load<f32>(out + (<usize>i << 2)) * inv);

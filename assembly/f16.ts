@@ -31,32 +31,107 @@ export function f2h(x: f32): u32 {
   return sign | ((a - 0x38000000) >> 13);
 }
 
-/** W (rows, cols) f16 @ x (cols,) f32 -> out (rows,): rows [row0, row0 + count) of a matrix with totalRows. */
-export function matmulF16(out: usize, w: usize, row0: i32, count: i32, x: usize, cols: i32): void {
-  const rowBytes = <usize>cols << 1;
-  for (let i = 0; i < count; i++) {
-    const r = w + <usize>(row0 + i) * rowBytes;
-    let j = 0;
-    let sum: f32 = 0;
-    if (ASC_FEATURE_SIMD) {
-      let a = f32x4.splat(0);
-      let b = f32x4.splat(0);
-      for (; j + 8 <= cols; j += 8) {
-        a = f32x4.add(a, f32x4.mul(h2f4(r + (<usize>j << 1)), v128.load(x + (<usize>j << 2))));
-        b = f32x4.add(b, f32x4.mul(h2f4(r + (<usize>j << 1) + 8), v128.load(x + (<usize>j << 2), 16)));
-      }
-      a = f32x4.add(a, b);
-      sum = f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
+/** Four interleaved f16 rows @ x: chunks of 8 halves (16 bytes) per row. */
+// @ts-ignore: decorator
+@inline function block4F16(o: usize, p: usize, x: usize, chunks: i32, tail: i32): void {
+  let s0: f32 = 0;
+  let s1: f32 = 0;
+  let s2: f32 = 0;
+  let s3: f32 = 0;
+  const end = p + (<usize>chunks << 6);
+  let xp = x;
+  if (ASC_FEATURE_SIMD) {
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    for (; p < end; p += 64) {
+      const xl = v128.load(xp);
+      const xh = v128.load(xp, 16);
+      a0 = f32x4.add(a0, f32x4.add(f32x4.mul(h2f4(p), xl), f32x4.mul(h2f4(p + 8), xh)));
+      a1 = f32x4.add(a1, f32x4.add(f32x4.mul(h2f4(p + 16), xl), f32x4.mul(h2f4(p + 24), xh)));
+      a2 = f32x4.add(a2, f32x4.add(f32x4.mul(h2f4(p + 32), xl), f32x4.mul(h2f4(p + 40), xh)));
+      a3 = f32x4.add(a3, f32x4.add(f32x4.mul(h2f4(p + 48), xl), f32x4.mul(h2f4(p + 56), xh)));
+      xp += 32;
     }
-    for (; j < cols; j++) sum += h2f(load<u16>(r + (<usize>j << 1))) * load<f32>(x + (<usize>j << 2));
-    store<f32>(out + (<usize>i << 2), sum);
+    s0 = f32x4.extract_lane(a0, 0) + f32x4.extract_lane(a0, 1) + (f32x4.extract_lane(a0, 2) + f32x4.extract_lane(a0, 3));
+    s1 = f32x4.extract_lane(a1, 0) + f32x4.extract_lane(a1, 1) + (f32x4.extract_lane(a1, 2) + f32x4.extract_lane(a1, 3));
+    s2 = f32x4.extract_lane(a2, 0) + f32x4.extract_lane(a2, 1) + (f32x4.extract_lane(a2, 2) + f32x4.extract_lane(a2, 3));
+    s3 = f32x4.extract_lane(a3, 0) + f32x4.extract_lane(a3, 1) + (f32x4.extract_lane(a3, 2) + f32x4.extract_lane(a3, 3));
+  } else {
+    for (; p < end; p += 64) {
+      for (let v = 0; v < 8; v++) {
+        const xs = load<f32>(xp + (<usize>v << 2));
+        const q = p + (<usize>v << 1);
+        s0 += h2f(load<u16>(q)) * xs;
+        s1 += h2f(load<u16>(q, 16)) * xs;
+        s2 += h2f(load<u16>(q, 32)) * xs;
+        s3 += h2f(load<u16>(q, 48)) * xs;
+      }
+      xp += 32;
+    }
+  }
+  const tb = <usize>tail << 1;
+  for (let t = 0; t < tail; t++) {
+    const xs = load<f32>(xp + (<usize>t << 2));
+    const q = p + (<usize>t << 1);
+    s0 += h2f(load<u16>(q)) * xs;
+    s1 += h2f(load<u16>(q + tb)) * xs;
+    s2 += h2f(load<u16>(q + 2 * tb)) * xs;
+    s3 += h2f(load<u16>(q + 3 * tb)) * xs;
+  }
+  store<f32>(o, s0);
+  store<f32>(o, s1, 4);
+  store<f32>(o, s2, 8);
+  store<f32>(o, s3, 12);
+}
+
+/** The last block of k < 4 interleaved f16 rows @ x. */
+function blockKF16(o: usize, p: usize, x: usize, k: i32, chunks: i32, tail: i32): void {
+  const stride = <usize>k << 4;
+  for (let r = 0; r < k; r++) {
+    let s: f32 = 0;
+    for (let c = 0; c < chunks; c++) {
+      const q = p + <usize>c * stride + (<usize>r << 4);
+      for (let v = 0; v < 8; v++) s += h2f(load<u16>(q + (<usize>v << 1))) * load<f32>(x + (<usize>((c << 3) + v) << 2));
+    }
+    const tq = p + <usize>chunks * stride + (<usize>(r * tail) << 1);
+    for (let t = 0; t < tail; t++) s += h2f(load<u16>(tq + (<usize>t << 1))) * load<f32>(x + (<usize>((chunks << 3) + t) << 2));
+    store<f32>(o + (<usize>r << 2), s);
   }
 }
 
-/** Row r of an f16 matrix (cols,) as f32 into out. */
-export function rowF16(out: usize, w: usize, r: i32, cols: i32): void {
-  const row = w + <usize>r * (<usize>cols << 1);
-  for (let j = 0; j < cols; j++) store<f32>(out + (<usize>j << 2), h2f(load<u16>(row + (<usize>j << 1))));
+/** W (rows, cols), f16 in the streaming layout (chunks of 8 halves), @ X (n, cols) f32 -> out (n, rows). */
+export function matmulF16(out: usize, w: usize, x: usize, rows: i32, cols: i32, n: i32): void {
+  const chunks = cols >> 3;
+  const tail = cols & 7;
+  const blockBytes = <usize>cols << 3;
+  const xRow = <usize>cols << 2;
+  const outRow = <usize>rows << 2;
+  let p = w;
+  let i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    for (let t = 0; t < n; t++) block4F16(out + <usize>t * outRow + (<usize>i << 2), p, x + <usize>t * xRow, chunks, tail);
+    p += blockBytes;
+  }
+  if (i < rows) for (let t = 0; t < n; t++) blockKF16(out + <usize>t * outRow + (<usize>i << 2), p, x + <usize>t * xRow, rows - i, chunks, tail);
+}
+
+/** Row r of an f16 matrix (rows, cols) in the streaming layout, as f32 into out (cols,). */
+export function rowF16(out: usize, w: usize, r: i32, rows: i32, cols: i32): void {
+  const first = r & ~3;
+  const k = min(4, rows - first);
+  const lane = r & 3;
+  const chunks = cols >> 3;
+  const tail = cols & 7;
+  const base = w + <usize>first * (<usize>cols << 1);
+  const stride = <usize>k << 4;
+  for (let c = 0; c < chunks; c++) {
+    const q = base + <usize>c * stride + (<usize>lane << 4);
+    for (let v = 0; v < 8; v++) store<f32>(out + (<usize>((c << 3) + v) << 2), h2f(load<u16>(q + (<usize>v << 1))));
+  }
+  const tq = base + <usize>chunks * stride + (<usize>(lane * tail) << 1);
+  for (let t = 0; t < tail; t++) store<f32>(out + (<usize>((chunks << 3) + t) << 2), h2f(load<u16>(tq + (<usize>t << 1))));
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 //   step(token) -> logitsPtr       prefill(tokensPtr, n) -> logitsPtr       lastError() -> status
 // A pointer result of 0 means failure; lastError() says why (DecoderStatus in assembly/abi.generated.ts).
 
-import { matmul, rmsnorm, layerNorm, addInPlace, addBias, swiglu, gelu } from "./kernels";
+import { matmul, rowF32, rmsnorm, layerNorm, addInPlace, addBias, swiglu, gelu } from "./kernels";
 import { configureProjections, input, project, F32, Q8_0, Q4_0, F16 } from "./project";
 import { dequantizeRowQ8, dequantizeRowQ4 } from "./quant";
 import { storeRowQ8 } from "./cache-q8";
@@ -59,6 +59,7 @@ let rotaryDims: i32 = 0; // dims per head that RoPE turns (0: none)
 let positionEmbedding: usize = 0; // (ctx, dim) learned positions, or 0
 let parallelResidual: bool = false; // x + attn(norm1 x) + ffn(norm2 x)
 let finalNormBias: usize = 0; // (dim,) LayerNorm only
+let blockTokens: i32 = 1; // B: prompt tokens per prefill block; x, xn, q, ao, xo, fn, h1, h3, fo, k_new, v_new and x_q8 hold B rows
 
 let pos: i32 = 0; // tokens already in the cache
 let initialized: bool = false; // set only by a successful init; a refused plan leaves the module unusable
@@ -131,6 +132,8 @@ export function init(plan: usize): i32 {
   positionEmbedding = <usize>slot(plan, P.positionEmbedding);
   parallelResidual = slot(plan, P.parallelResidual) == 1;
   finalNormBias = <usize>slot(plan, P.finalNormBias);
+  blockTokens = slot(plan, P.prefillBlock);
+  if (blockTokens < 1) return (status = S.PLAN_BAD_DIMS);
   if (activation < A.SWIGLU || activation > A.GELU_TANH || rotaryDims < 0 || rotaryDims > headDim || rotaryDims & 1) return (status = S.PLAN_BAD_DIMS);
   if (layerNormed && finalNormBias == 0) return (status = S.PLAN_BAD_DIMS);
   layerBase = plan + (<usize>PLAN_HEADER_SLOTS << 2);
@@ -141,10 +144,11 @@ export function init(plan: usize): i32 {
   const d4 = <u64>dim << 2;
   const hid4 = <u64>hidden << 2;
   const kvDim = <u64>(nKvHeads * headDim);
+  const b = <u64>blockTokens;
   let ok = fits(embedding, mbytes(vocab, dim), total) && fits(classifier, mbytes(vocab, dim), total) && fits(finalNorm, d4, total);
   ok = ok && fits(logits, <u64>vocab << 2, total) && fits(att, (<u64>nHeads * <u64>ctx) << 2, total);
-  ok = ok && fits(x, d4, total) && fits(xn, d4, total) && fits(q, d4, total) && fits(ao, d4, total) && fits(xo, d4, total);
-  ok = ok && fits(fn, d4, total) && fits(fo, d4, total) && fits(h1, hid4, total) && fits(h3, hid4, total);
+  ok = ok && fits(x, b * d4, total) && fits(xn, b * d4, total) && fits(q, b * d4, total) && fits(ao, b * d4, total) && fits(xo, b * d4, total);
+  ok = ok && fits(fn, b * d4, total) && fits(fo, b * d4, total) && fits(h1, b * hid4, total) && fits(h3, b * hid4, total);
   let anySlim = false;
   for (let l = 0; l < nLayers && ok; l++) {
     const slim = layerSlot(l, L.slim) == 1;
@@ -167,8 +171,8 @@ export function init(plan: usize): i32 {
     ok = ok && (!rotatedKeys || fits(kBlock, <u64>BLOCK * d4, total));
   }
   const widest = <u64>max(dim, hidden);
-  if (ok && (weightType == Q8_0 || weightType == Q4_0)) ok = fits(xq, widest, total) && fits(xs, (widest / <u64>groupSize) << 2, total);
-  if (ok && cache != CACHE_F32) ok = !rotatedKeys && fits(kNew, kvDim << 2, total) && fits(vNew, kvDim << 2, total);
+  if (ok && (weightType == Q8_0 || weightType == Q4_0)) ok = fits(xq, b * widest, total) && fits(xs, b * ((widest / <u64>groupSize) << 2), total);
+  if (ok && cache != CACHE_F32) ok = !rotatedKeys && fits(kNew, b * (kvDim << 2), total) && fits(vNew, b * (kvDim << 2), total);
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
   configureProjections(weightType, groupSize, xq, xs);
   if (ok && positionEmbedding != 0) ok = fits(positionEmbedding, <u64>ctx * d4, total);
@@ -236,16 +240,28 @@ function storeRow(dst: usize, x: usize, n: i32): void {
   else rmsnorm(out, x, w, dim, eps);
 }
 
-/** One transformer step for `token` at position pos; logits only when asked (prefill skips them). */
-function forward(token: i32, wantLogits: bool): void {
+/**
+ * n ≤ B tokens at positions pos … pos + n − 1 through every layer (n = 1 while decoding, a block of the
+ * prompt while prefilling): each weight matrix is read once for the whole block (the kernels take n
+ * inputs), keys and values of the block go into their cache rows first, and then each token attends
+ * causally to the rows up to its own. Logits (of the last token) only when asked. `tokens` points at n
+ * token ids, or is 0 for the single token `one`.
+ */
+function forwardBlock(tokens: usize, one: i32, n: i32, wantLogits: bool): void {
   const d = dim;
-  const n = pos + 1;
   const kvDim = nKvHeads * headDim;
-  if (weightType == Q8_0) dequantizeRowQ8(x, embedding, vocab, token, d, groupSize);
-  else if (weightType == Q4_0) dequantizeRowQ4(x, embedding, vocab, token, d);
-  else if (weightType == F16) rowF16(x, embedding, token, d);
-  else memory.copy(x, embedding + <usize>token * (<usize>d << 2), <usize>d << 2);
-  if (positionEmbedding != 0) addInPlace(x, positionEmbedding + <usize>pos * (<usize>d << 2), d);
+  const dRow = <usize>d << 2;
+  const hRow = <usize>hidden << 2;
+  const kvRow = <usize>kvDim << 2;
+  for (let t = 0; t < n; t++) {
+    const token = tokens == 0 ? one : load<i32>(tokens + (<usize>t << 2));
+    const xt = x + <usize>t * dRow;
+    if (weightType == Q8_0) dequantizeRowQ8(xt, embedding, vocab, token, d, groupSize);
+    else if (weightType == Q4_0) dequantizeRowQ4(xt, embedding, vocab, token, d);
+    else if (weightType == F16) rowF16(xt, embedding, token, vocab, d);
+    else rowF32(xt, embedding, token, vocab, d);
+    if (positionEmbedding != 0) addInPlace(xt, positionEmbedding + <usize>(pos + t) * dRow, d);
+  }
   for (let l = 0; l < nLayers; l++) {
     const slim = layerSlot(l, L.slim) == 1;
     const wk = layerSlot(l, L.wk);
@@ -253,61 +269,71 @@ function forward(token: i32, wantLogits: bool): void {
     const kCache = layerSlot(l, L.kCache);
     const rowBytes = rowBytesOf(cache, kvDim);
     const staged = cache != CACHE_F32;
-    const kRow = kCache + <usize>pos * rowBytes;
-    const kOut = staged ? kNew : kRow; // f32 key: straight into its row, or staged for conversion
+    // f32 keys go straight into their rows (the block's rows are consecutive), others are staged for conversion
+    const kOut = staged ? kNew : kCache + <usize>pos * rowBytes;
 
-    // attention: q and this position's key (and value, vanilla) straight into their cache rows
-    normalize(xn, x, layerSlot(l, L.attnNorm), layerSlot(l, L.attnNormBias));
-    input(xn, d);
-    project(q, layerSlot(l, L.wq), d, 0, d);
-    addBias(q, layerSlot(l, L.bq), d);
-    if (slim) matmul(kOut, wk, xn, kvDim, d); // f32 in every plan: K errors pass through W_KV into V
-    else project(kOut, wk, kvDim, 0, kvDim);
-    addBias(kOut, layerSlot(l, L.bk), kvDim); // slim caches keys with b_K; its V side is folded into b_O
-    ropeInPlace(q, d, headDim, rotaryDims, pos, theta);
+    // attention: q, and the block's keys (and values, vanilla) into their cache rows
+    for (let t = 0; t < n; t++) normalize(xn + <usize>t * dRow, x + <usize>t * dRow, layerSlot(l, L.attnNorm), layerSlot(l, L.attnNormBias));
+    input(xn, d, n);
+    project(q, layerSlot(l, L.wq), d);
+    for (let t = 0; t < n; t++) addBias(q + <usize>t * dRow, layerSlot(l, L.bq), d);
+    if (slim) matmul(kOut, wk, xn, kvDim, d, n); // f32 in every plan: K errors pass through W_KV into V
+    else project(kOut, wk, kvDim);
+    for (let t = 0; t < n; t++) {
+      addBias(kOut + <usize>t * kvRow, layerSlot(l, L.bk), kvDim); // slim caches keys with b_K; its V side is folded into b_O
+      ropeInPlace(q + <usize>t * dRow, d, headDim, rotaryDims, pos + t, theta);
+    }
     if (slim) {
-      if (rotatedKeys) ropeInPlace(kOut, kvDim, headDim, rotaryDims, pos, theta);
-      if (staged) storeRow(kRow, kNew, kvDim);
-      slimAttention(ao, q, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, cache, nHeads, headDim, d, ctx, n);
+      for (let t = 0; t < n; t++) {
+        if (rotatedKeys) ropeInPlace(kOut + <usize>t * kvRow, kvDim, headDim, rotaryDims, pos + t, theta);
+        if (staged) storeRow(kCache + <usize>(pos + t) * rowBytes, kNew + <usize>t * kvRow, kvDim);
+      }
+      for (let t = 0; t < n; t++) {
+        slimAttention(ao + <usize>t * dRow, q + <usize>t * dRow, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, cache, nHeads, headDim, d, ctx, pos + t + 1);
+      }
     } else {
       const vCache = layerSlot(l, L.vCache);
-      const vRow = vCache + <usize>pos * rowBytes;
-      const vOut = staged ? vNew : vRow;
-      project(vOut, wvOrWkv, kvDim, 0, kvDim);
-      addBias(vOut, layerSlot(l, L.bv), kvDim);
-      ropeInPlace(kOut, kvDim, headDim, rotaryDims, pos, theta);
-      if (staged) {
-        storeRow(kRow, kNew, kvDim);
-        storeRow(vRow, vNew, kvDim);
+      const vOut = staged ? vNew : vCache + <usize>pos * rowBytes;
+      project(vOut, wvOrWkv, kvDim);
+      for (let t = 0; t < n; t++) {
+        addBias(vOut + <usize>t * kvRow, layerSlot(l, L.bv), kvDim);
+        ropeInPlace(kOut + <usize>t * kvRow, kvDim, headDim, rotaryDims, pos + t, theta);
+        if (staged) {
+          storeRow(kCache + <usize>(pos + t) * rowBytes, kNew + <usize>t * kvRow, kvDim);
+          storeRow(vCache + <usize>(pos + t) * rowBytes, vNew + <usize>t * kvRow, kvDim);
+        }
       }
-      vanillaAttention(ao, q, att, kCache, vCache, cache, nHeads, nKvHeads, headDim, ctx, n);
+      for (let t = 0; t < n; t++) {
+        vanillaAttention(ao + <usize>t * dRow, q + <usize>t * dRow, att, kCache, vCache, cache, nHeads, nKvHeads, headDim, ctx, pos + t + 1);
+      }
     }
-    input(ao, d);
-    project(xo, layerSlot(l, L.wo), d, 0, d);
-    addBias(xo, layerSlot(l, L.bo), d);
-    if (!parallelResidual) addInPlace(x, xo, d);
+    input(ao, d, n);
+    project(xo, layerSlot(l, L.wo), d);
+    for (let t = 0; t < n; t++) addBias(xo + <usize>t * dRow, layerSlot(l, L.bo), d);
+    if (!parallelResidual) addInPlace(x, xo, n * d);
 
     // feed-forward: x += W2 (silu(W1 xn) ⊙ W3 xn), or W2 gelu(W1 xn + b1) + b2; in parallel with attention for NeoX
-    normalize(fn, x, layerSlot(l, L.ffnNorm), layerSlot(l, L.ffnNormBias));
-    input(fn, d);
-    project(h1, layerSlot(l, L.w1), hidden, 0, hidden);
-    addBias(h1, layerSlot(l, L.b1), hidden);
+    for (let t = 0; t < n; t++) normalize(fn + <usize>t * dRow, x + <usize>t * dRow, layerSlot(l, L.ffnNorm), layerSlot(l, L.ffnNormBias));
+    input(fn, d, n);
+    project(h1, layerSlot(l, L.w1), hidden);
+    for (let t = 0; t < n; t++) addBias(h1 + <usize>t * hRow, layerSlot(l, L.b1), hidden);
     if (activation == A.SWIGLU) {
-      project(h3, layerSlot(l, L.w3), hidden, 0, hidden);
-      swiglu(h1, h3, hidden);
-    } else gelu(h1, hidden, activation == A.GELU_TANH);
-    input(h1, hidden);
-    project(fo, layerSlot(l, L.w2), d, 0, d);
-    addBias(fo, layerSlot(l, L.b2), d);
-    if (parallelResidual) addInPlace(x, xo, d);
-    addInPlace(x, fo, d);
+      project(h3, layerSlot(l, L.w3), hidden);
+      swiglu(h1, h3, n * hidden);
+    } else gelu(h1, n * hidden, activation == A.GELU_TANH);
+    input(h1, hidden, n);
+    project(fo, layerSlot(l, L.w2), d);
+    for (let t = 0; t < n; t++) addBias(fo + <usize>t * dRow, layerSlot(l, L.b2), d);
+    if (parallelResidual) addInPlace(x, xo, n * d);
+    addInPlace(x, fo, n * d);
   }
   if (wantLogits) {
-    normalize(x, x, finalNorm, finalNormBias);
-    input(x, d);
-    project(logits, classifier, vocab, 0, vocab);
+    const last = x + <usize>(n - 1) * dRow;
+    normalize(last, last, finalNorm, finalNormBias);
+    input(last, d, 1);
+    project(logits, classifier, vocab);
   }
-  pos = n;
+  pos += n;
 }
 
 // @ts-ignore: decorator
@@ -330,7 +356,7 @@ function forward(token: i32, wantLogits: bool): void {
 /** Appends one token; returns the address of the next-token logits (vocab f32), or 0. */
 export function step(token: i32): usize {
   if (!check(token)) return 0;
-  forward(token, true);
+  forwardBlock(0, token, 1, true);
   status = S.OK;
   return logits;
 }
@@ -344,7 +370,10 @@ export function prefill(tokens: usize, n: i32): usize {
   for (let i = 0; i < n; i++) {
     if (!check(load<i32>(tokens + (<usize>i << 2)))) return 0;
   }
-  for (let i = 0; i < n; i++) forward(load<i32>(tokens + (<usize>i << 2)), i == n - 1);
+  for (let i = 0; i < n; i += blockTokens) {
+    const count = min(blockTokens, n - i);
+    forwardBlock(tokens + (<usize>i << 2), 0, count, i + count == n);
+  }
   status = S.OK;
   return logits;
 }

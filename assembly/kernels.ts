@@ -31,53 +31,123 @@ export function dot(x: usize, y: usize, n: i32): f32 {
 }
 
 /**
- * W (rows, cols) @ x (cols,) -> out (rows,). Four rows at a time so each x vector is loaded once per four
- * weight rows; weights stream from memory exactly once, which is what bounds decode speed.
+ * Rows per block of the streaming weight layout (ARCHITECTURE.md, "Weight layout"): every matrix is
+ * stored in blocks of STREAM_ROWS rows (the last block may hold fewer, k), and inside a block the rows'
+ * values are interleaved in 16-byte chunks — for each chunk position, row 0's chunk, row 1's, …, row k−1's
+ * (then, where a row does not fill whole chunks, each row's leftover values in row order). A matvec then
+ * reads its weights as one forward stream while each x chunk is loaded once for k rows.
+ * The host writes this layout (host/core/layout.ts); each precision below defines its chunk.
  */
-export function matmul(out: usize, w: usize, x: usize, rows: i32, cols: i32): void {
-  const rowBytes = <usize>cols << 2;
-  let i = 0;
+export const STREAM_ROWS: i32 = 4;
+
+/** Four interleaved f32 rows @ x: o[0..4) = the four dot products; chunks of 4 values (16 bytes). */
+// @ts-ignore: decorator
+@inline function block4(o: usize, p: usize, x: usize, chunks: i32, tail: i32): void {
+  let s0: f32 = 0;
+  let s1: f32 = 0;
+  let s2: f32 = 0;
+  let s3: f32 = 0;
   if (ASC_FEATURE_SIMD) {
-    const cols4 = cols & ~3;
-    for (; i + 4 <= rows; i += 4) {
-      const r0 = w + <usize>i * rowBytes;
-      const r1 = r0 + rowBytes;
-      const r2 = r1 + rowBytes;
-      const r3 = r2 + rowBytes;
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0);
-      let a3 = f32x4.splat(0);
-      for (let j = 0; j < cols4; j += 4) {
-        const o = <usize>j << 2;
-        const xv = v128.load(x + o);
-        a0 = f32x4.add(a0, f32x4.mul(v128.load(r0 + o), xv));
-        a1 = f32x4.add(a1, f32x4.mul(v128.load(r1 + o), xv));
-        a2 = f32x4.add(a2, f32x4.mul(v128.load(r2 + o), xv));
-        a3 = f32x4.add(a3, f32x4.mul(v128.load(r3 + o), xv));
-      }
-      let s0 = hsum(a0);
-      let s1 = hsum(a1);
-      let s2 = hsum(a2);
-      let s3 = hsum(a3);
-      for (let j = cols4; j < cols; j++) {
-        const o = <usize>j << 2;
-        const xs = load<f32>(x + o);
-        s0 += load<f32>(r0 + o) * xs;
-        s1 += load<f32>(r1 + o) * xs;
-        s2 += load<f32>(r2 + o) * xs;
-        s3 += load<f32>(r3 + o) * xs;
-      }
-      const oo = out + (<usize>i << 2);
-      store<f32>(oo, s0);
-      store<f32>(oo, s1, 4);
-      store<f32>(oo, s2, 8);
-      store<f32>(oo, s3, 12);
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let xp = x;
+    const end = p + (<usize>chunks << 6);
+    for (; p < end; p += 64) {
+      const xv = v128.load(xp);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(p), xv));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(p, 16), xv));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(p, 32), xv));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load(p, 48), xv));
+      xp += 16;
+    }
+    s0 = hsum(a0);
+    s1 = hsum(a1);
+    s2 = hsum(a2);
+    s3 = hsum(a3);
+  } else {
+    let xp = x;
+    const end = p + (<usize>chunks << 6);
+    for (; p < end; p += 64) {
+      const x0 = load<f32>(xp);
+      const x1 = load<f32>(xp, 4);
+      const x2 = load<f32>(xp, 8);
+      const x3 = load<f32>(xp, 12);
+      s0 += load<f32>(p) * x0; s0 += load<f32>(p, 4) * x1; s0 += load<f32>(p, 8) * x2; s0 += load<f32>(p, 12) * x3;
+      s1 += load<f32>(p, 16) * x0; s1 += load<f32>(p, 20) * x1; s1 += load<f32>(p, 24) * x2; s1 += load<f32>(p, 28) * x3;
+      s2 += load<f32>(p, 32) * x0; s2 += load<f32>(p, 36) * x1; s2 += load<f32>(p, 40) * x2; s2 += load<f32>(p, 44) * x3;
+      s3 += load<f32>(p, 48) * x0; s3 += load<f32>(p, 52) * x1; s3 += load<f32>(p, 56) * x2; s3 += load<f32>(p, 60) * x3;
+      xp += 16;
     }
   }
-  for (; i < rows; i++) {
-    store<f32>(out + (<usize>i << 2), dot(w + <usize>i * rowBytes, x, cols));
+  const tx = x + (<usize>chunks << 4);
+  const tb = <usize>tail << 2;
+  for (let t = 0; t < tail; t++) {
+    const xs = load<f32>(tx + (<usize>t << 2));
+    const q = p + (<usize>t << 2);
+    s0 += load<f32>(q) * xs;
+    s1 += load<f32>(q + tb) * xs;
+    s2 += load<f32>(q + 2 * tb) * xs;
+    s3 += load<f32>(q + 3 * tb) * xs;
   }
+  store<f32>(o, s0);
+  store<f32>(o, s1, 4);
+  store<f32>(o, s2, 8);
+  store<f32>(o, s3, 12);
+}
+
+/** The last block of k < 4 interleaved f32 rows @ x. */
+function blockK(o: usize, p: usize, x: usize, k: i32, chunks: i32, tail: i32): void {
+  const stride = <usize>k << 4;
+  for (let r = 0; r < k; r++) {
+    let s: f32 = 0;
+    let q = p + (<usize>r << 4);
+    for (let c = 0; c < chunks; c++) {
+      const xp = x + (<usize>c << 4);
+      s += load<f32>(q) * load<f32>(xp);
+      s += load<f32>(q, 4) * load<f32>(xp, 4);
+      s += load<f32>(q, 8) * load<f32>(xp, 8);
+      s += load<f32>(q, 12) * load<f32>(xp, 12);
+      q += stride;
+    }
+    const tq = p + <usize>chunks * stride + (<usize>(r * tail) << 2);
+    for (let t = 0; t < tail; t++) s += load<f32>(tq + (<usize>t << 2)) * load<f32>(x + (<usize>((chunks << 2) + t) << 2));
+    store<f32>(o + (<usize>r << 2), s);
+  }
+}
+
+/**
+ * W (rows, cols), f32 in the streaming layout, @ X (n, cols) -> out (n, rows), row-major. Each block of four
+ * rows is read from memory once and then serves all n inputs from L1 (n > 1: a block of prompt tokens).
+ */
+export function matmul(out: usize, w: usize, x: usize, rows: i32, cols: i32, n: i32): void {
+  const chunks = cols >> 2;
+  const tail = cols & 3;
+  const blockBytes = <usize>cols << 4;
+  const xRow = <usize>cols << 2;
+  const outRow = <usize>rows << 2;
+  let p = w;
+  let i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    for (let t = 0; t < n; t++) block4(out + <usize>t * outRow + (<usize>i << 2), p, x + <usize>t * xRow, chunks, tail);
+    p += blockBytes;
+  }
+  if (i < rows) for (let t = 0; t < n; t++) blockK(out + <usize>t * outRow + (<usize>i << 2), p, x + <usize>t * xRow, rows - i, chunks, tail);
+}
+
+/** Row r of an f32 matrix (rows, cols) in the streaming layout, copied to out (cols,): the embedding lookup. */
+export function rowF32(out: usize, w: usize, r: i32, rows: i32, cols: i32): void {
+  const first = r & ~3;
+  const k = min(4, rows - first);
+  const lane = r & 3;
+  const chunks = cols >> 2;
+  const tail = cols & 3;
+  const base = w + <usize>first * (<usize>cols << 2);
+  const stride = <usize>k << 4;
+  for (let c = 0; c < chunks; c++) memory.copy(out + (<usize>c << 4), base + <usize>c * stride + (<usize>lane << 4), 16);
+  const tq = base + <usize>chunks * stride + (<usize>(lane * tail) << 2);
+  memory.copy(out + (<usize>chunks << 4), tq, <usize>tail << 2);
 }
 
 /** out (n,) = w ⊙ x / sqrt(mean(x²) + eps) */
@@ -180,4 +250,34 @@ export function gelu(h: usize, n: i32, tanhForm: bool): void {
     const g = tanhForm ? 0.5 * x * (1.0 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) : 0.5 * x * (1.0 + erf(x * 0.7071067811865476));
     store<f32>(o, <f32>g);
   }
+}
+
+/**
+ * Reads [p, p + bytes) once, front to back, 64 bytes per iteration into four independent accumulators
+ * (bytes a multiple of 64), and returns a checksum so the reads cannot be dropped: the bench's
+ * measure of how fast this machine streams memory into WebAssembly.
+ */
+export function streamRead(p: usize, bytes: usize): i64 {
+  const end = p + bytes;
+  if (ASC_FEATURE_SIMD) {
+    let a = i64x2.splat(0);
+    let b = i64x2.splat(0);
+    let c = i64x2.splat(0);
+    let d = i64x2.splat(0);
+    for (; p < end; p += 64) {
+      a = v128.xor(a, v128.load(p));
+      b = v128.xor(b, v128.load(p, 16));
+      c = v128.xor(c, v128.load(p, 32));
+      d = v128.xor(d, v128.load(p, 48));
+    }
+    const s = v128.xor(v128.xor(a, b), v128.xor(c, d));
+    return i64x2.extract_lane(s, 0) ^ i64x2.extract_lane(s, 1);
+  }
+  let a: i64 = 0;
+  let b: i64 = 0;
+  for (; p < end; p += 16) {
+    a ^= load<i64>(p);
+    b ^= load<i64>(p, 8);
+  }
+  return a ^ b;
 }

@@ -14,10 +14,11 @@ export const F16: i32 = WeightCode.F16;
 
 let dtype: i32 = F32; // weight matrices' storage
 let group: i32 = 32; // Q8_0 values per scale
-let xq: usize = 0; // (max(dim, hidden),) int8: the quantized input
-let xs: usize = 0; // (max(dim, hidden) / group,) f32: its scales
+let xq: usize = 0; // (block, max(dim, hidden)) int8: the quantized inputs
+let xs: usize = 0; // (block, max(dim, hidden) / group) f32: their scales
 let inX: usize = 0; // the current input (f32)
 let inCols: i32 = 0;
+let inN: i32 = 1; // inputs in the current block
 
 /** Set once by init from the plan. */
 export function configureProjections(weights: i32, groupSize: i32, quantized: usize, scales: usize): void {
@@ -27,17 +28,24 @@ export function configureProjections(weights: i32, groupSize: i32, quantized: us
   xs = scales;
 }
 
-/** The vector (cols,) the following projections read. */
-export function input(x: usize, cols: i32): void {
+/**
+ * The inputs X (n, cols), row-major, that the following projections read: n = 1 while decoding, a block of
+ * prompt tokens while prefilling. Quantized weights quantize each row once here (xq (n, cols), xs (n, cols/group)).
+ */
+export function input(x: usize, cols: i32, n: i32): void {
   inX = x;
   inCols = cols;
-  if (dtype == Q8_0 || dtype == Q4_0) quantizeQ8(xq, xs, x, cols, group);
+  inN = n;
+  if (dtype == Q8_0 || dtype == Q4_0) {
+    const sRow = <usize>(cols / group) << 2;
+    for (let t = 0; t < n; t++) quantizeQ8(xq + <usize>t * <usize>cols, xs + <usize>t * sRow, x + (<usize>t * <usize>cols << 2), cols, group);
+  }
 }
 
-/** Rows [row0, row0 + count) of W (totalRows, cols) @ the current input -> out (count,). */
-export function project(out: usize, w: usize, totalRows: i32, row0: i32, count: i32): void {
-  if (dtype == Q8_0) matmulQ8(out, w, totalRows, row0, count, xq, xs, inCols, group);
-  else if (dtype == Q4_0) matmulQ4(out, w, totalRows, row0, count, xq, xs, inCols);
-  else if (dtype == F16) matmulF16(out, w, row0, count, inX, inCols);
-  else matmul(out, w + ((<usize>row0 * <usize>inCols) << 2), inX, count, inCols);
+/** W (rows, cols), in the plan's storage and the streaming layout, @ the current inputs -> out (n, rows). */
+export function project(out: usize, w: usize, rows: i32): void {
+  if (dtype == Q8_0) matmulQ8(out, w, rows, xq, xs, inCols, group, inN);
+  else if (dtype == Q4_0) matmulQ4(out, w, rows, xq, xs, inCols, inN);
+  else if (dtype == F16) matmulF16(out, w, inX, rows, inCols, inN);
+  else matmul(out, w, inX, rows, inCols, inN);
 }

@@ -1,5 +1,6 @@
-// Q8_0 weights: a matrix (rows, cols) is stored as int8 values (rows·cols bytes, row-major) followed by one
-// f32 scale per group of `group` values (rows·cols/group floats), value ≈ q · scale. The input vector is
+// Q8_0 weights: int8 values with one f32 scale per group of `group` values along a row, value ≈ q · scale,
+// stored in the streaming layout (assembly/kernels.ts STREAM_ROWS): per block of k ≤ 4 rows and per group,
+// the k rows' group values one after another, then the k rows' scales — k·(group + 4) bytes read in order. The input vector is
 // quantized the same way, so each group's dot product is an exact integer: int8 × int8 widened to i16 and
 // summed in i32 (i32x4.dot_i16x8_s in the SIMD build), then scaled once per group in f32. No tensor is
 // ever dequantized as a whole.
@@ -35,55 +36,131 @@ export function quantizeQ8(q: usize, scales: usize, x: usize, n: i32, group: i32
   return sum;
 }
 
-/**
- * Rows [row0, row0 + count) of a Q8_0 matrix W (totalRows, cols) @ quantized x -> out (count,).
- * out[i] = Σ_g f32(Σ_j Wq[i, j]·xq[j]) · Ws[i, g] · xs[g], groups in order.
- */
-export function matmulQ8(out: usize, w: usize, totalRows: i32, row0: i32, count: i32, xq: usize, xs: usize, cols: i32, group: i32): void {
-  const groups = cols / group;
-  const scales = w + <usize>totalRows * <usize>cols;
-  for (let i = 0; i < count; i++) {
-    const r = row0 + i;
-    const vals = w + <usize>r * <usize>cols;
-    const ws = scales + (<usize>(r * groups) << 2);
+/** Σ_i (i32x4 lanes of d0..d3) as one i32x4: lane r holds the sum of dr's four lanes. */
+// @ts-ignore: decorator
+@inline function sum4(d0: v128, d1: v128, d2: v128, d3: v128): v128 {
+  const t0 = i32x4.add(v128.shuffle<i32>(d0, d1, 0, 4, 1, 5), v128.shuffle<i32>(d0, d1, 2, 6, 3, 7));
+  const t1 = i32x4.add(v128.shuffle<i32>(d2, d3, 0, 4, 1, 5), v128.shuffle<i32>(d2, d3, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
+}
+
+/** Four interleaved Q8_0 rows @ quantized x -> o[0..4): per group the exact integer dots, then f32(acc)·ws·xs. */
+// @ts-ignore: decorator
+@inline function block4Q8(o: usize, p: usize, xq: usize, xs: usize, groups: i32, group: i32): void {
+  const g4 = <usize>group << 2;
+  if (ASC_FEATURE_SIMD && (group & 7) == 0) {
+    let acc = f32x4.splat(0);
+    let xg = xq;
+    for (let g = 0; g < groups; g++) {
+      let d0 = i32x4.splat(0);
+      let d1 = i32x4.splat(0);
+      let d2 = i32x4.splat(0);
+      let d3 = i32x4.splat(0);
+      for (let j: usize = 0; j < <usize>group; j += 8) {
+        const xv = v128.load8x8_s(xg + j);
+        const q = p + j;
+        d0 = i32x4.add(d0, i32x4.dot_i16x8_s(v128.load8x8_s(q), xv));
+        d1 = i32x4.add(d1, i32x4.dot_i16x8_s(v128.load8x8_s(q + <usize>group), xv));
+        d2 = i32x4.add(d2, i32x4.dot_i16x8_s(v128.load8x8_s(q + 2 * <usize>group), xv));
+        d3 = i32x4.add(d3, i32x4.dot_i16x8_s(v128.load8x8_s(q + 3 * <usize>group), xv));
+      }
+      const prod = f32x4.mul(f32x4.convert_i32x4_s(sum4(d0, d1, d2, d3)), v128.load(p + g4));
+      acc = f32x4.add(acc, f32x4.mul(prod, f32x4.splat(load<f32>(xs + (<usize>g << 2)))));
+      p += g4 + 16;
+      xg += <usize>group;
+    }
+    v128.store(o, acc);
+    return;
+  }
+  let s0: f32 = 0;
+  let s1: f32 = 0;
+  let s2: f32 = 0;
+  let s3: f32 = 0;
+  let xg = xq;
+  for (let g = 0; g < groups; g++) {
+    let a0: i32 = 0;
+    let a1: i32 = 0;
+    let a2: i32 = 0;
+    let a3: i32 = 0;
+    for (let j: usize = 0; j < <usize>group; j++) {
+      const xv = <i32>load<i8>(xg + j);
+      const q = p + j;
+      a0 += <i32>load<i8>(q) * xv;
+      a1 += <i32>load<i8>(q + <usize>group) * xv;
+      a2 += <i32>load<i8>(q + 2 * <usize>group) * xv;
+      a3 += <i32>load<i8>(q + 3 * <usize>group) * xv;
+    }
+    const sc = p + g4;
+    const xsg = load<f32>(xs + (<usize>g << 2));
+    s0 += <f32>a0 * load<f32>(sc) * xsg;
+    s1 += <f32>a1 * load<f32>(sc, 4) * xsg;
+    s2 += <f32>a2 * load<f32>(sc, 8) * xsg;
+    s3 += <f32>a3 * load<f32>(sc, 12) * xsg;
+    p += g4 + 16;
+    xg += <usize>group;
+  }
+  store<f32>(o, s0);
+  store<f32>(o, s1, 4);
+  store<f32>(o, s2, 8);
+  store<f32>(o, s3, 12);
+}
+
+/** The last block of k < 4 interleaved Q8_0 rows @ quantized x. */
+function blockKQ8(o: usize, p: usize, xq: usize, xs: usize, k: i32, groups: i32, group: i32): void {
+  const per = <usize>k * (<usize>group + 4);
+  for (let r = 0; r < k; r++) {
     let sum: f32 = 0;
     for (let g = 0; g < groups; g++) {
-      const acc = dotI8(vals + <usize>(g * group), xq + <usize>(g * group), group);
-      sum += <f32>acc * load<f32>(ws + (<usize>g << 2)) * load<f32>(xs + (<usize>g << 2));
+      const blk = p + <usize>g * per;
+      const acc = dotI8(blk + <usize>(r * group), xq + <usize>(g * group), group);
+      sum += <f32>acc * load<f32>(blk + <usize>(k * group) + (<usize>r << 2)) * load<f32>(xs + (<usize>g << 2));
     }
-    store<f32>(out + (<usize>i << 2), sum);
+    store<f32>(o + (<usize>r << 2), sum);
   }
 }
 
-/** Row `r` of a Q8_0 matrix (totalRows, cols), dequantized into out (cols,): the embedding lookup. */
-export function dequantizeRowQ8(out: usize, w: usize, totalRows: i32, r: i32, cols: i32, group: i32): void {
-  const vals = w + <usize>r * <usize>cols;
-  const ws = w + <usize>totalRows * <usize>cols + (<usize>(r * (cols / group)) << 2);
-  for (let j = 0; j < cols; j++) {
-    store<f32>(out + (<usize>j << 2), <f32>load<i8>(vals + <usize>j) * load<f32>(ws + (<usize>(j / group) << 2)));
+/**
+ * W (rows, cols), Q8_0 in the streaming layout, @ quantized X (n inputs: xq (n, cols) int8, xs (n, cols/group)
+ * f32) -> out (n, rows). out[i] = Σ_g f32(Σ_j Wq[i, j]·xq[j]) · Ws[i, g] · xs[g], groups in order.
+ */
+export function matmulQ8(out: usize, w: usize, rows: i32, xq: usize, xs: usize, cols: i32, group: i32, n: i32): void {
+  const groups = cols / group;
+  const blockBytes = <usize>(cols + (groups << 2)) << 2;
+  const xsRow = <usize>groups << 2;
+  const outRow = <usize>rows << 2;
+  let p = w;
+  let i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    for (let t = 0; t < n; t++) block4Q8(out + <usize>t * outRow + (<usize>i << 2), p, xq + <usize>t * <usize>cols, xs + <usize>t * xsRow, groups, group);
+    p += blockBytes;
+  }
+  if (i < rows) for (let t = 0; t < n; t++) blockKQ8(out + <usize>t * outRow + (<usize>i << 2), p, xq + <usize>t * <usize>cols, xs + <usize>t * xsRow, rows - i, groups, group);
+}
+
+/** Row r of a Q8_0 matrix (rows, cols) in the streaming layout, dequantized into out (cols,): the embedding lookup. */
+export function dequantizeRowQ8(out: usize, w: usize, rows: i32, r: i32, cols: i32, group: i32): void {
+  const first = r & ~3;
+  const k = min(4, rows - first);
+  const lane = r & 3;
+  const groups = cols / group;
+  const per = <usize>k * (<usize>group + 4);
+  const base = w + <usize>first * <usize>(cols + (groups << 2));
+  for (let g = 0; g < groups; g++) {
+    const blk = base + <usize>g * per;
+    const vals = blk + <usize>(lane * group);
+    const scale = load<f32>(blk + <usize>(k * group) + (<usize>lane << 2));
+    for (let j = 0; j < group; j++) store<f32>(out + (<usize>(g * group + j) << 2), <f32>load<i8>(vals + <usize>j) * scale);
   }
 }
 
 // Q4_0 weights: per group of 32 values, 16 bytes of packed 4-bit values (byte j holds value j in its low
-// nibble and value j + 16 in its high nibble, each stored as q + 8 for q in −8..7), after all groups one
-// f32 scale per group, as for Q8_0. The input is quantized to Q8_0; each group's dot is an exact integer.
+// nibble and value j + 16 in its high nibble, each stored as q + 8 for q in −8..7) and one f32 scale, in
+// the streaming layout: per block of k ≤ 4 rows and per group, the k rows' 16 bytes, then their k scales.
+// The input is quantized to Q8_0; each group's dot is an exact integer.
 
-/** Σ over one group of 32: unpacked 4-bit weights · int8 inputs, exact in i32. */
+/** Σ over one group of 32: unpacked 4-bit weights · int8 inputs, exact in i32 (scalar). */
 // @ts-ignore: decorator
 @inline function dotQ4(w: usize, x: usize): i32 {
-  if (ASC_FEATURE_SIMD) {
-    const packed = v128.load(w);
-    const eight = i8x16.splat(8);
-    const lo = i8x16.sub(v128.and(packed, i8x16.splat(0x0f)), eight);
-    const hi = i8x16.sub(i8x16.shr_u(packed, 4), eight);
-    const x0 = v128.load(x);
-    const x1 = v128.load(x, 16);
-    let acc = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), i16x8.extend_low_i8x16_s(x0));
-    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), i16x8.extend_high_i8x16_s(x0)));
-    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), i16x8.extend_low_i8x16_s(x1)));
-    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), i16x8.extend_high_i8x16_s(x1)));
-    return i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
-  }
   let sum: i32 = 0;
   for (let j = 0; j < 16; j++) {
     const b = <i32>load<u8>(w + <usize>j);
@@ -92,32 +169,104 @@ export function dequantizeRowQ8(out: usize, w: usize, totalRows: i32, r: i32, co
   return sum;
 }
 
-/** Rows [row0, row0 + count) of a Q4_0 matrix W (totalRows, cols) @ quantized x -> out (count,); groups of 32. */
-export function matmulQ4(out: usize, w: usize, totalRows: i32, row0: i32, count: i32, xq: usize, xs: usize, cols: i32): void {
-  const groups = cols >> 5;
-  const scales = w + ((<usize>totalRows * <usize>cols) >> 1);
-  for (let i = 0; i < count; i++) {
-    const r = row0 + i;
-    const vals = w + ((<usize>r * <usize>cols) >> 1);
-    const ws = scales + (<usize>(r * groups) << 2);
+/** The four i32 partial sums of one packed Q4 group against x widened to i16 (xl0, xh0: values 0..15; xl1, xh1: 16..31). */
+// @ts-ignore: decorator
+@inline function dotQ4x(w: usize, xl0: v128, xh0: v128, xl1: v128, xh1: v128): v128 {
+  const packed = v128.load(w);
+  const eight = i8x16.splat(8);
+  const lo = i8x16.sub(v128.and(packed, i8x16.splat(0x0f)), eight);
+  const hi = i8x16.sub(i8x16.shr_u(packed, 4), eight);
+  let acc = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), xl0);
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), xh0));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), xl1));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), xh1));
+}
+
+/** Four interleaved Q4_0 rows @ quantized x -> o[0..4); 80 bytes per group. */
+// @ts-ignore: decorator
+@inline function block4Q4(o: usize, p: usize, xq: usize, xs: usize, groups: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    let acc = f32x4.splat(0);
+    let xg = xq;
+    for (let g = 0; g < groups; g++) {
+      const x0 = v128.load(xg);
+      const x1 = v128.load(xg, 16);
+      const xl0 = i16x8.extend_low_i8x16_s(x0);
+      const xh0 = i16x8.extend_high_i8x16_s(x0);
+      const xl1 = i16x8.extend_low_i8x16_s(x1);
+      const xh1 = i16x8.extend_high_i8x16_s(x1);
+      const d = sum4(dotQ4x(p, xl0, xh0, xl1, xh1), dotQ4x(p + 16, xl0, xh0, xl1, xh1), dotQ4x(p + 32, xl0, xh0, xl1, xh1), dotQ4x(p + 48, xl0, xh0, xl1, xh1));
+      const prod = f32x4.mul(f32x4.convert_i32x4_s(d), v128.load(p, 64));
+      acc = f32x4.add(acc, f32x4.mul(prod, f32x4.splat(load<f32>(xs + (<usize>g << 2)))));
+      p += 80;
+      xg += 32;
+    }
+    v128.store(o, acc);
+    return;
+  }
+  let s0: f32 = 0;
+  let s1: f32 = 0;
+  let s2: f32 = 0;
+  let s3: f32 = 0;
+  let xg = xq;
+  for (let g = 0; g < groups; g++) {
+    const xsg = load<f32>(xs + (<usize>g << 2));
+    s0 += <f32>dotQ4(p, xg) * load<f32>(p, 64) * xsg;
+    s1 += <f32>dotQ4(p + 16, xg) * load<f32>(p, 68) * xsg;
+    s2 += <f32>dotQ4(p + 32, xg) * load<f32>(p, 72) * xsg;
+    s3 += <f32>dotQ4(p + 48, xg) * load<f32>(p, 76) * xsg;
+    p += 80;
+    xg += 32;
+  }
+  store<f32>(o, s0);
+  store<f32>(o, s1, 4);
+  store<f32>(o, s2, 8);
+  store<f32>(o, s3, 12);
+}
+
+/** The last block of k < 4 interleaved Q4_0 rows @ quantized x. */
+function blockKQ4(o: usize, p: usize, xq: usize, xs: usize, k: i32, groups: i32): void {
+  const per = <usize>k * 20;
+  for (let r = 0; r < k; r++) {
     let sum: f32 = 0;
     for (let g = 0; g < groups; g++) {
-      const acc = dotQ4(vals + (<usize>g << 4), xq + (<usize>g << 5));
-      sum += <f32>acc * load<f32>(ws + (<usize>g << 2)) * load<f32>(xs + (<usize>g << 2));
+      const blk = p + <usize>g * per;
+      sum += <f32>dotQ4(blk + (<usize>r << 4), xq + (<usize>g << 5)) * load<f32>(blk + (<usize>k << 4) + (<usize>r << 2)) * load<f32>(xs + (<usize>g << 2));
     }
-    store<f32>(out + (<usize>i << 2), sum);
+    store<f32>(o + (<usize>r << 2), sum);
   }
 }
 
-/** Row `r` of a Q4_0 matrix (totalRows, cols), dequantized into out (cols,). */
-export function dequantizeRowQ4(out: usize, w: usize, totalRows: i32, r: i32, cols: i32): void {
-  const vals = w + ((<usize>r * <usize>cols) >> 1);
-  const ws = w + ((<usize>totalRows * <usize>cols) >> 1) + (<usize>(r * (cols >> 5)) << 2);
-  for (let j = 0; j < cols; j++) {
-    const g = j >> 5;
-    const k = j & 31;
-    const b = <i32>load<u8>(vals + (<usize>g << 4) + <usize>(k & 15));
-    const q = (k < 16 ? b & 15 : b >> 4) - 8;
-    store<f32>(out + (<usize>j << 2), <f32>q * load<f32>(ws + (<usize>g << 2)));
+/** W (rows, cols), Q4_0 in the streaming layout, @ quantized X (n inputs) -> out (n, rows); groups of 32. */
+export function matmulQ4(out: usize, w: usize, rows: i32, xq: usize, xs: usize, cols: i32, n: i32): void {
+  const groups = cols >> 5;
+  const blockBytes = <usize>groups * 80;
+  const xsRow = <usize>groups << 2;
+  const outRow = <usize>rows << 2;
+  let p = w;
+  let i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    for (let t = 0; t < n; t++) block4Q4(out + <usize>t * outRow + (<usize>i << 2), p, xq + <usize>t * <usize>cols, xs + <usize>t * xsRow, groups);
+    p += blockBytes;
+  }
+  if (i < rows) for (let t = 0; t < n; t++) blockKQ4(out + <usize>t * outRow + (<usize>i << 2), p, xq + <usize>t * <usize>cols, xs + <usize>t * xsRow, rows - i, groups);
+}
+
+/** Row r of a Q4_0 matrix (rows, cols) in the streaming layout, dequantized into out (cols,). */
+export function dequantizeRowQ4(out: usize, w: usize, rows: i32, r: i32, cols: i32): void {
+  const first = r & ~3;
+  const k = min(4, rows - first);
+  const lane = r & 3;
+  const groups = cols >> 5;
+  const base = w + <usize>first * <usize>(groups * 20);
+  for (let g = 0; g < groups; g++) {
+    const blk = base + <usize>(g * k * 20);
+    const vals = blk + (<usize>lane << 4);
+    const scale = load<f32>(blk + (<usize>k << 4) + (<usize>lane << 2));
+    for (let j = 0; j < 32; j++) {
+      const b = <i32>load<u8>(vals + <usize>(j & 15));
+      const q = (j < 16 ? b & 15 : b >> 4) - 8;
+      store<f32>(out + (<usize>((g << 5) + j) << 2), <f32>q * scale);
+    }
   }
 }

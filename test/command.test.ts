@@ -5,6 +5,7 @@
  * same model, prompt, steps and seed; the packaged module's imports, memory and data segments; the wasm2c
  * native binary against node:wasi; and bad arguments.
  */
+import { fromStream } from "../host/core/layout.ts";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -152,7 +153,9 @@ describe("buildCommand", () => {
       const weights = plan.regions.find((r) => r.name === "weights")!;
       expect(new Int32Array(at(plan.planBlock.offset)!.data)).toEqual(encodePlanBlock(plan));
       expect(at(weights.offset)!.data.byteLength).toBe(weights.size);
-      expect(new Float32Array(at(plan.embedding.offset)!.data, 0, 8)).toEqual(model.weights.tokenEmbedding.subarray(0, 8));
+      // the embedding in the streaming layout (host/core/layout.ts): back in row order it is the model's
+      const emb = fromStream(new Uint8Array(at(plan.embedding.offset)!.data, 0, plan.embedding.size), "f32", model.config.vocabSize, model.config.dim, 1);
+      expect(new Float32Array(emb.buffer, 0, 8)).toEqual(model.weights.tokenEmbedding.subarray(0, 8));
       expect(new Uint8Array(at(plan.tokenizer!.offset)!.data).subarray(0, tokenizerBytes.length)).toEqual(tokenizerBytes);
       expect(at(plan.command!.block.offset)).toBeDefined();
       // Everything else is the compiled module's own static data, below the plan block.

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { quantizeQ8, quantizeQ4, q4Bytes, roundHalfEven } from "../host/core/quant.ts";
 import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
+import { toStream } from "../host/core/layout.ts";
 import { planArena, layerModes } from "../host/core/plan.ts";
 import type { Build } from "../host/runtime/decoder.ts";
 import { argmax } from "../host/runtime/sampler.ts";
@@ -16,8 +17,8 @@ import type { ModelConfig } from "../host/core/model.ts";
 interface Kernels {
   memory: WebAssembly.Memory;
   quantizeQ8(q: number, scales: number, x: number, n: number, group: number): void;
-  matmulQ8(out: number, w: number, totalRows: number, row0: number, count: number, xq: number, xs: number, cols: number, group: number): void;
-  matmulQ4(out: number, w: number, totalRows: number, row0: number, count: number, xq: number, xs: number, cols: number): void;
+  matmulQ8(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number): void;
+  matmulQ4(out: number, w: number, rows: number, xq: number, xs: number, cols: number, n: number): void;
 }
 
 const f = Math.fround;
@@ -81,14 +82,16 @@ describe.each(BUILDS)("Q8_0 kernels (%s)", (build) => {
     const base = 1 << 16;
     const mem = new Uint8Array(k.memory.buffer);
     const wAt = base;
-    mem.set(new Uint8Array(w.values.buffer), wAt);
-    mem.set(new Uint8Array(w.scales.buffer), wAt + rows * cols);
+    const rowMajor = new Uint8Array(rows * cols + w.scales.byteLength);
+    rowMajor.set(new Uint8Array(w.values.buffer));
+    rowMajor.set(new Uint8Array(w.scales.buffer), rows * cols);
+    mem.set(toStream(rowMajor, "q8_0", rows, cols, group), wAt); // the layout the decoder holds
     const xqAt = base + 65536;
     const xsAt = xqAt + 4096;
     const outAt = xsAt + 4096;
     mem.set(new Uint8Array(x.values.buffer), xqAt);
     mem.set(new Uint8Array(x.scales.buffer), xsAt);
-    k.matmulQ8(outAt, wAt, rows, 0, rows, xqAt, xsAt, cols, group);
+    k.matmulQ8(outAt, wAt, rows, xqAt, xsAt, cols, group, 1);
     const got = new Float32Array(k.memory.buffer, outAt, rows);
     const want = referenceQ8(w.values, w.scales, x.values, x.scales, rows, cols, group);
     expect(Array.from(got)).toEqual(Array.from(want.out));
@@ -111,13 +114,13 @@ describe.each(BUILDS)("Q4_0 kernel (%s)", (build) => {
     x.values.fill(-128, 0, 32); // extremes
     const base = 1 << 16;
     const mem = new Uint8Array(k.memory.buffer);
-    mem.set(packed, base);
+    mem.set(toStream(packed, "q4_0", rows, cols, 32), base);
     const xqAt = base + 32768;
     const xsAt = xqAt + 4096;
     const outAt = xsAt + 4096;
     mem.set(new Uint8Array(x.values.buffer), xqAt);
     mem.set(new Uint8Array(x.scales.buffer), xsAt);
-    k.matmulQ4(outAt, base, rows, 0, rows, xqAt, xsAt, cols);
+    k.matmulQ4(outAt, base, rows, xqAt, xsAt, cols, 1);
     const want = referenceQ8(w.values, w.scales, x.values, x.scales, rows, cols, 32);
     expect(Array.from(new Float32Array(k.memory.buffer, outAt, rows))).toEqual(Array.from(want.out));
   });

@@ -9,6 +9,7 @@ import { getBoard } from "../../boards/index.ts";
 import { boardThroughput, overBudget } from "../../tools/package/fit.ts";
 import { estimateTokensPerSecond } from "../core/estimate.ts";
 import { wholeNumber, number, openModel, loadModelTokenizer, lowerSource } from "./options.ts";
+import { DEFAULT_PREFILL_BLOCK } from "../runtime/generate.ts";
 
 interface RunFlags {
   prompt: string;
@@ -25,6 +26,7 @@ interface RunFlags {
   kcache: CacheDtype;
   threshold: number;
   keepGoing?: boolean;
+  prefillBlock?: number;
 }
 
 export async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
@@ -53,6 +55,8 @@ export async function run(checkpoint: string | undefined, flags: RunFlags, out: 
     build,
     kCache: flags.kcache,
     keepGoing: flags.keepGoing,
+    // a simulated board keeps the smallest arena unless asked; the host takes prompts 16 tokens per weight pass
+    prefillBlock: flags.prefillBlock ?? (board ? 1 : DEFAULT_PREFILL_BLOCK),
     sampler: { temperature: flags.temp, topP: flags.topP, seed: flags.seed },
     onText: (s) => out.write(s),
     checkPlan: (plan) => {
@@ -92,6 +96,7 @@ export function register(cli: Command): void {
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .addOption(new Option("--quant <dtype>", "weight storage of a checkpoint (default f32; slim layers keep W_K and W_KV in f32); a .slim runs the dtype it stores").choices(["f32", "f16", "q8_0", "q4_0"]))
     .addOption(new Option("--kcache <dtype>", "cache rows: f32, f16, or q8 (int8 plus a scale per row); slim layers whose V error grows too much at that precision keep a V-cache").choices(["f32", "f16", "q8"]).default("f32"))
+    .option("--prefill-block <n>", `prompt tokens per pass over the weights (default ${DEFAULT_PREFILL_BLOCK}, or 1 with --board); each adds activation memory`, wholeNumber("--prefill-block", 1))
     .option("--keep-going", "on <s> (the end of a training sequence) start a new line and go on, instead of stopping", false)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
 }

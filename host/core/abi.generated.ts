@@ -3,10 +3,10 @@
 export const STATIC_BYTES = 16384;
 /** First slot of the plan block: "SPLN" read as a little-endian i32. */
 export const PLAN_MAGIC = 0x4e4c5053;
-/** Plan block version; the decoder refuses any other. */
-export const PLAN_VERSION = 1;
+/** Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. */
+export const PLAN_VERSION = 2;
 /** i32 slots before the first layer's slots. */
-export const PLAN_HEADER_SLOTS = 48;
+export const PLAN_HEADER_SLOTS = 56;
 /** i32 slots per layer. */
 export const PLAN_LAYER_SLOTS = 24;
 /** First slot of the command block: "SCMD" read as a little-endian i32. */
@@ -134,8 +134,10 @@ export const PlanSlot = {
   parallelResidual: 45,
   /** final LayerNorm bias (dim,), LayerNorm only */
   finalNormBias: 46,
+  /** B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, kNew, vNew, xQ8 and xScales hold B rows */
+  prefillBlock: 47,
   /** address of the standalone command's block, 0 without one (the last header slot, so the decoder's slots never reach it) */
-  command: 47,
+  command: 55,
 } as const;
 
 /** i32 slots of one layer, at PLAN_HEADER_SLOTS + layer · PLAN_LAYER_SLOTS. Bias slots hold 0 when the model has no such bias. */

@@ -52,13 +52,13 @@ const ordered = (entries: [string, string][]): Member[] => entries.map(([name, d
 /** Members at the given values (byte offsets, bit flags, codes with gaps). */
 const at = (entries: [string, number, string][]): Member[] => entries.map(([name, value, doc]) => ({ name, value, doc }));
 
-const PLAN_HEADER_SLOTS = 48;
+const PLAN_HEADER_SLOTS = 56;
 
 export const ABI: Schema = {
   constants: [
     { name: "STATIC_BYTES", value: 16384, type: "i32", doc: "Bytes reserved at address 0 for a module's static data; the plan block follows them." },
     { name: "PLAN_MAGIC", value: 0x4e4c5053, type: "i32", hex: true, doc: 'First slot of the plan block: "SPLN" read as a little-endian i32.' },
-    { name: "PLAN_VERSION", value: 1, type: "i32", doc: "Plan block version; the decoder refuses any other." },
+    { name: "PLAN_VERSION", value: 2, type: "i32", doc: "Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot." },
     { name: "PLAN_HEADER_SLOTS", value: PLAN_HEADER_SLOTS, type: "i32", doc: "i32 slots before the first layer's slots." },
     { name: "PLAN_LAYER_SLOTS", value: 24, type: "i32", doc: "i32 slots per layer." },
     { name: "COMMAND_MAGIC", value: 0x444d4353, type: "i32", hex: true, doc: 'First slot of the command block: "SCMD" read as a little-endian i32.' },
@@ -129,6 +129,7 @@ export const ABI: Schema = {
           ["positionEmbedding", "learned positions (ctx, dim), or 0"],
           ["parallelResidual", "1: x + attn(norm1 x) + ffn(norm2 x)"],
           ["finalNormBias", "final LayerNorm bias (dim,), LayerNorm only"],
+          ["prefillBlock", "B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, kNew, vNew, xQ8 and xScales hold B rows"],
         ]),
         { name: "command", value: PLAN_HEADER_SLOTS - 1, doc: "address of the standalone command's block, 0 without one (the last header slot, so the decoder's slots never reach it)" },
       ],

@@ -18,6 +18,7 @@ import { formatBytes } from "./format.ts";
 
 // The block layouts and codes the module reads are declared once in host/core/abi.ts.
 export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, ROW_BLOCK };
+import { LAYOUT_DESCRIPTION, STREAM_LAYOUT, type WeightLayout } from "./layout.ts";
 
 export type AttentionMode = "slim" | "vanilla";
 
@@ -80,6 +81,10 @@ export interface ArenaPlan {
   slimKeys: SlimKeys;
   weights: WeightDtype;
   groupSize: number;
+  /** How every weight matrix is stored: rows in blocks of STREAM_ROWS, interleaved (host/core/layout.ts). */
+  layout: WeightLayout;
+  /** Prompt tokens per prefill block: the per-token activation buffers hold this many rows. */
+  prefillBlock: number;
   kCache: CacheDtype;
   activations: Span[]; // each buffer's place inside the activations region
   logits: Span;
@@ -131,8 +136,9 @@ interface Buffer {
  * Steps of one decode step, in order: 0 attn norm · 1 q/k/v · 2 scores+softmax · 3 mix · 4 per-head W_KV ·
  * 5 Wo · 6 residual · 7 ffn norm · 8 w1/w3 · 9 w2 · 10 residual · 11 final norm+classifier.
  */
-function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKeys: SlimKeys, weights: WeightDtype, group: number, cache: CacheDtype): Buffer[] {
-  const d = c.dim * F32;
+function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKeys: SlimKeys, weights: WeightDtype, group: number, cache: CacheDtype, block: number): Buffer[] {
+  // per-token buffers hold `block` rows: a prefill block goes through each weight matrix together
+  const d = block * c.dim * F32;
   const bufs: Buffer[] = [
     { name: "x", size: d, first: 0, last: 11 }, // residual stream, lives the whole step
     { name: "xn", size: d, first: 0, last: 1 }, // normed input to q/k/v
@@ -141,21 +147,21 @@ function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKe
     { name: "ao", size: d, first: 3, last: 5 }, // concatenated head outputs
     { name: "xo", size: d, first: 5, last: archOf(c).parallelResidual ? 10 : 6 }, // parallel: added with the FFN's output
     { name: "fn", size: d, first: 7, last: 8 },
-    { name: "h1", size: c.hiddenDim * F32, first: 8, last: 9 },
-    { name: "h3", size: c.hiddenDim * F32, first: 8, last: 9 },
+    { name: "h1", size: block * c.hiddenDim * F32, first: 8, last: 9 },
+    { name: "h3", size: block * c.hiddenDim * F32, first: 8, last: 9 },
     { name: "fo", size: d, first: 9, last: 10 },
   ];
-  if (anySlim) bufs.push({ name: "u", size: c.nHeads * d, first: 3, last: 4 }); // U = A·K, (heads, dim)
+  if (anySlim) bufs.push({ name: "u", size: c.nHeads * c.dim * F32, first: 3, last: 4 }); // U = A·K, (heads, dim)
   if (anySlim) bufs.push({ name: "softmax_state", size: c.nHeads * 2 * F32, first: 2, last: 4 }); // running (max, sum) per head
-  if (anySlim && slimKeys === "post") bufs.push({ name: "k_block", size: ROW_BLOCK * d, first: 3, last: 3 });
+  if (anySlim && slimKeys === "post") bufs.push({ name: "k_block", size: ROW_BLOCK * c.dim * F32, first: 3, last: 3 });
   if (cache !== "f32") {
     // this position's key and value in f32 until they are quantized into their cache rows
-    bufs.push({ name: "k_new", size: kvDim(c) * F32, first: 1, last: 1 }, { name: "v_new", size: kvDim(c) * F32, first: 1, last: 1 });
+    bufs.push({ name: "k_new", size: block * kvDim(c) * F32, first: 1, last: 1 }, { name: "v_new", size: block * kvDim(c) * F32, first: 1, last: 1 });
   }
   if (weights === "q8_0" || weights === "q4_0") {
     // the current projection input, quantized once and shared by the projections that read it
     const widest = Math.max(c.dim, c.hiddenDim);
-    bufs.push({ name: "x_q8", size: widest, first: 0, last: 11 }, { name: "x_scales", size: (widest / group) * F32, first: 0, last: 11 });
+    bufs.push({ name: "x_q8", size: block * widest, first: 0, last: 11 }, { name: "x_scales", size: block * (widest / group) * F32, first: 0, last: 11 });
   }
   // Keys and values are written straight into their cache rows, so they need no buffer of their own.
   return bufs;
@@ -219,6 +225,8 @@ export interface PlanOptions {
   kCache?: CacheDtype; // default "f32"; applies to V-cache rows too
   /** Bytes of an embedded tokenizer (the standalone command carries its own); 0 = none. */
   tokenizerBytes?: number;
+  /** Prompt tokens per prefill block (default 1: token by token, the smallest arena). */
+  prefillBlock?: number;
 }
 
 /** Plans the whole arena for (model config, context length, per-layer attention mode). */
@@ -228,6 +236,8 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const wtype = opts.weights ?? "f32";
   const group = opts.groupSize ?? 32;
   const ctype = opts.kCache ?? "f32";
+  const block = opts.prefillBlock ?? 1;
+  if (!Number.isInteger(block) || block < 1 || block > ctx) fail("E_FLAG", `--prefill-block ${block}: expected a whole number from 1 to the context length ${ctx}`);
   if (wtype.startsWith("q") && (!Number.isInteger(group) || group < 2 || [c.dim, c.hiddenDim].some((n) => n % group !== 0)))
     fail("E_FLAG", `--group-size ${group} must be a whole number ≥ 2 that divides dim ${c.dim} and hidden_dim ${c.hiddenDim}`);
   if (!Number.isInteger(ctx) || ctx < 1) fail("E_FLAG", `--ctx: expected a positive whole number, got ${ctx}`);
@@ -305,7 +315,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const anySlim = modes.includes("slim");
   const ropeTable = anySlim ? region("rope_table", ctx * 2 * headDim(c) * F32) : null;
 
-  const acts = placeActivations(activationBuffers(c, ctx, anySlim, slimKeys, wtype, group, ctype));
+  const acts = placeActivations(activationBuffers(c, ctx, anySlim, slimKeys, wtype, group, ctype, block));
   const actRegion = region("activations", acts.size);
   const activations = acts.spans.map((s) => ({ ...s, offset: actRegion.offset + s.offset }));
   const logits = region("logits", c.vocabSize * F32);
@@ -332,6 +342,8 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
     slimKeys,
     weights: wtype,
     groupSize: group,
+    layout: STREAM_LAYOUT,
+    prefillBlock: block,
     kCache: ctype,
     activations,
     logits,
@@ -421,7 +433,7 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     xScales: act("x_scales"), cache: CACHE_CODE[plan.kCache], kNew: act("k_new"), vNew: act("v_new"),
     layerNorm: arch.norm === "layer" ? 1 : 0, activation: ACTIVATION_CODE[arch.activation], rotaryDims: arch.rotaryDims,
     positionEmbedding: plan.positionEmbedding?.offset ?? 0, parallelResidual: arch.parallelResidual ? 1 : 0,
-    finalNormBias: plan.finalNormBias?.offset ?? 0, command: plan.command?.block.offset ?? 0,
+    finalNormBias: plan.finalNormBias?.offset ?? 0, prefillBlock: plan.prefillBlock, command: plan.command?.block.offset ?? 0,
   };
   for (const [name, value] of Object.entries(header)) slots[P[name as keyof typeof P]] = value;
   const L = LayerSlot;
@@ -450,6 +462,7 @@ export function formatMemoryMap(plan: ArenaPlan): string {
   const modes = plan.modes.map((m) => (m === "slim" ? "S" : "V")).join("");
   return [
     `arena ${plan.totalBytes} bytes (${plan.pages} pages), ctx ${plan.ctx}, layers ${modes} (S = slim, V = vanilla)`,
+    `weights ${plan.weights}, layout: ${LAYOUT_DESCRIPTION}; prefill block ${plan.prefillBlock} token${plan.prefillBlock === 1 ? "" : "s"}`,
     ...lines,
   ].join("\n");
 }

@@ -5,6 +5,8 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { LoweredModel } from "../core/lowered.ts";
+import { headDim } from "../core/model.ts";
+import { arenaBytes } from "../core/layout.ts";
 import { type ArenaPlan, type Span, encodePlanBlock } from "../core/plan.ts";
 import { withFixedMemory } from "./wasm.ts";
 import { SlimError, fail } from "../core/errors.ts";
@@ -53,8 +55,10 @@ function weightSpans(plan: ArenaPlan): Span[] {
 }
 
 /**
- * Copies each tensor of the lowered model (host/core/lowered.ts) into its planned span, byte for byte:
- * nothing is converted here. The position embedding's span holds its first plan.ctx rows. Refuses (E_MODEL)
+ * Copies each tensor of the lowered model (host/core/lowered.ts) into its planned span: vectors and the
+ * position embedding byte for byte (the span holds its first plan.ctx rows), matrices reordered into the
+ * streaming layout (host/core/layout.ts arenaBytes) — values and scales are the lowered bytes, only their
+ * order changes. Refuses (E_MODEL)
  * a lowered model that does not fill the plan exactly: other modes, dtypes, group size or a missing tensor.
  */
 export function writeWeights(mem: ArrayBuffer, lowered: LoweredModel, plan: ArenaPlan): void {
@@ -73,10 +77,10 @@ export function writeWeights(mem: ArrayBuffer, lowered: LoweredModel, plan: Aren
     const partial = span.name === "position_embedding"; // the planned positions only
     if (partial ? t.bytes.length < span.size : t.bytes.length !== span.size)
       fail("E_MODEL", `tensor ${t.name} is ${t.bytes.length} bytes of ${t.dtype}, but the plan's span for it is ${span.size} bytes (${plan.weights} weights)`);
-    if (t.layout !== "rows") fail("E_MODEL", `tensor ${t.name} has layout ${t.layout}; this decoder reads rows`);
+    if (t.layout !== "rows") fail("E_MODEL", `tensor ${t.name} has layout ${t.layout}; the decoder is handed rows and lays them out itself`);
     if ((t.dtype === "q8_0" || t.dtype === "q4_0") && t.groupSize !== plan.groupSize)
       fail("E_MODEL", `tensor ${t.name} has ${t.dtype} groups of ${t.groupSize}, the plan groups of ${plan.groupSize}`);
-    new Uint8Array(mem, span.offset, span.size).set(t.bytes.subarray(0, span.size));
+    new Uint8Array(mem, span.offset, span.size).set(partial ? t.bytes.subarray(0, span.size) : arenaBytes(t, headDim(c)));
     used.add(t.name);
   }
   const left = lowered.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);

@@ -18,6 +18,7 @@ export interface GenerateOptions {
   ctx: number;
   build: Build;
   kCache?: CacheDtype; // cache rows, default f32
+  prefillBlock?: number; // prompt tokens per pass over the weights (default DEFAULT_PREFILL_BLOCK, at most ctx)
   sampler: SamplerOptions;
   keepGoing?: boolean; // at a stop token (llama2.c: <s>, which run.c stops at) start a new line and continue
   promptIds?: number[]; // ids to start from instead of encoding `prompt` (e.g. a rendered chat template)
@@ -39,6 +40,9 @@ export interface GenerateResult {
   memoryBytes: number; // the module's linear memory, which never changes after init
 }
 
+/** Prompt tokens per pass over the weights when running on the host (ARCHITECTURE.md, "Prefill"). */
+export const DEFAULT_PREFILL_BLOCK = 16;
+
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 /** Generates from a lowered model (host/core/lowered.ts): its layer modes and weight dtype are the plan's. */
@@ -48,7 +52,8 @@ export async function generate(lowered: LoweredModel, tokenizer: TextTokenizer, 
   if (prompt.length > o.ctx)
     fail("E_FLAG", `-p/--prompt: the prompt is ${prompt.length} tokens, longer than the context (--ctx ${o.ctx})`);
   const sampler = new Sampler(o.sampler);
-  const plan = planArena(lowered.config, o.ctx, lowered.modes, { ...planOptionsFor(lowered), kCache: o.kCache ?? "f32" });
+  const prefillBlock = Math.min(o.prefillBlock ?? DEFAULT_PREFILL_BLOCK, o.ctx);
+  const plan = planArena(lowered.config, o.ctx, lowered.modes, { ...planOptionsFor(lowered), kCache: o.kCache ?? "f32", prefillBlock });
   o.checkPlan?.(plan);
   const decoder = await Decoder.create(lowered, plan, o.build);
 

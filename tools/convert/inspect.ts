@@ -1,4 +1,5 @@
 /** `slimedge inspect`: what a model file holds — a .slim file checked whole, or a checkpoint slimified on the spot. */
+import { LAYOUT_DESCRIPTION } from "../../host/core/layout.ts";
 import { basename } from "node:path";
 import { type ModelConfig, isLlamaShaped, kvDim } from "../../host/core/model.ts";
 import { planArena, type AttentionMode, type WeightDtype } from "../../host/core/plan.ts";
@@ -52,6 +53,7 @@ export function inspectFile(path: string, threshold = 1e-3): string {
       `shape: ${shapeLine(c)}`,
       `parameters: ${countValues(f.tensors.map((t) => t.shape)).toLocaleString("en-US")} stored (slim layers hold W_KV in place of W_V)`,
       `dtypes: ${dtypeLine(bytes, counts)}`,
+      `layout: matrices row-major in the file; in the decoder's weight region ${LAYOUT_DESCRIPTION}`,
       `tokenizer: ${f.tokenizerKind === null ? "none embedded" : `${describeTokenizer(f.tokenizerKind, f.tokenizer!, path)}, ${f.tokenizerBytes} bytes`}`,
       `per layer (stored when converted, slim threshold ${f.threshold}):`,
       formatSlimifyReport({ layers: f.layers, wkv: f.modes.map(() => null) }),
@@ -72,6 +74,7 @@ export function inspectFile(path: string, threshold = 1e-3): string {
     `shape: ${shapeLine(c)}`,
     `parameters: ${countValues(slimTensorList(c, Array(c.nLayers).fill("vanilla")).map((t) => t.shape)).toLocaleString("en-US")}`,
     `dtypes: ${dtypeLine(imported.storage)} (as the file stores them)`,
+    `layout: in the decoder's weight region ${LAYOUT_DESCRIPTION}`,
     `tokenizer: ${imported.tokenizer ? `${imported.tokenizer.source}, ${describeTokenizer(imported.tokenizer.kind, imported.tokenizer.bytes, imported.tokenizer.source)}, ${imported.tokenizer.bytes.length} bytes` : "none found"}`,
     `per layer (computed now by slimify, threshold ${threshold}${prompt ? `, calibrated on ${prompt.length} prompt tokens` : ", random inputs only"}):`,
     formatSlimifyReport(report),

@@ -101,7 +101,7 @@ export function memoryMapSvg(plan: ArenaPlan, board?: BoardProfile): string {
 
   // Title: what was planned, and the verdict against the board.
   const c = plan.config;
-  text(24, 30, `slimedge arena — ctx ${plan.ctx}, ${modeLabel(plan.modes)}, ${plan.weights} weights, ${plan.kCache} K-cache`, 'class="title"');
+  text(24, 30, `slimedge arena — ctx ${plan.ctx}, ${modeLabel(plan.modes)}, ${plan.weights} weights (${plan.layout} layout), ${plan.kCache} K-cache`, 'class="title"');
   text(
     24,
     50,
