@@ -30,6 +30,7 @@ const ROOM_OF: [RegExp, Room][] = [
   [/^tools\/convert\//, "convert"],
   [/^tools\/package\//, "package"],
   [/^tools\/bench\.ts$/, "bench"],
+  [/^tools\/bench\//, "bench"],
   [/^boards\//, "boards"],
   [/^assembly\//, "assembly"],
   [/^bin\//, "bin"],

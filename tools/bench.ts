@@ -1,161 +1,286 @@
 /**
- * `npm run bench`: decode tokens/s of slim vs vanilla attention, side by side in one run, on the stories15M
- * shape with random weights (d 288, 6 layers, 6 heads, hidden 768, vocab 32000, seq_len 4096).
+ * `npm run bench`: decode and prefill speed of slimedge on the stories15M shape with random weights
+ * (d 288, 6 layers, 6 heads, hidden 768, vocab 32000, seq_len 4096), against llama2.c with `--vs llama2c`.
  *
- * Each variant's cache is filled once up to each measured position P; then, `runs` times, every decoder
- * is rewound to P and decodes `steps` tokens, the variants in alternation so that all see the same machine
- * load. Tokens/s are medians of the runs; a ratio to vanilla is the median of the paired per-run ratios.
- * The window at "4096" is the last `steps` positions of the context. Writes JSON and prints a table.
+ * Every system — each slimedge variant (attention mode × weights × build) and each llama2.c program —
+ * generates greedily from <s> up to the largest measured position, and the time at which each position
+ * finished is recorded; tok/s at position P is `steps` / (time of P + steps − 1 − time of P − 1). Systems
+ * run one after another in alternation (a peer, then a slimedge variant, …) and the whole round repeats
+ * `runs` times, so all see the same machine load; tok/s are medians over the runs and every ratio is the
+ * median of the per-run ratios. The llama2.c programs run on checkpoints written from the same model
+ * (tools/bench/peers.ts). Each round also measures the memory probe (tools/bench/probe.ts): a sequential
+ * read in WebAssembly, and the classifier matvec; each variant's weight bytes per token × tok/s is its
+ * effective bandwidth, reported against the probe's. Prefill: a `prompt`-token prompt in blocks of
+ * `prefill-block` tokens. Writes JSON, a table, and a PNG chart of tok/s against position.
  */
 import { writeFileSync, renameSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { syntheticModel, STORIES15M } from "../host/core/synthetic.ts";
-import { planArena, layerModes, type AttentionMode, type SlimKeys, type WeightDtype } from "../host/core/plan.ts";
+import { planArena, layerModes, type ArenaPlan, type AttentionMode } from "../host/core/plan.ts";
 import { Decoder, type Build } from "../host/runtime/decoder.ts";
-import { slimify } from "./convert/slimify.ts";
+import { argmax } from "../host/runtime/sampler.ts";
 import { formatBytes } from "../host/core/format.ts";
+import { slimify } from "./convert/slimify.ts";
 import { lowerModel } from "./convert/lower.ts";
+import { findPeersDir, preparePeers, timePeer, type Peers } from "./bench/peers.ts";
+import { createProbe } from "./bench/probe.ts";
+import { chartSvg, writeChart } from "./bench/chart.ts";
 
-interface Variant {
-  name: string; // "slim", "slim-post" (rotated keys cached), "vanilla", "slim-q8", "vanilla-q8"
-  mode: AttentionMode;
-  keys: SlimKeys;
-  weights: WeightDtype;
-}
+type Weights = "f32" | "q8_0";
 
-interface Row {
-  build: Build;
-  variant: string;
-  position: number;
-  tokensPerSecond: number;
-  runs: number[];
-  overVanilla: number; // median of paired per-run ratios to vanilla (f32) at this position
-  overF32: number | null; // q8_0 variants: median paired ratio to the same mode in f32
-  arenaBytes: number;
+interface System {
+  name: string;
+  kind: "slimedge" | "peer";
+  build: Build | "native";
+  weights: Weights;
+  mode: AttentionMode; // llama2.c is vanilla attention
+  maxPosition: number; // the generation goes to maxPosition + steps
+  weightBytes: number; // weight bytes read per token (matrices, classifier, norms)
+  decoder?: Decoder;
+  peer?: Peers["programs"][number];
 }
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+const log = (s: string) => process.stderr.write(s);
 
-/** Decodes `steps` tokens from position `start` (rewinding first); tokens/s. */
-function timeSteps(decoder: Decoder, start: number, steps: number): number {
-  decoder.truncate(start);
-  const t0 = process.hrtime.bigint();
-  for (let s = 0; s < steps; s++) decoder.step((s * 31) % 32000);
-  return steps / (Number(process.hrtime.bigint() - t0) / 1e9);
+/** Bytes of weights one decode step reads: every layer matrix, norms and the classifier (one embedding row is negligible). */
+function weightBytesPerToken(plan: ArenaPlan): number {
+  const spans = plan.layers.flatMap((l) => [l.attnNorm, l.wq, l.wk, l.wvOrWkv, l.wo, l.ffnNorm, l.w1, l.w2, l.w3]);
+  return spans.reduce((n, s) => n + s.size, 0) + plan.classifier.size + plan.finalNorm.size;
 }
 
-function measure(decoders: Map<string, Decoder>, build: Build, positions: number[], steps: number, runs: number): Row[] {
-  const rows: Row[] = [];
-  for (const target of positions) {
-    const start = Math.min(target, decoders.get("vanilla")!.plan.ctx - steps);
-    const samples = new Map<string, number[]>();
-    for (const [name, d] of decoders) {
-      if (d.position < start) d.prefill(Array.from({ length: start - d.position }, (_, i) => (i * 7919) % 32000));
-      samples.set(name, []);
-    }
-    for (const d of decoders.values()) timeSteps(d, start, steps); // untimed round: caches and code warm for every variant
-    for (let r = 0; r < runs; r++) for (const [name, d] of decoders) samples.get(name)!.push(timeSteps(d, start, steps));
-    const vanilla = samples.get("vanilla")!;
-    const line: string[] = [];
-    for (const [name, s] of samples) {
-      const overVanilla = median(s.map((x, i) => x / vanilla[i]));
-      const f32 = name.endsWith("-q8") ? samples.get(name.slice(0, -3)) : undefined;
-      const overF32 = f32 ? median(s.map((x, i) => x / f32[i])) : null;
-      const arenaBytes = decoders.get(name)!.plan.totalBytes;
-      rows.push({ build, variant: name, position: target, tokensPerSecond: median(s), runs: s, overVanilla, overF32, arenaBytes });
-      line.push(`${name} ${median(s).toFixed(1)}${name === "vanilla" ? "" : ` (×${overVanilla.toFixed(3)})`}`);
-    }
-    process.stderr.write(`  ${build} pos ${String(target).padStart(4)}: ${line.join(" · ")} tok/s\n`);
+/** Greedy decode from <s> for `n` positions; the time (s) at which each position finished. */
+function timeDecoder(d: Decoder, n: number): number[] {
+  d.reset();
+  const done: number[] = [];
+  const t0 = now();
+  let token = 1;
+  for (let p = 0; p < n; p++) {
+    token = argmax(d.step(token));
+    done.push(now() - t0);
   }
-  return rows;
+  return done;
 }
+
+/** tok/s over positions [p, p + steps) from the finish times. */
+const rateAt = (done: number[], p: number, steps: number): number => steps / (done[p + steps - 1] - (p > 0 ? done[p - 1] : 0));
 
 async function main(): Promise<void> {
   const opts = new Command("bench")
-    .description("decode speed of slim vs vanilla attention on the stories15M shape")
-    .option("--positions <list>", "positions to measure at, comma-separated", "64,256,1024,4096")
-    .option("--steps <n>", "decode steps per run", "16")
-    .option("--runs <n>", "runs per position (medians are reported)", "7")
-    .option("--builds <list>", "decoder builds, comma-separated (simd, scalar)", "simd")
-    .option("--rope <which>", "slim RoPE arrangements to measure: pre (keys cached before rotation), both", "both")
+    .description("decode and prefill speed of slimedge on the stories15M shape, optionally against llama2.c")
+    .option("--positions <list>", "positions to report, comma-separated", "64,256,1024,4096")
+    .option("--scalar-positions <list>", "positions for builds without SIMD (slower: a shorter generation)", "64,256")
+    .option("--steps <n>", "positions per tok/s window", "16")
+    .option("--runs <n>", "rounds over all systems (medians are reported)", "3")
+    .option("--builds <list>", "slimedge builds, comma-separated (simd, scalar)", "simd,scalar")
     .option("--weights <list>", "weight storages, comma-separated (f32, q8_0)", "f32,q8_0")
+    .option("--vs <peer>", "also run this peer on the same checkpoint (llama2c)")
+    .option("--peers <dir>", "the llama2.c peers folder (default: shared/peers/llama2c beside the repository or a parent)")
+    .option("--prompt <n>", "prompt tokens for the prefill measurement", "128")
+    .option("--prefill-block <n>", "prompt tokens per pass over the weights", "16")
     .option("--out <file>", "JSON results", "bench.json")
+    .option("--chart <file>", "PNG chart of tok/s against position", "bench.png")
     .parse()
     .opts();
   const positions = String(opts.positions).split(",").map(Number);
+  const scalarPositions = String(opts.scalarPositions).split(",").map(Number);
   const steps = Number(opts.steps);
   const runs = Number(opts.runs);
   const builds = String(opts.builds).split(",") as Build[];
-  const q8 = String(opts.weights).split(",").includes("q8_0");
-  const variants: Variant[] = [
-    { name: "slim", mode: "slim", keys: "pre", weights: "f32" },
-    ...(opts.rope === "both" ? [{ name: "slim-post", mode: "slim", keys: "post", weights: "f32" } as Variant] : []),
-    { name: "vanilla", mode: "vanilla", keys: "pre", weights: "f32" },
-    ...(q8
-      ? ([
-          { name: "slim-q8", mode: "slim", keys: "pre", weights: "q8_0" },
-          { name: "vanilla-q8", mode: "vanilla", keys: "pre", weights: "q8_0" },
-        ] as Variant[])
-      : []),
-  ];
-
+  const weightsList = String(opts.weights).split(",") as Weights[];
+  const promptTokens = Number(opts.prompt);
+  const prefillBlock = Number(opts.prefillBlock);
+  for (const [flag, v] of [["--steps", steps], ["--runs", runs], ["--prompt", promptTokens], ["--prefill-block", prefillBlock]] as const)
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${flag}: expected a whole number ≥ 1, got ${v}`);
+  if (opts.vs !== undefined && opts.vs !== "llama2c") throw new Error(`--vs ${opts.vs}: the bench knows one peer, llama2c`);
   const config = STORIES15M;
-  process.stderr.write(`generating random stories15M-shaped weights (seed 1)…\n`);
-  const model = syntheticModel(config, 1);
-  const { wkv } = slimify(model, { randomRows: 8 });
-  const rows: Row[] = [];
-  for (const build of builds) {
-    const decoders = new Map<string, Decoder>();
-    for (const v of variants) {
-      const plan = planArena(config, config.seqLen, layerModes(config, v.mode), { slimKeys: v.keys, weights: v.weights });
-      const lowered = lowerModel(model, { modes: plan.modes, wkv: v.mode === "slim" ? wkv : wkv.map(() => null) }, { weights: v.weights });
-      const decoder = await Decoder.create(lowered, plan, build);
-      decoder.prefill([1, 2, 3, 4]); // warm-up: lets the engine tier up the hot functions
-      for (let i = 0; i < 48; i++) decoder.step(i);
-      decoder.reset();
-      decoders.set(v.name, decoder);
-    }
-    // Optimized code for every module is compiled in the background; let it finish before timing anything.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    for (const d of decoders.values()) for (let i = 0; i < 16; i++) d.step(i);
-    for (const d of decoders.values()) d.reset();
-    rows.push(...measure(decoders, build, positions, steps, runs));
-  }
+  const maxOf = (ps: number[]) => Math.min(config.seqLen - steps, Math.max(...ps, promptTokens));
+  for (const p of [...positions, ...scalarPositions]) if (!Number.isInteger(p) || p < 0 || p + steps > config.seqLen) throw new Error(`position ${p}: expected 0 … ${config.seqLen - steps}`);
 
-  const names = variants.map((v) => v.name);
-  const q8names = names.filter((n) => n.endsWith("-q8"));
-  const header = [
-    "build",
-    "position",
-    ...names.map((n) => `${n} tok/s`),
-    ...names.filter((n) => n !== "vanilla" && !n.endsWith("-q8")).map((n) => `${n}/vanilla`),
-    ...q8names.map((n) => `${n}/f32`),
-  ];
-  const widths = header.map((h) => Math.max(h.length, 8));
-  const format = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join("  ");
-  const table = [format(header)];
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  log(`${cpu}, ${cpus().length} logical CPUs, Node ${process.version}\n`);
+  log(`generating random stories15M-shaped weights (seed 1)…\n`);
+  const model = syntheticModel(config, 1);
+  // <s> (id 1) ends a llama2.c generation; a zero embedding row gives it logit 0, below the maximum of the others
+  model.weights.tokenEmbedding.fill(0, config.dim, 2 * config.dim);
+  const { wkv } = slimify(model, { randomRows: 8 });
+
+  // slimedge variants
+  const systems: System[] = [];
+  const slimedge = new Map<string, System>();
   for (const build of builds)
-    for (const p of positions) {
-      const at = rows.filter((r) => r.build === build && r.position === p);
-      const cells = [
-        build,
-        String(p),
-        ...at.map((r) => r.tokensPerSecond.toFixed(1)),
-        ...at.filter((r) => r.variant !== "vanilla" && r.overF32 === null).map((r) => r.overVanilla.toFixed(3)),
-        ...at.filter((r) => r.overF32 !== null).map((r) => r.overF32!.toFixed(3)),
-      ];
-      table.push(format(cells));
+    for (const weights of weightsList)
+      for (const mode of build === "simd" ? (["slim", "vanilla"] as const) : (["slim"] as const)) {
+        const plan = planArena(config, config.seqLen, layerModes(config, mode), { weights, prefillBlock });
+        const lowered = lowerModel(model, { modes: plan.modes, wkv: mode === "slim" ? wkv : wkv.map(() => null) }, { weights });
+        const decoder = await Decoder.create(lowered, plan, build);
+        const name = `slimedge ${mode} ${weights} ${build}`;
+        const s: System = { name, kind: "slimedge", build, weights, mode, maxPosition: maxOf(build === "simd" ? positions : scalarPositions), weightBytes: weightBytesPerToken(plan), decoder };
+        slimedge.set(`${mode} ${weights} ${build}`, s);
+      }
+  // peers
+  let peers: Peers | null = null;
+  const peerSystems: System[] = [];
+  if (opts.vs === "llama2c") {
+    const root = fileURLToPath(new URL("..", import.meta.url));
+    const dir = findPeersDir(root, opts.peers);
+    if (dir === null) log(`llama2.c peers: ${opts.peers ?? "shared/peers/llama2c"} not found beside ${root} or its parents; running slimedge alone\n`);
+    else {
+      peers = preparePeers(dir, model, 32, log);
+      for (const n of peers.notes) log(`  ${n}\n`);
+      for (const p of peers.programs) {
+        const twin = slimedge.get(`vanilla ${p.weights} simd`) ?? slimedge.get(`slim ${p.weights} ${p.build === "scalar" ? "scalar" : "simd"}`);
+        peerSystems.push({
+          name: `llama2.c ${p.name}`, kind: "peer", build: p.build, weights: p.weights, mode: "vanilla",
+          maxPosition: maxOf(p.build === "scalar" ? scalarPositions : positions),
+          // llama2.c reads the same matrices (f32, or Q8_0 values and scales at group 32) as a vanilla plan holds
+          weightBytes: twin ? weightBytesPerToken(planArena(config, 1, layerModes(config, "vanilla"), { weights: p.weights })) : 0,
+          peer: p,
+        });
+      }
     }
-  console.log(table.join("\n"));
-  const arena = variants.map((v) => `${v.name} ${formatBytes(rows.find((r) => r.variant === v.name)!.arenaBytes)}`);
-  console.log(`arena at ctx ${config.seqLen}: ${arena.join(" · ")}`);
-  const result = { shape: config, steps, runs, node: process.version, rows };
+  }
+  // alternate: each peer followed by the slimedge variant of the same weights and build, then the rest
+  const pending = [...slimedge.values()];
+  const take = (build: string, weights: Weights) => {
+    const i = pending.findIndex((s) => s.build === build && s.weights === weights);
+    return i >= 0 ? pending.splice(i, 1) : [];
+  };
+  for (const p of peerSystems) systems.push(p, ...take(p.build === "native" ? "simd" : p.build, p.weights));
+  systems.push(...pending);
+
+  // warm-up: tier up every decoder's hot code before timing
+  for (const s of systems) if (s.decoder) timeDecoder(s.decoder, 64);
+  await new Promise((r) => setTimeout(r, 1000));
+  const stepBytes = Math.max(...systems.map((s) => s.weightBytes)); // the largest variant's weights per token
+  const probe = await createProbe(config.vocabSize, config.dim, stepBytes);
+
+  const finish = new Map<string, number[][]>(systems.map((s) => [s.name, []]));
+  const prefill = new Map<string, number[]>();
+  const probeRead: number[] = []; // a read of one step's weights
+  const probeReadMatrix: number[] = []; // a read of the classifier's size
+  const probeMatvec: number[] = [];
+  const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919 + 3) % config.vocabSize);
+  for (let r = 0; r < runs; r++) {
+    probeRead.push(probe.read(stepBytes, 5));
+    probeReadMatrix.push(probe.read(probe.matvecBytes, 5));
+    probeMatvec.push(probe.matvec(5));
+    log(`run ${r + 1}/${runs}: probe ${probeRead.at(-1)!.toFixed(1)} GB/s read of ${(stepBytes / 2 ** 20).toFixed(0)} MiB, ${probeReadMatrix.at(-1)!.toFixed(1)} GB/s of ${(probe.matvecBytes / 2 ** 20).toFixed(0)} MiB, classifier matvec ${probeMatvec.at(-1)!.toFixed(1)} GB/s\n`);
+    for (const s of systems) {
+      const n = s.maxPosition + steps;
+      const t = s.decoder ? timeDecoder(s.decoder, n) : await timePeer(s.peer!, peers!, n);
+      finish.get(s.name)!.push(t);
+      let line = `  ${s.name.padEnd(32)} ${positionsOf(s).map((p) => `${p}: ${rateAt(t, p, steps).toFixed(1)}`).join("  ")}`;
+      if (s.decoder) {
+        s.decoder.reset();
+        const t0 = now();
+        s.decoder.prefill(prompt);
+        const rate = promptTokens / (now() - t0);
+        if (!prefill.has(s.name)) prefill.set(s.name, []);
+        prefill.get(s.name)!.push(rate);
+        line += `  · prefill ${promptTokens}: ${rate.toFixed(1)}`;
+      }
+      log(`${line} tok/s\n`);
+    }
+  }
+  peers?.cleanup();
+
+  function positionsOf(s: System): number[] {
+    return (s.build === "scalar" ? scalarPositions : positions).filter((p) => p <= s.maxPosition);
+  }
+  const tps = (s: System, p: number) => median(finish.get(s.name)!.map((t) => rateAt(t, p, steps)));
+  const paired = (a: System, b: System, p: number) => median(finish.get(a.name)!.map((t, i) => rateAt(t, p, steps) / rateAt(finish.get(b.name)![i], p, steps)));
+  const read = median(probeRead);
+  const readMatrix = median(probeReadMatrix);
+  const matvec = median(probeMatvec);
+  const matvecOverRead = median(probeMatvec.map((m, i) => m / probeReadMatrix[i]));
+
+  // tables
+  const lines: string[] = [];
+  const allPositions = [...new Set([...positions, ...scalarPositions])].sort((a, b) => a - b);
+  lines.push(`${cpu}, ${cpus().length} logical CPUs, Node ${process.version}; ${runs} runs, tok/s over ${steps} positions, medians`);
+  lines.push(["system".padEnd(34), ...allPositions.map((p) => `@${p}`.padStart(8)), "  GB/s@first", "  of probe"].join(""));
+  for (const s of systems) {
+    const ps = positionsOf(s);
+    const first = ps[0];
+    const bw = (s.weightBytes * tps(s, first)) / 1e9;
+    lines.push([s.name.padEnd(34), ...allPositions.map((p) => (ps.includes(p) ? tps(s, p).toFixed(1) : "").padStart(8)), bw.toFixed(1).padStart(12), (bw / read).toFixed(2).padStart(10)].join(""));
+  }
+  lines.push(`arena at ctx ${config.seqLen}: ${[...slimedge.values()].filter((s) => s.build === builds[0]).map((s) => `${s.mode} ${s.weights} ${formatBytes(s.decoder!.plan.totalBytes)}`).join(" · ")}`);
+  lines.push(`probe: sequential WASM read of one step's weights (${(stepBytes / 2 ** 20).toFixed(0)} MiB) ${read.toFixed(1)} GB/s — the "of probe" column; of the classifier's ${(probe.matvecBytes / 2 ** 20).toFixed(0)} MiB ${readMatrix.toFixed(1)} GB/s`);
+  lines.push(`largest matvec: classifier 32000×288 f32, streaming layout, ${matvec.toFixed(1)} GB/s = ${matvecOverRead.toFixed(2)} of a read of its size (paired, target ≥ 0.80)`);
+
+  const get = (key: string) => slimedge.get(key);
+  const peer = (name: string) => peerSystems.find((p) => p.peer!.name === name);
+  const targets: { what: string; a?: System; b?: System; at: number[]; min: number }[] = [
+    { what: "f32 SIMD / run.wasm", a: get("slim f32 simd"), b: peer("run.wasm"), at: positions, min: 1.5 },
+    { what: "f32 SIMD / native run", a: get("slim f32 simd"), b: peer("run native"), at: positions, min: 0.8 },
+    { what: "q8_0 SIMD / native runq", a: get("slim q8_0 simd"), b: peer("runq native"), at: positions, min: 1.0 },
+    { what: "q8_0 SIMD / runq.wasm", a: get("slim q8_0 simd"), b: peer("runq.wasm"), at: positions, min: 0 },
+    { what: "f32 scalar / run-scalar.wasm", a: get("slim f32 scalar"), b: peer("run-scalar.wasm"), at: scalarPositions, min: 1.3 },
+    { what: "q8_0 scalar / runq-scalar.wasm", a: get("slim q8_0 scalar"), b: peer("runq-scalar.wasm"), at: scalarPositions, min: 1.3 },
+    { what: "q8_0 scalar / f32 scalar", a: get("slim q8_0 scalar"), b: get("slim f32 scalar"), at: scalarPositions, min: 1.0 },
+    { what: "slim q8_0 / vanilla q8_0 (SIMD)", a: get("slim q8_0 simd"), b: get("vanilla q8_0 simd"), at: positions, min: 1.5 },
+    { what: "slim f32 / vanilla f32 (SIMD)", a: get("slim f32 simd"), b: get("vanilla f32 simd"), at: positions, min: 1.0 },
+  ];
+  lines.push("");
+  lines.push(["paired ratio (median of runs)".padEnd(34), ...allPositions.map((p) => `@${p}`.padStart(8)), "  target"].join(""));
+  const ratios: Record<string, Record<number, number>> = {};
+  for (const t of targets) {
+    if (!t.a || !t.b) continue;
+    ratios[t.what] = {};
+    const cells = allPositions.map((p) => {
+      if (!t.at.includes(p) || p > t.a!.maxPosition || p > t.b!.maxPosition) return "".padStart(8);
+      const r = paired(t.a!, t.b!, p);
+      ratios[t.what][p] = r;
+      return r.toFixed(2).padStart(8);
+    });
+    lines.push([t.what.padEnd(34), ...cells, t.min > 0 ? `  ≥ ${t.min}` : ""].join(""));
+  }
+  lines.push("");
+  const pre: Record<string, number> = {};
+  for (const s of slimedge.values()) {
+    const p = prefill.get(s.name)!;
+    const at = Math.min(promptTokens, s.maxPosition);
+    const over = median(p.map((rate, i) => rate / rateAt(finish.get(s.name)![i], at, steps)));
+    pre[s.name] = over;
+    lines.push(`prefill ${promptTokens} tokens, blocks of ${prefillBlock}: ${s.name.padEnd(30)} ${median(p).toFixed(1).padStart(8)} tok/s = ${over.toFixed(2)}× decode at ${at} (target ≥ 4)`);
+  }
+  console.log(lines.join("\n"));
+
+  // chart: per system the median over runs of each window's tok/s
+  const windows = (s: System) => {
+    const max = s.maxPosition;
+    const w = Math.max(steps, Math.floor(max / 64));
+    const pts: [number, number][] = [];
+    for (let p = 0; p + w <= max + steps; p += w) pts.push([p + w / 2, median(finish.get(s.name)!.map((t) => rateAt(t, p, w)))]);
+    return pts;
+  };
+  const svg = chartSvg(`decode tok/s vs position — stories15M shape, ${cpu}`, systems.map((s) => ({ name: s.name, points: windows(s), dashed: s.kind === "peer" })));
+  console.log(writeChart(String(opts.chart), svg));
+
+  const result = {
+    shape: config, cpu, cpus: cpus().length, node: process.version, steps, runs, prefillBlock, promptTokens,
+    probe: { stepBytes, readGBs: read, classifierReadGBs: readMatrix, classifierMatvecGBs: matvec, matvecOverRead, runs: { read: probeRead, readMatrix: probeReadMatrix, matvec: probeMatvec } },
+    systems: systems.map((s) => ({
+      name: s.name, kind: s.kind, build: s.build, weights: s.weights, mode: s.mode, weightBytesPerToken: s.weightBytes,
+      tokensPerSecond: Object.fromEntries(positionsOf(s).map((p) => [p, tps(s, p)])),
+      prefillTokensPerSecond: prefill.has(s.name) ? median(prefill.get(s.name)!) : null,
+      arenaBytes: s.decoder?.plan.totalBytes ?? null,
+    })),
+    ratios,
+    prefillOverDecode: pre,
+    peers: peers ? { dir: peers.dir, notes: peers.notes } : null,
+  };
   const tmp = `${opts.out}.tmp`;
   writeFileSync(tmp, JSON.stringify(result, null, 2));
-  renameSync(tmp, opts.out);
+  renameSync(tmp, String(opts.out));
   console.log(`wrote ${opts.out}`);
 }
 

@@ -1,0 +1,74 @@
+/**
+ * The bench's chart: tok/s against position, one line per system, as SVG; turned into PNG with
+ * rsvg-convert (librsvg2-bin) where it is installed, as the memory map's PNG is.
+ */
+import { spawnSync } from "node:child_process";
+import { renameSync, writeFileSync } from "node:fs";
+
+export interface Series {
+  name: string;
+  points: [number, number][]; // (position, tok/s)
+  dashed: boolean; // peers dashed, slimedge solid
+}
+
+const COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#1f77b4", "#d62728"];
+const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+
+export function chartSvg(title: string, series: Series[]): string {
+  const W = 980;
+  const H = 560;
+  const left = 70;
+  const right = 250;
+  const top = 50;
+  const bottom = 60;
+  const xs = series.flatMap((s) => s.points.map((p) => p[0]));
+  const ys = series.flatMap((s) => s.points.map((p) => p[1]));
+  const xMax = Math.max(1, ...xs);
+  const yMax = niceCeil(Math.max(1, ...ys));
+  const px = (x: number) => left + (x / xMax) * (W - left - right);
+  const py = (y: number) => H - bottom - (y / yMax) * (H - top - bottom);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${left}" y="28" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ];
+  for (let i = 0; i <= 5; i++) {
+    const y = (yMax * i) / 5;
+    out.push(`<line x1="${left}" x2="${W - right}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/>`);
+    out.push(`<text x="${left - 6}" y="${py(y) + 4}" text-anchor="end">${Math.round(y)}</text>`);
+  }
+  for (let i = 0; i <= 4; i++) {
+    const x = (xMax * i) / 4;
+    out.push(`<text x="${px(x)}" y="${H - bottom + 18}" text-anchor="middle">${Math.round(x)}</text>`);
+  }
+  out.push(`<text x="${(left + W - right) / 2}" y="${H - 18}" text-anchor="middle">position (tokens in the context)</text>`);
+  out.push(`<text x="18" y="${(top + H - bottom) / 2}" transform="rotate(-90 18 ${(top + H - bottom) / 2})" text-anchor="middle">decode tok/s</text>`);
+  out.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${H - bottom}" stroke="#333"/><line x1="${left}" x2="${W - right}" y1="${H - bottom}" y2="${H - bottom}" stroke="#333"/>`);
+  series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length];
+    const d = s.points.map(([x, y], j) => `${j ? "L" : "M"}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join("");
+    out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>`);
+    const ly = top + 14 + i * 20;
+    out.push(`<line x1="${W - right + 14}" x2="${W - right + 44}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>`);
+    out.push(`<text x="${W - right + 50}" y="${ly}">${esc(s.name)}</text>`);
+  });
+  out.push("</svg>");
+  return out.join("\n");
+}
+
+function niceCeil(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+/** Writes `png` (through an SVG next to it); returns what was written, or says why only the SVG was. */
+export function writeChart(png: string, svg: string): string {
+  const svgPath = png.replace(/\.png$/i, "") + ".svg";
+  writeFileSync(`${svgPath}.tmp`, svg);
+  renameSync(`${svgPath}.tmp`, svgPath);
+  const r = spawnSync("rsvg-convert", ["-o", `${png}.tmp`, svgPath], { encoding: "utf8" });
+  if (r.error || r.status !== 0) return `wrote ${svgPath}; no PNG: rsvg-convert ${r.error ? "is not installed (Debian: librsvg2-bin)" : `failed: ${r.stderr.trim()}`}`;
+  renameSync(`${png}.tmp`, png);
+  return `wrote ${png} (and ${svgPath})`;
+}
