@@ -303,26 +303,31 @@ function plainScores(att: usize, q: usize, kCache: usize, cache: i32, heads: i32
 /**
  * att[h][t0..t0+count) <- q_h · k_t / √hd for every head, from pre-rotation keys (rotated on read) or
  * rotated ones; f32 rows, or Q8 rows (int8 values, then the row's scale) whose scale multiplies the score.
+ * Rows outside, heads inside: each cached row is read front to back once, as one stream, while q (all
+ * heads) stays in L1 — the same access the weights get from their layout (ARCHITECTURE.md, "Weight layout").
  */
 // @ts-ignore: decorator
 @inline function blockScores(att: usize, q: usize, kCache: usize, table: usize, rotatedKeys: bool, cache: i32, heads: i32, hd: i32, dim: i32, ctx: i32, t0: i32, count: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
   const kRow = rowBytesOf(cache, dim);
   const tRow = <usize>hd << 3;
-  for (let h = 0; h < heads; h++) {
-    const qh = q + (<usize>(h * hd) << 2);
-    const ah = att + (<usize>(h * ctx + t0) << 2);
-    let r = kCache + <usize>t0 * kRow;
-    let row = table + <usize>t0 * tRow;
-    for (let t = 0; t < count; t++) {
+  const aRow = <usize>ctx << 2;
+  let r = kCache + <usize>t0 * kRow;
+  let row = table + <usize>t0 * tRow;
+  let a = att + (<usize>t0 << 2);
+  for (let t = 0; t < count; t++) {
+    const rowScale: f32 = cache == CACHE_Q8 ? load<f32>(r + <usize>dim) : 1;
+    for (let h = 0; h < heads; h++) {
+      const qh = q + (<usize>(h * hd) << 2);
       let s: f32;
-      if (cache == CACHE_Q8) s = rotatedDotQ8(qh, r + <usize>(h * hd), row, hd) * load<f32>(r + <usize>dim);
+      if (cache == CACHE_Q8) s = rotatedDotQ8(qh, r + <usize>(h * hd), row, hd) * rowScale;
       else if (cache == CACHE_F16) s = rotatedDotF16(qh, r + (<usize>(h * hd) << 1), row, hd);
       else s = rotatedKeys ? dot(qh, r + (<usize>(h * hd) << 2), hd) : rotatedDot(qh, r + (<usize>(h * hd) << 2), row, hd);
-      store<f32>(ah + (<usize>t << 2), s * scale);
-      r += kRow;
-      row += tRow;
+      store<f32>(a + <usize>h * aRow, s * scale);
     }
+    r += kRow;
+    row += tRow;
+    a += 4;
   }
 }
 

@@ -82,13 +82,26 @@ export function quantizeQ8(q: usize, scales: usize, x: usize, n: i32, group: i32
     let a1: i32 = 0;
     let a2: i32 = 0;
     let a3: i32 = 0;
-    for (let j: usize = 0; j < <usize>group; j++) {
+    const r1 = p + <usize>group;
+    const r2 = r1 + <usize>group;
+    const r3 = r2 + <usize>group;
+    let j: usize = 0;
+    for (; j + 4 <= <usize>group; j += 4) {
+      const x0 = <i32>load<i8>(xg + j);
+      const x1 = <i32>load<i8>(xg + j, 1);
+      const x2 = <i32>load<i8>(xg + j, 2);
+      const x3 = <i32>load<i8>(xg + j, 3);
+      a0 += <i32>load<i8>(p + j) * x0 + <i32>load<i8>(p + j, 1) * x1 + <i32>load<i8>(p + j, 2) * x2 + <i32>load<i8>(p + j, 3) * x3;
+      a1 += <i32>load<i8>(r1 + j) * x0 + <i32>load<i8>(r1 + j, 1) * x1 + <i32>load<i8>(r1 + j, 2) * x2 + <i32>load<i8>(r1 + j, 3) * x3;
+      a2 += <i32>load<i8>(r2 + j) * x0 + <i32>load<i8>(r2 + j, 1) * x1 + <i32>load<i8>(r2 + j, 2) * x2 + <i32>load<i8>(r2 + j, 3) * x3;
+      a3 += <i32>load<i8>(r3 + j) * x0 + <i32>load<i8>(r3 + j, 1) * x1 + <i32>load<i8>(r3 + j, 2) * x2 + <i32>load<i8>(r3 + j, 3) * x3;
+    }
+    for (; j < <usize>group; j++) {
       const xv = <i32>load<i8>(xg + j);
-      const q = p + j;
-      a0 += <i32>load<i8>(q) * xv;
-      a1 += <i32>load<i8>(q + <usize>group) * xv;
-      a2 += <i32>load<i8>(q + 2 * <usize>group) * xv;
-      a3 += <i32>load<i8>(q + 3 * <usize>group) * xv;
+      a0 += <i32>load<i8>(p + j) * xv;
+      a1 += <i32>load<i8>(r1 + j) * xv;
+      a2 += <i32>load<i8>(r2 + j) * xv;
+      a3 += <i32>load<i8>(r3 + j) * xv;
     }
     const sc = p + g4;
     const xsg = load<f32>(xs + (<usize>g << 2));
