@@ -42,7 +42,9 @@ describe("ABI schema", () => {
       for (const f of [GENERATED_TS, GENERATED_AS]) cpSync(join(root, f), join(dir, f), { recursive: true });
       expect(staleGenerated(dir)).toEqual([]);
       const as = join(dir, GENERATED_AS);
-      writeFileSync(as, readFileSync(as, "utf8").replace("export const PLAN_VERSION: i32 = 1;", "export const PLAN_VERSION: i32 = 2;"));
+      const version = `export const PLAN_VERSION: i32 = ${G.PLAN_VERSION};`;
+      expect(readFileSync(as, "utf8")).toContain(version);
+      writeFileSync(as, readFileSync(as, "utf8").replace(version, `export const PLAN_VERSION: i32 = ${G.PLAN_VERSION + 1};`));
       expect(staleGenerated(dir)).toEqual([GENERATED_AS]);
       rmSync(join(dir, GENERATED_TS));
       expect(staleGenerated(dir)).toEqual([GENERATED_TS, GENERATED_AS]);
@@ -53,11 +55,12 @@ describe("ABI schema", () => {
 
   it("refuses an unsound declaration with one sentence per problem", () => {
     const bad = copy(ABI);
-    bad.groups.find((g) => g.name === "PlanSlot")!.members.push({ name: "late", value: 48, doc: "" });
+    const slots = G.PLAN_HEADER_SLOTS;
+    bad.groups.find((g) => g.name === "PlanSlot")!.members.push({ name: "late", value: slots, doc: "" });
     bad.groups.find((g) => g.name === "LayerSlot")!.members[2].value = 1;
     expect(schemaProblems(bad)).toEqual([
       "LayerSlot.wq reuses the value 1",
-      "PlanSlot.late = 48 does not fit PLAN_HEADER_SLOTS = 48",
+      `PlanSlot.late = ${slots} does not fit PLAN_HEADER_SLOTS = ${slots}`,
     ]);
     expect(() => generateAbi(bad)).toThrow(/host\/core\/abi\.ts: LayerSlot\.wq reuses the value 1; PlanSlot\.late/);
   });

@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     .option("--runs <n>", "rounds over all systems (medians are reported)", "3")
     .option("--builds <list>", "slimedge builds, comma-separated (simd, scalar)", "simd,scalar")
     .option("--weights <list>", "weight storages, comma-separated (f32, q8_0)", "f32,q8_0")
+    .option("--rope <which>", "slim key arrangements: pre (keys cached before RoPE, the default plan), or both (adds rotated keys cached, SIMD f32)", "pre")
     .option("--vs <peer>", "also run this peer on the same checkpoint (llama2c)")
     .option("--peers <dir>", "the llama2.c peers folder (default: shared/peers/llama2c beside the repository or a parent)")
     .option("--prompt <n>", "prompt tokens for the prefill measurement", "128")
@@ -124,6 +125,11 @@ async function main(): Promise<void> {
         const s: System = { name, kind: "slimedge", build, weights, mode, maxPosition: maxOf(build === "simd" ? positions : scalarPositions), weightBytes: weightBytesPerToken(plan), decoder };
         slimedge.set(`${mode} ${weights} ${build}`, s);
       }
+  if (opts.rope === "both" && builds.includes("simd") && weightsList.includes("f32")) {
+    const plan = planArena(config, config.seqLen, layerModes(config, "slim"), { weights: "f32", prefillBlock, slimKeys: "post" });
+    const decoder = await Decoder.create(model, plan, wkv, "simd");
+    slimedge.set("slim-post f32 simd", { name: "slimedge slim-post f32 simd", kind: "slimedge", build: "simd", weights: "f32", mode: "slim", maxPosition: maxOf(positions), weightBytes: weightBytesPerToken(plan), decoder });
+  } else if (opts.rope !== "pre" && opts.rope !== "both") throw new Error(`--rope ${opts.rope}: expected pre or both`);
   // peers
   let peers: Peers | null = null;
   const peerSystems: System[] = [];
@@ -228,6 +234,7 @@ async function main(): Promise<void> {
     { what: "q8_0 scalar / f32 scalar", a: get("slim q8_0 scalar"), b: get("slim f32 scalar"), at: scalarPositions, min: 1.0 },
     { what: "slim q8_0 / vanilla q8_0 (SIMD)", a: get("slim q8_0 simd"), b: get("vanilla q8_0 simd"), at: positions, min: 1.5 },
     { what: "slim f32 / vanilla f32 (SIMD)", a: get("slim f32 simd"), b: get("vanilla f32 simd"), at: positions, min: 1.0 },
+    { what: "slim-post f32 / vanilla f32 (SIMD)", a: get("slim-post f32 simd"), b: get("vanilla f32 simd"), at: positions, min: 0 },
   ];
   lines.push("");
   lines.push(["paired ratio (median of runs)".padEnd(34), ...allPositions.map((p) => `@${p}`.padStart(8)), "  target"].join(""));
