@@ -127,7 +127,7 @@ async function main(): Promise<void> {
       }
   if (opts.rope === "both" && builds.includes("simd") && weightsList.includes("f32")) {
     const plan = planArena(config, config.seqLen, layerModes(config, "slim"), { weights: "f32", prefillBlock, slimKeys: "post" });
-    const decoder = await Decoder.create(model, plan, wkv, "simd");
+    const decoder = await Decoder.create(lowerModel(model, { modes: plan.modes, wkv }, { weights: "f32" }), plan, "simd");
     slimedge.set("slim-post f32 simd", { name: "slimedge slim-post f32 simd", kind: "slimedge", build: "simd", weights: "f32", mode: "slim", maxPosition: maxOf(positions), weightBytes: weightBytesPerToken(plan), decoder });
   } else if (opts.rope !== "pre" && opts.rope !== "both") throw new Error(`--rope ${opts.rope}: expected pre or both`);
   // peers
