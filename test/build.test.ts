@@ -1,5 +1,6 @@
 // `slimedge build` for the shipped model on every board: where it fits, both artifacts generate text;
 // where it does not, the build stops before compiling with the needed and available bytes.
+import { arenaBytes } from "../host/core/layout.ts";
 import { describe, it, expect, beforeAll } from "vitest";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
@@ -129,11 +130,11 @@ describe("slimedge build of a .slim file", () => {
     const other = cli("build", file, "--board", "host", "--ctx", "64", "--out", out, "--quant", "f32");
     expect(other.status).toBe(2);
     expect(other.stderr.trim()).toMatch(/^slimedge: --quant f32: .*tiny\.slim stores q8_0 weights/);
-    // the standalone command carries the file's q8_0 bytes unchanged, and runs
+    // the standalone command carries the file's q8_0 bytes unchanged (in the streaming order, host/core/layout.ts), and runs
     const f = readSlim(readFileSync(file), file);
     const wq = f.lowered.tensors.find((t) => t.name === "layers.3.wq")!;
     expect(wq.dtype).toBe("q8_0");
-    expect(readFileSync(join(out, "tiny.cmd.wasm")).indexOf(Buffer.from(wq.bytes))).toBeGreaterThan(0);
+    expect(readFileSync(join(out, "tiny.cmd.wasm")).indexOf(Buffer.from(arenaBytes(wq, 0)))).toBeGreaterThan(0);
     const cmd = runCommand(join(out, "tiny.cmd.wasm"), "The committee", "-n", "8", "--temp", "0");
     expect(cmd.code, cmd.stderr).toBe(0);
     expect(cmd.stdout.startsWith("The committee")).toBe(true);
