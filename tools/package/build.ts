@@ -24,7 +24,7 @@ import type { BoardProfile } from "../../boards/profile.ts";
 import type { LayerReport } from "../convert/slimify.ts";
 import { prepareModel } from "../convert/prepare.ts";
 import { boardThroughput, overBudget } from "./fit.ts";
-import { buildCommand } from "./command.ts";
+import { buildCommand, buildCoreCommand } from "./command.ts";
 import { memoryMapSvg } from "./memory-map.ts";
 import { verifyArtifact, ALLOWED_WASI } from "./verify.ts";
 
@@ -152,11 +152,13 @@ export async function buildLowered(lowered: LoweredModel, layers: LayerDecision,
   const reactor = await compileReactor(build, plan.pages);
   step(4, "package standalone command");
   const command = buildCommand(lowered, tokenizerBytes, plan, { build });
+  const core = buildCoreCommand(plan, "scalar"); // the board firmware's module: the model comes from flash
 
   step(5, "verify");
   const problems = [
     ...verifyArtifact(reactor, { pages: plan.pages, allowedImports: [], simd: build === "simd" }).map((p) => `${o.name}.wasm: ${p}`),
     ...verifyArtifact(command, { pages: plan.pages, allowedImports: ALLOWED_WASI, simd: build === "simd" }).map((p) => `${o.name}.cmd.wasm: ${p}`),
+    ...verifyArtifact(core, { pages: plan.pages, allowedImports: ALLOWED_WASI, simd: false }).map((p) => `${o.name}.core.wasm: ${p}`),
   ];
   if (problems.length > 0) fail("E_RUNTIME", `artifact verification failed: ${problems.join("; ")}`);
 
@@ -165,6 +167,7 @@ export async function buildLowered(lowered: LoweredModel, layers: LayerDecision,
   const files = [
     writeAtomic(o.out, `${o.name}.wasm`, reactor),
     writeAtomic(o.out, `${o.name}.cmd.wasm`, command),
+    writeAtomic(o.out, `${o.name}.core.wasm`, core),
     writeAtomic(o.out, "plan.json", planJson(plan, o.board, build, layers)),
     writeAtomic(o.out, "memory-map.txt", formatMemoryMap(plan) + "\n"),
     writeAtomic(o.out, "memory-map.svg", memoryMapSvg(plan, o.board)),

@@ -74,6 +74,21 @@ export function buildCommand(lowered: LoweredModel, tokenizerBytes: Uint8Array, 
   const slice = (s: Span): Segment => ({ offset: s.offset, data: bytes.subarray(s.offset, s.offset + s.size) });
   const planned = [slice(plan.planBlock), slice(weights), slice(plan.tokenizer!), slice(plan.command!.block)];
 
+  return packageCommand(build, plan.pages, planned);
+}
+
+/**
+ * The command module for boards whose firmware places the model itself (boards/firmware): the same module
+ * with its memory fixed to the plan's pages and only its own static data — no plan block, weights or
+ * tokenizer, which the firmware copies from the model partition (the full .cmd.wasm) into their planned
+ * places. This is what wasm2c translates for the native firmware and what WAMR loads.
+ */
+export function buildCoreCommand(plan: ArenaPlan, build: Build = "scalar"): Uint8Array {
+  return packageCommand(build, plan.pages, []);
+}
+
+/** build/command.<build>.wasm with memory min == max == pages and `planned` as data segments after its statics. */
+function packageCommand(build: Build, pages: number, planned: Segment[]): Uint8Array {
   const m = binaryen.readBinary(loadCommandBytes(build));
   try {
     m.setFeatures(DECODER_FEATURES); // the standard set asc emits, SIMD included
@@ -88,7 +103,7 @@ export function buildCommand(lowered: LoweredModel, tokenizerBytes: Uint8Array, 
     }
     const segments = [...statics, ...planned].map((s) => ({ offset: m.i32.const(s.offset), data: s.data, passive: false }));
     m.removeExport("memory");
-    m.setMemory(plan.pages, plan.pages, "memory", segments);
+    m.setMemory(pages, pages, "memory", segments);
     if (!m.validate()) fail("E_FORMAT", `command: the packaged ${build} module does not validate`);
     return m.emitBinary();
   } finally {

@@ -10,7 +10,7 @@ import { InvalidArgumentError } from "commander";
 import { getBoard } from "../../../boards/index.ts";
 import { fail } from "../../core/errors.ts";
 import { flashBoard, type After, type Before } from "./flasher.ts";
-import { esptoolChipArg, planFlash, readArtifactDir, writeFlashFiles, type FlashPlan } from "./images.ts";
+import { chipOfBoard, esptoolChipArg, planFlash, readArtifactDir, writeFlashFiles, type FlashPlan } from "./images.ts";
 import { formatBytes } from "../../core/format.ts";
 
 export interface FlashFlags {
@@ -57,19 +57,22 @@ export async function flashCommand(dir: string, f: FlashFlags, out: NodeJS.Writa
     firmware = new Uint8Array(readFileSync(f.firmware));
   }
   const plan = planFlash(artifact, board, { firmware, appBytes: f.appSize });
-  const chipArg = esptoolChipArg(plan.chip);
+  const chipArg = plan.chip === null ? null : esptoolChipArg(plan.chip);
 
   if (f.out !== undefined) {
     const files = writeFlashFiles(plan, f.out);
     out.write(
-      `${artifact.name} for ${board.name} (${plan.chip}, ${plan.flashSize} flash):\n` +
+      `${artifact.name} for ${board.name} (${plan.chip ?? board.cpu.core}, ${plan.flashSize} flash):\n` +
         layoutLines(plan).join("\n") + "\n" +
         files.map((p) => `wrote ${p}\n`).join("") +
-        `flash it: cd ${f.out} && esptool.py --chip ${chipArg} -p <port> -b ${f.baud} write_flash @flash_args\n`,
+        (chipArg === null
+          ? `run it in the emulator: slimedge run --board ${board.name} --emulate (the flash_args offsets are from the start of flash)\n`
+          : `flash it: cd ${f.out} && esptool.py --chip ${chipArg} -p <port> -b ${f.baud} write_flash @flash_args\n`),
     );
     return;
   }
 
+  if (plan.chip === null) chipOfBoard(board); // esptool-js flashes Espressif chips only: the sentence says so
   const bar = progressBar("{file} {bar} {percentage}% · {done} of {size}{again}", { stream: err as NodeJS.WriteStream });
   let barFor = ""; // the image (and attempt) the bar is drawing
   const stopBar = () => {

@@ -26,7 +26,7 @@ const CHIP_OF_BOARD: Record<string, string> = {
 export const esptoolChipArg = (chip: string): string => chip.toLowerCase().replace("-", "");
 
 export function chipOfBoard(board: BoardProfile): string {
-  return CHIP_OF_BOARD[board.name] ?? fail("E_FLAG", `--board ${board.name}: not an Espressif board; flash takes ${Object.keys(CHIP_OF_BOARD).join(", ")}`);
+  return CHIP_OF_BOARD[board.name] ?? fail("E_FLAG", `--board ${board.name}: not an Espressif board; flash --port takes ${Object.keys(CHIP_OF_BOARD).join(", ")} (--out writes the images for any board with flash)`);
 }
 
 export interface Artifact {
@@ -58,7 +58,7 @@ export interface FlashImage {
 
 export interface FlashPlan {
   board: BoardProfile;
-  chip: string; // esptool-js CHIP_NAME the board carries
+  chip: string | null; // esptool-js CHIP_NAME the board carries; null: not an Espressif board (images for --out only)
   partitions: Partition[];
   images: FlashImage[];
   flashSize: string; // "4MB", "16MB": esptool's --flash_size
@@ -84,7 +84,7 @@ export function flashSizeName(bytes: number): string {
 
 /** The images for `artifact` on `board`: E_FLAG when the artifact was planned for another board, E_FIT when it does not fit the flash. */
 export function planFlash(artifact: Artifact, board: BoardProfile, o: FlashPlanOptions = {}): FlashPlan {
-  const chip = chipOfBoard(board);
+  const chip = CHIP_OF_BOARD[board.name] ?? null; // the images are the same on any board the firmware runs on
   if (artifact.board !== null && artifact.board !== board.name)
     fail("E_FLAG", `--board ${board.name}: ${join(artifact.dir, "plan.json")} was planned for ${artifact.board}; rebuild with \`slimedge build --board ${board.name}\``);
   const bundle = bundleFiles([

@@ -1,0 +1,148 @@
+/**
+ * The native firmware (ARCHITECTURE.md, "Board side"): the artifact's small command module
+ * (<name>.core.wasm: no weights, memory fixed to the plan's pages) translated to C by wasm2c and compiled
+ * with the portable core in boards/firmware, either for this machine (a program that reads a
+ * `slimedge flash --out` folder) or bare metal for an emulated board, linked into exactly the board
+ * profile's RAM. The weights never pass through the compiler: the firmware copies them from the model
+ * partition at start.
+ *
+ *   const fw = buildFirmware("build/esp32-c3", "esp32-c3", "/tmp/fw");   // fw.app: app.bin for `flash --firmware`
+ */
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { fail } from "../../host/core/errors.ts";
+import { PAGE_BYTES } from "../../host/core/plan.ts";
+import { getBoard } from "../../boards/index.ts";
+import { emulatedBoard, type EmulatedBoard } from "../../boards/emulated.ts";
+
+export const FIRMWARE_DIR = fileURLToPath(new URL("../../boards/firmware", import.meta.url));
+/** The native stack of the bare-metal firmware; the emulated runs report the peak they reached. */
+export const NATIVE_STACK_BYTES = 8192;
+/** Where the factory app partition starts in flash (host/ship/flash/partitions.ts lays it out there). */
+export const APP_OFFSET = 0x10000;
+const PICOLIBC = "/usr/lib/picolibc";
+const WASM_RT_HEADER = ["/usr/include/wasm-rt.h", "/usr/share/wabt/wasm2c/wasm-rt.h"];
+
+export interface Firmware {
+  board: string; // "host" or the emulated board
+  elf: string; // the linked program (host: the executable)
+  app: string | null; // app.bin for the factory partition (bare metal only)
+  pages: number; // linear memory pages, from plan.json
+  /** Bytes of RAM the firmware takes: .data + .bss (its own state) + linear memory + native stack. */
+  ram: { data: number; bss: number; linearMemory: number; stack: number; total: number; board: number } | null;
+  textBytes: number | null; // code and read-only data in flash
+  entry: number | null;
+  stackTop: number | null;
+}
+
+function run(cmd: string, args: string[], what: string): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.error) fail("E_FILE", `${what}: ${cmd} not found (${(r.error as NodeJS.ErrnoException).code}); install it (see .ci/run)`);
+  if (r.status !== 0) {
+    const lines = `${r.stderr}\n${r.stdout}`.split("\n").filter((l) => /error|overflow|not fit|larger than/i.test(l));
+    fail("E_RUNTIME", `${what} failed: ${(lines.at(-1) ?? r.stderr.trim().split("\n").at(-1) ?? `exit ${r.status}`).trim()}`);
+  }
+  return r.stdout;
+}
+
+/** The artifact folder's core module and its pages. */
+function readArtifact(dir: string): { core: string; pages: number } {
+  if (!existsSync(dir)) fail("E_FILE", `${dir}: no artifact folder; make one with slimedge build`);
+  const cores = readdirSync(dir).filter((f) => f.endsWith(".core.wasm"));
+  if (cores.length !== 1) fail("E_FILE", `${dir}: expected one <name>.core.wasm (slimedge build writes it), found ${cores.length}`);
+  const planPath = join(dir, "plan.json");
+  if (!existsSync(planPath)) fail("E_FILE", `${planPath}: missing; slimedge build writes it`);
+  const pages = (JSON.parse(readFileSync(planPath, "utf8")) as { pages?: unknown }).pages;
+  if (typeof pages !== "number" || !Number.isInteger(pages) || pages < 1) return fail("E_FORMAT", `${planPath}: "pages" is not a whole number of pages`);
+  return { core: join(dir, cores[0]), pages };
+}
+
+/** wasm2c's output for the core module, the arena of the plan's pages, and the wasm-rt header, in `out`. */
+function translate(core: string, pages: number, out: string, section: boolean): string[] {
+  mkdirSync(out, { recursive: true });
+  run("wasm2c", [core, "-n", "command", "-o", join(out, "command.c")], `wasm2c ${core}`);
+  const header = WASM_RT_HEADER.find((p) => existsSync(p)) ?? fail("E_FILE", "wasm-rt.h (wabt's wasm2c runtime header) not found; apt-get install wabt");
+  copyFileSync(header, join(out, "wasm-rt.h"));
+  writeFileSync(
+    join(out, "arena.c"),
+    `/* The module's linear memory: the plan's ${pages} pages, min == max, placed by the linker script. */\n` +
+      `#include <stdint.h>\n#include "slim_native.h"\n` +
+      `uint8_t slim_arena[${pages}u * 65536u] __attribute__((aligned(16)${section ? ', section(".arena")' : ""}));\n` +
+      `const uint32_t slim_arena_bytes = ${pages}u * 65536u;\n`,
+  );
+  return [join(out, "command.c"), join(out, "arena.c")];
+}
+
+const core = (f: string) => join(FIRMWARE_DIR, f);
+const SHARED = ["native/run.c", "native/wasm-rt-board.c", "core/slim_fw.c"].map(core);
+const INCLUDES = (out: string) => ["-I", out, "-I", core("core"), "-I", core("native"), "-I", core("qemu")];
+
+/** Builds the native firmware for "host" or an emulated board into `out`. */
+export function buildFirmware(artifactDir: string, target: string, out: string): Firmware {
+  const { core: module, pages } = readArtifact(artifactDir);
+  if (target === "host") {
+    const sources = translate(module, pages, out, false);
+    const elf = join(out, "slimedge-fw");
+    run(process.env.CC ?? "cc", ["-O2", "-ffp-contract=off", "-w", ...INCLUDES(out), "-o", elf, ...sources, ...SHARED, core("host/main.c"), "-lm"], "compiling the host firmware");
+    return { board: "host", elf, app: null, pages, ram: null, textBytes: null, entry: null, stackTop: null };
+  }
+  const e = emulatedBoard(target) ?? fail("E_FLAG", `--board ${target}: no emulated native build; emulated boards are esp32-c3, esp32-p4, rp2350, rp2350-psram`);
+  return buildBareMetal(e, module, pages, out);
+}
+
+function buildBareMetal(e: EmulatedBoard, module: string, pages: number, out: string): Firmware {
+  const board = getBoard(e.board);
+  const sources = translate(module, pages, out, true);
+  const appBytes = 0x100000;
+  const ld = readFileSync(core("qemu/link.ld.in"), "utf8")
+    .replaceAll("@FLASH_ORIGIN@", `0x${e.qemu.flashBase.toString(16)}`)
+    .replaceAll("@FLASH_BYTES@", `0x${Math.min(e.qemu.flashWindow, board.flashBytes ?? e.qemu.flashWindow).toString(16)}`)
+    .replaceAll("@RAM_ORIGIN@", `0x${e.qemu.ramBase.toString(16)}`)
+    .replaceAll("@RAM_BYTES@", String(board.ramBytes))
+    .replaceAll("@APP_OFFSET@", `0x${APP_OFFSET.toString(16)}`)
+    .replaceAll("@APP_BYTES@", `0x${appBytes.toString(16)}`)
+    .replaceAll("@STACK_BYTES@", String(NATIVE_STACK_BYTES));
+  writeFileSync(join(out, "link.ld"), ld);
+  const lib = join(PICOLIBC, e.picolibc);
+  if (!existsSync(join(lib, "libc.a"))) fail("E_FILE", `${lib}/libc.a: picolibc for ${e.isa} not found; apt-get install ${e.packages.join(" ")}`);
+  const libgcc = run(e.cc, [...e.cflags, "-print-libgcc-file-name"], `${e.cc}`).trim();
+  const elf = join(out, "firmware.elf");
+  run(
+    e.cc,
+    [
+      ...e.cflags, "-O2", "-ffp-contract=off", "-ffunction-sections", "-fdata-sections", "-w", "-nostdlib", "-nostartfiles",
+      "-isystem", join(PICOLIBC, e.picolibc.split("/")[0], "include"), ...INCLUDES(out), "-T", join(out, "link.ld"), "-Wl,--gc-sections",
+      "-o", elf, ...sources, ...SHARED, core("qemu/main.c"), ...e.platform.map((f) => core(`qemu/${f}`)),
+      join(lib, "libc.a"), join(lib, "libm.a"), join(lib, "libc.a"), libgcc,
+    ],
+    `linking the ${e.board} firmware (${pages} pages of linear memory into ${board.ramBytes} bytes of RAM)`,
+  );
+  const prefix = e.cc.replace(/gcc$/, "");
+  const app = join(out, "app.bin");
+  run(`${prefix}objcopy`, ["-O", "binary", "-R", ".vectors", "-R", ".bss", "-R", ".arena", "-R", ".stack", elf, app], "objcopy");
+  const sections = new Map<string, number>();
+  for (const line of run(`${prefix}size`, ["-A", elf], "size").split("\n")) {
+    const m = /^(\.\S+)\s+(\d+)\s+(\d+)/.exec(line);
+    if (m) sections.set(m[1], Number(m[2]));
+  }
+  const symbols = new Map<string, number>();
+  for (const line of run(`${prefix}nm`, [elf], "nm").split("\n")) {
+    const m = /^([0-9a-f]+)\s+\S\s+(\S+)$/.exec(line);
+    if (m) symbols.set(m[2], parseInt(m[1], 16));
+  }
+  const data = sections.get(".data") ?? 0;
+  const bss = sections.get(".bss") ?? 0;
+  const linearMemory = pages * PAGE_BYTES;
+  return {
+    board: e.board,
+    elf,
+    app,
+    pages,
+    ram: { data, bss, linearMemory, stack: NATIVE_STACK_BYTES, total: data + bss + linearMemory + NATIVE_STACK_BYTES, board: board.ramBytes },
+    textBytes: (sections.get(".text") ?? 0) + data,
+    entry: symbols.get("_start") ?? null,
+    stackTop: symbols.get("__stack_top") ?? null,
+  };
+}
