@@ -15,6 +15,8 @@ export interface EmulatedBoard {
   cflags: string[];
   /** picolibc's multilib folder under /usr/lib/picolibc (Debian picolibc-<triple>). */
   picolibc: string;
+  /** Flags that select the same multilib for libgcc (its soft-float and division routines). */
+  libgccFlags: string[];
   qemu: {
     binary: string;
     machine: string;
@@ -45,6 +47,7 @@ const rv32 = (board: string, isa: string, abi: string, lib: string, cpu: string,
   cc: "riscv64-unknown-elf-gcc",
   cflags: [`-march=${isa}`, `-mabi=${abi}`, "-mcmodel=medany"],
   picolibc: `${RV_PICO}/lib/${lib}`,
+  libgccFlags: [`-march=${lib.split("/")[0]}`, `-mabi=${lib.split("/")[1]}`],
   qemu: { binary: "qemu-system-riscv32", machine: "virt", cpu, flashBase: 0x20000000, flashWindow: 32 << 20, ramBase: 0x80000000, boot: "pc" },
   platform: ["rv32-virt.c", "rv32-start.S"],
   packages: ["gcc-riscv64-unknown-elf", "picolibc-riscv64-unknown-elf", "qemu-system-misc"],
@@ -58,6 +61,7 @@ const m33 = (board: string): EmulatedBoard => ({
   cc: "arm-none-eabi-gcc",
   cflags: ["-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
   picolibc: `${ARM_PICO}/lib/thumb/v8-m.main+fp/hard`,
+  libgccFlags: ["-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
   // mps2-an505: SSRAM1 (4 MiB, secure alias 0x10000000) is the flash window; the 16 MiB PSRAM at 0x80000000 the RAM
   qemu: { binary: "qemu-system-arm", machine: "mps2-an505", cpu: null, flashBase: 0x10000000, flashWindow: 4 << 20, ramBase: 0x80000000, boot: "vector" },
   platform: ["m33-an505.c", "m33-start.c"],
@@ -70,7 +74,7 @@ const m33 = (board: string): EmulatedBoard => ({
 });
 
 export const EMULATED: readonly EmulatedBoard[] = [
-  rv32("esp32-c3", "rv32imc", "ilp32", "rv32im/ilp32", "rv32,f=false,d=false", 1.5,
+  rv32("esp32-c3", "rv32imc_zicsr", "ilp32", "rv32im/ilp32", "rv32,f=false,d=false", 1.5,
     "ESP32-C3: single-issue in-order RV32IMC core; SRAM loads 1-2 cycles, taken branches 2-3, divisions up to 32 " +
     "(ESP32-C3 TRM, CPU chapter); code runs from flash through a 16 KiB cache, hot loops stay in it. No FPU: every f32 " +
     "operation is a soft-float call, counted in the instructions. 1.5 cycles per instruction assumed"),

@@ -8,7 +8,16 @@ import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
 import { boardThroughput, overBudget } from "../../tools/package/fit.ts";
 import { estimateTokensPerSecond } from "../core/estimate.ts";
-import { wholeNumber, number, openModel, loadModelTokenizer, lowerSource } from "./options.ts";
+import { wholeNumber, number, openModel, loadModelTokenizer, lowerSource, DEFAULT_MODEL_DIR } from "./options.ts";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { importModel } from "../../tools/convert/import.ts";
+import { loadTokenizer } from "../core/tokenizer.ts";
+import { tokenWork } from "../core/estimate.ts";
+import { EMULATED, emulatedBoard } from "../../boards/emulated.ts";
+import { emulate, measuredEstimate } from "../ship/emulate.ts";
+import { planFlash, readArtifactDir, writeFlashFiles } from "../ship/flash/images.ts";
 import { DEFAULT_PREFILL_BLOCK } from "../runtime/generate.ts";
 
 interface RunFlags {
@@ -26,10 +35,12 @@ interface RunFlags {
   kcache: CacheDtype;
   threshold: number;
   keepGoing?: boolean;
-  prefillBlock?: number;
+  emulate?: boolean;
+import { DEFAULT_PREFILL_BLOCK } from "../runtime/generate.ts";
 }
 
 export async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
+  if (flags.emulate) return runEmulated(checkpoint, flags, out, err);
   const src = openModel(checkpoint, { random: true });
   const tokenizer = loadModelTokenizer(src, flags.tokenizer);
   if (src.notice) err.write(`note: ${src.notice}\n`);
@@ -96,7 +107,67 @@ export function register(cli: Command): void {
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .addOption(new Option("--quant <dtype>", "weight storage of a checkpoint (default f32; slim layers keep W_K and W_KV in f32); a .slim runs the dtype it stores").choices(["f32", "f16", "q8_0", "q4_0"]))
     .addOption(new Option("--kcache <dtype>", "cache rows: f32, f16, or q8 (int8 plus a scale per row); slim layers whose V error grows too much at that precision keep a V-cache").choices(["f32", "f16", "q8"]).default("f32"))
-    .option("--prefill-block <n>", `prompt tokens per pass over the weights (default ${DEFAULT_PREFILL_BLOCK}, or 1 with --board); each adds activation memory`, wholeNumber("--prefill-block", 1))
+    .option("--emulate", "with --board: build the artifact and the native firmware, write the flash images and run them on the emulated board (QEMU), counting instructions per token")
+import { DEFAULT_PREFILL_BLOCK } from "../runtime/generate.ts";
     .option("--keep-going", "on <s> (the end of a training sequence) start a new line and go on, instead of stopping", false)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
+}
+
+/**
+ * `run --board X --emulate`: the artifact for the board, the native firmware (wasm2c + the board's toolchain),
+ * the flash images with the firmware in the app partition, and a run of those images in QEMU. The text comes
+ * from the emulated board; the estimate from the instructions it counted.
+ */
+async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
+  const name = flags.board ?? fail("E_FLAG", `--emulate needs --board: one of ${EMULATED.map((x) => x.board).join(", ")}`);
+  const e = emulatedBoard(name) ?? fail("E_FLAG", `--board ${name}: no emulated build; --emulate takes ${EMULATED.map((x) => x.board).join(", ")}`);
+  if (flags.build === "simd") fail("E_FLAG", "--build simd: the native firmware is translated from the scalar build (wasm2c has no SIMD)");
+  if (flags.kcache !== "f32") fail("E_FLAG", `--kcache ${flags.kcache}: the board firmware is built with f32 cache rows; leave --kcache out`);
+  const board = getBoard(name);
+  const path = checkpoint ?? join(DEFAULT_MODEL_DIR, "model.bin");
+  if (!existsSync(path)) fail("E_FILE", `${path}: no such checkpoint`);
+  const model = importModel(path).model;
+  const tokPath = flags.tokenizer ?? join(dirname(path), "tokenizer.bin");
+  loadTokenizer(tokPath, model.config.vocabSize);
+  const ctx = flags.ctx ?? model.config.seqLen;
+  const work = mkdtempSync(join(tmpdir(), "slimedge-emulate-"));
+  try {
+    const { buildArtifact } = await import("../../tools/package/build.ts");
+    const { buildFirmware } = await import("../../tools/package/firmware.ts");
+    const artifactDir = join(work, "artifact");
+    const step = (what: string) => err.write(`[emulate] ${what}\n`);
+    const built = await buildArtifact(model, readFileSync(tokPath), {
+      name: "model", board, ctx, mode: flags.mode, quant: flags.quant ?? "f32", simd: "off", out: artifactDir, threshold: flags.threshold,
+      onStep: (i, n, what) => step(`build ${i}/${n} ${what}`),
+    });
+    step(`native firmware for ${e.board} (${e.isa}): wasm2c + ${e.cc}`);
+    const fw = buildFirmware(artifactDir, e.board, join(work, "firmware"));
+    const flashDir = join(work, "flash");
+    writeFlashFiles(planFlash(readArtifactDir(artifactDir), board, { firmware: new Uint8Array(readFileSync(fw.app!)) }), flashDir);
+    step(`${e.qemu.binary} -M ${e.qemu.machine} -icount shift=0, flash images from ${flashDir}`);
+    const quote = (s: string) => `"${s.replace(/"/g, "")}"`;
+    const line = [quote(flags.prompt), "-n", String(flags.steps), "--temp", String(flags.temp), "--top-p", String(flags.topP), "--seed", String(flags.seed)].join(" ");
+    const r = await emulate(e, board, { flashDir, entry: fw.entry!, stackTop: fw.stackTop!, args: line });
+    out.write(r.stdout);
+    err.write(r.stderr.endsWith("\n") || r.stderr === "" ? r.stderr : `${r.stderr}\n`);
+    if (r.code !== 0) fail("E_RUNTIME", `the emulated ${board.name} exited with code ${r.code}`);
+    const ram = fw.ram!;
+    err.write(
+      `RAM of ${board.name}: linear memory ${ram.linearMemory} + firmware .data/.bss ${ram.data + ram.bss} + native stack ${ram.stack} ` +
+        `= ${ram.total} of ${ram.board} bytes (the native firmware keeps no module and no runtime); code ${fw.textBytes} bytes in flash\n`,
+    );
+    if (r.instructionsPerToken !== null) {
+      const n = Math.min(built.plan.ctx, (r.decodeSteps ?? 0) + 8);
+      const w = tokenWork(built.plan, n);
+      const est = measuredEstimate(e, board, r.instructionsPerToken, w.weightBytes + w.attentionBytes);
+      err.write(
+        `estimate on ${board.name} (native firmware from wasm2c, ${board.cpu.clockMHz} MHz): ${r.instructionsPerToken} instructions per token counted ` +
+          `in the emulator x CPI ${e.cpi} (assumed) -> ${est.compute.toPrecision(3)} tok/s; memory floor ${est.memory.toPrecision(3)} tok/s ` +
+          `(${w.weightBytes + w.attentionBytes} bytes per token at ${board.throughput.memoryBytesPerSecond / 1e6} MB/s); ` +
+          `~${est.tokensPerSecond.toPrecision(3)} tok/s, bound by ${est.boundBy}\n`,
+      );
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }

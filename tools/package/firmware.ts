@@ -41,8 +41,9 @@ function run(cmd: string, args: string[], what: string): string {
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.error) fail("E_FILE", `${what}: ${cmd} not found (${(r.error as NodeJS.ErrnoException).code}); install it (see .ci/run)`);
   if (r.status !== 0) {
-    const lines = `${r.stderr}\n${r.stdout}`.split("\n").filter((l) => /error|overflow|not fit|larger than/i.test(l));
-    fail("E_RUNTIME", `${what} failed: ${(lines.at(-1) ?? r.stderr.trim().split("\n").at(-1) ?? `exit ${r.status}`).trim()}`);
+    // the first line that says what is wrong: an overflowing region, an undefined symbol, a compiler error
+    const lines = `${r.stderr}\n${r.stdout}`.split("\n").filter((l) => /overflow|not fit|larger than|undefined reference|error/i.test(l) && !/^collect2/.test(l));
+    fail("E_RUNTIME", `${what} failed: ${(lines[0] ?? r.stderr.trim().split("\n").at(-1) ?? `exit ${r.status}`).trim()}`);
   }
   return r.stdout;
 }
@@ -81,6 +82,7 @@ const INCLUDES = (out: string) => ["-I", out, "-I", core("core"), "-I", core("na
 
 /** Builds the native firmware for "host" or an emulated board into `out`. */
 export function buildFirmware(artifactDir: string, target: string, out: string): Firmware {
+  if (!existsSync(FIRMWARE_DIR)) fail("E_FILE", `${FIRMWARE_DIR}: the firmware sources are missing from this checkout`);
   const { core: module, pages } = readArtifact(artifactDir);
   if (target === "host") {
     const sources = translate(module, pages, out, false);
@@ -107,7 +109,7 @@ function buildBareMetal(e: EmulatedBoard, module: string, pages: number, out: st
   writeFileSync(join(out, "link.ld"), ld);
   const lib = join(PICOLIBC, e.picolibc);
   if (!existsSync(join(lib, "libc.a"))) fail("E_FILE", `${lib}/libc.a: picolibc for ${e.isa} not found; apt-get install ${e.packages.join(" ")}`);
-  const libgcc = run(e.cc, [...e.cflags, "-print-libgcc-file-name"], `${e.cc}`).trim();
+  const libgcc = run(e.cc, [...e.libgccFlags, "-print-libgcc-file-name"], `${e.cc}`).trim();
   const elf = join(out, "firmware.elf");
   run(
     e.cc,
