@@ -1,0 +1,194 @@
+/**
+ * The board side of `slimedge flash`: the native firmware (boards/firmware: wasm2c of the artifact's small
+ * command module + the portable C core) reads the very images `flash --out` writes — partition table, model
+ * partition, firmware in the app partition — and must print exactly the text Node prints for the same model,
+ * plan and sampler. On the host (gcc) and on emulated boards in QEMU: RV32IMC (esp32-c3) and Cortex-M33
+ * (rp2350) with a model small enough for a 400 KB SRAM board, and RV32IMAFC (esp32-p4) and Cortex-M33
+ * (rp2350-psram) with the shipped model at q8_0. The oracle is `slimedge run` on Node (host/runtime), which
+ * shares no code with the firmware's tokenizer, sampler or C.
+ *
+ * Needs wabt, gcc, gcc-riscv64-unknown-elf, gcc-arm-none-eabi, picolibc-riscv64-unknown-elf,
+ * picolibc-arm-none-eabi, qemu-system-misc and qemu-system-arm (.ci/run installs them).
+ */
+import { describe, it, expect, beforeAll } from "vitest";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { randomLlamaWeights, writeV0 } from "./fixtures/llama2c-writer.ts";
+import { loadLlama2c } from "../tools/convert/llama2c.ts";
+import { buildArtifact } from "../tools/package/build.ts";
+import { buildFirmware, type Firmware } from "../tools/package/firmware.ts";
+import { planFlash, readArtifactDir, writeFlashFiles } from "../host/ship/flash/images.ts";
+import { emulate } from "../host/ship/emulate.ts";
+import { emulatedBoard } from "../boards/emulated.ts";
+import { getBoard } from "../boards/index.ts";
+import { planArena } from "../host/core/plan.ts";
+import { SlimError } from "../host/core/errors.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = join(root, "bin", "slimedge.js");
+const tokenizerPath = join(root, "models", "slimedge-tiny", "tokenizer.bin");
+const defaultModel = join(root, "models", "slimedge-tiny", "model.bin");
+const work = mkdtempSync(join(tmpdir(), "slimedge-firmware-"));
+
+/**
+ * A random model small enough for the esp32-c3's 3 pages (192 KiB) of linear memory at q8_0: the weights
+ * with their unshared classifier are 107 KiB, and ctx 62 is the largest context whose arena (tokenizer and
+ * command buffers included) stays within 3 pages; ctx 63 needs a 4th.
+ */
+const SMALL = { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 1024, seqLen: 1024 };
+const SMALL_CTX = 62;
+const smallModel = join(work, "small", "model.bin");
+
+beforeAll(() => {
+  const dir = join(work, "small");
+  cpSync(tokenizerPath, join(dir, "tokenizer.bin"));
+  writeFileSync(smallModel, writeV0(SMALL, randomLlamaWeights(SMALL, 2), { sharedClassifier: false }));
+});
+
+/** Node's text: `slimedge run` on the host runtime, with the same plan and sampler. */
+function nodeText(model: string, ctx: number, args: string[]): string {
+  const r = spawnSync(process.execPath, [bin, "run", model, "--quant", "q8_0", "--ctx", String(ctx), "--build", "scalar", ...args], { encoding: "utf8", timeout: 120_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+/** `slimedge build` for the board, then `flash --out` with the firmware (when given) in the app partition. */
+async function artifact(model: string, board: string, ctx: number, tag: string): Promise<string> {
+  const out = join(work, `artifact-${tag}`);
+  await buildArtifact(loadLlama2c(model), readFileSync(join(model, "..", "tokenizer.bin")), {
+    name: "model", board: getBoard(board), ctx, mode: "auto", quant: "q8_0", simd: "auto", out, threshold: 1e-3,
+  });
+  return out;
+}
+
+function flashImages(artifactDir: string, board: string, tag: string, firmware?: Firmware): string {
+  const out = join(work, `flash-${tag}`);
+  const app = firmware?.app ? new Uint8Array(readFileSync(firmware.app)) : undefined;
+  writeFlashFiles(planFlash(readArtifactDir(artifactDir), getBoard(board), { firmware: app }), out);
+  return out;
+}
+
+const GREEDY = ["-p", "Once upon a time", "-n", "12", "--temp", "0"];
+const GREEDY_LINE = '"Once upon a time" -n 12 --temp 0';
+
+describe("the firmware core on the host (gcc + wasm2c)", () => {
+  let flash = "";
+  let fw: Firmware;
+  const runFw = (dir: string, args: string[]) => spawnSync(fw.elf, [dir, ...args], { encoding: "utf8", timeout: 60_000 });
+
+  beforeAll(async () => {
+    const dir = await artifact(smallModel, "esp32-c3", SMALL_CTX, "host");
+    flash = flashImages(dir, "esp32-c3", "host");
+    fw = buildFirmware(dir, "host", join(work, "fw-host"));
+  }, 300_000);
+
+  it("reads a flash --out image and prints Node's greedy text", () => {
+    const want = nodeText(smallModel, SMALL_CTX, GREEDY);
+    const r = runFw(flash, ["Once upon a time", "-n", "12", "--temp", "0"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(want);
+    expect(want.length).toBeGreaterThan("Once upon a time\n".length + 8); // text was generated, not only the prompt
+    expect(r.stderr).toMatch(/slimedge-fw: ns per token \d+ \(mean of 11 decode steps/);
+  });
+
+  it("prints Node's sampled text as well (temperature, top-p and seed through the command's own sampler)", () => {
+    const args = ["-n", "16", "--temp", "0.9", "--top-p", "0.8", "--seed", "7"];
+    const want = nodeText(smallModel, SMALL_CTX, ["-p", "The cat", ...args]);
+    const r = runFw(flash, ["The cat", ...args]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(want);
+  });
+
+  it("refuses a partition table whose MD5 row does not match, in one line", () => {
+    const bad = join(work, "flash-bad-md5");
+    cpSync(flash, bad, { recursive: true });
+    const table = readFileSync(join(bad, "partition-table.bin"));
+    table[4 * 32 + 12] ^= 0x01; // a letter of the "model" label
+    writeFileSync(join(bad, "partition-table.bin"), table);
+    const r = runFw(bad, ["x", "-n", "1"]);
+    expect(r.status).toBe(70);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe("slimedge-fw: partition table: the MD5 row does not match the entries before it\n");
+  });
+
+  it("refuses a model partition that is not a module, and one planned for another memory", async () => {
+    const bad = join(work, "flash-bad-model");
+    cpSync(flash, bad, { recursive: true });
+    const model = readFileSync(join(bad, "model.bin"));
+    model[0] = 0xff;
+    writeFileSync(join(bad, "model.bin"), model);
+    let r = runFw(bad, ["x"]);
+    expect(r.status).toBe(70);
+    expect(r.stderr).toMatch(/^slimedge-fw: model partition: not a WebAssembly module/);
+
+    // the same model planned for rp2350's 4 pages with a longer context; this firmware's arena is 3 pages
+    const other = flashImages(await artifact(smallModel, "rp2350", 120, "ctx120"), "rp2350", "ctx120");
+    expect(JSON.parse(readFileSync(join(work, "artifact-ctx120", "plan.json"), "utf8")).pages).toBe(4);
+    r = runFw(other, ["x"]);
+    expect(r.status).toBe(70);
+    expect(r.stderr).toMatch(/^slimedge-fw: model partition: the model plans another number of pages than this firmware's linear memory/);
+  });
+});
+
+describe("emulated boards print Node's greedy text from the flash image", () => {
+  const cases = [
+    { board: "esp32-c3", model: () => smallModel, ctx: SMALL_CTX, what: "RV32IMC, the small model in 400 KB SRAM" },
+    { board: "rp2350", model: () => smallModel, ctx: SMALL_CTX, what: "Cortex-M33, the small model in 520 KB SRAM" },
+    { board: "esp32-p4", model: () => defaultModel, ctx: 64, what: "RV32IMAFC, the shipped model at q8_0 in PSRAM" },
+    { board: "rp2350-psram", model: () => defaultModel, ctx: 64, what: "Cortex-M33, the shipped model at q8_0 in PSRAM" },
+  ];
+  for (const c of cases) {
+    it(`${c.board} (${c.what})`, async () => {
+      const board = getBoard(c.board);
+      const e = emulatedBoard(c.board)!;
+      const dir = await artifact(c.model(), c.board, c.ctx, c.board);
+      const fw = buildFirmware(dir, c.board, join(work, `fw-${c.board}`));
+      // the firmware fits the board's RAM, which the linker script holds it to
+      expect(fw.ram!.total).toBeLessThanOrEqual(board.ramBytes);
+      expect(fw.ram!.linearMemory).toBe(fw.pages * 65536);
+      const flash = flashImages(dir, c.board, c.board, fw);
+      expect(readFileSync(join(flash, "flash_args"), "utf8")).toMatch(/^0x10000 app\.bin$/m);
+      const r = await emulate(e, board, { flashDir: flash, entry: fw.entry!, stackTop: fw.stackTop!, args: GREEDY_LINE });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(nodeText(c.model(), c.ctx, GREEDY));
+      // 12 tokens (the shipped model may stop at </s> sooner): one decode step between each two token writes
+      if (c.model() === smallModel) expect(r.decodeSteps).toBe(11);
+      else expect(r.decodeSteps).toBeGreaterThanOrEqual(5);
+      expect(r.instructionsPerToken).toBeGreaterThan(100_000);
+      expect(r.stackPeak!).toBeLessThan(fw.ram!.stack);
+    }, 600_000);
+  }
+
+  it("a model one page too large for esp32-c3 fails in the planner, before anything is compiled or emulated", async () => {
+    const board = getBoard("esp32-c3");
+    const model = loadLlama2c(smallModel);
+    const tok = readFileSync(tokenizerPath);
+    const over = planArena(model.config, SMALL_CTX + 1, ["slim", "slim"], { weights: "q8_0", tokenizerBytes: tok.length });
+    expect(over.pages).toBe(board.linearMemoryBytes / 65536 + 1);
+    const out = join(work, "artifact-too-large");
+    const err = await buildArtifact(model, tok, { name: "model", board, ctx: SMALL_CTX + 1, mode: "auto", quant: "q8_0", simd: "auto", out, threshold: 1e-3 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SlimError);
+    expect((err as SlimError).code).toBe("E_FIT");
+    expect((err as SlimError).message).toMatch(/does not fit esp32-c3: ctx 63 .* needs 262144 bytes = 4 pages .* of 196608 bytes .*fits up to ctx 62/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe("slimedge run --board X --emulate", () => {
+  it("runs the emulated board for a user and states the estimate with its assumed CPI", () => {
+    const r = spawnSync(process.execPath, [bin, "run", smallModel, "--board", "rp2350", "--emulate", "--quant", "q8_0", "--ctx", String(SMALL_CTX), ...GREEDY], { encoding: "utf8", timeout: 600_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(nodeText(smallModel, SMALL_CTX, GREEDY));
+    expect(r.stderr).toMatch(/slimedge-fw: instructions per token \d+/);
+    expect(r.stderr).toMatch(/estimate on rp2350 \(native firmware from wasm2c, 150 MHz\): \d+ instructions per token counted in the emulator x CPI 1\.5 \(assumed\)/);
+  }, 600_000);
+
+  it("refuses a board without an emulated build, in one line", () => {
+    const r = spawnSync(process.execPath, [bin, "run", "--board", "esp32-s3", "--emulate"], { encoding: "utf8", timeout: 60_000 });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim()).toBe("slimedge: --board esp32-s3: no emulated build; --emulate takes esp32-c3, esp32-p4, rp2350, rp2350-psram");
+  });
+});
