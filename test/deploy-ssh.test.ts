@@ -234,6 +234,16 @@ describe.skipIf(missing)(`slimedge deploy --host${skipNote(missing)}`, () => {
     }
   });
 
+  it("refuses the SIMD build on a runtime without SIMD, before anything is uploaded or current switched", async () => {
+    expect(a.simd).toBe(true); // rpi-4's wasmtime has SIMD, so build chose the SIMD build
+    const dir = remoteDir();
+    const args = deployArgs(first, dir);
+    args[args.indexOf("node")] = "iwasm";
+    expectOneLine(await cli(args), 1, /tiny\.cmd\.wasm is the SIMD build, and iwasm runs WebAssembly without 128-bit SIMD/, /--simd off/);
+    expect(existsSync(join(dir, "current"))).toBe(false);
+    expect(existsSync(join(dir, "releases"))).toBe(false);
+  });
+
   it("refuses contradictory or missing flags with one line", async () => {
     expectOneLine(await cli(["deploy", first, "--board", "rpi-4"]), 2, /--host or --inventory/);
     expectOneLine(await cli(["deploy", first, "--host", host()]), 2, /--board: needed with --host/);

@@ -32,6 +32,8 @@ interface RuntimeFacts {
   homeBin?: string;
   /** How to get it onto the board. */
   install: string;
+  /** Whether it runs WebAssembly 128-bit SIMD, which the SIMD build of the command needs. */
+  simd: boolean;
   /** argv running `wasm` with the command's own arguments, from inside the release directory. */
   argv: (bin: string, wasm: string, args: string[]) => string[];
 }
@@ -40,19 +42,23 @@ const RUNTIMES: Record<SshRuntime, RuntimeFacts> = {
   wasmtime: {
     homeBin: ".wasmtime/bin/wasmtime",
     install: "curl https://wasmtime.dev/install.sh -sSf | bash",
+    simd: true, // Cranelift, SIMD on by default
     argv: (bin, wasm, args) => [bin, "run", wasm, ...args],
   },
   wasmer: {
     homeBin: ".wasmer/bin/wasmer",
     install: "curl https://get.wasmer.io -sSfL | sh",
+    simd: true,
     argv: (bin, wasm, args) => [bin, "run", wasm, "--", ...args],
   },
   iwasm: {
     install: "build WAMR's product-mini/platforms/linux with cmake (https://github.com/bytecodealliance/wasm-micro-runtime) and put iwasm on the PATH",
+    simd: false, // WAMR's interpreters refuse v128 ("v128 value type requires simd feature"); its SIMD is for AOT/JIT only
     argv: (bin, wasm, args) => [bin, wasm, ...args],
   },
   node: {
     install: "install Node.js 20 or newer (https://nodejs.org/en/download)",
+    simd: true, // V8, since Node 16.4
     argv: (bin, wasm, args) => [bin, "--no-warnings", RUNNER_NAME, wasm, ...args],
   },
 };
@@ -97,6 +103,8 @@ export interface Artifact {
   /** Release directory name: the first 12 hex digits of `hash`. */
   id: string;
   bytes: number;
+  /** plan.json "build": the SIMD build needs a runtime with WebAssembly SIMD. */
+  simd: boolean;
 }
 
 const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
@@ -119,7 +127,22 @@ export function readArtifact(dir: string): Artifact {
   const manifestBytes = new TextEncoder().encode(manifest);
   const hash = sha256(manifestBytes);
   files.push({ name: MANIFEST, size: manifestBytes.length, sha256: hash, source: { data: manifestBytes } });
-  return { dir: abs, name, board: board!, files, manifest, hash, id: hash.slice(0, 12), bytes: files.reduce((n, f) => n + f.size, 0) };
+  const build = (JSON.parse(readFileSync(planPath, "utf8")) as { build?: unknown }).build;
+  if (build !== "simd" && build !== "scalar") fail("E_FORMAT", `${planPath}: "build" is ${JSON.stringify(build)}, expected "simd" or "scalar"`);
+  return { dir: abs, name, board: board!, files, manifest, hash, id: hash.slice(0, 12), bytes: files.reduce((n, f) => n + f.size, 0), simd: build === "simd" };
+}
+
+/**
+ * Whether `runtime` can load the artifact: the SIMD build fails to load on a runtime without WebAssembly SIMD
+ * (WAMR's interpreters, wasm3), so it is refused before anything is uploaded or `current` switched.
+ */
+export function checkRuntimeLoads(artifact: Artifact, runtime: SshRuntime): void {
+  if (artifact.simd && !RUNTIMES[runtime].simd)
+    fail(
+      DEPLOY_ERROR,
+      `${artifact.name}.cmd.wasm is the SIMD build, and ${runtime} runs WebAssembly without 128-bit SIMD (its interpreters refuse v128 types), so it would not load; ` +
+        `rebuild with slimedge build --simd off, or deploy with --runtime wasmtime, wasmer or node`,
+    );
 }
 
 /** Refuses an artifact planned for another board than the one named. */
@@ -241,6 +264,7 @@ export async function deployRelease(s: SshSession, artifact: Artifact, remoteDir
     s.doing = what;
     progress.onStep?.(what);
   };
+  checkRuntimeLoads(artifact, runtime);
   step(`checking ${remoteDir} and ${runtime}`);
   const p = await probe(s, remoteDir, runtime, artifact.id);
   if (!p.runtimeBin) fail(DEPLOY_ERROR, `${runtime} is not installed on ${s.name}: ${RUNTIMES[runtime].install}, or pick --runtime ${runtime === "node" ? "wasmtime" : "node"}`);
