@@ -10,12 +10,12 @@ export const esp32P4: BoardProfile = {
   arenaMemory: "PSRAM",
   linearMemoryBytes: 31 * MiB, // 496 pages
   linearMemoryBasis:
-    "The 32 MiB PSRAM is mapped whole and large allocations go there; ESP-IDF, stacks and WAMR stay in the " +
-    "768 KiB HP L2 memory. 1 MiB of PSRAM is kept back for the loaded AOT module, driver buffers and heap " +
+    "The 32 MiB PSRAM is mapped whole and large allocations go there; ESP-IDF, stacks and the firmware stay in the " +
+    "768 KiB HP L2 memory. 1 MiB of PSRAM is kept back for driver buffers and heap " +
     "fragmentation: 496 pages. A display or camera frame buffer also lives in PSRAM: subtract it when the " +
     "firmware uses one.",
   flashBytes: 16 * MiB,
-  runtime: "wamr-aot",
+  runtime: "wasm2c-native",
   simd: false,
   throughput: {
     memoryBytesPerSecond: 200e6,
@@ -23,8 +23,9 @@ export const esp32P4: BoardProfile = {
     basis:
       "PSRAM: 16-line (hex) interface at 200 MHz DTR is 800 MB/s raw; ~200 MB/s sustained through the L2 " +
       "cache assumed. Compute: the F extension's fmadd.s at 400 MHz, ~2 cycles per MAC with loads natively " +
-      "(~200 M MAC/s), AOT code with software bounds checks ~75 % of that. wamrc emits no SIMD for RV32, and " +
-      "the P4's own vector (PIE/AI) instructions are not used by it.",
+      "(~200 M MAC/s), the wasm2c-native firmware with software bounds checks ~75 % of that. wasm2c translates " +
+      "the scalar build, and the P4's own vector (PIE/AI) instructions are not used. `slimedge run --board " +
+      "esp32-p4 --emulate` counts the firmware's instructions per token in QEMU.",
   },
   sources: [
     "ESP32-P4 Series Datasheet v1.x, §1 Overview (dual-core RISC-V HP CPU up to 400 MHz with single-precision FPU and AI extensions; 768 KB HP L2MEM; in-package PSRAM)",

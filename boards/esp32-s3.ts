@@ -13,18 +13,18 @@ export const esp32S3: BoardProfile = {
     "The 8 MiB PSRAM is mapped whole (the S3 has 32 MB of virtual address space for external RAM) and " +
     "ESP-IDF's malloc hands allocations above 16 KiB to PSRAM, so the linear memory lands there while ESP-IDF, " +
     "FreeRTOS stacks and WAMR itself stay in the 512 KiB internal SRAM. 512 KiB of PSRAM is kept back for the " +
-    "loaded AOT module, Wi-Fi/lwIP buffers that spill into PSRAM and heap fragmentation: 120 pages.",
+    "firmware's buffers, Wi-Fi/lwIP buffers that spill into PSRAM and heap fragmentation: 120 pages.",
   flashBytes: 16 * MiB,
-  runtime: "wamr-aot",
+  runtime: "wasm2c-native",
   simd: false,
   throughput: {
     memoryBytesPerSecond: 40e6,
     f32MacsPerSecond: { scalar: 60e6, simd: null },
     basis:
       "PSRAM: octal SPI, DTR at 80 MHz, is 160 MB/s raw; through the data cache with line fills ~40 MB/s " +
-      "sustained read is assumed. Compute: LX7 madd.s loop ~2-3 cycles per MAC natively (~100 M MAC/s); wamrc " +
-      "code on a 32-bit target keeps software bounds checks, ~60 % of native assumed. wamrc does not lower WASM " +
-      "SIMD for Xtensa, and the S3's own 128-bit PIE vector instructions are not used by it.",
+      "sustained read is assumed. Compute: LX7 madd.s loop ~2-3 cycles per MAC natively (~100 M MAC/s); the " +
+      "wasm2c-native firmware keeps software bounds checks on a 32-bit target, ~60 % of native assumed. wasm2c " +
+      "translates the scalar build only, and the S3's own 128-bit PIE vector instructions are not used.",
   },
   sources: [
     "ESP32-S3 Series Datasheet v1.x, §1 Overview and §4.1.1 CPU (dual-core Xtensa LX7 up to 240 MHz, single-precision FPU)",

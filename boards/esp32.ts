@@ -12,22 +12,22 @@ export const esp32: BoardProfile = {
   linearMemoryBasis:
     "Of the 520 KiB SRAM only about 320 KiB is data RAM (DRAM): SRAM0 serves as instruction RAM and the two " +
     "CPUs' flash caches, and ROM keeps a few KiB. ESP-IDF's .data/.bss, FreeRTOS task stacks and WAMR (the " +
-    "loaded module plus the fast interpreter's pre-compiled code, about twice the 17 KiB decoder, and its " +
-    "operand stack) take roughly half of that. Linear memory is whole 64 KiB pages in one contiguous block, " +
+    "loaded module, its classic interpreter's 49 KB and its stacks — the fast interpreter's 120 KB would not " +
+    "leave two pages) take roughly half of that. Linear memory is whole 64 KiB pages in one contiguous block, " +
     "and the largest free DRAM block on an ESP32 is typically 110-160 KiB: 2 pages (128 KiB) with Bluetooth " +
     "off (its controller otherwise reserves 64 KiB of DRAM) and Wi-Fi off. Check heap_caps_get_largest_free_block " +
     "on the real firmware before relying on the second page.",
   flashBytes: 4 * MiB,
-  runtime: "wamr-interp",
+  runtime: "wamr-classic",
   simd: false,
   throughput: {
     memoryBytesPerSecond: 400e6,
-    f32MacsPerSecond: { scalar: 5e6, simd: null },
+    f32MacsPerSecond: { scalar: 2.5e6, simd: null },
     basis:
       "SRAM: 32-bit loads at 240 MHz are 960 MB/s peak; ~400 MB/s sustained assumed. Compute: the LX6 FPU's " +
       "madd.s in a load-load-multiply-add loop is ~3 cycles per MAC natively (~80 M MAC/s); WAMR's fast " +
-      "interpreter runs such loops roughly 15x slower than native code. The fast interpreter has no WASM SIMD " +
-      "on Xtensa.",
+      "interpreter runs such loops roughly 15x slower than native code and the classic one about half as fast " +
+      "again. WAMR's interpreters have no WASM SIMD.",
   },
   sources: [
     "ESP32 Series Datasheet v4.x, §1 Overview and §3.1 CPU (dual-core Xtensa LX6, up to 240 MHz, single-precision FPU)",

@@ -21,10 +21,12 @@ export const GiB = 1024 * MiB;
 export const pages = (n: number): number => n * WASM_PAGE_BYTES;
 
 /**
- * How the module runs on the board. wamr-interp: WAMR's fast interpreter; wamr-aot: WAMR running code compiled
- * ahead of time by wamrc; wasm3: the wasm3 interpreter; wasmtime: Cranelift-compiled code; node: V8.
+ * How the module runs on the board, only ways the toolkit builds or deploys to. wamr-interp: WAMR's fast
+ * interpreter and wamr-classic its classic one (the WAMR firmware, boards/firmware/esp-idf); wasm2c-native:
+ * the module translated to C and compiled into the firmware (boards/firmware/native); wasm3: the wasm3
+ * interpreter; wasmtime: Cranelift-compiled code; node: V8. What each costs in RAM: boards/runtimes.ts.
  */
-export type Runtime = "wamr-interp" | "wamr-aot" | "wasm3" | "wasmtime" | "node";
+export type Runtime = "wamr-interp" | "wamr-classic" | "wasm2c-native" | "wasm3" | "wasmtime" | "node";
 
 export interface Cpu {
   core: string; // e.g. "Xtensa LX7"

@@ -9,7 +9,7 @@ import { GiB, KiB, MiB } from "../boards/profile.ts";
 import { slimError } from "./helpers.ts";
 
 const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
-const RUNTIMES = ["wamr-interp", "wamr-aot", "wasm3", "wasmtime", "node"];
+const RUNTIMES = ["wamr-interp", "wamr-classic", "wasm2c-native", "wasm3", "wasmtime", "node"];
 const SBCS = ["rpi-zero-2w", "rpi-4", "rpi-5", "host"];
 
 describe("board profiles", () => {
@@ -68,7 +68,7 @@ describe("board profiles", () => {
   it("gives WASM SIMD only to runtimes that have it on that CPU", () => {
     for (const b of boards) {
       // WAMR has no WASM SIMD on Xtensa or RISC-V, wasm3 none at all; wasmtime and V8 have it on aarch64/x86-64.
-      if (b.runtime.startsWith("wamr") || b.runtime === "wasm3") expect(b.simd, b.name).toBe(false);
+      if (b.runtime.startsWith("wamr") || b.runtime === "wasm3" || b.runtime === "wasm2c-native") expect(b.simd, b.name).toBe(false);
       if (b.runtime === "wasmtime") expect(b.simd, b.name).toBe(b.cpu.isa === "aarch64" || b.cpu.isa === "x86_64");
     }
   });
@@ -110,7 +110,7 @@ describe("slimedge boards", () => {
     expect(lines[0]).toMatch(/^board\s+linear memory\s+pages\s+in\s+flash\s+runtime\s+SIMD\s+cpu/);
     const rows = lines.slice(2);
     expect(rows.map((l) => l.split(/\s+/)[0])).toEqual(boardNames());
-    expect(rows.find((l) => l.startsWith("esp32-s3 "))).toMatch(/7\.5 MiB\s+120\s+PSRAM\s+16\.0 MiB\s+wamr-aot\s+no/);
+    expect(rows.find((l) => l.startsWith("esp32-s3 "))).toMatch(/7\.5 MiB\s+120\s+PSRAM\s+16\.0 MiB\s+wasm2c-native\s+no/);
     expect(rows.find((l) => l.startsWith("rpi-5 "))).toMatch(/4\.00 GiB\s+65536\s+DRAM\s+—\s+wasmtime\s+yes/);
   });
 });

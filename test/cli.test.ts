@@ -115,7 +115,7 @@ describe("slimedge run", () => {
     const r = slimedge("run", join(dir, "good.bin"), "-n", "8", "--board", "esp32-s3", "--ctx", "64");
     expect(r.code).toBe(0);
     expect(r.lines.at(-2)).toMatch(/· scalar, f32 weights, f32 cache rows$/);
-    expect(r.lines.at(-1)).toMatch(/^estimate on esp32-s3 \(wamr-aot, no SIMD, arena in PSRAM\): ~[\d.]+ tok\/s .* not measured on the board$/);
+    expect(r.lines.at(-1)).toMatch(/^estimate on esp32-s3 \(wasm2c-native, no SIMD, arena in PSRAM\): ~[\d.]+ tok\/s .* not measured on the board$/);
   });
 
   it("refuses a run that does not fit the simulated board, with needed and available bytes", () => {

@@ -23,7 +23,9 @@ import {
   formatFitReport,
   maxContext,
   overBudget,
+  ramUse,
 } from "../tools/package/fit.ts";
+import { RUNTIME_MEMORY } from "../boards/runtimes.ts";
 import { estimateTokensPerSecond } from "../host/core/estimate.ts";
 import { formatBytes } from "../host/core/format.ts";
 import { randomLlamaWeights, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
@@ -213,6 +215,27 @@ describe("overBudget", () => {
     expect(overBudget(plan, board)!.message).toMatch(new RegExp(`\\(vanilla, q4_0 weights, q8 K-cache\\).*; vanilla fits up to ctx ${best}$`));
   });
 
+  it("counts the board's whole RAM: the module its runtime keeps, the runtime, the stacks, the firmware and the system", () => {
+    const one: ModelConfig = { ...SMALL, nLayers: 1 };
+    const plan = planArena(one, 16, layerModes(one, "slim"), { weights: "q8_0" });
+    const classic = getBoard("esp32"); // WAMR's classic interpreter: 49,048 B measured
+    const fast: BoardProfile = { ...classic, runtime: "wamr-interp" }; // the fast one: 119,832 B measured
+    expect(arenaBytes(plan)).toBe(classic.linearMemoryBytes); // both pages fit the linear memory either way
+    const module = 40_000;
+    const ram = ramUse(plan, fast, module)!;
+    const r = RUNTIME_MEMORY["wamr-interp"]!;
+    expect(r.runtimeBytes).toBe(119_832);
+    expect(ram.total).toBe(arenaBytes(plan) + module + 119_832 + r.wasmStackBytes + r.nativeStackBytes + r.firmwareBytes + ram.system);
+    expect(ram.total).toBeGreaterThan(classic.ramBytes);
+    const e = overBudget(plan, fast)!;
+    expect(e.code).toBe("E_FIT");
+    expect(e.message).toMatch(/^does not fit esp32: ctx 16 \(slim, q8_0 weights, f32 K-cache\) needs \d+ bytes of RAM with wamr-interp, \d+ more than the board's 532480 \(linear memory 131072 \+ module kept \d+ \+ wamr-interp runtime 119832 \+ wasm stack 8192 \+ native stack 8192 \+ firmware 16384 \+ system 270336 = \d+ of 532480 bytes of RAM\)/);
+    // the classic interpreter leaves room for the same plan; the native firmware keeps no module and no runtime
+    expect(overBudget(plan, classic)).toBeNull();
+    const native = ramUse(plan, { ...classic, runtime: "wasm2c-native" }, module)!;
+    expect(native.module + native.runtimeBytes + native.wasmStack).toBe(0);
+  });
+
   it("says when not even ctx 1 fits, and how big the weights alone are", () => {
     const plan = planArena(DEFAULT_SHAPE, 16, layerModes(DEFAULT_SHAPE, "slim"));
     expect(overBudget(plan, getBoard("esp32"))!.message).toMatch(/not even ctx 1 fits \(slim, f32 weights, f32 K-cache; the weights alone are 5\.1 MiB\)$/);
@@ -238,7 +261,7 @@ describe("slimedge plan", () => {
     const r = slimedge("plan", model(), "--board", "esp32-s3");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/model: dim 64, hidden 128, 2 layers, 4 heads \(4 K\/V\), vocab 256, seq_len 1024/);
-    expect(r.stdout).toMatch(/board: esp32-s3 .*7\.5 MiB of linear memory in PSRAM, wamr-aot, no SIMD/);
+    expect(r.stdout).toMatch(/board: esp32-s3 .*7\.5 MiB of linear memory in PSRAM, wasm2c-native, no SIMD/);
     expect(r.stdout.split("\n").filter((l) => /^(f32|f16|q8_0|q4_0)\s+(f32|f16|q8)\s/.test(l))).toHaveLength(12);
     expect(r.stderr).toBe("");
   });
@@ -248,7 +271,7 @@ describe("slimedge plan", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/memory map of ctx 512 \(vanilla, f32 weights, f32 K-cache\):/);
     expect(r.stdout).toMatch(/^ {2}k_cache\s+0x[0-9a-f]{8}/m);
-    expect(r.stdout).toMatch(/^fits rp2350-psram: ctx 512 .* of 7\.5 MiB \(\d+ %\)$/m);
+    expect(r.stdout).toMatch(/^fits rp2350-psram: ctx 512 .* of 7\.5 MiB \(\d+ %\); RAM: linear memory \d+ \+ module kept 0 \+ wasm2c-native runtime 0 \+ .* of 8921088 bytes of RAM$/m);
   });
 
   it("with --ctx over budget: one E_FIT line with the numbers and what would fit, exit 1", () => {

@@ -165,7 +165,7 @@ describe("readInventory", () => {
     expect(error(write("port.yaml", "- name: x\n  host: a\n  board: rpi-4\n  port: 70000\n"))).toMatch(/port\.yaml: boards\[0\] \(x\): port 70000 is not a whole number in 1–65535/);
     expect(error(write("board.yaml", "- host: a\n  board: rpi-6\n"))).toMatch(/board\.yaml: boards\[0\]: board rpi-6: unknown board; known: .*rpi-5/);
     expect(error(write("noboard.yaml", "- host: a\n"))).toMatch(/noboard\.yaml: boards\[0\]: no board profile/);
-    expect(error(write("esp.yaml", "- host: a\n  board: esp32-s3\n"))).toMatch(/esp\.yaml: boards\[0\]: board esp32-s3: runs wamr-aot from flash/);
+    expect(error(write("esp.yaml", "- host: a\n  board: esp32-s3\n"))).toMatch(/esp\.yaml: boards\[0\]: board esp32-s3: runs wasm2c-native from flash/);
     expect(error(write("rt.yaml", "- host: a\n  board: rpi-4\n  runtime: wasm3\n"))).toMatch(/rt\.yaml: boards\[0\]: runtime wasm3 is not one of wasmtime, node, iwasm, wasmer/);
     expect(error(write("dup.yaml", "- {name: x, host: a, board: rpi-4}\n- {name: x, host: b, board: rpi-4}\n"))).toMatch(/dup\.yaml: two boards are named x/);
     expect(error(write("same.yaml", "- {name: x, host: pi@a, board: rpi-4}\n- {name: y, host: a, user: pi, board: rpi-4}\n"))).toMatch(/same\.yaml: y deploys into ~\/slimedge on pi@a, as another entry does/);

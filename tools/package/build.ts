@@ -23,7 +23,8 @@ import { estimateTokensPerSecond } from "../../host/core/estimate.ts";
 import type { BoardProfile } from "../../boards/profile.ts";
 import type { LayerReport } from "../convert/slimify.ts";
 import { prepareModel } from "../convert/prepare.ts";
-import { boardThroughput, overBudget } from "./fit.ts";
+import { boardThroughput, overBudget, ramUse } from "./fit.ts";
+import { formatBoardMemory } from "../../boards/runtimes.ts";
 import { buildCommand, buildCoreCommand } from "./command.ts";
 import { memoryMapSvg } from "./memory-map.ts";
 import { verifyArtifact, ALLOWED_WASI } from "./verify.ts";
@@ -101,7 +102,7 @@ function writeAtomic(dir: string, name: string, data: string | Uint8Array): stri
 }
 
 /** plan.json: every region, tensor, cache and buffer with its offset and size, plus what chose them. */
-function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: LayerDecision): string {
+function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: LayerDecision, coreBytes: number): string {
   const estimate = (n: number) => Number(estimateTokensPerSecond(plan, n, boardThroughput(board)).toPrecision(3));
   return JSON.stringify(
     {
@@ -120,11 +121,23 @@ function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: La
       layers: plan.layers,
       activations: plan.activations,
       slimify: layers,
-      estimatedTokensPerSecond: { note: "host/estimate.ts: counted bytes and MACs against the board profile; not measured", at64: estimate(Math.min(64, plan.ctx)), atCtx: estimate(plan.ctx) },
+      memory: ramUse(plan, board, coreBytes) ?? { note: `${board.runtime} on an OS: the profile's linear memory leaves the OS and runtime their share` },
+      estimatedTokensPerSecond: {
+        runtime: board.runtime,
+        note: `host/core/estimate.ts: counted bytes and MACs against the board profile's figures for ${board.runtime}; not measured`,
+        at64: estimate(Math.min(64, plan.ctx)),
+        atCtx: estimate(plan.ctx),
+      },
     },
     null,
     2,
   );
+}
+
+/** The board's whole RAM for this plan, as one line under the memory map (none on boards with an OS). */
+function boardRamLine(plan: ArenaPlan, board: BoardProfile, coreBytes: number): string {
+  const ram = ramUse(plan, board, coreBytes);
+  return ram ? `board RAM (${board.name}, ${board.runtime}): ${formatBoardMemory(ram)}\n` : "";
 }
 
 /** A checkpoint slimified and lowered in memory (tools/convert/prepare.ts), then built as buildLowered does. */
@@ -168,8 +181,8 @@ export async function buildLowered(lowered: LoweredModel, layers: LayerDecision,
     writeAtomic(o.out, `${o.name}.wasm`, reactor),
     writeAtomic(o.out, `${o.name}.cmd.wasm`, command),
     writeAtomic(o.out, `${o.name}.core.wasm`, core),
-    writeAtomic(o.out, "plan.json", planJson(plan, o.board, build, layers)),
-    writeAtomic(o.out, "memory-map.txt", formatMemoryMap(plan) + "\n"),
+    writeAtomic(o.out, "plan.json", planJson(plan, o.board, build, layers, core.length)),
+    writeAtomic(o.out, "memory-map.txt", formatMemoryMap(plan) + "\n" + boardRamLine(plan, o.board, core.length)),
     writeAtomic(o.out, "memory-map.svg", memoryMapSvg(plan, o.board)),
   ];
   return { plan, build, layers, files };

@@ -23,6 +23,9 @@ import {
 import type { Throughput } from "../../host/core/estimate.ts";
 import type { BoardProfile } from "../../boards/index.ts";
 import { formatBytes } from "../../host/core/format.ts";
+import { statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { type BoardMemory, boardMemory, formatBoardMemory } from "../../boards/runtimes.ts";
 
 export const WEIGHT_DTYPES: readonly WeightDtype[] = ["f32", "f16", "q8_0", "q4_0"];
 export const CACHE_DTYPES: readonly CacheDtype[] = ["f32", "f16", "q8"];
@@ -36,8 +39,30 @@ export type FitOptions = Pick<PlanOptions, "groupSize" | "slimKeys" | "tokenizer
 /** Bytes the runtime allocates for a plan: its whole pages. */
 export const arenaBytes = (plan: ArenaPlan): number => plan.pages * PAGE_BYTES;
 
-/** Whether the plan's memory fits the board's linear memory. */
-export const fits = (plan: ArenaPlan, board: BoardProfile): boolean => arenaBytes(plan) <= board.linearMemoryBytes;
+/** The module the board firmware runs (build/command.scalar.wasm, no weights): what WAMR keeps in RAM. */
+const CORE_MODULE = fileURLToPath(new URL("../../build/command.scalar.wasm", import.meta.url));
+/** Its size, or a bound above what it has been when it is not built yet. */
+export function coreModuleBytes(): number {
+  try {
+    return statSync(CORE_MODULE).size;
+  } catch {
+    return 48 * 1024;
+  }
+}
+
+/**
+ * Everything the board holds for this plan (boards/runtimes.ts): linear memory, the module bytes its runtime
+ * keeps, the runtime, the wasm and native stacks, the firmware and the system; null on boards with an OS.
+ */
+export const ramUse = (plan: ArenaPlan, board: BoardProfile, moduleBytes = coreModuleBytes()): BoardMemory | null =>
+  boardMemory(board, arenaBytes(plan), moduleBytes);
+
+/** Whether the plan fits the board: its pages in the linear memory, and everything together in the board's RAM. */
+export const fits = (plan: ArenaPlan, board: BoardProfile): boolean => {
+  if (arenaBytes(plan) > board.linearMemoryBytes) return false;
+  const ram = ramUse(plan, board);
+  return ram === null || ram.total <= ram.ram;
+};
 
 /**
  * Largest ctx in [1, seq_len] whose plan fits the board, or 0 when even ctx 1 does not. Binary search: every
@@ -209,8 +234,10 @@ const describe = (plan: ArenaPlan) => `${modeLabel(plan.modes)}, ${plan.weights}
 export function fitSummary(plan: ArenaPlan, board: BoardProfile): string {
   const need = arenaBytes(plan);
   const share = ((100 * need) / board.linearMemoryBytes).toFixed(0);
+  const ram = ramUse(plan, board);
   return fits(plan, board)
-    ? `fits ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${plan.pages} pages = ${formatBytes(need)} of ${formatBytes(board.linearMemoryBytes)} (${share} %)`
+    ? `fits ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${plan.pages} pages = ${formatBytes(need)} of ${formatBytes(board.linearMemoryBytes)} (${share} %)` +
+        (ram ? `; RAM: ${formatBoardMemory(ram)}` : "")
     : overBudget(plan, board)!.message;
 }
 
@@ -221,6 +248,16 @@ export function fitSummary(plan: ArenaPlan, board: BoardProfile): string {
 export function overBudget(plan: ArenaPlan, board: BoardProfile): SlimError | null {
   if (fits(plan, board)) return null;
   const need = arenaBytes(plan);
+  const ram = ramUse(plan, board);
+  if (need <= board.linearMemoryBytes && ram) {
+    const best = maxContext(plan.config, board, plan.modes, optionsOf(plan));
+    return new SlimError(
+      "E_FIT",
+      `does not fit ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${ram.total} bytes of RAM with ${board.runtime}, ` +
+        `${ram.total - ram.ram} more than the board's ${ram.ram} (${formatBoardMemory(ram)}); ` +
+        (best > 0 ? `${modeLabel(plan.modes)} fits up to ctx ${best}` : `not even ctx 1 fits (${describe(plan)})`),
+    );
+  }
   const parts = plan.regions.map((r) => `${r.name} ${formatBytes(r.size)}`);
   if (need > plan.totalBytes) parts.push(`page padding ${formatBytes(need - plan.totalBytes)}`);
   const best = maxContext(plan.config, board, plan.modes, optionsOf(plan));
