@@ -26,6 +26,7 @@ import { emulatedBoard } from "../boards/emulated.ts";
 import { getBoard } from "../boards/index.ts";
 import { planArena } from "../host/core/plan.ts";
 import { SlimError } from "../host/core/errors.ts";
+import { skipNote, toolMissing } from "./skips.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "slimedge.js");
@@ -71,10 +72,23 @@ function flashImages(artifactDir: string, board: string, tag: string, firmware?:
   return out;
 }
 
+const hostMissing = toolMissing("wasm2c", "wabt") ?? toolMissing("cc", "gcc");
+/** Why an emulated board cannot be built and run here: its cross compiler, picolibc or QEMU missing. */
+function boardMissing(board: string): string | null {
+  const e = emulatedBoard(board)!;
+  const [gcc, picolibc, qemu] = e.packages;
+  return (
+    hostMissing ??
+    toolMissing(e.cc, gcc) ??
+    (existsSync(join("/usr/lib/picolibc", e.picolibc, "libc.a")) ? null : `picolibc for ${e.isa} not found (apt-get install ${picolibc})`) ??
+    toolMissing(e.qemu.binary, qemu)
+  );
+}
+
 const GREEDY = ["-p", "Once upon a time", "-n", "12", "--temp", "0"];
 const GREEDY_LINE = '"Once upon a time" -n 12 --temp 0';
 
-describe("the firmware core on the host (gcc + wasm2c)", () => {
+describe.skipIf(hostMissing !== null)(`the firmware core on the host (gcc + wasm2c)${skipNote(hostMissing)}`, () => {
   let flash = "";
   let fw: Firmware;
   const runFw = (dir: string, args: string[]) => spawnSync(fw.elf, [dir, ...args], { encoding: "utf8", timeout: 60_000 });
@@ -141,7 +155,8 @@ describe("emulated boards print Node's greedy text from the flash image", () => 
     { board: "rp2350-psram", model: () => defaultModel, ctx: 64, what: "Cortex-M33, the shipped model at q8_0 in PSRAM" },
   ];
   for (const c of cases) {
-    it(`${c.board} (${c.what})`, async () => {
+    const why = boardMissing(c.board);
+    it.skipIf(why !== null)(`${c.board} (${c.what})${skipNote(why)}`, async () => {
       const board = getBoard(c.board);
       const e = emulatedBoard(c.board)!;
       const dir = await artifact(c.model(), c.board, c.ctx, c.board);
@@ -178,7 +193,8 @@ describe("emulated boards print Node's greedy text from the flash image", () => 
 });
 
 describe("slimedge run --board X --emulate", () => {
-  it("runs the emulated board for a user and states the estimate with its assumed CPI", () => {
+  const why = boardMissing("rp2350");
+  it.skipIf(why !== null)(`runs the emulated board for a user and states the estimate with its assumed CPI${skipNote(why)}`, () => {
     const r = spawnSync(process.execPath, [bin, "run", smallModel, "--board", "rp2350", "--emulate", "--quant", "q8_0", "--ctx", String(SMALL_CTX), ...GREEDY], { encoding: "utf8", timeout: 600_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe(nodeText(smallModel, SMALL_CTX, GREEDY));
