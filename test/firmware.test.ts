@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { randomLlamaWeights, writeV0 } from "./fixtures/llama2c-writer.ts";
 import { loadLlama2c } from "../tools/convert/llama2c.ts";
 import { buildArtifact } from "../tools/package/build.ts";
-import { buildFirmware, type Firmware } from "../tools/package/firmware.ts";
+import { buildFirmware, buildWamrHostFirmware, type Firmware } from "../tools/package/firmware.ts";
 import { planFlash, readArtifactDir, writeFlashFiles } from "../host/ship/flash/images.ts";
 import { emulate } from "../host/ship/emulate.ts";
 import { emulatedBoard } from "../boards/emulated.ts";
@@ -145,6 +145,32 @@ describe.skipIf(hostMissing !== null)(`the firmware core on the host (gcc + wasm
     expect(r.status).toBe(70);
     expect(r.stderr).toMatch(/^slimedge-fw: model partition: the model plans another number of pages than this firmware's linear memory/);
   });
+});
+
+/**
+ * The WAMR firmware's glue against a WAMR built from its public sources, which no Debian package provides:
+ * SLIMEDGE_WAMR=<wasm-micro-runtime checkout> with product-mini/platforms/linux built into build/ (cmake
+ * -DWAMR_BUILD_INTERP=1 -DWAMR_BUILD_FAST_INTERP=1 or 0 -DWAMR_BUILD_AOT=0 -DWAMR_BUILD_JIT=0
+ * -DWAMR_BUILD_LIBC_WASI=0 -DWAMR_BUILD_LIBC_BUILTIN=0 -DWAMR_BUILD_SIMD=0; make vmlib).
+ */
+const wamrRoot = process.env.SLIMEDGE_WAMR;
+const wamrLib = wamrRoot ? join(wamrRoot, "product-mini", "platforms", "linux", process.env.SLIMEDGE_WAMR_BUILD ?? "build", "libiwasm.a") : "";
+const wamrMissing =
+  hostMissing ?? (wamrRoot && existsSync(wamrLib) ? null : "SLIMEDGE_WAMR names no WAMR checkout with product-mini/platforms/linux built (WAMR has no Debian package)");
+
+describe("the WAMR firmware's glue on this machine", () => {
+  it.skipIf(wamrMissing !== null)(`loads the core module from the artifact partition and prints Node's text${skipNote(wamrMissing)}`, async () => {
+    const dir = await artifact(smallModel, "esp32-c3", SMALL_CTX, "wamr");
+    const flash = flashImages(dir, "esp32-c3", "wamr");
+    const elf = buildWamrHostFirmware(wamrRoot!, wamrLib, join(work, "fw-wamr"));
+    const r = spawnSync(elf, [flash, "Once upon a time", "-n", "12", "--temp", "0"], { encoding: "utf8", timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(nodeText(smallModel, SMALL_CTX, GREEDY));
+    // proc_exit unwinds WAMR's interpreter with the command's exit code
+    const bad = spawnSync(elf, [flash, "x", "-n", "x"], { encoding: "utf8", timeout: 60_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^slimedge: -n\/--steps: expected a whole number/);
+  }, 600_000);
 });
 
 describe("emulated boards print Node's greedy text from the flash image", () => {

@@ -78,7 +78,7 @@ describe("flashBoard on an emulated ESP32-S3 ROM", () => {
       const partitions = parsePartitionTable(rom.flash.subarray(0x8000, 0x8000 + 0xc00));
       expect(partitions).toEqual(plan.partitions);
       const artifact = partitions.find((p) => p.label === "artifact")!;
-      expect(readBundle(rom.flash.subarray(artifact.offset, artifact.offset + artifact.size)).map((f) => f.name)).toEqual(["tiny.wasm", "plan.json"]);
+      expect(readBundle(rom.flash.subarray(artifact.offset, artifact.offset + artifact.size)).map((f) => f.name)).toEqual(["tiny.wasm", "plan.json", "tiny.core.wasm"]);
       // The session as the ROM saw it: no stub upload, 1 KiB FLASH_DATA packets, an MD5 after each image, and
       // (a pty has no RTS line) FLASH_BEGIN(0, 0) + FLASH_END to run the app.
       expect(session(rom.commandLog())).toEqual([
@@ -294,7 +294,9 @@ describe("slimedge flash", () => {
     expect(model.subarray(0, command.length).equals(command)).toBe(true);
     expect(model.length).toBe(Math.ceil(command.length / 4) * 4);
     const bundle = readBundle(readFileSync(join(out, "artifact.bin")));
-    expect(bundle.map((f) => f.name)).toEqual(["tiny.wasm", "plan.json"]);
+    // the reactor, its plan, and the command without weights that the WAMR firmware loads
+    expect(bundle.map((f) => f.name)).toEqual(["tiny.wasm", "plan.json", "tiny.core.wasm"]);
+    expect(Buffer.from(bundle[2].bytes).equals(readFileSync(join(built, "tiny.core.wasm")))).toBe(true);
     expect(Buffer.from(bundle[0].bytes).equals(readFileSync(join(built, "tiny.wasm")))).toBe(true);
     expect(readFileSync(join(out, "partitions.csv"), "utf8")).toMatch(/^model, data, 0x40, 0x110000, /m);
   });

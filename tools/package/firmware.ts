@@ -94,6 +94,27 @@ export function buildFirmware(artifactDir: string, target: string, out: string):
   return buildBareMetal(e, module, pages, out);
 }
 
+/**
+ * The WAMR firmware's glue (boards/firmware/wamr) on this machine, linked with a WAMR built from its public
+ * sources (`libiwasm.a` of product-mini/platforms/linux, interpreter only, WAMR_BUILD_LIBC_WASI=0): the same
+ * program as the host native firmware, loading <name>.core.wasm from the artifact partition instead. WAMR
+ * is not a Debian package; this is how the glue is checked against a real WAMR.
+ */
+export function buildWamrHostFirmware(wamrRoot: string, library: string, out: string, wasmStackBytes = 8192): string {
+  const include = join(wamrRoot, "core", "iwasm", "include");
+  if (!existsSync(join(include, "wasm_export.h"))) fail("E_FILE", `${wamrRoot}: not a WAMR source tree (no core/iwasm/include/wasm_export.h)`);
+  if (!existsSync(library)) fail("E_FILE", `${library}: no WAMR library; build product-mini/platforms/linux with cmake first`);
+  mkdirSync(out, { recursive: true });
+  const elf = join(out, "slimedge-fw-wamr");
+  run(
+    process.env.CC ?? "cc",
+    ["-O2", "-w", "-DSLIM_WAMR", `-DSLIM_WASM_STACK_BYTES=${wasmStackBytes}`, "-I", core("core"), "-I", core("wamr"), "-I", include, "-o", elf,
+      core("host/main.c"), core("core/slim_fw.c"), core("wamr/slim_wamr.c"), library, "-lm", "-lpthread", "-ldl"],
+    "compiling the host WAMR firmware",
+  );
+  return elf;
+}
+
 function buildBareMetal(e: EmulatedBoard, module: string, pages: number, out: string): Firmware {
   const board = getBoard(e.board);
   const sources = translate(module, pages, out, true);

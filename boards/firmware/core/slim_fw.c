@@ -96,7 +96,7 @@ int slim_find_partition(const uint8_t* flash, uint32_t flash_bytes, uint32_t tab
         return -1;
       }
       if (!found) {
-        *why = "partition table: no \"model\" data partition of subtype 0x40 (write it with slimedge flash)";
+        *why = "partition table: no such partition (the model at data subtype 0x40, the artifact at 0x41; write them with slimedge flash)";
         return -1;
       }
       return 0;
@@ -250,6 +250,40 @@ int slim_model_place(const uint8_t* wasm, uint32_t bytes, uint8_t* memory, uint6
   /* Check everything first, so a damaged partition leaves the memory untouched. */
   if (walk_model(wasm, bytes, 0, 0, info, why) != 0) return -1;
   return walk_model(wasm, bytes, memory, memory_bytes, info, why);
+}
+
+/* ---- the artifact bundle ---------------------------------------------------------------------------- */
+
+int slim_bundle_file(const uint8_t* bundle, uint32_t bytes, const char* suffix, const uint8_t** file,
+                     uint32_t* file_bytes, const char** why) {
+  if (bytes < 16 || memcmp(bundle, "SLAB", 4) != 0 || bundle[4] != 1 || bundle[5] != 0) {
+    *why = "artifact partition: not a version 1 artifact bundle (write it with slimedge flash)";
+    return -1;
+  }
+  uint32_t count = (uint32_t)bundle[6] | (uint32_t)bundle[7] << 8;
+  uint32_t total = le32(bundle + 8);
+  if (total > bytes || 16 + (uint64_t)count * 48 > total) {
+    *why = "artifact partition: the bundle's header runs past the partition";
+    return -1;
+  }
+  size_t want = strlen(suffix);
+  for (uint32_t i = 0; i < count; i++) {
+    const uint8_t* e = bundle + 16 + 48 * i;
+    size_t n = 0;
+    while (n < 32 && e[n]) n++;
+    uint32_t offset = le32(e + 32), size = le32(e + 36);
+    if ((uint64_t)offset + size > total) {
+      *why = "artifact partition: a bundled file runs past the bundle";
+      return -1;
+    }
+    if (n >= want && memcmp(e + n - want, suffix, want) == 0) {
+      *file = bundle + offset;
+      *file_bytes = size;
+      return 0;
+    }
+  }
+  *why = "artifact partition: the bundle has no <name>.core.wasm (rebuild and flash with this slimedge)";
+  return -1;
 }
 
 /* ---- arguments -------------------------------------------------------------------------------------- */

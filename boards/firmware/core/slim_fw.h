@@ -65,6 +65,13 @@ int slim_model_inspect(const uint8_t* wasm, uint32_t bytes, slim_model_info* inf
 int slim_model_place(const uint8_t* wasm, uint32_t bytes, uint8_t* memory, uint64_t memory_bytes,
                      slim_model_info* info, const char** why);
 
+/*
+ * The file of the artifact bundle (host/ship/flash/bundle.ts: "SLAB", version 1) in the artifact partition
+ * whose name ends with `suffix` (e.g. ".core.wasm"): 0 and its bytes; -1 and *why otherwise.
+ */
+int slim_bundle_file(const uint8_t* bundle, uint32_t bytes, const char* suffix, const uint8_t** file,
+                     uint32_t* file_bytes, const char** why);
+
 /* Splits `line` in place into at most `max` arguments after argv[0] = "slimedge"; returns argc. */
 int slim_split_args(char* line, char** argv, int max);
 

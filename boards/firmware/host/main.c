@@ -1,7 +1,8 @@
 /*
  * The host build of the firmware core: reads a `slimedge flash --out` folder (flash_args and the images it
- * names), lays the images out in a flash-sized buffer at their offsets, and runs the wasm2c-native command
- * on it, exactly as a board does from its SPI flash.
+ * names), lays the images out in a flash-sized buffer at their offsets, and runs the command on it exactly
+ * as a board does from its SPI flash: the wasm2c-native module, or — built with -DSLIM_WAMR and linked with
+ * a WAMR built from its sources — the core module from the artifact partition under WAMR's interpreter.
  *
  *   slimedge-fw <flash-dir> ["prompt"] [-n 64] [--temp 1] [--top-p 0.9] [--seed 42]
  *
@@ -15,7 +16,14 @@
 #include <unistd.h>
 
 #include "slim_fw.h"
+#ifdef SLIM_WAMR
+#include "slim_wamr.h"
+#ifndef SLIM_WASM_STACK_BYTES
+#define SLIM_WASM_STACK_BYTES 8192
+#endif
+#else
 #include "slim_native.h"
+#endif
 
 void slim_board_write(int fd, const uint8_t* bytes, uint32_t n) {
   while (n > 0) {
@@ -78,5 +86,9 @@ int main(int argc, char** argv) {
   fclose(args);
   if (!flash) return die(dir, "has no --flash_size");
   argv[1] = argv[0]; /* the command sees: program, then its own arguments */
+#ifdef SLIM_WAMR
+  return slim_run_wamr(flash, flash_bytes, SLIM_WASM_STACK_BYTES, argc - 1, argv + 1);
+#else
   return slim_run_native(flash, flash_bytes, argc - 1, argv + 1);
+#endif
 }

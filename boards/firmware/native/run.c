@@ -39,14 +39,19 @@ static int failed(const char* why) {
 }
 
 int slim_run_native(const uint8_t* flash, uint32_t flash_bytes, int argc, char** argv) {
-  static Z_command_instance_t command; /* static: the instance is not small, and nothing is allocated */
-  static struct Z_wasi_snapshot_preview1_instance_t wasi;
   slim_partition part;
-  slim_model_info info;
   const char* why = 0;
   if (slim_find_partition(flash, flash_bytes, SLIM_PARTITION_TABLE_OFFSET, SLIM_PART_TYPE_DATA, SLIM_PART_SUBTYPE_MODEL, "model", &part, &why) != 0)
     return failed(why);
-  const uint8_t* model = flash + part.offset;
+  return slim_run_native_model(flash + part.offset, part.size, argc, argv);
+}
+
+int slim_run_native_model(const uint8_t* model, uint32_t model_bytes, int argc, char** argv) {
+  static Z_command_instance_t command; /* static: the instance is not small, and nothing is allocated */
+  static struct Z_wasi_snapshot_preview1_instance_t wasi;
+  slim_partition part = {{0}, 0, 0, 0, model_bytes};
+  slim_model_info info;
+  const char* why = 0;
   if (slim_model_inspect(model, part.size, &info, &why) != 0) return failed(why);
   if ((uint64_t)info.pages * 65536u != slim_arena_bytes)
     return failed("model partition: the model plans another number of pages than this firmware's linear memory; build the firmware from the same artifact");

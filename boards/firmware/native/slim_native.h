@@ -22,4 +22,7 @@ extern jmp_buf slim_trap_target;
  */
 int slim_run_native(const uint8_t* flash, uint32_t flash_bytes, int argc, char** argv);
 
+/* The same from the model partition's bytes, found by the caller (ESP-IDF: esp_partition_mmap). */
+int slim_run_native_model(const uint8_t* model, uint32_t model_bytes, int argc, char** argv);
+
 #endif

@@ -35,6 +35,7 @@ export interface Artifact {
   reactor: Uint8Array;
   command: Uint8Array;
   planJson: Uint8Array;
+  core: Uint8Array | null; // <name>.core.wasm: the command without weights, which the WAMR firmware loads
   board: string | null; // plan.json "board": what the artifact was planned for
 }
 
@@ -46,7 +47,9 @@ export function readArtifactDir(dir: string): Artifact {
     if (!existsSync(path)) fail("E_FILE", `${path}: missing; \`slimedge build\` writes it next to ${name}.cmd.wasm`);
     return new Uint8Array(readFileSync(path));
   };
-  return { dir, name, reactor: need(`${name}.wasm`), command: need(`${name}.cmd.wasm`), planJson: need("plan.json"), board };
+  const corePath = join(dir, `${name}.core.wasm`); // builds before the board firmware have none
+  const core = existsSync(corePath) ? new Uint8Array(readFileSync(corePath)) : null;
+  return { dir, name, reactor: need(`${name}.wasm`), command: need(`${name}.cmd.wasm`), planJson: need("plan.json"), core, board };
 }
 
 /** One image to write: the file name it gets in --out and the flash offset it is written at. */
@@ -90,6 +93,7 @@ export function planFlash(artifact: Artifact, board: BoardProfile, o: FlashPlanO
   const bundle = bundleFiles([
     { name: `${artifact.name}.wasm`, bytes: artifact.reactor },
     { name: "plan.json", bytes: artifact.planJson },
+    ...(artifact.core ? [{ name: `${artifact.name}.core.wasm`, bytes: artifact.core }] : []),
   ]);
   const partitions = planPartitions(board, {
     appBytes: Math.max(o.appBytes ?? DEFAULT_APP_BYTES, o.firmware?.length ?? 0),

@@ -21,10 +21,12 @@
  *
  *   nvs       data nvs      0x9000   24 KiB   Wi-Fi / settings storage the firmware expects
  *   phy_init  data phy      0xf000    4 KiB   RF calibration
- *   factory   app  factory  0x10000  ≥ 1 MiB  the board firmware (WAMR + its glue); 64 KiB aligned
+ *   factory   app  factory  0x10000  ≥ 1 MiB  the board firmware (boards/firmware: WAMR or native); 64 KiB aligned
  *   model     data 0x40     4 KiB aligned     the standalone command <name>.cmd.wasm: weights, tokenizer and
  *                                             plan are its data segments, so this one file is the model
- *   artifact  data 0x41     4 KiB aligned     the reactor <name>.wasm and plan.json, bundled (host/flash/bundle.ts)
+ *   artifact  data 0x41     4 KiB aligned     the reactor <name>.wasm, plan.json and <name>.core.wasm (the
+ *                                             command without weights, which the WAMR firmware loads), bundled
+ *                                             (host/ship/flash/bundle.ts)
  *
  * 0x40 and above are the data subtypes ESP-IDF leaves to applications (its own run 0x00–0x06 and 0x80–0x84);
  * the firmware finds the partitions with esp_partition_find_first(ESP_PARTITION_TYPE_DATA, 0x40, "model").
