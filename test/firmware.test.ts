@@ -12,7 +12,7 @@
  */
 import { describe, it, expect, beforeAll } from "vitest";
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -215,6 +215,48 @@ describe("emulated boards print Node's greedy text from the flash image", () => 
     expect((err as SlimError).code).toBe("E_FIT");
     expect((err as SlimError).message).toMatch(/does not fit esp32-c3: ctx 63 .* needs 262144 bytes = 4 pages .* of 196608 bytes .*fits up to ctx 62/);
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe("slimedge build --firmware: the ESP-IDF project", () => {
+  it.skipIf(hostMissing !== null)(`writes the core, the wasm2c module or the WAMR glue, and a config with the plan's numbers; flash finds the built app${skipNote(hostMissing)}`, () => {
+    const dir = join(work, "artifact-idf");
+    const r = spawnSync(process.execPath, [bin, "build", smallModel, "--board", "esp32-psram", "--ctx", String(SMALL_CTX), "--quant", "q8_0", "--out", dir, "--firmware", "native"], { encoding: "utf8", timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const project = join(dir, "firmware");
+    expect(r.stdout).toContain(`build it: cd ${project} && idf.py set-target esp32 build`);
+    const mainCmake = readFileSync(join(project, "main", "CMakeLists.txt"), "utf8");
+    for (const src of mainCmake.match(/"[^"]+\.c"/g)!.map((q) => q.slice(1, -1))) expect(existsSync(join(project, "main", src)), src).toBe(true);
+    expect(mainCmake).toContain('"command.c"'); // the translated module
+    const pages = JSON.parse(readFileSync(join(dir, "plan.json"), "utf8")).pages;
+    expect(readFileSync(join(project, "main", "arena.c"), "utf8")).toContain(`EXT_RAM_BSS_ATTR uint8_t slim_arena[${pages}u * 65536u]`); // in PSRAM
+    const config = readFileSync(join(project, "sdkconfig.defaults"), "utf8");
+    expect(config).toMatch(/^CONFIG_SPIRAM=y$/m);
+    expect(config).toMatch(/^CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="partitions.csv"$/m);
+    expect(readFileSync(join(project, "partitions.csv"), "utf8")).toMatch(/^model, data, 0x40, 0x110000, /m);
+
+    const w = spawnSync(process.execPath, [bin, "build", smallModel, "--board", "esp32-psram", "--ctx", String(SMALL_CTX), "--quant", "q8_0", "--out", dir, "--firmware", "wamr"], { encoding: "utf8", timeout: 300_000 });
+    expect(w.status, w.stderr).toBe(0);
+    expect(readFileSync(join(project, "main", "slim_config.h"), "utf8")).toMatch(/SLIM_FIRMWARE_WAMR 1[\s\S]*SLIM_WASM_STACK_BYTES 8192u/);
+    expect(readFileSync(join(project, "CMakeLists.txt"), "utf8")).toContain("$ENV{WAMR_PATH}/build-scripts/esp-idf");
+    const wamrConfig = readFileSync(join(project, "sdkconfig.defaults"), "utf8");
+    expect(wamrConfig).toMatch(/^CONFIG_WAMR_INTERP_FAST=y$/m); // esp32-psram runs the fast interpreter
+    expect(wamrConfig).toMatch(/^# CONFIG_WAMR_ENABLE_LIBC_WASI is not set$/m);
+
+    // once idf.py has built it, flash writes the app into the factory partition unasked
+    mkdirSync(join(project, "build"), { recursive: true });
+    writeFileSync(join(project, "build", "slimedge.bin"), new Uint8Array(4096).fill(0xe9)); // stands in for idf.py's output
+    const out = join(work, "flash-idf");
+    const f = spawnSync(process.execPath, [bin, "flash", dir, "--out", out], { encoding: "utf8", timeout: 120_000 });
+    expect(f.status, f.stderr).toBe(0);
+    expect(f.stderr).toContain(`note: writing the firmware ${join(project, "build", "slimedge.bin")} into the factory app partition`);
+    expect(readFileSync(join(out, "flash_args"), "utf8")).toMatch(/^0x10000 app\.bin$/m);
+  }, 600_000);
+
+  it("refuses a board ESP-IDF does not build for, before building", () => {
+    const r = spawnSync(process.execPath, [bin, "build", "--board", "rp2350", "--ctx", "8", "--firmware", "native"], { encoding: "utf8", timeout: 60_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^slimedge: --board rp2350: not an Espressif board/);
   });
 });
 

@@ -7,6 +7,11 @@ import { getBoard } from "../../boards/index.ts";
 import { WEIGHT_DTYPES } from "../../tools/package/fit.ts";
 import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
 import { root, wholeNumber, number, openModel, loadModelTokenizer, lowerSource } from "./options.ts";
+import { writeFileSync } from "node:fs";
+import type { FirmwareKind } from "../../tools/package/firmware.ts";
+import { RUNTIME_MEMORY } from "../../boards/runtimes.ts";
+import { chipOfBoard, esptoolChipArg, planFlash, readArtifactDir } from "../ship/flash/images.ts";
+import { partitionsCsv } from "../ship/flash/partitions.ts";
 
 export function register(cli: Command): void {
   cli
@@ -21,8 +26,10 @@ export function register(cli: Command): void {
     .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin to embed (default: the model's own)")
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .option("--out <dir>", "output folder (default: build/<board>)")
-    .action(async (checkpoint: string | undefined, flags: { board: string; ctx: number; mode: AttentionMode | "auto"; quant?: WeightDtype; simd: "on" | "off" | "auto"; tokenizer?: string; threshold: number; out?: string }) => {
+    .addOption(new Option("--firmware <kind>", "also write an ESP-IDF project into <out>/firmware: wamr (WAMR's interpreter as a component) or native (the module through wasm2c)").choices(["wamr", "native"]))
+    .action(async (checkpoint: string | undefined, flags: { board: string; ctx: number; mode: AttentionMode | "auto"; quant?: WeightDtype; simd: "on" | "off" | "auto"; tokenizer?: string; threshold: number; out?: string; firmware?: FirmwareKind }) => {
       const board = getBoard(flags.board);
+      if (flags.firmware) chipOfBoard(board); // an ESP-IDF project is for an Espressif board: say so before building
       if (flags.quant !== undefined && !DECODER_WEIGHTS.includes(flags.quant))
         fail("E_FLAG", `--quant ${flags.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${flags.quant}`);
       const src = openModel(checkpoint);
@@ -45,5 +52,18 @@ export function register(cli: Command): void {
           result.files.map((f) => `  ${f}\n`).join("") +
           `run it: wasmtime ${join(out, `${name}.cmd.wasm`)} "Once upon a time" -n 64\n`,
       );
+      if (flags.firmware) {
+        const { writeIdfProject } = await import("../../tools/package/firmware.ts");
+        const project = join(out, "firmware");
+        const stack = RUNTIME_MEMORY[board.runtime]?.wasmStackBytes || 8192;
+        const files = writeIdfProject(out, board.name, flags.firmware, project, stack);
+        // the layout `slimedge flash` writes, so idf.py and the board agree on where the partitions are
+        writeFileSync(join(project, "partitions.csv"), partitionsCsv(planFlash(readArtifactDir(out), board).partitions));
+        process.stdout.write(
+          `ESP-IDF project (${flags.firmware} firmware) in ${project}: ${files.length + 1} files\n` +
+            `build it: cd ${project} && ${flags.firmware === "wamr" ? "WAMR_PATH=<wasm-micro-runtime checkout> " : ""}idf.py set-target ${esptoolChipArg(chipOfBoard(board))} build\n` +
+            `then: slimedge flash ${out} --port <port> (it finds ${join(project, "build", "slimedge.bin")})\n`,
+        );
+      }
     });
 }

@@ -10,7 +10,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fail } from "../../host/core/errors.ts";
 import { PAGE_BYTES } from "../../host/core/plan.ts";
@@ -168,4 +168,107 @@ function buildBareMetal(e: EmulatedBoard, module: string, pages: number, out: st
     entry: symbols.get("_start") ?? null,
     stackTop: symbols.get("__stack_top") ?? null,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the ESP-IDF project
+
+export type FirmwareKind = "wamr" | "native";
+
+/** ESP-IDF's target name of each Espressif board profile (idf.py set-target). */
+const IDF_TARGET: Record<string, string> = { esp32: "esp32", "esp32-psram": "esp32", "esp32-s3": "esp32s3", "esp32-c3": "esp32c3", "esp32-p4": "esp32p4" };
+
+/**
+ * Writes an ESP-IDF project for the artifact into `out`, ready for `idf.py set-target <chip> && idf.py build`:
+ * the portable core and app_main.c, plus either the wasm2c translation of <name>.core.wasm with its
+ * board runtime and the arena of the plan's pages (native; in PSRAM on PSRAM boards), or the WAMR glue with
+ * WAMR as a component (wamr: interpreter, fast or classic as the profile says, AOT and WAMR's own libc off,
+ * app heap 0, the wasm stack from the plan). partitions.csv is the caller's: the CLI writes the layout
+ * `slimedge flash` will write. Returns the files written.
+ */
+export function writeIdfProject(artifactDir: string, boardName: string, kind: FirmwareKind, out: string, wasmStackBytes = 8192): string[] {
+  const board = getBoard(boardName);
+  const target = IDF_TARGET[board.name] ?? fail("E_FLAG", `--firmware: ${board.name} is not an Espressif board; the ESP-IDF project is for ${Object.keys(IDF_TARGET).join(", ")}`);
+  const { core: module, pages } = readArtifact(artifactDir);
+  const main = join(out, "main");
+  mkdirSync(main, { recursive: true });
+  const files: string[] = [];
+  const put = (path: string, text: string) => {
+    writeFileSync(path, text);
+    files.push(path);
+  };
+  const copy = (from: string, to = basename(from)) => {
+    copyFileSync(core(from), join(main, to));
+    files.push(join(main, to));
+  };
+  const psram = board.psramBytes > 0;
+  const sources = ["app_main.c", "slim_fw.c"];
+  copy("esp-idf/main/app_main.c");
+  copy("core/slim_fw.c");
+  copy("core/slim_fw.h");
+  if (kind === "native") {
+    translate(module, pages, main, false);
+    files.push(join(main, "command.c"), join(main, "command.h"), join(main, "wasm-rt.h"));
+    // the arena: the plan's pages, in PSRAM where the profile puts the linear memory
+    put(
+      join(main, "arena.c"),
+      `/* The module's linear memory: the plan's ${pages} pages, min == max${psram ? ", in PSRAM" : ""}. */\n` +
+        `#include <stdint.h>\n#include "esp_attr.h"\n#include "slim_native.h"\n` +
+        `${psram ? "EXT_RAM_BSS_ATTR " : ""}uint8_t slim_arena[${pages}u * 65536u] __attribute__((aligned(16)));\n` +
+        `const uint32_t slim_arena_bytes = ${pages}u * 65536u;\n`,
+    );
+    for (const f of ["native/run.c", "native/wasm-rt-board.c", "native/slim_native.h"]) copy(f);
+    sources.push("command.c", "arena.c", "run.c", "wasm-rt-board.c");
+  } else {
+    for (const f of ["wamr/slim_wamr.c", "wamr/slim_wamr.h"]) copy(f);
+    sources.push("slim_wamr.c");
+  }
+  put(
+    join(main, "slim_config.h"),
+    `/* Written by slimedge build --firmware ${kind} for ${board.name} from ${basename(module)}. */\n` +
+      `#define SLIM_FIRMWARE_WAMR ${kind === "wamr" ? 1 : 0}\n#define SLIM_FIRMWARE_NATIVE ${kind === "native" ? 1 : 0}\n` +
+      `#define SLIM_PAGES ${pages}u\n#define SLIM_WASM_STACK_BYTES ${wasmStackBytes}u\n`,
+  );
+  put(
+    join(main, "CMakeLists.txt"),
+    `idf_component_register(SRCS ${sources.map((s) => `"${s}"`).join(" ")}\n` +
+      `                       INCLUDE_DIRS "."\n` +
+      `                       PRIV_REQUIRES esp_partition esp_timer esp_driver_uart${kind === "wamr" ? " wamr" : ""})\n` +
+      // the translated module and the core keep every f32 operation rounded as WebAssembly rounds it
+      `target_compile_options(\${COMPONENT_LIB} PRIVATE -O2 -ffp-contract=off -Wno-unused-function -Wno-unused-variable)\n`,
+  );
+  put(
+    join(out, "CMakeLists.txt"),
+    `# ESP-IDF project written by slimedge build --firmware ${kind} (board ${board.name}, ${pages} pages).\n` +
+      `cmake_minimum_required(VERSION 3.16)\n` +
+      (kind === "wamr"
+        ? `if(NOT DEFINED ENV{WAMR_PATH})\n  message(FATAL_ERROR "set WAMR_PATH to a wasm-micro-runtime checkout")\nendif()\n` +
+          `list(APPEND EXTRA_COMPONENT_DIRS "$ENV{WAMR_PATH}/build-scripts/esp-idf")\n`
+        : "") +
+      `include($ENV{IDF_PATH}/tools/cmake/project.cmake)\nproject(slimedge)\n`,
+  );
+  const flashMiB = (board.flashBytes ?? 4 << 20) >> 20;
+  const config = [
+    `CONFIG_IDF_TARGET="${target}"`,
+    "CONFIG_PARTITION_TABLE_CUSTOM=y",
+    `CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="partitions.csv"`,
+    `CONFIG_ESPTOOLPY_FLASHSIZE_${flashMiB}MB=y`,
+    // the run blocks the main task for seconds per token: the idle task's watchdog must not fire
+    "# CONFIG_ESP_TASK_WDT_CHECK_IDLE_TASK_CPU0 is not set",
+    `CONFIG_ESP_MAIN_TASK_STACK_SIZE=${kind === "wamr" ? 16384 : 12288}`,
+    ...(psram
+      ? ["CONFIG_SPIRAM=y", "CONFIG_SPIRAM_USE_MALLOC=y", "CONFIG_SPIRAM_ALLOW_BSS_SEG_EXTERNAL_MEMORY=y", ...(target === "esp32s3" ? ["CONFIG_SPIRAM_MODE_OCT=y"] : [])]
+      : []),
+    ...(kind === "wamr"
+      ? [
+          "CONFIG_WAMR_ENABLE_INTERP=y",
+          board.runtime === "wamr-classic" ? "CONFIG_WAMR_INTERP_CLASSIC=y" : "CONFIG_WAMR_INTERP_FAST=y",
+          "# CONFIG_WAMR_ENABLE_AOT is not set",
+          "# CONFIG_WAMR_ENABLE_LIBC_BUILTIN is not set",
+          "# CONFIG_WAMR_ENABLE_LIBC_WASI is not set",
+        ]
+      : []),
+  ];
+  put(join(out, "sdkconfig.defaults"), config.join("\n") + "\n");
+  return files;
 }

@@ -5,6 +5,7 @@
  * (FlashError for the device), so the CLI prints one line.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { progressBar } from "../../core/progress.ts";
 import { InvalidArgumentError } from "commander";
 import { getBoard } from "../../../boards/index.ts";
@@ -52,9 +53,13 @@ export async function flashCommand(dir: string, f: FlashFlags, out: NodeJS.Writa
   const boardName = f.board ?? artifact.board ?? fail("E_FLAG", `--board: needed, ${dir}/plan.json names no board`);
   const board = getBoard(boardName);
   let firmware: Uint8Array | undefined;
-  if (f.firmware !== undefined) {
-    if (!existsSync(f.firmware)) fail("E_FILE", `--firmware ${f.firmware}: no such file`);
-    firmware = new Uint8Array(readFileSync(f.firmware));
+  // the ESP-IDF project `slimedge build --firmware` wrote, once idf.py has built it
+  const found = join(dir, "firmware", "build", "slimedge.bin");
+  const firmwarePath = f.firmware ?? (existsSync(found) ? found : undefined);
+  if (firmwarePath !== undefined) {
+    if (!existsSync(firmwarePath)) fail("E_FILE", `--firmware ${firmwarePath}: no such file`);
+    firmware = new Uint8Array(readFileSync(firmwarePath));
+    if (f.firmware === undefined) err.write(`note: writing the firmware ${found} into the factory app partition\n`);
   }
   const plan = planFlash(artifact, board, { firmware, appBytes: f.appSize });
   const chipArg = plan.chip === null ? null : esptoolChipArg(plan.chip);
