@@ -78,7 +78,7 @@ describe("flashBoard on an emulated ESP32-S3 ROM", () => {
       const partitions = parsePartitionTable(rom.flash.subarray(0x8000, 0x8000 + 0xc00));
       expect(partitions).toEqual(plan.partitions);
       const artifact = partitions.find((p) => p.label === "artifact")!;
-      expect(readBundle(rom.flash.subarray(artifact.offset, artifact.offset + artifact.size)).map((f) => f.name)).toEqual(["tiny.wasm", "plan.json", "tiny.core.wasm"]);
+      expect(readBundle(rom.flash.subarray(artifact.offset, artifact.offset + artifact.size)).map((f) => f.name)).toEqual(["tiny.wasm", "plan.json"]);
       // The session as the ROM saw it: no stub upload, 1 KiB FLASH_DATA packets, an MD5 after each image, and
       // (a pty has no RTS line) FLASH_BEGIN(0, 0) + FLASH_END to run the app.
       expect(session(rom.commandLog())).toEqual([
