@@ -35,8 +35,8 @@ interface RunFlags {
   kcache: CacheDtype;
   threshold: number;
   keepGoing?: boolean;
+  prefillBlock?: number;
   emulate?: boolean;
-import { DEFAULT_PREFILL_BLOCK } from "../runtime/generate.ts";
 }
 
 export async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
@@ -107,8 +107,8 @@ export function register(cli: Command): void {
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
     .addOption(new Option("--quant <dtype>", "weight storage of a checkpoint (default f32; slim layers keep W_K and W_KV in f32); a .slim runs the dtype it stores").choices(["f32", "f16", "q8_0", "q4_0"]))
     .addOption(new Option("--kcache <dtype>", "cache rows: f32, f16, or q8 (int8 plus a scale per row); slim layers whose V error grows too much at that precision keep a V-cache").choices(["f32", "f16", "q8"]).default("f32"))
+    .option("--prefill-block <n>", `prompt tokens per pass over the weights (default ${DEFAULT_PREFILL_BLOCK}, or 1 with --board); each adds activation memory`, wholeNumber("--prefill-block", 1))
     .option("--emulate", "with --board: build the artifact and the native firmware, write the flash images and run them on the emulated board (QEMU), counting instructions per token")
-import { DEFAULT_PREFILL_BLOCK } from "../runtime/generate.ts";
     .option("--keep-going", "on <s> (the end of a training sequence) start a new line and go on, instead of stopping", false)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
 }
