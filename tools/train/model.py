@@ -52,10 +52,14 @@ def rope_tables(head_dim: int, n_pos: int, theta: float):
 
 
 def apply_rope(x, cos, sin):
-    """x (B, T, H, hd); rotates each adjacent pair (x[2i], x[2i+1]) by angle[t, i]."""
+    """x (B, T, H, hd); rotates each adjacent pair (x[2i], x[2i+1]) by angle[t, i].
+    cos, sin are (T, hd/2), or (B, T, hd/2) when each row has its own position ids."""
     xr = x.reshape(*x.shape[:-1], -1, 2)
     x0, x1 = xr[..., 0], xr[..., 1]
-    c, s = cos[None, :, None, :], sin[None, :, None, :]
+    if cos.dim() == 3:
+        c, s = cos[:, :, None, :], sin[:, :, None, :]
+    else:
+        c, s = cos[None, :, None, :], sin[None, :, None, :]
     return torch.stack((x0 * c - x1 * s, x0 * s + x1 * c), dim=-1).flatten(-2)
 
 
@@ -128,11 +132,15 @@ class Transformer(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, 0.0, 0.02)
 
-    def forward(self, tokens):
-        """tokens (B, T) -> logits (B, T, vocab)."""
+    def forward(self, tokens, pos=None):
+        """tokens (B, T) -> logits (B, T, vocab). pos (B, T), optional: each token's RoPE position, for
+        positional-skip training; the default is 0..T-1. The mask is causal in sequence order either way."""
         T = tokens.shape[1]
         mask = torch.full((T, T), float("-inf")).triu(1)
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        if pos is None:
+            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        else:
+            cos, sin = self.rope_cos[pos], self.rope_sin[pos]
         x = self.tok_embeddings(tokens)
         for layer in self.layers:
             x = layer(x, cos, sin, mask)
@@ -148,3 +156,37 @@ def tokenize_file(sp, path: str) -> np.ndarray:
         ids.append(sp.bos_id())
         ids.extend(enc)
     return np.array(ids, dtype=np.uint16)
+
+
+def key_conditioning_penalty(model, kind: str):
+    """Mean over layers of how far each W_K is from a scaled orthogonal matrix (cond(W_K) = 1).
+
+    kind "logsv": variance of log σ_i(W_K); log cond(W_K) = max − min of the same logs.
+    kind "gram":  ‖W_KᵀW_K / s − I‖²_F / d with s = tr(W_KᵀW_K) / d (mean squared singular value).
+    Both are invariant to the scale of W_K, so they leave the overall key magnitude to the loss and to
+    weight decay and only act on the spread of the singular values (ARCHITECTURE.md, "Slim attention").
+    """
+    terms = []
+    for layer in model.layers:
+        w = layer.attention.wk.weight
+        if kind == "logsv":
+            ls = torch.log(torch.linalg.svdvals(w))
+            terms.append(((ls - ls.mean()) ** 2).mean())
+        elif kind == "gram":
+            g = w.T @ w
+            d = g.shape[0]
+            s = torch.diagonal(g).sum() / d
+            terms.append(((g / s - torch.eye(d)) ** 2).sum() / d)
+        else:
+            raise ValueError(f"unknown conditioning penalty kind {kind!r} (expected logsv or gram)")
+    return torch.stack(terms).mean()
+
+
+@torch.no_grad()
+def key_conditions(model):
+    """cond₂(W_K) per layer, from float64 singular values."""
+    out = []
+    for layer in model.layers:
+        sv = torch.linalg.svdvals(layer.attention.wk.weight.double())
+        out.append((sv.max() / sv.min()).item())
+    return out

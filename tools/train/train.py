@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import Config, Transformer, tokenize_file  # noqa: E402
+from model import Config, Transformer, key_conditioning_penalty, key_conditions, tokenize_file  # noqa: E402
 
 
 def parse_args():
@@ -51,6 +51,13 @@ def parse_args():
     ap.add_argument("--long-from", type=int, default=None, help="first step of the long phase")
     ap.add_argument("--long-seq-len", type=int, default=1024)
     ap.add_argument("--long-batch", type=int, default=4)
+    # Positional skip: in the short phase, each row's positions jump once by a random amount, so that
+    # relative distances up to --pos-span are trained at the cost of --seq-len windows.
+    ap.add_argument("--pos-skip", type=float, default=0.0, help="share of short-phase rows with a position skip")
+    ap.add_argument("--pos-span", type=int, default=2048, help="largest position a skipped row reaches + 1")
+    # Keep W_K well-conditioned, so slim attention survives f16/q8 cache rows (model.key_conditioning_penalty).
+    ap.add_argument("--cond-penalty", type=float, default=0.0, help="weight of the W_K conditioning penalty")
+    ap.add_argument("--cond-kind", choices=["logsv", "gram"], default="logsv")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--min-lr", type=float, default=1e-4)
     ap.add_argument("--warmup", type=int, default=50)
@@ -62,6 +69,8 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=1,
                     help="torch intra-op threads; OpenBLAS adds its own pthreads (one per core)")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--config", default=None, help="JSON of Config fields overriding the defaults (small test runs)")
+    ap.add_argument("--out", default=None, help="folder for the log, summary and plot (default models/<name>)")
     ap.add_argument("--stop-at", type=int, default=None, help="exit after this step's checkpoint")
     return ap.parse_args()
 
@@ -78,6 +87,20 @@ def random_batch(stream, seq_len, batch, gen):
     chunks = [torch.from_numpy(stream[s : s + seq_len + 1].astype(np.int64)) for s in starts.tolist()]
     xy = torch.stack(chunks)
     return xy[:, :-1], xy[:, 1:]
+
+
+def skip_positions(batch, seq_len, share, span, gen):
+    """Position ids (B, T): 0..T-1, except that in about `share` of the rows the positions from a random
+    split point on are shifted by a random skip, so the row's last position reaches up to span - 1.
+    RoPE sees only position differences, so this trains distances up to span at the cost of T."""
+    pos = torch.arange(seq_len).repeat(batch, 1)
+    pick = torch.rand(batch, generator=gen) < share
+    split = torch.randint(1, seq_len, (batch,), generator=gen)
+    skip = (torch.rand(batch, generator=gen) * (span - seq_len + 1)).long()
+    for b in range(batch):
+        if pick[b]:
+            pos[b, split[b]:] += skip[b]
+    return pos
 
 
 @torch.no_grad()
@@ -120,7 +143,7 @@ def main():
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    out_dir = os.path.join("models", args.name)
+    out_dir = args.out or os.path.join("models", args.name)
     os.makedirs(args.work, exist_ok=True)
     os.makedirs(out_dir, exist_ok=True)
 
@@ -130,7 +153,7 @@ def main():
     val_ids = tokenize_file(sp, os.path.join(args.data, "val.txt"))
     print(f"tokens: train {len(train_ids):,} val {len(val_ids):,} ({time.time() - t0:.1f}s)", flush=True)
 
-    cfg = Config(vocab_size=sp.vocab_size())
+    cfg = Config(vocab_size=sp.vocab_size(), **(json.loads(args.config) if args.config else {}))
     model = Transformer(cfg)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"config {cfg.to_dict()} params {n_params:,}", flush=True)
@@ -178,11 +201,16 @@ def main():
         long_phase = args.long_from is not None and step >= args.long_from
         T, B = (args.long_seq_len, args.long_batch) if long_phase else (args.seq_len, args.batch)
         x, y = random_batch(train_ids, T, B, gen)
+        pos = skip_positions(B, T, args.pos_skip, args.pos_span, gen) if args.pos_skip > 0 and not long_phase else None
         t_step = time.time()
-        logits = model(x)
+        logits = model(x, pos)
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        total = loss
+        if args.cond_penalty > 0:
+            pen = key_conditioning_penalty(model, args.cond_kind)
+            total = loss + args.cond_penalty * pen
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         train_seconds += time.time() - t_step
@@ -198,10 +226,12 @@ def main():
                   f"T={T} {tok_s:,.0f} tok/s {dt / window_steps:.2f} s/step ETA {eta / 60:.1f} min", flush=True)
         if step % args.eval_every == 0 or step == args.steps:
             v = val_loss(model, val_windows)
+            conds = key_conditions(model)
             log_rows.append({"step": step, "lr": lr, "train_loss": window_loss / window_steps,
-                             "val_loss": v, "train_seconds": round(train_seconds, 1)})
+                             "val_loss": v, "train_seconds": round(train_seconds, 1),
+                             "max_cond_wk": round(max(conds), 3)})
             print(f"  eval step {step}: train {window_loss / window_steps:.4f} val {v:.4f} "
-                  f"(ppl {math.exp(v):.2f})", flush=True)
+                  f"(ppl {math.exp(v):.2f}) cond(W_K) {' '.join(f'{c:.1f}' for c in conds)}", flush=True)
             window_loss, window_steps, window_t0 = 0.0, 0, time.time()
             with open(os.path.join(out_dir, "train-log.csv"), "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=list(log_rows[0].keys()))
@@ -223,6 +253,7 @@ def main():
             else (args.batch * args.seq_len) for s in range(args.steps)),
         "train_seconds": round(train_seconds, 1), "torch": torch.__version__,
         "final": log_rows[-1] if log_rows else None,
+        "cond_wk": key_conditions(model),
     }
     with open(os.path.join(out_dir, "train-summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
