@@ -28,7 +28,7 @@ import { standardModel } from "../host/core/standard-model.ts";
 import { loadModelTokenizer, lowerSource, openModel } from "../host/cli/options.ts";
 import { SlimError } from "../host/core/errors.ts";
 import { type Model, type ModelConfig, type LayerWeights, archOf, kvDim } from "../host/core/model.ts";
-import { planArena } from "../host/core/plan.ts";
+import { planArena, groupSizeFor } from "../host/core/plan.ts";
 import { Decoder } from "../host/runtime/decoder.ts";
 import { withFixedMemory } from "../host/runtime/wasm.ts";
 import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
@@ -478,7 +478,21 @@ describe("packSlim → readSlim", () => {
       }
     }
     expect(() => packSlim(all[0].model, { layers: all[0].report, dtype: "q4_0", groupSize: 16 })).toThrow(/q4_0 packs groups of 32/);
-    expect(() => packSlim(all[1].model, { layers: all[1].report, dtype: "q8_0", groupSize: 32 })).toThrow(/do not split into q8_0 groups of 32/); // dim 16
+    expect(() => packSlim(all[1].model, { layers: all[1].report, dtype: "q8_0", groupSize: 32 })).toThrow(/q8_0 group size 32 does not divide dim 16/);
+  });
+
+  it("picks the group size when none is given: 32, halved until it divides dim and hidden_dim", () => {
+    const shaped = (dim: number, hiddenDim: number) => ({ ...all[0].model.config, dim, hiddenDim });
+    expect(groupSizeFor(shaped(128, 352))).toBe(32);
+    expect(groupSizeFor(shaped(64, 172))).toBe(4); // stories260K
+    expect(groupSizeFor(shaped(48, 136))).toBe(8);
+    expect(groupSizeFor(shaped(64, 2))).toBe(2);
+    expect(() => groupSizeFor(shaped(64, 171))).toThrow(/rows of an even length; the model has dim 64 and hidden_dim 171/);
+    expect(groupSizeFor(shaped(128, 352), "q4_0")).toBe(32);
+    expect(() => groupSizeFor(shaped(64, 172), "q4_0")).toThrow(/q4_0 packs groups of 32 values; the model has dim 64 and hidden_dim 172/);
+    const c = all.find((x) => x.model.config.dim % 32 !== 0)!;
+    const f = readSlim(packSlim(c.model, { layers: c.report, dtype: "q8_0" }), "m.slim");
+    expect(f.groupSize).toBe(groupSizeFor(c.model.config));
   });
 
   it("re-quantizes stored q8_0 values to the same int8 values and scales (exact, see host/core/quant.ts storedValues)", () => {

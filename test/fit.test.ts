@@ -22,10 +22,16 @@ import {
   fits,
   formatFitReport,
   maxContext,
+  modeLabel,
   overBudget,
+  planOnBoard,
   ramUse,
+  slimDecisions,
 } from "../tools/package/fit.ts";
 import { RUNTIME_MEMORY } from "../boards/runtimes.ts";
+import { loadLlama2c } from "../tools/convert/llama2c.ts";
+import { slimify } from "../tools/convert/slimify.ts";
+import { syntheticModel } from "../host/core/synthetic.ts";
 import { estimateTokensPerSecond } from "../host/core/estimate.ts";
 import { formatBytes } from "../host/core/format.ts";
 import { randomLlamaWeights, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
@@ -164,12 +170,50 @@ describe("fitReport", () => {
     expect(formatFitReport(r)).toMatch(/grouped-query attention/);
   });
 
-  it("marks quantized rows n/a when the group size does not divide the widths", () => {
+  it("marks quantized rows n/a when a given group size does not divide the widths, and picks one that does by default", () => {
     const odd = { ...SMALL, hiddenDim: 136 }; // 136 = 8 · 17: no group of 32
-    const r = fitReport(odd, getBoard("rpi-4"));
+    const r = fitReport(odd, getBoard("rpi-4"), { groupSize: 32 });
     expect(row(r, "q8_0", "f32").slim).toBeNull();
     expect(row(r, "f16", "f32").slim).toBe(SMALL.seqLen);
     expect(formatFitReport(r)).toMatch(/n\/a = the quantization group size/);
+    const auto = fitReport(odd, getBoard("rpi-4"));
+    expect(row(auto, "q8_0", "f32").slim).toBe(SMALL.seqLen);
+    // groups of 8: the weights region holds n + 4·n/8 bytes per quantized matrix, more than with groups of 32
+    expect(row(auto, "q8_0", "f16").weightsBytes!).toBeGreaterThan(row(fitReport(SMALL, getBoard("rpi-4")), "q8_0", "f16").weightsBytes!);
+  });
+});
+
+describe("the slim column follows slimify's per-layer decisions", () => {
+  // The shipped model and a random one: at each cache precision, the rows are planned with exactly the
+  // modes slimify gives, and the table says where that is not "all slim".
+  const shipped = loadLlama2c(join(import.meta.dirname, "..", "models", "slimedge-tiny", "model.bin"));
+  const random = syntheticModel({ ...SMALL, seqLen: 256 }, 5);
+  it.each([["shipped", shipped], ["random", random]] as const)("%s model: rows agree with slimify at f32, f16 and q8 cache rows", (_, model) => {
+    const c = model.config;
+    const board = getBoard("esp32-s3");
+    const decisions = slimDecisions(model);
+    const r = fitReport(c, board, { slimLayers: decisions });
+    for (const k of CACHE_DTYPES) {
+      const want = slimify(model, { kCache: k }).layers.map((l) => l.mode);
+      for (const w of WEIGHT_DTYPES) {
+        const x = row(r, w, k);
+        expect(x.slimModes, `${w} ${k}`).toEqual(want);
+        expectEdge(c, board, want, { weights: w, kCache: k }, x.slim!);
+      }
+    }
+    const text = formatFitReport(r);
+    const someKept = CACHE_DTYPES.some((k) => decisions[k].includes("vanilla"));
+    expect(/slim layers/.test(text)).toBe(someKept);
+    for (const k of CACHE_DTYPES) {
+      if (!decisions[k].includes("vanilla")) continue;
+      expect(text).toMatch(new RegExp(`${k} cache rows: (every layer keeps a V-cache|layers? [0-9, ]+ of ${c.nLayers} keeps? a V-cache)`));
+      for (const w of WEIGHT_DTYPES) expect(text).toMatch(new RegExp(`^${w}\\s+${k}\\s.*\\s${modeLabel(decisions[k]).replace(/ /g, "\\s")}\\s`, "m"));
+    }
+    // a --mode slim plan at a cache precision is planned with that precision's decision
+    for (const k of CACHE_DTYPES) {
+      const { plan } = planOnBoard(c, board, { ctx: 64, mode: "slim", weights: "q8_0", kCache: k }, decisions);
+      expect(plan!.modes).toEqual(decisions[k]);
+    }
   });
 });
 

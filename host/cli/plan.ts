@@ -2,9 +2,10 @@
 import { Command, Option } from "commander";
 import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
-import { CACHE_DTYPES, WEIGHT_DTYPES, planOnBoard, type PlanQuery } from "../../tools/package/fit.ts";
+import { CACHE_DTYPES, WEIGHT_DTYPES, planOnBoard, slimDecisions, type PlanQuery } from "../../tools/package/fit.ts";
+import { isMultiHead } from "../core/model.ts";
 import { writeMemoryMap } from "../../tools/package/memory-map.ts";
-import { openModel, wholeNumber } from "./options.ts";
+import { number, openModel, wholeNumber } from "./options.ts";
 
 export function register(cli: Command): void {
   cli
@@ -17,10 +18,15 @@ export function register(cli: Command): void {
     .addOption(new Option("--weights <dtype>", "weight storage of the --ctx plan").choices([...WEIGHT_DTYPES]).default("f32"))
     .addOption(new Option("--k-cache <dtype>", "cache row storage of the --ctx plan").choices([...CACHE_DTYPES]).default("f32"))
     .option("--out <dir>", "with --ctx: write memory-map.svg and memory-map.txt into this folder")
-    .action((checkpoint: string | undefined, flags: PlanQuery & { board: string; out?: string }) => {
+    .option("--threshold <x>", "slimify threshold that decides, per cache precision, which layers stay slim", number("--threshold"), 1e-3)
+    .action((checkpoint: string | undefined, flags: PlanQuery & { board: string; out?: string; threshold: number }) => {
       const board = getBoard(flags.board);
       if (flags.out !== undefined && flags.ctx === undefined) fail("E_FLAG", "--out: needs --ctx <n>, the context of the plan to draw");
-      const { text, plan, error } = planOnBoard(openModel(checkpoint).config, board, flags);
+      const src = openModel(checkpoint);
+      // The slim column and a --mode slim plan follow slimify's per-layer decision at each cache precision
+      // (a .slim file carries the one decision it was converted with).
+      const decisions = src.model && isMultiHead(src.config) ? slimDecisions(src.model, flags.threshold) : src.slim?.modes;
+      const { text, plan, error } = planOnBoard(src.config, board, flags, decisions);
       process.stdout.write(text + "\n");
       if (plan && flags.out !== undefined) {
         const files = writeMemoryMap(plan, flags.out, board);

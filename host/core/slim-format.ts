@@ -99,8 +99,9 @@
  *
  * Groups run along the rows, so the last dim must be a multiple of g. Always f32: vectors (1-D tensors),
  * W_KV, slim layers' W_K and the position embedding (the decoder keeps them f32: host/core/lowered.ts
- * storedDtype). The writer stores every other matrix in one dtype. Both readers check structure only (a
- * q4_0 entry with g ≠ 32 passes the checks below); readSlim refuses q4_0 with g ≠ 32 with E_MODEL.
+ * storedDtype). The writer stores every other matrix in one dtype. For q8_0, g defaults to 32 halved until it
+ * divides dim and hidden_dim (host/core/plan.ts groupSizeFor), so rows that are not multiples of 32
+ * (stories260K: 172) still quantize; readSlim refuses q4_0 with g ≠ 32 with E_MODEL.
  *
  * ## Tensors
  *

@@ -22,7 +22,7 @@ export interface PackOptions {
   /** What slimify decided (tools/convert/slimify.ts); null: every layer vanilla, nothing measured. */
   layers: SlimifyResult | null;
   dtype: WeightDtype;
-  groupSize?: number; // values per scale for q8_0 / q4_0 (default 32; q4_0 needs 32); ignored for f32 / f16
+  groupSize?: number; // values per scale for q8_0 / q4_0 (default groupSizeFor the model); ignored for f32 / f16
   tokenizer?: Uint8Array; // embedded as is
   tokenizerKind?: TokenizerKind; // default "llama2c" (tokenizer.bin)
   threshold?: number; // the threshold slimify decided with (default 1e-3, slimify's own default)
@@ -43,7 +43,7 @@ export function packModel(model: Model, o: PackOptions): Uint8Array {
 export const CALIBRATION_PROMPT = "Once upon a time, there was a little girl who liked to play in the park with her dog.";
 
 export interface ConvertOptions {
-  dtype: WeightDtype; // q8_0 / q4_0 with groups of 32 values
+  dtype: WeightDtype; // q8_0 / q4_0 with groups of 32 values, halved until they divide the rows
   mode: "auto" | "slim" | "vanilla"; // auto: slimify decides per layer; slim: every invertible layer; vanilla: none
   threshold: number;
   tokenizer?: string; // a tokenizer.json or tokenizer.bin to embed instead of the importer's

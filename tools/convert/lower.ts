@@ -13,7 +13,7 @@
  */
 import { fail } from "../../host/core/errors.ts";
 import { type Model, archOf, isMultiHead } from "../../host/core/model.ts";
-import type { AttentionMode, WeightDtype } from "../../host/core/plan.ts";
+import { groupSizeFor, type AttentionMode, type WeightDtype } from "../../host/core/plan.ts";
 import { type LoweredModel, type LoweredTensor, storedDtype } from "../../host/core/lowered.ts";
 import { f16Bytes, q4Bytes, q8Bytes } from "../../host/core/quant.ts";
 import { LAYER_KINDS, slimTensorList } from "../../host/core/tensors.ts";
@@ -32,7 +32,7 @@ export function layerChoice(r: { layers: { mode: AttentionMode }[]; wkv: (Float3
 
 export interface LowerOptions {
   weights: WeightDtype;
-  groupSize?: number; // values per scale for q8_0 / q4_0 (default 32; q4_0 needs 32); ignored for f32 / f16
+  groupSize?: number; // values per scale for q8_0 / q4_0 (default groupSizeFor the model: q8_0 32 halved until it divides, q4_0 32); ignored for f32 / f16
   /** Called after each tensor: (tensor index, f32 bytes lowered so far, f32 bytes in all). */
   onProgress?: (index: number, done: number, total: number) => void;
 }
@@ -47,10 +47,12 @@ export function lowerModel(model: Model, layers: LayerChoice, o: LowerOptions): 
     if (m === "slim" && !wkv[l]) fail("E_MODEL", `lower: layer ${l} is slim but has no W_KV.`);
   });
   const quantized = o.weights === "q8_0" || o.weights === "q4_0";
-  const group = quantized ? (o.groupSize ?? 32) : 0;
+  const group = quantized ? (o.groupSize ?? groupSizeFor(c, o.weights)) : 0;
   if (quantized && (!Number.isInteger(group) || group < 2 || group % 2 !== 0 || group > 0xffffffff))
-    fail("E_FLAG", `--group-size ${group}: expected an even whole number ≥ 2.`);
-  if (o.weights === "q4_0" && group !== 32) fail("E_FLAG", `--group-size ${group}: q4_0 packs groups of 32 values (host/core/quant.ts q4Bytes).`);
+    fail("E_MODEL", `lower: ${o.weights} group size ${group} must be an even whole number ≥ 2.`);
+  if (quantized && [c.dim, c.hiddenDim].some((n) => n % group !== 0))
+    fail("E_MODEL", `lower: ${o.weights} group size ${group} does not divide dim ${c.dim} and hidden_dim ${c.hiddenDim}.`);
+  if (o.weights === "q4_0" && group !== 32) fail("E_MODEL", `lower: q4_0 packs groups of 32 values (assembly/quant.ts), not ${group}.`);
 
   const w = model.weights;
   const top: Record<string, Float32Array | undefined> = {

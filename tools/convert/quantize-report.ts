@@ -13,7 +13,7 @@
 import { renameSync, writeFileSync } from "node:fs";
 import { fail, SlimError } from "../../host/core/errors.ts";
 import { type LayerWeights, type Model, isMultiHead } from "../../host/core/model.ts";
-import type { CacheDtype, WeightDtype } from "../../host/core/plan.ts";
+import { groupSizeFor, type CacheDtype, type WeightDtype } from "../../host/core/plan.ts";
 import { roundTrip } from "../../host/core/quant.ts";
 import { attentionInputs, forwardLogits } from "./calibrate.ts";
 import { computeWkv, luFactor, reconstructionError, slimify, type Wkv } from "./slimify.ts";
@@ -24,7 +24,7 @@ export const REPORT_CACHES: readonly CacheDtype[] = ["f16", "q8"];
 export interface QuantizationReportOptions {
   weights?: readonly WeightDtype[]; // weight storages to measure (default f16, q8_0, q4_0)
   kCaches?: readonly CacheDtype[]; // cache row storages to measure (default f16, q8)
-  groupSize?: number; // values per scale for q8_0 / q4_0 (default 32)
+  groupSize?: number; // values per scale for q8_0 / q4_0 (default groupSizeFor the model)
   threshold?: number; // slimify's threshold for the slim/vanilla decision (default 1e-3)
 }
 
@@ -120,11 +120,11 @@ export function quantizationReport(model: Model, tokens: readonly number[], opts
   const c = model.config;
   const w = model.weights;
   const dim = c.dim;
-  const group = opts.groupSize ?? 32;
+  const group = opts.groupSize ?? groupSizeFor(c);
   const weights = [...(opts.weights ?? REPORT_WEIGHTS)];
   const kCaches = [...(opts.kCaches ?? REPORT_CACHES)];
   if (!Number.isInteger(group) || group < 2 || [dim, c.hiddenDim].some((n) => n % group !== 0))
-    fail("E_FLAG", `group size ${group} must be a whole number ≥ 2 that divides dim ${dim} and hidden_dim ${c.hiddenDim}`);
+    fail("E_MODEL", `group size ${group} must be a whole number ≥ 2 that divides dim ${dim} and hidden_dim ${c.hiddenDim}`);
   if (tokens.length === 0) fail("E_FLAG", "quantize-report needs at least one prompt token");
 
   // W_KV per layer where the layer can run slim (square, invertible W_K)

@@ -7,7 +7,8 @@
  * A plan fits when its whole pages fit: the module's memory is min == max == plan.pages (ARCHITECTURE.md,
  * "Arena"), and a runtime allocates pages, not bytes, so pages × 64 KiB is what the board must provide.
  */
-import type { ModelConfig } from "../../host/core/model.ts";
+import { type Model, type ModelConfig, isMultiHead } from "../../host/core/model.ts";
+import { slimify } from "../convert/slimify.ts";
 import { SlimError } from "../../host/core/errors.ts";
 import {
   type ArenaPlan,
@@ -19,6 +20,7 @@ import {
   formatMemoryMap,
   layerModes,
   planArena,
+  groupSizeFor,
 } from "../../host/core/plan.ts";
 import type { Throughput } from "../../host/core/estimate.ts";
 import type { BoardProfile } from "../../boards/index.ts";
@@ -32,9 +34,31 @@ export const CACHE_DTYPES: readonly CacheDtype[] = ["f32", "f16", "q8"];
 
 /** Plan options that shape the arena but are not the two precisions the table varies. */
 export type FitOptions = Pick<PlanOptions, "groupSize" | "slimKeys" | "tokenizerBytes"> & {
-  /** Per-layer modes of the "slim" column (a hybrid model from slimify keeps some V-caches); default all slim. */
-  slimLayers?: AttentionMode[];
+  /**
+   * Per-layer modes of the "slim" column: one list for every row, or one per cache precision (what
+   * slimDecisions gives: slimify keeps a V-cache where K's rounding, amplified by W_KV, costs too much).
+   * Default: every layer slim.
+   */
+  slimLayers?: AttentionMode[] | Partial<Record<CacheDtype, AttentionMode[]>>;
 };
+
+/**
+ * The per-layer slim/vanilla decision slimify makes for this model at each cache precision (random
+ * calibration inputs, `threshold` as in `slimedge slimify`). Weight precision does not enter: slim layers
+ * keep W_K and W_KV in f32 under every weight dtype (host/core/plan.ts).
+ */
+export function slimDecisions(model: Model, threshold?: number): Record<CacheDtype, AttentionMode[]> {
+  const out = {} as Record<CacheDtype, AttentionMode[]>;
+  for (const kCache of CACHE_DTYPES) out[kCache] = slimify(model, { threshold, kCache }).layers.map((l) => l.mode);
+  return out;
+}
+
+/** The "slim" column's modes at one cache precision. */
+function slimModesAt(c: ModelConfig, kCache: CacheDtype, slimLayers: FitOptions["slimLayers"]): AttentionMode[] {
+  if (!isMultiHead(c)) return layerModes(c, "vanilla");
+  if (slimLayers === undefined || Array.isArray(slimLayers)) return layerModes(c, "slim", slimLayers as AttentionMode[] | undefined);
+  return layerModes(c, "slim", slimLayers[kCache]);
+}
 
 /** Bytes the runtime allocates for a plan: its whole pages. */
 export const arenaBytes = (plan: ArenaPlan): number => plan.pages * PAGE_BYTES;
@@ -89,6 +113,8 @@ export interface FitRow {
   /** K (+V) cache bytes per context position, all layers. */
   slimBytesPerToken: number;
   vanillaBytesPerToken: number;
+  /** Per-layer modes the slim column was planned with at this cache precision. */
+  slimModes: AttentionMode[];
   /** Largest context that fits (0: not even ctx 1); null when the group size does not divide the model's widths. */
   slim: number | null;
   vanilla: number | null;
@@ -105,19 +131,30 @@ export interface FitReport {
 /** The slim-vs-vanilla context table of a model on a board, for every weight × K-cache precision. */
 export function fitReport(c: ModelConfig, board: BoardProfile, opts: FitOptions = {}): FitReport {
   const { slimLayers, ...planOpts } = opts;
-  const slimModes = layerModes(c, "slim", slimLayers);
   const vanillaModes = layerModes(c, "vanilla");
-  const group = planOpts.groupSize ?? 32;
+  // The group size a row's weights get (none: they cannot be grouped, the row is n/a).
+  const groupOf = (weights: WeightDtype): number => {
+    if (planOpts.groupSize !== undefined) return planOpts.groupSize;
+    try {
+      return groupSizeFor(c, weights);
+    } catch (e) {
+      if (e instanceof SlimError) return 0;
+      throw e;
+    }
+  };
   const rows: FitRow[] = [];
   for (const weights of WEIGHT_DTYPES) {
-    const groupFits = !weights.startsWith("q") || [c.dim, c.hiddenDim].every((n) => n % group === 0);
+    const group = groupOf(weights);
+    const groupFits = !weights.startsWith("q") || (group > 0 && [c.dim, c.hiddenDim].every((n) => n % group === 0) && (weights !== "q4_0" || group === 32));
     for (const kCache of CACHE_DTYPES) {
+      const slimModes = slimModesAt(c, kCache, slimLayers);
       const o: PlanOptions = { ...planOpts, weights, kCache };
       const one = groupFits ? planArena(c, 1, slimModes, o) : planArena(c, 1, slimModes, { ...o, weights: "f32" });
       rows.push({
         weights,
         kCache,
         weightsBytes: groupFits ? regionSize(one, "weights") : null,
+        slimModes,
         slimBytesPerToken: one.contextBytes,
         vanillaBytesPerToken: one.vanillaContextBytes,
         slim: groupFits ? maxContext(c, board, slimModes, o) : null,
@@ -125,7 +162,7 @@ export function fitReport(c: ModelConfig, board: BoardProfile, opts: FitOptions 
       });
     }
   }
-  return { board, config: c, slimApplies: slimModes.includes("slim"), rows };
+  return { board, config: c, slimApplies: isMultiHead(c), rows };
 }
 
 const regionSize = (plan: ArenaPlan, name: string) => plan.regions.find((r) => r.name === name)?.size ?? 0;
@@ -189,12 +226,15 @@ export function formatFitReport(r: FitReport): string {
     if (row.slim === row.vanilla) return row.slim === full ? "both all" : "1.00×";
     return `${row.slim === full ? "≥ " : ""}${(row.slim / row.vanilla).toFixed(2)}×`;
   };
+  // Where slimify keeps V-caches, the slim column is a hybrid: say so in every row it applies to.
+  const hybrid = r.slimApplies && r.rows.some((row) => row.slimModes.some((m) => m === "vanilla"));
   const rows = r.rows.map((row) => [
     row.weights,
     row.kCache,
     row.weightsBytes === null ? "n/a" : formatBytes(row.weightsBytes),
     formatBytes(row.slimBytesPerToken),
     formatBytes(row.vanillaBytesPerToken),
+    ...(hybrid ? [modeLabel(row.slimModes)] : []),
     ctx(row.slim),
     ctx(row.vanilla),
     gain(row),
@@ -205,8 +245,24 @@ export function formatFitReport(r: FitReport): string {
       `${b.runtime}, ${b.simd ? "SIMD" : "no SIMD"}`,
     "",
     `largest context that fits (ctx ≤ seq_len ${full}; "all" = the whole seq_len):`,
-    table(["weights", "K-cache", "weights size", "slim cache/pos", "vanilla cache/pos", "slim ctx", "vanilla ctx", "slim gain"], rows, "llrrrrrr"),
+    hybrid
+      ? table(["weights", "K-cache", "weights size", "slim cache/pos", "vanilla cache/pos", "slim layers", "slim ctx", "vanilla ctx", "slim gain"], rows, "llrrrlrrr")
+      : table(["weights", "K-cache", "weights size", "slim cache/pos", "vanilla cache/pos", "slim ctx", "vanilla ctx", "slim gain"], rows, "llrrrrrr"),
   ];
+  if (hybrid) {
+    const byCache = new Map(r.rows.map((row) => [row.kCache, row.slimModes]));
+    const notes = [...byCache]
+      .filter(([, modes]) => modes.includes("vanilla"))
+      .map(([k, modes]) => {
+        const kept = modes.flatMap((m, l) => (m === "vanilla" ? [l] : []));
+        if (kept.length === modes.length) return `${k} cache rows: every layer keeps a V-cache (slim saves nothing)`;
+        return `${k} cache rows: layer${kept.length > 1 ? "s" : ""} ${kept.join(", ")} of ${modes.length} keep${kept.length > 1 ? "" : "s"} a V-cache`;
+      });
+    lines.push(
+      `note: "slim" is slimify's per-layer decision at each cache precision, not all slim — ${notes.join("; ")} ` +
+        `(V reconstruction error over the threshold; S = slim, V = V-cache kept)`,
+    );
+  }
   if (!r.slimApplies)
     lines.push(
       `note: the model has ${r.config.nKvHeads} K/V heads for ${r.config.nHeads} query heads (grouped-query attention): it runs vanilla, so slim = vanilla`,
@@ -293,10 +349,12 @@ export function planOnBoard(
   c: ModelConfig,
   board: BoardProfile,
   q: PlanQuery,
+  slimLayers?: FitOptions["slimLayers"],
 ): { text: string; plan: ArenaPlan | null; error: SlimError | null } {
-  const table = formatFitReport(fitReport(c, board));
+  const table = formatFitReport(fitReport(c, board, { slimLayers }));
   if (q.ctx === undefined) return { text: table, plan: null, error: null };
-  const plan = planArena(c, q.ctx, layerModes(c, q.mode), { weights: q.weights, kCache: q.kCache });
+  const modes = q.mode === "slim" ? slimModesAt(c, q.kCache, slimLayers) : layerModes(c, "vanilla");
+  const plan = planArena(c, q.ctx, modes, { weights: q.weights, kCache: q.kCache });
   const error = overBudget(plan, board);
   const lines = [table, "", `memory map of ctx ${q.ctx} (${describe(plan)}):`, formatMemoryMap(plan)];
   if (!error) lines.push(fitSummary(plan, board));
