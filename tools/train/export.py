@@ -4,7 +4,7 @@
 Reads the final training checkpoint (train.py's <work>/final.pt), checks the classifier is still tied
 to the embedding, writes the file, reads it back and compares every tensor bit for bit.
 
-Usage: /usr/bin/python3 tools/train/export.py [--ckpt /tmp/slimedge-train/final.pt] [--name slimedge-tiny]
+Usage: /usr/bin/python3 tools/train/export.py [--ckpt /tmp/slimedge-train/final.pt] [--name slimedge-tiny] [--out file]
 """
 import argparse
 import os
@@ -21,6 +21,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default="/tmp/slimedge-train/final.pt")
     ap.add_argument("--name", default="slimedge-tiny")
+    ap.add_argument("--out", default=None, help="output file (default models/<name>/model.bin)")
     args = ap.parse_args()
 
     ck = torch.load(args.ckpt, map_location="cpu")
@@ -43,7 +44,7 @@ def main():
         **{w: stack("layers.{}.attention.%s.weight" % w) for w in ("wq", "wk", "wv", "wo")},
         **{w: stack("layers.{}.feed_forward.%s.weight" % w) for w in ("w1", "w2", "w3")},
     }
-    out = os.path.join("models", args.name, "model.bin")
+    out = args.out or os.path.join("models", args.name, "model.bin")
     llama2c_bin.write(out, cfg, tensors)
 
     config_back, shared, back = llama2c_bin.read(out)
