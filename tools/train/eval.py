@@ -14,7 +14,7 @@ Writes models/<name>/eval.json with:
   float32 (W_KV computed in float64, then rounded: the on-device precision);
 - a greedy sample and a temperature-0.8 sample (fixed seed).
 
-Usage: /usr/bin/python3 tools/train/eval.py [--name slimedge-tiny] [--data /tmp/slimedge-data]
+Usage: /usr/bin/python3 tools/train/eval.py [--name slimedge-tiny] [--data /tmp/slimedge-data] [--out file]
 """
 import argparse
 import json
@@ -74,6 +74,18 @@ def attention_inputs(model, tokens: torch.Tensor):
     return captured
 
 
+def cache_rows(a, cache):
+    """Rows of a (T, d) float32 array as a cache stores them: f16, or q8 = int8 per value with one f32
+    scale max|row| / 127 per row, rounding half to even (host/core/quant.ts quantizeQ8 with group d)."""
+    a = a.astype(np.float32)
+    if cache == "f16":
+        return a.astype(np.float16).astype(np.float64)
+    scale = (np.abs(a).max(axis=1, keepdims=True) / np.float32(127)).astype(np.float32)
+    inv = np.where(scale != 0, np.float32(1) / np.where(scale != 0, scale, 1), 0).astype(np.float32)
+    q = np.round(a * inv)
+    return (q.astype(np.float32) * scale).astype(np.float64)
+
+
 def slim_report(model, tokens):
     rows = []
     for i, (layer, x) in enumerate(zip(model.layers, attention_inputs(model, tokens))):
@@ -89,8 +101,17 @@ def slim_report(model, tokens):
         v_hat32 = k32 @ w_kv.astype(np.float32)
         err32 = np.linalg.norm(v_hat32.astype(np.float64) - v64) / np.linalg.norm(v64)
         s = np.linalg.svd(wk, compute_uv=False)
-        rows.append({"layer": i, "cond_wk": float(s[0] / s[-1]), "sigma_max": float(s[0]),
-                     "sigma_min": float(s[-1]), "v_rel_err_f64": float(err64), "v_rel_err_f32": float(err32)})
+        row = {"layer": i, "cond_wk": float(s[0] / s[-1]), "sigma_max": float(s[0]),
+               "sigma_min": float(s[-1]), "v_rel_err_f64": float(err64), "v_rel_err_f32": float(err32)}
+        # Cache rows at f16 / q8: slim rounds K and reconstructs V through W_KV (f32); a vanilla V-cache
+        # rounds V itself. slimify keeps a layer slim when slim's error exceeds vanilla's by ≤ 1e-3.
+        w_kv32 = w_kv.astype(np.float32).astype(np.float64)
+        for cache in ("f16", "q8"):
+            slim_err = np.linalg.norm(cache_rows(k32, cache) @ w_kv32 - v64) / np.linalg.norm(v64)
+            van_err = np.linalg.norm(cache_rows(x32 @ wv.T.astype(np.float32), cache) - v64) / np.linalg.norm(v64)
+            row[f"v_rel_err_{cache}_slim"] = float(slim_err)
+            row[f"v_rel_err_{cache}_vanilla"] = float(van_err)
+        rows.append(row)
     return rows
 
 
@@ -131,6 +152,7 @@ def main():
                     help="torch intra-op threads; OpenBLAS adds its own pthreads (one per core)")
     ap.add_argument("--sample-tokens", type=int, default=160)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--out", default=None, help="where to write the JSON (default models/<name>/eval.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -159,7 +181,8 @@ def main():
     slim = slim_report(model, slim_prompt)
     for r in slim:
         print(f"layer {r['layer']}: cond(W_K) {r['cond_wk']:.1f}  ‖KW_KV−V‖/‖V‖ f64 {r['v_rel_err_f64']:.2e} "
-              f"f32 {r['v_rel_err_f32']:.2e}", flush=True)
+              f"f32 {r['v_rel_err_f32']:.2e} f16 {r['v_rel_err_f16_slim']:.2e} (vanilla {r['v_rel_err_f16_vanilla']:.2e}) "
+              f"q8 {r['v_rel_err_q8_slim']:.2e} (vanilla {r['v_rel_err_q8_vanilla']:.2e})", flush=True)
 
     bos = sp.bos_id()
     greedy_prompt = [bos] + sp.encode("The")
@@ -187,9 +210,10 @@ def main():
         "context_memory_f32": memory,
         "torch": torch.__version__, "seconds": round(time.time() - t_start, 1),
     }
-    with open(os.path.join(model_dir, "eval.json"), "w") as f:
+    out = args.out or os.path.join(model_dir, "eval.json")
+    with open(out, "w") as f:
         json.dump(result, f, indent=2)
-    print(f"wrote {model_dir}/eval.json in {result['seconds']} s")
+    print(f"wrote {out} in {result['seconds']} s")
 
 
 if __name__ == "__main__":
