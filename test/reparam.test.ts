@@ -5,12 +5,12 @@ import { describe, it, expect } from "vitest";
 import { join } from "node:path";
 import { syntheticModel } from "../host/core/synthetic.ts";
 import { planArena, layerModes } from "../host/core/plan.ts";
-import { Decoder } from "../host/runtime/decoder.ts";
 import { slimify } from "../tools/convert/slimify.ts";
 import { attentionInputs } from "../tools/convert/calibrate.ts";
 import { loadLlama2c } from "../tools/convert/llama2c.ts";
 import { keyPairScales, applyKeyScales } from "../tools/convert/reparam.ts";
 import type { Model, ModelConfig } from "../host/core/model.ts";
+import { decoderFor } from "./helpers.ts";
 
 const cfg: ModelConfig = {
   arch: "llama", dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 67, seqLen: 128,
@@ -27,7 +27,7 @@ function skewed(): Model {
 async function logits(m: Model, mode: "slim" | "vanilla", tokens: number[]): Promise<Float32Array[]> {
   const plan = planArena(m.config, 64, layerModes(m.config, mode), {});
   const wkv = mode === "slim" ? slimify(m).wkv : m.weights.layers.map(() => null);
-  const dec = await Decoder.create(m, plan, wkv, "simd");
+  const dec = await decoderFor(m, plan, wkv, "simd");
   return tokens.map((t) => dec.step(t).slice());
 }
 
