@@ -1,5 +1,5 @@
 /**
- * An exact reparametrization for quantized key caches (ARCHITECTURE.md, "Slim attention"). Per K/V head and
+ * An exact reparametrization for quantized key caches (ARCHITECTURE.md, "Numerics"). Per K/V head and
  * per RoPE pair (2i, 2i+1), multiply the keys by s and the queries by 1/s: RoPE rotates each pair as a 2-D
  * rotation, which commutes with a common scale of the pair, so every score q·R k is unchanged, and so are
  * V (= W_KV·k with W_KV compensated by 1/s) and the logits. Dims RoPE leaves alone scale one by one.

@@ -164,7 +164,7 @@ def key_conditioning_penalty(model, kind: str):
     kind "logsv": variance of log σ_i(W_K); log cond(W_K) = max − min of the same logs.
     kind "gram":  ‖W_KᵀW_K / s − I‖²_F / d with s = tr(W_KᵀW_K) / d (mean squared singular value).
     Both are invariant to the scale of W_K, so they leave the overall key magnitude to the loss and to
-    weight decay and only act on the spread of the singular values (ARCHITECTURE.md, "Slim attention").
+    weight decay and only act on the spread of the singular values (ARCHITECTURE.md, "Numerics").
     """
     terms = []
     for layer in model.layers:
