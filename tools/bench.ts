@@ -101,8 +101,10 @@ async function main(): Promise<void> {
     if (!Number.isInteger(v) || v < 1) throw new Error(`${flag}: expected a whole number ≥ 1, got ${v}`);
   if (opts.vs !== undefined && opts.vs !== "llama2c") throw new Error(`--vs ${opts.vs}: the bench knows one peer, llama2c`);
   const config = STORIES15M;
-  const maxOf = (ps: number[]) => Math.min(config.seqLen - steps, Math.max(...ps, promptTokens));
-  for (const p of [...positions, ...scalarPositions]) if (!Number.isInteger(p) || p < 0 || p + steps > config.seqLen) throw new Error(`position ${p}: expected 0 … ${config.seqLen - steps}`);
+  // the window at a position is [p, p + steps), or the context's last `steps` positions where that would not fit
+  const win = (p: number) => Math.min(p, config.seqLen - steps);
+  const maxOf = (ps: number[]) => win(Math.max(...ps, promptTokens));
+  for (const p of [...positions, ...scalarPositions]) if (!Number.isInteger(p) || p < 0 || p > config.seqLen) throw new Error(`position ${p}: expected 0 … ${config.seqLen}`);
 
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   log(`${cpu}, ${cpus().length} logical CPUs, Node ${process.version}\n`);
@@ -182,7 +184,7 @@ async function main(): Promise<void> {
       const n = s.maxPosition + steps;
       const t = s.decoder ? timeDecoder(s.decoder, n) : await timePeer(s.peer!, peers!, n);
       finish.get(s.name)!.push(t);
-      let line = `  ${s.name.padEnd(32)} ${positionsOf(s).map((p) => `${p}: ${rateAt(t, p, steps).toFixed(1)}`).join("  ")}`;
+      let line = `  ${s.name.padEnd(32)} ${positionsOf(s).map((p) => `${p}: ${rateAt(t, win(p), steps).toFixed(1)}`).join("  ")}`;
       if (s.decoder) {
         s.decoder.reset();
         const t0 = now();
@@ -198,10 +200,10 @@ async function main(): Promise<void> {
   peers?.cleanup();
 
   function positionsOf(s: System): number[] {
-    return (s.build === "scalar" ? scalarPositions : positions).filter((p) => p <= s.maxPosition);
+    return (s.build === "scalar" ? scalarPositions : positions).filter((p) => win(p) <= s.maxPosition);
   }
-  const tps = (s: System, p: number) => median(finish.get(s.name)!.map((t) => rateAt(t, p, steps)));
-  const paired = (a: System, b: System, p: number) => median(finish.get(a.name)!.map((t, i) => rateAt(t, p, steps) / rateAt(finish.get(b.name)![i], p, steps)));
+  const tps = (s: System, p: number) => median(finish.get(s.name)!.map((t) => rateAt(t, win(p), steps)));
+  const paired = (a: System, b: System, p: number) => median(finish.get(a.name)!.map((t, i) => rateAt(t, win(p), steps) / rateAt(finish.get(b.name)![i], win(p), steps)));
   const read = median(probeRead);
   const readMatrix = median(probeReadMatrix);
   const matvec = median(probeMatvec);
@@ -243,7 +245,7 @@ async function main(): Promise<void> {
     if (!t.a || !t.b) continue;
     ratios[t.what] = {};
     const cells = allPositions.map((p) => {
-      if (!t.at.includes(p) || p > t.a!.maxPosition || p > t.b!.maxPosition) return "".padStart(8);
+      if (!t.at.includes(p) || win(p) > t.a!.maxPosition || win(p) > t.b!.maxPosition) return "".padStart(8);
       const r = paired(t.a!, t.b!, p);
       ratios[t.what][p] = r;
       return r.toFixed(2).padStart(8);
