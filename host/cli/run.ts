@@ -157,12 +157,12 @@ async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out:
         `= ${ram.total} of ${ram.board} bytes (the native firmware keeps no module and no runtime); code ${fw.textBytes} bytes in flash\n`,
     );
     if (r.instructionsPerToken !== null) {
-      const n = Math.min(built.plan.ctx, (r.decodeSteps ?? 0) + 8);
+      const n = Math.min(built.plan.ctx, (r.generated ?? 0) + 8);
       const w = tokenWork(built.plan, n);
       const est = measuredEstimate(e, board, r.instructionsPerToken, w.weightBytes + w.attentionBytes);
       err.write(
-        `estimate on ${board.name} (native firmware from wasm2c, ${board.cpu.clockMHz} MHz): ${r.instructionsPerToken} instructions per token counted ` +
-          `in the emulator x CPI ${e.cpi} (assumed) -> ${est.compute.toPrecision(3)} tok/s; memory floor ${est.memory.toPrecision(3)} tok/s ` +
+        `estimate on ${board.name} (native firmware from wasm2c, ${board.cpu.clockMHz} MHz): ${r.instructionsPerToken} instructions per token ` +
+          `(${r.decodeInstructions} over ${r.decodeSteps} decode steps) counted in the emulator x CPI ${e.cpi} (assumed) -> ${est.compute.toPrecision(3)} tok/s; memory floor ${est.memory.toPrecision(3)} tok/s ` +
           `(${w.weightBytes + w.attentionBytes} bytes per token at ${board.throughput.memoryBytesPerSecond / 1e6} MB/s); ` +
           `~${est.tokensPerSecond.toPrecision(3)} tok/s, bound by ${est.boundBy}\n`,
       );

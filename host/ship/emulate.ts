@@ -18,8 +18,12 @@ export interface EmulatorRun {
   stdout: string; // the command's text, as the UART carried it
   stderr: string; // the command's summary line and the firmware's report, over semihosting
   code: number; // the command's exit code (semihosting exit)
-  instructionsPerToken: number | null; // mean over the decode steps, null with fewer than two generated tokens
-  decodeSteps: number | null;
+  /** The decode loop's instructions over its decoder steps (each: sample, detokenize, one step); null without a step. */
+  instructionsPerToken: number | null;
+  decodeSteps: number | null; // decoder steps in the decode loop, from the command's summary
+  generated: number | null; // tokens generated
+  decodeInstructions: number | null; // between the command's clock reads around the decode loop
+  prefillInstructions: number | null;
   totalInstructions: number | null;
   stackPeak: number | null;
 }
@@ -103,12 +107,20 @@ export function emulate(e: EmulatedBoard, board: BoardProfile, o: EmulateOptions
       clearTimeout(timer);
       // QEMU's own warnings (missing GUI modules) are not the firmware's
       const report = stderr.split("\n").filter((l) => !/^qemu(-system-\w+)?: /.test(l)).join("\n");
+      const generated = number(/ · decode (\d+) tok at /, report);
+      const decode = number(/decode loop (\d+)/, report);
+      // The decode loop steps the decoder after every token but the last, and once more when </s> or <s> ends it
+      // (the command's loop in assembly/command.ts); a full context ends it before that step.
+      const steps = generated === null ? null : /stopped at </.test(report) ? generated : generated - 1;
       resolve({
         stdout,
         stderr: report,
         code: code ?? 1,
-        instructionsPerToken: number(/instructions per token (\d+)/, report),
-        decodeSteps: number(/mean of (\d+) decode steps/, report),
+        instructionsPerToken: decode !== null && steps ? Math.round(decode / steps) : null,
+        decodeSteps: steps,
+        generated,
+        decodeInstructions: decode,
+        prefillInstructions: number(/: prefill (\d+), decode loop/, report),
         totalInstructions: number(/(\d+) instructions in all/, report),
         stackPeak: number(/native stack peak (\d+)/, report),
       });

@@ -325,8 +325,11 @@ static uint32_t get32(const slim_wasi* w, uint32_t ptr) {
 
 static uint64_t stamps[SLIM_MAX_STAMPS];
 static uint32_t stamp_count;
+/* The counter at the command's clock reads: before and after prefill, before and after the decode loop. */
+static uint64_t clocks[4];
+static uint32_t clock_count;
 
-void slim_stamps_reset(void) { stamp_count = 0; }
+void slim_stamps_reset(void) { stamp_count = 0, clock_count = 0; }
 
 uint32_t slim_wasi_fd_write(slim_wasi* w, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t nwritten) {
   if (fd != 1 && fd != 2) return WASI_EBADF;
@@ -370,6 +373,7 @@ uint32_t slim_wasi_clock_time_get(slim_wasi* w, uint32_t id, uint64_t precision,
   if (id > 3) return WASI_EINVAL;
   if (!in_memory(w, time_ptr, 8)) return WASI_EFAULT;
   uint64_t ns = slim_board_now_ns();
+  if (clock_count < 4) clocks[clock_count++] = slim_board_counter();
   memcpy(w->memory + time_ptr, &ns, 8);
   return WASI_ESUCCESS;
 }
@@ -389,8 +393,18 @@ void slim_say_u64(uint64_t v) {
 }
 
 void slim_report_counts(void) {
-  /* stamps[0]: the prompt; stamps[1]: the first generated token (after prefill); then one per token, and
-     the closing newline. Intervals between token writes are one decode step each. */
+  /* The command reads its clock around prefill and around the decode loop: what lies between is exact. */
+  if (clock_count == 4) {
+    slim_say("slimedge-fw: ");
+    slim_say(slim_board_counter_unit);
+    slim_say(": prefill ");
+    slim_say_u64(clocks[1] - clocks[0]);
+    slim_say(", decode loop ");
+    slim_say_u64(clocks[3] - clocks[2]);
+    slim_say("\n");
+  }
+  /* stamps[0]: the prompt; stamps[1]: the first generated token (after prefill); then one per token that
+     completes a character, and the closing newline. */
   if (stamp_count < 4) return;
   uint32_t first = 1, last = stamp_count - 2; /* token writes */
   uint64_t total = stamps[last] - stamps[first];
@@ -403,11 +417,11 @@ void slim_report_counts(void) {
   }
   slim_say("slimedge-fw: ");
   slim_say(slim_board_counter_unit);
-  slim_say(" per token ");
+  slim_say(" between token writes ");
   slim_say_u64(total / steps);
   slim_say(" (mean of ");
   slim_say_u64(steps);
-  slim_say(" decode steps, min ");
+  slim_say(" intervals, min ");
   slim_say_u64(lo);
   slim_say(", max ");
   slim_say_u64(hi);

@@ -10,7 +10,8 @@
  *               so the module that runs is the small command without weights
  *   WASI        the five preview-1 calls the command imports, on a linear memory, every pointer checked
  *   prompt      one input line split into arguments ("double quotes" group words)
- *   counting    the instruction counter at every stdout write, for instructions per generated token
+ *   counting    the instruction counter at the command's clock reads (around prefill and the decode loop)
+ *               and at every stdout write, for instructions per generated token
  *
  * Nothing here allocates; all state is static or the caller's.
  */
@@ -92,8 +93,9 @@ uint32_t slim_wasi_clock_time_get(slim_wasi* w, uint32_t id, uint64_t precision,
 #define SLIM_MAX_STAMPS 1024
 void slim_stamps_reset(void);
 /*
- * One line on the report channel: the counter between consecutive stdout writes after the first token,
- * which is one decode step plus sampling and detokenizing. Nothing when fewer than two tokens were written.
+ * Report lines: the counter over prefill and over the decode loop (between the command's clock reads), and
+ * between consecutive stdout writes after the first token (a token that ends inside a UTF-8 character
+ * writes nothing, so an interval may hold two decode steps).
  */
 void slim_report_counts(void);
 
