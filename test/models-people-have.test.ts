@@ -4,7 +4,7 @@
 // `slimedge run` without --tokenizer in both attention modes, the .slim from `convert`, and the standalone
 // command giving the same ids and the same text.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tokenizer as HfOracle } from "@huggingface/tokenizers";
@@ -205,5 +205,29 @@ describe("special tokens from the model", () => {
     expect(llama.meta.chatTemplate).toMatch(/\[INST\]/);
     expect(spm.meta).toMatchObject({ bos: 1, addBos: true, stop: [2] });
     expect(bpe.meta).toMatchObject({ addBos: false, stop: [bpe.vocabSize - 1] });
+  });
+});
+
+describe("run --chat", () => {
+  it("renders the model's chat template as transformers does, with its special tokens, and tokenizes it as @huggingface/tokenizers", async () => {
+    const { Template } = await import("@huggingface/jinja");
+    const { chatPrompt, renderChat } = await import("../host/core/chat.ts");
+    const llama = families[2];
+    const { tok } = load(llama);
+    const text = renderChat(tok, "What do llamas eat?");
+    expect(text).toBe(new Template(tok.meta.chatTemplate!).render({ messages: [{ role: "user", content: "What do llamas eat?" }], add_generation_prompt: true, bos_token: "<s>", eos_token: "</s>" }));
+    expect(text).toBe("[INST] What do llamas eat? [/INST]");
+    const json = JSON.parse(readFileSync(join(llama.path, "tokenizer.json"), "utf8"));
+    expect(chatPrompt(tok, "What do llamas eat?")).toEqual(new HfOracle(json, {}).encode(text, { add_special_tokens: false }).ids);
+    const r = slimedge("run", llama.path, "--chat", "-p", "What do llamas eat?", "-n", "8", "--temp", "0");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.startsWith("[INST] What do llamas eat? [/INST]"), r.stdout).toBe(true);
+  });
+
+  it("is refused, saying why, for a model without a chat template", () => {
+    const r = slimedge("run", families[0].path, "--chat", "-p", "hi", "-n", "4");
+    expect(r.code).toBe(2);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(/--chat: .* has no chat template .* run without --chat/);
   });
 });

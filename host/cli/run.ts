@@ -8,12 +8,13 @@ import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
 import { boardThroughput, overBudget } from "../../tools/package/fit.ts";
 import { estimateTokensPerSecond } from "../core/estimate.ts";
+import { chatPrompt } from "../core/chat.ts";
 import { wholeNumber, number, openModel, loadModelTokenizer, lowerSource, DEFAULT_MODEL_DIR } from "./options.ts";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { importModel } from "../../tools/convert/import.ts";
-import { loadTokenizer } from "../core/tokenizer.ts";
+import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
 import { tokenWork } from "../core/estimate.ts";
 import { EMULATED, emulatedBoard } from "../../boards/emulated.ts";
 import { emulate, measuredEstimate } from "../ship/emulate.ts";
@@ -37,6 +38,7 @@ interface RunFlags {
   keepGoing?: boolean;
   prefillBlock?: number;
   emulate?: boolean;
+  chat?: boolean;
 }
 
 export async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
@@ -47,7 +49,7 @@ export async function run(checkpoint: string | undefined, flags: RunFlags, out: 
   const seqLen = src.config.seqLen;
   const ctx = flags.ctx ?? seqLen;
   if (ctx > seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${seqLen}`);
-  const prompt = tokenizer.prompt(flags.prompt);
+  const prompt = flags.chat ? chatPrompt(tokenizer, flags.prompt) : tokenizer.prompt(flags.prompt);
   // A .slim file runs its stored bytes and layer modes; a checkpoint is slimified on this prompt and lowered.
   const { lowered, notes } = lowerSource(src, {
     mode: flags.mode,
@@ -68,6 +70,7 @@ export async function run(checkpoint: string | undefined, flags: RunFlags, out: 
     keepGoing: flags.keepGoing,
     // a simulated board keeps the smallest arena unless asked; the host takes prompts 16 tokens per weight pass
     prefillBlock: flags.prefillBlock ?? (board ? 1 : DEFAULT_PREFILL_BLOCK),
+    promptIds: prompt,
     sampler: { temperature: flags.temp, topP: flags.topP, seed: flags.seed },
     onText: (s) => out.write(s),
     checkPlan: (plan) => {
@@ -109,6 +112,7 @@ export function register(cli: Command): void {
     .addOption(new Option("--kcache <dtype>", "cache rows: f32, f16, or q8 (int8 plus a scale per row); slim layers whose V error grows too much at that precision keep a V-cache").choices(["f32", "f16", "q8"]).default("f32"))
     .option("--prefill-block <n>", `prompt tokens per pass over the weights (default ${DEFAULT_PREFILL_BLOCK}, or 1 with --board); each adds activation memory`, wholeNumber("--prefill-block", 1))
     .option("--emulate", "with --board: build the artifact and the native firmware, write the flash images and run them on the emulated board (QEMU), counting instructions per token")
+    .option("--chat", "put the prompt in the model's chat template as a user message (refused for a model without one)", false)
     .option("--keep-going", "on <s> (the end of a training sequence) start a new line and go on, instead of stopping", false)
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
 }
@@ -126,9 +130,10 @@ async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out:
   const board = getBoard(name);
   const path = checkpoint ?? join(DEFAULT_MODEL_DIR, "model.bin");
   if (!existsSync(path)) fail("E_FILE", `${path}: no such checkpoint`);
-  const model = importModel(path).model;
-  const tokPath = flags.tokenizer ?? join(dirname(path), "tokenizer.bin");
-  loadTokenizer(tokPath, model.config.vocabSize);
+  const imported = importModel(path);
+  const model = imported.model;
+  const tokenizer = loadModelTokenizer({ path, slim: null, model, config: model.config, tokenizer: imported.tokenizer }, flags.tokenizer);
+  const tokenizerBytes = commandTokenizerBytes(tokenizer, model.config.vocabSize); // what the firmware's command embeds
   const ctx = flags.ctx ?? model.config.seqLen;
   const work = mkdtempSync(join(tmpdir(), "slimedge-emulate-"));
   try {
@@ -136,7 +141,7 @@ async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out:
     const { buildFirmware } = await import("../../tools/package/firmware.ts");
     const artifactDir = join(work, "artifact");
     const step = (what: string) => err.write(`[emulate] ${what}\n`);
-    const built = await buildArtifact(model, readFileSync(tokPath), {
+    const built = await buildArtifact(model, tokenizerBytes, {
       name: "model", board, ctx, mode: flags.mode, quant: flags.quant ?? "f32", simd: "off", out: artifactDir, threshold: flags.threshold,
       onStep: (i, n, what) => step(`build ${i}/${n} ${what}`),
     });

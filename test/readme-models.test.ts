@@ -1,0 +1,96 @@
+// The README's "Models people have" commands, run as written: in a folder holding small models under the
+// names the README uses (random weights, tokenizers trained on a short corpus), each line must succeed.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { byteLevelTokenizer, metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
+import { randomHfGpt2, randomHfLlama, randomHfNeox, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
+import { GT, llamaVocab, writeGgufLlama, type GgufKv } from "./fixtures/gguf-writer.ts";
+import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1 } from "./fixtures/llama2c-writer.ts";
+
+const repo = join(import.meta.dirname, "..");
+const bin = join(repo, "bin", "slimedge.js");
+const cwd = mkdtempSync(join(tmpdir(), "slimedge-readme-"));
+const SEQ = 256;
+
+/** The shell lines of the section's first sh block, comments dropped, split into words (double quotes kept together). */
+function readmeCommands(): string[][] {
+  const readme = readFileSync(join(repo, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Models people have"));
+  const block = section.slice(section.indexOf("```sh\n") + 6, section.indexOf("```", section.indexOf("```sh\n") + 6));
+  return block
+    .split("\n")
+    .map((l) => l.replace(/\s+#.*$/, "").trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .map((l) => [...l.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]));
+}
+
+const llamaShape = (vocab: number) => ({ hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: vocab, max_position_embeddings: SEQ });
+
+beforeAll(() => {
+  const gpt2Tok = byteLevelTokenizer({ merges: 60 });
+  writeHfCheckpoint(join(cwd, "gpt2"), randomHfGpt2({ n_embd: 32, n_head: 4, n_layer: 2, n_positions: SEQ, vocab_size: gpt2Tok.vocabSize }, 1), { config: { bos_token_id: gpt2Tok.eot, eos_token_id: gpt2Tok.eot } });
+  writeFileSync(join(cwd, "gpt2", "tokenizer.json"), JSON.stringify(gpt2Tok.json));
+
+  const neoxTok = byteLevelTokenizer({ merges: 60, specialsFirst: true });
+  writeHfCheckpoint(join(cwd, "pythia-70m"), randomHfNeox({ hidden_size: 32, num_attention_heads: 4, num_hidden_layers: 2, intermediate_size: 64, vocab_size: neoxTok.vocabSize, max_position_embeddings: SEQ, rotary_pct: 0.25 }, 2), { config: { bos_token_id: 0, eos_token_id: 0 } });
+  writeFileSync(join(cwd, "pythia-70m", "tokenizer.json"), JSON.stringify(neoxTok.json));
+
+  const chat = metaspaceTokenizer({ merges: 80, style: "normalizer", extraSpecials: ["<|user|>", "<|assistant|>"] });
+  const tiny = join(cwd, "TinyLlama-1.1B-Chat-v1.0");
+  writeHfCheckpoint(tiny, randomHfLlama(llamaShape(chat.vocabSize), 3), { config: { bos_token_id: 1, eos_token_id: 2 } });
+  writeFileSync(join(tiny, "tokenizer.json"), JSON.stringify(chat.json));
+  writeFileSync(join(tiny, "generation_config.json"), JSON.stringify({ bos_token_id: 1, eos_token_id: 2, max_length: 2048 }));
+  writeFileSync(
+    join(tiny, "tokenizer_config.json"),
+    JSON.stringify({
+      bos_token: "<s>",
+      eos_token: "</s>",
+      // TinyLlama-Chat's template (Zephyr style), shortened to the user and assistant turns
+      chat_template: "{% for message in messages %}{% if message['role'] == 'user' %}{{ '<|user|>\\n' + message['content'] + eos_token }}{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\\n' + message['content'] + eos_token }}{% endif %}{% if loop.last and add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}{% endfor %}",
+    }),
+  );
+
+  const vocab = llamaVocab(["▁", "O", "n", "c", "e", "u", "p", "o", "a", "t", "i", "m", "▁O", "nc", "▁Onc", "▁t", "▁ti", "me", "▁time", "up", "on"]);
+  writeFileSync(join(cwd, "tinyllama-1.1b-chat-v1.0.Q8_0.gguf"), writeGgufLlama(randomHfLlama(llamaShape(vocab.tokens.length), 4), { vocab, type: "Q8_0" }).bytes);
+
+  const bl = byteLevelTokenizer({ merges: 60 });
+  const tokens = Object.entries(bl.json.model.vocab as Record<string, number>).sort((a, b) => a[1] - b[1]).map(([t]) => t);
+  const kvs: GgufKv[] = [
+    { key: "tokenizer.ggml.model", v: { type: GT.STRING, value: "gpt2" } },
+    { key: "tokenizer.ggml.pre", v: { type: GT.STRING, value: "gpt-2" } },
+    { key: "tokenizer.ggml.tokens", v: { type: GT.ARRAY, elemType: GT.STRING, value: tokens } },
+    { key: "tokenizer.ggml.token_type", v: { type: GT.ARRAY, elemType: GT.I32, value: tokens.map((_, i) => (i === bl.eot ? 3 : 1)) } },
+    { key: "tokenizer.ggml.merges", v: { type: GT.ARRAY, elemType: GT.STRING, value: bl.json.model.merges } },
+    { key: "tokenizer.ggml.eos_token_id", v: { type: GT.U32, value: bl.eot } },
+  ];
+  writeFileSync(join(cwd, "bpe-model.f16.gguf"), writeGgufLlama(randomHfLlama(llamaShape(bl.vocabSize), 5), { type: "F16", extraKv: kvs }).bytes);
+
+  const v = byteFallbackVocab([" ", "O", "n", "c", "e", " O", "nc", "up", "on", " a", " t", "im", "me"]);
+  const dims = { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: v.pieces.length, seqLen: SEQ };
+  writeFileSync(join(cwd, "stories15M.bin"), writeV1(dims, randomLlamaWeights(dims, 6)));
+  writeFileSync(join(cwd, "tokenizer.bin"), writeTokenizerBin(v.pieces, v.scores));
+  mkdirSync(join(cwd, "out"), { recursive: true });
+});
+
+describe("README: Models people have", () => {
+  it("shows one command per family", () => {
+    const targets = readmeCommands().map((c) => c[3]);
+    for (const name of ["gpt2", "pythia-70m", "TinyLlama-1.1B-Chat-v1.0", "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", "bpe-model.f16.gguf", "stories15M.bin"]) expect(targets).toContain(name);
+  });
+
+  it("runs every line as written", () => {
+    for (const words of readmeCommands()) {
+      expect(words.slice(0, 2), words.join(" ")).toEqual(["node", "bin/slimedge.js"]);
+      const r = spawnSync(process.execPath, [bin, ...words.slice(2)], { cwd, encoding: "utf8", timeout: 300_000 });
+      expect(r.status, `${words.join(" ")}\n${r.stderr}`).toBe(0);
+      expect(r.stderr, words.join(" ")).not.toMatch(/^\s+at /m);
+      if (words[2] === "run") {
+        expect(r.stderr.trim().split("\n").at(-1), words.join(" ")).toMatch(/^prefill \d+ tok .* decode \d+ tok/);
+        if (words.includes("--chat")) expect(r.stdout, words.join(" ")).toContain("What do llamas eat?"); // the chat markers are control tokens: not printed
+      }
+    }
+  }, 900_000);
+});
