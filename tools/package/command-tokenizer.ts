@@ -111,7 +111,8 @@ export function commandTokenizerBytes(tok: TextTokenizer, vocabSize: number): Ui
       scores.push(0);
     }
   }
-  w.i32(Math.max(1, ...pieces.map((p) => p.length)));
+  const longest = Math.max(1, ...pieces.map((p) => p.length));
+  w.i32(tok.family === "llama2c" ? Math.max(longest, (tok.inner as Tokenizer).maxTokenLength) : longest); // a plain tokenizer.bin stays byte for byte
   pieces.forEach((p, i) => {
     w.f32(scores[i]);
     w.i32(p.length);
