@@ -85,7 +85,8 @@ export class Reference {
   private vCache: Float64Array[][] = []; // [layer][pos] -> (kvDim,)
   private pos = 0;
 
-  constructor(model: Model) {
+  /** `cacheRow`, if given, is applied to every k (after RoPE) and v before they are cached: a cache precision. */
+  constructor(model: Model, private readonly cacheRow: (x: Float64Array) => Float64Array = (x) => x) {
     const w = model.weights;
     const f64 = (a: Float32Array): Float64Array => Float64Array.from(a);
     this.model = model;
@@ -138,8 +139,8 @@ export class Reference {
       const v = matmul(L.wv, xb, kvd, dim); // (kvDim,)
       rope(q, pos, hs, c.ropeTheta);
       rope(k, pos, hs, c.ropeTheta);
-      this.kCache[l].push(k);
-      this.vCache[l].push(v);
+      this.kCache[l].push(this.cacheRow(k));
+      this.vCache[l].push(this.cacheRow(v));
 
       const att = new Float64Array(dim); // concatenated head outputs
       for (let h = 0; h < c.nHeads; h++) {

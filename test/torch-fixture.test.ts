@@ -1,6 +1,7 @@
-// The shipped model against an oracle that is not ours: logits computed by PyTorch in float32 with standard
-// attention (tools/train/fixture.py), committed as models/slimedge-tiny/torch-fixture.{json,bin}. No Python
-// is needed here. Tolerance: max |Δ| ≤ 1e-4 × max |ref| at every position; greedy continuations identical.
+// The trained models against an oracle that is not ours: logits computed by PyTorch in float32 with standard
+// attention (tools/train/fixture.py), committed as models/<name>/torch-fixture.{json,bin} for slimedge-tiny
+// (v1) and slimedge-tiny-v2. No Python is needed here. Tolerance: max |Δ| ≤ 1e-4 × max |ref| at every
+// position; greedy continuations identical.
 import { describe, it, expect, beforeAll } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,7 +13,6 @@ import { argmax } from "../host/runtime/sampler.ts";
 import { slimify } from "../tools/convert/slimify.ts";
 import { logitsRatio, decoderFor } from "./helpers.ts";
 
-const dir = join(import.meta.dirname, "..", "models", "slimedge-tiny");
 const TOLERANCE = 1e-4;
 
 interface Sequence {
@@ -23,31 +23,31 @@ interface Sequence {
   offset_bytes: number;
 }
 
-const fixture = JSON.parse(readFileSync(join(dir, "torch-fixture.json"), "utf8")) as { vocab_size: number; sequences: Sequence[] };
-const logitsBin = readFileSync(join(dir, "torch-fixture.bin"));
-const torchLogits = (s: Sequence, p: number): Float32Array =>
-  new Float32Array(logitsBin.buffer.slice(logitsBin.byteOffset + s.offset_bytes + p * fixture.vocab_size * 4, logitsBin.byteOffset + s.offset_bytes + (p + 1) * fixture.vocab_size * 4));
+const combos: { build: Build; mode: AttentionMode }[] = [
+  { build: "simd", mode: "slim" },
+  { build: "simd", mode: "vanilla" },
+  { build: "scalar", mode: "slim" },
+  { build: "scalar", mode: "vanilla" },
+];
 
-let model: Model;
-let wkv: (Float32Array | null)[];
+describe.each(["slimedge-tiny", "slimedge-tiny-v2"])("%s against PyTorch", (name) => {
+  const dir = join(import.meta.dirname, "..", "models", name);
+  const fixture = JSON.parse(readFileSync(join(dir, "torch-fixture.json"), "utf8")) as { vocab_size: number; sequences: Sequence[] };
+  const logitsBin = readFileSync(join(dir, "torch-fixture.bin"));
+  const torchLogits = (s: Sequence, p: number): Float32Array =>
+    new Float32Array(logitsBin.buffer.slice(logitsBin.byteOffset + s.offset_bytes + p * fixture.vocab_size * 4, logitsBin.byteOffset + s.offset_bytes + (p + 1) * fixture.vocab_size * 4));
 
-beforeAll(() => {
-  model = loadLlama2c(join(dir, "model.bin"));
-  wkv = slimify(model).wkv;
-});
+  let model: Model;
+  let wkv: (Float32Array | null)[];
+  beforeAll(() => {
+    model = loadLlama2c(join(dir, "model.bin"));
+    wkv = slimify(model).wkv;
+  });
 
-describe("the shipped model against PyTorch", () => {
   it("covers at least 256 positions in all", () => {
     expect(fixture.vocab_size).toBe(model.config.vocabSize);
     expect(fixture.sequences.reduce((n, s) => n + s.positions, 0)).toBeGreaterThanOrEqual(256);
   });
-
-  const combos: { build: Build; mode: AttentionMode }[] = [
-    { build: "simd", mode: "slim" },
-    { build: "simd", mode: "vanilla" },
-    { build: "scalar", mode: "slim" },
-    { build: "scalar", mode: "vanilla" },
-  ];
 
   it.each(combos)("matches every position's logits and the greedy continuation ($build, $mode)", async ({ build, mode }) => {
     for (const s of fixture.sequences) {
@@ -63,7 +63,7 @@ describe("the shipped model against PyTorch", () => {
         // After the prompt, PyTorch chose each next token greedily: ours must choose the same.
         if (p >= s.prompt_tokens - 1 && p + 1 < s.tokens.length) expect(argmax(ours), `"${s.prompt}" position ${p}`).toBe(s.tokens[p + 1]);
       }
-      console.log(`  ${build} ${mode} "${s.prompt}": worst max|Δ|/max|ref| ${worst.toExponential(2)} over ${s.positions} positions`);
+      console.log(`  ${name} ${build} ${mode} "${s.prompt}": worst max|Δ|/max|ref| ${worst.toExponential(2)} over ${s.positions} positions`);
     }
   });
 });
