@@ -6,7 +6,7 @@
 import { describe, it, expect } from "vitest";
 import { join } from "node:path";
 import { loadLlama2c } from "../tools/convert/llama2c.ts";
-import { loadTokenizer } from "../host/core/tokenizer.ts";
+import { loadTokenizer, BOS, EOS } from "../host/core/tokenizer.ts";
 import { roundF16, roundTrip } from "../host/core/quant.ts";
 import { groupSizeFor } from "../host/core/plan.ts";
 import { getBoard } from "../boards/index.ts";
@@ -21,7 +21,7 @@ const dir = join(import.meta.dirname, "..", "models", "slimedge-tiny-v2");
 const checkpoint = join(dir, "model.bin");
 const model = loadLlama2c(checkpoint);
 const board = getBoard("esp32-s3");
-const PROMPTS = ["Once upon a time", "The committee noted with concern that"];
+const PROMPTS = ["Once upon a time", "The committee noted with concern that", "hey where r u? i'm at the"];
 const STEPS = 48;
 
 const sink = () => {
@@ -84,7 +84,7 @@ describe("slimedge-tiny-v2 on the ESP32-S3 with q8_0 weights and f16 cache rows"
     for (let i = 0; i < STEPS; i++) {
       let best = 0;
       for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
-      if (best === 2) break; // </s>: the run stops there too
+      if (best === BOS || best === EOS) break; // the end of a training sequence: the run stops there too
       tokens.push(best);
       logits = ref.step(best);
     }

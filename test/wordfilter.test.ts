@@ -1,6 +1,7 @@
 // The corpus word filter (tools/train/wordfilter.mjs, list in tools/train/filter-words.txt): what it matches
 // and what it leaves alone.
 import { describe, it, expect } from "vitest";
+import { join } from "node:path";
 // @ts-expect-error plain ES module of the training tools, without type declarations
 import { makeFilter, readWordList } from "../tools/train/wordfilter.mjs";
 
@@ -34,4 +35,33 @@ describe("word filter", () => {
       "Shoe, whole, title, spice, scum, cucumber.",
     ]) expect(listed(text), text).toBeNull();
   });
+});
+
+describe("`npm start`'s command on slimedge-tiny-v2 (trained on the filtered corpus)", () => {
+  // npm start is `slimedge run -n 160 --temp 0.8 --keep-going` with the default prompt and the shipped default
+  // model; here the same command in-process on models/slimedge-tiny-v2, seeds 1–20, every word of the output
+  // checked against the corpus filter's list. (The shipped default, slimedge-tiny v1, was trained on the
+  // unfiltered corpus and does print listed words for some seeds; models/slimedge-tiny-v2/README.md.)
+  it("contains no word of the filter list, for 20 seeds", async () => {
+    const { run } = await import("../host/cli/run.ts");
+    const { SAMPLER_DEFAULTS } = await import("../host/runtime/sampler.ts");
+    const checkpoint = join(import.meta.dirname, "..", "models", "slimedge-tiny-v2", "model.bin");
+    const hits: string[] = [];
+    let words = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      let text = "";
+      const out = { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream;
+      const err = { write: () => true } as unknown as NodeJS.WritableStream;
+      await run(checkpoint, {
+        prompt: "Once upon a time", steps: 160, mode: "slim", temp: 0.8, topP: SAMPLER_DEFAULTS.topP, seed,
+        kcache: "f32", threshold: 1e-3, keepGoing: true,
+      }, out, err);
+      words += text.split(/\s+/).length;
+      const hit = listed(text);
+      if (hit !== null) hits.push(`seed ${seed}: "${hit}"`);
+    }
+    console.log(`  20 seeds, ${words} words of output, filter-list words: ${hits.length ? hits.join(", ") : "none"}`);
+    expect(words).toBeGreaterThan(20 * 50); // 160 tokens are about 75 words
+    expect(hits).toEqual([]);
+  }, 600_000);
 });
