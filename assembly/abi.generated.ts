@@ -12,7 +12,7 @@ export const PLAN_LAYER_SLOTS: i32 = 24;
 /** First slot of the command block: "SCMD" read as a little-endian i32. */
 export const COMMAND_MAGIC: i32 = 0x444d4353;
 /** i32 slots of the command block. */
-export const COMMAND_BLOCK_SLOTS: i32 = 16;
+export const COMMAND_BLOCK_SLOTS: i32 = 20;
 /** Argument bytes the command plans per context token (plus a fixed allowance for flags). */
 export const COMMAND_ARG_BYTES_PER_TOKEN: i32 = 8;
 /** Cached rows slim attention mixes per block (the size of the k_block scratch buffer). */
@@ -214,6 +214,10 @@ export namespace CommandSlot {
   export const output: i32 = 12;
   /** capacity of output in bytes */
   export const outputBytes: i32 = 13;
+  /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot */
+  export const mergeTables: i32 = 14;
+  /** tokens the merge tables hold, ≥ promptSlots */
+  export const mergeSlots: i32 = 15;
 }
 
 /** What init, step, prefill and truncate report (lastError()). */

@@ -24,6 +24,7 @@ const NO_MERGE_SCORE: f64 = -1e10; // run.c's starting best score: pairs at or b
 export const ENCODE_NO_SPACE: i32 = -1; // no " " piece for the dummy prefix
 export const ENCODE_NO_BYTE_FALLBACK: i32 = -2; // a character is not a piece, has no byte tokens, and there is no <unk>
 export const ENCODE_EMPTY: i32 = -3; // an empty prompt and no bos to start from
+export const ENCODE_TOO_LONG: i32 = -4; // more tokens before merging than the planned merge tables hold
 
 export const FAMILY_SPM: u32 = 0;
 export const FAMILY_BYTE_LEVEL: u32 = 1;
@@ -63,6 +64,7 @@ let spaces: usize = 0; // \s
 let nSpaces: i32 = 0;
 const llamaStop: usize = memory.data(8); // run.c's rule without an extension: stop at <s>
 
+export let maxTokenLength: i32 = 1; // max_token_length of the loaded tokenizer.bin
 let pieces: usize = 0;
 let hash: usize = 0;
 let hashMask: u32 = 0;
@@ -137,6 +139,8 @@ export function loadTokenizer(base: usize, bytes: i32, nVocab: i32, pieceTable: 
   hashMask = <u32>slots - 1;
   if (bytes < 4 || slots < 2 * nVocab || slots & (slots - 1)) return false;
   const maxLen = load<i32>(base);
+  if (maxLen <= 0) return false;
+  maxTokenLength = maxLen;
   const end = base + <usize>bytes;
   memory.fill(hashTable, 0, <usize>slots << 2);
   let at = base + 4;
@@ -335,6 +339,7 @@ function encodeSpm(text: usize, n: i32, out: usize, count: i32): i32 {
     }
     start = i;
   }
+  if (count > mergeCapacity) return ENCODE_TOO_LONG;
   return mergePairs(out, count);
 }
 
@@ -566,50 +571,157 @@ function mergeOf(a: i32, b: i32): i32 {
   return -1;
 }
 
+// Merge tables (ARCHITECTURE.md, "Tokenizers"): five planned (capacity,) i32 arrays after one another at
+// `mergeTables`, indexed by token position: next, prev, pair (what the pair with the right neighbour merges
+// by, or -1), heap (positions), where (heap slot or -1). setMergeTables() names them before encode().
+// Both merge orders run on them in O(n log n): by score (sentencepiece: the merged piece's id, highest score
+// first) and by rank (Hugging Face BPE: the merge's index, lowest first); leftmost on ties for both.
+let mergeTables: usize = 0;
+let mergeCapacity: i32 = 0;
+let ranked: bool = false;
+let heapSize: i32 = 0;
+
+export function setMergeTables(tables: usize, capacity: i32): void {
+  mergeTables = tables;
+  mergeCapacity = capacity;
+}
+
+// @ts-ignore: decorator
+@inline function table(k: i32, i: i32): usize {
+  return mergeTables + ((<usize>k * <usize>mergeCapacity + <usize>i) << 2);
+}
+// @ts-ignore: decorator
+@inline function nextOf(i: i32): i32 { return load<i32>(table(0, i)); }
+// @ts-ignore: decorator
+@inline function prevOf(i: i32): i32 { return load<i32>(table(1, i)); }
+// @ts-ignore: decorator
+@inline function pairOf(i: i32): i32 { return load<i32>(table(2, i)); }
+// @ts-ignore: decorator
+@inline function heapAt(k: i32): i32 { return load<i32>(table(3, k)); }
+// @ts-ignore: decorator
+@inline function whereOf(i: i32): i32 { return load<i32>(table(4, i)); }
+
+/** Does node a's pair merge before node b's: higher score (or lower rank), then leftmost. */
+function before(a: i32, b: i32): bool {
+  const pa = pairOf(a);
+  const pb = pairOf(b);
+  if (ranked) return pa < pb || (pa == pb && a < b);
+  const sa = score(pa);
+  const sb = score(pb);
+  return sa > sb || (sa == sb && a < b);
+}
+
+// @ts-ignore: decorator
+@inline function place(node: i32, at: i32): void {
+  store<i32>(table(3, at), node);
+  store<i32>(table(4, node), at);
+}
+
+function siftUp(at: i32): void {
+  const node = heapAt(at);
+  while (at > 0) {
+    const parent = (at - 1) >> 1;
+    if (!before(node, heapAt(parent))) break;
+    place(heapAt(parent), at);
+    at = parent;
+  }
+  place(node, at);
+}
+
+function siftDown(at: i32): void {
+  const node = heapAt(at);
+  for (;;) {
+    let child = 2 * at + 1;
+    if (child >= heapSize) break;
+    if (child + 1 < heapSize && before(heapAt(child + 1), heapAt(child))) child++;
+    if (!before(heapAt(child), node)) break;
+    place(heapAt(child), at);
+    at = child;
+  }
+  place(node, at);
+}
+
+function heapRemove(node: i32): void {
+  const at = whereOf(node);
+  store<i32>(table(4, node), -1);
+  heapSize--;
+  const last = heapAt(heapSize);
+  if (last == node) return;
+  place(last, at);
+  siftUp(at);
+  siftDown(whereOf(last));
+}
+
+/** What tokens a, b merge by: the merge index (ranked) or the merged piece's id (scored); -1 for none. */
+function pairKey(a: i32, b: i32): i32 {
+  if (ranked) return mergeOf(a, b);
+  const id = lookup(pieceBytes(a), pieceLen(a), pieceBytes(b), pieceLen(b));
+  return id >= 0 && <f64>score(id) > NO_MERGE_SCORE ? id : -1;
+}
+
+/** (Re)computes node i's pair with its right neighbour (tokens t) and its place in the heap. */
+function rekey(t: usize, i: i32): void {
+  const j = nextOf(i);
+  const key = j < 0 ? -1 : pairKey(load<i32>(t + (<usize>i << 2)), load<i32>(t + (<usize>j << 2)));
+  store<i32>(table(2, i), key);
+  if (key < 0) {
+    if (whereOf(i) >= 0) heapRemove(i);
+    return;
+  }
+  if (whereOf(i) < 0) {
+    place(i, heapSize);
+    heapSize++;
+    siftUp(heapSize - 1);
+  } else {
+    siftUp(whereOf(i));
+    siftDown(whereOf(i));
+  }
+}
+
+/**
+ * Merges tokens t (count,) in place as host/core/tokenizer.ts does: a linked list of tokens and a binary heap
+ * of the positions whose pair with the right neighbour merges; merging i with its right neighbour j removes j
+ * and re-keys i and its left neighbour, the only pairs that changed. Returns the count.
+ */
+function mergeHeap(t: usize, count: i32, byRank: bool): i32 {
+  if (count < 2) return count;
+  ranked = byRank;
+  for (let i = 0; i < count; i++) {
+    store<i32>(table(0, i), i + 1 < count ? i + 1 : -1);
+    store<i32>(table(1, i), i - 1);
+    store<i32>(table(2, i), -1);
+    store<i32>(table(4, i), -1);
+  }
+  heapSize = 0;
+  for (let i = 0; i + 1 < count; i++) rekey(t, i);
+  while (heapSize > 0) {
+    const i = heapAt(0);
+    const j = nextOf(i);
+    const key = pairOf(i);
+    store<i32>(t + (<usize>i << 2), ranked ? load<i32>(merges + <usize>key * 12, 8) : key);
+    if (whereOf(j) >= 0) heapRemove(j);
+    const k = nextOf(j);
+    store<i32>(table(0, i), k);
+    if (k >= 0) store<i32>(table(1, k), i);
+    rekey(t, i);
+    if (prevOf(i) >= 0) rekey(t, prevOf(i));
+  }
+  let n = 0;
+  for (let i = 0; i >= 0; i = nextOf(i)) {
+    store<i32>(t + (<usize>n << 2), load<i32>(t + (<usize>i << 2)));
+    n++;
+  }
+  return n;
+}
+
 /** Merges the adjacent pair of lowest merge rank (leftmost on ties) until none is a merge; returns the count. */
 function mergeRanked(t: usize, count: i32): i32 {
-  while (count > 1) {
-    let best = -1;
-    let bestAt = -1;
-    for (let i = 0; i + 1 < count; i++) {
-      const m = mergeOf(load<i32>(t + (<usize>i << 2)), load<i32>(t + (<usize>(i + 1) << 2)));
-      if (m >= 0 && (best < 0 || m < best)) {
-        best = m;
-        bestAt = i;
-      }
-    }
-    if (bestAt < 0) return count;
-    store<i32>(t + (<usize>bestAt << 2), load<i32>(merges + <usize>best * 12, 8));
-    const from = t + (<usize>(bestAt + 2) << 2);
-    memory.copy(from - 4, from, <usize>(count - bestAt - 2) << 2);
-    count--;
-  }
-  return count;
+  return mergeHeap(t, count, true); // count ≤ promptSlots ≤ mergeCapacity, as run() checks the command block
 }
 
 /** Merges the best-scoring adjacent pair (leftmost on ties) until no pair is a piece; returns the count. */
 function mergePairs(t: usize, count: i32): i32 {
-  while (count > 1) {
-    let best = NO_MERGE_SCORE;
-    let bestId = -1;
-    let bestAt = -1;
-    for (let i = 0; i + 1 < count; i++) {
-      const a = load<i32>(t + (<usize>i << 2));
-      const b = load<i32>(t + (<usize>(i + 1) << 2));
-      const id = lookup(pieceBytes(a), pieceLen(a), pieceBytes(b), pieceLen(b));
-      if (id >= 0 && <f64>score(id) > best) {
-        best = <f64>score(id);
-        bestId = id;
-        bestAt = i;
-      }
-    }
-    if (bestAt < 0) return count;
-    store<i32>(t + (<usize>bestAt << 2), bestId);
-    const from = t + (<usize>(bestAt + 2) << 2);
-    memory.copy(from - 4, from, <usize>(count - bestAt - 2) << 2);
-    count--;
-  }
-  return count;
+  return mergeHeap(t, count, false);
 }
 
 // Result of decode(): the bytes to print for a token.

@@ -15,7 +15,7 @@ import {
   STDOUT, STDERR, useOutputBuffer, flush, putByte, putBytes, putString, putInt, putFixed1, exit, nowNs,
   argSizes, argCount, argBytes, argsInto,
 } from "./command-wasi";
-import { ENCODE_NO_SPACE, ENCODE_EMPTY, loadTokenizer, encode, decode, decodedPtr, decodedLen, isStop, stopName, namePtr, nameLen } from "./command-tokenizer";
+import { ENCODE_NO_SPACE, ENCODE_EMPTY, ENCODE_TOO_LONG, loadTokenizer, encode, decode, decodedPtr, decodedLen, isStop, stopName, namePtr, nameLen, maxTokenLength, setMergeTables } from "./command-tokenizer";
 import { seed, sample } from "./command-sampler";
 import { utf8Begin, utf8Bytes, utf8End } from "./command-utf8";
 
@@ -296,10 +296,13 @@ function run(): i32 {
   const promptSlots = slot(block, C.promptSlots);
   const out = <usize>slot(block, C.output);
   const outBytes = slot(block, C.outputBytes);
+  const mergeTables = <usize>slot(block, C.mergeTables);
+  const mergeCapacity = slot(block, C.mergeSlots);
   const v4 = <u64>vocab << 2;
   let ok = fits(tokenizer, <u64><u32>tokenizerBytes, total) && fits(pieces, v4, total) && fits(pieceHash, <u64><u32>hashSlots << 2, total);
   ok = ok && fits(probs, v4, total) && fits(candidates, v4, total) && fits(args, <u64><u32>argsCapacity, total);
   ok = ok && fits(promptTokens, <u64><u32>promptSlots << 2, total) && fits(out, <u64><u32>outBytes, total) && outBytes >= 16;
+  ok = ok && fits(mergeTables, <u64><u32>mergeCapacity * 20, total) && mergeCapacity >= promptSlots;
   ok = ok && argsCapacity > 0 && promptSlots >= argsCapacity + 2;
   if (!ok) {
     errorStart();
@@ -350,11 +353,25 @@ function run(): i32 {
     return errorEnd(EXIT_FAILURE);
   }
   const promptLen = promptAt != 0 ? strlen(promptAt) : 0;
+  // Refused before encoding: every token stands for at most max_token_length bytes of the prompt (a piece is
+  // never shorter than the text it covers), so it takes this many tokens at least.
+  const least: u64 = (<u64>promptLen + <u64>maxTokenLength - 1) / <u64>maxTokenLength;
+  if (least > <u64>ctx) {
+    errorStart();
+    putString(STDERR, "the prompt is at least ");
+    putInt(STDERR, least);
+    putString(STDERR, " tokens, longer than the context of ");
+    putInt(STDERR, <u64>ctx);
+    putString(STDERR, " this module was planned for");
+    return errorEnd(EXIT_USAGE);
+  }
+  setMergeTables(mergeTables, mergeCapacity);
   const n = encode(promptAt, promptLen, promptTokens);
   if (n < 0) {
     errorStart();
     if (n == ENCODE_NO_SPACE) putString(STDERR, 'the tokenizer has no " " token, which encoding needs for the leading dummy-prefix space');
     else if (n == ENCODE_EMPTY) putString(STDERR, "the prompt is empty and the tokenizer names no BOS token to start from; give some text");
+    else if (n == ENCODE_TOO_LONG) putString(STDERR, "the prompt has more characters than this build plans merge tables for");
     else putString(STDERR, "the tokenizer has no token for a character of the prompt: no piece, no byte-fallback tokens and no <unk>");
     return errorEnd(EXIT_FAILURE);
   }

@@ -187,7 +187,8 @@ describe.each(BUILDS)("the %s command under node:wasi", (build) => {
   });
 
   it("encodes like host/tokenizer.ts: equal-score merges leftmost first, pieces, byte fallback", async () => {
-    for (const prompt of ["the the thethe lllo hellohello", "héllo wörld é\tthe", " leading and trailing  "]) {
+    const long = "the the thethe lllo hellohello ".repeat(6); // many equal-score pairs, near the context
+    for (const prompt of ["the the thethe lllo hellohello", "héllo wörld é\tthe", " leading and trailing  ", long]) {
       const r = underNode(wasmPath(build), [prompt, "-n", "12", "--temp", "0"]);
       expectText(r, await hostText(build, prompt, 12, { temperature: 0 }));
       expect(r.lines[0]).toMatch(new RegExp(`^prefill ${tokenizer.prompt(prompt).length} tok `));
@@ -232,6 +233,7 @@ describe("bad arguments", () => {
     [["hi", "there"], /a second prompt argument "there"/],
     [["ü".repeat(60)], /the prompt is 122 tokens, longer than the context of 96/],
     [["a".repeat(ARGS_CAPACITY)], new RegExp(`the arguments take \\d+ bytes, more than the ${ARGS_CAPACITY} this build plans for \\(${COMMAND_ARG_BYTES_PER_TOKEN} per context token\\)`)],
+    [["a".repeat(1500)], /the prompt is at least \d+ tokens, longer than the context of 96/], // refused before encoding
   ];
   it.each(cases)("%j gives one line on stderr and exit code 2", (args, message) => {
     const r = underNode(wasmPath("scalar"), args);

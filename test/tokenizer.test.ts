@@ -184,3 +184,72 @@ describe("Tokenizer", () => {
     expect(Array.from(t.decode(0, 5))).toEqual([0x20, 0xff]);
   });
 });
+
+/** run.c's merge loop, written out plainly: scan every adjacent pair, merge the best (leftmost on ties). */
+function runcMerges(t: Tokenizer, tokens: number[]): number[] {
+  const key = (i: number) => Buffer.from(t.pieces[i]).toString("latin1");
+  const ids = new Map<string, number>();
+  t.pieces.forEach((_, i) => ids.has(key(i)) || ids.set(key(i), i));
+  const out = [...tokens];
+  for (;;) {
+    let best = -1e10;
+    let bestId = -1;
+    let bestAt = -1;
+    for (let i = 0; i + 1 < out.length; i++) {
+      const id = ids.get(key(out[i]) + key(out[i + 1]));
+      if (id !== undefined && t.scores[id] > best) [best, bestId, bestAt] = [t.scores[id], id, i];
+    }
+    if (bestAt < 0) return out;
+    out.splice(bestAt, 2, bestId);
+  }
+}
+
+describe("BPE merging (priority queue over adjacent pairs)", () => {
+  // A vocabulary with many equal scores, so ties and re-keyed neighbours are exercised.
+  const alphabet = [" ", "a", "b", "c"];
+  const rnd = (() => {
+    let s = 12345;
+    return () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  })();
+  const merges = new Set<string>();
+  while (merges.size < 60) {
+    const len = 2 + Math.floor(rnd() * 5);
+    merges.add(Array.from({ length: len }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join(""));
+  }
+  const v = byteFallbackVocab([...alphabet, ...merges], [...alphabet.map(() => -1000), ...[...merges].map(() => -Math.floor(rnd() * 4))]);
+  const tied = readTokenizer(writeTokenizerBin(v.pieces, v.scores), "tied.bin");
+
+  it("gives run.c's ids on 400 random texts over a vocabulary full of equal scores", () => {
+    for (let k = 0; k < 400; k++) {
+      const text = Array.from({ length: 1 + Math.floor(rnd() * 40) }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join("");
+      const unmerged = [BOS, v.pieces.indexOf(" "), ...[...text].map((ch) => v.pieces.indexOf(ch))];
+      expect(tied.encode(text, { bos: true }), JSON.stringify(text)).toEqual(runcMerges(tied, unmerged));
+    }
+  });
+
+  it("does O(n log n) work: 32 KB of \"hello world \" reads the scores fewer than 64·n·log2(n) times", () => {
+    let reads = 0;
+    const counted = new Proxy(new Float32Array(vocab.scores), {
+      get(target, prop) {
+        if (typeof prop === "string" && /^\d+$/.test(prop)) reads++;
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const t = new Tokenizer(vocab.pieces.map((p) => new TextEncoder().encode(p)), counted, 6, "counted.bin");
+    const text = "hello world ".repeat(2731);
+    const ids = t.encode(text);
+    expect(ids).toEqual([...Array.from({ length: 2731 }, () => [id(" hello"), id(" world")]).flat(), id(" ")]);
+    const n = text.length + 1;
+    // run.c's loop reads a score per matching pair per merge: about 10⁸ here.
+    expect(reads).toBeLessThan(64 * n * Math.log2(n));
+  });
+
+  it("tells the fewest tokens a text can become, so over-long prompts are refused before encoding", () => {
+    expect(tok.minTokens("", { bos: true })).toBe(1);
+    for (const s of ["hello world", "a ".repeat(300), "ü".repeat(40)]) {
+      expect(tok.minTokens(s, { bos: true })).toBeLessThanOrEqual(tok.encode(s, { bos: true }).length);
+    }
+    expect(tok.minTokens("a".repeat(599), { bos: true })).toBe(1 + 100); // 600 bytes with the prefix, 6 per token at most
+  });
+});

@@ -49,6 +49,8 @@ export async function run(checkpoint: string | undefined, flags: RunFlags, out: 
   const seqLen = src.config.seqLen;
   const ctx = flags.ctx ?? seqLen;
   if (ctx > seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${seqLen}`);
+  const least = tokenizer.minPromptTokens(flags.prompt);
+  if (least > ctx) fail("E_FLAG", `-p/--prompt: the prompt is at least ${least} tokens (${Buffer.byteLength(flags.prompt)} bytes), longer than the context (--ctx ${ctx})`);
   const prompt = flags.chat ? chatPrompt(tokenizer, flags.prompt) : tokenizer.prompt(flags.prompt);
   // A .slim file runs its stored bytes and layer modes; a checkpoint is slimified on this prompt and lowered.
   const { lowered, notes } = lowerSource(src, {

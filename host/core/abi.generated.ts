@@ -12,7 +12,7 @@ export const PLAN_LAYER_SLOTS = 24;
 /** First slot of the command block: "SCMD" read as a little-endian i32. */
 export const COMMAND_MAGIC = 0x444d4353;
 /** i32 slots of the command block. */
-export const COMMAND_BLOCK_SLOTS = 16;
+export const COMMAND_BLOCK_SLOTS = 20;
 /** Argument bytes the command plans per context token (plus a fixed allowance for flags). */
 export const COMMAND_ARG_BYTES_PER_TOKEN = 8;
 /** Cached rows slim attention mixes per block (the size of the k_block scratch buffer). */
@@ -214,6 +214,10 @@ export const CommandSlot = {
   output: 12,
   /** capacity of output in bytes */
   outputBytes: 13,
+  /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot */
+  mergeTables: 14,
+  /** tokens the merge tables hold, ≥ promptSlots */
+  mergeSlots: 15,
 } as const;
 
 /** What init, step, prefill and truncate report (lastError()). */

@@ -62,7 +62,7 @@ export const ABI: Schema = {
     { name: "PLAN_HEADER_SLOTS", value: PLAN_HEADER_SLOTS, type: "i32", doc: "i32 slots before the first layer's slots." },
     { name: "PLAN_LAYER_SLOTS", value: 24, type: "i32", doc: "i32 slots per layer." },
     { name: "COMMAND_MAGIC", value: 0x444d4353, type: "i32", hex: true, doc: 'First slot of the command block: "SCMD" read as a little-endian i32.' },
-    { name: "COMMAND_BLOCK_SLOTS", value: 16, type: "i32", doc: "i32 slots of the command block." },
+    { name: "COMMAND_BLOCK_SLOTS", value: 20, type: "i32", doc: "i32 slots of the command block." },
     { name: "COMMAND_ARG_BYTES_PER_TOKEN", value: 8, type: "i32", doc: "Argument bytes the command plans per context token (plus a fixed allowance for flags)." },
     { name: "ROW_BLOCK", value: 64, type: "i32", doc: "Cached rows slim attention mixes per block (the size of the k_block scratch buffer)." },
     { name: "SLIM_MAGIC_WORD", value: 0x4d494c53, type: "u32", hex: true, doc: '.slim magic "SLIM" read as a little-endian u32.' },
@@ -178,6 +178,8 @@ export const ABI: Schema = {
         ["promptSlots", "capacity of promptTokens in tokens"],
         ["output", "bytes staged for fd_write"],
         ["outputBytes", "capacity of output in bytes"],
+        ["mergeTables", "5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot"],
+        ["mergeSlots", "tokens the merge tables hold, ≥ promptSlots"],
       ]),
     },
     {

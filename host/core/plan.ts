@@ -101,7 +101,7 @@ export interface ArenaPlan {
 /**
  * The standalone WASI command's buffers (assembly/command.ts), planned only when a tokenizer is embedded.
  * Four regions after "tokenizer": "command" (its block), "piece_index" (pieces, pieceHash), "sampler"
- * (probs, candidates) and "io" (args, promptTokens, output).
+ * (probs, candidates) and "io" (args, promptTokens, mergeTables, output).
  */
 export interface CommandPlan {
   block: Span; // (COMMAND_BLOCK_SLOTS,) i32 the addresses below, as encodeCommandBlock writes them
@@ -113,6 +113,7 @@ export interface CommandPlan {
   candidates: Span; // (vocab,) i32 token ids of the top-p nucleus, sorted in place
   args: Span; // argv pointer array followed by the argument bytes (WASI args_get); the prompt lives here
   promptTokens: Span; // (args bytes + 2,) i32 the prompt before BPE merges: <s>, dummy prefix, ≤ one token per byte
+  mergeTables: Span; // 5 × (args bytes + 2,) i32 BPE merge state per prompt token: next, prev, pair, heap, heap slot
   output: Span; // bytes staged for fd_write
 }
 
@@ -397,8 +398,13 @@ function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region:
   const [pieces, pieceHash] = parts("piece_index", [["pieces", vocab * 4], ["piece_hash", hashSlots * 4]]);
   const [probs, candidates] = parts("sampler", [["probs", vocab * F32], ["candidates", vocab * 4]]);
   const argBytes = COMMAND_ARG_BYTES_PER_TOKEN * ctx + COMMAND_ARG_BYTES_EXTRA;
-  const [args, promptTokens, output] = parts("io", [["args", argBytes], ["prompt_tokens", (argBytes + 2) * 4], ["output", COMMAND_OUTPUT_BYTES]]);
-  return { block, tokenizerBytes, pieces, pieceHash, hashSlots, probs, candidates, args, promptTokens, output };
+  const [args, promptTokens, mergeTables, output] = parts("io", [
+    ["args", argBytes],
+    ["prompt_tokens", (argBytes + 2) * 4],
+    ["merge_tables", 5 * (argBytes + 2) * 4],
+    ["output", COMMAND_OUTPUT_BYTES],
+  ]);
+  return { block, tokenizerBytes, pieces, pieceHash, hashSlots, probs, candidates, args, promptTokens, mergeTables, output };
 }
 
 /** The standalone command's block: where its tokenizer, sampler and io buffers are (assembly/command.ts). */
@@ -421,6 +427,8 @@ export function encodeCommandBlock(plan: ArenaPlan): Int32Array {
   slots[C.promptSlots] = cmd.promptTokens.size / 4;
   slots[C.output] = cmd.output.offset;
   slots[C.outputBytes] = cmd.output.size;
+  slots[C.mergeTables] = cmd.mergeTables.offset;
+  slots[C.mergeSlots] = cmd.mergeTables.size / 20;
   return slots;
 }
 

@@ -62,26 +62,106 @@ export class Tokenizer {
   }
 
   /**
-   * Repeatedly merges the adjacent pair whose concatenation is the best-scoring piece (leftmost on ties).
-   * Quadratic per merge like run.c; prompts are short. <s> takes part too, as in run.c, though no real
-   * vocabulary has a piece starting with it.
+   * The fewest tokens `text` can encode to: every token but <s> stands for at most max_token_length bytes of
+   * the dummy-prefixed text (a byte-fallback token for one byte). Lets a caller refuse an over-long prompt
+   * before encoding it.
+   */
+  minTokens(text: string, opts: EncodeOptions = {}): number {
+    const bytes = text.length === 0 ? 0 : 1 + Buffer.byteLength(text, "utf8");
+    return (opts.bos ? 1 : 0) + Math.ceil(bytes / this.maxTokenLength) + (opts.eos ? 1 : 0);
+  }
+
+  /**
+   * Merges, as run.c, the adjacent pair whose concatenation is the best-scoring piece (leftmost on ties) until
+   * no pair is a piece, in O(n log n) (ARCHITECTURE.md, "Tokenizers"): tokens form a linked list and every
+   * node whose pair with its right neighbour is a piece sits in a binary heap ordered by (score desc, position
+   * asc). Merging node i with its right neighbour j removes j and re-keys i and i's left neighbour, the only
+   * pairs that changed. Positions never reorder, so "smallest original index" is "leftmost now". <s> takes
+   * part too, as in run.c, though no real vocabulary has a piece starting with it.
    */
   private mergePairs(tokens: number[]): void {
-    for (;;) {
-      let best = NO_MERGE_SCORE;
-      let bestId = -1;
-      let bestAt = -1;
-      for (let i = 0; i + 1 < tokens.length; i++) {
-        const id = this.ids.get(this.keys[tokens[i]] + this.keys[tokens[i + 1]]);
-        if (id !== undefined && this.scores[id] > best) {
-          best = this.scores[id];
-          bestId = id;
-          bestAt = i;
-        }
-      }
-      if (bestAt < 0) return;
-      tokens.splice(bestAt, 2, bestId);
+    const n = tokens.length;
+    if (n < 2) return;
+    const next = new Int32Array(n);
+    const prev = new Int32Array(n);
+    const pair = new Int32Array(n).fill(-1); // id of piece(tokens[i]) + piece(tokens[next[i]]), or -1
+    const heap = new Int32Array(n); // node indices
+    const where = new Int32Array(n).fill(-1); // node -> heap slot, -1 when not in the heap
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
     }
+    const scores = this.scores;
+    const before = (a: number, b: number): boolean => scores[pair[a]] > scores[pair[b]] || (scores[pair[a]] === scores[pair[b]] && a < b);
+    const place = (node: number, at: number) => {
+      heap[at] = node;
+      where[node] = at;
+    };
+    const up = (at: number) => {
+      const node = heap[at];
+      while (at > 0) {
+        const parent = (at - 1) >> 1;
+        if (!before(node, heap[parent])) break;
+        place(heap[parent], at);
+        at = parent;
+      }
+      place(node, at);
+    };
+    const down = (at: number) => {
+      const node = heap[at];
+      for (;;) {
+        let child = 2 * at + 1;
+        if (child >= size) break;
+        if (child + 1 < size && before(heap[child + 1], heap[child])) child++;
+        if (!before(heap[child], node)) break;
+        place(heap[child], at);
+        at = child;
+      }
+      place(node, at);
+    };
+    const remove = (node: number) => {
+      const at = where[node];
+      where[node] = -1;
+      const last = heap[--size];
+      if (last === node) return;
+      place(last, at);
+      up(at);
+      down(where[last]);
+    };
+    // (Re)computes node i's pair with its right neighbour and its place in the heap.
+    const rekey = (i: number) => {
+      const j = next[i];
+      const id = j < 0 ? undefined : this.ids.get(this.keys[tokens[i]] + this.keys[tokens[j]]);
+      const merges = id !== undefined && scores[id] > NO_MERGE_SCORE;
+      if (!merges) {
+        if (where[i] >= 0) remove(i);
+        pair[i] = -1;
+        return;
+      }
+      pair[i] = id;
+      if (where[i] < 0) {
+        place(i, size++);
+        up(size - 1);
+      } else {
+        up(where[i]);
+        down(where[i]);
+      }
+    };
+    for (let i = 0; i + 1 < n; i++) rekey(i);
+    while (size > 0) {
+      const i = heap[0];
+      const j = next[i];
+      tokens[i] = pair[i];
+      if (where[j] >= 0) remove(j);
+      next[i] = next[j];
+      if (next[j] >= 0) prev[next[j]] = i;
+      rekey(i);
+      if (prev[i] >= 0) rekey(prev[i]);
+    }
+    let count = 0;
+    for (let i = 0; i >= 0; i = next[i]) tokens[count++] = tokens[i];
+    tokens.length = count;
   }
 
   private dummyPrefix(): number {

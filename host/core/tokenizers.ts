@@ -38,6 +38,8 @@ export interface TextTokenizer {
   prompt(text: string): number[];
   /** Ids of text alone, no bos. */
   encode(text: string): number[];
+  /** The fewest ids prompt(text) can give, known before encoding (to refuse an over-long prompt at once). */
+  minPromptTokens(text: string): number;
   /** Bytes to print for `token` sampled after `prev` (-1 at the start); none for control tokens. */
   decode(prev: number, token: number): Uint8Array;
   /** The token as its vocabulary writes it, for messages ("</s>", "<|endoftext|>"). */
@@ -89,6 +91,9 @@ class Llama2cText implements TextTokenizer {
   encode(text: string): number[] {
     return this.inner.encode(text);
   }
+  minPromptTokens(text: string): number {
+    return this.inner.minTokens(text, { bos: this.meta.addBos && this.meta.bos !== null });
+  }
   decode(prev: number, token: number): Uint8Array {
     return this.isControl(token) ? new Uint8Array(0) : this.inner.decode(prev, token); // no dummy-prefix space after <s>
   }
@@ -124,6 +129,9 @@ class HfText implements TextTokenizer {
   }
   encode(text: string): number[] {
     return this.inner.encode(text);
+  }
+  minPromptTokens(): number {
+    return 0; // no bound on piece length is kept for tokenizer.json; its BPE is O(n log n) (host/core/bpe.ts)
   }
   decode(prev: number, token: number): Uint8Array {
     if (this.isControl(token)) return new Uint8Array(0);

@@ -48,6 +48,10 @@ const now = () => Number(process.hrtime.bigint()) / 1e9;
 /** Generates from a lowered model (host/core/lowered.ts): its layer modes and weight dtype are the plan's. */
 export async function generate(lowered: LoweredModel, tokenizer: TextTokenizer, o: GenerateOptions): Promise<GenerateResult> {
   if (!Number.isInteger(o.steps) || o.steps < 0) fail("E_FLAG", `-n/--steps: expected a whole number ≥ 0, got ${o.steps}`);
+  // Refused before encoding: a long prompt costs time to encode, and the context bounds it anyway.
+  const least = o.promptIds ? 0 : tokenizer.minPromptTokens(o.prompt);
+  if (least > o.ctx)
+    fail("E_FLAG", `-p/--prompt: the prompt is at least ${least} tokens (${Buffer.byteLength(o.prompt)} bytes), longer than the context (--ctx ${o.ctx})`);
   const prompt = o.promptIds ?? tokenizer.prompt(o.prompt);
   if (prompt.length > o.ctx)
     fail("E_FLAG", `-p/--prompt: the prompt is ${prompt.length} tokens, longer than the context (--ctx ${o.ctx})`);
