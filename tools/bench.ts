@@ -13,7 +13,7 @@
  * effective bandwidth, reported against the probe's. Prefill: a `prompt`-token prompt in blocks of
  * `prefill-block` tokens. Writes JSON, a table, and a PNG chart of tok/s against position.
  */
-import { writeFileSync, renameSync } from "node:fs";
+import { writeFileAtomic } from "../host/core/files.ts";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
@@ -287,9 +287,7 @@ async function main(): Promise<void> {
     prefillOverDecode: pre,
     peers: peers ? { dir: peers.dir, notes: peers.notes } : null,
   };
-  const tmp = `${opts.out}.tmp`;
-  writeFileSync(tmp, JSON.stringify(result, null, 2));
-  renameSync(tmp, String(opts.out));
+  writeFileAtomic(String(opts.out), JSON.stringify(result, null, 2), "benchmark results");
   console.log(`wrote ${opts.out}`);
 }
 

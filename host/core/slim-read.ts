@@ -2,9 +2,8 @@
  * Reading a .slim file: every check (host/core/slim-check.ts), then its tensors handed on as the lowered
  * model they are (host/core/lowered.ts) — views of the file's bytes, nothing decoded or converted.
  */
-import { openSync, readSync, closeSync } from "node:fs";
 import { fail } from "./errors.ts";
-import { readWholeFile } from "./files.ts";
+import { readHead, readWholeFile } from "./files.ts";
 import type { AttentionMode } from "./plan.ts";
 import { type LoweredModel, type LoweredTensor, storedDtype } from "./lowered.ts";
 import { checkSlim, startsWith } from "./slim-check.ts";
@@ -44,16 +43,8 @@ export function readSlim(bytes: Uint8Array, name: string): SlimFile {
 
 /** Whether the file at `path` starts with the "SLIM" magic; false when it cannot be read (its loader will say why). */
 export function hasSlimMagic(path: string): boolean {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, "r");
-    const head = new Uint8Array(4);
-    return readSync(fd, head, 0, 4, 0) === 4 && startsWith(head, SLIM_MAGIC);
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  const head = readHead(path, 4);
+  return head.length === 4 && startsWith(head, SLIM_MAGIC);
 }
 
 /** Reads a .slim file from disk. */

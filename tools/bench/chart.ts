@@ -3,7 +3,7 @@
  * rsvg-convert (librsvg2-bin) where it is installed, as the memory map's PNG is.
  */
 import { spawnSync } from "node:child_process";
-import { renameSync, writeFileSync } from "node:fs";
+import { writeFileAtomic } from "../../host/core/files.ts";
 
 export interface Series {
   name: string;
@@ -65,10 +65,9 @@ function niceCeil(v: number): number {
 /** Writes `png` (through an SVG next to it); returns what was written, or says why only the SVG was. */
 export function writeChart(png: string, svg: string): string {
   const svgPath = png.replace(/\.png$/i, "") + ".svg";
-  writeFileSync(`${svgPath}.tmp`, svg);
-  renameSync(`${svgPath}.tmp`, svgPath);
-  const r = spawnSync("rsvg-convert", ["-o", `${png}.tmp`, svgPath], { encoding: "utf8" });
-  if (r.error || r.status !== 0) return `wrote ${svgPath}; no PNG: rsvg-convert ${r.error ? "is not installed (Debian: librsvg2-bin)" : `failed: ${r.stderr.trim()}`}`;
-  renameSync(`${png}.tmp`, png);
+  writeFileAtomic(svgPath, svg, "chart");
+  const r = spawnSync("rsvg-convert", [svgPath], { maxBuffer: 256 << 20 });
+  if (r.error || r.status !== 0) return `wrote ${svgPath}; no PNG: rsvg-convert ${r.error ? "is not installed (Debian: librsvg2-bin)" : `failed: ${r.stderr.toString().trim()}`}`;
+  writeFileAtomic(png, r.stdout, "chart");
   return `wrote ${png} (and ${svgPath})`;
 }

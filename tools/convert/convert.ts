@@ -6,7 +6,8 @@
  * (host/core/lowered.ts storedDtype). W_KV stays f32 because slimify measured its reconstruction error at
  * f32, and V = W_KV·K amplifies an error in W_K or W_KV by about cond(W_K).
  */
-import { readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fail } from "../../host/core/errors.ts";
 import { type Model, isLlamaShaped } from "../../host/core/model.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
@@ -16,7 +17,8 @@ import { DTYPE_CODES, HEADER, type TokenizerKind } from "../../host/core/slim-fo
 import { computeWkv, slimify, type SlimifyResult } from "./slimify.ts";
 import { importModel, type ImportedModel } from "./import.ts";
 import { layerChoice, lowerModel } from "./lower.ts";
-import { packSlim, writeFileAtomic, type Progress } from "./slim-write.ts";
+import { packSlim, type Progress } from "./slim-write.ts";
+import { readWholeFile, refuseOverwrite, writeFileAtomic } from "../../host/core/files.ts";
 
 export interface PackOptions {
   /** What slimify decided (tools/convert/slimify.ts); null: every layer vanilla, nothing measured. */
@@ -86,6 +88,7 @@ function decide(model: Model, mode: ConvertOptions["mode"], measured: SlimifyRes
 export function convertModel(input: string, output: string, o: ConvertOptions): ConvertResult {
   if (!DTYPE_CODES.includes(o.dtype)) fail("E_FLAG", `--dtype ${o.dtype}: expected one of ${DTYPE_CODES.join(", ")}`);
   if (!(o.threshold > 0 && Number.isFinite(o.threshold))) fail("E_FLAG", `--threshold: expected a positive number, got ${o.threshold}`);
+  refuseOverwrite(output, [input, o.tokenizer, ...siblingInputs(input)]);
   o.onStage?.(`reading ${input}`);
   const imported = importModel(input);
   const model = imported.model;
@@ -109,7 +112,7 @@ export function convertModel(input: string, output: string, o: ConvertOptions): 
   o.onStage?.(`packing ${o.dtype}`);
   const bytes = packModel(model, { layers: report, dtype: o.dtype, tokenizer: tok?.bytes, tokenizerKind: tok?.kind, threshold: o.threshold, onProgress: o.onProgress });
   o.onStage?.(`writing ${output}`);
-  writeFileAtomic(output, bytes);
+  writeFileAtomic(output, bytes, ".slim file");
   return { output, bytes, imported, report, notes };
 }
 
@@ -118,13 +121,18 @@ export function calibrationPrompt(tokenizer: TextTokenizer, text: string, seqLen
   return tokenizer.prompt(text).slice(0, Math.min(64, seqLen));
 }
 
-function readTokenizerFile(path: string): Uint8Array {
+/** Files an importer may read besides the input itself: the tokenizer.bin next to it, a folder's files. */
+function siblingInputs(input: string): string[] {
   try {
-    return new Uint8Array(readFileSync(path));
-  } catch (err) {
-    const why = err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.message) : String(err);
-    return fail("E_FILE", `${path}: cannot read the tokenizer (${why}).`);
+    if (statSync(input).isDirectory()) return readdirSync(input).map((f) => join(input, f));
+  } catch {
+    return [];
   }
+  return [join(dirname(input), "tokenizer.bin")];
+}
+
+function readTokenizerFile(path: string): Uint8Array {
+  return readWholeFile(path, "tokenizer");
 }
 
 /** Inputs above this size get a progress bar even when stderr is not a terminal. */

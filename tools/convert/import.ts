@@ -6,12 +6,12 @@
  * To add a format: write tools/convert/<format>.ts and put an Importer for it into IMPORTERS, before
  * llama2.c — legacy llama2.c files have no magic, so llama2.c is the fallback for any other file.
  */
-import { statSync, openSync, readSync, closeSync, existsSync } from "node:fs";
+import { statSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fail } from "../../host/core/errors.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { LLAMA2C_MAGIC, readLlama2c } from "./llama2c.ts";
-import { readWholeFile } from "../../host/core/files.ts";
+import { readHead, readWholeFile } from "../../host/core/files.ts";
 import { hasSlimMagic, loadSlim } from "../../host/core/slim-read.ts";
 import { standardModel } from "../../host/core/standard-model.ts";
 import type { Importer, ImportedModel } from "./importer.ts";
@@ -68,23 +68,10 @@ export function importModel(path: string): ImportedModel {
   } catch {
     // a missing path: the fallback importer's reader names it
   }
-  const head = isFolder ? new Uint8Array(0) : firstBytes(path, 16);
+  const head = isFolder ? new Uint8Array(0) : readHead(path, 16);
   const importer = IMPORTERS.find((i) => i.detects(path, head, isFolder));
   if (!importer) return fail("E_MODEL", `${path}: no importer reads ${isFolder ? "a folder" : "this file"} (known: ${IMPORTERS.map((i) => i.name).join(", ")}).`);
   return importer.load(path);
-}
-
-function firstBytes(path: string, n: number): Uint8Array {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, "r");
-    const buf = new Uint8Array(n);
-    return buf.subarray(0, readSync(fd, buf, 0, n, 0));
-  } catch {
-    return new Uint8Array(0);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 // GGUF files (gguf.ts) and Hugging Face folders (huggingface.ts), asked before the llama2.c fallback.

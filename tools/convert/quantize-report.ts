@@ -10,7 +10,7 @@
  * Slim layers are measured two ways in (2): with every matrix quantized (V = q(W_KV)·q(W_K)·x), and as the
  * decoder stores them (host/plan.ts): W_K and W_KV in f32, so K and V are those of the unquantized model.
  */
-import { renameSync, writeFileSync } from "node:fs";
+import { writeFileAtomic } from "../../host/core/files.ts";
 import { fail, SlimError } from "../../host/core/errors.ts";
 import { type LayerWeights, type Model, isMultiHead } from "../../host/core/model.ts";
 import { groupSizeFor, type CacheDtype, type WeightDtype } from "../../host/core/plan.ts";
@@ -288,7 +288,5 @@ export function formatQuantizationReport(r: QuantizationReport): string {
 
 /** The report as JSON at `path`, written to a temporary name and renamed, so readers never see half a file. Infinity (overflow) is written as null. */
 export function writeReportJson(r: QuantizationReport, path: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(r, null, 2) + "\n");
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(r, null, 2) + "\n", "quantization report");
 }

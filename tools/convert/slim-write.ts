@@ -3,7 +3,6 @@
  * layer records and its tokenizer, laid out and sealed with both CRCs. The writer stores the tensors' bytes
  * as they are; it neither quantizes nor folds anything.
  */
-import { writeFileSync, renameSync, rmSync } from "node:fs";
 import { fail } from "../../host/core/errors.ts";
 import { type ModelConfig, archOf, isMultiHead } from "../../host/core/model.ts";
 import type { AttentionMode, WeightDtype } from "../../host/core/plan.ts";
@@ -187,16 +186,4 @@ export function packSlim(lowered: LoweredModel, o: SlimWriteOptions): Uint8Array
   );
 }
 
-/** Writes `bytes` to a temporary name next to `path`, then renames it: a reader never sees half a file. */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    const why = err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.message) : String(err);
-    fail("E_FILE", `${path}: cannot write the .slim file (${why}).`);
-  }
-}
 

@@ -8,7 +8,8 @@
  *   segments)   5 verify both with binaryen   6 write plan.json, the memory map (text and SVG) and the
  *   artifacts, each to a temporary name and then renamed.
  */
-import { mkdirSync, writeFileSync, renameSync, readFileSync, rmSync, mkdtempSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, mkdtempSync } from "node:fs";
+import { describeFsError, writeFileAtomic } from "../../host/core/files.ts";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -92,12 +93,10 @@ async function compileOnce(build: Build, pages: number): Promise<Uint8Array> {
   }
 }
 
-/** Writes `data` to dir/name through a temporary name, so a reader never sees half a file. */
+/** Writes `data` to dir/name atomically (host/core/files.ts writeFileAtomic). */
 function writeAtomic(dir: string, name: string, data: string | Uint8Array): string {
   const path = join(dir, name);
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  writeFileAtomic(path, data, name);
   return path;
 }
 
@@ -176,7 +175,11 @@ export async function buildLowered(lowered: LoweredModel, layers: LayerDecision,
   if (problems.length > 0) fail("E_RUNTIME", `artifact verification failed: ${problems.join("; ")}`);
 
   step(6, `write ${o.out}`);
-  mkdirSync(o.out, { recursive: true });
+  try {
+    mkdirSync(o.out, { recursive: true });
+  } catch (e) {
+    fail("E_FILE", `--out ${o.out}: cannot create the folder (${describeFsError(e)})`);
+  }
   const files = [
     writeAtomic(o.out, `${o.name}.wasm`, reactor),
     writeAtomic(o.out, `${o.name}.cmd.wasm`, command),

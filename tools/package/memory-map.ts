@@ -7,7 +7,8 @@
  * `writeMemoryMap` writes the picture and its text form (host/plan.ts formatMemoryMap) side by side, each
  * through a temporary name and a rename, so a reader never sees half a file.
  */
-import { mkdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { writeFileAtomic } from "../../host/core/files.ts";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { type ArenaPlan, formatMemoryMap } from "../../host/core/plan.ts";
@@ -220,20 +221,9 @@ export function memoryMapSvg(plan: ArenaPlan, board?: BoardProfile): string {
   ].join("\n");
 }
 
-/** Writes `text` to `path` through a temporary file in the same folder and a rename. */
+/** Writes `text` to `path` atomically (host/core/files.ts writeFileAtomic). */
 function writeAtomically(path: string, text: string): void {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  try {
-    writeFileSync(temp, text);
-    renameSync(temp, path);
-  } catch (e) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // the temporary file was never created
-    }
-    fail("E_FILE", `${path}: cannot write the memory map (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  writeFileAtomic(path, text, "memory map");
 }
 
 /** The text form of the map: formatMemoryMap, and the verdict against the board when there is one. */

@@ -11,6 +11,7 @@ import { type FleetRow, type InventoryBoard, deployFleet, formatFleetTable, read
 import { type SshRuntime, checkArtifactBoard, defaultRuntime, deployRelease, readArtifact, rollbackRelease, runRelease, withBoard } from "./release.ts";
 import { type ConnectOptions, DEPLOY_ERROR, parseFingerprint, parseTarget, targetName } from "./ssh.ts";
 import { formatBytes } from "../../core/format.ts";
+import { parseRemoteDir } from "./remote-dir.ts";
 
 /** Flags shared by deploy and rollback. */
 export interface BoardFlags {
@@ -98,7 +99,7 @@ export async function deployCommand(dir: string, f: DeployFlags, out: NodeJS.Wri
   const board = getBoard(f.board!);
   checkArtifactBoard(artifact, board);
   const runtime = f.runtime ?? defaultRuntime(board);
-  const remoteDir = f.remoteDir ?? DEFAULT_REMOTE_DIR;
+  const remoteDir = parseRemoteDir(f.remoteDir ?? DEFAULT_REMOTE_DIR).path; // refused here, before connecting
   const target = oneBoard(f);
   const who = targetName(target);
 
@@ -140,7 +141,8 @@ export async function rollbackCommand(f: BoardFlags, out: NodeJS.WritableStream,
     });
     return fleetOutcome(rows, "rollback", out);
   }
+  const remoteDir = parseRemoteDir(f.remoteDir ?? DEFAULT_REMOTE_DIR).path;
   const target = oneBoard(f);
-  const r = await withBoard(target, timeoutMs, (s) => rollbackRelease(s, f.remoteDir ?? DEFAULT_REMOTE_DIR));
+  const r = await withBoard(target, timeoutMs, (s) => rollbackRelease(s, remoteDir));
   out.write(`${targetName(target)}: ${r.dir}/current → releases/${r.current}${r.previous ? ` (was ${r.previous}; slimedge rollback again returns to it)` : ""}\n`);
 }

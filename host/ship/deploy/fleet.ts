@@ -19,7 +19,8 @@
  *       remote-dir: /opt/slimedge
  *       host-key-sha256: SHA256:…   # or known-hosts: <file>
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readWholeFile } from "../../core/files.ts";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -27,6 +28,7 @@ import { getBoard } from "../../../boards/index.ts";
 import { SlimError, fail } from "../../core/errors.ts";
 import { type Artifact, type BoardTarget, SSH_RUNTIMES, type SshRuntime, checkArtifactBoard, defaultRuntime, deployRelease, rollbackRelease, withBoard } from "./release.ts";
 import { parseFingerprint, parseTarget, targetName } from "./ssh.ts";
+import { parseRemoteDir } from "./remote-dir.ts";
 
 export interface InventoryBoard extends BoardTarget {
   name: string;
@@ -52,8 +54,9 @@ export function readInventory(file: string, fallback: InventoryDefaults = {}): I
   if (!existsSync(file)) fail("E_FILE", `${file}: no such inventory file`);
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(file, "utf8"));
+    doc = parseYaml(Buffer.from(readWholeFile(file, "inventory", { maxBytes: 16 << 20 })).toString("utf8"));
   } catch (e) {
+    if (e instanceof SlimError) throw e;
     fail("E_FORMAT", `${file}: not valid YAML (${(e as Error).message.split("\n")[0]})`);
   }
   const top = doc as { defaults?: unknown; boards?: unknown } | unknown[] | null;
@@ -122,7 +125,13 @@ export function readInventory(file: string, fallback: InventoryDefaults = {}): I
       hostKeySha256,
       board,
       runtime,
-      remoteDir: str("remote-dir") ?? fallback.remoteDir ?? "~/slimedge",
+      remoteDir: (() => {
+        try {
+          return parseRemoteDir(str("remote-dir") ?? fallback.remoteDir ?? "~/slimedge", "remote-dir").path;
+        } catch (x) {
+          throw new SlimError("E_FORMAT", `${at}: ${(x as Error).message}`);
+        }
+      })(),
     };
   });
 
@@ -131,7 +140,7 @@ export function readInventory(file: string, fallback: InventoryDefaults = {}): I
   for (const b of boards) {
     if (names.has(b.name)) fail("E_FORMAT", `${file}: two boards are named ${b.name}`);
     names.add(b.name);
-    const place = `${targetName(b)} ${b.remoteDir}`;
+    const place = `${targetName(b)} ${b.remoteDir}`; // normalised: /b5, /b5/, //b5 and /x/../b5 are one place
     if (places.has(place)) fail("E_FORMAT", `${file}: ${b.name} deploys into ${b.remoteDir} on ${targetName(b)}, as another entry does`);
     places.add(place);
   }

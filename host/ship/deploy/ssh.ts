@@ -11,7 +11,8 @@
  * Scripts go to `sh -s` on the board's standard input, so the login shell only ever parses those two words.
  */
 import { createHash, createHmac } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
+import { readWholeFile } from "../../core/files.ts";
 import { homedir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import ssh2, { type ConnectConfig, type SFTPWrapper } from "ssh2";
@@ -77,14 +78,13 @@ interface KnownHost {
   blob: Buffer;
 }
 
+/** Size limits of the small files SSH reads: a private key (a 16384-bit RSA key is ~13 KB), a known_hosts file. */
+const MAX_KEY_BYTES = 1 << 20;
+const MAX_KNOWN_HOSTS_BYTES = 64 << 20;
+
 function readKnownHosts(file: string): KnownHost[] {
   if (!existsSync(file)) return [];
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    return fail("E_FILE", `${file}: cannot read the known_hosts file (${(e as Error).message})`);
-  }
+  const text = Buffer.from(readWholeFile(file, "known_hosts file", { maxBytes: MAX_KNOWN_HOSTS_BYTES })).toString("utf8");
   const out: KnownHost[] = [];
   text.split("\n").forEach((raw, i) => {
     const fields = raw.trim().split(/\s+/);
@@ -136,7 +136,7 @@ const HOST_KEY_ALGORITHMS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-n
  * A host-key verifier for ssh2 plus the algorithm order that asks the server for a key type already known
  * (as OpenSSH does), and the sentence explaining a refusal.
  */
-function hostKeyVerifier(t: SshTarget, check: HostKeyCheck): { verify: (key: Buffer) => boolean; algorithms: string[]; refusal: () => string | null } {
+function hostKeyVerifier(t: SshTarget, check: HostKeyCheck): { verify: (key: Buffer) => boolean; algorithms: string[]; refusal: () => string | null; proven: () => void } {
   const who = knownHostsName(t.host, t.port);
   let refusal: string | null = null;
   if (check.hostKeySha256 !== undefined) {
@@ -144,6 +144,7 @@ function hostKeyVerifier(t: SshTarget, check: HostKeyCheck): { verify: (key: Buf
     return {
       algorithms: HOST_KEY_ALGORITHMS,
       refusal: () => refusal,
+      proven: () => {},
       verify: (key) => {
         const got = fingerprint(key);
         if (got === want) return true;
@@ -155,9 +156,16 @@ function hostKeyVerifier(t: SshTarget, check: HostKeyCheck): { verify: (key: Buf
   const file = check.knownHosts ?? defaultKnownHosts();
   const entries = readKnownHosts(file).filter((e) => patternsMatch(e.patterns, who) && e.marker !== "@cert-authority");
   const knownTypes = [...new Set(entries.filter((e) => e.marker === "").flatMap((e) => ALGORITHMS_OF[e.type] ?? [e.type]))].filter((a) => HOST_KEY_ALGORITHMS.includes(a));
+  let unproven: string | null = null; // the known_hosts line for a new key, written once the server has proven it
   return {
     algorithms: [...knownTypes, ...HOST_KEY_ALGORITHMS.filter((a) => !knownTypes.includes(a))],
     refusal: () => refusal,
+    proven: () => {
+      if (unproven === null) return;
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      appendFileSync(file, unproven, { mode: 0o600 });
+      unproven = null;
+    },
     verify: (key) => {
       const type = keyType(key);
       const got = fingerprint(key);
@@ -176,8 +184,8 @@ function hostKeyVerifier(t: SshTarget, check: HostKeyCheck): { verify: (key: Buf
         return false;
       }
       if (check.acceptNewHostKey) {
-        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-        appendFileSync(file, `${who} ${type} ${key.toString("base64")}\n`, { mode: 0o600 });
+        // Not yet: the key exchange has not shown the server holds the private key, nor has the login completed.
+        unproven = `${who} ${type} ${key.toString("base64")}\n`;
         return true;
       }
       refusal =
@@ -200,18 +208,15 @@ export interface ConnectOptions extends SshTarget, HostKeyCheck {
 
 function privateKeyOf(o: ConnectOptions): { privateKey?: Buffer; agent?: string; keyName: string } {
   if (o.key !== undefined) {
-    try {
-      return { privateKey: readFileSync(o.key), keyName: o.key };
-    } catch (e) {
-      return fail("E_FILE", `${o.key}: cannot read the SSH key (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
+    return { privateKey: Buffer.from(readWholeFile(o.key, "SSH key", { maxBytes: MAX_KEY_BYTES })), keyName: o.key };
   }
   const agent = process.env.SSH_AUTH_SOCK || undefined;
   // A default key that is encrypted (or unreadable to ssh2) is left to the agent, as ssh leaves it to ssh-add.
-  const usable = (f: string) => existsSync(f) && !(agent && sshUtils.parseKey(readFileSync(f)) instanceof Error);
+  const read = (f: string) => Buffer.from(readWholeFile(f, "SSH key", { maxBytes: MAX_KEY_BYTES }));
+  const usable = (f: string) => existsSync(f) && !(agent && sshUtils.parseKey(read(f)) instanceof Error);
   const file = ["id_ed25519", "id_ecdsa", "id_rsa"].map((n) => join(homedir(), ".ssh", n)).find(usable);
   if (!agent && !file) return fail("E_FILE", `no SSH key: pass --key <private key file> (none in ~/.ssh/id_ed25519, id_ecdsa, id_rsa, and no ssh-agent)`);
-  return { privateKey: file ? readFileSync(file) : undefined, agent, keyName: [file, agent && "ssh-agent"].filter(Boolean).join(" and ") };
+  return { privateKey: file ? read(file) : undefined, agent, keyName: [file, agent && "ssh-agent"].filter(Boolean).join(" and ") };
 }
 
 /** The sentence for a board that did not complete the SSH handshake in time. */
@@ -298,6 +303,12 @@ export class SshSession {
       client.once("ready", () => {
         settled = true;
         client.off("error", onError);
+        try {
+          hostKey.proven(); // handshake (the server signed with the key) and authentication are complete
+        } catch (e) {
+          client.destroy();
+          return reject(new SlimError("E_FILE", `${o.knownHosts ?? defaultKnownHosts()}: cannot record the host key (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`));
+        }
         resolve(new SshSession(client, { user: o.user, host: o.host, port: o.port }));
       });
       const config: ConnectConfig = {
@@ -359,6 +370,51 @@ export class SshSession {
         channel.on("error", (x: Error) => reject(new SlimError(DEPLOY_ERROR, `${this.name}: command channel failed while ${this.doing}: ${x.message}`)));
         channel.on("close", () => resolve({ code, signal, stdout, stderr }));
         channel.end(script.endsWith("\n") ? script : `${script}\n`);
+      });
+    });
+  }
+
+  /**
+   * Starts a script that keeps running while this side holds its standard input open (a lock holder, say),
+   * and resolves once it prints a line `ready(line)` accepts; `end()` closes its input and waits for it to
+   * exit. If it exits before that line, the promise rejects with the sentence `early(result)` makes.
+   */
+  shHeld(script: string, ready: (line: string) => boolean, early: (r: ExecResult) => string, onLine?: (line: string) => void): Promise<{ end: () => Promise<void> }> {
+    return this.guard(({ resolve, reject }) => {
+      this.client.exec("sh -s", (e, channel) => {
+        if (e) return reject(new SlimError(DEPLOY_ERROR, `${this.name} would not run a command while ${this.doing}: ${e.message}`));
+        let stdout = "";
+        let stderr = "";
+        let code: number | null = null;
+        let started = false;
+        let closed: () => void = () => {};
+        const done = new Promise<void>((r) => (closed = r));
+        channel.on("data", (d: Buffer) => {
+          stdout += d.toString("utf8");
+          let nl: number;
+          while (!started && (nl = stdout.indexOf("\n")) >= 0) {
+            const line = stdout.slice(0, nl);
+            stdout = stdout.slice(nl + 1);
+            onLine?.(line);
+            if (ready(line)) {
+              started = true;
+              resolve({
+                end: () => {
+                  channel.end();
+                  return Promise.race([done, new Promise<void>((r) => setTimeout(r, 10_000).unref())]);
+                },
+              });
+            }
+          }
+        });
+        channel.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+        channel.on("exit", (c: number | null) => (code = c));
+        channel.on("error", () => {});
+        channel.on("close", () => {
+          closed();
+          if (!started) reject(new SlimError(DEPLOY_ERROR, early({ code, stdout, stderr })));
+        });
+        channel.write(script.endsWith("\n") ? script : `${script}\n`);
       });
     });
   }

@@ -4,8 +4,9 @@
  * Progress goes to `err` as a byte bar when it is a terminal; the result to `out`. Failures are SlimErrors
  * (FlashError for the device), so the CLI prints one line.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { readWholeFile } from "../../core/files.ts";
 import { progressBar } from "../../core/progress.ts";
 import { InvalidArgumentError } from "commander";
 import { getBoard } from "../../../boards/index.ts";
@@ -46,6 +47,9 @@ function layoutLines(plan: FlashPlan): string[] {
   });
 }
 
+/** The largest firmware image accepted: the 16 MiB a 24-bit SPI flash address reaches, the most ESP32 boards carry. */
+const MAX_FIRMWARE_BYTES = 16 << 20;
+
 export async function flashCommand(dir: string, f: FlashFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
   if (f.out !== undefined && f.port !== undefined) fail("E_FLAG", "--out writes the images for esptool.py instead of flashing; pass --out or --port, not both");
   if (f.out === undefined && f.port === undefined) fail("E_FLAG", "--port <device> (e.g. /dev/ttyUSB0) to flash the board, or --out <dir> to write the images and flash_args");
@@ -58,7 +62,7 @@ export async function flashCommand(dir: string, f: FlashFlags, out: NodeJS.Writa
   const firmwarePath = f.firmware ?? (existsSync(found) ? found : undefined);
   if (firmwarePath !== undefined) {
     if (!existsSync(firmwarePath)) fail("E_FILE", `--firmware ${firmwarePath}: no such file`);
-    firmware = new Uint8Array(readFileSync(firmwarePath));
+    firmware = readWholeFile(firmwarePath, "firmware image", { maxBytes: MAX_FIRMWARE_BYTES });
     if (f.firmware === undefined) err.write(`note: writing the firmware ${found} into the factory app partition\n`);
   }
   const plan = planFlash(artifact, board, { firmware, appBytes: f.appSize });

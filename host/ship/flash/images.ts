@@ -3,7 +3,8 @@
  * given), the model and the artifact bundle, each with the offset it is written at, and the `flash_args` file
  * that esptool.py (`esptool.py --chip esp32s3 write_flash @flash_args`) and ESP-IDF's tools read.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { describeFsError, readWholeFile, writeFileAtomic } from "../../core/files.ts";
 import { join } from "node:path";
 import { fail } from "../../core/errors.ts";
 import type { BoardProfile } from "../../../boards/profile.ts";
@@ -45,10 +46,10 @@ export function readArtifactDir(dir: string): Artifact {
   const need = (file: string) => {
     const path = join(dir, file);
     if (!existsSync(path)) fail("E_FILE", `${path}: missing; \`slimedge build\` writes it next to ${name}.cmd.wasm`);
-    return new Uint8Array(readFileSync(path));
+    return readWholeFile(path, `build file ${file}`, { noFollow: true });
   };
   const corePath = join(dir, `${name}.core.wasm`); // builds before the board firmware have none
-  const core = existsSync(corePath) ? new Uint8Array(readFileSync(corePath)) : null;
+  const core = existsSync(corePath) ? readWholeFile(corePath, `build file ${name}.core.wasm`, { noFollow: true }) : null;
   return { dir, name, reactor: need(`${name}.wasm`), command: need(`${name}.cmd.wasm`), planJson: need("plan.json"), core, board };
 }
 
@@ -117,10 +118,14 @@ export function flashArgs(plan: FlashPlan): string {
 
 /** Writes the images, flash_args and partitions.csv into `out`; returns the paths written. */
 export function writeFlashFiles(plan: FlashPlan, out: string): string[] {
-  mkdirSync(out, { recursive: true });
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (e) {
+    fail("E_FILE", `--out ${out}: cannot create the folder (${describeFsError(e)})`);
+  }
   const write = (file: string, data: string | Uint8Array) => {
     const path = join(out, file);
-    writeFileSync(path, data);
+    writeFileAtomic(path, data, file);
     return path;
   };
   return [

@@ -1,0 +1,211 @@
+/**
+ * Deploys under pressure, against the real OpenSSH server of test/fixtures/sshd.ts: hostile board directories
+ * (control characters, `//`, trailing `/`, `..`) never touch files next to the intended one; concurrent deploys
+ * to one directory always leave `current` naming a complete release that passes `sha256sum -c`; rollback checks
+ * the sums before switching; the board lock is broken only when its holder is gone; a build folder's symbolic
+ * link is never followed; a new host key is recorded only after the server proved it and the login completed.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SlimError } from "../host/core/errors.ts";
+import { type Artifact, MANIFEST, deployRelease, readArtifact, rollbackRelease, withBoard } from "../host/ship/deploy/release.ts";
+import { parseRemoteDir } from "../host/ship/deploy/remote-dir.ts";
+import { readInventory } from "../host/ship/deploy/fleet.ts";
+import { parseTarget } from "../host/ship/deploy/ssh.ts";
+import { type CliRun, SshLab, type Sshd, slimedgeHere as cli, sshdMissing, tinyArtifact } from "./fixtures/sshd.ts";
+
+const missing = sshdMissing();
+const work = mkdtempSync(join(tmpdir(), "slimedge-deploy-rel-"));
+let lab: SshLab;
+let pi: Sshd;
+let knownHosts: string;
+const folders: string[] = [];
+const artifacts: Artifact[] = [];
+
+function expectOneLine(r: CliRun, code: number, ...mentions: (string | RegExp)[]) {
+  expect(r.lines, r.stderr).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  expect(r.code).toBe(code);
+  for (const m of mentions) expect(r.lines[0]).toMatch(m);
+}
+
+const target = () => ({ ...parseTarget(`${lab.user}@127.0.0.1:${pi.port}`), key: lab.clientKey, knownHosts });
+const deployArgs = (artifact: string, dir: string, ...more: string[]) => [
+  "deploy", artifact, "--board", "rpi-4", "--host", `${lab.user}@127.0.0.1:${pi.port}`, "--key", lab.clientKey, "--known-hosts", knownHosts,
+  "--runtime", "node", "--remote-dir", dir, "--no-run", ...more,
+];
+const sha256c = (dir: string) => spawnSync("sha256sum", ["-c", "--quiet", MANIFEST], { cwd: join(dir, "current") }).status;
+
+/** Plants files in and around `base`, returning a check that they are all still there, unchanged. */
+function plant(base: string, names: string[]): () => void {
+  for (const n of names) {
+    mkdirSync(join(base, n, ".."), { recursive: true });
+    writeFileSync(join(base, n), `keep ${n}`);
+  }
+  return () => {
+    for (const n of names) expect(readFileSync(join(base, n), "utf8"), n).toBe(`keep ${n}`);
+  };
+}
+
+beforeAll(async () => {
+  if (missing) return;
+  lab = await SshLab.create();
+  pi = await lab.start("pi-rel");
+  knownHosts = lab.knownHosts(pi);
+  for (let i = 0; i < 4; i++) {
+    folders.push(await tinyArtifact(join(work, `art-${i}`), 11 + i));
+    artifacts.push(readArtifact(folders[i]));
+  }
+});
+
+afterAll(async () => {
+  await lab?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("parseRemoteDir", () => {
+  it("gives every spelling of one directory one canonical path", () => {
+    for (const d of ["/b5", "/b5/", "//b5", "/x/../b5", "/./b5//"]) expect(parseRemoteDir(d).path, d).toBe("/b5");
+    for (const d of ["b5", "~/b5", "~/b5/", "./b5", "~//b5", "x/../b5"]) expect(parseRemoteDir(d).path, d).toBe("~/b5");
+    expect(parseRemoteDir("~").path).toBe("~");
+    expect(parseRemoteDir("~/b 5").word).toBe(`"$HOME"/'b 5'`);
+  });
+
+  it("refuses control characters, ~user, the root and climbing out of the home directory", () => {
+    for (const d of ["/tmp/x/victim\nsub", "a\tb", "/x\r", "/x\u001b[31m", "/x\u007f"]) expect(() => parseRemoteDir(d)).toThrow(/control character/);
+    expect(() => parseRemoteDir("~root/x")).toThrow(/~user/);
+    expect(() => parseRemoteDir("/")).toThrow(/root directory/);
+    expect(() => parseRemoteDir("//")).toThrow(/root directory/);
+    expect(() => parseRemoteDir("../b5")).toThrow(/climbs out of the home directory/);
+  });
+
+  it("makes the fleet's duplicate check see /b5, /b5/, //b5 and /x/../b5 as one place", () => {
+    const inv = join(work, "dupes.yaml");
+    for (const other of ["/b5/", "//b5", "/x/../b5"]) {
+      writeFileSync(inv, `- { name: one, host: pi@10.0.0.5, board: rpi-4, remote-dir: /b5 }\n- { name: two, host: pi@10.0.0.5, board: rpi-4, remote-dir: "${other}" }\n`);
+      expect(() => readInventory(inv), other).toThrow(/deploys into \/b5 on pi@10\.0\.0\.5, as another entry does/);
+    }
+    writeFileSync(inv, `- name: one\n  host: pi@10.0.0.5\n  board: rpi-4\n  remote-dir: |\n    /tmp/x/victim\n    sub\n`);
+    expect(() => readInventory(inv)).toThrow(expect.objectContaining({ code: "E_FORMAT", message: expect.stringMatching(/boards\[0\] \(one\): remote-dir .*control character U\+000A/) }));
+  });
+});
+
+describe.skipIf(missing)(`deploys that must not lose anything${missing ? ` — SKIPPED: ${missing}` : ""}`, () => {
+  it("refuses a newline in --remote-dir before connecting, and the planted neighbours survive", async () => {
+    const base = join(work, "newline");
+    const check = plant(base, ["victim/releases/keepme/file", "victim/notes.txt"]);
+    expectOneLine(await cli(deployArgs(folders[0], `${base}/victim\nsub`)), 2, /--remote-dir .*control character U\+000A/);
+    expectOneLine(await cli(["rollback", "--host", `${lab.user}@127.0.0.1:${pi.port}`, "--key", lab.clientKey, "--known-hosts", knownHosts, "--remote-dir", `${base}/victim\nsub`]), 2, /control character/);
+    check();
+    expect(readdirSync(join(base, "victim", "releases"))).toEqual(["keepme"]);
+  });
+
+  it("deploys //, trailing-slash and .. spellings into the one intended directory; files next to it survive", async () => {
+    const base = join(work, "spellings");
+    const check = plant(base, ["b5-neighbour/keep", "x/keep", "keep.txt", "b5/notes.txt"]);
+    const spellings = [`/${base}/b5`, `${base}/b5/`, `${base}/x/../b5`, `${base}//b5//`];
+    for (const [i, dir] of spellings.entries()) {
+      const r = await cli(deployArgs(folders[i % 2], dir));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`${base}/b5/current → releases/${artifacts[i % 2].id}`);
+    }
+    check();
+    expect(readdirSync(base).sort()).toEqual(["b5", "b5-neighbour", "keep.txt", "x"]);
+    expect(readdirSync(join(base, "x"))).toEqual(["keep"]);
+    expect(readdirSync(join(base, "b5")).sort()).toEqual(["current", "notes.txt", "previous", "releases"]);
+    expect(sha256c(join(base, "b5"))).toBe(0);
+  });
+
+  it("keeps current complete under concurrent deploys of different artifacts (rounds of 2 and of 4 at once)", async () => {
+    const dir = join(work, "concurrent");
+    const check = plant(work, ["concurrent-neighbour/keep"]);
+    const failures: string[] = [];
+    let ok = 0;
+    for (const width of [2, 2, 2, 4, 4, 4]) {
+      const runs = Array.from({ length: width }, (_, k) =>
+        withBoard(target(), 120_000, (s) => deployRelease(s, artifacts[k], dir, "node")).then(
+          () => ok++,
+          (e: unknown) => {
+            expect(e).toBeInstanceOf(SlimError);
+            expect((e as Error).message).not.toContain("\n");
+            failures.push((e as Error).message);
+          },
+        ),
+      );
+      await Promise.all(runs);
+      const cur = readlinkSync(join(dir, "current"));
+      expect(artifacts.map((a) => `releases/${a.id}`)).toContain(cur);
+      expect(sha256c(dir)).toBe(0);
+      expect(existsSync(join(dir, ".lock"))).toBe(false);
+      expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
+    }
+    expect(failures).toEqual([]); // they wait for the lock in turn rather than fail
+    expect(ok).toBe(18);
+    check();
+  });
+
+  it("breaks a lock whose holder is gone, and names the live holder of one it waited for too long", async () => {
+    const dir = join(work, "locked");
+    mkdirSync(join(dir, ".lock"), { recursive: true });
+    const dead = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).stdout.trim();
+    writeFileSync(join(dir, ".lock", "owner"), `pid=${dead}\nwho=ghost@elsewhere\nsince=2020-01-01T00:00:00Z\ntoken=0\n`);
+    const r = await cli(deployArgs(folders[0], dir));
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(dir, ".lock"))).toBe(false);
+
+    const holder = spawn("sleep", ["60"]);
+    try {
+      mkdirSync(join(dir, ".lock"));
+      writeFileSync(join(dir, ".lock", "owner"), `pid=${holder.pid}\nwho=busy@elsewhere\nsince=2020-01-01T00:00:00Z\ntoken=1\n`);
+      expectOneLine(await cli(deployArgs(folders[1], dir, "--timeout", "4")), 1, /timed out after 4 s while waiting for the lock on .*locked \(held by pid=\d+ who=busy@elsewhere/);
+      expect(readlinkSync(join(dir, "current"))).toBe(`releases/${artifacts[0].id}`);
+    } finally {
+      holder.kill();
+      rmSync(join(dir, ".lock"), { recursive: true, force: true });
+    }
+  });
+
+  it("rollback refuses a previous release with a file missing or changed, and leaves current as it was", async () => {
+    const dir = join(work, "rollback");
+    for (const f of [folders[0], folders[1]]) expect((await cli(deployArgs(f, dir))).code).toBe(0);
+    const prev = join(dir, readlinkSync(join(dir, "previous")));
+    const rollback = ["rollback", "--host", `${lab.user}@127.0.0.1:${pi.port}`, "--key", lab.clientKey, "--known-hosts", knownHosts, "--remote-dir", dir];
+    const plan = readFileSync(join(prev, "plan.json"));
+    unlinkSync(join(prev, "plan.json"));
+    expectOneLine(await cli(rollback), 1, /previous release releases\/[0-9a-f]{12} is no longer complete/);
+    expect(readlinkSync(join(dir, "current"))).toBe(`releases/${artifacts[1].id}`);
+    writeFileSync(join(prev, "plan.json"), Buffer.concat([plan, Buffer.from(" ")]));
+    expectOneLine(await cli(rollback), 1, /no longer complete/);
+    writeFileSync(join(prev, "plan.json"), plan);
+    const back = await cli(rollback);
+    expect(back.code, back.stderr).toBe(0);
+    expect(readlinkSync(join(dir, "current"))).toBe(`releases/${artifacts[0].id}`);
+    expect(sha256c(dir)).toBe(0);
+  });
+
+  it("refuses a build folder with a symbolic link instead of uploading what it points at", async () => {
+    const evil = join(work, "evil");
+    rmSync(evil, { recursive: true, force: true });
+    spawnSync("cp", ["-r", folders[0], evil]);
+    const secret = join(work, "id_secret");
+    writeFileSync(secret, "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+    rmSync(join(evil, "memory-map.txt"));
+    symlinkSync(secret, join(evil, "memory-map.txt"));
+    const dir = join(work, "evil-board");
+    expectOneLine(await cli(deployArgs(evil, dir)), 1, /memory-map\.txt: is a symbolic link/);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it("records a new host key only once the login completes (not for a refused client key)", async () => {
+    const fresh = join(work, "fresh_known_hosts");
+    const args = (key: string) => ["deploy", folders[0], "--board", "rpi-4", "--host", `${lab.user}@127.0.0.1:${pi.port}`, "--key", key, "--known-hosts", fresh, "--accept-new-host-key", "--runtime", "node", "--remote-dir", join(work, "fresh"), "--no-run"];
+    expectOneLine(await cli(args(lab.strangerKey)), 1, /refused the key/);
+    expect(existsSync(fresh) ? readFileSync(fresh, "utf8") : "").toBe("");
+    const r = await cli(args(lab.clientKey));
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(fresh, "utf8").trim().split("\n")).toHaveLength(1);
+  });
+});
