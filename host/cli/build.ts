@@ -1,13 +1,14 @@
 /** `slimedge build`: a board-ready artifact folder. */
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, Option } from "commander";
-import { type AttentionMode, type WeightDtype, DECODER_WEIGHTS } from "../core/plan.ts";
+import { type AttentionMode, type WeightDtype, DECODER_WEIGHTS, layerModes, planArena } from "../core/plan.ts";
+import { planOptionsFor } from "../core/lowered.ts";
 import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
-import { WEIGHT_DTYPES } from "../../tools/package/fit.ts";
+import { WEIGHT_DTYPES, overBudget } from "../../tools/package/fit.ts";
 import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
-import { root, wholeNumber, number, openModel, loadModelTokenizer, lowerSource } from "./options.ts";
-import { writeFileSync } from "node:fs";
+import { root, wholeNumber, number, openModel, loadModelTokenizer, lowerSource, positive } from "./options.ts";
+import { writeFileAtomic } from "../core/files.ts";
 import type { FirmwareKind } from "../../tools/package/firmware.ts";
 import { RUNTIME_MEMORY } from "../../boards/runtimes.ts";
 import { chipOfBoard, esptoolChipArg, planFlash, readArtifactDir } from "../ship/flash/images.ts";
@@ -24,7 +25,7 @@ export function register(cli: Command): void {
     .addOption(new Option("--quant <dtype>", "weight storage of a checkpoint (default f32); a .slim builds the dtype it stores").choices([...WEIGHT_DTYPES]))
     .addOption(new Option("--simd <when>", "SIMD build: on, off, or auto (what the board's runtime has)").choices(["on", "off", "auto"]).default("auto"))
     .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin to embed (default: the model's own)")
-    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
+    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", positive("--threshold"), 1e-3)
     .option("--out <dir>", "output folder (default: build/<board>)")
     .addOption(new Option("--firmware <kind>", "also write an ESP-IDF project into <out>/firmware: wamr (WAMR's interpreter as a component) or native (the module through wasm2c)").choices(["wamr", "native"]))
     .action(async (checkpoint: string | undefined, flags: { board: string; ctx: number; mode: AttentionMode | "auto"; quant?: WeightDtype; simd: "on" | "off" | "auto"; tokenizer?: string; threshold: number; out?: string; firmware?: FirmwareKind }) => {
@@ -35,6 +36,14 @@ export function register(cli: Command): void {
       const src = openModel(checkpoint);
       // the command's own form of the tokenizer: one clear line now rather than a packaging failure later
       const tokBytes = commandTokenizerBytes(loadModelTokenizer(src, flags.tokenizer), src.config.vocabSize);
+      // --ctx is checked before the slim transform and the compiler: the smallest plan it allows (stored modes,
+      // or every layer slim that can be) must exist and fit the board.
+      const smallest = planArena(src.config, flags.ctx, src.slim ? src.slim.modes : layerModes(src.config, flags.mode === "vanilla" ? "vanilla" : "slim"), {
+        ...(src.slim ? planOptionsFor(src.slim.lowered) : { weights: flags.quant ?? "f32" }),
+        tokenizerBytes: tokBytes.length,
+      });
+      const early = overBudget(smallest, board);
+      if (early) throw early;
       const { lowered, layers, notes } = lowerSource(src, { mode: flags.mode, weights: flags.quant, slimify: { threshold: flags.threshold } });
       for (const n of notes) process.stderr.write(`note: ${n}\n`);
       const out = flags.out ?? join(root, "build", board.name);
@@ -58,7 +67,7 @@ export function register(cli: Command): void {
         const stack = RUNTIME_MEMORY[board.runtime]?.wasmStackBytes || 8192;
         const files = writeIdfProject(out, board.name, flags.firmware, project, stack);
         // the layout `slimedge flash` writes, so idf.py and the board agree on where the partitions are
-        writeFileSync(join(project, "partitions.csv"), partitionsCsv(planFlash(readArtifactDir(out), board).partitions));
+        writeFileAtomic(join(project, "partitions.csv"), partitionsCsv(planFlash(readArtifactDir(out), board).partitions), "partitions.csv");
         process.stdout.write(
           `ESP-IDF project (${flags.firmware} firmware) in ${project}: ${files.length + 1} files\n` +
             `build it: cd ${project} && ${flags.firmware === "wamr" ? "WAMR_PATH=<wasm-micro-runtime checkout> " : ""}idf.py set-target ${esptoolChipArg(chipOfBoard(board))} build\n` +

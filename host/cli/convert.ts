@@ -2,7 +2,7 @@
 import { Command, Option } from "commander";
 import { BIG_INPUT_BYTES, convertModel, convertSummary, inputBytes } from "../../tools/convert/convert.ts";
 import { progressBar } from "../core/progress.ts";
-import { number } from "./options.ts";
+import { positive } from "./options.ts";
 
 export function register(cli: Command): void {
   cli
@@ -12,7 +12,7 @@ export function register(cli: Command): void {
     .requiredOption("-o, --out <file>", "the .slim file to write (written to a temporary name, then renamed)")
     .addOption(new Option("--dtype <dtype>", "storage of the weight matrices (q8_0 / q4_0: groups of 32, halved until they divide the rows); W_KV, norms, biases, slim layers' W_K and learned positions stay f32").choices(["f32", "f16", "q8_0", "q4_0"]).default("f32"))
     .addOption(new Option("--mode <mode>", "auto: slimify decides per layer; slim: every layer whose W_K inverts; vanilla: no layer").choices(["auto", "slim", "vanilla"]).default("auto"))
-    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
+    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", positive("--threshold"), 1e-3)
     .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin to embed (default: the model's own)")
     .option("-p, --prompt <text>", "calibration prompt slimify measures the error on (needs the tokenizer)")
     .action((checkpoint: string, flags: { out: string; dtype: "f32" | "f16" | "q8_0" | "q4_0"; mode: "auto" | "slim" | "vanilla"; threshold: number; tokenizer?: string; prompt?: string }) => {

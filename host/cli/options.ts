@@ -8,7 +8,7 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "commander";
-import type { Model, ModelConfig } from "../core/model.ts";
+import { type Model, type ModelConfig, checkFiniteWeights } from "../core/model.ts";
 import type { WeightDtype } from "../core/plan.ts";
 import type { LoweredModel } from "../core/lowered.ts";
 import { readWholeFile } from "../core/files.ts";
@@ -34,6 +34,13 @@ export const wholeNumber = (flag: string, min: number) => (v: string) => {
 export const number = (flag: string) => (v: string) => {
   const n = Number(v);
   if (v.trim() === "" || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag}: expected a number, got "${v}"`);
+  return n;
+};
+
+/** A number > 0 (a slimify threshold, say): 0, negative or not finite is refused. */
+export const positive = (flag: string) => (v: string) => {
+  const n = number(flag)(v);
+  if (!(n > 0)) throw new InvalidArgumentError(`${flag}: expected a number > 0, got "${v}"`);
   return n;
 };
 
@@ -70,6 +77,7 @@ export function openModel(checkpoint: string | undefined, o: { random?: boolean 
   const shipped = join(DEFAULT_MODEL_DIR, "model.bin");
   if (existsSync(shipped)) {
     const model = loadLlama2c(shipped);
+    checkFiniteWeights(model, shipped);
     return { path: shipped, slim: null, model, config: model.config };
   }
   if (!o.random) return fail("E_FILE", `${shipped}: no checkpoint given and no default model there; pass a llama2.c .bin`);

@@ -1,4 +1,5 @@
 /** `slimedge quantize-report`: what each weight and cache precision costs a checkpoint. */
+import { refuseOverwrite } from "../core/files.ts";
 import { Command } from "commander";
 import { standardModel } from "../core/standard-model.ts";
 import { readTextTokenizer } from "../core/tokenizers.ts";
@@ -26,6 +27,7 @@ export function register(cli: Command): void {
       const report = quantizationReport(model, tokens, { weights, kCaches });
       process.stdout.write(formatQuantizationReport(report) + "\n");
       if (flags.json !== undefined) {
+        refuseOverwrite(flags.json, [checkpoint], "--json");
         writeReportJson(report, flags.json);
         process.stdout.write(`wrote ${flags.json}\n`);
       }

@@ -9,8 +9,9 @@ import { getBoard } from "../../boards/index.ts";
 import { boardThroughput, overBudget } from "../../tools/package/fit.ts";
 import { estimateTokensPerSecond } from "../core/estimate.ts";
 import { chatPrompt } from "../core/chat.ts";
-import { wholeNumber, number, openModel, loadModelTokenizer, lowerSource, DEFAULT_MODEL_DIR } from "./options.ts";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { wholeNumber, number, openModel, loadModelTokenizer, lowerSource, DEFAULT_MODEL_DIR, positive } from "./options.ts";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { readWholeFile } from "../core/files.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { importModel } from "../../tools/convert/import.ts";
@@ -109,7 +110,7 @@ export function register(cli: Command): void {
     .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin (default: the model's own: embedded in .slim/GGUF, or beside the checkpoint)")
     .addOption(new Option("--build <build>", "decoder build (default: simd, or scalar on a --board without WASM SIMD)").choices(["simd", "scalar"]))
     .option("--board <name>", "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed")
-    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
+    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", positive("--threshold"), 1e-3)
     .addOption(new Option("--quant <dtype>", "weight storage of a checkpoint (default f32; slim layers keep W_K and W_KV in f32); a .slim runs the dtype it stores").choices(["f32", "f16", "q8_0", "q4_0"]))
     .addOption(new Option("--kcache <dtype>", "cache rows: f32, f16, or q8 (int8 plus a scale per row); slim layers whose V error grows too much at that precision keep a V-cache").choices(["f32", "f16", "q8"]).default("f32"))
     .option("--prefill-block <n>", `prompt tokens per pass over the weights (default ${DEFAULT_PREFILL_BLOCK}, or 1 with --board); each adds activation memory`, wholeNumber("--prefill-block", 1))
@@ -150,7 +151,7 @@ async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out:
     step(`native firmware for ${e.board} (${e.isa}): wasm2c + ${e.cc}`);
     const fw = buildFirmware(artifactDir, e.board, join(work, "firmware"));
     const flashDir = join(work, "flash");
-    writeFlashFiles(planFlash(readArtifactDir(artifactDir), board, { firmware: new Uint8Array(readFileSync(fw.app!)) }), flashDir);
+    writeFlashFiles(planFlash(readArtifactDir(artifactDir), board, { firmware: readWholeFile(fw.app!, "firmware image") }), flashDir);
     step(`${e.qemu.binary} -M ${e.qemu.machine} -icount shift=0, flash images from ${flashDir}`);
     const quote = (s: string) => `"${s.replace(/"/g, "")}"`;
     const line = [quote(flags.prompt), "-n", String(flags.steps), "--temp", String(flags.temp), "--top-p", String(flags.topP), "--seed", String(flags.seed)].join(" ");

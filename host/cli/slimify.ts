@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { planArena } from "../core/plan.ts";
 import { slimify, formatSlimifyReport } from "../../tools/convert/slimify.ts";
 import { standardModel } from "../core/standard-model.ts";
-import { number, openModel, loadModelTokenizer } from "./options.ts";
+import { number, openModel, loadModelTokenizer, positive } from "./options.ts";
 
 export function register(cli: Command): void {
   cli
@@ -12,7 +12,7 @@ export function register(cli: Command): void {
     .argument("<checkpoint>", "llama2.c model .bin, GGUF, Hugging Face folder or .slim file")
     .option("-p, --prompt <text>", "prompt whose activations measure the error (needs the tokenizer)", "Once upon a time")
     .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin (default: the model's own)")
-    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", number("--threshold"), 1e-3)
+    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", positive("--threshold"), 1e-3)
     .action((checkpoint: string, flags: { prompt: string; tokenizer?: string; threshold: number }) => {
       const src = openModel(checkpoint);
       const model = src.model ?? standardModel(src.slim!.lowered); // a .slim file as the standard model it computes

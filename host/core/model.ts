@@ -8,6 +8,7 @@
  * rotate_half pairs i and i + r/2) are brought to this convention by their importer, which permutes the
  * rows of W_Q and W_K (and their biases) inside each head; attention scores do not change.
  */
+import { fail } from "./errors.ts";
 
 export type Arch = "llama" | "gpt2" | "neox";
 
@@ -94,4 +95,27 @@ export function parameterCount(c: ModelConfig): number {
   const kv = kvDim(c);
   const perLayer = 2 * c.dim + 2 * c.dim * c.dim + 2 * kv * c.dim + 3 * c.hiddenDim * c.dim;
   return c.vocabSize * c.dim * (c.sharedClassifier ? 1 : 2) + c.nLayers * perLayer + c.dim;
+}
+
+/**
+ * Fails naming the first tensor that holds a NaN or ±Infinity (a damaged or overflowed checkpoint), so the
+ * run does not end later in logits that sample nothing.
+ */
+export function checkFiniteWeights(model: Model, source: string): void {
+  const w = model.weights;
+  const check = (name: string, t: Float32Array | undefined) => {
+    if (!t) return;
+    for (let i = 0; i < t.length; i++) {
+      const v = t[i];
+      if (v - v !== 0) fail("E_MODEL", `${source}: tensor ${name} holds ${v} at index ${i}; the weights must be finite numbers (is the checkpoint damaged?)`);
+    }
+  };
+  check("token_embedding", w.tokenEmbedding);
+  check("position_embedding", w.positionEmbedding);
+  w.layers.forEach((l, i) => {
+    for (const [k, t] of Object.entries(l)) check(`layers.${i}.${k}`, t as Float32Array | undefined);
+  });
+  check("final_norm", w.finalNorm);
+  check("final_norm_bias", w.finalNormBias);
+  if (w.classifier !== w.tokenEmbedding) check("classifier", w.classifier);
 }

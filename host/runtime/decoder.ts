@@ -89,6 +89,9 @@ export function writeWeights(mem: ArrayBuffer, lowered: LoweredModel, plan: Aren
 
 const modeLetters = (modes: readonly string[]): string => modes.map((m) => (m === "slim" ? "S" : "V")).join("");
 
+/** Pages of the largest wasm32 memory: 4 GiB. */
+const WASM32_MAX_PAGES = 65536;
+
 export class Decoder {
   private constructor(
     private readonly ex: DecoderExports,
@@ -99,6 +102,8 @@ export class Decoder {
   /** Instantiates the module with exactly plan.pages of memory, copies in the lowered weights and initialises it. */
   static async create(lowered: LoweredModel, plan: ArenaPlan, build: Build = "simd", module?: Uint8Array): Promise<Decoder> {
     // `module`: a reactor built for this plan (slimedge build); by default the generic build, fixed to the plan's pages.
+    if (plan.pages > WASM32_MAX_PAGES)
+      fail("E_FIT", `--ctx ${plan.ctx}: the plan needs ${plan.totalBytes} bytes, more than the 4 GiB (${WASM32_MAX_PAGES} pages) a wasm32 memory can address; lower --ctx`);
     const bytes = module ?? withFixedMemory(loadDecoderBytes(build), plan.pages);
     const instance = await WebAssembly.instantiate(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {});
     const ex = instance.exports as unknown as DecoderExports;
@@ -135,7 +140,8 @@ export class Decoder {
 
   private logits(ptr: number, what: string): Float32Array {
     if (ptr === 0) throw new SlimError("E_RUNTIME", `${what}: ${statusMessage(this.ex.lastError())}`);
-    return new Float32Array(this.ex.memory.buffer, ptr, this.plan.config.vocabSize);
+    // Addresses are wasm32 u32: above 2 GiB the i32 an export returns is negative in JavaScript.
+    return new Float32Array(this.ex.memory.buffer, ptr >>> 0, this.plan.config.vocabSize);
   }
 
   /** Appends one token; returns a view of the next-token logits (valid until the next call). */

@@ -64,6 +64,10 @@ export class Sampler {
   /** Next token id for logits (vocab,). The logits are left untouched. */
   sample(logits: Float32Array): number {
     if (logits.length === 0) fail("E_MODEL", "The sampler was given an empty logits vector; the vocabulary must hold at least one token.");
+    for (let i = 0; i < logits.length; i++) {
+      const v = logits[i];
+      if (v - v !== 0) fail("E_RUNTIME", `the logits are not finite (${v} for token ${i}): the model's activations overflowed float32; check the weights and the prompt`);
+    }
     if (this.temperature === 0) return argmax(logits);
     const probs = this.softmax(logits);
     const coin = this.rng.nextF32();
@@ -77,6 +81,8 @@ export class Sampler {
     const t = f32(this.temperature);
     for (let i = 0; i < p.length; i++) p[i] = f32(logits[i] / t);
     const max = p[argmax(p)];
+    if (!Number.isFinite(max))
+      fail("E_FLAG", `--temp ${this.temperature}: the logits divided by it overflow float32 (logit ${logits[argmax(logits)]} / ${t}); use a larger --temp, or --temp 0 for greedy`);
     let sum = 0;
     for (let i = 0; i < p.length; i++) {
       p[i] = Math.exp(f32(p[i] - max));
@@ -131,8 +137,12 @@ function sampleFull(p: Float32Array, coin: number): number {
 // ---------------------------------------------------------------------------------------------
 // flags: rejected, never clamped
 
+const FLT_MIN_NORMAL = 2 ** -126;
+
 function checkTemperature(t: number): number {
   if (!Number.isFinite(t) || t < 0) fail("E_FLAG", `--temp must be a number ≥ 0 (0 means greedy), got ${t}.`);
+  if (t > 0 && f32(t) < FLT_MIN_NORMAL)
+    fail("E_FLAG", `--temp ${t} underflows: the sampler divides in float32, whose smallest normal number is ${FLT_MIN_NORMAL}; use --temp 0 for greedy.`);
   return t;
 }
 

@@ -10,6 +10,7 @@ import { statSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fail } from "../../host/core/errors.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
+import { checkFiniteWeights } from "../../host/core/model.ts";
 import { LLAMA2C_MAGIC, readLlama2c } from "./llama2c.ts";
 import { readHead, readWholeFile } from "../../host/core/files.ts";
 import { hasSlimMagic, loadSlim } from "../../host/core/slim-read.ts";
@@ -71,7 +72,9 @@ export function importModel(path: string): ImportedModel {
   const head = isFolder ? new Uint8Array(0) : readHead(path, 16);
   const importer = IMPORTERS.find((i) => i.detects(path, head, isFolder));
   if (!importer) return fail("E_MODEL", `${path}: no importer reads ${isFolder ? "a folder" : "this file"} (known: ${IMPORTERS.map((i) => i.name).join(", ")}).`);
-  return importer.load(path);
+  const imported = importer.load(path);
+  checkFiniteWeights(imported.model, path);
+  return imported;
 }
 
 // GGUF files (gguf.ts) and Hugging Face folders (huggingface.ts), asked before the llama2.c fallback.
