@@ -140,9 +140,10 @@ describe("the atomic writer", () => {
   it("an interrupted convert leaves no temporary file, and a killed one's is swept by the next", async () => {
     const out = join(dir, "interrupted.slim");
     const p = spawn(process.execPath, [bin, "convert", join(dir, "model.bin"), "-o", out]);
+    const closed = new Promise((r) => p.on("close", r));
     await new Promise((r) => setTimeout(r, 1500));
     p.kill("SIGINT");
-    await new Promise((r) => p.on("close", r));
+    await closed;
     expect(temps(dir)).toEqual([]);
     if (existsSync(out)) expect(slimedge(["inspect", out]).code).toBe(0); // finished before the signal: whole
     const dead = Number(spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).stdout.trim());
