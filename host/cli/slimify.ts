@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { planArena } from "../core/plan.ts";
 import { slimify, formatSlimifyReport } from "../../tools/convert/slimify.ts";
 import { standardModel } from "../core/standard-model.ts";
-import { number, openModel, loadModelTokenizer, positive } from "./options.ts";
+import { openModel, loadModelTokenizer, positive } from "./options.ts";
 
 export function register(cli: Command): void {
   cli
