@@ -9,7 +9,8 @@
  *   const fw = buildFirmware("build/esp32-c3", "esp32-c3", "/tmp/fw");   // fw.app: app.bin for `flash --firmware`
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { writeFileAtomic } from "../../host/core/files.ts";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fail } from "../../host/core/errors.ts";
@@ -66,7 +67,7 @@ function translate(core: string, pages: number, out: string, section: boolean): 
   run("wasm2c", [core, "-n", "command", "-o", join(out, "command.c")], `wasm2c ${core}`);
   const header = WASM_RT_HEADER.find((p) => existsSync(p)) ?? fail("E_FILE", "wasm-rt.h (wabt's wasm2c runtime header) not found; apt-get install wabt");
   copyFileSync(header, join(out, "wasm-rt.h"));
-  writeFileSync(
+  writeFileAtomic(
     join(out, "arena.c"),
     `/* The module's linear memory: the plan's ${pages} pages, min == max, placed by the linker script. */\n` +
       `#include <stdint.h>\n#include "slim_native.h"\n` +
@@ -127,7 +128,7 @@ function buildBareMetal(e: EmulatedBoard, module: string, pages: number, out: st
     .replaceAll("@APP_OFFSET@", `0x${APP_OFFSET.toString(16)}`)
     .replaceAll("@APP_BYTES@", `0x${appBytes.toString(16)}`)
     .replaceAll("@STACK_BYTES@", String(NATIVE_STACK_BYTES));
-  writeFileSync(join(out, "link.ld"), ld);
+  writeFileAtomic(join(out, "link.ld"), ld, "linker script");
   const lib = join(PICOLIBC, e.picolibc);
   if (!existsSync(join(lib, "libc.a"))) fail("E_FILE", `${lib}/libc.a: picolibc for ${e.isa} not found; apt-get install ${e.packages.join(" ")}`);
   const libgcc = run(e.cc, [...e.libgccFlags, "-print-libgcc-file-name"], `${e.cc}`).trim();
@@ -194,7 +195,7 @@ export function writeIdfProject(artifactDir: string, boardName: string, kind: Fi
   mkdirSync(main, { recursive: true });
   const files: string[] = [];
   const put = (path: string, text: string) => {
-    writeFileSync(path, text);
+    writeFileAtomic(path, text, "firmware project file");
     files.push(path);
   };
   const copy = (from: string, to = basename(from)) => {
