@@ -216,7 +216,7 @@ export namespace CommandSlot {
   export const outputBytes: i32 = 13;
   /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot */
   export const mergeTables: i32 = 14;
-  /** tokens the merge tables hold, ≥ promptSlots */
+  /** tokens the merge tables hold (they alias the sampler region); longer prompts merge by the plain loop */
   export const mergeSlots: i32 = 15;
 }
 

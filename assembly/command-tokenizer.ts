@@ -24,7 +24,6 @@ const NO_MERGE_SCORE: f64 = -1e10; // run.c's starting best score: pairs at or b
 export const ENCODE_NO_SPACE: i32 = -1; // no " " piece for the dummy prefix
 export const ENCODE_NO_BYTE_FALLBACK: i32 = -2; // a character is not a piece, has no byte tokens, and there is no <unk>
 export const ENCODE_EMPTY: i32 = -3; // an empty prompt and no bos to start from
-export const ENCODE_TOO_LONG: i32 = -4; // more tokens before merging than the planned merge tables hold
 
 export const FAMILY_SPM: u32 = 0;
 export const FAMILY_BYTE_LEVEL: u32 = 1;
@@ -339,7 +338,6 @@ function encodeSpm(text: usize, n: i32, out: usize, count: i32): i32 {
     }
     start = i;
   }
-  if (count > mergeCapacity) return ENCODE_TOO_LONG;
   return mergePairs(out, count);
 }
 
@@ -716,13 +714,60 @@ function mergeHeap(t: usize, count: i32, byRank: bool): i32 {
 
 /** Merges the adjacent pair of lowest merge rank (leftmost on ties) until none is a merge; returns the count. */
 function mergeRanked(t: usize, count: i32): i32 {
-  return mergeHeap(t, count, true); // count ≤ promptSlots ≤ mergeCapacity, as run() checks the command block
+  return count <= mergeCapacity ? mergeHeap(t, count, true) : mergeRankedPlain(t, count);
 }
 
 /** Merges the best-scoring adjacent pair (leftmost on ties) until no pair is a piece; returns the count. */
 function mergePairs(t: usize, count: i32): i32 {
-  return mergeHeap(t, count, false);
+  return count <= mergeCapacity ? mergeHeap(t, count, false) : mergePairsPlain(t, count);
 }
+
+// The plain loops, O(n²), for a prompt longer than the merge tables (which borrow the sampler's bytes).
+function mergeRankedPlain(t: usize, count: i32): i32 {
+  while (count > 1) {
+    let best = -1;
+    let bestAt = -1;
+    for (let i = 0; i + 1 < count; i++) {
+      const m = mergeOf(load<i32>(t + (<usize>i << 2)), load<i32>(t + (<usize>(i + 1) << 2)));
+      if (m >= 0 && (best < 0 || m < best)) {
+        best = m;
+        bestAt = i;
+      }
+    }
+    if (bestAt < 0) return count;
+    store<i32>(t + (<usize>bestAt << 2), load<i32>(merges + <usize>best * 12, 8));
+    const from = t + (<usize>(bestAt + 2) << 2);
+    memory.copy(from - 4, from, <usize>(count - bestAt - 2) << 2);
+    count--;
+  }
+  return count;
+}
+
+function mergePairsPlain(t: usize, count: i32): i32 {
+  while (count > 1) {
+    let best = NO_MERGE_SCORE;
+    let bestId = -1;
+    let bestAt = -1;
+    for (let i = 0; i + 1 < count; i++) {
+      const a = load<i32>(t + (<usize>i << 2));
+      const b = load<i32>(t + (<usize>(i + 1) << 2));
+      const id = lookup(pieceBytes(a), pieceLen(a), pieceBytes(b), pieceLen(b));
+      if (id >= 0 && <f64>score(id) > best) {
+        best = <f64>score(id);
+        bestId = id;
+        bestAt = i;
+      }
+    }
+    if (bestAt < 0) return count;
+    store<i32>(t + (<usize>bestAt << 2), bestId);
+    const from = t + (<usize>(bestAt + 2) << 2);
+    memory.copy(from - 4, from, <usize>(count - bestAt - 2) << 2);
+    count--;
+  }
+  return count;
+}
+
+
 
 // Result of decode(): the bytes to print for a token.
 export let decodedPtr: usize = 0;

@@ -216,7 +216,7 @@ export const CommandSlot = {
   outputBytes: 13,
   /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot */
   mergeTables: 14,
-  /** tokens the merge tables hold, ≥ promptSlots */
+  /** tokens the merge tables hold (they alias the sampler region); longer prompts merge by the plain loop */
   mergeSlots: 15,
 } as const;
 

@@ -179,7 +179,7 @@ export const ABI: Schema = {
         ["output", "bytes staged for fd_write"],
         ["outputBytes", "capacity of output in bytes"],
         ["mergeTables", "5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot"],
-        ["mergeSlots", "tokens the merge tables hold, ≥ promptSlots"],
+        ["mergeSlots", "tokens the merge tables hold (they alias the sampler region); longer prompts merge by the plain loop"],
       ]),
     },
     {

@@ -113,7 +113,7 @@ export interface CommandPlan {
   candidates: Span; // (vocab,) i32 token ids of the top-p nucleus, sorted in place
   args: Span; // argv pointer array followed by the argument bytes (WASI args_get); the prompt lives here
   promptTokens: Span; // (args bytes + 2,) i32 the prompt before BPE merges: <s>, dummy prefix, ≤ one token per byte
-  mergeTables: Span; // 5 × (args bytes + 2,) i32 BPE merge state per prompt token: next, prev, pair, heap, heap slot
+  mergeTables: Span; // 5 × (mergeSlots,) i32 BPE merge state (next, prev, pair, heap, heap slot), aliasing the sampler region
   output: Span; // bytes staged for fd_write
 }
 
@@ -398,12 +398,11 @@ function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region:
   const [pieces, pieceHash] = parts("piece_index", [["pieces", vocab * 4], ["piece_hash", hashSlots * 4]]);
   const [probs, candidates] = parts("sampler", [["probs", vocab * F32], ["candidates", vocab * 4]]);
   const argBytes = COMMAND_ARG_BYTES_PER_TOKEN * ctx + COMMAND_ARG_BYTES_EXTRA;
-  const [args, promptTokens, mergeTables, output] = parts("io", [
-    ["args", argBytes],
-    ["prompt_tokens", (argBytes + 2) * 4],
-    ["merge_tables", 5 * (argBytes + 2) * 4],
-    ["output", COMMAND_OUTPUT_BYTES],
-  ]);
+  const [args, promptTokens, output] = parts("io", [["args", argBytes], ["prompt_tokens", (argBytes + 2) * 4], ["output", COMMAND_OUTPUT_BYTES]]);
+  // The BPE merge tables share the sampler's bytes: they live only while the prompt is encoded, before the
+  // first token is sampled (ARCHITECTURE.md, "Tokenizers"), so they cost no memory of their own.
+  const samplerBytes = candidates.offset + align(candidates.size) - probs.offset;
+  const mergeTables = { name: "merge_tables", offset: probs.offset, size: Math.floor(samplerBytes / 20) * 20 };
   return { block, tokenizerBytes, pieces, pieceHash, hashSlots, probs, candidates, args, promptTokens, mergeTables, output };
 }
 
