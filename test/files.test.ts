@@ -180,3 +180,26 @@ describe("flags checked before slow work", () => {
     expect(existsSync(join(dir, "nan.slim"))).toBe(false);
   });
 });
+
+describe("header fields: one validation for readers and the writer", () => {
+  it("refuses a llama2.c header claiming 100,000 layers in a file of exactly their size, before allocating them", async () => {
+    const { readLlama2c } = await import("../tools/convert/llama2c.ts");
+    const L = 100_000;
+    const floats = 2 + L * (2 + 4 * 4 + 2 + 3 * 2 * 2) + 2 + 1; // dim 2, hidden 2, one head, vocab 1, seq_len 1
+    const bytes = new Uint8Array(28 + 4 * floats);
+    new Int32Array(bytes.buffer, 0, 7).set([2, 2, L, 1, 1, 1, 1]);
+    expect(() => readLlama2c(bytes, "layers.bin")).toThrow(/layers\.bin .*header field n_layers is 100000, expected between 1 and 1024/);
+  });
+
+  it("never writes a .slim its reader refuses: seq_len 2^30 is refused by convert's writer", async () => {
+    const { shapeProblem } = await import("../host/core/model.ts");
+    expect(shapeProblem({ dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 10, seqLen: 2 ** 30 })).toBe("header field seq_len is 1073741824, expected between 1 and 16777216");
+    const big: Llama2cDims = { ...dims, seqLen: 2 ** 30 };
+    writeFileSync(join(dir, "long.bin"), writeV1(big, randomLlamaWeights({ ...big, seqLen: 1 }, 4)));
+    const r = slimedge(["convert", join(dir, "long.bin"), "-o", join(dir, "long.slim")]);
+    expect(r.code).not.toBe(0);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(/seq_len is 1073741824, expected between 1 and 16777216/);
+    expect(existsSync(join(dir, "long.slim"))).toBe(false);
+  });
+});

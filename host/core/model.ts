@@ -119,3 +119,28 @@ export function checkFiniteWeights(model: Model, source: string): void {
   check("final_norm_bias", w.finalNormBias);
   if (w.classifier !== w.tokenEmbedding) check("classifier", w.classifier);
 }
+
+/** Largest value of a dimension field (the .slim limit): element counts and byte lengths stay exact in f64. */
+export const MAX_MODEL_DIM = 1 << 24;
+/** Most layers a model may have: real models have at most a few hundred, and each layer costs a dozen tensors. */
+export const MAX_LAYERS = 1024;
+
+/**
+ * The range check of a model's shape fields that the llama2.c reader and the .slim writer share (the .slim
+ * reader holds the same 2^24 and more), so
+ * nothing is written that a reader refuses, and a header's claims are bounded before anything is allocated
+ * for them: the sentence for the first field out of range (named as the file formats name it), or null.
+ */
+export function shapeProblem(c: Pick<ModelConfig, "dim" | "hiddenDim" | "nLayers" | "nHeads" | "nKvHeads" | "vocabSize" | "seqLen">): string | null {
+  const fields: [string, number, number][] = [
+    ["dim", c.dim, MAX_MODEL_DIM],
+    ["hidden_dim", c.hiddenDim, MAX_MODEL_DIM],
+    ["n_layers", c.nLayers, MAX_LAYERS],
+    ["n_heads", c.nHeads, MAX_MODEL_DIM],
+    ["n_kv_heads", c.nKvHeads, MAX_MODEL_DIM],
+    ["vocab_size", c.vocabSize, MAX_MODEL_DIM],
+    ["seq_len", c.seqLen, MAX_MODEL_DIM],
+  ];
+  for (const [name, v, max] of fields) if (!(Number.isInteger(v) && v >= 1 && v <= max)) return `header field ${name} is ${v}, expected between 1 and ${max}`;
+  return null;
+}

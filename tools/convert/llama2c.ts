@@ -13,7 +13,7 @@
  */
 import { fail, SlimError } from "../../host/core/errors.ts";
 import { readWholeFile } from "../../host/core/files.ts";
-import { parameterCount, type LayerWeights, type Model, type ModelConfig } from "../../host/core/model.ts";
+import { parameterCount, type LayerWeights, type Model, type ModelConfig, shapeProblem } from "../../host/core/model.ts";
 
 /** "ak42" read as a little-endian uint32. */
 export const LLAMA2C_MAGIC = 0x616b3432;
@@ -133,6 +133,9 @@ function checkDims(d: Dims, what: string): void {
   for (const [field, value] of Object.entries(d)) {
     if (value <= 0) fail("E_FORMAT", `${what}: header field ${field} is ${value}, expected a positive number.`);
   }
+  // The limits every reader and the .slim writer share, before anything is allocated for the layers.
+  const problem = shapeProblem({ dim: d.dim, hiddenDim: d.hidden_dim, nLayers: d.n_layers, nHeads: d.n_heads, nKvHeads: d.n_kv_heads, vocabSize: d.vocab_size, seqLen: d.seq_len });
+  if (problem) fail("E_FORMAT", `${what}: ${problem}.`);
   if (d.dim % d.n_heads !== 0) {
     fail("E_FORMAT", `${what}: header field dim=${d.dim} is not divisible by n_heads=${d.n_heads}, so heads cannot have equal size.`);
   }

@@ -4,7 +4,7 @@
  * as they are; it neither quantizes nor folds anything.
  */
 import { fail } from "../../host/core/errors.ts";
-import { type ModelConfig, archOf, isMultiHead } from "../../host/core/model.ts";
+import { type ModelConfig, archOf, isMultiHead, shapeProblem } from "../../host/core/model.ts";
 import type { AttentionMode, WeightDtype } from "../../host/core/plan.ts";
 import { crc32 } from "../../host/core/crc32.ts";
 import type { LoweredModel } from "../../host/core/lowered.ts";
@@ -49,6 +49,9 @@ export type Progress = (index: number, written: number, total: number) => void;
 /** Lays out and writes the header, layer records, table and data, then seals both CRCs. */
 export function encodeSlim(p: SlimParts, onProgress?: Progress): Uint8Array {
   const c = p.config;
+  // Never write what the reader refuses: the same shape limits (host/core/model.ts shapeProblem).
+  const problem = shapeProblem(c);
+  if (problem) fail("E_MODEL", `the model cannot be written as .slim: its ${problem.replace(/^header field /, "field ")}.`);
   const a = archOf(c);
   const headerBytes = align16(FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * p.layers.length + TENSOR_ENTRY_BYTES * p.tensors.length);
   let end = 0;
