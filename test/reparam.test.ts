@@ -1,6 +1,6 @@
 // The per-RoPE-pair key scaling (tools/convert/reparam.ts): exact by construction — logits of the f32
 // decoder bit for bit unchanged, slim and vanilla — and what it does to the V error at f16 and q8 cache rows
-// (measured and printed; the report to the lead has the numbers).
+// (measured and printed; the model card has the numbers).
 import { describe, it, expect } from "vitest";
 import { join } from "node:path";
 import { syntheticModel } from "../host/core/synthetic.ts";
