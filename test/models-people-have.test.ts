@@ -21,9 +21,9 @@ import { slimify } from "../tools/convert/slimify.ts";
 import { buildCommand } from "../tools/package/command.ts";
 import { commandTokenizerBytes } from "../tools/package/command-tokenizer.ts";
 import type { Model } from "../host/core/model.ts";
-import { byteLevelTokenizer, metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
+import { byteLevelGgufKv, byteLevelTokenizer, metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
 import { randomHfGpt2, randomHfLlama, randomHfNeox, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
-import { GT, llamaVocab, writeGgufLlama, type GgufKv } from "./fixtures/gguf-writer.ts";
+import { GT, llamaVocab, writeGgufLlama } from "./fixtures/gguf-writer.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slimedge-models-"));
 const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
@@ -123,17 +123,10 @@ beforeAll(() => {
 
   // GGUF with a byte-level ("gpt2") vocabulary, as llama.cpp writes SmolLM-class models.
   const bl = byteLevelTokenizer({ merges: 110 });
-  const tokens = Object.entries(bl.json.model.vocab as Record<string, number>).sort((a, b) => a[1] - b[1]).map(([t]) => t);
-  const kvs: GgufKv[] = [
-    { key: "tokenizer.ggml.model", v: { type: GT.STRING, value: "gpt2" } },
-    { key: "tokenizer.ggml.pre", v: { type: GT.STRING, value: "gpt-2" } },
-    { key: "tokenizer.ggml.tokens", v: { type: GT.ARRAY, elemType: GT.STRING, value: tokens } },
-    { key: "tokenizer.ggml.token_type", v: { type: GT.ARRAY, elemType: GT.I32, value: tokens.map((_, i) => (i === bl.eot ? 3 : 1)) } },
-    { key: "tokenizer.ggml.merges", v: { type: GT.ARRAY, elemType: GT.STRING, value: bl.json.model.merges } },
+  const kvs = byteLevelGgufKv(bl, [
     { key: "tokenizer.ggml.bos_token_id", v: { type: GT.U32, value: bl.eot } },
-    { key: "tokenizer.ggml.eos_token_id", v: { type: GT.U32, value: bl.eot } },
     { key: "tokenizer.ggml.add_bos_token", v: { type: GT.BOOL, value: false } },
-  ];
+  ]);
   const ggufGpt2 = join(root, "bpe.gguf");
   writeFileSync(ggufGpt2, writeGgufLlama(randomHfLlama({ hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: bl.vocabSize, max_position_embeddings: CTX }, 36), { extraKv: kvs }).bytes);
   families.push({ name: "GGUF (gpt2 vocabulary)", path: ggufGpt2, oracle: hfOracle(bl.json), oracleName: "@huggingface/tokenizers on the tokenizer.json it came from" });

@@ -5,9 +5,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { byteLevelTokenizer, metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
+import { byteLevelGgufKv, byteLevelTokenizer, metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
 import { randomHfGpt2, randomHfLlama, randomHfNeox, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
-import { GT, llamaVocab, writeGgufLlama, type GgufKv } from "./fixtures/gguf-writer.ts";
+import { llamaVocab, writeGgufLlama } from "./fixtures/gguf-writer.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1 } from "./fixtures/llama2c-writer.ts";
 
 const repo = join(import.meta.dirname, "..");
@@ -57,15 +57,7 @@ beforeAll(() => {
   writeFileSync(join(cwd, "tinyllama-1.1b-chat-v1.0.Q8_0.gguf"), writeGgufLlama(randomHfLlama(llamaShape(vocab.tokens.length), 4), { vocab, type: "Q8_0" }).bytes);
 
   const bl = byteLevelTokenizer({ merges: 60 });
-  const tokens = Object.entries(bl.json.model.vocab as Record<string, number>).sort((a, b) => a[1] - b[1]).map(([t]) => t);
-  const kvs: GgufKv[] = [
-    { key: "tokenizer.ggml.model", v: { type: GT.STRING, value: "gpt2" } },
-    { key: "tokenizer.ggml.pre", v: { type: GT.STRING, value: "gpt-2" } },
-    { key: "tokenizer.ggml.tokens", v: { type: GT.ARRAY, elemType: GT.STRING, value: tokens } },
-    { key: "tokenizer.ggml.token_type", v: { type: GT.ARRAY, elemType: GT.I32, value: tokens.map((_, i) => (i === bl.eot ? 3 : 1)) } },
-    { key: "tokenizer.ggml.merges", v: { type: GT.ARRAY, elemType: GT.STRING, value: bl.json.model.merges } },
-    { key: "tokenizer.ggml.eos_token_id", v: { type: GT.U32, value: bl.eot } },
-  ];
+  const kvs = byteLevelGgufKv(bl);
   writeFileSync(join(cwd, "bpe-model.f16.gguf"), writeGgufLlama(randomHfLlama(llamaShape(bl.vocabSize), 5), { type: "F16", extraKv: kvs }).bytes);
 
   const v = byteFallbackVocab([" ", "O", "n", "c", "e", " O", "nc", "up", "on", " a", " t", "im", "me"]);
