@@ -1,0 +1,242 @@
+/**
+ * A fuzz pass over model files and flags, as the CLI meets them (its own process each time): mutated llama2.c
+ * headers, truncations, flipped bytes, a damaged .slim and tokenizer.bin, GGUF files and Hugging Face folders
+ * whose headers or configs lie, a header claiming 100,000 layers in a
+ * file of the size they would need, and nonsense flag values. Every run must end without a stack trace and
+ * without a hang, in success or one line on stderr; its peak RSS must stay below 4× the input + 256 MB; no
+ * output may be left half-written and no temporary file left behind. Seeded, so every run checks the same cases.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
+import { GT, llamaVocab, writeGgufLlama } from "./fixtures/gguf-writer.ts";
+import { randomHfLlama, writeHfCheckpoint, type HfLlamaShape } from "./fixtures/safetensors-writer.ts";
+
+const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
+const dir = mkdtempSync(join(tmpdir(), "slimedge-fuzz-"));
+const rssFile = join(dir, "rss");
+// Written by the CLI process as it exits: its peak resident set (KiB), without touching its stdout or stderr.
+const RSS_HOOK = `data:text/javascript,import{writeFileSync}from"node:fs";process.on("exit",()=>writeFileSync(process.env.SLIMEDGE_RSS_FILE,String(process.resourceUsage().maxRSS)))`;
+const vocab = byteFallbackVocab(["e", "t", " ", "th", "the", " the"]);
+const dims: Llama2cDims = { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: vocab.pieces.length, seqLen: 64 };
+const MB = 1 << 20;
+
+interface Outcome {
+  args: string[];
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  lines: string[];
+  stderr: string;
+  rssBytes: number;
+}
+
+function slimedge(args: string[]): Outcome {
+  rmSync(rssFile, { force: true });
+  const r = spawnSync(process.execPath, ["--import", RSS_HOOK, bin, ...args], {
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, SLIMEDGE_RSS_FILE: rssFile },
+  });
+  const rss = existsSync(rssFile) ? Number(readFileSync(rssFile, "utf8")) * 1024 : NaN;
+  return { args, code: r.status, signal: r.signal, stderr: r.stderr, lines: r.stderr.split("\n").filter((l) => l.trim() !== ""), rssBytes: rss };
+}
+
+/** The outcome holds the rules: no hang, no stack trace, success or one line, bounded memory. */
+function problems(o: Outcome, inputBytes: number): string[] {
+  const p: string[] = [];
+  const what = JSON.stringify(o.args.map((a) => a.replace(dir, "<dir>")));
+  if (o.signal) p.push(`${what}: ended by ${o.signal} (a hang hit the 60 s limit?)`);
+  if (/^\s+at /m.test(o.stderr)) p.push(`${what}: stack trace`);
+  // A failure is one line (ours start "slimedge: ", the flag parser's "error: "), last on stderr; progress
+  // lines a long conversion printed before it may precede it.
+  const errorLines = o.lines.filter((l) => /^(slimedge|error): |Error\b/.test(l));
+  const last = o.lines.at(-1) ?? "";
+  if (o.code !== 0 && (errorLines.length !== 1 || errorLines[0] !== last)) p.push(`${what}: exit ${o.code} with ${errorLines.length} error lines: ${o.stderr.slice(0, 300)}`);
+  if (o.code === 0 && errorLines.length > 0) p.push(`${what}: exit 0 but printed ${errorLines[0]}`);
+  const limit = 4 * inputBytes + 256 * MB;
+  if (!(o.rssBytes < limit)) p.push(`${what}: peak RSS ${(o.rssBytes / MB).toFixed(0)} MB, limit ${(limit / MB).toFixed(0)} MB`);
+  return p;
+}
+
+/** xorshift32: the same cases every run. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
+}
+
+const cases: { name: string; path: string; bytes: number; kind: "model" | "slim" | "tokenizer" | "gguf" | "hf" }[] = [];
+// GGUF and Hugging Face cases share one small Llama shape and a 48-piece tokenizer.bin that matches it.
+const hfVocab = llamaVocab(["\u2581", "t", "h", "e", "th", "he", "the", "\u2581t", "\u2581th", "\u2581the", "in", "an", "er", "on", "re", "nd", "ed"]);
+const HF: HfLlamaShape = { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: hfVocab.tokens.length, max_position_embeddings: 32 };
+
+beforeAll(() => {
+  const model = writeV1(dims, randomLlamaWeights(dims, 9));
+  const tok = writeTokenizerBin(vocab.pieces, vocab.scores);
+  writeFileSync(join(dir, "tokenizer.bin"), tok);
+  const put = (name: string, data: Uint8Array, kind: (typeof cases)[number]["kind"]) => {
+    writeFileSync(join(dir, name), data);
+    cases.push({ name, path: join(dir, name), bytes: data.length, kind });
+  };
+  const r = rng(20261129);
+  // llama2.c v1 header: magic, version, then dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len
+  const extremes = [0, -1, 3, 100_000, 2 ** 30, 2 ** 31 - 1];
+  for (let f = 0; f < 7; f++) {
+    for (const v of [extremes[Math.floor(r() * extremes.length)]]) {
+      const b = model.slice();
+      new DataView(b.buffer).setInt32(8 + 4 * f, v, true);
+      put(`field${f}-${v}.bin`, b, "model");
+    }
+  }
+  for (let k = 0; k < 5; k++) put(`cut${k}.bin`, model.slice(0, Math.floor(r() * model.length)), "model");
+  for (let k = 0; k < 5; k++) {
+    const b = model.slice();
+    for (let j = 0; j < 4; j++) b[Math.floor(r() * (k < 3 ? 64 : b.length))] ^= 1 + Math.floor(r() * 255);
+    put(`flip${k}.bin`, b, "model");
+  }
+  // 100,000 layers of dim 2 in exactly the bytes they need (v0 header: 7 int32, no magic): ~13 MB
+  const L = 100_000;
+  const floats = 1 * 2 + L * (2 + 4 * 4 + 2 + 3 * 2 * 2) + 2 + 1 * 1;
+  const big = new Uint8Array(28 + 4 * floats);
+  new Int32Array(big.buffer, 0, 7).set([2, 2, L, 1, 1, 1, 1]);
+  put("layers-100000.bin", big, "model");
+  // a .slim, then damaged copies
+  const slimPath = join(dir, "good.slim");
+  writeFileSync(join(dir, "base.bin"), model);
+  expect(slimedge(["convert", join(dir, "base.bin"), "-o", slimPath]).code).toBe(0);
+  const slim = new Uint8Array(readFileSync(slimPath));
+  for (let k = 0; k < 4; k++) {
+    const b = slim.slice();
+    b[Math.floor(r() * Math.min(b.length, k < 2 ? 256 : b.length))] ^= 0x5a;
+    put(`slim${k}.slim`, b, "slim");
+  }
+  put("slim-cut.slim", slim.slice(0, Math.floor(slim.length / 3)), "slim");
+  // GGUF: flipped header bytes, a cut, and metadata claiming 100,000 blocks or a huge embedding
+  writeFileSync(join(dir, "hf-tokenizer.bin"), writeTokenizerBin(hfVocab.tokens.map((t) => t.replace(/\u2581/g, " ")), hfVocab.scores));
+  const hf = randomHfLlama(HF, 5);
+  const gguf = writeGgufLlama(hf, { vocab: hfVocab }).bytes;
+  put("good.gguf", gguf, "gguf");
+  for (let k = 0; k < 6; k++) {
+    const b = gguf.slice();
+    for (let j = 0; j < 3; j++) b[Math.floor(r() * Math.min(b.length, 2048))] ^= 1 << Math.floor(r() * 8);
+    put(`flip${k}.gguf`, b, "gguf");
+  }
+  put("cut.gguf", gguf.slice(0, Math.floor(gguf.length * 0.6)), "gguf");
+  for (const [key, v] of [["llama.block_count", 100_000], ["llama.embedding_length", 2 ** 30], ["llama.context_length", 2 ** 31 - 1], ["llama.feed_forward_length", 0]] as const) {
+    const b = writeGgufLlama(hf, { vocab: hfVocab, dropKeys: [key], extraKv: [{ key, v: { type: GT.U32, value: v } }] }).bytes;
+    put(`${key}-${v}.gguf`, b, "gguf");
+  }
+  // Hugging Face folders: config fields out of range, a header whose shapes or offsets lie
+  const hfCase = (name: string, opts: Parameters<typeof writeHfCheckpoint>[2]) => {
+    const d = join(dir, name);
+    writeHfCheckpoint(d, hf, opts);
+    cases.push({ name, path: d, bytes: statSync(join(d, "model.safetensors")).size + statSync(join(d, "config.json")).size, kind: "hf" });
+  };
+  hfCase("hf-good", {});
+  hfCase("hf-layers-100000", { config: { num_hidden_layers: 100_000 } });
+  hfCase("hf-hidden-huge", { config: { hidden_size: 2 ** 30 } });
+  hfCase("hf-heads-0", { config: { num_attention_heads: 0 } });
+  hfCase("hf-positions-huge", { config: { max_position_embeddings: 2 ** 31 - 1 } });
+  hfCase("hf-shape-huge", { editHeader: (h) => ((h["model.embed_tokens.weight"] as { shape: number[] }).shape = [2 ** 31, 2 ** 31]) });
+  hfCase("hf-offsets-past-end", { editHeader: (h) => ((h["model.norm.weight"] as { data_offsets: number[] }).data_offsets = [0, 2 ** 40]) });
+  hfCase("hf-dtype", { editHeader: (h) => ((h["model.norm.weight"] as { dtype: string }).dtype = "F64") });
+  // tokenizer.bin: max_token_length 0 and huge, a len past the end
+  for (const [i, v] of [[0, 0], [0, 2 ** 31 - 1], [8, 2 ** 30]] as const) {
+    const b = tok.slice();
+    new DataView(b.buffer).setInt32(i, v, true);
+    put(`tok-${i}-${v}.bin`, b, "tokenizer");
+  }
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("fuzz: the rules", () => {
+  const ok: Outcome = { args: ["run"], code: 0, signal: null, lines: [], stderr: "", rssBytes: 50 * MB };
+  it("accept success and one error line after progress lines", () => {
+    expect(problems(ok, 1000)).toEqual([]);
+    const lines = ["reading x.bin", "slimedge: x.bin: header field n_layers is 100000, expected between 1 and 1024."];
+    expect(problems({ ...ok, code: 1, lines, stderr: lines.join("\n") }, 1000)).toEqual([]);
+  });
+  it("catch a stack trace, two error lines, a hang and too much memory", () => {
+    const trace = "TypeError: x is undefined\n    at f (host/runtime/decoder.ts:1:1)";
+    expect(problems({ ...ok, code: 1, lines: trace.split("\n"), stderr: trace }, 1000).join()).toMatch(/stack trace/);
+    const two = ["slimedge: a", "slimedge: b"];
+    expect(problems({ ...ok, code: 1, lines: two, stderr: two.join("\n") }, 1000).join()).toMatch(/2 error lines/);
+    expect(problems({ ...ok, code: null, signal: "SIGTERM" }, 1000).join()).toMatch(/hang/);
+    expect(problems({ ...ok, rssBytes: 300 * MB }, 1000).join()).toMatch(/peak RSS 300 MB, limit 256 MB/);
+    expect(problems({ ...ok, rssBytes: NaN }, 1000).join()).toMatch(/peak RSS/);
+  });
+});
+
+describe("fuzz: model files", () => {
+  it("inspect, run and convert end in success or one line, within the memory bound, leaving nothing half-written", () => {
+    const found: string[] = [];
+    let runs = 0;
+    for (const c of cases) {
+      const out = join(dir, `${c.name}.out.slim`);
+      const tokenizer = join(dir, c.kind === "gguf" || c.kind === "hf" ? "hf-tokenizer.bin" : "tokenizer.bin");
+      const runsOf: string[][] =
+        c.kind === "tokenizer"
+          ? [["run", join(dir, "base.bin"), "--tokenizer", c.path, "-n", "2", "-p", "the"]]
+          : [["inspect", c.path], ["run", c.path, "--tokenizer", tokenizer, "-n", "2", "-p", "the"], ["convert", c.path, "-o", out]];
+      for (const args of runsOf) {
+        const o = slimedge(args);
+        runs++;
+        if (c.name.includes("good") && o.code !== 0) found.push(`${c.name}: the unmodified file failed ${args[0]}: ${o.stderr.slice(0, 200)}`);
+        found.push(...problems(o, c.bytes + statSync(tokenizer).size));
+        if (args[0] === "convert" && existsSync(out)) {
+          if (o.code !== 0) found.push(`${c.name}: convert failed but left ${out}`);
+          else if (slimedge(["inspect", out]).code !== 0) found.push(`${c.name}: convert wrote a .slim that inspect refuses`);
+        }
+      }
+    }
+    expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
+    expect(found).toEqual([]);
+    expect(runs).toBeGreaterThan(60);
+  }, 900_000);
+
+  it("nonsense flag values end in one line each", () => {
+    const model = join(dir, "base.bin");
+    const flags: string[][] = [
+      ["run", model, "--ctx", "-5"],
+      ["run", model, "--ctx", "1e99"],
+      ["run", model, "--ctx", "0x10"],
+      ["run", model, "--temp", "nan"],
+      ["run", model, "--temp", "1e-320"],
+      ["run", model, "--top-p", "2"],
+      ["run", model, "-n", "-1"],
+      ["run", model, "--seed", "0"],
+      ["run", model, "--threshold", "-1"],
+      ["run", model, "--kcache", "q3"],
+      ["run", model, "--mode", "fast"],
+      ["run", model, "-p", "a ".repeat(40_000)],
+      ["inspect", model, "--threshold", "-1"],
+      ["convert", model, "-o", model],
+      ["convert", model, "-o", join(dir, "no-such-dir", "x.slim")],
+      ["convert", model, "-o", join(dir, "x.slim"), "--dtype", "q5"],
+      ["plan", model, "--ctx", "0"],
+      ["build", model, "--board", "esp32-s3", "--ctx", "99999999", "--out", join(dir, "never")],
+      ["build", model, "--board", "no-such-board", "--ctx", "8"],
+      ["deploy", dir, "--host", "pi@127.0.0.1:1", "--board", "rpi-4", "--remote-dir", "a\nb"],
+      ["quantize-report", model, "--weights", "q9"],
+    ];
+    const found: string[] = [];
+    for (const args of flags) {
+      const o = slimedge(args);
+      found.push(...problems(o, statSync(model).size));
+      if (o.code === 0) found.push(`${JSON.stringify(args.map((a) => a.slice(0, 40)))}: accepted`);
+    }
+    expect(existsSync(join(dir, "never"))).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
+    expect(found).toEqual([]);
+  }, 600_000);
+});
