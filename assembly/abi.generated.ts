@@ -264,7 +264,7 @@ export namespace WeightCode {
   export const F32: i32 = 0;
   /** int8 values, then one f32 scale per group */
   export const Q8_0: i32 = 1;
-  /** packed int4 values, then one f32 scale per group of 32 */
+  /** packed int4 values (two per byte), then one f32 scale per group */
   export const Q4_0: i32 = 2;
   /** IEEE binary16 */
   export const F16: i32 = 3;

@@ -48,7 +48,7 @@ let rotatedKeys: bool = false; // slim layers cache rotated keys (the measured a
 let kBlock: usize = 0; // (BLOCK, dim) keys rotated back, only with rotatedKeys
 let softmaxState: usize = 0; // (heads, 2) running max and sum of the slim one-pass softmax
 let weightType: i32 = F32; // storage of weight matrices (norms are always f32)
-let groupSize: i32 = 32; // Q8_0 values per scale
+let groupSize: i32 = 32; // Q8_0 / Q4_0 values per scale
 let cache: i32 = CACHE_F32; // cache rows: f32, Q8 (int8 values plus a scale, assembly/cache-q8.ts) or f16
 let kNew: usize = 0; // (kvDim,) f32: this position's key before it is quantized into its row (Q8 cache only)
 let vNew: usize = 0; // (kvDim,) f32: likewise its value (vanilla layers)
@@ -140,7 +140,7 @@ export function init(plan: usize): i32 {
   // Every address the plan hands out must leave room for its buffer below `total`.
   if (weightType < F32 || weightType > F16) return (status = S.PLAN_BAD_DIMS);
   if ((weightType == Q8_0 || weightType == Q4_0) && (groupSize <= 0 || dim % groupSize != 0 || hidden % groupSize != 0)) return (status = S.PLAN_BAD_DIMS);
-  if (weightType == Q4_0 && groupSize != 32) return (status = S.PLAN_BAD_DIMS); // the packed layout is per 32
+  if (weightType == Q4_0 && (groupSize & 1) != 0) return (status = S.PLAN_BAD_DIMS); // two values per byte
   const d4 = <u64>dim << 2;
   const hid4 = <u64>hidden << 2;
   const kvDim = <u64>(nKvHeads * headDim);
@@ -257,7 +257,7 @@ function forwardBlock(tokens: usize, one: i32, n: i32, wantLogits: bool): void {
     const token = tokens == 0 ? one : load<i32>(tokens + (<usize>t << 2));
     const xt = x + <usize>t * dRow;
     if (weightType == Q8_0) dequantizeRowQ8(xt, embedding, vocab, token, d, groupSize);
-    else if (weightType == Q4_0) dequantizeRowQ4(xt, embedding, vocab, token, d);
+    else if (weightType == Q4_0) dequantizeRowQ4(xt, embedding, vocab, token, d, groupSize);
     else if (weightType == F16) rowF16(xt, embedding, token, vocab, d);
     else rowF32(xt, embedding, token, vocab, d);
     if (positionEmbedding != 0) addInPlace(xt, positionEmbedding + <usize>(pos + t) * dRow, d);

@@ -13,7 +13,7 @@ export const Q4_0: i32 = WeightCode.Q4_0;
 export const F16: i32 = WeightCode.F16;
 
 let dtype: i32 = F32; // weight matrices' storage
-let group: i32 = 32; // Q8_0 values per scale
+let group: i32 = 32; // Q8_0 / Q4_0 values per scale
 let xq: usize = 0; // (block, max(dim, hidden)) int8: the quantized inputs
 let xs: usize = 0; // (block, max(dim, hidden) / group) f32: their scales
 let inX: usize = 0; // the current input (f32)
@@ -45,7 +45,7 @@ export function input(x: usize, cols: i32, n: i32): void {
 /** W (rows, cols), in the plan's storage and the streaming layout, @ the current inputs -> out (n, rows). */
 export function project(out: usize, w: usize, rows: i32): void {
   if (dtype == Q8_0) matmulQ8(out, w, rows, xq, xs, inCols, group, inN);
-  else if (dtype == Q4_0) matmulQ4(out, w, rows, xq, xs, inCols, inN);
+  else if (dtype == Q4_0) matmulQ4(out, w, rows, xq, xs, inCols, group, inN);
   else if (dtype == F16) matmulF16(out, w, inX, rows, inCols, inN);
   else matmul(out, w, inX, rows, inCols, inN);
 }

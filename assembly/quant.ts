@@ -166,18 +166,19 @@ export function dequantizeRowQ8(out: usize, w: usize, rows: i32, r: i32, cols: i
   }
 }
 
-// Q4_0 weights: per group of 32 values, 16 bytes of packed 4-bit values (byte j holds value j in its low
-// nibble and value j + 16 in its high nibble, each stored as q + 8 for q in −8..7) and one f32 scale, in
-// the streaming layout: per block of k ≤ 4 rows and per group, the k rows' 16 bytes, then their k scales.
-// The input is quantized to Q8_0; each group's dot is an exact integer.
+// Q4_0 weights: per group of `group` values (even), group/2 bytes of packed 4-bit values (byte j holds
+// value j in its low nibble and value j + group/2 in its high nibble, each stored as q + 8 for q in −8..7)
+// and one f32 scale, in the streaming layout: per block of k ≤ 4 rows and per group, the k rows' group/2
+// bytes, then their k scales. At groups of 32 that is ggml's Q4_0 block. The input is quantized to Q8_0
+// with the same group; each group's dot is an exact integer (ARCHITECTURE.md, "Numerics").
 
-/** Σ over one group of 32: unpacked 4-bit weights · int8 inputs, exact in i32 (scalar). */
+/** Σ over one group of 2·half values: unpacked 4-bit weights · int8 inputs, exact in i32 (scalar). */
 // @ts-ignore: decorator
-@inline function dotQ4(w: usize, x: usize): i32 {
+@inline function dotQ4(w: usize, x: usize, half: i32): i32 {
   let sum: i32 = 0;
-  for (let j = 0; j < 16; j++) {
+  for (let j = 0; j < half; j++) {
     const b = <i32>load<u8>(w + <usize>j);
-    sum += ((b & 15) - 8) * <i32>load<i8>(x + <usize>j) + ((b >> 4) - 8) * <i32>load<i8>(x + <usize>(j + 16));
+    sum += ((b & 15) - 8) * <i32>load<i8>(x + <usize>j) + ((b >> 4) - 8) * <i32>load<i8>(x + <usize>(j + half));
   }
   return sum;
 }
@@ -195,10 +196,35 @@ export function dequantizeRowQ8(out: usize, w: usize, rows: i32, r: i32, cols: i
   return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), xh1));
 }
 
-/** Four interleaved Q4_0 rows @ quantized x -> o[0..4); 80 bytes per group. */
+/** Four interleaved Q4_0 rows @ quantized x, scalar: per group the exact integer dots, then f32(acc)·ws·xs. */
 // @ts-ignore: decorator
-@inline function block4Q4(o: usize, p: usize, xq: usize, xs: usize, groups: i32): void {
-  if (ASC_FEATURE_SIMD) {
+@inline function block4Q4Scalar(o: usize, p: usize, xq: usize, xs: usize, groups: i32, half: i32): void {
+  const h4 = <usize>half << 2; // the four rows' packed bytes of one group
+  let s0: f32 = 0;
+  let s1: f32 = 0;
+  let s2: f32 = 0;
+  let s3: f32 = 0;
+  let xg = xq;
+  for (let g = 0; g < groups; g++) {
+    const xsg = load<f32>(xs + (<usize>g << 2));
+    const sc = p + h4;
+    s0 += <f32>dotQ4(p, xg, half) * load<f32>(sc) * xsg;
+    s1 += <f32>dotQ4(p + <usize>half, xg, half) * load<f32>(sc, 4) * xsg;
+    s2 += <f32>dotQ4(p + 2 * <usize>half, xg, half) * load<f32>(sc, 8) * xsg;
+    s3 += <f32>dotQ4(p + 3 * <usize>half, xg, half) * load<f32>(sc, 12) * xsg;
+    p += h4 + 16;
+    xg += <usize>half << 1;
+  }
+  store<f32>(o, s0);
+  store<f32>(o, s1, 4);
+  store<f32>(o, s2, 8);
+  store<f32>(o, s3, 12);
+}
+
+/** Four interleaved Q4_0 rows @ quantized x -> o[0..4); 2·group + 16 bytes per group. */
+// @ts-ignore: decorator
+@inline function block4Q4(o: usize, p: usize, xq: usize, xs: usize, groups: i32, group: i32): void {
+  if (ASC_FEATURE_SIMD && group == 32) {
     let acc = f32x4.splat(0);
     let xg = xq;
     for (let g = 0; g < groups; g++) {
@@ -217,69 +243,60 @@ export function dequantizeRowQ8(out: usize, w: usize, rows: i32, r: i32, cols: i
     v128.store(o, acc);
     return;
   }
-  let s0: f32 = 0;
-  let s1: f32 = 0;
-  let s2: f32 = 0;
-  let s3: f32 = 0;
-  let xg = xq;
-  for (let g = 0; g < groups; g++) {
-    const xsg = load<f32>(xs + (<usize>g << 2));
-    s0 += <f32>dotQ4(p, xg) * load<f32>(p, 64) * xsg;
-    s1 += <f32>dotQ4(p + 16, xg) * load<f32>(p, 68) * xsg;
-    s2 += <f32>dotQ4(p + 32, xg) * load<f32>(p, 72) * xsg;
-    s3 += <f32>dotQ4(p + 48, xg) * load<f32>(p, 76) * xsg;
-    p += 80;
-    xg += 32;
-  }
-  store<f32>(o, s0);
-  store<f32>(o, s1, 4);
-  store<f32>(o, s2, 8);
-  store<f32>(o, s3, 12);
+  // the same f32 operations in the same order as the SIMD path, so both builds agree bit for bit
+  if (group == 32) block4Q4Scalar(o, p, xq, xs, groups, 16);
+  else block4Q4Scalar(o, p, xq, xs, groups, group >> 1);
 }
 
 /** The last block of k < 4 interleaved Q4_0 rows @ quantized x. */
-function blockKQ4(o: usize, p: usize, xq: usize, xs: usize, k: i32, groups: i32): void {
-  const per = <usize>k * 20;
+function blockKQ4(o: usize, p: usize, xq: usize, xs: usize, k: i32, groups: i32, group: i32): void {
+  const half = group >> 1;
+  const per = <usize>k * <usize>(half + 4);
   for (let r = 0; r < k; r++) {
     let sum: f32 = 0;
     for (let g = 0; g < groups; g++) {
       const blk = p + <usize>g * per;
-      sum += <f32>dotQ4(blk + (<usize>r << 4), xq + (<usize>g << 5)) * load<f32>(blk + (<usize>k << 4) + (<usize>r << 2)) * load<f32>(xs + (<usize>g << 2));
+      sum += <f32>dotQ4(blk + <usize>(r * half), xq + <usize>(g * group), half) * load<f32>(blk + <usize>(k * half) + (<usize>r << 2)) * load<f32>(xs + (<usize>g << 2));
     }
     store<f32>(o + (<usize>r << 2), sum);
   }
 }
 
-/** W (rows, cols), Q4_0 in the streaming layout, @ quantized X (n inputs) -> out (n, rows); groups of 32. */
-export function matmulQ4(out: usize, w: usize, rows: i32, xq: usize, xs: usize, cols: i32, n: i32): void {
-  const groups = cols >> 5;
-  const blockBytes = <usize>groups * 80;
+/**
+ * W (rows, cols), Q4_0 in the streaming layout, @ quantized X (n inputs: xq (n, cols) int8, xs (n, cols/group)
+ * f32) -> out (n, rows); `group` even and dividing cols.
+ */
+export function matmulQ4(out: usize, w: usize, rows: i32, xq: usize, xs: usize, cols: i32, group: i32, n: i32): void {
+  const groups = cols / group;
+  const blockBytes = <usize>groups * <usize>((group << 1) + 16);
   const xsRow = <usize>groups << 2;
   const outRow = <usize>rows << 2;
   let p = w;
   let i = 0;
   for (; i + 4 <= rows; i += 4) {
-    for (let t = 0; t < n; t++) block4Q4(out + <usize>t * outRow + (<usize>i << 2), p, xq + <usize>t * <usize>cols, xs + <usize>t * xsRow, groups);
+    for (let t = 0; t < n; t++) block4Q4(out + <usize>t * outRow + (<usize>i << 2), p, xq + <usize>t * <usize>cols, xs + <usize>t * xsRow, groups, group);
     p += blockBytes;
   }
-  if (i < rows) for (let t = 0; t < n; t++) blockKQ4(out + <usize>t * outRow + (<usize>i << 2), p, xq + <usize>t * <usize>cols, xs + <usize>t * xsRow, rows - i, groups);
+  if (i < rows) for (let t = 0; t < n; t++) blockKQ4(out + <usize>t * outRow + (<usize>i << 2), p, xq + <usize>t * <usize>cols, xs + <usize>t * xsRow, rows - i, groups, group);
 }
 
 /** Row r of a Q4_0 matrix (rows, cols) in the streaming layout, dequantized into out (cols,). */
-export function dequantizeRowQ4(out: usize, w: usize, rows: i32, r: i32, cols: i32): void {
+export function dequantizeRowQ4(out: usize, w: usize, rows: i32, r: i32, cols: i32, group: i32): void {
   const first = r & ~3;
   const k = min(4, rows - first);
   const lane = r & 3;
-  const groups = cols >> 5;
-  const base = w + <usize>first * <usize>(groups * 20);
+  const half = group >> 1;
+  const groups = cols / group;
+  const per = <usize>k * <usize>(half + 4);
+  const base = w + <usize>first * <usize>((cols >> 1) + (groups << 2));
   for (let g = 0; g < groups; g++) {
-    const blk = base + <usize>(g * k * 20);
-    const vals = blk + (<usize>lane << 4);
-    const scale = load<f32>(blk + (<usize>k << 4) + (<usize>lane << 2));
-    for (let j = 0; j < 32; j++) {
-      const b = <i32>load<u8>(vals + <usize>(j & 15));
-      const q = (j < 16 ? b & 15 : b >> 4) - 8;
-      store<f32>(out + (<usize>((g << 5) + j) << 2), <f32>q * scale);
+    const blk = base + <usize>g * per;
+    const vals = blk + <usize>(lane * half);
+    const scale = load<f32>(blk + <usize>(k * half) + (<usize>lane << 2));
+    for (let j = 0; j < group; j++) {
+      const b = <i32>load<u8>(vals + <usize>(j < half ? j : j - half));
+      const q = (j < half ? b & 15 : b >> 4) - 8;
+      store<f32>(out + (<usize>(g * group + j) << 2), <f32>q * scale);
     }
   }
 }

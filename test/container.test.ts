@@ -23,7 +23,7 @@ import {
 import { checkSlim } from "../host/core/slim-check.ts";
 import { readSlim, type SlimFile } from "../host/core/slim-read.ts";
 import { slimTensorList } from "../host/core/tensors.ts";
-import { storedDtype } from "../host/core/lowered.ts";
+import { planOptionsFor, storedDtype } from "../host/core/lowered.ts";
 import { standardModel } from "../host/core/standard-model.ts";
 import { loadModelTokenizer, lowerSource, openModel } from "../host/cli/options.ts";
 import { SlimError } from "../host/core/errors.ts";
@@ -464,20 +464,24 @@ describe("packSlim → readSlim", () => {
     expect(new Set(quantized)).toEqual(new Set(["token_embedding", "classifier", ...["wq", "wk", "wv", "wo", "w1", "w2", "w3"].flatMap((k) => [0, 1, 2].map((l) => `layers.${l}.${k}`))]));
   });
 
-  it("stores q4_0 matrices (groups of 32) and reads back exactly dequantizeQ4", () => {
+  it("stores q4_0 matrices (groups of 32 and smaller) and reads back exactly dequantizeQ4", () => {
     const fits = all.filter((c) => c.model.config.dim % 32 === 0 && c.model.config.hiddenDim % 32 === 0);
     expect(fits.length).toBeGreaterThanOrEqual(3);
-    for (const c of fits) {
-      const { bytes, f } = quantRoundTrip(c, "q4_0", 32);
+    const runs = [...fits.map((c) => ({ c, g: 32 })), ...all.map((c) => ({ c, g: groupSizeFor(c.model.config, "q4_0") })), { c: all[0], g: 2 }];
+    expect(new Set(runs.map((r) => r.g))).toEqual(new Set([32, 16, 8, 2]));
+    for (const { c, g } of runs) {
+      const { bytes, f } = quantRoundTrip(c, "q4_0", g);
       for (const t of f.tensors.filter((e) => e.dtype === "q4_0")) {
         const at = f.headerBytes + t.offset;
         const orig = valuesOf(c.model, t.name, []);
-        expect([...bytes.subarray(at, at + t.byteLength)], t.name).toEqual([...q4Bytes(orig, 32)]);
+        expect(t.byteLength).toBe(t.shape[0] * t.shape[1] * (1 / 2 + 4 / g));
+        expect([...bytes.subarray(at, at + t.byteLength)], t.name).toEqual([...q4Bytes(orig, g)]);
         // re-quantizing the stored values gives the stored bytes again: exact for q4_0
-        expect([...q4Bytes(storedOf(f, t.name), 32)], t.name).toEqual([...q4Bytes(orig, 32)]);
+        expect([...q4Bytes(storedOf(f, t.name), g)], t.name).toEqual([...q4Bytes(orig, g)]);
       }
     }
-    expect(() => packSlim(all[0].model, { layers: all[0].report, dtype: "q4_0", groupSize: 16 })).toThrow(/q4_0 packs groups of 32/);
+    expect(() => packSlim(all[0].model, { layers: all[0].report, dtype: "q4_0", groupSize: 3 })).toThrow(/^lower: q4_0 group size 3 must be an even whole number ≥ 2\.$/);
+    expect(() => packSlim(all[1].model, { layers: all[1].report, dtype: "q4_0", groupSize: 32 })).toThrow(/q4_0 group size 32 does not divide dim 16/);
     expect(() => packSlim(all[1].model, { layers: all[1].report, dtype: "q8_0", groupSize: 32 })).toThrow(/q8_0 group size 32 does not divide dim 16/);
   });
 
@@ -487,12 +491,17 @@ describe("packSlim → readSlim", () => {
     expect(groupSizeFor(shaped(64, 172))).toBe(4); // stories260K
     expect(groupSizeFor(shaped(48, 136))).toBe(8);
     expect(groupSizeFor(shaped(64, 2))).toBe(2);
-    expect(() => groupSizeFor(shaped(64, 171))).toThrow(/rows of an even length; the model has dim 64 and hidden_dim 171/);
+    expect(() => groupSizeFor(shaped(64, 171))).toThrow(/^q8_0 needs matrix rows of an even length; the model has dim 64 and hidden_dim 171 \(f16 and f32 weights take any\)$/);
+    // q4_0 by the same rule
     expect(groupSizeFor(shaped(128, 352), "q4_0")).toBe(32);
-    expect(() => groupSizeFor(shaped(64, 172), "q4_0")).toThrow(/q4_0 packs groups of 32 values; the model has dim 64 and hidden_dim 172/);
+    expect(groupSizeFor(shaped(64, 172), "q4_0")).toBe(4);
+    expect(() => groupSizeFor(shaped(64, 171), "q4_0")).toThrow(/^q4_0 needs matrix rows of an even length; the model has dim 64 and hidden_dim 171 \(f16 and f32 weights take any\)$/);
     const c = all.find((x) => x.model.config.dim % 32 !== 0)!;
-    const f = readSlim(packSlim(c.model, { layers: c.report, dtype: "q8_0" }), "m.slim");
-    expect(f.groupSize).toBe(groupSizeFor(c.model.config));
+    for (const dtype of ["q8_0", "q4_0"] as const) {
+      const f = readSlim(packSlim(c.model, { layers: c.report, dtype }), "m.slim");
+      expect(f.groupSize).toBe(groupSizeFor(c.model.config));
+      expect(f.groupSize).toBeLessThan(32);
+    }
   });
 
   it("re-quantizes stored q8_0 values to the same int8 values and scales (exact, see host/core/quant.ts storedValues)", () => {
@@ -697,7 +706,7 @@ describe("readers name the broken part", () => {
     expect(ts.error!.message).toMatch(/tensor layers\.1\.w3 \(hidden_dim × dim\) is missing from the tensor table; a llama model with .*SwiGLU.* needs it/);
   });
 
-  it("accepts q8_0 / q4_0 entries with any even group structurally; loads q8_0, refuses q4_0 unless groups of 32", () => {
+  it("accepts q8_0 / q4_0 entries with any even group; loads either, refuses the two mixed", () => {
     const c = all[0];
     const f = readSlim(packed.get(c.name)!.f32, "model.slim");
     const g = 8;
@@ -717,7 +726,15 @@ describe("readers name the broken part", () => {
     })();
     expect(e).toBeInstanceOf(SlimError);
     expect(e!.code).toBe("E_MODEL");
-    expect(e!.message).toMatch(/tensor layers\.0\.wo is q4_0 with group_size 8; q4_0 packs groups of 32 values/);
+    expect(e!.message).toMatch(/tensor layers\.0\.wq is q8_0, but token_embedding is f32/);
+    // all of them q4_0 at groups of 8: loads, with the group size the plan then uses
+    const q4 = tensors.map((t) =>
+      storedDtype(t.name, t.shape, f.modes, "q4_0") === "q4_0" ? { ...t, dtype: "q4_0" as const, data: new Uint8Array((t.shape[0] * t.shape[1]) / 2 + (4 * t.shape[0] * t.shape[1]) / g).fill(0x88) } : t.dtype === "f32" ? t : { ...t, dtype: "f32" as const, data: new Uint8Array(4 * t.shape[0] * t.shape[1]) },
+    );
+    const q4File = readSlim(encodeSlim({ config: f.config, layers: f.layers.map((l) => ({ mode: l.mode, reason: l.reasonCode, values: LAYER_VALUES.map((k) => l[k]) })), threshold: f.threshold, groupSize: g, tensors: q4, tokenizer: null }), "model.slim");
+    expect(q4File.lowered.weights).toBe("q4_0");
+    expect(q4File.lowered.groupSize).toBe(g);
+    expect(planOptionsFor(q4File.lowered)).toEqual({ weights: "q4_0", groupSize: g });
     // one q8_0 matrix among f32 ones passes the checks, but no decoder runs two weight dtypes
     const q8only = tensors.map((t) => (t.dtype === "q4_0" ? { ...t, dtype: "f32" as const, data: new Uint8Array(4 * t.shape[0] * t.shape[1]) } : t));
     const mixed = encodeSlim({ config: f.config, layers: f.layers.map((l) => ({ mode: l.mode, reason: l.reasonCode, values: LAYER_VALUES.map((k) => l[k]) })), threshold: f.threshold, groupSize: g, tensors: q8only, tokenizer: null });

@@ -178,6 +178,8 @@ describe("fitReport", () => {
     expect(formatFitReport(r)).toMatch(/n\/a = the quantization group size/);
     const auto = fitReport(odd, getBoard("rpi-4"));
     expect(row(auto, "q8_0", "f32").slim).toBe(SMALL.seqLen);
+    expect(row(auto, "q4_0", "f32").slim).toBe(SMALL.seqLen); // q4_0 by the same rule (groups of 8)
+    expect(row(auto, "q4_0", "f16").weightsBytes!).toBeGreaterThan(row(fitReport(SMALL, getBoard("rpi-4")), "q4_0", "f16").weightsBytes!);
     // groups of 8: the weights region holds n + 4·n/8 bytes per quantized matrix, more than with groups of 32
     expect(row(auto, "q8_0", "f16").weightsBytes!).toBeGreaterThan(row(fitReport(SMALL, getBoard("rpi-4")), "q8_0", "f16").weightsBytes!);
   });

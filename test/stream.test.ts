@@ -22,11 +22,11 @@ interface Kernels {
   matmul(out: number, w: number, x: number, rows: number, cols: number, n: number): void;
   matmulF16(out: number, w: number, x: number, rows: number, cols: number, n: number): void;
   matmulQ8(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number): void;
-  matmulQ4(out: number, w: number, rows: number, xq: number, xs: number, cols: number, n: number): void;
+  matmulQ4(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number): void;
   rowF32(out: number, w: number, r: number, rows: number, cols: number): void;
   rowF16(out: number, w: number, r: number, rows: number, cols: number): void;
   dequantizeRowQ8(out: number, w: number, rows: number, r: number, cols: number, group: number): void;
-  dequantizeRowQ4(out: number, w: number, rows: number, r: number, cols: number): void;
+  dequantizeRowQ4(out: number, w: number, rows: number, r: number, cols: number, group: number): void;
   quantizeQ8(q: number, scales: number, x: number, n: number, group: number): void;
 }
 
@@ -72,12 +72,33 @@ describe("the streaming layout's byte order", () => {
     expect(f(32)).toEqual([101, 111, 121, 131]);
   });
 
+  it("puts each Q4_0 group's packed bytes (group/2 per row) of a block's rows before those rows' scales", () => {
+    const rows = 4;
+    const cols = 8;
+    const group = 4;
+    // row-major storage: 4 packed bytes per row (2 per group), then 8 scales (row 0 group 0, row 0 group 1, …)
+    const stored = new Uint8Array(16 + 8 * 4);
+    stored.set(Array.from({ length: 16 }, (_, i) => i), 0);
+    new Float32Array(stored.buffer, 16, 8).set([100, 101, 110, 111, 120, 121, 130, 131]);
+    const laid = toStream(stored, "q4_0", rows, cols, group);
+    const f = (at: number) => Array.from(new Float32Array(laid.slice(at, at + 16).buffer));
+    expect(Array.from(laid.subarray(0, 8))).toEqual([0, 1, 4, 5, 8, 9, 12, 13]); // group 0 of rows 0..3
+    expect(f(8)).toEqual([100, 110, 120, 130]); // their scales
+    expect(Array.from(laid.subarray(24, 32))).toEqual([2, 3, 6, 7, 10, 11, 14, 15]); // group 1
+    expect(f(32)).toEqual([101, 111, 121, 131]);
+    // inside a group of 4: byte j holds value j (low nibble) and value j + 2 (high nibble), each as q + 8
+    const packed = q4Bytes(Float32Array.from([-8, 1, 7, -2, 0, 0, 0, 0]), 4);
+    expect(Array.from(packed.subarray(0, 4))).toEqual([0 | (7 + 8) << 4, (1 + 8) | (-2 + 8) << 4, 0x88, 0x88]);
+    expect(Array.from(new Float32Array(packed.slice(4).buffer))).toEqual([1, 0]); // scale = −8 / −8; an all-zero group 0
+  });
+
   it.each([
     ["f32", 9, 290, 1],
     ["f16", 7, 292, 1],
     ["q8_0", 11, 96, 32],
     ["q8_0", 6, 64, 8],
     ["q4_0", 5, 96, 32],
+    ["q4_0", 7, 172, 4],
   ] as [WeightDtype, number, number, number][])("fromStream undoes toStream (%s, %i × %i)", (dtype, rows, cols, group) => {
     const w = random(rows + cols, rows * cols);
     const stored = dtype === "q8_0" ? q8Bytes(w, group) : dtype === "q4_0" ? q4Bytes(w, group) : dtype === "f16" ? f16Bytes(w) : new Uint8Array(w.buffer);
@@ -161,6 +182,10 @@ describe.each(BUILDS)("kernels on laid-out weights (%s)", (build) => {
     ["q8_0", 6, 64, 8],
     ["q8_0", 8, 48, 12],
     ["q4_0", 9, 96, 32],
+    ["q4_0", 7, 172, 4],
+    ["q4_0", 6, 64, 2],
+    ["q4_0", 8, 48, 12],
+    ["q4_0", 5, 128, 64],
   ] as [WeightDtype, number, number, number][])("%s %i × %i (group %i): n inputs equal n single calls bit for bit, rows dequantize", (dtype, rows, cols, group) => {
     const w = random(rows * 3 + cols, rows * cols);
     const n = 3;
@@ -172,7 +197,7 @@ describe.each(BUILDS)("kernels on laid-out weights (%s)", (build) => {
     const XS = XQ + 8192;
     for (let t = 0; t < n; t++) k.quantizeQ8(XQ + t * cols, XS + t * (cols / group) * 4, X + t * cols * 4, cols, group);
     const mm = (out: number, xq: number, xs: number, count: number) =>
-      dtype === "q8_0" ? k.matmulQ8(out, W, rows, xq, xs, cols, group, count) : k.matmulQ4(out, W, rows, xq, xs, cols, count);
+      dtype === "q8_0" ? k.matmulQ8(out, W, rows, xq, xs, cols, group, count) : k.matmulQ4(out, W, rows, xq, xs, cols, group, count);
     mm(O, XQ, XS, n);
     const batched = got(n * rows);
     for (let t = 0; t < n; t++) {
@@ -182,7 +207,7 @@ describe.each(BUILDS)("kernels on laid-out weights (%s)", (build) => {
     const q = dtype === "q8_0" ? quantizeQ8(w, group) : quantizeQ4(w, group);
     for (const r of [0, rows - 1]) {
       if (dtype === "q8_0") k.dequantizeRowQ8(O, W, rows, r, cols, group);
-      else k.dequantizeRowQ4(O, W, rows, r, cols);
+      else k.dequantizeRowQ4(O, W, rows, r, cols, group);
       const want = Float32Array.from({ length: cols }, (_, j) => Math.fround(q.values[r * cols + j] * q.scales[Math.floor((r * cols + j) / group)]));
       expect(got(cols)).toEqual(want);
     }
@@ -196,6 +221,8 @@ const odd: ModelConfig = {
   normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true,
 };
 const grouped: ModelConfig = { ...odd, dim: 64, hiddenDim: 160, nHeads: 4, nKvHeads: 4, sharedClassifier: false };
+// stories260K's shape (dim 64, hidden_dim 172, GQA 8/4): q8_0 and q4_0 in groups of 4; GQA runs vanilla
+const stories: ModelConfig = { ...odd, dim: 64, hiddenDim: 172, nHeads: 8, nKvHeads: 4 };
 
 describe("batched prefill", () => {
   const prompt = Array.from({ length: 45 }, (_, i) => (i * 13 + 5) % 67);
@@ -221,6 +248,10 @@ describe("batched prefill", () => {
           ["f32", "q8", odd],
         ] as [WeightDtype, CacheDtype, ModelConfig][]
       ).map(([weights, kCache, config]) => ({ build, mode, weights, kCache, config })),
+    ),
+  ).concat(
+    BUILDS.flatMap((build) =>
+      (["q8_0", "q4_0"] as const).map((weights) => ({ build, mode: "vanilla" as const, weights, kCache: "f32" as CacheDtype, config: stories })),
     ),
   );
 

@@ -10,7 +10,7 @@ export function register(cli: Command): void {
     .description("a checkpoint as a .slim container: slimify per layer, embed the tokenizer, checksums (format: host/core/slim-format.ts)")
     .argument("<checkpoint>", "llama2.c model .bin (v0, v1 or v2), or a .slim file to convert again")
     .requiredOption("-o, --out <file>", "the .slim file to write (written to a temporary name, then renamed)")
-    .addOption(new Option("--dtype <dtype>", "storage of the weight matrices (q8_0 / q4_0: groups of 32, halved until they divide the rows); W_KV, norms, biases, slim layers' W_K and learned positions stay f32").choices(["f32", "f16", "q8_0", "q4_0"]).default("f32"))
+    .addOption(new Option("--dtype <dtype>", "storage of the weight matrices (q8_0 / q4_0: one f32 scale per group of 32 values, halved until it divides dim and hidden_dim; the file stores the group size); W_KV, norms, biases, slim layers' W_K and learned positions stay f32").choices(["f32", "f16", "q8_0", "q4_0"]).default("f32"))
     .addOption(new Option("--mode <mode>", "auto: slimify decides per layer; slim: every layer whose W_K inverts; vanilla: no layer").choices(["auto", "slim", "vanilla"]).default("auto"))
     .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", positive("--threshold"), 1e-3)
     .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin to embed (default: the model's own)")

@@ -261,7 +261,7 @@ export const WeightCode = {
   F32: 0,
   /** int8 values, then one f32 scale per group */
   Q8_0: 1,
-  /** packed int4 values, then one f32 scale per group of 32 */
+  /** packed int4 values (two per byte), then one f32 scale per group */
   Q4_0: 2,
   /** IEEE binary16 */
   F16: 3,

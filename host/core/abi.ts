@@ -204,7 +204,7 @@ export const ABI: Schema = {
       members: ordered([
         ["F32", "f32"],
         ["Q8_0", "int8 values, then one f32 scale per group"],
-        ["Q4_0", "packed int4 values, then one f32 scale per group of 32"],
+        ["Q4_0", "packed int4 values (two per byte), then one f32 scale per group"],
         ["F16", "IEEE binary16"],
       ]),
     },

@@ -8,7 +8,7 @@
  *         cols mod 4 leftover values, row after row;
  *   f16   the same with chunks of 8 halves (16 bytes), leftovers cols mod 8;
  *   q8_0  per group: the k rows' `group` int8 values, then the k rows' f32 scales;
- *   q4_0  per group of 32: the k rows' 16 packed bytes, then the k rows' f32 scales.
+ *   q4_0  per group: the k rows' group/2 packed bytes, then the k rows' f32 scales.
  * Sizes are those of the row-major storage (plan.ts matrixBytes): the layout only reorders bytes, and
  * block b starts at b·4 rows' worth of bytes, so any multiple-of-4 row range is itself a laid-out matrix.
  * The decoder's kernels (assembly/kernels.ts, f16.ts, quant.ts) read exactly this; the embedding lookup

@@ -223,29 +223,24 @@ export function cacheRowBytes(width: number, dtype: CacheDtype): number {
 export const PREFERRED_GROUP = 32;
 
 /**
- * The group size for q8_0 / q4_0 matrices of a model: 32, and for q8_0 halved until it divides dim and
- * hidden_dim (as llama2.c's exporter does), so stories260K (dim 64, hidden_dim 172) gets groups of 4. The
- * container stores the group size. q4_0's packed streaming layout is per 32 values (assembly/quant.ts), so
- * q4_0 needs rows that are multiples of 32; rows of an odd length cannot be grouped at all.
+ * The group size for q8_0 / q4_0 matrices of a model: 32 halved until it divides dim and hidden_dim (as
+ * llama2.c's exporter does), so stories260K (dim 64, hidden_dim 172) gets groups of 4 — the same rule for
+ * both dtypes (ARCHITECTURE.md, "Weight layout"). The container stores the group size. Rows of an odd
+ * length cannot be grouped at all (q4_0 also packs two values per byte).
  */
 export function groupSizeFor(rows: { dim: number; hiddenDim: number }, weights: WeightDtype = "q8_0", preferred = PREFERRED_GROUP): number {
   const divides = (g: number) => rows.dim % g === 0 && rows.hiddenDim % g === 0;
-  if (weights === "q4_0") {
-    if (!divides(preferred))
-      fail("E_MODEL", `q4_0 packs groups of ${preferred} values; the model has dim ${rows.dim} and hidden_dim ${rows.hiddenDim}, not multiples of ${preferred} (q8_0 groups them by ${groupSizeFor(rows, "q8_0", preferred)})`);
-    return preferred;
-  }
   let g = preferred;
   while (g > 2 && !divides(g)) g /= 2;
   if (!divides(g))
-    fail("E_MODEL", `q8_0 / q4_0 need matrix rows of an even length; the model has dim ${rows.dim} and hidden_dim ${rows.hiddenDim}`);
+    fail("E_MODEL", `${weights} needs matrix rows of an even length; the model has dim ${rows.dim} and hidden_dim ${rows.hiddenDim} (f16 and f32 weights take any)`);
   return g;
 }
 
 export interface PlanOptions {
   slimKeys?: SlimKeys; // default "pre"
   weights?: WeightDtype; // default "f32"; the decoder runs f32 today, other dtypes are for sizing
-  groupSize?: number; // values per scale for q8_0 / q4_0 (default: groupSizeFor the model, 32 when it divides)
+  groupSize?: number; // values per scale for q8_0 / q4_0 (default: groupSizeFor the model: 32 halved until it divides)
   kCache?: CacheDtype; // default "f32"; applies to V-cache rows too
   /** Bytes of an embedded tokenizer (the standalone command carries its own); 0 = none. */
   tokenizerBytes?: number;
@@ -264,7 +259,6 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   if (!Number.isInteger(block) || block < 1 || block > ctx) fail("E_FLAG", `--prefill-block ${block}: expected a whole number from 1 to the context length ${ctx}`);
   if (wtype.startsWith("q") && (!Number.isInteger(group) || group < 2 || group % 2 !== 0 || [c.dim, c.hiddenDim].some((n) => n % group !== 0)))
     fail("E_MODEL", `${wtype} group size ${group} must be an even whole number ≥ 2 that divides dim ${c.dim} and hidden_dim ${c.hiddenDim}`);
-  if (wtype === "q4_0" && group !== PREFERRED_GROUP) fail("E_MODEL", `q4_0 packs groups of ${PREFERRED_GROUP} values, not ${group}`);
   if (!Number.isInteger(ctx) || ctx < 1) fail("E_FLAG", `--ctx: expected a positive whole number, got ${ctx}`);
   if (ctx > c.seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${c.seqLen}`);
   if (modes.length !== c.nLayers) fail("E_MODEL", `plan: ${modes.length} layer modes for ${c.nLayers} layers`);

@@ -101,15 +101,17 @@ export function roundTrip(x: Float32Array, dtype: WeightDtype, group: number): F
 }
 
 /**
- * The stored bytes of a Q4_0 matrix as the decoder reads it (assembly/quant.ts): per group of 32, 16 bytes
- * with value j in the low nibble and value j + 16 in the high nibble of byte j (each as q + 8); then scales.
+ * The stored bytes of a Q4_0 matrix as the decoder reads it (assembly/quant.ts): per group of `group` values
+ * (even), group/2 bytes with value j in the low nibble and value j + group/2 in the high nibble of byte j
+ * (each as q + 8) — ggml's block at groups of 32; then the scales.
  */
 export function q4Bytes(x: Float32Array, group: number): Uint8Array {
-  if (group !== 32) throw new Error("Q4_0 packs groups of 32");
+  if (!Number.isInteger(group) || group < 2 || group % 2 !== 0) throw new Error(`Q4_0 packs even groups, not ${group}`);
   const { values, scales } = quantizeQ4(x, group);
+  const half = group / 2;
   const out = new Uint8Array(values.length / 2 + scales.length * 4);
-  for (let g = 0; g < values.length; g += 32)
-    for (let j = 0; j < 16; j++) out[g / 2 + j] = (values[g + j] + 8) | ((values[g + j + 16] + 8) << 4);
+  for (let g = 0; g < values.length; g += group)
+    for (let j = 0; j < half; j++) out[g / 2 + j] = (values[g + j] + 8) | ((values[g + j + half] + 8) << 4);
   out.set(new Uint8Array(scales.buffer), values.length / 2);
   return out;
 }
@@ -177,13 +179,14 @@ export function storedValues(bytes: Uint8Array, n: number, dtype: WeightDtype, g
   const scales = new Float32Array(n / group);
   new Uint8Array(scales.buffer).set(bytes.subarray(packed, packed + 4 * scales.length));
   if (dtype === "q8_0") return dequantizeQ8({ values: new Int8Array(bytes.buffer, bytes.byteOffset, n).slice(), scales }, group);
-  if (group !== 32) throw new Error("Q4_0 packs groups of 32");
+  if (!Number.isInteger(group) || group < 2 || group % 2 !== 0) throw new Error(`Q4_0 packs even groups, not ${group}`);
+  const half = group / 2;
   const values = new Int8Array(n);
-  for (let b = 0; b < n; b += 32)
-    for (let j = 0; j < 16; j++) {
+  for (let b = 0; b < n; b += group)
+    for (let j = 0; j < half; j++) {
       const byte = bytes[b / 2 + j];
       values[b + j] = (byte & 0x0f) - 8;
-      values[b + j + 16] = (byte >>> 4) - 8;
+      values[b + j + half] = (byte >>> 4) - 8;
     }
   return dequantizeQ4({ values, scales }, group);
 }

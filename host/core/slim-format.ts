@@ -53,7 +53,7 @@
  * |     |       |                  | 3 biases (q, k, v, o, both FFN projections); other bits 0                   |
  * | 80  | f64   | norm_eps         | finite, > 0                                                                 |
  * | 88  | f64   | rope_theta       | finite; > 0 when rotary_dims > 0, else ≥ 0                                  |
- * | 96  | u32   | group_size       | values per scale of q8_0/q4_0 tensors (q4_0: 32); 0, or even and ≥ 2        |
+ * | 96  | u32   | group_size       | values per scale of q8_0/q4_0 tensors; 0, or even and ≥ 2                   |
  * | 100 | u32   | tokenizer_kind   | 0 none, 1 llama2.c tokenizer.bin, 2 tokenizer.json, 3 bundle (tokenizers.ts) |
  * | 104 | u64   | tokenizer_offset | in the data section, a multiple of 16; 0 when kind is 0                     |
  * | 112 | u64   | tokenizer_bytes  | ≥ 1; 0 when kind is 0                                                       |
@@ -93,15 +93,15 @@
  * The quantized layouts are host/core/quant.ts's (q8Bytes, q4Bytes), which the decoder's arena holds as is:
  *
  * - q8_0: n int8 values (row-major), then n/g f32 scales; value i = int8[i] · scale[⌊i/g⌋].
- * - q4_0: g must be 32. n/2 bytes: per group of 32 values, 16 bytes, byte j holding value j of the group
- *   in its low nibble and value j + 16 in its high nibble, each stored as q + 8 (q in −8..7); then n/g
- *   f32 scales; value = q · scale of its group.
+ * - q4_0: n/2 bytes: per group of g values, g/2 bytes, byte j holding value j of the group in its low
+ *   nibble and value j + g/2 in its high nibble, each stored as q + 8 (q in −8..7) — ggml's Q4_0 block
+ *   when g = 32; then n/g f32 scales; value = q · scale of its group.
  *
  * Groups run along the rows, so the last dim must be a multiple of g. Always f32: vectors (1-D tensors),
  * W_KV, slim layers' W_K and the position embedding (the decoder keeps them f32: host/core/lowered.ts
- * storedDtype). The writer stores every other matrix in one dtype. For q8_0, g defaults to 32 halved until it
- * divides dim and hidden_dim (host/core/plan.ts groupSizeFor), so rows that are not multiples of 32
- * (stories260K: 172) still quantize; readSlim refuses q4_0 with g ≠ 32 with E_MODEL.
+ * storedDtype). The writer stores every other matrix in one dtype. For q8_0 and q4_0 alike, g defaults to 32
+ * halved until it divides dim and hidden_dim (host/core/plan.ts groupSizeFor), so rows that are not
+ * multiples of 32 (stories260K: 172, groups of 4) still quantize.
  *
  * ## Tensors
  *

@@ -18,16 +18,13 @@ export interface SlimFile extends SlimHeader {
 
 /**
  * Checks a .slim file and returns its lowered model. Refuses with E_MODEL what passes the format's checks
- * but no decoder runs: q4_0 groups other than 32, or matrices in more than one weight dtype.
+ * but no decoder runs: matrices in more than one weight dtype.
  */
 export function readSlim(bytes: Uint8Array, name: string): SlimFile {
   const h = checkSlim(bytes, name);
   const modes = h.layers.map((l) => l.mode);
   const weights = h.tensors.find((t) => t.name === "token_embedding")!.dtype; // present: checkSlim verified the set
   const quantized = weights === "q8_0" || weights === "q4_0";
-  for (const t of h.tensors)
-    if (t.dtype === "q4_0" && h.groupSize !== 32)
-      fail("E_MODEL", `${name}: tensor ${t.name} is q4_0 with group_size ${h.groupSize}; q4_0 packs groups of 32 values (host/core/quant.ts q4Bytes), so no decoder runs it.`);
   const tensors: LoweredTensor[] = h.tensors.map((t) => {
     const want = storedDtype(t.name, t.shape, modes, weights);
     if (t.dtype !== want)

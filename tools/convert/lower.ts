@@ -32,7 +32,7 @@ export function layerChoice(r: { layers: { mode: AttentionMode }[]; wkv: (Float3
 
 export interface LowerOptions {
   weights: WeightDtype;
-  groupSize?: number; // values per scale for q8_0 / q4_0 (default groupSizeFor the model: q8_0 32 halved until it divides, q4_0 32); ignored for f32 / f16
+  groupSize?: number; // values per scale for q8_0 / q4_0 (default groupSizeFor the model: 32 halved until it divides); ignored for f32 / f16
   /** Called after each tensor: (tensor index, f32 bytes lowered so far, f32 bytes in all). */
   onProgress?: (index: number, done: number, total: number) => void;
 }
@@ -52,7 +52,6 @@ export function lowerModel(model: Model, layers: LayerChoice, o: LowerOptions): 
     fail("E_MODEL", `lower: ${o.weights} group size ${group} must be an even whole number ≥ 2.`);
   if (quantized && [c.dim, c.hiddenDim].some((n) => n % group !== 0))
     fail("E_MODEL", `lower: ${o.weights} group size ${group} does not divide dim ${c.dim} and hidden_dim ${c.hiddenDim}.`);
-  if (o.weights === "q4_0" && group !== 32) fail("E_MODEL", `lower: q4_0 packs groups of 32 values (assembly/quant.ts), not ${group}.`);
 
   const w = model.weights;
   const top: Record<string, Float32Array | undefined> = {

@@ -24,7 +24,7 @@ export const REPORT_CACHES: readonly CacheDtype[] = ["f16", "q8"];
 export interface QuantizationReportOptions {
   weights?: readonly WeightDtype[]; // weight storages to measure (default f16, q8_0, q4_0)
   kCaches?: readonly CacheDtype[]; // cache row storages to measure (default f16, q8)
-  groupSize?: number; // values per scale for q8_0 / q4_0 (default groupSizeFor the model)
+  groupSize?: number; // values per scale for q8_0 / q4_0 (default groupSizeFor the model); unused without them
   threshold?: number; // slimify's threshold for the slim/vanilla decision (default 1e-3)
 }
 
@@ -60,7 +60,7 @@ export interface CacheAmplification {
 
 export interface QuantizationReport {
   tokens: number; // prompt positions measured
-  groupSize: number;
+  groupSize: number; // of the q8_0 / q4_0 rows; 0 when neither was measured
   weights: WeightDtype[];
   kCaches: CacheDtype[];
   tensors: TensorError[];
@@ -120,11 +120,13 @@ export function quantizationReport(model: Model, tokens: readonly number[], opts
   const c = model.config;
   const w = model.weights;
   const dim = c.dim;
-  const group = opts.groupSize ?? groupSizeFor(c);
   const weights = [...(opts.weights ?? REPORT_WEIGHTS)];
   const kCaches = [...(opts.kCaches ?? REPORT_CACHES)];
-  if (!Number.isInteger(group) || group < 2 || [dim, c.hiddenDim].some((n) => n % group !== 0))
-    fail("E_MODEL", `group size ${group} must be a whole number ≥ 2 that divides dim ${dim} and hidden_dim ${c.hiddenDim}`);
+  // q8_0 and q4_0 group as the decoder does (host/core/plan.ts groupSizeFor); f16 and f32 take any rows
+  const grouped = weights.find((d) => d === "q8_0" || d === "q4_0");
+  const group = opts.groupSize ?? (grouped ? groupSizeFor(c, grouped) : 0);
+  if (grouped && (!Number.isInteger(group) || group < 2 || group % 2 !== 0 || [dim, c.hiddenDim].some((n) => n % group !== 0)))
+    fail("E_MODEL", `group size ${group} must be an even whole number ≥ 2 that divides dim ${dim} and hidden_dim ${c.hiddenDim}`);
   if (tokens.length === 0) fail("E_FLAG", "quantize-report needs at least one prompt token");
 
   // W_KV per layer where the layer can run slim (square, invertible W_K)
@@ -271,7 +273,7 @@ export function formatQuantizationReport(r: QuantizationReport): string {
   });
 
   return [
-    `1. weight round trip per tensor (group size ${r.groupSize}): relative Frobenius error ‖deq(q(W)) − W‖/‖W‖ and max abs error`,
+    `1. weight round trip per tensor${r.groupSize > 0 ? ` (q8_0 / q4_0 group size ${r.groupSize})` : ""}: relative Frobenius error ‖deq(q(W)) − W‖/‖W‖ and max abs error`,
     ...t1,
     "",
     `2. effect on the logits: max|Δlogits| / max|logits| over ${r.tokens} prompt positions, float64 forward on dequantized weights`,

@@ -145,7 +145,7 @@ export function fitReport(c: ModelConfig, board: BoardProfile, opts: FitOptions 
   const rows: FitRow[] = [];
   for (const weights of WEIGHT_DTYPES) {
     const group = groupOf(weights);
-    const groupFits = !weights.startsWith("q") || (group > 0 && [c.dim, c.hiddenDim].every((n) => n % group === 0) && (weights !== "q4_0" || group === 32));
+    const groupFits = !weights.startsWith("q") || (group > 0 && [c.dim, c.hiddenDim].every((n) => n % group === 0));
     for (const kCache of CACHE_DTYPES) {
       const slimModes = slimModesAt(c, kCache, slimLayers);
       const o: PlanOptions = { ...planOpts, weights, kCache };
