@@ -74,6 +74,8 @@ describe.each(BUILDS)("Q8_0 kernels (%s)", (build) => {
     [33, 288, 32],
     [16, 768, 64],
     [5, 96, 16],
+    [6, 96, 8],
+    [3, 48, 12],
     // stories260K's rows: dim 64 and hidden_dim 172 = 4·43, so groups of 4 (host/core/plan.ts groupSizeFor)
     [11, 172, 4],
     [9, 64, 4],
@@ -113,6 +115,7 @@ describe.each(BUILDS)("Q4_0 kernel (%s)", (build) => {
     [5, 128, 64],
     [6, 96, 16],
     [3, 48, 12],
+    [7, 64, 8],
     // stories260K's rows: dim 64 and hidden_dim 172 = 4·43, so groups of 4 (host/core/plan.ts groupSizeFor)
     [11, 172, 4],
     [9, 64, 4],

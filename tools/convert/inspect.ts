@@ -23,9 +23,10 @@ function shapeLine(c: ModelConfig): string {
   return `dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads${kv}, vocab ${c.vocabSize}, seq_len ${c.seqLen}, norm eps ${c.normEps}, RoPE θ ${c.ropeTheta}`;
 }
 
-function dtypeLine(bytes: Partial<Record<WeightDtype, number>>, counts?: Partial<Record<WeightDtype, number>>): string {
+function dtypeLine(bytes: Partial<Record<WeightDtype, number>>, counts?: Partial<Record<WeightDtype, number>>, group = 0): string {
+  const groups = (d: WeightDtype) => (group > 0 && (d === "q8_0" || d === "q4_0") ? `, groups of ${group}` : "");
   return DTYPE_CODES.filter((d) => bytes[d])
-    .map((d) => `${d} ${formatBytes(bytes[d]!)}${counts ? ` (${counts[d]} tensors)` : ""}`)
+    .map((d) => `${d} ${formatBytes(bytes[d]!)}${counts ? ` (${counts[d]} tensors${groups(d)})` : ""}`)
     .join(", ");
 }
 
@@ -52,7 +53,7 @@ export function inspectFile(path: string, threshold = 1e-3): string {
       `architecture: ${c.arch} (${archWords(c)})`,
       `shape: ${shapeLine(c)}`,
       `parameters: ${countValues(f.tensors.map((t) => t.shape)).toLocaleString("en-US")} stored (slim layers hold W_KV in place of W_V)`,
-      `dtypes: ${dtypeLine(bytes, counts)}`,
+      `dtypes: ${dtypeLine(bytes, counts, f.groupSize)}`,
       `layout: matrices row-major in the file; in the decoder's weight region ${LAYOUT_DESCRIPTION}`,
       `tokenizer: ${f.tokenizerKind === null ? "none embedded" : `${describeTokenizer(f.tokenizerKind, f.tokenizer!, path)}, ${f.tokenizerBytes} bytes`}`,
       `per layer (stored when converted, slim threshold ${f.threshold}):`,

@@ -114,6 +114,7 @@ function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: La
       vanillaContextBytes: plan.vanillaContextBytes,
       modes: plan.modes,
       weights: plan.weights,
+      ...(plan.weights === "q8_0" || plan.weights === "q4_0" ? { groupSize: plan.groupSize } : {}),
       kCache: plan.kCache,
       config: plan.config,
       regions: plan.regions,
