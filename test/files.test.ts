@@ -203,3 +203,34 @@ describe("header fields: one validation for readers and the writer", () => {
     expect(existsSync(join(dir, "long.slim"))).toBe(false);
   });
 });
+
+describe("inspect checks a .slim's embedded tokenizer as run does", () => {
+  it("a .slim whose embedded tokenizer has more tokens than the model's vocabulary: inspect and run refuse it in the same line", async () => {
+    const { readSlim } = await import("../host/core/slim-read.ts");
+    const { encodeSlim } = await import("../tools/convert/slim-write.ts");
+    const { LAYER_VALUES } = await import("../host/core/slim-format.ts");
+    expect(slimedge(["convert", join(dir, "model.bin"), "-o", join(dir, "tok-good.slim")]).code).toBe(0);
+    const good = readSlim(new Uint8Array(readFileSync(join(dir, "tok-good.slim"))), "tok-good.slim");
+    expect(good.text?.vocabSize).toBe(dims.vocabSize);
+    // the same model with a tokenizer.bin of five more pieces than vocab_size, embedded as it is
+    const more = byteFallbackVocab(["e", "t", " ", "th", "the", " the", "a", "b", "c", "d", "f"]);
+    expect(more.pieces.length).toBe(dims.vocabSize + 5);
+    const bytes = encodeSlim({
+      config: good.config,
+      layers: good.layers.map((l) => ({ mode: l.mode, reason: l.reasonCode, values: LAYER_VALUES.map((k) => l[k]) })),
+      threshold: good.threshold,
+      groupSize: good.groupSize,
+      tensors: good.tensors.map((t, i) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: good.lowered.tensors[i].bytes })),
+      tokenizer: { kind: "llama2c", bytes: writeTokenizerBin(more.pieces, more.scores) },
+    });
+    writeFileSync(join(dir, "tok-bad.slim"), bytes);
+    const ran = slimedge(["run", join(dir, "tok-bad.slim"), "-n", "2"]);
+    const inspected = slimedge(["inspect", join(dir, "tok-bad.slim")]);
+    expectOneLine(ran, 1, /tok-bad\.slim \(embedded tokenizer\)/);
+    expectOneLine(inspected, 1, /tok-bad\.slim \(embedded tokenizer\)/);
+    expect(inspected.lines[0]).toBe(ran.lines[0]);
+    expect(inspected.stdout).toBe("");
+    // and the good one still passes both
+    expect(slimedge(["inspect", join(dir, "tok-good.slim")]).stdout).toMatch(/tokenizer: sentencepiece BPE \(llama2\.c tokenizer\.bin\), 265 tokens/);
+  });
+});

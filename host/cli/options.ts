@@ -20,7 +20,7 @@ import { readTokenizer } from "../core/tokenizer.ts";
 import { readTextTokenizer, sniffKind, type TextTokenizer, type TokenizerKind } from "../core/tokenizers.ts";
 import { syntheticModel } from "../core/synthetic.ts";
 import { fail } from "../core/errors.ts";
-import { hasSlimMagic, loadSlim, type SlimFile } from "../core/slim-read.ts";
+import { embeddedTokenizerName, hasSlimMagic, loadSlim, type SlimFile } from "../core/slim-read.ts";
 import type { LayerRecord } from "../core/slim-format.ts";
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -109,7 +109,7 @@ export function findTokenizer(src: ModelSource, flag: string | undefined, requir
     const bytes = readWholeFile(flag, "tokenizer");
     return { kind: sniffKind(bytes), bytes, source: flag };
   }
-  if (src.slim?.tokenizerKind) return { kind: src.slim.tokenizerKind, bytes: src.slim.tokenizer!, source: `${src.path} (embedded tokenizer)` };
+  if (src.slim?.tokenizerKind) return { kind: src.slim.tokenizerKind, bytes: src.slim.tokenizer!, source: embeddedTokenizerName(src.path) };
   if (src.tokenizer) return src.tokenizer;
   const path = tokenizerPath(src, undefined);
   if (existsSync(path)) return { kind: "llama2c", bytes: readWholeFile(path, "tokenizer"), source: path };
@@ -120,6 +120,7 @@ export function findTokenizer(src: ModelSource, flag: string | undefined, requir
 
 /** The model's tokenizer (any family), checked against its vocabulary. */
 export function loadModelTokenizer(src: ModelSource, flag: string | undefined): TextTokenizer {
+  if (flag === undefined && src.slim?.text) return src.slim.text; // read and checked by the .slim reader
   const t = findTokenizer(src, flag, true);
   return readTextTokenizer(t.kind, t.bytes, t.source, src.config.vocabSize);
 }

@@ -1,6 +1,8 @@
 /**
  * Reading a .slim file: every check (host/core/slim-check.ts), then its tensors handed on as the lowered
- * model they are (host/core/lowered.ts) — views of the file's bytes, nothing decoded or converted.
+ * model they are (host/core/lowered.ts) — views of the file's bytes, nothing decoded or converted — and its
+ * embedded tokenizer read and checked against the model's vocabulary, once, here: every command that opens a
+ * .slim (run, build, inspect, convert) accepts and refuses the same files.
  */
 import { fail } from "./errors.ts";
 import { readHead, readWholeFile } from "./files.ts";
@@ -8,13 +10,18 @@ import type { AttentionMode } from "./plan.ts";
 import { type LoweredModel, type LoweredTensor, storedDtype } from "./lowered.ts";
 import { checkSlim, startsWith } from "./slim-check.ts";
 import { SLIM_MAGIC, type SlimHeader } from "./slim-format.ts";
+import { readTextTokenizer, type TextTokenizer } from "./tokenizers.ts";
 
 /** A .slim file read whole. */
 export interface SlimFile extends SlimHeader {
   lowered: LoweredModel; // the stored tensors, their bytes views into the file
   modes: AttentionMode[];
   tokenizer: Uint8Array | null; // the embedded tokenizer's bytes (a view), kind in tokenizerKind
+  text: TextTokenizer | null; // the embedded tokenizer, read and checked against the model's vocabulary
 }
+
+/** How messages name a .slim file's embedded tokenizer. */
+export const embeddedTokenizerName = (name: string): string => `${name} (embedded tokenizer)`;
 
 /**
  * Checks a .slim file and returns its lowered model. Refuses with E_MODEL what passes the format's checks
@@ -35,7 +42,9 @@ export function readSlim(bytes: Uint8Array, name: string): SlimFile {
   });
   const lowered: LoweredModel = { config: h.config, modes, weights, groupSize: quantized ? h.groupSize : 0, tensors };
   const tok = h.tokenizerKind === null ? null : bytes.subarray(h.headerBytes + h.tokenizerOffset, h.headerBytes + h.tokenizerOffset + h.tokenizerBytes);
-  return { ...h, lowered, modes, tokenizer: tok };
+  // The one check of the embedded tokenizer (vocabulary size, special token ids), the same for every command.
+  const text = tok === null ? null : readTextTokenizer(h.tokenizerKind!, tok, embeddedTokenizerName(name), h.config.vocabSize);
+  return { ...h, lowered, modes, tokenizer: tok, text };
 }
 
 /** Whether the file at `path` starts with the "SLIM" magic; false when it cannot be read (its loader will say why). */

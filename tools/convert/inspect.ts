@@ -5,8 +5,7 @@ import { type ModelConfig, isLlamaShaped, kvDim } from "../../host/core/model.ts
 import { planArena, type AttentionMode, type WeightDtype } from "../../host/core/plan.ts";
 import { hex32 } from "../../host/core/crc32.ts";
 import { formatBytes } from "../../host/core/format.ts";
-import { readTextTokenizer } from "../../host/core/tokenizers.ts";
-import type { TokenizerKind } from "../../host/core/slim-format.ts";
+import { readTextTokenizer, type TextTokenizer } from "../../host/core/tokenizers.ts";
 import { DTYPE_CODES, archWords } from "../../host/core/slim-format.ts";
 import { slimTensorList } from "../../host/core/tensors.ts";
 import { hasSlimMagic, loadSlim } from "../../host/core/slim-read.ts";
@@ -55,7 +54,7 @@ export function inspectFile(path: string, threshold = 1e-3): string {
       `parameters: ${countValues(f.tensors.map((t) => t.shape)).toLocaleString("en-US")} stored (slim layers hold W_KV in place of W_V)`,
       `dtypes: ${dtypeLine(bytes, counts, f.groupSize)}`,
       `layout: matrices row-major in the file; in the decoder's weight region ${LAYOUT_DESCRIPTION}`,
-      `tokenizer: ${f.tokenizerKind === null ? "none embedded" : `${describeTokenizer(f.tokenizerKind, f.tokenizer!, path)}, ${f.tokenizerBytes} bytes`}`,
+      `tokenizer: ${f.text === null ? "none embedded" : `${describeTokenizer(f.text)}, ${f.tokenizerBytes} bytes`}`,
       `per layer (stored when converted, slim threshold ${f.threshold}):`,
       formatSlimifyReport({ layers: f.layers, wkv: f.modes.map(() => null) }),
       contextLine(c, f.modes),
@@ -63,10 +62,9 @@ export function inspectFile(path: string, threshold = 1e-3): string {
   }
   const imported = importModel(path);
   const c = imported.model.config;
-  let prompt: number[] | undefined;
-  if (imported.tokenizer && isLlamaShaped(c)) {
-    prompt = calibrationPrompt(readTextTokenizer(imported.tokenizer.kind, imported.tokenizer.bytes, imported.tokenizer.source, c.vocabSize), CALIBRATION_PROMPT, c.seqLen);
-  }
+  // checked against the model's vocabulary as run and build check it
+  const tok = imported.tokenizer ? readTextTokenizer(imported.tokenizer.kind, imported.tokenizer.bytes, imported.tokenizer.source, c.vocabSize) : null;
+  const prompt = tok && isLlamaShaped(c) ? calibrationPrompt(tok, CALIBRATION_PROMPT, c.seqLen) : undefined;
   const report = slimify(imported.model, { threshold, prompt });
   return [
     `${basename(path)}: ${imported.format}, ${inputBytes(path)} bytes`,
@@ -76,7 +74,7 @@ export function inspectFile(path: string, threshold = 1e-3): string {
     `parameters: ${countValues(slimTensorList(c, Array(c.nLayers).fill("vanilla")).map((t) => t.shape)).toLocaleString("en-US")}`,
     `dtypes: ${dtypeLine(imported.storage)} (as the file stores them)`,
     `layout: in the decoder's weight region ${LAYOUT_DESCRIPTION}`,
-    `tokenizer: ${imported.tokenizer ? `${imported.tokenizer.source}, ${describeTokenizer(imported.tokenizer.kind, imported.tokenizer.bytes, imported.tokenizer.source)}, ${imported.tokenizer.bytes.length} bytes` : "none found"}`,
+    `tokenizer: ${imported.tokenizer ? `${imported.tokenizer.source}, ${describeTokenizer(tok!)}, ${imported.tokenizer.bytes.length} bytes` : "none found"}`,
     `per layer (computed now by slimify, threshold ${threshold}${prompt ? `, calibrated on ${prompt.length} prompt tokens` : ", random inputs only"}):`,
     formatSlimifyReport(report),
     contextLine(c, report.layers.map((l) => l.mode)),
@@ -84,8 +82,7 @@ export function inspectFile(path: string, threshold = 1e-3): string {
 }
 
 /** "sentencepiece BPE (llama2.c tokenizer.bin), 512 tokens, bos <s> first, stops at <s>"-style summary. */
-function describeTokenizer(kind: TokenizerKind, bytes: Uint8Array, name: string): string {
-  const t = readTextTokenizer(kind, bytes, name);
+function describeTokenizer(t: TextTokenizer): string {
   const family = { llama2c: "sentencepiece BPE (llama2.c tokenizer.bin)", "byte-level": "byte-level BPE (tokenizer.json)", metaspace: "Llama-style BPE with byte fallback (tokenizer.json)" }[t.family];
   const m = t.meta;
   const bos = m.bos === null ? "no bos" : `bos ${t.tokenName(m.bos)}${m.addBos ? " first" : " not added"}`;
