@@ -33,6 +33,8 @@ export const SLIM_TENSOR_NAME_BYTES: u32 = 48;
 export const SLIM_MAX_DIMS: u32 = 4;
 /** Largest value of a .slim dimension field. */
 export const SLIM_MAX_DIM: u32 = 16777216;
+/** Most layers a model may have (real models have at most a few hundred; each costs a dozen tensors). */
+export const SLIM_MAX_LAYERS: u32 = 1024;
 /** .slim tensor data and the tokenizer start on multiples of this (v128 loads, flash execute-in-place). */
 export const SLIM_DATA_ALIGN: u32 = 16;
 /** Measured f64 values in a layer record. */

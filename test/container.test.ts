@@ -751,6 +751,33 @@ describe("readers name the broken part", () => {
 // robustness
 
 describe("robustness", () => {
+  it("refuses a header claiming 100,000 layers, whose header_bytes, records and CRCs all fit it, at the n_layers field: both readers, the shared range", async () => {
+    const good = packed.get("llama with a singular W_K")!.f32;
+    const h = checkSlim(good, "model.slim");
+    const L = 100_000;
+    const nTensors = h.tensors.length;
+    const headerBytes = Math.ceil((FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * L + TENSOR_ENTRY_BYTES * nTensors) / 16) * 16;
+    const data = good.subarray(h.headerBytes);
+    const b = new Uint8Array(headerBytes + data.length);
+    const v = new DataView(b.buffer);
+    b.set(good.subarray(0, FIXED_HEADER_BYTES));
+    v.setUint32(HEADER.nLayers, L, true);
+    v.setUint32(HEADER.headerBytes, headerBytes, true);
+    v.setBigUint64(HEADER.fileBytes, BigInt(b.length), true);
+    for (let l = 0; l < L; l++) v.setUint32(FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * l + LAYER.reason, 4, true); // vanilla by choice, all well-formed
+    const table = FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * h.config.nLayers;
+    b.set(good.subarray(table, table + TENSOR_ENTRY_BYTES * nTensors), FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * L);
+    b.set(data, headerBytes);
+    sealSlim(b);
+    const big = await asReader(b.length + 4096);
+    const { status, ts } = expectAgree(big, b);
+    expect(statusName(status)).toBe("BAD_FIELD");
+    expect(ts.error!.message).toBe("model.slim: header field n_layers is 100000, expected between 1 and 1024.");
+    // 1024 layers pass the field check and fail later, at the header length the 2 stored tensors' table gives
+    const edge = edited(good, (dv) => dv.setUint32(HEADER.nLayers, 1024, true));
+    expect(statusName(expectAgree(as, edge).status)).toBe("BAD_HEADER_LENGTH");
+  });
+
   it("rejects every single-byte corruption and truncation with E_FORMAT, and both readers agree", () => {
     const c = checkpointModel({ dims: small, version: 1, shared: true, seed: 11 }).model;
     const file = packSlim(c, { layers: slimify(c), dtype: "f16", tokenizer: tokenizerBin });

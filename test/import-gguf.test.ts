@@ -237,6 +237,15 @@ describe("importGguf", () => {
       expect(slimError(() => read(badKv), "E_FORMAT").message).toMatch(/head_count=4 is not divisible by llama\.attention\.head_count_kv=3/);
     });
 
+    it("llama.block_count and dims out of the shared range, or more blocks than the file holds: refused before a tensor is converted", () => {
+      const withKey = (key: string, value: number) => writeGgufLlama(randomHfLlama(SHAPE, 8), { dropKeys: [key], extraKv: [kv(key, GT.U32, value)] }).bytes;
+      expect(slimError(() => read(withKey("llama.block_count", 100_000)), "E_FORMAT").message).toBe("bad.gguf: metadata key llama.block_count is 100000, expected between 1 and 1024.");
+      expect(slimError(() => read(withKey("llama.block_count", 3)), "E_FORMAT").message).toBe(
+        "bad.gguf: metadata key llama.block_count is 3, but the file holds no tensor of layer 2 (blk.2.*); is it truncated, or the metadata key wrong?",
+      );
+      expect(slimError(() => read(withKey("llama.context_length", 2 ** 30)), "E_FORMAT").message).toBe("bad.gguf: metadata key llama.context_length is 1073741824, expected between 1 and 16777216.");
+    });
+
     it("another architecture, K-quants and RoPE scaling are refused as unsupported", () => {
       const other = writeGgufLlama(randomHfLlama(SHAPE, 8), { dropKeys: ["general.architecture"], extraKv: [kv("general.architecture", GT.STRING, "qwen2")] }).bytes;
       expect(slimError(() => read(other), "E_MODEL").message).toBe('bad.gguf: metadata key general.architecture is "qwen2", but only "llama" GGUF files are imported.');

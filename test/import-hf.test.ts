@@ -189,6 +189,26 @@ describe("importHfLlama", () => {
       expect(slimError(() => importHfLlama(dir2), "E_FORMAT").message).toMatch(/num_attention_heads=4 is not divisible by num_key_value_heads=3/);
     });
 
+    it("num_hidden_layers (and n_layer) out of the shared range, or more layers than the file holds: refused before a tensor is converted", () => {
+      const dir = folder();
+      writeHfCheckpoint(dir, ck, { config: { num_hidden_layers: 100_000 } });
+      expect(slimError(() => importHfLlama(dir), "E_FORMAT").message).toBe(`${join(dir, "config.json")}: field num_hidden_layers is 100000, expected between 1 and 1024.`);
+      const dir2 = folder();
+      writeHfCheckpoint(dir2, ck, { config: { num_hidden_layers: 3 } });
+      expect(slimError(() => importHfLlama(dir2), "E_FORMAT").message).toBe(
+        `${join(dir2, "config.json")}: field num_hidden_layers is 3, but the file holds no tensor of layer 2 (model.layers.2.*); is it truncated, or the field wrong?`,
+      );
+      const dir3 = folder();
+      writeHfCheckpoint(dir3, ck, { config: { max_position_embeddings: 2 ** 30 } });
+      expect(slimError(() => importHfLlama(dir3), "E_FORMAT").message).toBe(`${join(dir3, "config.json")}: field max_position_embeddings is 1073741824, expected between 1 and 16777216.`);
+      const gpt = folder();
+      writeHfCheckpoint(gpt, randomHfGpt2(GPT2, 3), { config: { n_layer: 5000 } });
+      expect(slimError(() => importHfGpt2(gpt), "E_FORMAT").message).toBe(`${join(gpt, "config.json")}: field n_layer is 5000, expected between 1 and 1024.`);
+      const neox = folder();
+      writeHfCheckpoint(neox, randomHfNeox(NEOX, 3), { config: { num_hidden_layers: 4 } });
+      expect(slimError(() => importHfNeox(neox), "E_FORMAT").message).toMatch(/field num_hidden_layers is 4, but the file holds no tensor of layer 2 \(gpt_neox\.layers\.2\.\*\)/);
+    });
+
     it("a missing or mistyped config field", () => {
       const dir = folder();
       writeHfCheckpoint(dir, ck, { config: { hidden_size: undefined } });

@@ -33,6 +33,8 @@ export const SLIM_TENSOR_NAME_BYTES = 48;
 export const SLIM_MAX_DIMS = 4;
 /** Largest value of a .slim dimension field. */
 export const SLIM_MAX_DIM = 16777216;
+/** Most layers a model may have (real models have at most a few hundred; each costs a dozen tensors). */
+export const SLIM_MAX_LAYERS = 1024;
 /** .slim tensor data and the tokenizer start on multiples of this (v128 loads, flash execute-in-place). */
 export const SLIM_DATA_ALIGN = 16;
 /** Measured f64 values in a layer record. */

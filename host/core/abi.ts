@@ -73,6 +73,7 @@ export const ABI: Schema = {
     { name: "SLIM_TENSOR_NAME_BYTES", value: 48, type: "u32", doc: "Bytes of a tensor entry's NUL-padded name field." },
     { name: "SLIM_MAX_DIMS", value: 4, type: "u32", doc: "Most dimensions a .slim tensor has." },
     { name: "SLIM_MAX_DIM", value: 1 << 24, type: "u32", doc: "Largest value of a .slim dimension field." },
+    { name: "SLIM_MAX_LAYERS", value: 1024, type: "u32", doc: "Most layers a model may have (real models have at most a few hundred; each costs a dozen tensors)." },
     { name: "SLIM_DATA_ALIGN", value: 16, type: "u32", doc: ".slim tensor data and the tokenizer start on multiples of this (v128 loads, flash execute-in-place)." },
     { name: "SLIM_LAYER_VALUES", value: 5, type: "u32", doc: "Measured f64 values in a layer record." },
   ],

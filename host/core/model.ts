@@ -9,6 +9,7 @@
  * rows of W_Q and W_K (and their biases) inside each head; attention scores do not change.
  */
 import { fail } from "./errors.ts";
+import { SLIM_MAX_DIM, SLIM_MAX_LAYERS } from "./abi.generated.ts";
 
 export type Arch = "llama" | "gpt2" | "neox";
 
@@ -121,18 +122,26 @@ export function checkFiniteWeights(model: Model, source: string): void {
 }
 
 /** Largest value of a dimension field (the .slim limit): element counts and byte lengths stay exact in f64. */
-export const MAX_MODEL_DIM = 1 << 24;
+export const MAX_MODEL_DIM = SLIM_MAX_DIM;
 /** Most layers a model may have: real models have at most a few hundred, and each layer costs a dozen tensors. */
-export const MAX_LAYERS = 1024;
+export const MAX_LAYERS = SLIM_MAX_LAYERS;
+
+/** The shape fields every format states, by their .slim / llama2.c names. */
+export type ShapeField = "dim" | "hidden_dim" | "n_layers" | "n_heads" | "n_kv_heads" | "vocab_size" | "seq_len";
 
 /**
- * The range check of a model's shape fields that the llama2.c reader and the .slim writer share (the .slim
- * reader holds the same 2^24 and more), so
- * nothing is written that a reader refuses, and a header's claims are bounded before anything is allocated
- * for them: the sentence for the first field out of range (named as the file formats name it), or null.
+ * The range check of a model's shape fields that every reader (.slim in TypeScript and AssemblyScript,
+ * llama2.c, GGUF, Hugging Face) and the .slim writer share, so nothing is written that a reader refuses,
+ * and a header's claims are bounded before anything is allocated for them: the sentence for the first field
+ * out of range, or null. `names` gives a format's own names for the fields and `noun` what it calls them
+ * ("metadata key", "field"); by default the .slim header's.
  */
-export function shapeProblem(c: Pick<ModelConfig, "dim" | "hiddenDim" | "nLayers" | "nHeads" | "nKvHeads" | "vocabSize" | "seqLen">): string | null {
-  const fields: [string, number, number][] = [
+export function shapeProblem(
+  c: Pick<ModelConfig, "dim" | "hiddenDim" | "nLayers" | "nHeads" | "nKvHeads" | "vocabSize" | "seqLen">,
+  names: Partial<Record<ShapeField, string>> = {},
+  noun = "header field",
+): string | null {
+  const fields: [ShapeField, number, number][] = [
     ["dim", c.dim, MAX_MODEL_DIM],
     ["hidden_dim", c.hiddenDim, MAX_MODEL_DIM],
     ["n_layers", c.nLayers, MAX_LAYERS],
@@ -141,6 +150,31 @@ export function shapeProblem(c: Pick<ModelConfig, "dim" | "hiddenDim" | "nLayers
     ["vocab_size", c.vocabSize, MAX_MODEL_DIM],
     ["seq_len", c.seqLen, MAX_MODEL_DIM],
   ];
-  for (const [name, v, max] of fields) if (!(Number.isInteger(v) && v >= 1 && v <= max)) return `header field ${name} is ${v}, expected between 1 and ${max}`;
+  for (const [field, v, max] of fields) if (!(Number.isInteger(v) && v >= 1 && v <= max)) return `${noun} ${names[field] ?? field} is ${v}, expected between 1 and ${max}`;
   return null;
+}
+
+/**
+ * What a checkpoint reader (GGUF, Hugging Face) checks of the shape fields it read, before it allocates
+ * anything for them: each in range (shapeProblem), then a tensor present for each layer they claim —
+ * names `layerPrefix` + index + "." among the file's `tensorNames` — so a claim of more layers than the file
+ * holds is refused at once, not after the layers it does hold were converted. Every tensor is then checked
+ * against its stated shape, and its bytes against the file, as it is read.
+ */
+export function checkShapeFields(
+  c: ModelConfig,
+  o: { source: string; names: Partial<Record<ShapeField, string>>; noun: string; tensorNames: Iterable<string>; layerPrefix: string },
+): void {
+  const problem = shapeProblem(c, o.names, o.noun);
+  if (problem) fail("E_FORMAT", `${o.source}: ${problem}.`);
+  const held = new Uint8Array(c.nLayers);
+  for (const name of o.tensorNames) {
+    if (!name.startsWith(o.layerPrefix)) continue;
+    const m = /^(\d+)\./.exec(name.slice(o.layerPrefix.length));
+    if (m && Number(m[1]) < c.nLayers) held[Number(m[1])] = 1;
+  }
+  const missing = held.indexOf(0);
+  if (missing >= 0) {
+    fail("E_FORMAT", `${o.source}: ${o.noun} ${o.names.n_layers ?? "n_layers"} is ${c.nLayers}, but the file holds no tensor of layer ${missing} (${o.layerPrefix}${missing}.*); is it truncated, or the ${o.noun} wrong?`);
+  }
 }

@@ -3,13 +3,13 @@
  * runs the same checks and reports the same status codes.
  */
 import { crc32, hex32 } from "./crc32.ts";
-import type { ModelConfig } from "./model.ts";
+import { type ModelConfig, shapeProblem } from "./model.ts";
 import { type AttentionMode, matrixBytes } from "./plan.ts";
 import { storedDtype } from "./lowered.ts";
 import { slimTensorList } from "./tensors.ts";
 import {
   ACTIVATION_CODES, ARCH_CODES, ContainerError, DATA_ALIGN, DTYPE_CODES, ENTRY, FIXED_HEADER_BYTES, FLAG, HEADER, LAYER,
-  LAYER_RECORD_BYTES, LAYER_VALUES, MAX_DIM, MAX_DIMS, NORM_CODES, SLIM_MAGIC, SLIM_STATUS, SLIM_VERSION, TENSOR_ENTRY_BYTES,
+  LAYER_RECORD_BYTES, LAYER_VALUES, MAX_DIMS, NORM_CODES, SLIM_MAGIC, SLIM_STATUS, SLIM_VERSION, TENSOR_ENTRY_BYTES,
   TENSOR_NAME_BYTES, TOKENIZER_CODES, align16, archWords, reasonSentence,
   type LayerRecord, type ReasonCode, type SlimHeader, type SlimStatus, type TensorEntry,
 } from "./slim-format.ts";
@@ -73,12 +73,12 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
   };
   const arch = code("arch", ARCH_CODES);
   const dims: Record<string, number> = {};
-  for (const f of ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"]) {
-    const v = b.u32((H as Record<string, number>)[camel(f)]);
-    if (v < 1 || v > MAX_DIM) field(f, v, `between 1 and ${MAX_DIM}`);
-    dims[f] = v;
-  }
+  for (const f of ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"]) dims[f] = b.u32((H as Record<string, number>)[camel(f)]);
   const { dim, n_layers: nLayers, n_heads: nHeads, n_kv_heads: nKvHeads } = dims;
+  // The ranges every reader and the writer share (host/core/model.ts shapeProblem): n_layers at most
+  // MAX_LAYERS, the others MAX_DIM; checked before a layer record is read.
+  const outOfRange = shapeProblem({ dim, hiddenDim: dims.hidden_dim, nLayers, nHeads, nKvHeads, vocabSize: dims.vocab_size, seqLen: dims.seq_len });
+  if (outOfRange) broken(S.BAD_FIELD, `${outOfRange}.`);
   if (dim % nHeads !== 0) field("dim", dim, `a multiple of n_heads=${nHeads}`);
   if (nHeads % nKvHeads !== 0) field("n_heads", nHeads, `a multiple of n_kv_heads=${nKvHeads}`);
   const rotaryDims = b.u32(H.rotaryDims);

@@ -41,7 +41,7 @@
  * | 32  | u32   | arch             | 0 llama, 1 gpt2, 2 neox                                                     |
  * | 36  | u32   | dim              | transformer width d                                                         |
  * | 40  | u32   | hidden_dim       | FFN inner width                                                             |
- * | 44  | u32   | n_layers         |                                                                             |
+ * | 44  | u32   | n_layers         | at most 1024 (SLIM_MAX_LAYERS)                                              |
  * | 48  | u32   | n_heads          | query heads; dim % n_heads = 0                                              |
  * | 52  | u32   | n_kv_heads       | key/value heads; n_heads % n_kv_heads = 0                                   |
  * | 56  | u32   | vocab_size       |                                                                             |
@@ -60,7 +60,8 @@
  * | 120 | f64   | slim_threshold   | the V-reconstruction error slimify allowed a slim layer; finite, ≥ 0        |
  *
  * The seven dimension fields are between 1 and 2^24, so every element count and byte length stays exact in
- * an f64 and an u64.
+ * an f64 and an u64; n_layers is at most 1024, so a header cannot make a reader walk more layer records than
+ * a model has. Every reader and the writer check these ranges in one place (host/core/model.ts shapeProblem).
  *
  * ## Layer record (56 bytes, one per layer, in layer order)
  *

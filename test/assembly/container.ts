@@ -15,7 +15,7 @@
 import {
   SlimStatus as S, SlimHeader as H, SlimLayer as R, SlimEntry as E, SlimFlag, SLIM_MAGIC_WORD as MAGIC, SLIM_VERSION as VERSION,
   SLIM_FIXED_HEADER_BYTES, SLIM_LAYER_RECORD_BYTES, SLIM_TENSOR_ENTRY_BYTES, SLIM_TENSOR_NAME_BYTES as NAME_BYTES, SLIM_DATA_ALIGN,
-  SLIM_MAX_DIM as MAX_DIM, SLIM_MAX_DIMS, SLIM_LAYER_VALUES, SLIM_TOP_TENSORS_COUNT, SLIM_LAYER_TENSORS_COUNT, slimTopTensor, slimLayerTensor,
+  SLIM_MAX_DIM as MAX_DIM, SLIM_MAX_LAYERS, SLIM_MAX_DIMS, SLIM_LAYER_VALUES, SLIM_TOP_TENSORS_COUNT, SLIM_LAYER_TENSORS_COUNT, slimTopTensor, slimLayerTensor,
 } from "../../assembly/abi.generated";
 
 // Layout (the ABI schema, host/core/abi.ts), widened for 64-bit offset arithmetic.
@@ -262,7 +262,7 @@ export function check(ptr: usize, len: u32): i32 {
   if (u32At(<usize>H.arch) > 2) return S.BAD_FIELD;
   for (let f = <usize>H.dim; f <= <usize>H.seqLen; f += 4) {
     const v = u32At(f);
-    if (v < 1 || v > MAX_DIM) return S.BAD_FIELD;
+    if (v < 1 || v > (f == <usize>H.nLayers ? SLIM_MAX_LAYERS : MAX_DIM)) return S.BAD_FIELD;
   }
   const dim = u32At(<usize>H.dim);
   const nLayers = u32At(<usize>H.nLayers);

@@ -24,7 +24,7 @@
  */
 import { fail } from "../../host/core/errors.ts";
 import { readWholeFile } from "../../host/core/files.ts";
-import type { LayerWeights, Model, ModelConfig } from "../../host/core/model.ts";
+import { type LayerWeights, type Model, type ModelConfig, checkShapeFields } from "../../host/core/model.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
 import { writeBundle, type TokenizerMeta } from "../../host/core/tokenizers.ts";
@@ -368,6 +368,17 @@ export function ggufToModel(file: GgufFile): Model {
     sharedClassifier: shared,
     ...(rotaryDims !== headDim ? { rotaryDims } : {}),
   };
+  // The shape ranges every reader shares, and a tensor for every claimed layer, before anything is converted.
+  checkShapeFields(config, {
+    source: file.name,
+    noun: "metadata key",
+    names: {
+      dim: "llama.embedding_length", hidden_dim: "llama.feed_forward_length", n_layers: "llama.block_count", n_heads: "llama.attention.head_count",
+      n_kv_heads: "llama.attention.head_count_kv", vocab_size: "llama.vocab_size (rows of token_embd.weight)", seq_len: "llama.context_length",
+    },
+    tensorNames: file.tensors.keys(),
+    layerPrefix: "blk.",
+  });
   const kv = nKvHeads * headDim;
   const hidden = config.hiddenDim;
   /** One tensor, its ggml dims checked against what the metadata implies. */

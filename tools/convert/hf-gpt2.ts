@@ -66,6 +66,7 @@ export function hfGpt2FromCheckpoint(ck: HfCheckpoint): Model {
     parallelResidual: false,
     biases: true,
   };
+  ck.checkShape(config, { dim: "n_embd", hidden_dim: "n_inner", n_layers: "n_layer", n_heads: "n_head", n_kv_heads: "n_head", seq_len: "n_positions" }, `${p}h.`);
   const says = {
     dim: `n_embd=${dim}`,
     ffn: `n_embd=${dim}, n_inner=${hidden}`,

@@ -71,6 +71,7 @@ export function hfLlamaFromCheckpoint(ck: HfCheckpoint): Model {
     ropeTheta: ck.positive("rope_theta", 10000),
     sharedClassifier: shared,
   };
+  ck.checkShape(config, { dim: "hidden_size", hidden_dim: "intermediate_size", n_layers: "num_hidden_layers", n_heads: "num_attention_heads", n_kv_heads: "num_key_value_heads", seq_len: "max_position_embeddings" }, "model.layers.");
   const kv = nKvHeads * headDim;
   const hidden = config.hiddenDim;
   const says = {

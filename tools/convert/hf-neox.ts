@@ -66,6 +66,7 @@ export function hfNeoxFromCheckpoint(ck: HfCheckpoint): Model {
     parallelResidual: ck.bool("use_parallel_residual", true),
     biases: true,
   };
+  ck.checkShape(config, { dim: "hidden_size", hidden_dim: "intermediate_size", n_layers: "num_hidden_layers", n_heads: "num_attention_heads", n_kv_heads: "num_attention_heads", seq_len: "max_position_embeddings" }, "gpt_neox.layers.");
   const hidden = config.hiddenDim;
   const says = {
     dim: `hidden_size=${dim}`,

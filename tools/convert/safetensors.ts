@@ -14,6 +14,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fail } from "../../host/core/errors.ts";
 import { readWholeFile } from "../../host/core/files.ts";
+import { type ModelConfig, type ShapeField, checkShapeFields } from "../../host/core/model.ts";
 
 /** Bytes per element of every dtype the format defines; only F32, F16 and BF16 are converted to f32. */
 const DTYPE_BYTES: Record<string, number> = {
@@ -272,6 +273,15 @@ export class HfCheckpoint {
       fail("E_FORMAT", `${file.name}: tensor ${tensor} (${role}) has shape [${got.join(", ")}], but ${this.configPath} (${implied}) implies [${shape.join(", ")}].`);
     }
     return file.f32(tensor);
+  }
+
+  /**
+   * The shape ranges every reader shares and a tensor for each claimed layer (host/core/model.ts
+   * checkShapeFields), before any tensor is converted: `names` are config.json's names for the fields, and
+   * `layerPrefix` starts the names of a layer's tensors (then the layer index and a dot).
+   */
+  checkShape(config: ModelConfig, names: Partial<Record<ShapeField, string>>, layerPrefix: string): void {
+    checkShapeFields(config, { source: this.configPath, noun: "field", names, tensorNames: this.files.keys(), layerPrefix });
   }
 
   // -- config.json fields, each named in messages ---------------------------------------------
