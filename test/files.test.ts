@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readHead, readWholeFile, sweepStaleTemps, writeFileAtomic } from "../host/core/files.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
+import { skipNote } from "./skips.ts";
 
 const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
 const dir = mkdtempSync(join(tmpdir(), "slimedge-files-"));
@@ -232,5 +233,70 @@ describe("inspect checks a .slim's embedded tokenizer as run does", () => {
     expect(inspected.stdout).toBe("");
     // and the good one still passes both
     expect(slimedge(["inspect", join(dir, "tok-good.slim")]).stdout).toMatch(/tokenizer: sentencepiece BPE \(llama2\.c tokenizer\.bin\), 265 tokens/);
+  });
+});
+
+/**
+ * A real full disk: a 96 KiB tmpfs mounted for these tests (the machine runs them as root); null and a reason
+ * when mounting is not possible here.
+ */
+function mountTinyDisk(): { at: string | null; why: string | null } {
+  if (process.platform !== "linux") return { at: null, why: "mounting a tmpfs needs Linux" };
+  if (process.getuid?.() !== 0) return { at: null, why: "mounting a tmpfs needs root" };
+  const at = mkdtempSync(join(tmpdir(), "slimedge-full-"));
+  const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=96k,mode=0755", "tmpfs", at], { encoding: "utf8" });
+  if (r.status !== 0) {
+    rmSync(at, { recursive: true, force: true });
+    return { at: null, why: `mount -t tmpfs failed (${(r.stderr || r.error?.message || "").trim()})` };
+  }
+  return { at, why: null };
+}
+
+describe("a full disk (ENOSPC on a 96 KiB tmpfs) under flash --out and build --out", () => {
+  const disk = mountTinyDisk();
+  const art = join(dir, "artifact");
+  const noise = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (Math.imul(i + seed, 2654435761) >>> 13) & 0xff);
+  const everything = (d: string): string[] => readdirSync(d, { recursive: true }).map(String).sort();
+
+  beforeAll(() => {
+    spawnSync("mkdir", ["-p", art]);
+    writeFileSync(join(art, "tiny.cmd.wasm"), noise(50_001, 1)); // model.bin: fits the disk alone
+    writeFileSync(join(art, "tiny.wasm"), noise(40_003, 2)); // artifact.bin: does not fit beside it
+    writeFileSync(join(art, "plan.json"), JSON.stringify({ board: "esp32-s3" }));
+  });
+  afterAll(() => {
+    if (!disk.at) return;
+    spawnSync("umount", [disk.at]);
+    rmSync(disk.at, { recursive: true, force: true });
+  });
+
+  it(`flash --out: one line naming the file, exit 1, no image written, no temporary file, the earlier files as they were${skipNote(disk.why)}`, () => {
+    const at = disk.at!;
+    // into a folder that holds an earlier output: it stays exactly as it was
+    spawnSync("mkdir", ["-p", join(at, "earlier")]);
+    writeFileSync(join(at, "earlier", "flash_args"), "earlier output\n");
+    const r = slimedge(["flash", art, "--out", join(at, "earlier")]);
+    expectOneLine(r, 1, /earlier\/artifact\.bin: cannot write the artifact\.bin \(ENOSPC\); none of the 5 files of this output was written/);
+    expect(everything(join(at, "earlier"))).toEqual(["flash_args"]);
+    expect(readFileSync(join(at, "earlier", "flash_args"), "utf8")).toBe("earlier output\n");
+    // into folders it has to create: they are gone again
+    const fresh = slimedge(["flash", art, "--out", join(at, "new", "images")]);
+    expectOneLine(fresh, 1, /new\/images\/artifact\.bin: cannot write the artifact\.bin \(ENOSPC\)/);
+    expect(everything(at)).toEqual(["earlier", "earlier/flash_args"]);
+    // the same command has room on an ordinary disk
+    expect(slimedge(["flash", art, "--out", join(dir, "images")]).code).toBe(0);
+    expect(everything(join(dir, "images"))).toEqual(["artifact.bin", "flash_args", "model.bin", "partition-table.bin", "partitions.csv"]);
+  });
+
+  it(`build --out: one line naming the file, exit 1, no artifact file, no temporary file${skipNote(disk.why)}`, () => {
+    const at = disk.at!;
+    const r = slimedge(["build", join(dir, "model.bin"), "--board", "esp32-s3", "--ctx", "16", "--out", join(at, "build")], { timeout: 300_000 });
+    expect(r.signal).toBeNull();
+    const errors = r.lines.filter((l) => !/^\[\d\/\d\]|^note: /.test(l)); // progress lines, then the one error
+    expect(errors, r.stderr).toHaveLength(1);
+    expect(errors[0]).toMatch(/build\/[\w.-]+: cannot write the [\w. -]+ \(ENOSPC\); none of the 6 files of this output was written/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.code).toBe(1);
+    expect(everything(at)).toEqual(["earlier", "earlier/flash_args"]);
   });
 });

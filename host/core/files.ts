@@ -5,16 +5,17 @@
  * without blocking, the size checked against a limit — and, when the reader names its header, against the
  * size the header implies — before the body is read.
  *
- * One output writer, `writeFileAtomic`: a temporary name in the destination's folder
- * (`.<name>.tmp-<pid>-<random>`), written, fsynced, renamed over the destination. It is removed when anything
+ * One output writer, `writeFilesAtomic` (`writeFileAtomic` for one file, `writeOutputDir` for a folder): a
+ * temporary name in each destination's folder (`.<name>.tmp-<pid>-<random>`), written, fsynced, and only when
+ * every file of the output is whole, renamed over the destinations. It is removed when anything
  * fails, when the process is interrupted (SIGINT, SIGTERM, SIGHUP) or exits, and a temporary file of that
  * naming whose process is gone (SIGKILL, power cut) is swept by the next write to the same folder. A reader
  * never sees half a file; a failed write leaves the destination as it was.
  */
-import { closeSync, constants as fsConstants, fstatSync, fsyncSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { constants as bufferConstants } from "node:buffer";
 import { randomBytes } from "node:crypto";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fail } from "./errors.ts";
 
 export const describeFsError = (err: unknown): string =>
@@ -174,43 +175,111 @@ export function sweepStaleTemps(dir: string): number {
  * in the one sentence a failure gives ("cannot write the <what> (ENOSPC)"). A destination that is an input of
  * the same command must be refused before (`refuseOverwrite`).
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[], what = "output file"): void {
-  const dir = dirname(path);
-  sweepStaleTemps(dir);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-  const chunks = typeof data === "string" ? [Buffer.from(data, "utf8")] : data instanceof Uint8Array ? [data] : data;
-  let mode = 0o644;
-  try {
-    mode = statSync(path).mode & 0o777;
-  } catch {
-    // a new file
-  }
+export function writeFileAtomic(path: string, data: OutputData, what = "output file"): void {
+  writeFilesAtomic([{ path, data, what }]);
+}
+
+export type OutputData = string | Uint8Array | readonly Uint8Array[];
+
+/** One file of an output: where it goes, its contents, and what messages call it. */
+export interface OutputFile {
+  path: string;
+  data: OutputData;
+  what: string;
+}
+
+/**
+ * Writes several files as one output (an artifact folder, flash images): every file goes to its temporary
+ * name and is fsynced first, and only when all of them are whole are they renamed into place. When one fails
+ * (a full disk, a quota, a vanished folder) every temporary file is removed and none renamed, so the
+ * destinations are all as they were: the sentence names the file that could not be written.
+ */
+export function writeFilesAtomic(files: readonly OutputFile[]): void {
+  for (const dir of new Set(files.map((f) => dirname(f.path)))) sweepStaleTemps(dir);
   if (live.size === 0) arm();
-  live.add(tmp);
+  const temps: string[] = [];
+  let current: OutputFile | null = null;
   let fd: number | null = null;
   try {
-    fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
-    for (const chunk of chunks) {
-      for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done);
+    for (const f of files) {
+      current = f;
+      const tmp = join(dirname(f.path), `.${basename(f.path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+      let mode = 0o644;
+      try {
+        mode = statSync(f.path).mode & 0o777;
+      } catch {
+        // a new file
+      }
+      live.add(tmp);
+      temps.push(tmp);
+      fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
+      const chunks = typeof f.data === "string" ? [Buffer.from(f.data, "utf8")] : f.data instanceof Uint8Array ? [f.data] : f.data;
+      for (const chunk of chunks) {
+        for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done);
+      }
+      fsyncSync(fd);
+      closeSync(fd);
+      fd = null;
     }
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, path);
-    live.delete(tmp);
-    syncDir(dir);
+    for (let i = 0; i < files.length; i++) {
+      current = files[i];
+      renameSync(temps[i], files[i].path);
+      live.delete(temps[i]);
+    }
+    for (const dir of new Set(files.map((f) => dirname(f.path)))) syncDir(dir);
   } catch (err) {
     if (fd !== null) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created
+    for (const tmp of temps) {
+      if (!live.has(tmp)) continue; // already renamed into place
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created
+      }
+      live.delete(tmp);
     }
-    live.delete(tmp);
-    fail("E_FILE", `${path}: cannot write the ${what} (${describeFsError(err)}); nothing was written there.`);
+    const others = files.length > 1 ? `; none of the ${files.length} files of this output was written` : "; nothing was written there";
+    fail("E_FILE", `${current!.path}: cannot write the ${current!.what} (${describeFsError(err)})${others}.`);
   } finally {
     if (live.size === 0) disarm();
   }
+}
+
+/**
+ * Creates the folder an output goes to; returns a function that removes what it created (the folder and any
+ * parents it had to make, when they are still empty), for a write that failed.
+ */
+export function makeOutputDir(dir: string, flag: string): () => void {
+  let first: string | undefined;
+  try {
+    first = mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    fail("E_FILE", `${flag} ${dir}: cannot create the folder (${describeFsError(e)})`);
+  }
+  return () => {
+    if (first === undefined) return;
+    for (let d = resolve(dir); ; d = dirname(d)) {
+      try {
+        rmdirSync(d);
+      } catch {
+        return; // not empty, or already gone
+      }
+      if (d === resolve(first) || dirname(d) === d) return;
+    }
+  };
+}
+
+/** Writes an output folder as one: created when missing, its files all written or none (writeFilesAtomic). */
+export function writeOutputDir(dir: string, flag: string, files: readonly { name: string; data: OutputData; what?: string }[]): string[] {
+  const undo = makeOutputDir(dir, flag);
+  const out = files.map((f) => ({ path: join(dir, f.name), data: f.data, what: f.what ?? f.name }));
+  try {
+    writeFilesAtomic(out);
+  } catch (e) {
+    undo();
+    throw e;
+  }
+  return out.map((f) => f.path);
 }
 
 /** Makes the rename durable: fsync of the folder, where the platform allows it. */

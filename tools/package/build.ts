@@ -8,8 +8,8 @@
  *   segments)   5 verify both with binaryen   6 write plan.json, the memory map (text and SVG) and the
  *   artifacts, each to a temporary name and then renamed.
  */
-import { mkdirSync, readFileSync, rmSync, mkdtempSync } from "node:fs";
-import { describeFsError, writeFileAtomic } from "../../host/core/files.ts";
+import { readFileSync, rmSync, mkdtempSync } from "node:fs";
+import { writeOutputDir } from "../../host/core/files.ts";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -93,12 +93,6 @@ async function compileOnce(build: Build, pages: number): Promise<Uint8Array> {
   }
 }
 
-/** Writes `data` to dir/name atomically (host/core/files.ts writeFileAtomic). */
-function writeAtomic(dir: string, name: string, data: string | Uint8Array): string {
-  const path = join(dir, name);
-  writeFileAtomic(path, data, name);
-  return path;
-}
 
 /** plan.json: every region, tensor, cache and buffer with its offset and size, plus what chose them. */
 function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: LayerDecision, coreBytes: number): string {
@@ -176,18 +170,14 @@ export async function buildLowered(lowered: LoweredModel, layers: LayerDecision,
   if (problems.length > 0) fail("E_RUNTIME", `artifact verification failed: ${problems.join("; ")}`);
 
   step(6, `write ${o.out}`);
-  try {
-    mkdirSync(o.out, { recursive: true });
-  } catch (e) {
-    fail("E_FILE", `--out ${o.out}: cannot create the folder (${describeFsError(e)})`);
-  }
-  const files = [
-    writeAtomic(o.out, `${o.name}.wasm`, reactor),
-    writeAtomic(o.out, `${o.name}.cmd.wasm`, command),
-    writeAtomic(o.out, `${o.name}.core.wasm`, core),
-    writeAtomic(o.out, "plan.json", planJson(plan, o.board, build, layers, core.length)),
-    writeAtomic(o.out, "memory-map.txt", formatMemoryMap(plan) + "\n" + boardRamLine(plan, o.board, core.length)),
-    writeAtomic(o.out, "memory-map.svg", memoryMapSvg(plan, o.board)),
-  ];
+  // One output: every file written whole, or none of them (host/core/files.ts writeOutputDir).
+  const files = writeOutputDir(o.out, "--out", [
+    { name: `${o.name}.wasm`, data: reactor },
+    { name: `${o.name}.cmd.wasm`, data: command },
+    { name: `${o.name}.core.wasm`, data: core },
+    { name: "plan.json", data: planJson(plan, o.board, build, layers, core.length) },
+    { name: "memory-map.txt", data: formatMemoryMap(plan) + "\n" + boardRamLine(plan, o.board, core.length) },
+    { name: "memory-map.svg", data: memoryMapSvg(plan, o.board) },
+  ]);
   return { plan, build, layers, files };
 }

@@ -3,8 +3,8 @@
  * given), the model and the artifact bundle, each with the offset it is written at, and the `flash_args` file
  * that esptool.py (`esptool.py --chip esp32s3 write_flash @flash_args`) and ESP-IDF's tools read.
  */
-import { existsSync, mkdirSync } from "node:fs";
-import { describeFsError, readWholeFile, writeFileAtomic } from "../../core/files.ts";
+import { existsSync } from "node:fs";
+import { readWholeFile, writeOutputDir } from "../../core/files.ts";
 import { join } from "node:path";
 import { fail } from "../../core/errors.ts";
 import type { BoardProfile } from "../../../boards/profile.ts";
@@ -116,21 +116,11 @@ export function flashArgs(plan: FlashPlan): string {
   return [`--flash_mode dio --flash_freq 80m --flash_size ${plan.flashSize}`, ...plan.images.map((i) => `0x${i.offset.toString(16)} ${i.file}`)].join("\n") + "\n";
 }
 
-/** Writes the images, flash_args and partitions.csv into `out`; returns the paths written. */
+/** Writes the images, flash_args and partitions.csv into `out`, all of them or none; returns the paths written. */
 export function writeFlashFiles(plan: FlashPlan, out: string): string[] {
-  try {
-    mkdirSync(out, { recursive: true });
-  } catch (e) {
-    fail("E_FILE", `--out ${out}: cannot create the folder (${describeFsError(e)})`);
-  }
-  const write = (file: string, data: string | Uint8Array) => {
-    const path = join(out, file);
-    writeFileAtomic(path, data, file);
-    return path;
-  };
-  return [
-    ...plan.images.map((i) => write(i.file, i.bytes)),
-    write("flash_args", flashArgs(plan)),
-    write("partitions.csv", partitionsCsv(plan.partitions)),
-  ];
+  return writeOutputDir(out, "--out", [
+    ...plan.images.map((i) => ({ name: i.file, data: i.bytes })),
+    { name: "flash_args", data: flashArgs(plan) },
+    { name: "partitions.csv", data: partitionsCsv(plan.partitions) },
+  ]);
 }
