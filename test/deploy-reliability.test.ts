@@ -212,3 +212,78 @@ describe.skipIf(missing)(`deploys that must not lose anything${missing ? ` — S
     expect(readFileSync(fresh, "utf8").trim().split("\n")).toHaveLength(1);
   });
 });
+
+/**
+ * `mv` as BSD and macOS have it, first on the board's PATH: `-T` is an illegal option (exit 64, as BSD's
+ * getopt), `-h` renames the target link itself instead of moving into the directory it points at — one
+ * rename(2), as BSD's mv does — and every call is logged. Anything else is the system's mv.
+ */
+const BSD_MV = (log: string) => `#!/bin/sh
+printf '%s\\n' "mv $*" >> '${log}'
+case "$1" in
+  -T) echo "mv: illegal option -- T" >&2; echo "usage: mv [-f | -i | -n] [-hv] source target" >&2; exit 64 ;;
+  -h) shift; [ "$1" = "--" ] && shift
+      [ $# -eq 2 ] || { echo "usage: mv [-f | -i | -n] [-hv] source target" >&2; exit 64; }
+      exec /usr/bin/python3 -c 'import os, sys; os.rename(sys.argv[1], sys.argv[2])' "$1" "$2" ;;
+esac
+exec /bin/mv "$@"
+`;
+
+describe.skipIf(missing)(`a board whose mv is BSD's (rejects -T, has -h)${missing ? ` — SKIPPED: ${missing}` : ""}`, () => {
+  it("deploys and rolls back through mv -h: current is swapped by one rename, never missing or dangling, and passes sha256sum -c", async () => {
+    const bin = join(work, "bsd-bin");
+    const log = join(work, "bsd-mv.log");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, "mv"), BSD_MV(log), { mode: 0o755 });
+    const bsd = await lab.start("pi-bsd", { pathFirst: bin });
+    const hosts = lab.knownHosts(bsd);
+    const host = `${lab.user}@127.0.0.1:${bsd.port}`;
+    const dir = join(work, "bsd-board");
+    const args = (artifact: string) => ["deploy", artifact, "--board", "rpi-4", "--host", host, "--key", lab.clientKey, "--known-hosts", hosts, "--runtime", "node", "--remote-dir", dir, "--no-run"];
+    const releases = artifacts.slice(0, 2).map((a) => `releases/${a.id}`);
+
+    // a reader on the board's side, looking at current all along: once there, it always names a whole release
+    const seen = new Set<string>();
+    const bad: string[] = [];
+    const watch = setInterval(() => {
+      let cur: string;
+      try {
+        cur = readlinkSync(join(dir, "current"));
+      } catch (e) {
+        if (seen.size > 0) bad.push(`current missing: ${(e as NodeJS.ErrnoException).code}`);
+        return;
+      }
+      seen.add(cur);
+      if (!releases.includes(cur)) bad.push(`current → ${cur}`);
+      else if (!existsSync(join(dir, cur, MANIFEST))) bad.push(`current → ${cur}, which has no ${MANIFEST}`);
+    }, 1);
+    try {
+      for (const f of [folders[0], folders[1]]) {
+        const r = await cli(args(f));
+        expect(r.code, r.stderr).toBe(0);
+      }
+      expect(readlinkSync(join(dir, "current"))).toBe(releases[1]);
+      expect(readlinkSync(join(dir, "previous"))).toBe(releases[0]);
+      expect(sha256c(dir)).toBe(0);
+      const back = await cli(["rollback", "--host", host, "--key", lab.clientKey, "--known-hosts", hosts, "--remote-dir", dir]);
+      expect(back.code, back.stderr).toBe(0);
+      expect(readlinkSync(join(dir, "current"))).toBe(releases[0]);
+      expect(readlinkSync(join(dir, "previous"))).toBe(releases[1]);
+      expect(sha256c(dir)).toBe(0);
+    } finally {
+      clearInterval(watch);
+    }
+    expect(bad).toEqual([]);
+    expect([...seen].sort()).toEqual([...releases].sort());
+    // the links were never moved into a release directory, as plain mv onto a link to a directory would
+    for (const r of releases) expect(readdirSync(join(dir, r)).filter((f) => f === "current" || f === "previous" || f.includes(".tmp-"))).toEqual([]);
+    expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
+    // and it was BSD's mv that did it: -T refused, then -h, for current and previous on each switch
+    const calls = readFileSync(log, "utf8").trim().split("\n");
+    const swaps = calls.filter((c) => / -- \.(current|previous)\.tmp-/.test(c));
+    expect(swaps.filter((c) => c.startsWith("mv -T ")).length).toBeGreaterThanOrEqual(4);
+    expect(swaps.filter((c) => c.startsWith("mv -h ")).length).toBe(swaps.filter((c) => c.startsWith("mv -T ")).length);
+    expect(swaps.some((c) => /^mv -h -- \.current\.tmp-\S+ current$/.test(c))).toBe(true);
+    await bsd.stop();
+  });
+});
