@@ -15,6 +15,9 @@ import { run } from "../host/cli/run.ts";
 import { SAMPLER_DEFAULTS } from "../host/runtime/sampler.ts";
 import { SlimError } from "../host/core/errors.ts";
 import { Reference } from "./reference.ts";
+import { readFileSync } from "node:fs";
+import { readTextTokenizer } from "../host/core/tokenizers.ts";
+import { calibrationTokens } from "../tools/convert/calibrate.ts";
 import type { Model } from "../host/core/model.ts";
 
 const dir = join(import.meta.dirname, "..", "models", "slimedge-tiny-v2");
@@ -52,7 +55,8 @@ function storedAsQ8(m: Model): Model {
 
 describe("slimedge-tiny-v2 on the ESP32-S3 with q8_0 weights and f16 cache rows", () => {
   it("plan: slimify keeps every layer slim at f16 (and at least half at q8); 2,048 positions fit slim, not vanilla", () => {
-    const decisions = slimDecisions(model);
+    // what `plan` shows: slimify's decisions on the model's calibration set (tools/convert/calibrate.ts)
+    const decisions = slimDecisions(model, undefined, calibrationTokens(model.config, readTextTokenizer("llama2c", readFileSync(join(dir, "tokenizer.bin")), "tokenizer.bin", model.config.vocabSize)));
     expect(decisions.f16.every((m) => m === "slim")).toBe(true);
     expect(decisions.q8.filter((m) => m === "slim").length).toBeGreaterThanOrEqual(model.config.nLayers / 2);
     const r = fitReport(model.config, board, { slimLayers: decisions });

@@ -13,6 +13,7 @@ import type { FirmwareKind } from "../../tools/package/firmware.ts";
 import { RUNTIME_MEMORY } from "../../boards/runtimes.ts";
 import { chipOfBoard, esptoolChipArg, planFlash, readArtifactDir } from "../ship/flash/images.ts";
 import { partitionsCsv } from "../ship/flash/partitions.ts";
+import { calibrationTokens } from "../../tools/convert/calibrate.ts";
 
 export function register(cli: Command): void {
   cli
@@ -35,7 +36,8 @@ export function register(cli: Command): void {
         fail("E_FLAG", `--quant ${flags.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${flags.quant}`);
       const src = openModel(checkpoint);
       // the command's own form of the tokenizer: one clear line now rather than a packaging failure later
-      const tokBytes = commandTokenizerBytes(loadModelTokenizer(src, flags.tokenizer), src.config.vocabSize);
+      const tokenizer = loadModelTokenizer(src, flags.tokenizer);
+      const tokBytes = commandTokenizerBytes(tokenizer, src.config.vocabSize);
       // --ctx is checked before the slim transform and the compiler: the smallest plan it allows (stored modes,
       // or every layer slim that can be) must exist and fit the board.
       const smallest = planArena(src.config, flags.ctx, src.slim ? src.slim.modes : layerModes(src.config, flags.mode === "vanilla" ? "vanilla" : "slim"), {
@@ -44,7 +46,9 @@ export function register(cli: Command): void {
       });
       const early = overBudget(smallest, board);
       if (early) throw early;
-      const { lowered, layers, notes } = lowerSource(src, { mode: flags.mode, weights: flags.quant, slimify: { threshold: flags.threshold } });
+      // slimify decides on the model's calibration set, as `plan` and `run` without a prompt do
+      const slimifyOptions = { threshold: flags.threshold, prompt: calibrationTokens(src.config, tokenizer) };
+      const { lowered, layers, notes } = lowerSource(src, { mode: flags.mode, weights: flags.quant, slimify: slimifyOptions });
       for (const n of notes) process.stderr.write(`note: ${n}\n`);
       const out = flags.out ?? join(root, "build", board.name);
       const stem = basename(src.path).replace(/\.[^.]*$/, "");

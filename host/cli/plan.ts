@@ -5,7 +5,9 @@ import { getBoard } from "../../boards/index.ts";
 import { CACHE_DTYPES, WEIGHT_DTYPES, planOnBoard, slimDecisions, type PlanQuery } from "../../tools/package/fit.ts";
 import { isMultiHead } from "../core/model.ts";
 import { writeMemoryMap } from "../../tools/package/memory-map.ts";
-import { number, openModel, wholeNumber } from "./options.ts";
+import { findTokenizer, number, openModel, wholeNumber } from "./options.ts";
+import { readTextTokenizer } from "../core/tokenizers.ts";
+import { calibrationTokens } from "../../tools/convert/calibrate.ts";
 
 export function register(cli: Command): void {
   cli
@@ -23,9 +25,12 @@ export function register(cli: Command): void {
       const board = getBoard(flags.board);
       if (flags.out !== undefined && flags.ctx === undefined) fail("E_FLAG", "--out: needs --ctx <n>, the context of the plan to draw");
       const src = openModel(checkpoint);
-      // The slim column and a --mode slim plan follow slimify's per-layer decision at each cache precision
+      // The slim column and a --mode slim plan follow slimify's per-layer decision at each cache precision,
+      // measured on the model's calibration set as `run` without a prompt, `build` and `convert` measure it
       // (a .slim file carries the one decision it was converted with).
-      const decisions = src.model && isMultiHead(src.config) ? slimDecisions(src.model, flags.threshold) : src.slim?.modes;
+      const tok = src.model && isMultiHead(src.config) ? findTokenizer(src, undefined) : null;
+      const calibration = tok ? calibrationTokens(src.config, readTextTokenizer(tok.kind, tok.bytes, tok.source, src.config.vocabSize)) : undefined;
+      const decisions = src.model && isMultiHead(src.config) ? slimDecisions(src.model, flags.threshold, calibration) : src.slim?.modes;
       const { text, plan, error } = planOnBoard(src.config, board, flags, decisions);
       process.stdout.write(text + "\n");
       if (plan && flags.out !== undefined) {

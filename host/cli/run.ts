@@ -17,6 +17,12 @@ import { join } from "node:path";
 import { importModel } from "../../tools/convert/import.ts";
 import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
 import { tokenWork } from "../core/estimate.ts";
+import { calibrationTokens } from "../../tools/convert/calibrate.ts";
+import { slimify } from "../../tools/convert/slimify.ts";
+import { isMultiHead } from "../core/model.ts";
+
+/** The prompt of `run` without -p. */
+export const DEFAULT_PROMPT = "Once upon a time";
 import { EMULATED, emulatedBoard } from "../../boards/emulated.ts";
 import { emulate, measuredEstimate } from "../ship/emulate.ts";
 import { planFlash, readArtifactDir, writeFlashFiles } from "../ship/flash/images.ts";
@@ -53,13 +59,23 @@ export async function run(checkpoint: string | undefined, flags: RunFlags, out: 
   const least = tokenizer.minPromptTokens(flags.prompt);
   if (least > ctx) fail("E_FLAG", `-p/--prompt: the prompt is at least ${least} tokens (${Buffer.byteLength(flags.prompt)} bytes), longer than the context (--ctx ${ctx})`);
   const prompt = flags.chat ? chatPrompt(tokenizer, flags.prompt) : tokenizer.prompt(flags.prompt);
-  // A .slim file runs its stored bytes and layer modes; a checkpoint is slimified on this prompt and lowered.
+  // A .slim file runs its stored bytes and layer modes; a checkpoint is slimified and lowered: without -p on
+  // the model's calibration set, as `plan` and `build` decide (ARCHITECTURE.md, "Numerics"); with -p on the
+  // prompt's own activations, saying where that decides otherwise than the plan.
+  const calibration = calibrationTokens(src.config, tokenizer);
+  const ownPrompt = flags.prompt !== DEFAULT_PROMPT || flags.chat === true;
+  const slimifyOptions = { threshold: flags.threshold, kCache: flags.kcache };
   const { lowered, notes } = lowerSource(src, {
     mode: flags.mode,
     weights: flags.quant,
-    slimify: { threshold: flags.threshold, prompt: prompt.slice(0, 64), kCache: flags.kcache },
+    slimify: { ...slimifyOptions, prompt: ownPrompt ? prompt.slice(0, 64) : calibration },
   });
   for (const n of notes) err.write(`note: ${n}\n`);
+  if (ownPrompt && src.model && flags.mode !== "vanilla" && isMultiHead(src.config)) {
+    const planned = slimify(src.model, { ...slimifyOptions, prompt: calibration }).layers.map((l) => l.mode);
+    const differ = lowered.modes.flatMap((m, l) => (m !== planned[l] ? [l] : []));
+    if (differ.length > 0) err.write(`note: ${planDifference(differ, lowered.modes, calibration !== undefined)}\n`);
+  }
   // A simulated board: its memory budget is enforced before anything loads, and its runtime's SIMD decides the build.
   const board = flags.board === undefined ? undefined : getBoard(flags.board);
   const build: Build = flags.build ?? (board && !board.simd ? "scalar" : "simd");
@@ -95,12 +111,27 @@ export async function run(checkpoint: string | undefined, flags: RunFlags, out: 
 }
 
 
+/** One line: the layers whose mode the prompt decided otherwise than `plan` does, and how. */
+export function planDifference(layers: number[], modes: readonly AttentionMode[], calibrated: boolean): string {
+  const say = (ls: number[]) => `layer${ls.length > 1 ? "s" : ""} ${ls.join(", ")}`;
+  const slim = layers.filter((l) => modes[l] === "slim");
+  const vanilla = layers.filter((l) => modes[l] === "vanilla");
+  const parts = [
+    ...(slim.length > 0 ? [`${say(slim)} slim where \`slimedge plan\` keeps a V-cache`] : []),
+    ...(vanilla.length > 0 ? [`${say(vanilla)} with a V-cache where \`slimedge plan\` runs slim`] : []),
+  ];
+  return (
+    `slimify measured this prompt's activations and runs ${parts.join(", and ")} ` +
+    `(plan measures ${calibrated ? "the model's calibration prompt" : "random inputs"}); without -p, run decides as the plan does`
+  );
+}
+
 export function register(cli: Command): void {
   cli
     .command("run")
     .description("generate text from a model (default: the shipped one) on the simulated host board")
     .argument("[checkpoint]", "llama2.c .bin (v0/v1/v2), .slim, GGUF, or a Hugging Face folder; default: models/slimedge-tiny/model.bin")
-    .option("-p, --prompt <text>", "prompt text", "Once upon a time")
+    .option("-p, --prompt <text>", "prompt text; slimify decides on its activations (without -p: on the calibration set `plan` uses)", DEFAULT_PROMPT)
     .option("-n, --steps <n>", "tokens to generate after the prompt", wholeNumber("-n/--steps", 0), 64)
     .addOption(new Option("--mode <mode>", "attention: slim (K-cache only) or vanilla (K+V cache)").choices(["slim", "vanilla"]).default("slim"))
     .option("--temp <t>", "sampling temperature; 0 = greedy", number("--temp"), SAMPLER_DEFAULTS.temperature)
@@ -146,6 +177,7 @@ async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out:
     const step = (what: string) => err.write(`[emulate] ${what}\n`);
     const built = await buildArtifact(model, tokenizerBytes, {
       name: "model", board, ctx, mode: flags.mode, quant: flags.quant ?? "f32", simd: "off", out: artifactDir, threshold: flags.threshold,
+      calibration: calibrationTokens(model.config, tokenizer), // the artifact serves any prompt: the plan's decision
       onStep: (i, n, what) => step(`build ${i}/${n} ${what}`),
     });
     step(`native firmware for ${e.board} (${e.isa}): wasm2c + ${e.cc}`);

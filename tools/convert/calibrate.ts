@@ -8,8 +8,34 @@
  * oracle in test/reference.ts is a separate implementation on purpose; tools may not import tests.
  * The same pass also yields the float64 logits, the reference quantize-report measures against.
  */
-import { fail } from "../../host/core/errors.ts";
-import { type Model, headDim, kvDim } from "../../host/core/model.ts";
+import { fail, SlimError } from "../../host/core/errors.ts";
+import { type Model, type ModelConfig, headDim, isLlamaShaped, kvDim } from "../../host/core/model.ts";
+import type { TextTokenizer } from "../../host/core/tokenizers.ts";
+
+/** What slimify measures the reconstruction error on when a tokenizer is at hand. */
+export const CALIBRATION_PROMPT = "Once upon a time, there was a little girl who liked to play in the park with her dog.";
+
+/** The first 64 ids of a calibration prompt, as the model would see it. */
+export function calibrationPrompt(tokenizer: Pick<TextTokenizer, "prompt">, text: string, seqLen: number): number[] {
+  return tokenizer.prompt(text).slice(0, Math.min(64, seqLen));
+}
+
+/**
+ * The one calibration set of a model (ARCHITECTURE.md, "Numerics"): CALIBRATION_PROMPT through the model's
+ * own tokenizer when it has one, the calibration pass runs its architecture (Llama-shaped) and the tokenizer
+ * can encode the prompt (one without byte fallback may lack its letters); else none — slimify then decides
+ * on its seeded random inputs. `convert`, `plan`, `build` and `run` without a prompt all decide on it, so
+ * they make the same per-layer decision.
+ */
+export function calibrationTokens(c: ModelConfig, tokenizer: Pick<TextTokenizer, "prompt"> | null): number[] | undefined {
+  if (!tokenizer || !isLlamaShaped(c)) return undefined;
+  try {
+    return calibrationPrompt(tokenizer, CALIBRATION_PROMPT, c.seqLen);
+  } catch (e) {
+    if (e instanceof SlimError) return undefined;
+    throw e;
+  }
+}
 
 /** W (d,n) @ x (n,) -> (d,) */
 function matvec(w: Float32Array, x: Float64Array, d: number, n: number): Float64Array {

@@ -12,9 +12,10 @@ import { fail } from "../../host/core/errors.ts";
 import { type Model, isLlamaShaped } from "../../host/core/model.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { hex32 } from "../../host/core/crc32.ts";
-import { readTextTokenizer, sniffKind, type TextTokenizer } from "../../host/core/tokenizers.ts";
+import { readTextTokenizer, sniffKind } from "../../host/core/tokenizers.ts";
 import { DTYPE_CODES, HEADER, type TokenizerKind } from "../../host/core/slim-format.ts";
 import { computeWkv, slimify, type SlimifyResult } from "./slimify.ts";
+import { CALIBRATION_PROMPT, calibrationPrompt, calibrationTokens } from "./calibrate.ts";
 import { importModel, type ImportedModel } from "./import.ts";
 import { layerChoice, lowerModel } from "./lower.ts";
 import { packSlim, type Progress } from "./slim-write.ts";
@@ -41,8 +42,7 @@ export function packModel(model: Model, o: PackOptions): Uint8Array {
 }
 
 
-/** What slimify measures the reconstruction error on when a tokenizer is at hand. */
-export const CALIBRATION_PROMPT = "Once upon a time, there was a little girl who liked to play in the park with her dog.";
+export { CALIBRATION_PROMPT, calibrationPrompt } from "./calibrate.ts";
 
 export interface ConvertOptions {
   dtype: WeightDtype; // q8_0 / q4_0 with groups of 32 values, halved until they divide the rows
@@ -102,10 +102,12 @@ export function convertModel(input: string, output: string, o: ConvertOptions): 
   const tok = imported.tokenizer;
   if (tok) {
     const tokenizer = readTextTokenizer(tok.kind, tok.bytes, tok.source, c.vocabSize); // a mismatched tokenizer fails here, not on the device
-    if (isLlamaShaped(c)) prompt = calibrationPrompt(tokenizer, o.prompt ?? CALIBRATION_PROMPT, c.seqLen);
+    // a given prompt must encode; the built-in one is the calibration set `plan`, `build` and `run` use too
+    if (isLlamaShaped(c)) prompt = o.prompt !== undefined ? calibrationPrompt(tokenizer, o.prompt, c.seqLen) : calibrationTokens(c, tokenizer);
   }
 
   if (!tok) notes.push(`no tokenizer found for ${input}: none embedded, and slimify measured on random inputs only`);
+  else if (!prompt && isLlamaShaped(c)) notes.push(`slimify measured on random inputs only: the tokenizer cannot encode the calibration prompt ${JSON.stringify(CALIBRATION_PROMPT)}`);
   else if (!prompt) notes.push(`slimify measured on random inputs only (no calibration forward pass for this ${c.arch} model yet)`);
   o.onStage?.(`slimify: ${c.nLayers} layers${prompt ? `, calibrated on ${prompt.length} prompt tokens` : ""}`);
   const report = decide(model, o.mode, slimify(model, { threshold: o.threshold, prompt }), notes);
@@ -114,11 +116,6 @@ export function convertModel(input: string, output: string, o: ConvertOptions): 
   o.onStage?.(`writing ${output}`);
   writeFileAtomic(output, bytes, ".slim file");
   return { output, bytes, imported, report, notes };
-}
-
-/** The first 64 ids of a calibration prompt, as the model would see it. */
-export function calibrationPrompt(tokenizer: TextTokenizer, text: string, seqLen: number): number[] {
-  return tokenizer.prompt(text).slice(0, Math.min(64, seqLen));
 }
 
 /** Files an importer may read besides the input itself: the tokenizer.bin next to it, a folder's files. */

@@ -1,7 +1,7 @@
 /** `slimedge inspect`: what a model file holds — a .slim file checked whole, or a checkpoint slimified on the spot. */
 import { LAYOUT_DESCRIPTION } from "../../host/core/layout.ts";
 import { basename } from "node:path";
-import { type ModelConfig, isLlamaShaped, kvDim } from "../../host/core/model.ts";
+import { type ModelConfig, kvDim } from "../../host/core/model.ts";
 import { planArena, type AttentionMode, type WeightDtype } from "../../host/core/plan.ts";
 import { hex32 } from "../../host/core/crc32.ts";
 import { formatBytes } from "../../host/core/format.ts";
@@ -11,7 +11,8 @@ import { slimTensorList } from "../../host/core/tensors.ts";
 import { hasSlimMagic, loadSlim } from "../../host/core/slim-read.ts";
 import { formatSlimifyReport, slimify } from "./slimify.ts";
 import { importModel } from "./import.ts";
-import { CALIBRATION_PROMPT, calibrationPrompt, inputBytes } from "./convert.ts";
+import { inputBytes } from "./convert.ts";
+import { calibrationTokens } from "./calibrate.ts";
 
 
 /** Parameters stored, counting a shared classifier once. */
@@ -64,7 +65,7 @@ export function inspectFile(path: string, threshold = 1e-3): string {
   const c = imported.model.config;
   // checked against the model's vocabulary as run and build check it
   const tok = imported.tokenizer ? readTextTokenizer(imported.tokenizer.kind, imported.tokenizer.bytes, imported.tokenizer.source, c.vocabSize) : null;
-  const prompt = tok && isLlamaShaped(c) ? calibrationPrompt(tok, CALIBRATION_PROMPT, c.seqLen) : undefined;
+  const prompt = calibrationTokens(c, tok); // the calibration set plan, build and run decide on
   const report = slimify(imported.model, { threshold, prompt });
   return [
     `${basename(path)}: ${imported.format}, ${inputBytes(path)} bytes`,

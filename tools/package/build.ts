@@ -44,6 +44,7 @@ export interface CheckpointOptions {
   mode: AttentionMode | "auto"; // slim and auto: slimify decides per layer where W_K is square; vanilla: none
   quant: WeightDtype;
   threshold: number; // V-reconstruction error above which a layer keeps its V-cache
+  calibration?: readonly number[]; // token ids slimify measures on (tools/convert/calibrate.ts calibrationTokens); none: random inputs
 }
 
 /** What decided the layer modes, for plan.json: slimify's report, a .slim file's stored records, or null. */
@@ -138,7 +139,7 @@ function boardRamLine(plan: ArenaPlan, board: BoardProfile, coreBytes: number): 
 export async function buildArtifact(model: Model, tokenizerBytes: Uint8Array, o: BuildOptions & CheckpointOptions): Promise<BuildResult> {
   if (!DECODER_WEIGHTS.includes(o.quant))
     fail("E_FLAG", `--quant ${o.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${o.quant}`);
-  const { lowered, layers } = prepareModel(model, { mode: o.mode, weights: o.quant, slimify: { threshold: o.threshold } });
+  const { lowered, layers } = prepareModel(model, { mode: o.mode, weights: o.quant, slimify: { threshold: o.threshold, prompt: o.calibration } });
   return buildLowered(lowered, layers, tokenizerBytes, o);
 }
 

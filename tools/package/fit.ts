@@ -43,13 +43,14 @@ export type FitOptions = Pick<PlanOptions, "groupSize" | "slimKeys" | "tokenizer
 };
 
 /**
- * The per-layer slim/vanilla decision slimify makes for this model at each cache precision (random
- * calibration inputs, `threshold` as in `slimedge slimify`). Weight precision does not enter: slim layers
+ * The per-layer slim/vanilla decision slimify makes for this model at each cache precision, measured on
+ * `calibration` (the model's calibration set, tools/convert/calibrate.ts calibrationTokens; none: slimify's
+ * random inputs) with `threshold` as in `slimedge slimify`. Weight precision does not enter: slim layers
  * keep W_K and W_KV in f32 under every weight dtype (host/core/plan.ts).
  */
-export function slimDecisions(model: Model, threshold?: number): Record<CacheDtype, AttentionMode[]> {
+export function slimDecisions(model: Model, threshold?: number, calibration?: readonly number[]): Record<CacheDtype, AttentionMode[]> {
   const out = {} as Record<CacheDtype, AttentionMode[]>;
-  for (const kCache of CACHE_DTYPES) out[kCache] = slimify(model, { threshold, kCache }).layers.map((l) => l.mode);
+  for (const kCache of CACHE_DTYPES) out[kCache] = slimify(model, { threshold, kCache, prompt: calibration }).layers.map((l) => l.mode);
   return out;
 }
 
