@@ -122,6 +122,7 @@ export function init(plan: usize): i32 {
   groupSize = slot(plan, P.groupSize);
   const xq = <usize>slot(plan, P.xQ8);
   const xs = <usize>slot(plan, P.xScales);
+  const xPacked = <usize>slot(plan, P.xPacked);
   cache = slot(plan, P.cache);
   if (cache < CACHE_F32 || cache > CACHE_F16) return (status = S.PLAN_BAD_DIMS);
   kNew = <usize>slot(plan, P.kNew);
@@ -172,9 +173,10 @@ export function init(plan: usize): i32 {
   }
   const widest = <u64>max(dim, hidden);
   if (ok && (weightType == Q8_0 || weightType == Q4_0)) ok = fits(xq, b * widest, total) && fits(xs, b * ((widest / <u64>groupSize) << 2), total);
+  if (ok && xPacked != 0) ok = weightType == Q8_0 && (groupSize & 7) == 0 && fits(xPacked, b * ((widest << 2) + ((widest / <u64>groupSize) << 2)), total);
   if (ok && cache != CACHE_F32) ok = !rotatedKeys && fits(kNew, b * (kvDim << 2), total) && fits(vNew, b * (kvDim << 2), total);
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
-  configureProjections(weightType, groupSize, xq, xs);
+  configureProjections(weightType, groupSize, xq, xs, xPacked);
   if (ok && positionEmbedding != 0) ok = fits(positionEmbedding, <u64>ctx * d4, total);
   if (ok && finalNormBias != 0) ok = fits(finalNormBias, d4, total);
   for (let l = 0; l < nLayers && ok; l++) {

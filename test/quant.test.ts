@@ -19,7 +19,8 @@ import { storedModel, unpackQ4 } from "./stored-weights.ts";
 interface Kernels {
   memory: WebAssembly.Memory;
   quantizeQ8(q: number, scales: number, x: number, n: number, group: number): void;
-  matmulQ8(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number): void;
+  matmulQ8(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number, pk: number): void;
+  packQ8(pk: number, xq: number, cols: number, group: number): void;
   matmulQ4(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number): void;
 }
 
@@ -99,11 +100,19 @@ describe.each(BUILDS)("Q8_0 kernels (%s)", (build) => {
     const outAt = xsAt + 4096;
     mem.set(new Uint8Array(x.values.buffer), xqAt);
     mem.set(new Uint8Array(x.scales.buffer), xsAt);
-    k.matmulQ8(outAt, wAt, rows, xqAt, xsAt, cols, group, 1);
-    const got = new Float32Array(k.memory.buffer, outAt, rows);
+    k.matmulQ8(outAt, wAt, rows, xqAt, xsAt, cols, group, 1, 0);
+    const got = () => Array.from(new Float32Array(k.memory.buffer, outAt, rows));
     const want = referenceQ8(w.values, w.scales, x.values, x.scales, rows, cols, group);
-    expect(Array.from(got)).toEqual(Array.from(want.out));
+    expect(got()).toEqual(Array.from(want.out));
     expect(Math.min(...want.acc)).toBeLessThan(-group * 127); // the extreme group really was exercised
+    if (group % 8 === 0) {
+      // the scalar build's packed input (two products per i64 multiply): the same integers, so the same bits
+      const pkAt = outAt + 4096;
+      k.packQ8(pkAt, xqAt, cols, group);
+      new Float32Array(k.memory.buffer, outAt, rows).fill(NaN);
+      k.matmulQ8(outAt, wAt, rows, xqAt, xsAt, cols, group, 1, pkAt);
+      expect(got()).toEqual(Array.from(want.out));
+    }
   });
 });
 
