@@ -13,7 +13,7 @@
 // a plan option so the bench can measure it: it needs a (BLOCK, dim) scratch buffer and ran 4–8 % slower
 // at 1,024–4,096 positions (README, "RoPE").
 
-import { dot, hsum, matmul, softmax } from "./kernels";
+import { dot, hsum, matmulStrided, softmax } from "./kernels";
 import { dotQ8, rotatedDotQ8, mixBlock1Q8, mixBlock4Q8 } from "./cache-q8";
 import { dotF16, rotatedDotF16, mixBlock1F16, mixBlock4F16 } from "./f16";
 import { CacheCode, ROW_BLOCK } from "./abi.generated";
@@ -32,20 +32,51 @@ export const CACHE_F16: i32 = CacheCode.F16;
 /**
  * Rotate pairs of v (n,) for position pos, in place; headDim is the period, and only the first `rotary` dims
  * of each head turn (all of them for Llama, a fraction for NeoX, none for GPT-2): pair i at θ^(−2i/rotary).
+ * Each pair's angle is formed once and turns that pair in every head.
  */
 export function ropeInPlace(v: usize, n: i32, headDim: i32, rotary: i32, pos: i32, theta: f64): void {
   if (rotary == 0) return;
-  for (let i = 0; i < n; i += 2) {
-    const hd = i % headDim;
-    if (hd >= rotary) continue;
-    const angle = <f64>pos * Math.pow(theta, -<f64>hd / <f64>rotary);
+  for (let i = 0; i < rotary; i += 2) {
+    const angle = <f64>pos * Math.pow(theta, -<f64>i / <f64>rotary);
     const c = <f32>Math.cos(angle);
     const s = <f32>Math.sin(angle);
-    const o = v + (<usize>i << 2);
-    const v0 = load<f32>(o);
-    const v1 = load<f32>(o, 4);
-    store<f32>(o, v0 * c - v1 * s);
-    store<f32>(o, v0 * s + v1 * c, 4);
+    for (let h = i; h < n; h += headDim) {
+      const o = v + (<usize>h << 2);
+      const v0 = load<f32>(o);
+      const v1 = load<f32>(o, 4);
+      store<f32>(o, v0 * c - v1 * s);
+      store<f32>(o, v0 * s + v1 * c, 4);
+    }
+  }
+}
+
+/**
+ * The same rotation read from a row of the slim RoPE table (fillRopeTable) instead of computed: no
+ * transcendental per call, and bit for bit the same values (the table holds the same f32 cos and sin,
+ * and v0·c + v1·(−s) is v0·c − v1·s exactly).
+ */
+export function ropeFromTable(v: usize, n: i32, headDim: i32, rotary: i32, row: usize): void {
+  const sinOff = <usize>headDim << 2;
+  for (let h = 0; h < n; h += headDim) {
+    const b = v + (<usize>h << 2);
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= rotary; j += 4) {
+        const o = <usize>j << 2;
+        const kv = v128.load(b + o);
+        const swapped = v128.shuffle<f32>(kv, kv, 1, 0, 3, 2);
+        v128.store(b + o, f32x4.add(f32x4.mul(kv, v128.load(row + o)), f32x4.mul(swapped, v128.load(row + sinOff + o))));
+      }
+    }
+    for (; j < rotary; j += 2) {
+      const o = <usize>j << 2;
+      const v0 = load<f32>(b + o);
+      const v1 = load<f32>(b + o, 4);
+      const c = load<f32>(row + o);
+      const s = load<f32>(row + sinOff + o, 4);
+      store<f32>(b + o, v0 * c - v1 * s);
+      store<f32>(b + o, v0 * s + v1 * c, 4);
+    }
   }
 }
 
@@ -113,6 +144,46 @@ function mixBlock4(u: usize, a0: usize, aRow: usize, rows: usize, rowBytes: usiz
   const uRow = <usize>dim << 2;
   let c = 0;
   if (ASC_FEATURE_SIMD) {
+    // eight columns at a time: each head's weight is splatted once for two column chunks
+    for (; c + 8 <= dim; c += 8) {
+      const o = u + (<usize>c << 2);
+      let s0 = first ? f32x4.splat(0) : v128.load(o);
+      let s1 = first ? f32x4.splat(0) : v128.load(o + uRow);
+      let s2 = first ? f32x4.splat(0) : v128.load(o + 2 * uRow);
+      let s3 = first ? f32x4.splat(0) : v128.load(o + 3 * uRow);
+      let e0 = first ? f32x4.splat(0) : v128.load(o, 16);
+      let e1 = first ? f32x4.splat(0) : v128.load(o + uRow, 16);
+      let e2 = first ? f32x4.splat(0) : v128.load(o + 2 * uRow, 16);
+      let e3 = first ? f32x4.splat(0) : v128.load(o + 3 * uRow, 16);
+      let r = rows + (<usize>c << 2);
+      let a = a0;
+      for (let t = 0; t < count; t++) {
+        const kv = v128.load(r);
+        const kw = v128.load(r, 16);
+        const w0 = f32x4.splat(load<f32>(a));
+        const w1 = f32x4.splat(load<f32>(a + aRow));
+        const w2 = f32x4.splat(load<f32>(a + 2 * aRow));
+        const w3 = f32x4.splat(load<f32>(a + 3 * aRow));
+        s0 = f32x4.add(s0, f32x4.mul(w0, kv));
+        e0 = f32x4.add(e0, f32x4.mul(w0, kw));
+        s1 = f32x4.add(s1, f32x4.mul(w1, kv));
+        e1 = f32x4.add(e1, f32x4.mul(w1, kw));
+        s2 = f32x4.add(s2, f32x4.mul(w2, kv));
+        e2 = f32x4.add(e2, f32x4.mul(w2, kw));
+        s3 = f32x4.add(s3, f32x4.mul(w3, kv));
+        e3 = f32x4.add(e3, f32x4.mul(w3, kw));
+        r += rowBytes;
+        a += 4;
+      }
+      v128.store(o, s0);
+      v128.store(o + uRow, s1);
+      v128.store(o + 2 * uRow, s2);
+      v128.store(o + 3 * uRow, s3);
+      v128.store(o, e0, 16);
+      v128.store(o + uRow, e1, 16);
+      v128.store(o + 2 * uRow, e2, 16);
+      v128.store(o + 3 * uRow, e3, 16);
+    }
     for (; c + 4 <= dim; c += 4) {
       const o = u + (<usize>c << 2);
       let s0 = first ? f32x4.splat(0) : v128.load(o);
@@ -332,8 +403,10 @@ function plainScores(att: usize, q: usize, kCache: usize, cache: i32, heads: i32
 }
 
 /**
- * Slim attention for the newest position (its key already in kCache row n-1, q already rotated).
- * ao (dim,) <- concat_h W_KV,h · (softmax(q_h·rot(K)ᵀ/√hd) · K)
+ * Slim attention for the newest position (its key already in kCache row n-1, q already rotated), first half:
+ * U_h (dim,) <- Σ_t exp(q_h·rot(k_t)/√hd − m_h) · k_t for every head into u (heads, dim), and (m_h, s_h) into
+ * state (heads, 2), s_h the sum of those weights. `slimValues` then makes ao = concat_h W_KV,h · U_h / s_h
+ * for a whole block of tokens at once.
  *
  * One pass over the cache: each block of BLOCK rows is scored and then mixed while it is still in cache,
  * with the softmax kept online — per head a running max m and sum s; when a block raises m, the partial
@@ -346,7 +419,7 @@ function plainScores(att: usize, q: usize, kCache: usize, cache: i32, heads: i32
  * before the mix, since V = K·W_KV holds only for pre-rotation keys. `state` holds (max, sum) per head.
  */
 export function slimAttention(
-  ao: usize, q: usize, att: usize, u: usize, state: usize, kCache: usize, wkv: usize, table: usize, scratch: usize, rotatedKeys: bool,
+  q: usize, att: usize, u: usize, state: usize, kCache: usize, table: usize, scratch: usize, rotatedKeys: bool,
   cache: i32, heads: i32, hd: i32, dim: i32, ctx: i32, n: i32,
 ): void {
   const kRow = <usize>dim << 2;
@@ -389,13 +462,26 @@ export function slimAttention(
     }
     mixBlock(u, att, rows, cache, heads, dim, ctx, t0, count);
   }
-  // head_h = W_KV rows of head h (hd, dim) @ (U_h / s_h) (dim,)
+}
+
+/**
+ * Slim attention, second half, for n tokens (u (n, heads, dim) and state (n, heads, 2) from slimAttention):
+ * ao (n, dim) <- per head h, W_KV rows of head h (hd, dim) @ U_h, then ÷ s_h. One pass over each head's
+ * W_KV rows serves all n tokens of a prefill block (ARCHITECTURE.md, "Prefill").
+ */
+export function slimValues(ao: usize, u: usize, state: usize, wkv: usize, heads: i32, hd: i32, dim: i32, n: i32): void {
+  const kRow = <usize>dim << 2;
+  const uRow = <usize>heads * kRow;
+  const sRow = <usize>heads << 3;
   for (let h = 0; h < heads; h++) {
-    // W_KV is f32 in every plan: quantizing it (or U) would amplify into V
-    matmul(ao + (<usize>(h * hd) << 2), wkv + <usize>(h * hd) * kRow, u + <usize>h * kRow, hd, dim, 1); // each head's hd rows are laid out as a matrix of their own
-    const inv: f32 = 1.0 / load<f32>(state + (<usize>h << 3), 4);
+    // W_KV is f32 in every plan: quantizing it (or U) would amplify into V; each head's hd rows are laid out as a matrix of their own
     const out = ao + (<usize>(h * hd) << 2);
-    for (let i = 0; i < hd; i++) store<f32>(out + (<usize>i << 2), load<f32>(out + (<usize>i << 2)) * inv);
+    matmulStrided(out, kRow, wkv + <usize>(h * hd) * kRow, u + <usize>h * kRow, uRow, hd, dim, n);
+    for (let t = 0; t < n; t++) {
+      const inv: f32 = 1.0 / load<f32>(state + <usize>t * sRow + (<usize>h << 3), 4);
+      const o = out + <usize>t * kRow;
+      for (let i = 0; i < hd; i++) store<f32>(o + (<usize>i << 2), load<f32>(o + (<usize>i << 2)) * inv);
+    }
   }
 }
 

@@ -11,7 +11,7 @@ import { configureProjections, input, project, F32, Q8_0, Q4_0, F16 } from "./pr
 import { dequantizeRowQ8, dequantizeRowQ4 } from "./quant";
 import { storeRowQ8 } from "./cache-q8";
 import { storeRowF16, rowF16 } from "./f16";
-import { ropeInPlace, fillRopeTable, slimAttention, vanillaAttention, BLOCK, CACHE_F32, CACHE_Q8, CACHE_F16, rowBytesOf } from "./attention";
+import { ropeInPlace, ropeFromTable, fillRopeTable, slimAttention, slimValues, vanillaAttention, BLOCK, CACHE_F32, CACHE_Q8, CACHE_F16, rowBytesOf } from "./attention";
 import { DecoderStatus as S, PlanSlot as P, LayerSlot as L, ActivationCode as A, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS } from "./abi.generated";
 
 // Model and plan, read once by init.
@@ -42,11 +42,11 @@ let fn: usize = 0; // (dim,)
 let h1: usize = 0; // (hidden,)
 let h3: usize = 0; // (hidden,)
 let fo: usize = 0; // (dim,)
-let u: usize = 0; // (heads, dim) slim U = A·K
+let u: usize = 0; // (B, heads, dim) slim U = A·K per token of the block
 let logits: usize = 0; // (vocab,)
 let rotatedKeys: bool = false; // slim layers cache rotated keys (the measured alternative); see attention.ts
 let kBlock: usize = 0; // (BLOCK, dim) keys rotated back, only with rotatedKeys
-let softmaxState: usize = 0; // (heads, 2) running max and sum of the slim one-pass softmax
+let softmaxState: usize = 0; // (B, heads, 2) running max and sum of the slim one-pass softmax, per token
 let weightType: i32 = F32; // storage of weight matrices (norms are always f32)
 let groupSize: i32 = 32; // Q8_0 / Q4_0 values per scale
 let cache: i32 = CACHE_F32; // cache rows: f32, Q8 (int8 values plus a scale, assembly/cache-q8.ts) or f16
@@ -59,7 +59,7 @@ let rotaryDims: i32 = 0; // dims per head that RoPE turns (0: none)
 let positionEmbedding: usize = 0; // (ctx, dim) learned positions, or 0
 let parallelResidual: bool = false; // x + attn(norm1 x) + ffn(norm2 x)
 let finalNormBias: usize = 0; // (dim,) LayerNorm only
-let blockTokens: i32 = 1; // B: prompt tokens per prefill block; x, xn, q, ao, xo, fn, h1, h3, fo, k_new, v_new and x_q8 hold B rows
+let blockTokens: i32 = 1; // B: prompt tokens per prefill block; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmax_state, k_new, v_new, x_q8 and x_packed hold B rows
 
 let pos: i32 = 0; // tokens already in the cache
 let initialized: bool = false; // set only by a successful init; a refused plan leaves the module unusable
@@ -167,8 +167,8 @@ export function init(plan: usize): i32 {
     ok = ok && (slim || fits(layerSlot(l, L.vCache), cacheBytes, total)); // V-cache
   }
   if (ok && anySlim) {
-    ok = fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total) && fits(u, <u64>nHeads * d4, total);
-    ok = ok && fits(softmaxState, <u64>nHeads << 3, total);
+    ok = fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total) && fits(u, b * <u64>nHeads * d4, total);
+    ok = ok && fits(softmaxState, b * (<u64>nHeads << 3), total);
     ok = ok && (!rotatedKeys || fits(kBlock, <u64>BLOCK * d4, total));
   }
   const widest = <u64>max(dim, hidden);
@@ -189,6 +189,7 @@ export function init(plan: usize): i32 {
   }
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
   if (anySlim) fillRopeTable(ropeTable, ctx, headDim, rotaryDims, theta);
+  else ropeTable = 0; // no table: rope() computes each rotation
   pos = 0;
   initialized = true;
   return (status = S.OK);
@@ -235,6 +236,13 @@ function storeRow(dst: usize, x: usize, n: i32): void {
   else storeRowF16(dst, x, n);
 }
 
+/** Rotates v (n,) for position p: from the RoPE table where the plan has one (any slim layer), else computed. */
+// @ts-ignore: decorator
+@inline function rope(v: usize, n: i32, p: i32): void {
+  if (ropeTable != 0) ropeFromTable(v, n, headDim, rotaryDims, ropeTable + <usize>p * (<usize>headDim << 3));
+  else ropeInPlace(v, n, headDim, rotaryDims, p, theta);
+}
+
 /** out <- norm(x): RMSNorm (weight) or LayerNorm (weight and bias). */
 // @ts-ignore: decorator
 @inline function normalize(out: usize, x: usize, w: usize, b: usize): void {
@@ -255,6 +263,8 @@ function forwardBlock(tokens: usize, one: i32, n: i32, wantLogits: bool): void {
   const dRow = <usize>d << 2;
   const hRow = <usize>hidden << 2;
   const kvRow = <usize>kvDim << 2;
+  const uRow = <usize>nHeads * dRow;
+  const stateRow = <usize>nHeads << 3;
   for (let t = 0; t < n; t++) {
     const token = tokens == 0 ? one : load<i32>(tokens + (<usize>t << 2));
     const xt = x + <usize>t * dRow;
@@ -283,23 +293,24 @@ function forwardBlock(tokens: usize, one: i32, n: i32, wantLogits: bool): void {
     else project(kOut, wk, kvDim);
     for (let t = 0; t < n; t++) {
       addBias(kOut + <usize>t * kvRow, layerSlot(l, L.bk), kvDim); // slim caches keys with b_K; its V side is folded into b_O
-      ropeInPlace(q + <usize>t * dRow, d, headDim, rotaryDims, pos + t, theta);
+      rope(q + <usize>t * dRow, d, pos + t);
     }
     if (slim) {
       for (let t = 0; t < n; t++) {
-        if (rotatedKeys) ropeInPlace(kOut + <usize>t * kvRow, kvDim, headDim, rotaryDims, pos + t, theta);
+        if (rotatedKeys) rope(kOut + <usize>t * kvRow, kvDim, pos + t);
         if (staged) storeRow(kCache + <usize>(pos + t) * rowBytes, kNew + <usize>t * kvRow, kvDim);
       }
       for (let t = 0; t < n; t++) {
-        slimAttention(ao + <usize>t * dRow, q + <usize>t * dRow, att, u, softmaxState, kCache, wvOrWkv, ropeTable, kBlock, rotatedKeys, cache, nHeads, headDim, d, ctx, pos + t + 1);
+        slimAttention(q + <usize>t * dRow, att, u + <usize>t * uRow, softmaxState + <usize>t * stateRow, kCache, ropeTable, kBlock, rotatedKeys, cache, nHeads, headDim, d, ctx, pos + t + 1);
       }
+      slimValues(ao, u, softmaxState, wvOrWkv, nHeads, headDim, d, n);
     } else {
       const vCache = layerSlot(l, L.vCache);
       const vOut = staged ? vNew : vCache + <usize>pos * rowBytes;
       project(vOut, wvOrWkv, kvDim);
       for (let t = 0; t < n; t++) {
         addBias(vOut + <usize>t * kvRow, layerSlot(l, L.bv), kvDim);
-        ropeInPlace(kOut + <usize>t * kvRow, kvDim, headDim, rotaryDims, pos + t, theta);
+        rope(kOut + <usize>t * kvRow, kvDim, pos + t);
         if (staged) {
           storeRow(kCache + <usize>(pos + t) * rowBytes, kNew + <usize>t * kvRow, kvDim);
           storeRow(vCache + <usize>(pos + t) * rowBytes, vNew + <usize>t * kvRow, kvDim);

@@ -3,3 +3,4 @@
 export { quantizeQ8, packQ8, matmulQ8, dequantizeRowQ8, matmulQ4, dequantizeRowQ4 } from "./quant";
 export { matmul, rowF32, dot, streamRead } from "./kernels";
 export { matmulF16, rowF16 } from "./f16";
+export { ropeInPlace, ropeFromTable, fillRopeTable } from "./attention";

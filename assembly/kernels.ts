@@ -122,11 +122,14 @@ function blockK(o: usize, p: usize, x: usize, k: i32, chunks: i32, tail: i32): v
  * rows is read from memory once and then serves all n inputs from L1 (n > 1: a block of prompt tokens).
  */
 export function matmul(out: usize, w: usize, x: usize, rows: i32, cols: i32, n: i32): void {
+  matmulStrided(out, <usize>rows << 2, w, x, <usize>cols << 2, rows, cols, n);
+}
+
+/** matmul with the n inputs xRow bytes apart and the n outputs outRow bytes apart (a slice of wider rows). */
+export function matmulStrided(out: usize, outRow: usize, w: usize, x: usize, xRow: usize, rows: i32, cols: i32, n: i32): void {
   const chunks = cols >> 2;
   const tail = cols & 3;
   const blockBytes = <usize>cols << 4;
-  const xRow = <usize>cols << 2;
-  const outRow = <usize>rows << 2;
   let p = w;
   let i = 0;
   for (; i + 4 <= rows; i += 4) {

@@ -29,6 +29,9 @@ interface Kernels {
   dequantizeRowQ8(out: number, w: number, rows: number, r: number, cols: number, group: number): void;
   dequantizeRowQ4(out: number, w: number, rows: number, r: number, cols: number, group: number): void;
   quantizeQ8(q: number, scales: number, x: number, n: number, group: number): void;
+  ropeInPlace(v: number, n: number, headDim: number, rotary: number, pos: number, theta: number): void;
+  ropeFromTable(v: number, n: number, headDim: number, rotary: number, row: number): void;
+  fillRopeTable(table: number, ctx: number, headDim: number, rotary: number, theta: number): void;
 }
 
 async function kernels(build: Build): Promise<Kernels> {
@@ -107,6 +110,33 @@ describe("the streaming layout's byte order", () => {
     expect(laid.length).toBe(stored.length);
     expect(laid).not.toEqual(stored);
     expect(fromStream(laid, dtype, rows, cols, group)).toEqual(stored);
+  });
+});
+
+describe.each(BUILDS)("RoPE from the slim table (%s)", (build) => {
+  it.each([
+    [48, 48],
+    [12, 8],
+    [10, 6],
+  ])("turns q exactly as computing each angle does (head dim %i, rotary dims %i)", async (headDim, rotary) => {
+    const k = await kernels(build);
+    const ctx = 40;
+    const n = 3 * headDim;
+    const table = 1 << 16;
+    const a = 1 << 17;
+    const b = a + n * 4;
+    k.fillRopeTable(table, ctx, headDim, rotary, 10000);
+    for (const pos of [0, 1, 17, ctx - 1]) {
+      const v = random(pos + headDim, n, 4);
+      new Float32Array(k.memory.buffer, a, n).set(v);
+      new Float32Array(k.memory.buffer, b, n).set(v);
+      k.ropeInPlace(a, n, headDim, rotary, pos, 10000);
+      k.ropeFromTable(b, n, headDim, rotary, table + pos * headDim * 8);
+      const computed = Array.from(new Float32Array(k.memory.buffer, a, n));
+      expect(Array.from(new Float32Array(k.memory.buffer, b, n))).toEqual(computed);
+      if (pos > 0) expect(computed).not.toEqual(Array.from(v)); // it did turn
+      expect(computed.slice(rotary, headDim)).toEqual(Array.from(v.subarray(rotary, headDim))); // past the rotary dims: untouched
+    }
   });
 });
 
@@ -296,8 +326,8 @@ describe("batched prefill", () => {
     const one = planArena(grouped, 64, layerModes(grouped, "slim"), { weights: "q8_0", prefillBlock: 1 });
     const sixteen = planArena(grouped, 64, layerModes(grouped, "slim"), { weights: "q8_0", prefillBlock: 16 });
     const size = (p: typeof one, name: string) => p.activations.find((a) => a.name === name)!.size;
-    for (const name of ["x", "xn", "q", "ao", "xo", "fn", "h1", "h3", "fo", "x_q8", "x_scales", "x_packed"]) expect(size(sixteen, name), name).toBe(16 * size(one, name));
-    for (const name of ["att", "u", "softmax_state"]) expect(size(sixteen, name), name).toBe(size(one, name));
+    for (const name of ["x", "xn", "q", "ao", "xo", "fn", "h1", "h3", "fo", "x_q8", "x_scales", "x_packed", "u", "softmax_state"]) expect(size(sixteen, name), name).toBe(16 * size(one, name));
+    for (const name of ["att"]) expect(size(sixteen, name), name).toBe(size(one, name));
     expect(sixteen.totalBytes).toBeGreaterThan(one.totalBytes);
     expect(() => planArena(grouped, 64, layerModes(grouped, "slim"), { prefillBlock: 0 })).toThrow(/--prefill-block 0/);
     expect(STREAM_ROWS).toBe(4);

@@ -130,7 +130,7 @@ export const ABI: Schema = {
           ["positionEmbedding", "learned positions (ctx, dim), or 0"],
           ["parallelResidual", "1: x + attn(norm1 x) + ffn(norm2 x)"],
           ["finalNormBias", "final LayerNorm bias (dim,), LayerNorm only"],
-          ["prefillBlock", "B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, kNew, vNew, xQ8, xScales and xPacked hold B rows"],
+          ["prefillBlock", "B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmaxState, kNew, vNew, xQ8, xScales and xPacked hold B rows"],
           ["xPacked", "activation: the quantized input packed for the scalar Q8_0 kernel, per row (max(dim, hidden)/8 · 4,) i64 then (max(dim, hidden)/group,) i32 group sums · 128; q8_0 with group % 8 == 0 only, 0 otherwise"],
         ]),
         { name: "command", value: PLAN_HEADER_SLOTS - 1, doc: "address of the standalone command's block, 0 without one (the last header slot, so the decoder's slots never reach it)" },

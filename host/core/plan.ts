@@ -152,8 +152,9 @@ function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKe
     { name: "h3", size: block * c.hiddenDim * F32, first: 8, last: 9 },
     { name: "fo", size: d, first: 9, last: 10 },
   ];
-  if (anySlim) bufs.push({ name: "u", size: c.nHeads * c.dim * F32, first: 3, last: 4 }); // U = A·K, (heads, dim)
-  if (anySlim) bufs.push({ name: "softmax_state", size: c.nHeads * 2 * F32, first: 2, last: 4 }); // running (max, sum) per head
+  // U = A·K (heads, dim) and the running (max, sum) per head, for each token of the block: W_KV then serves them all at once
+  if (anySlim) bufs.push({ name: "u", size: block * c.nHeads * c.dim * F32, first: 3, last: 4 });
+  if (anySlim) bufs.push({ name: "softmax_state", size: block * c.nHeads * 2 * F32, first: 2, last: 4 });
   if (anySlim && slimKeys === "post") bufs.push({ name: "k_block", size: ROW_BLOCK * c.dim * F32, first: 3, last: 3 });
   if (cache !== "f32") {
     // this position's key and value in f32 until they are quantized into their cache rows
