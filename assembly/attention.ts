@@ -231,6 +231,59 @@ function mixBlock4(u: usize, a0: usize, aRow: usize, rows: usize, rowBytes: usiz
   }
 }
 
+/** U (2 heads, dim) (+)= A (2 rows aRow apart, count) · R (count, dim), SIMD: sixteen columns per walk, then mixBlock1. */
+function mixBlock2(u: usize, a0: usize, aRow: usize, rows: usize, rowBytes: usize, dim: i32, count: i32, first: bool): void {
+  const uRow = <usize>dim << 2;
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; c + 16 <= dim; c += 16) {
+      const o = u + (<usize>c << 2);
+      const z = f32x4.splat(0);
+      let s0 = first ? z : v128.load(o);
+      let s1 = first ? z : v128.load(o, 16);
+      let s2 = first ? z : v128.load(o, 32);
+      let s3 = first ? z : v128.load(o, 48);
+      let e0 = first ? z : v128.load(o + uRow);
+      let e1 = first ? z : v128.load(o + uRow, 16);
+      let e2 = first ? z : v128.load(o + uRow, 32);
+      let e3 = first ? z : v128.load(o + uRow, 48);
+      let r = rows + (<usize>c << 2);
+      let a = a0;
+      for (let t = 0; t < count; t++) {
+        const k0 = v128.load(r);
+        const k1 = v128.load(r, 16);
+        const k2 = v128.load(r, 32);
+        const k3 = v128.load(r, 48);
+        const w = f32x4.splat(load<f32>(a));
+        const x = f32x4.splat(load<f32>(a + aRow));
+        s0 = f32x4.add(s0, f32x4.mul(w, k0));
+        s1 = f32x4.add(s1, f32x4.mul(w, k1));
+        s2 = f32x4.add(s2, f32x4.mul(w, k2));
+        s3 = f32x4.add(s3, f32x4.mul(w, k3));
+        e0 = f32x4.add(e0, f32x4.mul(x, k0));
+        e1 = f32x4.add(e1, f32x4.mul(x, k1));
+        e2 = f32x4.add(e2, f32x4.mul(x, k2));
+        e3 = f32x4.add(e3, f32x4.mul(x, k3));
+        r += rowBytes;
+        a += 4;
+      }
+      v128.store(o, s0);
+      v128.store(o, s1, 16);
+      v128.store(o, s2, 32);
+      v128.store(o, s3, 48);
+      v128.store(o + uRow, e0);
+      v128.store(o + uRow, e1, 16);
+      v128.store(o + uRow, e2, 32);
+      v128.store(o + uRow, e3, 48);
+    }
+  }
+  if (c < dim) {
+    const off = <usize>c << 2;
+    mixBlock1(u + off, a0, rows + off, rowBytes, dim - c, count, first);
+    mixBlock1(u + uRow + off, a0 + aRow, rows + off, rowBytes, dim - c, count, first);
+  }
+}
+
 /** out (cols,) (+)= Σ_t a[t] · rows_t (cols,) over count rows strided by rowBytes. */
 function mixBlock1(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32, count: i32, first: bool): void {
   let c = 0;
@@ -286,6 +339,7 @@ function mixBlock1(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32
     else if (cache == CACHE_F16) mixBlock4F16(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
     else mixBlock4(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
   }
+  if (cache == CACHE_F32) for (; h + 2 <= heads; h += 2) mixBlock2(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
   for (; h < heads; h++) {
     if (cache == CACHE_Q8) mixBlock1Q8(u + <usize>h * uRow, a + <usize>h * aRow, rows, rowBytes, <usize>dim, dim, count, first);
     else if (cache == CACHE_F16) mixBlock1F16(u + <usize>h * uRow, a + <usize>h * aRow, rows, rowBytes, dim, count, first);
