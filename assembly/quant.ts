@@ -14,6 +14,29 @@
 
 /** Quantizes x (n,) to int8 groups: q (n,) and scales (n/group,), scale = max|x| / 127 per group, rounding half to even. */
 export function quantizeQ8(q: usize, scales: usize, x: usize, n: i32, group: i32): void {
+  if (ASC_FEATURE_SIMD && (group & 15) == 0) {
+    // the same values: max is exact in any order, and f32x4.nearest rounds half to even like nearest<f32>
+    for (let g = 0; g < n; g += group) {
+      const xg = x + (<usize>g << 2);
+      const end = xg + (<usize>group << 2);
+      let m = f32x4.splat(0);
+      for (let p = xg; p < end; p += 16) m = f32x4.max(m, f32x4.abs(v128.load(p)));
+      const amax = Mathf.max(Mathf.max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), Mathf.max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      const scale: f32 = amax / 127.0;
+      const inv = f32x4.splat(scale != 0 ? 1.0 / scale : 0);
+      store<f32>(scales + (<usize>(g / group) << 2), scale);
+      let d = q + <usize>g;
+      for (let p = xg; p < end; p += 64) {
+        const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), inv)));
+        const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), inv)));
+        const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), inv)));
+        const e = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), inv)));
+        v128.store(d, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, e)));
+        d += 16;
+      }
+    }
+    return;
+  }
   for (let g = 0; g < n; g += group) {
     let amax: f32 = 0;
     for (let j = g; j < g + group; j++) amax = Mathf.max(amax, Mathf.abs(load<f32>(x + (<usize>j << 2))));
