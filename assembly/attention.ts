@@ -339,7 +339,7 @@ function mixBlock1(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32
     else if (cache == CACHE_F16) mixBlock4F16(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
     else mixBlock4(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
   }
-  if (cache == CACHE_F32) for (; h + 2 <= heads; h += 2) mixBlock2(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
+  if (ASC_FEATURE_SIMD && cache == CACHE_F32) for (; h + 2 <= heads; h += 2) mixBlock2(u + <usize>h * uRow, a + <usize>h * aRow, aRow, rows, rowBytes, dim, count, first);
   for (; h < heads; h++) {
     if (cache == CACHE_Q8) mixBlock1Q8(u + <usize>h * uRow, a + <usize>h * aRow, rows, rowBytes, <usize>dim, dim, count, first);
     else if (cache == CACHE_F16) mixBlock1F16(u + <usize>h * uRow, a + <usize>h * aRow, rows, rowBytes, dim, count, first);

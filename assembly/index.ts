@@ -59,7 +59,7 @@ let rotaryDims: i32 = 0; // dims per head that RoPE turns (0: none)
 let positionEmbedding: usize = 0; // (ctx, dim) learned positions, or 0
 let parallelResidual: bool = false; // x + attn(norm1 x) + ffn(norm2 x)
 let finalNormBias: usize = 0; // (dim,) LayerNorm only
-let blockTokens: i32 = 1; // B: prompt tokens per prefill block; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmax_state, k_new, v_new, x_q8 and x_packed hold B rows
+let blockTokens: i32 = 1; // B: prompt tokens per prefill block; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmax_state, k_new, v_new, and x_q8 hold B rows
 
 let pos: i32 = 0; // tokens already in the cache
 let initialized: bool = false; // set only by a successful init; a refused plan leaves the module unusable
@@ -122,7 +122,6 @@ export function init(plan: usize): i32 {
   groupSize = slot(plan, P.groupSize);
   const xq = <usize>slot(plan, P.xQ8);
   const xs = <usize>slot(plan, P.xScales);
-  const xPacked = <usize>slot(plan, P.xPacked);
   cache = slot(plan, P.cache);
   if (cache < CACHE_F32 || cache > CACHE_F16) return (status = S.PLAN_BAD_DIMS);
   kNew = <usize>slot(plan, P.kNew);
@@ -173,10 +172,9 @@ export function init(plan: usize): i32 {
   }
   const widest = <u64>max(dim, hidden);
   if (ok && (weightType == Q8_0 || weightType == Q4_0)) ok = fits(xq, b * widest, total) && fits(xs, b * ((widest / <u64>groupSize) << 2), total);
-  if (ok && xPacked != 0) ok = weightType == Q8_0 && (groupSize & 7) == 0 && fits(xPacked, b * ((widest << 2) + ((widest / <u64>groupSize) << 2)), total);
   if (ok && cache != CACHE_F32) ok = !rotatedKeys && fits(kNew, b * (kvDim << 2), total) && fits(vNew, b * (kvDim << 2), total);
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
-  configureProjections(weightType, groupSize, xq, xs, xPacked);
+  configureProjections(weightType, groupSize, xq, xs);
   if (ok && positionEmbedding != 0) ok = fits(positionEmbedding, <u64>ctx * d4, total);
   if (ok && finalNormBias != 0) ok = fits(finalNormBias, d4, total);
   for (let l = 0; l < nLayers && ok; l++) {
@@ -286,11 +284,12 @@ function forwardBlock(tokens: usize, one: i32, n: i32, wantLogits: bool): void {
 
     // attention: q, and the block's keys (and values, vanilla) into their cache rows
     for (let t = 0; t < n; t++) normalize(xn + <usize>t * dRow, x + <usize>t * dRow, layerSlot(l, L.attnNorm), layerSlot(l, L.attnNormBias));
+    // slim W_K is f32 in every plan (K errors pass through W_KV into V), and reads xn before `input` may pack over it
+    if (slim) matmul(kOut, wk, xn, kvDim, d, n);
     input(xn, d, n);
     project(q, layerSlot(l, L.wq), d);
     for (let t = 0; t < n; t++) addBias(q + <usize>t * dRow, layerSlot(l, L.bq), d);
-    if (slim) matmul(kOut, wk, xn, kvDim, d, n); // f32 in every plan: K errors pass through W_KV into V
-    else project(kOut, wk, kvDim);
+    if (!slim) project(kOut, wk, kvDim);
     for (let t = 0; t < n; t++) {
       addBias(kOut + <usize>t * kvRow, layerSlot(l, L.bk), kvDim); // slim caches keys with b_K; its V side is folded into b_O
       rope(q + <usize>t * dRow, d, pos + t);

@@ -8,9 +8,10 @@
 // The scalar build (no SIMD, what microcontrollers run) has one more form of the input, `packQ8`: it
 // reads eight weights as one i64, turns them unsigned (u = q + 128, one xor), masks out two of them 32
 // bits apart, and multiplies that by two input values packed the other way round, so one i64 multiply
-// yields the sum of two products in its high half; Σ q·x = Σ u·x − 128·Σ x with Σ x per group
-// precomputed. The integers are the same as the plain loop's, so the results are bit for bit equal
-// (ARCHITECTURE.md, "Numerics").
+// yields the sum of two products in its high half; Σ q·x = Σ u·x − 128·Σ x, Σ x summed from the packs as
+// they are read. The packs take 4 bytes a value, so they are written over the f32 input row itself: no
+// buffer of their own. The integers are the same as the plain loop's, so the results are bit for bit
+// equal (ARCHITECTURE.md, "Weight layout").
 
 /** Quantizes x (n,) to int8 groups: q (n,) and scales (n/group,), scale = max|x| / 127 per group, rounding half to even. */
 export function quantizeQ8(q: usize, scales: usize, x: usize, n: i32, group: i32): void {
@@ -47,17 +48,11 @@ export function quantizeQ8(q: usize, scales: usize, x: usize, n: i32, group: i32
   }
 }
 
-/** Bytes per input row of the packed form: (cols/8 · 4,) i64, then (cols/group,) i32. */
-// @ts-ignore: decorator
-@inline export function packedRowBytes(cols: i32, group: i32): usize {
-  return (<usize>cols << 2) + (<usize>(cols / group) << 2);
-}
-
 /**
- * The scalar kernel's form of one quantized input row xq (cols,) (group % 8 == 0): per 8 values j..j+7,
- * X_k = x[j+k+4] + x[j+k]·2^32 for k = 0..3 (i64), then per group 128·Σ x.
+ * The scalar kernel's form of one quantized input row xq (cols,), cols % 8 == 0, written to pk (cols · 4 bytes,
+ * the size of the f32 row it may overwrite): per 8 values j..j+7, X_k = x[j+k+4] + x[j+k]·2^32 for k = 0..3.
  */
-export function packQ8(pk: usize, xq: usize, cols: i32, group: i32): void {
+export function packQ8(pk: usize, xq: usize, cols: i32): void {
   for (let j = 0; j < cols; j += 8) {
     const s = xq + <usize>j;
     const d = pk + (<usize>j << 2);
@@ -66,18 +61,13 @@ export function packQ8(pk: usize, xq: usize, cols: i32, group: i32): void {
     store<i64>(d, i64.load8_s(s, 6) + (i64.load8_s(s, 2) << 32), 16);
     store<i64>(d, i64.load8_s(s, 7) + (i64.load8_s(s, 3) << 32), 24);
   }
-  const sums = pk + (<usize>cols << 2);
-  for (let g = 0; g < cols; g += group) {
-    let t: i32 = 0;
-    for (let j = g; j < g + group; j++) t += <i32>load<i8>(xq + <usize>j);
-    store<i32>(sums + (<usize>(g / group) << 2), t << 7);
-  }
 }
 
 /**
  * Four interleaved Q8_0 rows @ a packed input (packQ8) -> o[0..4), scalar: per 8 weights of a row one i64
  * load, and four i64 multiplies of two products each. Accumulators start at 2^31 so that the high half,
- * taken by an arithmetic shift, is exact whatever the sign of the low half's sum (|low| < group·2^14 < 2^31).
+ * taken by an arithmetic shift, is exact whatever the sign of the low half's sum (|low| < group·2^15 < 2^31).
+ * The packs themselves are summed on the way (their halves add up to Σ x of the group) for the −128·Σ x term.
  */
 // @ts-ignore: decorator
 @inline function block4Q8Packed(o: usize, p: usize, pk: usize, xs: usize, groups: i32, group: i32): void {
@@ -85,7 +75,6 @@ export function packQ8(pk: usize, xq: usize, cols: i32, group: i32): void {
   const lanes: i64 = 0x000000ff000000ff;
   const flip: i64 = 0x8080808080808080;
   const half: i64 = 0x80000000;
-  const sums = pk + <usize>(groups * group << 2);
   let s0: f32 = 0;
   let s1: f32 = 0;
   let s2: f32 = 0;
@@ -96,12 +85,14 @@ export function packQ8(pk: usize, xq: usize, cols: i32, group: i32): void {
     let a1 = half;
     let a2 = half;
     let a3 = half;
+    let xsum = half;
     const end = p + <usize>group;
     for (let q = p; q < end; q += 8) {
       const x0 = load<i64>(xp);
       const x1 = load<i64>(xp, 8);
       const x2 = load<i64>(xp, 16);
       const x3 = load<i64>(xp, 24);
+      xsum += (x0 + x1) + (x2 + x3);
       let u = load<i64>(q) ^ flip;
       a0 += (u & lanes) * x0 + ((u >> 8) & lanes) * x1 + ((u >> 16) & lanes) * x2 + ((u >> 24) & lanes) * x3;
       u = load<i64>(q + <usize>group) ^ flip;
@@ -112,7 +103,9 @@ export function packQ8(pk: usize, xq: usize, cols: i32, group: i32): void {
       a3 += (u & lanes) * x0 + ((u >> 8) & lanes) * x1 + ((u >> 16) & lanes) * x2 + ((u >> 24) & lanes) * x3;
       xp += 32;
     }
-    const corr = load<i32>(sums + (<usize>g << 2));
+    const hi = xsum >> 32;
+    const corr = (<i32>hi + <i32>(xsum - (hi << 32) - half)) << 7; // 128 · Σ x: the high halves' sum plus the low halves'
+
     const sc = p + g4;
     const xsg = load<f32>(xs + (<usize>g << 2));
     s0 += <f32>(<i32>(a0 >> 32) - corr) * load<f32>(sc) * xsg;
@@ -293,7 +286,7 @@ function blockKQ8(o: usize, p: usize, xq: usize, xs: usize, k: i32, groups: i32,
 /**
  * W (rows, cols), Q8_0 in the streaming layout, @ quantized X (n inputs: xq (n, cols) int8, xs (n, cols/group)
  * f32) -> out (n, rows). out[i] = Σ_g f32(Σ_j Wq[i, j]·xq[j]) · Ws[i, g] · xs[g], groups in order.
- * `pk`: the inputs' packed form (packQ8, rows packedRowBytes apart) for the scalar build's kernel, or 0.
+ * `pk`: the inputs' packed form (packQ8, rows cols · 4 bytes apart) for the scalar build's kernel, or 0.
  */
 export function matmulQ8(out: usize, w: usize, rows: i32, xq: usize, xs: usize, cols: i32, group: i32, n: i32, pk: usize): void {
   const groups = cols / group;
@@ -301,7 +294,7 @@ export function matmulQ8(out: usize, w: usize, rows: i32, xq: usize, xs: usize, 
   const xsRow = <usize>groups << 2;
   const outRow = <usize>rows << 2;
   const packed = !ASC_FEATURE_SIMD && pk != 0 && (group & 7) == 0;
-  const pkRow = packedRowBytes(cols, group);
+  const pkRow = <usize>cols << 2;
   let p = w;
   let i = 0;
   for (; i + 4 <= rows; i += 4) {

@@ -20,7 +20,7 @@ interface Kernels {
   memory: WebAssembly.Memory;
   quantizeQ8(q: number, scales: number, x: number, n: number, group: number): void;
   matmulQ8(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number, pk: number): void;
-  packQ8(pk: number, xq: number, cols: number, group: number): void;
+  packQ8(pk: number, xq: number, cols: number): void;
   matmulQ4(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number): void;
 }
 
@@ -108,7 +108,7 @@ describe.each(BUILDS)("Q8_0 kernels (%s)", (build) => {
     if (group % 8 === 0) {
       // the scalar build's packed input (two products per i64 multiply): the same integers, so the same bits
       const pkAt = outAt + 4096;
-      k.packQ8(pkAt, xqAt, cols, group);
+      k.packQ8(pkAt, xqAt, cols);
       new Float32Array(k.memory.buffer, outAt, rows).fill(NaN);
       k.matmulQ8(outAt, wAt, rows, xqAt, xsAt, cols, group, 1, pkAt);
       expect(got()).toEqual(Array.from(want.out));

@@ -22,7 +22,7 @@ interface Kernels {
   matmul(out: number, w: number, x: number, rows: number, cols: number, n: number): void;
   matmulF16(out: number, w: number, x: number, rows: number, cols: number, n: number): void;
   matmulQ8(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number, pk: number): void;
-  packQ8(pk: number, xq: number, cols: number, group: number): void;
+  packQ8(pk: number, xq: number, cols: number): void;
   matmulQ4(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number): void;
   rowF32(out: number, w: number, r: number, rows: number, cols: number): void;
   rowF16(out: number, w: number, r: number, rows: number, cols: number): void;
@@ -236,10 +236,10 @@ describe.each(BUILDS)("kernels on laid-out weights (%s)", (build) => {
       expect(got(rows)).toEqual(batched.subarray(t * rows, (t + 1) * rows));
     }
     if (dtype === "q8_0" && group % 8 === 0) {
-      // the scalar build's packed inputs, n rows of cols·4 + (cols/group)·4 bytes: the same bits
-      const PK = XS + 8192;
-      const pkRow = cols * 4 + (cols / group) * 4;
-      for (let t = 0; t < n; t++) k.packQ8(PK + t * pkRow, XQ + t * cols, cols, group);
+      // the scalar build's packed inputs, written over the f32 rows as the decoder does: the same bits
+      const PK = X;
+      const pkRow = cols * 4;
+      for (let t = 0; t < n; t++) k.packQ8(PK + t * pkRow, XQ + t * cols, cols);
       k.matmulQ8(O, W, rows, XQ, XS, cols, group, n, PK);
       expect(got(n * rows)).toEqual(batched);
     }
@@ -326,7 +326,7 @@ describe("batched prefill", () => {
     const one = planArena(grouped, 64, layerModes(grouped, "slim"), { weights: "q8_0", prefillBlock: 1 });
     const sixteen = planArena(grouped, 64, layerModes(grouped, "slim"), { weights: "q8_0", prefillBlock: 16 });
     const size = (p: typeof one, name: string) => p.activations.find((a) => a.name === name)!.size;
-    for (const name of ["x", "xn", "q", "ao", "xo", "fn", "h1", "h3", "fo", "x_q8", "x_scales", "x_packed", "u", "softmax_state"]) expect(size(sixteen, name), name).toBe(16 * size(one, name));
+    for (const name of ["x", "xn", "q", "ao", "xo", "fn", "h1", "h3", "fo", "x_q8", "x_scales", "u", "softmax_state"]) expect(size(sixteen, name), name).toBe(16 * size(one, name));
     for (const name of ["att"]) expect(size(sixteen, name), name).toBe(size(one, name));
     expect(sixteen.totalBytes).toBeGreaterThan(one.totalBytes);
     expect(() => planArena(grouped, 64, layerModes(grouped, "slim"), { prefillBlock: 0 })).toThrow(/--prefill-block 0/);

@@ -136,10 +136,8 @@ export const PlanSlot = {
   parallelResidual: 45,
   /** final LayerNorm bias (dim,), LayerNorm only */
   finalNormBias: 46,
-  /** B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmaxState, kNew, vNew, xQ8, xScales and xPacked hold B rows */
+  /** B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmaxState, kNew, vNew, xQ8 and xScales hold B rows */
   prefillBlock: 47,
-  /** activation: the quantized input packed for the scalar Q8_0 kernel, per row (max(dim, hidden)/8 · 4,) i64 then (max(dim, hidden)/group,) i32 group sums · 128; q8_0 with group % 8 == 0 only, 0 otherwise */
-  xPacked: 48,
   /** address of the standalone command's block, 0 without one (the last header slot, so the decoder's slots never reach it) */
   command: 55,
 } as const;

@@ -164,8 +164,6 @@ function activationBuffers(c: ModelConfig, ctx: number, anySlim: boolean, slimKe
     // the current projection input, quantized once and shared by the projections that read it
     const widest = Math.max(c.dim, c.hiddenDim);
     bufs.push({ name: "x_q8", size: block * widest, first: 0, last: 11 }, { name: "x_scales", size: block * (widest / group) * F32, first: 0, last: 11 });
-    // the scalar build's Q8_0 kernel reads the input packed two values to an i64 (ARCHITECTURE.md, "Numerics")
-    if (weights === "q8_0" && group % 8 === 0) bufs.push({ name: "x_packed", size: block * (widest * 4 + (widest / group) * 4), first: 0, last: 11 });
   }
   // Keys and values are written straight into their cache rows, so they need no buffer of their own.
   return bufs;
@@ -461,7 +459,7 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     xScales: act("x_scales"), cache: CACHE_CODE[plan.kCache], kNew: act("k_new"), vNew: act("v_new"),
     layerNorm: arch.norm === "layer" ? 1 : 0, activation: ACTIVATION_CODE[arch.activation], rotaryDims: arch.rotaryDims,
     positionEmbedding: plan.positionEmbedding?.offset ?? 0, parallelResidual: arch.parallelResidual ? 1 : 0,
-    finalNormBias: plan.finalNormBias?.offset ?? 0, prefillBlock: plan.prefillBlock, xPacked: act("x_packed"), command: plan.command?.block.offset ?? 0,
+    finalNormBias: plan.finalNormBias?.offset ?? 0, prefillBlock: plan.prefillBlock, command: plan.command?.block.offset ?? 0,
   };
   for (const [name, value] of Object.entries(header)) slots[P[name as keyof typeof P]] = value;
   const L = LayerSlot;
