@@ -1,8 +1,8 @@
 // The headline of slimedge-tiny-v2 (models/slimedge-tiny-v2/README.md): on the ESP32-S3 profile, with q8_0
 // weights and f16 cache rows, its whole 2,048-token context fits in slim mode and not in vanilla mode — in
 // `plan` (slimify's per-layer decision at f16 keeps every layer slim) and in `run --board esp32-s3` — and the
-// greedy text of that run matches the float64 oracle (test/reference.ts) with the same stored weights and
-// f16-rounded cache rows.
+// greedy text of that run matches the float64 oracle (test/reference.ts) with the same stored weights,
+// f16-rounded cache rows and q8_0-rounded matmul inputs.
 import { describe, it, expect } from "vitest";
 import { join } from "node:path";
 import { loadLlama2c } from "../tools/convert/llama2c.ts";
@@ -81,7 +81,9 @@ describe("slimedge-tiny-v2 on the ESP32-S3 with q8_0 weights and f16 cache rows"
     const out = sink();
     await run(checkpoint, flags(prompt, "slim"), out.stream, sink().stream);
     const tokenizer = loadTokenizer(join(dir, "tokenizer.bin"));
-    const ref = new Reference(storedAsQ8(model), (x) => x.map(roundF16));
+    // the decoder rounds cache rows to f16 and quantizes each matmul's input to q8_0 groups (integer dot products)
+    const g = groupSizeFor(model.config);
+    const ref = new Reference(storedAsQ8(model), (x) => x.map(roundF16), (x) => Float64Array.from(roundTrip(Float32Array.from(x), "q8_0", g)));
     const tokens = tokenizer.encode(prompt, { bos: true });
     let logits: Float64Array<ArrayBufferLike> = new Float64Array(0);
     for (const t of tokens) logits = ref.step(t);

@@ -85,8 +85,17 @@ export class Reference {
   private vCache: Float64Array[][] = []; // [layer][pos] -> (kvDim,)
   private pos = 0;
 
-  /** `cacheRow`, if given, is applied to every k (after RoPE) and v before they are cached: a cache precision. */
-  constructor(model: Model, private readonly cacheRow: (x: Float64Array) => Float64Array = (x) => x) {
+  /**
+   * `cacheRow`, if given, is applied to every k (after RoPE) and v before they are cached: a cache precision.
+   * `matIn`, if given, is applied to the input vector of W_Q, W_O, W_1, W_3, W_2 and the classifier: the
+   * activation precision of a decoder that quantizes x before an integer dot product (W_K and W_V, which
+   * slim layers keep in f32, see x as it is).
+   */
+  constructor(
+    model: Model,
+    private readonly cacheRow: (x: Float64Array) => Float64Array = (x) => x,
+    private readonly matIn: (x: Float64Array) => Float64Array = (x) => x,
+  ) {
     const w = model.weights;
     const f64 = (a: Float32Array): Float64Array => Float64Array.from(a);
     this.model = model;
@@ -134,7 +143,7 @@ export class Reference {
 
       // attention: q, k, v from the normed residual; RoPE on q and k; cache k and v
       const xb = rmsnorm(x, L.attnNorm, c.normEps);
-      const q = matmul(L.wq, xb, dim, dim); // (dim,)
+      const q = matmul(L.wq, this.matIn(xb), dim, dim); // (dim,)
       const k = matmul(L.wk, xb, kvd, dim); // (kvDim,)
       const v = matmul(L.wv, xb, kvd, dim); // (kvDim,)
       rope(q, pos, hs, c.ropeTheta);
@@ -158,21 +167,22 @@ export class Reference {
           for (let i = 0; i < hs; i++) att[h * hs + i] += a[t] * vt[kvh * hs + i];
         }
       }
-      const o = matmul(L.wo, att, dim, dim);
+      const o = matmul(L.wo, this.matIn(att), dim, dim);
       x = x.map((xi, i) => xi + o[i]);
 
       // SwiGLU feed-forward
       const xf = rmsnorm(x, L.ffnNorm, c.normEps);
-      const gate = matmul(L.w1, xf, c.hiddenDim, dim);
-      const up = matmul(L.w3, xf, c.hiddenDim, dim);
+      const xfq = this.matIn(xf);
+      const gate = matmul(L.w1, xfq, c.hiddenDim, dim);
+      const up = matmul(L.w3, xfq, c.hiddenDim, dim);
       const hidden = gate.map((g, i) => silu(g) * up[i]);
-      const down = matmul(L.w2, hidden, dim, c.hiddenDim);
+      const down = matmul(L.w2, this.matIn(hidden), dim, c.hiddenDim);
       x = x.map((xi, i) => xi + down[i]);
     }
 
     this.pos++;
     const xn = rmsnorm(x, this.finalNorm, c.normEps);
-    return matmul(this.classifier, xn, c.vocabSize, dim);
+    return matmul(this.classifier, this.matIn(xn), c.vocabSize, dim);
   }
 }
 

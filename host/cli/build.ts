@@ -19,7 +19,7 @@ export function register(cli: Command): void {
   cli
     .command("build")
     .description("a board-ready artifact folder: reactor .wasm, standalone WASI .cmd.wasm, plan.json, memory map")
-    .argument("[checkpoint]", "a .slim file (its stored weights and layer modes), or a checkpoint to slimify and lower; default: models/slimedge-tiny/model.bin")
+    .argument("[checkpoint]", "a .slim file (its stored weights and layer modes), or a checkpoint to slimify and lower; default: models/slimedge-tiny-v2/model.bin")
     .requiredOption("--board <name>", "board profile (see `slimedge boards`)")
     .requiredOption("--ctx <n>", "context length to plan for", wholeNumber("--ctx", 1))
     .addOption(new Option("--mode <mode>", "attention of a checkpoint: slim or auto (slimify decides per layer; vanilla for grouped K/V), or vanilla").choices(["slim", "vanilla", "auto"]).default("auto"))

@@ -24,7 +24,7 @@ import { embeddedTokenizerName, hasSlimMagic, loadSlim, type SlimFile } from "..
 import type { LayerRecord } from "../core/slim-format.ts";
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const DEFAULT_MODEL_DIR = join(root, "models", "slimedge-tiny");
+export const DEFAULT_MODEL_DIR = join(root, "models", "slimedge-tiny-v2");
 
 export const wholeNumber = (flag: string, min: number) => (v: string) => {
   const n = Number(v);

@@ -13,7 +13,7 @@ export function register(cli: Command): void {
   cli
     .command("plan")
     .description("what fits on a board: the largest context slim vs vanilla per weight and K-cache precision; with --ctx, that plan's memory map")
-    .argument("[checkpoint]", "a checkpoint or a .slim file; default: models/slimedge-tiny/model.bin")
+    .argument("[checkpoint]", "a checkpoint or a .slim file; default: models/slimedge-tiny-v2/model.bin")
     .requiredOption("--board <name>", "board profile (see `slimedge boards`)")
     .option("--ctx <n>", "context length of one plan to map and check against the board", wholeNumber("--ctx", 1))
     .addOption(new Option("--mode <mode>", "attention of the --ctx plan").choices(["slim", "vanilla"]).default("slim"))

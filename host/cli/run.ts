@@ -130,7 +130,7 @@ export function register(cli: Command): void {
   cli
     .command("run")
     .description("generate text from a model (default: the shipped one) on the simulated host board")
-    .argument("[checkpoint]", "llama2.c .bin (v0/v1/v2), .slim, GGUF, or a Hugging Face folder; default: models/slimedge-tiny/model.bin")
+    .argument("[checkpoint]", "llama2.c .bin (v0/v1/v2), .slim, GGUF, or a Hugging Face folder; default: models/slimedge-tiny-v2/model.bin")
     .option("-p, --prompt <text>", "prompt text; slimify decides on its activations (without -p: on the calibration set `plan` uses)", DEFAULT_PROMPT)
     .option("-n, --steps <n>", "tokens to generate after the prompt", wholeNumber("-n/--steps", 0), 64)
     .addOption(new Option("--mode <mode>", "attention: slim (K-cache only) or vanilla (K+V cache)").choices(["slim", "vanilla"]).default("slim"))
