@@ -218,7 +218,7 @@ export namespace CommandSlot {
   export const outputBytes: i32 = 13;
   /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot */
   export const mergeTables: i32 = 14;
-  /** tokens the merge tables hold (they alias the sampler region); longer prompts merge by the plain loop */
+  /** tokens the merge tables hold (over the K/V caches or the sampler while the prompt is encoded); a prompt of more bytes + 2 is refused */
   export const mergeSlots: i32 = 15;
 }
 

@@ -38,21 +38,34 @@ export function argmax(x: usize, n: i32): i32 {
   return best;
 }
 
+// sample() failures, as host/runtime/sampler.ts refuses them (ids are ≥ 0)
+export const SAMPLE_NOT_FINITE: i32 = -1; // a logit is NaN or ±Infinity: notFiniteAt names the first
+export const SAMPLE_TEMP_OVERFLOW: i32 = -2; // the logits divided by the temperature overflow f32
+export let notFiniteAt: i32 = -1;
+
 /**
- * Next token for logits (n,). probs (n,) f32 and candidates (n,) i32 are planned scratch; the logits are
- * left untouched. temperature ≥ 0 and topP in (0, 1] were checked by the caller.
+ * Next token for logits (n,), or a SAMPLE_ failure. probs (n,) f32 and candidates (n,) i32 are planned
+ * scratch; the logits are left untouched. temperature ≥ 0 and topP in (0, 1] were checked by the caller.
  */
 export function sample(logits: usize, n: i32, temperature: f64, topP: f64, probs: usize, candidates: usize): i32 {
+  for (let i = 0; i < n; i++) {
+    const v = load<f32>(logits + (<usize>i << 2));
+    if (v - v != 0) {
+      notFiniteAt = i;
+      return SAMPLE_NOT_FINITE;
+    }
+  }
   if (temperature == 0) return argmax(logits, n);
-  softmax(probs, logits, n, <f32>temperature);
+  if (!softmax(probs, logits, n, <f32>temperature)) return SAMPLE_TEMP_OVERFLOW;
   const coin = nextF32();
   return topP >= 1 ? sampleFull(probs, n, coin) : sampleNucleus(probs, candidates, n, <f32>topP, coin);
 }
 
-/** p (n,) <- softmax(logits (n,) / t) */
-function softmax(p: usize, logits: usize, n: i32, t: f32): void {
+/** p (n,) <- softmax(logits (n,) / t); false when the divided logits overflow f32. */
+function softmax(p: usize, logits: usize, n: i32, t: f32): bool {
   for (let i = 0; i < n; i++) store<f32>(p + (<usize>i << 2), load<f32>(logits + (<usize>i << 2)) / t);
   const max = load<f32>(p + (<usize>argmax(p, n) << 2));
+  if (!isFinite<f32>(max)) return false;
   let sum: f32 = 0;
   for (let i = 0; i < n; i++) {
     const o = p + (<usize>i << 2);
@@ -64,6 +77,7 @@ function softmax(p: usize, logits: usize, n: i32, t: f32): void {
     const o = p + (<usize>i << 2);
     store<f32>(o, load<f32>(o) / sum);
   }
+  return true;
 }
 
 /** run.c sample_mult: walk the cumulative distribution until it passes the coin. */

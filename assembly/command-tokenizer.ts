@@ -712,62 +712,19 @@ function mergeHeap(t: usize, count: i32, byRank: bool): i32 {
   return n;
 }
 
-/** Merges the adjacent pair of lowest merge rank (leftmost on ties) until none is a merge; returns the count. */
+/**
+ * Merges the adjacent pair of lowest merge rank (leftmost on ties) until none is a merge; returns the count.
+ * assembly/command.ts refuses a prompt of more bytes than the planned tables hold, so every prompt merges in
+ * O(n log n).
+ */
 function mergeRanked(t: usize, count: i32): i32 {
-  return count <= mergeCapacity ? mergeHeap(t, count, true) : mergeRankedPlain(t, count);
+  return mergeHeap(t, count, true);
 }
 
 /** Merges the best-scoring adjacent pair (leftmost on ties) until no pair is a piece; returns the count. */
 function mergePairs(t: usize, count: i32): i32 {
-  return count <= mergeCapacity ? mergeHeap(t, count, false) : mergePairsPlain(t, count);
+  return mergeHeap(t, count, false);
 }
-
-// The plain loops, O(n²), for a prompt longer than the merge tables (which borrow the sampler's bytes).
-function mergeRankedPlain(t: usize, count: i32): i32 {
-  while (count > 1) {
-    let best = -1;
-    let bestAt = -1;
-    for (let i = 0; i + 1 < count; i++) {
-      const m = mergeOf(load<i32>(t + (<usize>i << 2)), load<i32>(t + (<usize>(i + 1) << 2)));
-      if (m >= 0 && (best < 0 || m < best)) {
-        best = m;
-        bestAt = i;
-      }
-    }
-    if (bestAt < 0) return count;
-    store<i32>(t + (<usize>bestAt << 2), load<i32>(merges + <usize>best * 12, 8));
-    const from = t + (<usize>(bestAt + 2) << 2);
-    memory.copy(from - 4, from, <usize>(count - bestAt - 2) << 2);
-    count--;
-  }
-  return count;
-}
-
-function mergePairsPlain(t: usize, count: i32): i32 {
-  while (count > 1) {
-    let best = NO_MERGE_SCORE;
-    let bestId = -1;
-    let bestAt = -1;
-    for (let i = 0; i + 1 < count; i++) {
-      const a = load<i32>(t + (<usize>i << 2));
-      const b = load<i32>(t + (<usize>(i + 1) << 2));
-      const id = lookup(pieceBytes(a), pieceLen(a), pieceBytes(b), pieceLen(b));
-      if (id >= 0 && <f64>score(id) > best) {
-        best = <f64>score(id);
-        bestId = id;
-        bestAt = i;
-      }
-    }
-    if (bestAt < 0) return count;
-    store<i32>(t + (<usize>bestAt << 2), bestId);
-    const from = t + (<usize>(bestAt + 2) << 2);
-    memory.copy(from - 4, from, <usize>(count - bestAt - 2) << 2);
-    count--;
-  }
-  return count;
-}
-
-
 
 // Result of decode(): the bytes to print for a token.
 export let decodedPtr: usize = 0;

@@ -16,7 +16,7 @@ import {
   argSizes, argCount, argBytes, argsInto,
 } from "./command-wasi";
 import { ENCODE_NO_SPACE, ENCODE_EMPTY, loadTokenizer, encode, decode, decodedPtr, decodedLen, isStop, stopName, namePtr, nameLen, maxTokenLength, setMergeTables } from "./command-tokenizer";
-import { seed, sample } from "./command-sampler";
+import { seed, sample, SAMPLE_NOT_FINITE, notFiniteAt } from "./command-sampler";
 import { utf8Begin, utf8Bytes, utf8End } from "./command-utf8";
 
 /** The plan block is the first region after the static data. */
@@ -178,6 +178,7 @@ function parseNumber(p: usize): f64 {
 // Flags, as parsed.
 let steps: i32 = DEFAULT_STEPS;
 let temperature: f64 = DEFAULT_TEMPERATURE;
+let tempArg: usize = 0; // the --temp argument as given, for messages
 let topP: f64 = DEFAULT_TOP_P;
 let seedValue: u64 = DEFAULT_SEED;
 let promptAt: usize = 0; // the prompt argument, or 0 for none ("")
@@ -230,6 +231,7 @@ function parseArgs(): i32 {
       if (steps < 0) return badArg("-n/--steps: expected a whole number ≥ 0, got ", v, "");
     } else if (argIs(a, "--temp")) {
       temperature = parseNumber(v);
+      tempArg = v;
       if (!(isFinite(temperature) && temperature >= 0)) return badArg("--temp must be a number ≥ 0 (0 means greedy), got ", v, "");
       // The sampler divides in float32: a temperature below its smallest normal number would divide by ~0.
       if (temperature > 0 && <f64><f32>temperature < 1.1754943508222875e-38) return badArg("--temp ", v, " underflows float32; use --temp 0 for greedy");
@@ -282,7 +284,7 @@ function run(): i32 {
   const block = <usize>slot(plan, P.command);
   if (!fits(block, <u64>(COMMAND_BLOCK_SLOTS << 2), total) || total > memBytes || slot(block, C.magic) != COMMAND_MAGIC) {
     errorStart();
-    putString(STDERR, "this module carries no command block; package it with tools/command.ts buildCommand");
+    putString(STDERR, "this module carries no command block; package it with slimedge build");
     return errorEnd(EXIT_FAILURE);
   }
   const tokenizer = <usize>slot(block, C.tokenizer);
@@ -367,8 +369,21 @@ function run(): i32 {
     putString(STDERR, " this module was planned for");
     return errorEnd(EXIT_USAGE);
   }
+  // Every merge runs on at most the prompt's bytes, bos and the dummy prefix; the tables lie over the K/V
+  // caches or the sampler, and a prompt that fits the context fits them unless the caches are tiny.
+  if (<i64>promptLen + 2 > <i64>mergeCapacity) {
+    errorStart();
+    putString(STDERR, "the prompt is ");
+    putInt(STDERR, <u64>promptLen);
+    putString(STDERR, " bytes, more than the ");
+    putInt(STDERR, <u64>max(mergeCapacity - 2, 0));
+    putString(STDERR, " this module was planned for");
+    return errorEnd(EXIT_USAGE);
+  }
   setMergeTables(mergeTables, mergeCapacity);
   const n = encode(promptAt, promptLen, promptTokens);
+  // The merge tables may lie over the K/V caches, idle until now: back to the zeros the module started with.
+  memory.fill(mergeTables, 0, <usize>mergeCapacity * 20);
   if (n < 0) {
     errorStart();
     if (n == ENCODE_NO_SPACE) putString(STDERR, 'the tokenizer has no " " token, which encoding needs for the leading dummy-prefix space');
@@ -410,6 +425,7 @@ function run(): i32 {
   t0 = nowNs();
   for (let i = 0; i < steps; i++) {
     const next = sample(logits, vocab, temperature, topP, probs, candidates);
+    if (next < 0) return samplingFailed(next, logits);
     if (isStop(next)) {
       stoppedBy = 1;
       stopToken = next;
@@ -458,6 +474,31 @@ function run(): i32 {
   putByte(STDERR, 0x0a);
   flush();
   return 0;
+}
+
+/** One line for logits the sampler refuses, in the host's words (host/runtime/sampler.ts). */
+function samplingFailed(why: i32, logits: usize): i32 {
+  utf8End();
+  putByte(STDOUT, 0x0a);
+  errorStart();
+  if (why == SAMPLE_NOT_FINITE) {
+    const v = load<f32>(logits + (<usize>notFiniteAt << 2));
+    putString(STDERR, "the logits are not finite (");
+    if (v != v) putString(STDERR, "NaN");
+    else {
+      if (v < 0) putByte(STDERR, 0x2d);
+      putString(STDERR, "Infinity");
+    }
+    putString(STDERR, " for token ");
+    putInt(STDERR, <u64>notFiniteAt);
+    putString(STDERR, "); check the weights and the prompt");
+    return errorEnd(EXIT_FAILURE);
+  }
+  putString(STDERR, "--temp ");
+  if (tempArg != 0) putBytes(STDERR, tempArg, strlen(tempArg));
+  else putFixed1(STDERR, temperature);
+  putString(STDERR, " overflows the logits in float32; use --temp 0");
+  return errorEnd(EXIT_USAGE);
 }
 
 function decoderFailed(): i32 {

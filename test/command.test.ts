@@ -16,8 +16,12 @@ import { generate } from "../host/runtime/generate.ts";
 import type { LoweredModel } from "../host/core/lowered.ts";
 import { lowerModel } from "../tools/convert/lower.ts";
 import { readLlama2c } from "../tools/convert/llama2c.ts";
-import type { Model } from "../host/core/model.ts";
-import { type ArenaPlan, type AttentionMode, COMMAND_ARG_BYTES_EXTRA, COMMAND_ARG_BYTES_PER_TOKEN, PLAN_COMMAND_SLOT, encodePlanBlock, planArena } from "../host/core/plan.ts";
+import type { Model, ModelConfig } from "../host/core/model.ts";
+import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
+import { readTokenizer } from "../host/core/tokenizer.ts";
+import { commandTokenizerBytes } from "../tools/package/command-tokenizer.ts";
+import { byteLevelTokenizer, metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
+import { type ArenaPlan, type AttentionMode, type PlanOptions, type Span, COMMAND_ARG_BYTES_EXTRA, COMMAND_ARG_BYTES_PER_TOKEN, PLAN_COMMAND_SLOT, encodePlanBlock, planArena } from "../host/core/plan.ts";
 import type { Build } from "../host/runtime/decoder.ts";
 import { SAMPLER_DEFAULTS, type SamplerOptions } from "../host/runtime/sampler.ts";
 import { type TextTokenizer, readTextTokenizer } from "../host/core/tokenizers.ts";
@@ -248,6 +252,126 @@ describe("bad arguments", () => {
     const r = underNode(wasmPath("scalar"), ["--help"]);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toMatch(/^usage: .*model\.cmd\.wasm/);
+  });
+});
+
+describe("the command's sampler refuses non-finite logits", () => {
+  it("names them in one line, in the host's words, instead of sampling a token (greedy and sampled)", async () => {
+    const finalNorm = model.weights.finalNorm.slice();
+    finalNorm[0] = NaN; // every logit is a dot product with the normed x, whose first value is now NaN
+    const poisoned = lowerModel({ ...model, weights: { ...model.weights, finalNorm } }, layers, { weights: "f32" });
+    const path = join(dir, "nan.cmd.wasm");
+    writeFileSync(path, buildCommand(poisoned, tokenizerBytes, plan, { build: "scalar" }));
+    const host = await generate(poisoned, tokenizer, { prompt: "hello", steps: 4, ctx: CTX, build: "scalar", sampler: { temperature: 0 } }).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(host?.message).toBe("the logits are not finite (NaN for token 0); check the weights and the prompt");
+    for (const args of [["hello", "-n", "4", "--temp", "0"], ["hello", "-n", "4", "--temp", "0.8", "--seed", "5"]]) {
+      const r = underNode(path, args);
+      expect(r.lines, r.stderr).toEqual([`slimedge: ${host!.message}`]);
+      expect(r.code).toBe(1);
+    }
+  });
+});
+
+describe("prompts of thousands of tokens in the command", () => {
+  const LONG_CTX = 4096;
+  /** `n` characters drawn from `alphabet` with a fixed seed: few merges apply, so they stay thousands of tokens. */
+  const text = (n: number, alphabet: string, seed: number): string => {
+    const r = mulberry32(seed);
+    return Array.from({ length: n }, () => alphabet[Math.floor(r() * alphabet.length)]).join("");
+  };
+  const overlaps = (a: Span, b: Span) => a.size > 0 && b.size > 0 && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
+
+  const tiny: ModelConfig = { arch: "llama", dim: 8, hiddenDim: 16, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: DIMS.vocabSize, seqLen: 512, normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true };
+
+  it("plans merge tables over the larger of the K/V caches and the sampler, never over what encoding uses, for up to every argument byte", () => {
+    const cases: [string, ModelConfig, number, AttentionMode[], PlanOptions][] = [
+      ["this model at ctx 96", model.config, CTX, layers.modes, {}],
+      ["this model at ctx 4096", { ...model.config, seqLen: LONG_CTX }, LONG_CTX, layers.modes, {}],
+      ["a tiny model with a q8 cache", tiny, 512, ["vanilla"], { kCache: "q8" }],
+    ];
+    const slotsOf = (p: ArenaPlan) => p.command!.mergeTables.size / 20;
+    for (const [what, config, ctx, modes, opts] of cases) {
+      const p = planArena(config, ctx, modes, { ...opts, tokenizerBytes: tokenizerBytes.length });
+      const cmd = p.command!;
+      const k = p.regions.find((r) => r.name === "k_cache")!;
+      const v = p.regions.find((r) => r.name === "v_cache")!;
+      const sampler = p.regions.find((r) => r.name === "sampler")!;
+      const caches: Span = { name: "caches", offset: k.offset, size: v.offset + v.size - k.offset };
+      const under = caches.size >= sampler.size ? caches : sampler;
+      expect(cmd.mergeTables.offset, what).toBe(under.offset);
+      expect(slotsOf(p), what).toBe(Math.min(cmd.promptTokens.size / 4, Math.floor(under.size / 20)));
+      // nothing encoding reads or writes, nor anything that must keep its value until then, is under the tables
+      const live: Span[] = [p.planBlock, p.regions.find((r) => r.name === "weights")!, p.tokenizer!, cmd.block, cmd.pieces, cmd.pieceHash, cmd.args, cmd.promptTokens, cmd.output];
+      if (p.ropeTable) live.push(p.ropeTable);
+      for (const s of live) expect(overlaps(cmd.mergeTables, s), `${what}: merge tables over ${s.name}`).toBe(false);
+    }
+    // a model of ordinary width holds a prompt of every length its context allows: at most max_token_length
+    // bytes per token of ctx, so bytes + 2 ≤ slots; here even one token per argument byte
+    const wide = planArena({ ...model.config, seqLen: LONG_CTX }, LONG_CTX, layers.modes, { tokenizerBytes: tokenizerBytes.length });
+    expect(slotsOf(wide)).toBe(wide.command!.promptTokens.size / 4);
+    const atCtx = planArena(model.config, CTX, layers.modes, { tokenizerBytes: tokenizerBytes.length });
+    expect(slotsOf(atCtx)).toBeGreaterThanOrEqual(CTX * readTokenizer(tokenizerBytes, "tokenizer.bin").maxTokenLength + 2);
+  });
+
+  it("refuses, before encoding and in one line, a prompt of more bytes than a tiny model's merge tables hold, and merges one that fits", async () => {
+    const low = lowerModel(syntheticModel(tiny, 4), { modes: ["vanilla"], wkv: [null] }, { weights: "f32" });
+    const p = planArena(tiny, 512, ["vanilla"], { kCache: "q8", tokenizerBytes: tokenizerBytes.length });
+    const slots = p.command!.mergeTables.size / 20;
+    const path = join(dir, "tiny-q8.cmd.wasm");
+    writeFileSync(path, buildCommand(low, tokenizerBytes, p, { build: "scalar" }));
+    const over = text(slots, "abcdefghijklmnopqrstuvwxyz ", 7); // slots - 2 bytes fit
+    const r = underNode(path, [over, "-n", "0"]);
+    expect(r.lines, r.stderr).toEqual([`slimedge: the prompt is ${slots} bytes, more than the ${slots - 2} this module was planned for`]);
+    expect(r.code).toBe(2);
+    expect(r.stdout.length).toBe(0);
+    const fits = over.slice(0, 400); // fewer tokens than ctx 512, too
+    expect(slots - 2).toBeGreaterThan(400);
+    const ok = underNode(path, [fits, "-n", "0", "--ids"]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.lines[0]).toBe(`prompt ids: ${tokenizer.prompt(fits).join(" ")}`);
+  });
+
+  it("merges a prompt of over 3,000 tokens by score (sentencepiece) as the host does, and generates the same text after it", async () => {
+    const dims = { ...DIMS, seqLen: LONG_CTX };
+    const m = readLlama2c(writeV1(dims, randomLlamaWeights(dims, 21), { sharedClassifier: false }), "long-model.bin");
+    const low = lowerModel(m, layers, { weights: "f32" });
+    const p = planArena(m.config, LONG_CTX, layers.modes, { tokenizerBytes: tokenizerBytes.length });
+    const path = join(dir, "long.cmd.wasm");
+    writeFileSync(path, buildCommand(low, tokenizerBytes, p, { build: "scalar" }));
+    const prompt = text(3600, "abcdefghijklmnopqrstuvwxyz ", 5);
+    const ids = tokenizer.prompt(prompt);
+    expect(ids.length).toBeGreaterThan(3000);
+    const host = await generate(low, tokenizer, { prompt, steps: 4, ctx: LONG_CTX, build: "scalar", sampler: { temperature: 0 } });
+    const r = underNode(path, [prompt, "-n", "4", "--temp", "0", "--ids"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines[0]).toBe(`prompt ids: ${ids.join(" ")}`);
+    expect(r.stdout.toString("utf8")).toBe(host.text + "\n"); // the caches the tables lay over hold nothing stale
+  });
+
+  it("merges prompts of thousands of tokens by rank (byte-level and Llama-style BPE) as the host does", () => {
+    const families = [
+      ["byte-level", byteLevelTokenizer({ merges: 120 }).json],
+      ["Llama-style", metaspaceTokenizer({ merges: 100, style: "normalizer" }).json],
+    ] as const;
+    for (const [what, json] of families) {
+      const bytes = new TextEncoder().encode(JSON.stringify(json));
+      const tok = readTextTokenizer("hf-json", bytes, `${what} tokenizer.json`);
+      const config: ModelConfig = { arch: "llama", dim: 16, hiddenDim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: tok.vocabSize, seqLen: LONG_CTX, normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true };
+      const low = lowerModel(syntheticModel(config, 9), { modes: ["vanilla"], wkv: [null] }, { weights: "f32" });
+      const tokBytes = commandTokenizerBytes(tok, config.vocabSize);
+      const path = join(dir, `long-${what}.cmd.wasm`);
+      writeFileSync(path, buildCommand(low, tokBytes, planArena(config, LONG_CTX, ["vanilla"], { tokenizerBytes: tokBytes.length }), { build: "scalar" }));
+      // one piece of 3,500 letters for GPT-2's regex; one section for the Llama style
+      const prompt = text(3500, "abcdefghijklmnopqrstuvwxyz", 6);
+      const ids = tok.prompt(prompt);
+      expect(ids.length, what).toBeGreaterThan(2000);
+      const r = underNode(path, [prompt, "-n", "0", "--ids"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.lines[0], what).toBe(`prompt ids: ${ids.join(" ")}`);
+    }
   });
 });
 

@@ -180,7 +180,7 @@ export const ABI: Schema = {
         ["output", "bytes staged for fd_write"],
         ["outputBytes", "capacity of output in bytes"],
         ["mergeTables", "5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot"],
-        ["mergeSlots", "tokens the merge tables hold (they alias the sampler region); longer prompts merge by the plain loop"],
+        ["mergeSlots", "tokens the merge tables hold (over the K/V caches or the sampler while the prompt is encoded); a prompt of more bytes + 2 is refused"],
       ]),
     },
     {

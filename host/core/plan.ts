@@ -101,7 +101,7 @@ export interface ArenaPlan {
 /**
  * The standalone WASI command's buffers (assembly/command.ts), planned only when a tokenizer is embedded.
  * Four regions after "tokenizer": "command" (its block), "piece_index" (pieces, pieceHash), "sampler"
- * (probs, candidates) and "io" (args, promptTokens, mergeTables, output).
+ * (probs, candidates) and "io" (args, promptTokens, output); mergeTables lie over the K/V caches or the sampler.
  */
 export interface CommandPlan {
   block: Span; // (COMMAND_BLOCK_SLOTS,) i32 the addresses below, as encodeCommandBlock writes them
@@ -113,7 +113,7 @@ export interface CommandPlan {
   candidates: Span; // (vocab,) i32 token ids of the top-p nucleus, sorted in place
   args: Span; // argv pointer array followed by the argument bytes (WASI args_get); the prompt lives here
   promptTokens: Span; // (args bytes + 2,) i32 the prompt before BPE merges: <s>, dummy prefix, ≤ one token per byte
-  mergeTables: Span; // 5 × (mergeSlots,) i32 BPE merge state (next, prev, pair, heap, heap slot), aliasing the sampler region
+  mergeTables: Span; // 5 × (mergeSlots,) i32 BPE merge state (next, prev, pair, heap, heap slot), over the K/V caches or the sampler
   output: Span; // bytes staged for fd_write
 }
 
@@ -331,6 +331,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const vStart = cursor;
   const vCaches = modes.map((m, l) => (m === "vanilla" ? place(`layers.${l}.v_cache`, rowBytes) : null));
   regions.push({ name: "v_cache", offset: vStart, size: cursor - vStart });
+  const caches: Span = { name: "k_cache + v_cache", offset: kStart, size: cursor - kStart }; // idle until prefill
 
   const anySlim = modes.includes("slim");
   const ropeTable = anySlim ? region("rope_table", ctx * 2 * headDim(c) * F32) : null;
@@ -341,7 +342,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const logits = region("logits", c.vocabSize * F32);
   const tokens = region("scratch", ctx * 4);
   const tokenizer = tokenizerBytes > 0 ? region("tokenizer", tokenizerBytes) : null;
-  const command = tokenizerBytes > 0 ? planCommand(c.vocabSize, ctx, tokenizerBytes, region) : null;
+  const command = tokenizerBytes > 0 ? planCommand(c.vocabSize, ctx, tokenizerBytes, region, caches) : null;
 
   const totalBytes = cursor;
   const layers: LayerPlan[] = layerWeights.map((w, l) => ({ ...w, kCache: kCaches[l], vCache: vCaches[l] }));
@@ -377,8 +378,11 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   };
 }
 
-/** The command's regions, each split into 16-byte-aligned parts by `parts`. */
-function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region: (name: string, size: number) => Span): CommandPlan {
+/**
+ * The command's regions, each split into 16-byte-aligned parts by `parts`. `caches` is the K/V caches' span,
+ * idle while the prompt is encoded.
+ */
+function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region: (name: string, size: number) => Span, caches: Span): CommandPlan {
   const parts = (name: string, sizes: [string, number][]): Span[] => {
     const total = sizes.reduce((n, [, size]) => n + align(size), 0);
     let at = region(name, total).offset;
@@ -394,10 +398,17 @@ function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region:
   const [probs, candidates] = parts("sampler", [["probs", vocab * F32], ["candidates", vocab * 4]]);
   const argBytes = COMMAND_ARG_BYTES_PER_TOKEN * ctx + COMMAND_ARG_BYTES_EXTRA;
   const [args, promptTokens, output] = parts("io", [["args", argBytes], ["prompt_tokens", (argBytes + 2) * 4], ["output", COMMAND_OUTPUT_BYTES]]);
-  // The BPE merge tables share the sampler's bytes: they live only while the prompt is encoded, before the
-  // first token is sampled (ARCHITECTURE.md, "Tokenizers"), so they cost no memory of their own.
+  // The BPE merge tables live only while the prompt is encoded, before the first position is cached or the
+  // first token sampled (ARCHITECTURE.md, "Tokenizers"), so they cost no memory of their own: they lie over
+  // the larger of the K/V caches (the command zeroes them again after encoding) and the sampler's bytes, and
+  // hold up to one token per argument byte, plus bos and the dummy prefix. The command merges every prompt on
+  // them in O(n log n) and refuses, before encoding, one of more bytes than they hold — which a prompt that
+  // fits the context only reaches when the caches are tiny (fewer than 20 bytes per token per byte a token
+  // covers).
   const samplerBytes = candidates.offset + align(candidates.size) - probs.offset;
-  const mergeTables = { name: "merge_tables", offset: probs.offset, size: Math.floor(samplerBytes / 20) * 20 };
+  const over = caches.size >= samplerBytes ? caches : { offset: probs.offset, size: samplerBytes };
+  const mergeSlots = Math.min(argBytes + 2, Math.floor(over.size / 20));
+  const mergeTables = { name: "merge_tables", offset: over.offset, size: 20 * mergeSlots };
   return { block, tokenizerBytes, pieces, pieceHash, hashSlots, probs, candidates, args, promptTokens, mergeTables, output };
 }
 

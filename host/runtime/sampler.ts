@@ -66,7 +66,7 @@ export class Sampler {
     if (logits.length === 0) fail("E_MODEL", "The sampler was given an empty logits vector; the vocabulary must hold at least one token.");
     for (let i = 0; i < logits.length; i++) {
       const v = logits[i];
-      if (v - v !== 0) fail("E_RUNTIME", `the logits are not finite (${v} for token ${i}): the model's activations overflowed float32; check the weights and the prompt`);
+      if (v - v !== 0) fail("E_RUNTIME", `the logits are not finite (${v} for token ${i}); check the weights and the prompt`);
     }
     if (this.temperature === 0) return argmax(logits);
     const probs = this.softmax(logits);
