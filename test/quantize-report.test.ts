@@ -147,6 +147,19 @@ describe("slimedge quantize-report", () => {
     expect(existsSync(`${out}.tmp-${r.pid}`)).toBe(false);
   });
 
+  it("without -p decides on the calibration set, as plan does; -p names its own prompt", () => {
+    // slimedge-tiny-v2 at q8 cache rows: plan keeps layer 5's V-cache (test/calibration.test.ts); the short
+    // default prompt quantize-report used to measure kept layers 1, 2 and 5.
+    const v2 = join(import.meta.dirname, "..", "models", "slimedge-tiny-v2", "model.bin");
+    const r = run(v2, "--weights", "q8_0", "--kcache", "q8");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^measured on the calibration prompt \(as plan\): \d+ positions$/m);
+    expect(r.stdout).toMatch(/^ {2}q8: layer 5$/m);
+    const p = run(v2, "--weights", "q8_0", "--kcache", "q8", "-p", "Once upon a time");
+    expect(p.status, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/^measured on the -p prompt: \d+ positions$/m);
+  }, 120_000);
+
   it("refuses an unknown dtype in one line", () => {
     const r = run(join(dir, "model.bin"), "--weights", "q8_0,q3_k");
     expect(r.status).toBe(2);

@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { standardModel } from "../core/standard-model.ts";
 import { readTextTokenizer } from "../core/tokenizers.ts";
 import { findTokenizer, openModel } from "./options.ts";
+import { CALIBRATION_PROMPT, calibrationTokens } from "../../tools/convert/calibrate.ts";
 import { REPORT_CACHES, REPORT_WEIGHTS, formatQuantizationReport, parseDtypes, quantizationReport, writeReportJson } from "../../tools/convert/quantize-report.ts";
 
 export function register(cli: Command): void {
@@ -11,19 +12,26 @@ export function register(cli: Command): void {
     .command("quantize-report")
     .description("what f16 / q8_0 / q4_0 weights and f16 / q8 cache rows cost a checkpoint, against its float64 forward pass: per tensor, per layer on the logits, and K-cache error amplified into V by W_KV")
     .argument("<checkpoint>", "llama2.c model .bin, GGUF, Hugging Face folder or .slim file")
-    .option("-p, --prompt <text>", "prompt measured on, encoded with the model's own tokenizer (without one: token ids 1..32)", "Once upon a time")
+    .option("-p, --prompt <text>", "prompt measured on, encoded with the model's own tokenizer (default: the calibration prompt `plan` decides on; without a tokenizer: token ids 1..32)")
     .option("--weights <list>", `weight dtypes, comma-separated (default ${REPORT_WEIGHTS.join(",")})`, REPORT_WEIGHTS.join(","))
     .option("--kcache <list>", `cache row dtypes, comma-separated (default ${REPORT_CACHES.join(",")})`, REPORT_CACHES.join(","))
     .option("--json <file>", "also write the report as JSON (to a temporary name, then renamed)")
-    .action((checkpoint: string, flags: { prompt: string; weights: string; kcache: string; json?: string }) => {
+    .action((checkpoint: string, flags: { prompt?: string; weights: string; kcache: string; json?: string }) => {
       const weights = parseDtypes("--weights", flags.weights, ["f32", "f16", "q8_0", "q4_0"] as const);
       const kCaches = parseDtypes("--kcache", flags.kcache, ["f32", "f16", "q8"] as const);
       const src = openModel(checkpoint);
       const model = src.model ?? standardModel(src.slim!.lowered); // a .slim file as the standard model it computes
       const tok = findTokenizer(src, undefined);
-      const tokens = tok
-        ? readTextTokenizer(tok.kind, tok.bytes, tok.source, model.config.vocabSize).prompt(flags.prompt).slice(0, model.config.seqLen)
-        : Array.from({ length: Math.min(32, model.config.vocabSize - 1, model.config.seqLen) }, (_, i) => i + 1);
+      const tokenizer = tok ? readTextTokenizer(tok.kind, tok.bytes, tok.source, model.config.vocabSize) : null;
+      // Without -p, the calibration set `plan`, `build` and `run` decide on, so the slim decisions below are theirs.
+      const calibration = flags.prompt === undefined ? calibrationTokens(model.config, tokenizer) : undefined;
+      const tokens =
+        calibration ??
+        (tokenizer
+          ? tokenizer.prompt(flags.prompt ?? CALIBRATION_PROMPT).slice(0, model.config.seqLen)
+          : Array.from({ length: Math.min(32, model.config.vocabSize - 1, model.config.seqLen) }, (_, i) => i + 1));
+      const input = calibration ? "the calibration prompt (as plan)" : flags.prompt !== undefined && tokenizer ? "the -p prompt" : tokenizer ? "the calibration prompt" : "token ids 1..32";
+      process.stdout.write(`measured on ${input}: ${tokens.length} positions\n`);
       const report = quantizationReport(model, tokens, { weights, kCaches });
       process.stdout.write(formatQuantizationReport(report) + "\n");
       if (flags.json !== undefined) {

@@ -269,7 +269,7 @@ export function formatQuantizationReport(r: QuantizationReport): string {
   );
   const vanilla = r.kCaches.map((k) => {
     const ls = r.caches.filter((x) => x.kCache === k && x.mode === "vanilla").map((x) => x.layer);
-    return `  ${k}: ${ls.length === 0 ? "none" : `layers ${ls.join(", ")}`}`;
+    return `  ${k}: ${ls.length === 0 ? "none" : `${ls.length === 1 ? "layer" : "layers"} ${ls.join(", ")}`}`;
   });
 
   return [
