@@ -59,23 +59,38 @@ export function ropeFromTable(v: usize, n: i32, headDim: i32, rotary: i32, row: 
   const sinOff = <usize>headDim << 2;
   for (let h = 0; h < n; h += headDim) {
     const b = v + (<usize>h << 2);
-    let j = 0;
-    if (ASC_FEATURE_SIMD) {
-      for (; j + 4 <= rotary; j += 4) {
-        const o = <usize>j << 2;
-        const kv = v128.load(b + o);
-        const swapped = v128.shuffle<f32>(kv, kv, 1, 0, 3, 2);
-        v128.store(b + o, f32x4.add(f32x4.mul(kv, v128.load(row + o)), f32x4.mul(swapped, v128.load(row + sinOff + o))));
-      }
-    }
-    for (; j < rotary; j += 2) {
+    rotatePairs(b, b, row, sinOff, rotary, false);
+  }
+}
+
+/**
+ * d[0..n) = the pairs of s[0..n) rotated by a row of the slim RoPE table (cos at row, sin at row + sinOff),
+ * or by its inverse; d may be s. One loop for both directions, so they stay bit for bit each other's undo.
+ */
+// @ts-ignore: decorator
+@inline function rotatePairs(d: usize, s: usize, row: usize, sinOff: usize, n: i32, inverse: bool): void {
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; j + 4 <= n; j += 4) {
       const o = <usize>j << 2;
-      const v0 = load<f32>(b + o);
-      const v1 = load<f32>(b + o, 4);
-      const c = load<f32>(row + o);
-      const s = load<f32>(row + sinOff + o, 4);
-      store<f32>(b + o, v0 * c - v1 * s);
-      store<f32>(b + o, v0 * s + v1 * c, 4);
+      const kv = v128.load(s + o);
+      const cosPart = f32x4.mul(kv, v128.load(row + o));
+      const sinPart = f32x4.mul(v128.shuffle<f32>(kv, kv, 1, 0, 3, 2), v128.load(row + sinOff + o));
+      v128.store(d + o, inverse ? f32x4.sub(cosPart, sinPart) : f32x4.add(cosPart, sinPart));
+    }
+  }
+  for (; j < n; j += 2) {
+    const o = <usize>j << 2;
+    const x0 = load<f32>(s + o);
+    const x1 = load<f32>(s + o, 4);
+    const c = load<f32>(row + o);
+    const sn = load<f32>(row + sinOff + o, 4);
+    if (inverse) {
+      store<f32>(d + o, x0 * c + x1 * sn);
+      store<f32>(d + o, x1 * c - x0 * sn, 4);
+    } else {
+      store<f32>(d + o, x0 * c - x1 * sn);
+      store<f32>(d + o, x0 * sn + x1 * c, 4);
     }
   }
 }
@@ -356,28 +371,7 @@ function unrotateBlock(out: usize, kCache: usize, table: usize, hd: i32, dim: i3
     const src = kCache + <usize>(t0 + t) * kRow;
     const dst = out + <usize>t * kRow;
     const row = table + <usize>(t0 + t) * tRow;
-    for (let h = 0; h < dim; h += hd) {
-      let j = 0;
-      const s = src + (<usize>h << 2);
-      const d = dst + (<usize>h << 2);
-      if (ASC_FEATURE_SIMD) {
-        for (; j + 4 <= hd; j += 4) {
-          const o = <usize>j << 2;
-          const kv = v128.load(s + o);
-          const swapped = v128.shuffle<f32>(kv, kv, 1, 0, 3, 2);
-          v128.store(d + o, f32x4.sub(f32x4.mul(kv, v128.load(row + o)), f32x4.mul(swapped, v128.load(row + sinOff + o))));
-        }
-      }
-      for (; j < hd; j += 2) {
-        const o = <usize>j << 2;
-        const k0 = load<f32>(s + o);
-        const k1 = load<f32>(s + o, 4);
-        const c = load<f32>(row + o);
-        const sn = load<f32>(row + sinOff + o, 4);
-        store<f32>(d + o, k0 * c + k1 * sn);
-        store<f32>(d + o, k1 * c - k0 * sn, 4);
-      }
-    }
+    for (let h = 0; h < dim; h += hd) rotatePairs(dst + (<usize>h << 2), src + (<usize>h << 2), row, sinOff, hd, true);
   }
 }
 
