@@ -249,13 +249,12 @@ function storeRow(dst: usize, x: usize, n: i32): void {
 }
 
 /**
- * n ≤ B tokens at positions pos … pos + n − 1 through every layer (n = 1 while decoding, a block of the
- * prompt while prefilling): each weight matrix is read once for the whole block (the kernels take n
- * inputs), keys and values of the block go into their cache rows first, and then each token attends
- * causally to the rows up to its own. Logits (of the last token) only when asked. `tokens` points at n
- * token ids, or is 0 for the single token `one`.
+ * Layer l for n tokens at positions p … p + n − 1, their residual rows x[0 … n): keys (and values, vanilla)
+ * into their cache rows, then, when `full`, attention and the feed-forward into x. Without `full` the
+ * layer stops once the rows are cached: the last layer's output is read only by the classifier, so a
+ * prompt's tokens other than the last need nothing more from it (forwardBlock).
  */
-function forwardBlock(tokens: usize, one: i32, n: i32, wantLogits: bool): void {
+function layer(l: i32, n: i32, p: i32, full: bool): void {
   const d = dim;
   const kvDim = nKvHeads * headDim;
   const dRow = <usize>d << 2;
@@ -263,86 +262,113 @@ function forwardBlock(tokens: usize, one: i32, n: i32, wantLogits: bool): void {
   const kvRow = <usize>kvDim << 2;
   const uRow = <usize>nHeads * dRow;
   const stateRow = <usize>nHeads << 3;
+  const slim = layerSlot(l, L.slim) == 1;
+  const wk = layerSlot(l, L.wk);
+  const wvOrWkv = layerSlot(l, L.wvOrWkv);
+  const kCache = layerSlot(l, L.kCache);
+  const rowBytes = rowBytesOf(cache, kvDim);
+  const staged = cache != CACHE_F32;
+  // f32 keys go straight into their rows (the block's rows are consecutive), others are staged for conversion
+  const kOut = staged ? kNew : kCache + <usize>p * rowBytes;
+
+  // attention: q, and the block's keys (and values, vanilla) into their cache rows
+  for (let t = 0; t < n; t++) normalize(xn + <usize>t * dRow, x + <usize>t * dRow, layerSlot(l, L.attnNorm), layerSlot(l, L.attnNormBias));
+  // slim W_K is f32 in every plan (K errors pass through W_KV into V), and reads xn before `input` may pack over it
+  if (slim) matmul(kOut, wk, xn, kvDim, d, n);
+  if (full || !slim) input(xn, d, n);
+  if (full) {
+    project(q, layerSlot(l, L.wq), d);
+    for (let t = 0; t < n; t++) addBias(q + <usize>t * dRow, layerSlot(l, L.bq), d);
+  }
+  if (!slim) project(kOut, wk, kvDim);
+  for (let t = 0; t < n; t++) {
+    addBias(kOut + <usize>t * kvRow, layerSlot(l, L.bk), kvDim); // slim caches keys with b_K; its V side is folded into b_O
+    if (full) rope(q + <usize>t * dRow, d, p + t);
+  }
+  if (slim) {
+    for (let t = 0; t < n; t++) {
+      if (rotatedKeys) rope(kOut + <usize>t * kvRow, kvDim, p + t);
+      if (staged) storeRow(kCache + <usize>(p + t) * rowBytes, kNew + <usize>t * kvRow, kvDim);
+    }
+    if (!full) return;
+    for (let t = 0; t < n; t++) {
+      slimAttention(q + <usize>t * dRow, att, u + <usize>t * uRow, softmaxState + <usize>t * stateRow, kCache, ropeTable, kBlock, rotatedKeys, cache, nHeads, headDim, d, ctx, p + t + 1);
+    }
+    slimValues(ao, u, softmaxState, wvOrWkv, nHeads, headDim, d, n);
+  } else {
+    const vCache = layerSlot(l, L.vCache);
+    const vOut = staged ? vNew : vCache + <usize>p * rowBytes;
+    project(vOut, wvOrWkv, kvDim);
+    for (let t = 0; t < n; t++) {
+      addBias(vOut + <usize>t * kvRow, layerSlot(l, L.bv), kvDim);
+      rope(kOut + <usize>t * kvRow, kvDim, p + t);
+      if (staged) {
+        storeRow(kCache + <usize>(p + t) * rowBytes, kNew + <usize>t * kvRow, kvDim);
+        storeRow(vCache + <usize>(p + t) * rowBytes, vNew + <usize>t * kvRow, kvDim);
+      }
+    }
+    if (!full) return;
+    for (let t = 0; t < n; t++) {
+      vanillaAttention(ao + <usize>t * dRow, q + <usize>t * dRow, att, kCache, vCache, cache, nHeads, nKvHeads, headDim, ctx, p + t + 1);
+    }
+  }
+  input(ao, d, n);
+  project(xo, layerSlot(l, L.wo), d);
+  for (let t = 0; t < n; t++) addBias(xo + <usize>t * dRow, layerSlot(l, L.bo), d);
+  if (!parallelResidual) addInPlace(x, xo, n * d);
+
+  // feed-forward: x += W2 (silu(W1 xn) ⊙ W3 xn), or W2 gelu(W1 xn + b1) + b2; in parallel with attention for NeoX
+  for (let t = 0; t < n; t++) normalize(fn + <usize>t * dRow, x + <usize>t * dRow, layerSlot(l, L.ffnNorm), layerSlot(l, L.ffnNormBias));
+  input(fn, d, n);
+  project(h1, layerSlot(l, L.w1), hidden);
+  for (let t = 0; t < n; t++) addBias(h1 + <usize>t * hRow, layerSlot(l, L.b1), hidden);
+  if (activation == A.SWIGLU) {
+    project(h3, layerSlot(l, L.w3), hidden);
+    swiglu(h1, h3, n * hidden);
+  } else gelu(h1, n * hidden, activation == A.GELU_TANH);
+  input(h1, hidden, n);
+  project(fo, layerSlot(l, L.w2), d);
+  for (let t = 0; t < n; t++) addBias(fo + <usize>t * dRow, layerSlot(l, L.b2), d);
+  if (parallelResidual) addInPlace(x, xo, n * d);
+  addInPlace(x, fo, n * d);
+}
+
+/**
+ * n ≤ B tokens at positions pos … pos + n − 1 through every layer (n = 1 while decoding, a block of the
+ * prompt while prefilling): each weight matrix is read once for the whole block (the kernels take n
+ * inputs), keys and values of the block go into their cache rows first, and then each token attends
+ * causally to the rows up to its own. Logits (of the last token) only when asked. `tokens` points at n
+ * token ids, or is 0 for the single token `one`.
+ */
+function forwardBlock(tokens: usize, one: i32, n: i32, wantLogits: bool): void {
+  const dRow = <usize>dim << 2;
   for (let t = 0; t < n; t++) {
     const token = tokens == 0 ? one : load<i32>(tokens + (<usize>t << 2));
     const xt = x + <usize>t * dRow;
-    if (weightType == Q8_0) dequantizeRowQ8(xt, embedding, vocab, token, d, groupSize);
-    else if (weightType == Q4_0) dequantizeRowQ4(xt, embedding, vocab, token, d, groupSize);
-    else if (weightType == F16) rowF16(xt, embedding, token, vocab, d);
-    else rowF32(xt, embedding, token, vocab, d);
-    if (positionEmbedding != 0) addInPlace(xt, positionEmbedding + <usize>(pos + t) * dRow, d);
+    if (weightType == Q8_0) dequantizeRowQ8(xt, embedding, vocab, token, dim, groupSize);
+    else if (weightType == Q4_0) dequantizeRowQ4(xt, embedding, vocab, token, dim, groupSize);
+    else if (weightType == F16) rowF16(xt, embedding, token, vocab, dim);
+    else rowF32(xt, embedding, token, vocab, dim);
+    if (positionEmbedding != 0) addInPlace(xt, positionEmbedding + <usize>(pos + t) * dRow, dim);
   }
+  // The last layer: every token's key (and value) row, but attention and the feed-forward only for the
+  // token whose logits are asked for (its row moved to x[0]); the rest would feed only the classifier.
+  const keep = wantLogits ? 1 : 0;
+  let out = x + <usize>(n - 1) * dRow;
   for (let l = 0; l < nLayers; l++) {
-    const slim = layerSlot(l, L.slim) == 1;
-    const wk = layerSlot(l, L.wk);
-    const wvOrWkv = layerSlot(l, L.wvOrWkv);
-    const kCache = layerSlot(l, L.kCache);
-    const rowBytes = rowBytesOf(cache, kvDim);
-    const staged = cache != CACHE_F32;
-    // f32 keys go straight into their rows (the block's rows are consecutive), others are staged for conversion
-    const kOut = staged ? kNew : kCache + <usize>pos * rowBytes;
-
-    // attention: q, and the block's keys (and values, vanilla) into their cache rows
-    for (let t = 0; t < n; t++) normalize(xn + <usize>t * dRow, x + <usize>t * dRow, layerSlot(l, L.attnNorm), layerSlot(l, L.attnNormBias));
-    // slim W_K is f32 in every plan (K errors pass through W_KV into V), and reads xn before `input` may pack over it
-    if (slim) matmul(kOut, wk, xn, kvDim, d, n);
-    input(xn, d, n);
-    project(q, layerSlot(l, L.wq), d);
-    for (let t = 0; t < n; t++) addBias(q + <usize>t * dRow, layerSlot(l, L.bq), d);
-    if (!slim) project(kOut, wk, kvDim);
-    for (let t = 0; t < n; t++) {
-      addBias(kOut + <usize>t * kvRow, layerSlot(l, L.bk), kvDim); // slim caches keys with b_K; its V side is folded into b_O
-      rope(q + <usize>t * dRow, d, pos + t);
-    }
-    if (slim) {
-      for (let t = 0; t < n; t++) {
-        if (rotatedKeys) rope(kOut + <usize>t * kvRow, kvDim, pos + t);
-        if (staged) storeRow(kCache + <usize>(pos + t) * rowBytes, kNew + <usize>t * kvRow, kvDim);
-      }
-      for (let t = 0; t < n; t++) {
-        slimAttention(q + <usize>t * dRow, att, u + <usize>t * uRow, softmaxState + <usize>t * stateRow, kCache, ropeTable, kBlock, rotatedKeys, cache, nHeads, headDim, d, ctx, pos + t + 1);
-      }
-      slimValues(ao, u, softmaxState, wvOrWkv, nHeads, headDim, d, n);
-    } else {
-      const vCache = layerSlot(l, L.vCache);
-      const vOut = staged ? vNew : vCache + <usize>pos * rowBytes;
-      project(vOut, wvOrWkv, kvDim);
-      for (let t = 0; t < n; t++) {
-        addBias(vOut + <usize>t * kvRow, layerSlot(l, L.bv), kvDim);
-        rope(kOut + <usize>t * kvRow, kvDim, pos + t);
-        if (staged) {
-          storeRow(kCache + <usize>(pos + t) * rowBytes, kNew + <usize>t * kvRow, kvDim);
-          storeRow(vCache + <usize>(pos + t) * rowBytes, vNew + <usize>t * kvRow, kvDim);
-        }
-      }
-      for (let t = 0; t < n; t++) {
-        vanillaAttention(ao + <usize>t * dRow, q + <usize>t * dRow, att, kCache, vCache, cache, nHeads, nKvHeads, headDim, ctx, pos + t + 1);
+    if (l < nLayers - 1 || keep == n) layer(l, n, pos, true);
+    else {
+      if (n > keep) layer(l, n - keep, pos, false);
+      if (keep > 0) {
+        memory.copy(x, out, dRow);
+        out = x;
+        layer(l, 1, pos + n - 1, true);
       }
     }
-    input(ao, d, n);
-    project(xo, layerSlot(l, L.wo), d);
-    for (let t = 0; t < n; t++) addBias(xo + <usize>t * dRow, layerSlot(l, L.bo), d);
-    if (!parallelResidual) addInPlace(x, xo, n * d);
-
-    // feed-forward: x += W2 (silu(W1 xn) ⊙ W3 xn), or W2 gelu(W1 xn + b1) + b2; in parallel with attention for NeoX
-    for (let t = 0; t < n; t++) normalize(fn + <usize>t * dRow, x + <usize>t * dRow, layerSlot(l, L.ffnNorm), layerSlot(l, L.ffnNormBias));
-    input(fn, d, n);
-    project(h1, layerSlot(l, L.w1), hidden);
-    for (let t = 0; t < n; t++) addBias(h1 + <usize>t * hRow, layerSlot(l, L.b1), hidden);
-    if (activation == A.SWIGLU) {
-      project(h3, layerSlot(l, L.w3), hidden);
-      swiglu(h1, h3, n * hidden);
-    } else gelu(h1, n * hidden, activation == A.GELU_TANH);
-    input(h1, hidden, n);
-    project(fo, layerSlot(l, L.w2), d);
-    for (let t = 0; t < n; t++) addBias(fo + <usize>t * dRow, layerSlot(l, L.b2), d);
-    if (parallelResidual) addInPlace(x, xo, n * d);
-    addInPlace(x, fo, n * d);
   }
   if (wantLogits) {
-    const last = x + <usize>(n - 1) * dRow;
-    normalize(last, last, finalNorm, finalNormBias);
-    input(last, d, 1);
+    normalize(out, out, finalNorm, finalNormBias);
+    input(out, dim, 1);
     project(logits, classifier, vocab);
   }
   pos += n;
