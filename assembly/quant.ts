@@ -466,3 +466,43 @@ export function dequantizeRowQ4(out: usize, w: usize, rows: i32, r: i32, cols: i
     }
   }
 }
+
+/**
+ * The bench's integer probe: `iterations` rounds of eight independent i32x4.dot_i16x8_s, each added into
+ * its own accumulator — the multiply and add every SIMD Q8_0/Q4_0 kernel here is made of, with no loads —
+ * so the bench can set the kernels' multiply-adds per second against what this engine and CPU give at most
+ * (8 per dot). One operand changes every round so nothing can be hoisted; the checksum keeps the work.
+ */
+export function dotPeak(iterations: i32, seed: i32): i32 {
+  if (!ASC_FEATURE_SIMD) return 0; // the scalar build has no dot product to measure
+  else {
+    let w = i16x8.splat(<i16>seed);
+    const one = i16x8.splat(1);
+    const x0 = i16x8.splat(<i16>(seed + 1));
+    const x1 = i16x8.splat(<i16>(seed + 2));
+    const x2 = i16x8.splat(<i16>(seed + 3));
+    const x3 = i16x8.splat(<i16>(seed + 4));
+    let a0 = i32x4.splat(0);
+    let a1 = a0;
+    let a2 = a0;
+    let a3 = a0;
+    let a4 = a0;
+    let a5 = a0;
+    let a6 = a0;
+    let a7 = a0;
+    for (let i = 0; i < iterations; i++) {
+      const v = i16x8.add(w, one);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(w, x0));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(w, x1));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(w, x2));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(w, x3));
+      a4 = i32x4.add(a4, i32x4.dot_i16x8_s(v, x0));
+      a5 = i32x4.add(a5, i32x4.dot_i16x8_s(v, x1));
+      a6 = i32x4.add(a6, i32x4.dot_i16x8_s(v, x2));
+      a7 = i32x4.add(a7, i32x4.dot_i16x8_s(v, x3));
+      w = i16x8.add(v, one);
+    }
+    const s = i32x4.add(i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3)), i32x4.add(i32x4.add(a4, a5), i32x4.add(a6, a7)));
+    return i32x4.extract_lane(s, 0); // the lanes are equal: every operand is a splat
+  }
+}

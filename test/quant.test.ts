@@ -22,6 +22,7 @@ interface Kernels {
   matmulQ8(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number, pk: number): void;
   packQ8(pk: number, xq: number, cols: number): void;
   matmulQ4(out: number, w: number, rows: number, xq: number, xs: number, cols: number, group: number, n: number): void;
+  dotPeak(iterations: number, seed: number): number;
 }
 
 const f = Math.fround;
@@ -113,6 +114,27 @@ describe.each(BUILDS)("Q8_0 kernels (%s)", (build) => {
       k.matmulQ8(outAt, wAt, rows, xqAt, xsAt, cols, group, 1, pkAt);
       expect(got()).toEqual(Array.from(want.out));
     }
+  });
+});
+
+describe("the bench's integer probe", () => {
+  it("does every dot product it counts: its checksum equals the sum computed here (SIMD), and the scalar build has none", async () => {
+    const simd = await kernels("simd");
+    // per round i: w = seed + 2i and v = w + 1 (i16), each dotted with x_k = seed + 1 … seed + 4; a dot of splats is 2·w·x per lane
+    const model = (iterations: number, seed: number) => {
+      let sum = 0;
+      for (let i = 0; i < iterations; i++) {
+        const w = ((((seed + 2 * i) << 16) >> 16) | 0);
+        const v = ((((w + 1) << 16) >> 16) | 0);
+        for (let k = 1; k <= 4; k++) {
+          const x = ((((seed + k) << 16) >> 16) | 0);
+          sum = (sum + 2 * Math.imul(w, x) + 2 * Math.imul(v, x)) | 0;
+        }
+      }
+      return sum;
+    };
+    for (const [iterations, seed] of [[1, 3], [7, -5], [40_000, 123]]) expect(simd.dotPeak(iterations, seed), `${iterations} rounds, seed ${seed}`).toBe(model(iterations, seed));
+    expect((await kernels("scalar")).dotPeak(1000, 3)).toBe(0);
   });
 });
 

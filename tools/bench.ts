@@ -10,8 +10,9 @@
  * median of the per-run ratios. The llama2.c programs run on checkpoints written from the same model
  * (tools/bench/peers.ts). Each round also measures the memory probe (tools/bench/probe.ts): a sequential
  * read in WebAssembly, and the classifier matvec; each variant's weight bytes per token × tok/s is its
- * effective bandwidth, reported against the probe's. Prefill: a `prompt`-token prompt in blocks of
- * `prefill-block` tokens. Writes JSON, a table, and a PNG chart of tok/s against position.
+ * effective bandwidth, reported against the probe's; an integer probe sets the Q8_0 kernel's multiply-adds
+ * per second against WebAssembly's i16 dot product alone. Prefill: a `prompt`-token prompt in blocks of
+ * `prefill-block` tokens, the median of five prefills per round. Writes JSON, a table, and a PNG chart of tok/s against position.
  */
 import { writeFileAtomic } from "../host/core/files.ts";
 import { cpus } from "node:os";
@@ -25,7 +26,7 @@ import { formatBytes } from "../host/core/format.ts";
 import { slimify } from "./convert/slimify.ts";
 import { lowerModel } from "./convert/lower.ts";
 import { findPeersDir, preparePeers, timePeer, type Peers } from "./bench/peers.ts";
-import { createProbe } from "./bench/probe.ts";
+import { createProbe, Q8_MAX_INPUTS } from "./bench/probe.ts";
 import { chartSvg, writeChart } from "./bench/chart.ts";
 
 type Weights = "f32" | "q8_0";
@@ -47,6 +48,7 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const now = () => Number(process.hrtime.bigint()) / 1e9;
+const PREFILL_CALLS = 5;
 const log = (s: string) => process.stderr.write(s);
 
 /** Bytes of weights one decode step reads: every layer matrix, norms and the classifier (one embedding row is negligible). */
@@ -174,22 +176,34 @@ async function main(): Promise<void> {
   const probeRead: number[] = []; // a read of one step's weights
   const probeReadMatrix: number[] = []; // a read of the classifier's size
   const probeMatvec: number[] = [];
+  const dotPeak: number[] = []; // GMAC/s of i32x4.dot_i16x8_s alone
+  const q8One: number[] = []; // GMAC/s of the Q8_0 kernel in cache, one input (decode)
+  const q8Block: number[] = []; // and a prefill block of inputs
+  const q8BlockInputs = Math.min(prefillBlock, Q8_MAX_INPUTS);
   const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919 + 3) % config.vocabSize);
   for (let r = 0; r < runs; r++) {
     probeRead.push(probe.read(stepBytes, 5));
     probeReadMatrix.push(probe.read(probe.matvecBytes, 5));
     probeMatvec.push(probe.matvec(5));
-    log(`run ${r + 1}/${runs}: probe ${probeRead.at(-1)!.toFixed(1)} GB/s read of ${(stepBytes / 2 ** 20).toFixed(0)} MiB, ${probeReadMatrix.at(-1)!.toFixed(1)} GB/s of ${(probe.matvecBytes / 2 ** 20).toFixed(0)} MiB, classifier matvec ${probeMatvec.at(-1)!.toFixed(1)} GB/s\n`);
+    dotPeak.push(probe.dotPeak(5));
+    q8One.push(probe.q8Matmul(1, 5));
+    q8Block.push(probe.q8Matmul(q8BlockInputs, 5));
+    log(`run ${r + 1}/${runs}: probe ${probeRead.at(-1)!.toFixed(1)} GB/s read of ${(stepBytes / 2 ** 20).toFixed(0)} MiB, ${probeReadMatrix.at(-1)!.toFixed(1)} GB/s of ${(probe.matvecBytes / 2 ** 20).toFixed(0)} MiB, classifier matvec ${probeMatvec.at(-1)!.toFixed(1)} GB/s; i16 dot ${dotPeak.at(-1)!.toFixed(1)} GMAC/s, q8_0 kernel ${q8One.at(-1)!.toFixed(1)} (1 input) / ${q8Block.at(-1)!.toFixed(1)} (${q8BlockInputs})\n`);
     for (const s of systems) {
       const n = s.maxPosition + steps;
       const t = s.decoder ? timeDecoder(s.decoder, n) : await timePeer(s.peer!, peers!, n);
       finish.get(s.name)!.push(t);
       let line = `  ${s.name.padEnd(32)} ${positionsOf(s).map((p) => `${p}: ${rateAt(t, win(p), steps).toFixed(1)}`).join("  ")}`;
       if (s.decoder) {
-        s.decoder.reset();
-        const t0 = now();
-        s.decoder.prefill(prompt);
-        const rate = promptTokens / (now() - t0);
+        // one prefill takes tens of milliseconds: the run's rate is the median of PREFILL_CALLS of them
+        const rate = median(
+          Array.from({ length: PREFILL_CALLS }, () => {
+            s.decoder!.reset();
+            const t0 = now();
+            s.decoder!.prefill(prompt);
+            return promptTokens / (now() - t0);
+          }),
+        );
         if (!prefill.has(s.name)) prefill.set(s.name, []);
         prefill.get(s.name)!.push(rate);
         line += `  · prefill ${promptTokens}: ${rate.toFixed(1)}`;
@@ -223,6 +237,8 @@ async function main(): Promise<void> {
   lines.push(`arena at ctx ${config.seqLen}: ${[...slimedge.values()].filter((s) => s.build === builds[0]).map((s) => `${s.mode} ${s.weights} ${formatBytes(s.decoder!.plan.totalBytes)}`).join(" · ")}`);
   lines.push(`probe: sequential WASM read of one step's weights (${(stepBytes / 2 ** 20).toFixed(0)} MiB) ${read.toFixed(1)} GB/s — the "of probe" column; of the classifier's ${(probe.matvecBytes / 2 ** 20).toFixed(0)} MiB ${readMatrix.toFixed(1)} GB/s`);
   lines.push(`largest matvec: classifier 32000×288 f32, streaming layout, ${matvec.toFixed(1)} GB/s = ${matvecOverRead.toFixed(2)} of a read of its size (paired, target ≥ 0.80)`);
+  const ofPeak = (xs: number[]) => median(xs.map((g, i) => g / dotPeak[i])).toFixed(2);
+  lines.push(`integer probe: i32x4.dot_i16x8_s alone ${median(dotPeak).toFixed(1)} GMAC/s; the q8_0 kernel on a 768×288 matrix in cache ${median(q8One).toFixed(1)} GMAC/s with 1 input (${ofPeak(q8One)} of it), ${median(q8Block).toFixed(1)} with ${q8BlockInputs} (${ofPeak(q8Block)})`);
 
   const get = (key: string) => slimedge.get(key);
   const peer = (name: string) => peerSystems.find((p) => p.peer!.name === name);
@@ -276,7 +292,11 @@ async function main(): Promise<void> {
 
   const result = {
     shape: config, cpu, cpus: cpus().length, node: process.version, steps, runs, prefillBlock, promptTokens,
-    probe: { stepBytes, readGBs: read, classifierReadGBs: readMatrix, classifierMatvecGBs: matvec, matvecOverRead, runs: { read: probeRead, readMatrix: probeReadMatrix, matvec: probeMatvec } },
+    probe: {
+      stepBytes, readGBs: read, classifierReadGBs: readMatrix, classifierMatvecGBs: matvec, matvecOverRead,
+      dotPeakGMACs: median(dotPeak), q8KernelGMACs: { one: median(q8One), block: median(q8Block), blockInputs: q8BlockInputs },
+      runs: { read: probeRead, readMatrix: probeReadMatrix, matvec: probeMatvec, dotPeak, q8One, q8Block },
+    },
     systems: systems.map((s) => ({
       name: s.name, kind: s.kind, build: s.build, weights: s.weights, mode: s.mode, weightBytesPerToken: s.weightBytes,
       tokensPerSecond: Object.fromEntries(positionsOf(s).map((p) => [p, tps(s, p)])),
