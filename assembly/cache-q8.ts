@@ -3,13 +3,15 @@
 // so a row is never dequantized into memory: rotation, dot products and mixes run on the int8 values
 // converted four at a time.
 
+import { roundToInt } from "./quant";
+
 /** Stores x (n,) as a Q8 row at dst: n int8 values, then the f32 scale max|x| / 127 (round half to even). */
 export function storeRowQ8(dst: usize, x: usize, n: i32): void {
   let amax: f32 = 0;
   for (let j = 0; j < n; j++) amax = Mathf.max(amax, Mathf.abs(load<f32>(x + (<usize>j << 2))));
   const scale: f32 = amax / 127.0;
   const inv: f32 = scale != 0 ? 1.0 / scale : 0;
-  for (let j = 0; j < n; j++) store<i8>(dst + <usize>j, <i8><i32>nearest<f32>(load<f32>(x + (<usize>j << 2)) * inv));
+  for (let j = 0; j < n; j++) store<i8>(dst + <usize>j, <i8>roundToInt(load<f32>(x + (<usize>j << 2)) * inv));
   store<f32>(dst + <usize>n, scale);
 }
 

@@ -13,10 +13,29 @@
 // buffer of their own. The integers are the same as the plain loop's, so the results are bit for bit
 // equal (ARCHITECTURE.md, "Weight layout").
 
+/**
+ * nearest<f32>(v) as an i32, rounding half to even, for |v| < 2^22 (a quantizer's |v| ≤ 127): adding
+ * 1.5·2^23 moves v where f32 values are one apart, so the addition itself rounds (half to even, the
+ * offset being even) and the integer is the sum's bits minus the offset's. The same integers as
+ * nearest and a conversion, without either: a rounding instruction and a saturating conversion cost
+ * several instructions in some engines and a libm call in others.
+ */
+// @ts-ignore: decorator
+@inline export function roundToInt(v: f32): i32 {
+  return reinterpret<i32>(v + 12582912.0) - 0x4b400000;
+}
+
+/** roundToInt on four f32 lanes. */
+// @ts-ignore: decorator
+@inline function roundToInt4(v: v128): v128 {
+  const offset = f32x4.splat(12582912.0);
+  return i32x4.sub(f32x4.add(v, offset), offset);
+}
+
 /** Quantizes x (n,) to int8 groups: q (n,) and scales (n/group,), scale = max|x| / 127 per group, rounding half to even. */
 export function quantizeQ8(q: usize, scales: usize, x: usize, n: i32, group: i32): void {
   if (ASC_FEATURE_SIMD && (group & 15) == 0) {
-    // the same values: max is exact in any order, and f32x4.nearest rounds half to even like nearest<f32>
+    // the same values: max is exact in any order, and roundToInt4 rounds each lane as roundToInt does
     for (let g = 0; g < n; g += group) {
       const xg = x + (<usize>g << 2);
       const end = xg + (<usize>group << 2);
@@ -28,10 +47,10 @@ export function quantizeQ8(q: usize, scales: usize, x: usize, n: i32, group: i32
       store<f32>(scales + (<usize>(g / group) << 2), scale);
       let d = q + <usize>g;
       for (let p = xg; p < end; p += 64) {
-        const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), inv)));
-        const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), inv)));
-        const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), inv)));
-        const e = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), inv)));
+        const a = roundToInt4(f32x4.mul(v128.load(p), inv));
+        const b = roundToInt4(f32x4.mul(v128.load(p, 16), inv));
+        const c = roundToInt4(f32x4.mul(v128.load(p, 32), inv));
+        const e = roundToInt4(f32x4.mul(v128.load(p, 48), inv));
         v128.store(d, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, e)));
         d += 16;
       }
@@ -44,7 +63,7 @@ export function quantizeQ8(q: usize, scales: usize, x: usize, n: i32, group: i32
     const scale: f32 = amax / 127.0;
     const inv: f32 = scale != 0 ? 1.0 / scale : 0;
     store<f32>(scales + (<usize>(g / group) << 2), scale);
-    for (let j = g; j < g + group; j++) store<i8>(q + <usize>j, <i8><i32>nearest<f32>(load<f32>(x + (<usize>j << 2)) * inv));
+    for (let j = g; j < g + group; j++) store<i8>(q + <usize>j, <i8>roundToInt(load<f32>(x + (<usize>j << 2)) * inv));
   }
 }
 
