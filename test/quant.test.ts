@@ -71,6 +71,21 @@ describe.each(BUILDS)("Q8_0 kernels (%s)", (build) => {
     expect([0.5, 1.5, 2.5, -0.5, -1.5].map(roundHalfEven)).toEqual([0, 2, 2, -0, -2]);
   });
 
+  it("rounds exact ties half to even, and quantizes an all-zero group to zeros with scale 0", () => {
+    // max |x| = 127 gives scale 1 and 1/scale 1, so every x·(1/scale) below is an exact tie
+    const ties = [127, 0.5, 1.5, 2.5, 3.5, -0.5, -1.5, -2.5, -3.5, 125.5, 126.5, -126.5, 64.5, -64.5, 7.5, -7.5];
+    const x = new Float32Array(64);
+    x.set([...ties, ...ties]);
+    const mem = k.memory.buffer;
+    new Float32Array(mem, 1 << 16, 64).set(x);
+    k.quantizeQ8((1 << 16) + 4096, (1 << 16) + 8192, 1 << 16, 64, 32);
+    const want = Array.from(x.subarray(0, 32), (v) => roundHalfEven(v) | 0); // -0 is 0 as an int8
+    expect(Array.from(new Int8Array(k.memory.buffer, (1 << 16) + 4096, 32))).toEqual(want);
+    expect(want.slice(0, 12)).toEqual([127, 0, 2, 2, 4, 0, -2, -2, -4, 126, 126, -126]);
+    expect(Array.from(new Int8Array(k.memory.buffer, (1 << 16) + 4096 + 32, 32))).toEqual(new Array(32).fill(0));
+    expect(Array.from(new Float32Array(k.memory.buffer, (1 << 16) + 8192, 2))).toEqual([1, 0]);
+  });
+
   it.each([
     [7, 64, 32],
     [33, 288, 32],
