@@ -191,7 +191,7 @@ async function main(): Promise<void> {
     log(`run ${r + 1}/${runs}: probe ${probeRead.at(-1)!.toFixed(1)} GB/s read of ${(stepBytes / 2 ** 20).toFixed(0)} MiB, ${probeReadMatrix.at(-1)!.toFixed(1)} GB/s of ${(probe.matvecBytes / 2 ** 20).toFixed(0)} MiB, classifier matvec ${probeMatvec.at(-1)!.toFixed(1)} GB/s; i16 dot ${dotPeak.at(-1)!.toFixed(1)} GMAC/s, q8_0 kernel ${q8One.at(-1)!.toFixed(1)} (1 input) / ${q8Block.at(-1)!.toFixed(1)} (${q8BlockInputs})\n`);
     for (const s of systems) {
       const n = s.maxPosition + steps;
-      const t = s.decoder ? timeDecoder(s.decoder, n) : await timePeer(s.peer!, peers!, n);
+      const t = s.decoder ? timeDecoder(s.decoder, n) : await timePeer(s.peer!, peers!, n, (why) => log(`  ${why}\n`));
       finish.get(s.name)!.push(t);
       let line = `  ${s.name.padEnd(32)} ${positionsOf(s).map((p) => `${p}: ${rateAt(t, win(p), steps).toFixed(1)}`).join("  ")}`;
       if (s.decoder) {

@@ -97,11 +97,29 @@ export function preparePeers(dir: string, model: Model, groupSize: number, log: 
   return { dir, programs, notes, work, files, cleanup: () => rmSync(work, { recursive: true, force: true }) };
 }
 
+/** Attempts at a peer that dies before its first token (below). */
+export const PEER_ATTEMPTS = 6;
+
 /**
  * Runs one peer for `steps` positions; returns the time (s, from spawn) at which each position finished,
- * or throws with the peer's own words when it fails or stops early.
+ * or throws with the peer's own words when it fails or stops early. node:wasi under Node 20 at times dies
+ * inside V8 (a fatal error in WebAssembly memory.grow) before the program prints anything: such a start is
+ * tried again, up to PEER_ATTEMPTS times, and `retried` hears of it; a run that printed tokens is never
+ * repeated, so no timing is chosen among several.
  */
-export function timePeer(p: PeerProgram, peers: Peers, steps: number): Promise<number[]> {
+export async function timePeer(p: PeerProgram, peers: Peers, steps: number, retried: (why: string) => void = () => {}): Promise<number[]> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await runPeer(p, peers, steps);
+    if (r.done.length >= steps) return r.done.slice(0, steps);
+    // V8's own words, without its native stack frames and Node's warnings
+    const said = r.stderr.split("\n").map((l) => l.replace(/^[#\s]+/, "").trim()).filter((l) => l !== "" && !/^\d+: 0x|ExperimentalWarning|--trace-warnings|^-+ Native stack/.test(l));
+    const why = `${p.name} printed ${r.done.length} of ${steps} tokens (exit ${r.code ?? r.signal}): ${said.slice(-2).join(" / ") || "no message"}`;
+    if (r.done.length > 0 || attempt >= PEER_ATTEMPTS) throw new Error(why);
+    retried(`${why}; starting it again (attempt ${attempt + 1} of ${PEER_ATTEMPTS})`);
+  }
+}
+
+function runPeer(p: PeerProgram, peers: Peers, steps: number): Promise<{ done: number[]; code: number | null; signal: string | null; stderr: string }> {
   const model = p.weights === "f32" ? peers.files.f32 : peers.files.q8;
   return new Promise((resolvePromise, reject) => {
     const t0 = process.hrtime.bigint();
@@ -114,10 +132,7 @@ export function timePeer(p: PeerProgram, peers: Peers, steps: number): Promise<n
     });
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     child.on("error", (e) => reject(new Error(`${p.name}: ${e.message}`)));
-    child.on("close", (code) => {
-      // node:wasi (Node 20) may die of a signal on its way out after the program returned; every token printed is what counts
-      if (done.length < steps) return reject(new Error(`${p.name} printed ${done.length} of ${steps} tokens (exit ${code}): ${stderr.trim().split("\n").slice(-2).join(" / ")}`));
-      resolvePromise(done.slice(0, steps));
-    });
+    // node:wasi (Node 20) may die of a signal on its way out after the program returned; every token printed is what counts
+    child.on("close", (code, signal) => resolvePromise({ done, code, signal, stderr }));
   });
 }
