@@ -35,4 +35,21 @@ describe("skip reasons", () => {
     ]);
     expect(skipSummary([])).toEqual([]);
   });
+
+  it("count tests a -t pattern left out on their own line, and still list a silent skip that matches it", () => {
+    const run = [
+      { file: "test/quant.test.ts", name: "Q8_0 kernels (simd) > quantizes activations" },
+      { file: "test/quant.test.ts", name: "Q8_0 kernels (scalar) > quantizes activations" },
+      { file: "test/quant.test.ts", name: "the bench's integer probe > does every dot product it counts" },
+      { file: "test/decoder.test.ts", name: "GQA > rotated keys — skipped: slim attention needs n_kv_heads == n_heads" },
+    ];
+    expect(skipSummary(run, /kernels \(simd\) quantizes/)).toEqual([
+      "skipped 2 tests:",
+      "    1 × no reason given: Q8_0 kernels (simd) > quantizes activations (test/quant.test.ts)",
+      "    1 × slim attention needs n_kv_heads == n_heads (test/decoder.test.ts)",
+      "none of them needs a package: they do not apply to their case",
+      "2 tests not selected by -t /kernels \\(simd\\) quantizes/",
+    ]);
+    expect(skipSummary(run.slice(0, 3), /no such test/)).toEqual(["3 tests not selected by -t /no such test/"]);
+  });
 });
