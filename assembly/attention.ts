@@ -154,7 +154,10 @@ export function fillRopeTable(table: usize, ctx: i32, headDim: i32, rotary: i32,
  */
 export const BLOCK: i32 = ROW_BLOCK;
 
-/** U (4 heads, dim) (+)= A (4 rows aRow apart, count) · R (count, dim): one walk over R serves four heads. */
+/**
+ * U (4 heads, dim) (+)= A (4 rows aRow apart, count) · R (count, dim): one walk over R serves four heads
+ * (the scalar build's loop too, so a board reads its cache rows once for four heads), then mixBlock1.
+ */
 function mixBlock4(u: usize, a0: usize, aRow: usize, rows: usize, rowBytes: usize, dim: i32, count: i32, first: bool): void {
   const uRow = <usize>dim << 2;
   let c = 0;
@@ -199,28 +202,12 @@ function mixBlock4(u: usize, a0: usize, aRow: usize, rows: usize, rowBytes: usiz
       v128.store(o + 2 * uRow, e2, 16);
       v128.store(o + 3 * uRow, e3, 16);
     }
-    for (; c + 4 <= dim; c += 4) {
-      const o = u + (<usize>c << 2);
-      let s0 = first ? f32x4.splat(0) : v128.load(o);
-      let s1 = first ? f32x4.splat(0) : v128.load(o + uRow);
-      let s2 = first ? f32x4.splat(0) : v128.load(o + 2 * uRow);
-      let s3 = first ? f32x4.splat(0) : v128.load(o + 3 * uRow);
-      let r = rows + (<usize>c << 2);
-      let a = a0;
-      for (let t = 0; t < count; t++) {
-        const kv = v128.load(r);
-        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a)), kv));
-        s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(a + aRow)), kv));
-        s2 = f32x4.add(s2, f32x4.mul(f32x4.splat(load<f32>(a + 2 * aRow)), kv));
-        s3 = f32x4.add(s3, f32x4.mul(f32x4.splat(load<f32>(a + 3 * aRow)), kv));
-        r += rowBytes;
-        a += 4;
-      }
-      v128.store(o, s0);
-      v128.store(o + uRow, s1);
-      v128.store(o + 2 * uRow, s2);
-      v128.store(o + 3 * uRow, s3);
+    // the columns left over (dim not a multiple of 8): head by head, the same sums in the same order
+    if (c < dim) {
+      const off = <usize>c << 2;
+      for (let h = 0; h < 4; h++) mixBlock1(u + <usize>h * uRow + off, a0 + <usize>h * aRow, rows + off, rowBytes, dim - c, count, first);
     }
+    return;
   }
   for (; c < dim; c++) {
     const o = u + (<usize>c << 2);
