@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { bytesToUnicode, GPT2_PATTERN, loadHfTokenizer, readHfTokenizer } from "../host/core/hf-tokenizer.ts";
 import { Utf8Stream } from "../host/core/tokenizer.ts";
 import { slimError } from "./helpers.ts";
+import { metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slimedge-hftok-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -108,6 +109,20 @@ describe("HfTokenizer.encode", () => {
     expect(pairs.tok.encode("the cat")).toEqual(tok.encode("the cat"));
     const ignore = tinyTokenizer(["t h", "Ġ th", "Ġth e"], {}, { ignore_merges: true, vocab: { ...tinyTokenizer([]).vocab, "Ġthe": 300, th: 301, "Ġth": 302 } });
     expect(ignore.tok.encode(" the")).toEqual([300]);
+  });
+});
+
+describe("one long word", () => {
+  // 130,000 characters with no space is one pre-token: its ids were once spread into push() as arguments
+  it("encodes a 130,000-character word, byte-level and Metaspace alike, without running out of stack", () => {
+    const ids = tok.encode("a".repeat(130_000));
+    expect(ids).toHaveLength(32_500);
+    expect(ids.every((i) => i === id("aaaa"))).toBe(true);
+    const llama = readHfTokenizer(JSON.stringify(metaspaceTokenizer({ merges: 20, style: "metaspace" }).json), "llama/tokenizer.json");
+    const word = "e".repeat(130_000);
+    const lids = llama.encode(word);
+    expect(lids.length).toBeGreaterThan(0);
+    expect(llama.decode(lids)).toBe(word);
   });
 });
 

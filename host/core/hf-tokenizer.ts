@@ -151,11 +151,11 @@ export class HfTokenizer {
       if (pre.type === "byte-level") {
         if (pre.addPrefixSpace && !s.startsWith(" ")) s = " " + s;
         const pieces = pre.useRegex ? (s.match(GPT2_PATTERN) ?? []) : [s];
-        for (const piece of pieces) ids.push(...this.encodePiece(piece));
+        for (const piece of pieces) appendIds(ids, this.encodePiece(piece));
       } else {
         s = s.replaceAll(" ", METASPACE);
         if (pre.prepend === "unconditional" || (!s.startsWith(METASPACE) && (pre.prepend === "always" || (pre.prepend === "first" && index === 0)))) s = METASPACE + s;
-        for (const word of pre.split ? s.split(/(?=\u2581)/u) : [s]) if (word) ids.push(...this.encodePiece(word));
+        for (const word of pre.split ? s.split(/(?=\u2581)/u) : [s]) if (word) appendIds(ids, this.encodePiece(word));
       }
     });
     return ids;
@@ -262,6 +262,11 @@ export class HfTokenizer {
     const v = this.vocabSize;
     return mergeByRank(ids, (a, b) => this.pairs.get(a * v + b), (a, b) => this.mergeResults[this.pairs.get(a * v + b)!]);
   }
+}
+
+/** Appends one by one: `push(...more)` passes every id as an argument, past the stack for one long word. */
+function appendIds(ids: number[], more: readonly number[]): void {
+  for (const id of more) ids.push(id);
 }
 
 // ---------------------------------------------------------------------------------------------
