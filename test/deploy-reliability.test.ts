@@ -3,15 +3,17 @@
  * (control characters, `//`, trailing `/`, `..`) never touch files next to the intended one; concurrent deploys
  * to one directory always leave `current` naming a complete release that passes `sha256sum -c`; rollback checks
  * the sums before switching; the board lock is broken only when its holder is gone; a build folder's symbolic
- * link is never followed; a new host key is recorded only after the server proved it and the login completed.
+ * link is never followed; a new host key is recorded only after the server proved it and the login completed;
+ * a directory holding what slimedge did not make (a home directory's own `releases/`, a symbolic link) is
+ * refused or left byte for byte, and pruning deletes only the release folders the ledger recorded.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SlimError } from "../host/core/errors.ts";
-import { type Artifact, MANIFEST, deployRelease, readArtifact, rollbackRelease, withBoard } from "../host/ship/deploy/release.ts";
+import { type Artifact, LEDGER, LEDGER_HEADER, MANIFEST, deployRelease, readArtifact, rollbackRelease, withBoard } from "../host/ship/deploy/release.ts";
 import { parseRemoteDir } from "../host/ship/deploy/remote-dir.ts";
 import { readInventory } from "../host/ship/deploy/fleet.ts";
 import { parseTarget } from "../host/ship/deploy/ssh.ts";
@@ -115,7 +117,7 @@ describe.skipIf(missing)(`deploys that must not lose anything${missing ? ` — S
     check();
     expect(readdirSync(base).sort()).toEqual(["b5", "b5-neighbour", "keep.txt", "x"]);
     expect(readdirSync(join(base, "x"))).toEqual(["keep"]);
-    expect(readdirSync(join(base, "b5")).sort()).toEqual(["current", "notes.txt", "previous", "releases"]);
+    expect(readdirSync(join(base, "b5")).sort()).toEqual([".slimedge-releases", "current", "notes.txt", "previous", "releases"]);
     expect(sha256c(join(base, "b5"))).toBe(0);
   });
 
@@ -210,6 +212,109 @@ describe.skipIf(missing)(`deploys that must not lose anything${missing ? ` — S
     const r = await cli(args(lab.clientKey));
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(fresh, "utf8").trim().split("\n")).toHaveLength(1);
+  });
+});
+
+/** Every file and link under `dir` with its bytes (or link target): a snapshot to compare byte for byte. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      const r = rel ? `${rel}/${n}` : n;
+      const st = lstatSync(p);
+      if (st.isSymbolicLink()) out[r] = `-> ${readlinkSync(p)}`;
+      else if (st.isDirectory()) {
+        out[`${r}/`] = "dir";
+        walk(p, r);
+      } else out[r] = readFileSync(p).toString("base64");
+    }
+  };
+  walk(dir, "");
+  return out;
+}
+const ledgerIds = (dir: string) => {
+  const lines = readFileSync(join(dir, LEDGER), "utf8").trim().split("\n");
+  expect(lines[0]).toBe(LEDGER_HEADER);
+  return lines.slice(1);
+};
+
+describe.skipIf(missing)(`a remote directory holding what slimedge did not make${missing ? ` — SKIPPED: ${missing}` : ""}`, () => {
+  it("refuses a first deploy into a home directory whose own releases/ holds files, and writes nothing there", async () => {
+    const home = join(work, "home");
+    plant(home, ["releases/v1.0/notes.txt", "releases/changelog.md", "notes.txt"]);
+    const before = snapshot(home);
+    expectOneLine(await cli(deployArgs(folders[0], home)), 1, new RegExp(`^slimedge: ${home}/releases holds files slimedge did not create \\(no \\.slimedge-releases ledger\\); choose another --remote-dir$`));
+    expect(snapshot(home)).toEqual(before); // no ledger, no current, no lock, nothing deleted
+    // current or previous left by something else count as foreign too, even with releases/ empty
+    const other = join(work, "other");
+    mkdirSync(join(other, "releases"), { recursive: true });
+    symlinkSync("releases", join(other, "current"));
+    const was = snapshot(other);
+    expectOneLine(await cli(deployArgs(folders[0], other)), 1, /other\/releases holds files slimedge did not create/);
+    expect(snapshot(other)).toEqual(was);
+  });
+
+  it("refuses a releases/ (or a remote dir) that is a symbolic link, and the folder it points at survives byte for byte", async () => {
+    const victim = join(work, "victim");
+    plant(victim, ["a.txt", "v1.0/notes.txt", "0123456789ab/MANIFEST.sha256"]);
+    const before = snapshot(victim);
+    // first deploy: the link is refused whatever it holds
+    const fresh = join(work, "linked-fresh");
+    mkdirSync(fresh, { recursive: true });
+    symlinkSync(victim, join(fresh, "releases"));
+    expectOneLine(await cli(deployArgs(folders[0], fresh)), 1, new RegExp(`^slimedge: ${fresh}/releases is a symbolic link; slimedge will not write or delete through it$`));
+    // a directory slimedge deployed to, whose releases/ was later replaced by a link
+    const used = join(work, "linked-used");
+    for (const f of folders.slice(0, 2)) expect((await cli(deployArgs(f, used))).code).toBe(0);
+    rmSync(join(used, "releases"), { recursive: true });
+    symlinkSync(victim, join(used, "releases"));
+    expectOneLine(await cli(deployArgs(folders[2], used)), 1, /linked-used\/releases is a symbolic link; slimedge will not write or delete through it/);
+    expectOneLine(await cli(["rollback", "--host", `${lab.user}@127.0.0.1:${pi.port}`, "--key", lab.clientKey, "--known-hosts", knownHosts, "--remote-dir", used]), 1, /releases is a symbolic link/);
+    // the remote directory itself a link
+    const alias = join(work, "alias");
+    symlinkSync(victim, alias);
+    expectOneLine(await cli(deployArgs(folders[0], alias)), 1, new RegExp(`^slimedge: ${alias} is a symbolic link; slimedge will not write or delete through it$`));
+    expect(snapshot(victim)).toEqual(before);
+  });
+
+  it("prunes only the releases its ledger recorded: foreign files, links and unrecorded folders in releases/ survive", async () => {
+    const dir = join(work, "mixed");
+    const victim = join(work, "mixed-victim");
+    plant(victim, ["precious.txt", "sub/deep.txt"]);
+    const victimBefore = snapshot(victim);
+    expect((await cli(deployArgs(folders[0], dir))).code).toBe(0);
+    expect(ledgerIds(dir)).toEqual([artifacts[0].id]);
+    // planted after the first deploy: a file, a folder, a folder named like a release id, a link to a folder
+    // with a recorded id, and a link with the toolkit's own temporary prefix
+    plant(join(dir, "releases"), ["notes.txt", "v1.0/changelog.md", "fedcba987654/MANIFEST.sha256"]);
+    symlinkSync(victim, join(dir, "releases", "aaaaaaaaaaaa"));
+    symlinkSync(victim, join(dir, "releases", ".tmp-evil"));
+    writeFileSync(join(dir, LEDGER), `${LEDGER_HEADER}\naaaaaaaaaaaa\n${artifacts[0].id}\n../../mixed-victim\n`);
+    const foreign = Object.fromEntries(Object.entries(snapshot(join(dir, "releases"))).filter(([k]) => !k.startsWith(artifacts[0].id)));
+    for (const f of folders) {
+      const r = await cli(deployArgs(f, dir));
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(readlinkSync(join(dir, "current"))).toBe(`releases/${artifacts[3].id}`);
+    expect(readlinkSync(join(dir, "previous"))).toBe(`releases/${artifacts[2].id}`);
+    const after = snapshot(join(dir, "releases"));
+    for (const [k, v] of Object.entries(foreign)) expect(after[k], k).toBe(v);
+    // the toolkit's own older releases are gone, and only they
+    for (const a of artifacts.slice(0, 2)) expect(existsSync(join(dir, "releases", a.id)), a.id).toBe(false);
+    expect(readdirSync(join(dir, "releases")).sort()).toEqual([".tmp-evil", "aaaaaaaaaaaa", artifacts[2].id, artifacts[3].id, "fedcba987654", "notes.txt", "v1.0"].sort());
+    expect(ledgerIds(dir)).toEqual([artifacts[2].id, artifacts[3].id]);
+    expect(snapshot(victim)).toEqual(victimBefore);
+    expect(sha256c(dir)).toBe(0);
+  });
+
+  it("refuses to replace a folder named like the release that its ledger did not record", async () => {
+    const dir = join(work, "unrecorded");
+    expect((await cli(deployArgs(folders[0], dir))).code).toBe(0);
+    plant(join(dir, "releases"), [`${artifacts[1].id}/mine.txt`]);
+    expectOneLine(await cli(deployArgs(folders[1], dir)), 1, new RegExp(`unrecorded/releases/${artifacts[1].id} is not in the \\.slimedge-releases ledger`));
+    expect(readFileSync(join(dir, "releases", artifacts[1].id, "mine.txt"), "utf8")).toBe(`keep ${artifacts[1].id}/mine.txt`);
+    expect(readlinkSync(join(dir, "current"))).toBe(`releases/${artifacts[0].id}`);
   });
 });
 

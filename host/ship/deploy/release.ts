@@ -7,8 +7,14 @@
  *   releases/<id>/            one complete release: the artifact files, run-wasi.mjs, MANIFEST.sha256
  *   releases/.tmp-<id>-<r>/   an upload in progress; removed by the next deploy if it never finished
  *   current  -> releases/<id> what runs; replaced by rename (a uniquely named new link renamed over it)
- *   previous -> releases/<id> what `slimedge rollback` returns to; kept, everything older is removed
+ *   previous -> releases/<id> what `slimedge rollback` returns to; kept, older releases it recorded are removed
+ *   .slimedge-releases        the ledger: "# slimedge releases v1", then the release ids it created, in order
  *   .lock/owner               held by one deploy or rollback at a time (pid on the board, who, since when)
+ *
+ * Only what the toolkit made is ever deleted: release folders whose id is in the ledger (real directories,
+ * never through a link), and its own temporary names. A first deploy into a directory whose `releases` holds
+ * anything, or that has `current`/`previous`, is refused before anything is written; so is a `releases`
+ * (or the directory itself) that is a symbolic link.
  *
  * <id> is the first 12 hex digits of the sha256 of MANIFEST.sha256 (`sha256sum` lines, sorted by name), so
  * the same files are the same release on every board. Nothing under `current` or `previous` is written
@@ -207,6 +213,33 @@ const VERIFY = `verify() (
   done < ${MANIFEST}
 )`;
 
+/**
+ * The ledger (ARCHITECTURE.md, "Deploy"; the same convention as the Ansible export): `<dir>/.slimedge-releases`,
+ * its first line `LEDGER_HEADER`, then one release id per line in the order they were deployed. It marks the
+ * directory as the toolkit's and names the only release folders pruning may delete.
+ */
+export const LEDGER = ".slimedge-releases";
+export const LEDGER_HEADER = "# slimedge releases v1";
+/** A case pattern matching exactly a release id: 12 lower-case hex digits. */
+const ID_PATTERN = "[0-9a-f]".repeat(12);
+
+/** The one line for a path the toolkit would write or delete through a symbolic link. */
+const linkRefusal = (path: string): string => `${path} is a symbolic link; slimedge will not write or delete through it`;
+
+/** The one line for a first deploy into a directory holding what slimedge did not make. */
+const foreignRefusal = (dir: string): string => `${dir}/releases holds files slimedge did not create (no ${LEDGER} ledger); choose another --remote-dir`;
+
+/**
+ * Shell function `ledger_write TOKEN`: reads the new ledger's ids (one a line) on stdin and replaces the
+ * ledger atomically: a temporary file in the directory, then `mv -f` over the ledger.
+ */
+const LEDGER_WRITE = `ledger_write() {
+  { echo ${shellQuote(LEDGER_HEADER)}; cat; } > ${LEDGER}.tmp-"$1" && mv -f -- ${LEDGER}.tmp-"$1" ${LEDGER}
+}`;
+
+/** Shell: the ledger's ids, one a line (lines that are not an id are left out). */
+const LEDGER_IDS = `tail -n +2 ${LEDGER} | while read -r id; do case "$id" in ${ID_PATTERN}) echo "$id" ;; esac; done`;
+
 /** How long a lock held by a live process is waited for before the deploy says who holds it. */
 export const LOCK_WAIT_SECONDS = 600;
 
@@ -220,7 +253,8 @@ async function takeLock(s: SshSession, dir: RemoteDir, onWait?: (owner: string) 
   const token = randomBytes(6).toString("hex");
   const who = `${userInfo().username}@${hostname()}`.replace(/[^A-Za-z0-9._@-]/g, "_");
   const script = `dir=${dir.word}
-mkdir -p -- "$dir/releases" || exit 3
+if [ -L "$dir" ]; then echo ${shellQuote(linkRefusal(dir.path))} >&2; exit 5; fi
+mkdir -p -- "$dir" || exit 3
 cd -- "$dir" || exit 3
 mine() { [ "$(sed -n 's/^token=//p' .lock/owner 2>/dev/null)" = ${token} ]; }
 alive() { kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ] || ps -p "$1" >/dev/null 2>&1; }
@@ -260,6 +294,7 @@ read -r _ || true
     (line) => line === "locked",
     (r) => {
       if (r.code === 3) return `cannot use ${dir.path} on ${s.name}: ${lastLine(r.stderr) || "mkdir or cd failed"}`;
+      if (r.code === 5) return linkRefusal(dir.path);
       if (r.code === 4) return `${dir.path} on ${s.name} stayed locked for ${LOCK_WAIT_SECONDS} s by another deploy (${waitingFor.trim()}); if none is running, remove ${dir.path}/.lock there`;
       return `could not lock ${dir.path} on ${s.name}: ${lastLine(r.stderr) || `the lock script exited with ${r.code}`}`;
     },
@@ -287,6 +322,10 @@ async function underLock<T>(s: SshSession, dir: RemoteDir, work: () => Promise<T
 }
 
 interface Probe {
+  /** Why the directory is not the toolkit's to write in (one line), or null. */
+  refusal: string | null;
+  /** Whether the ledger is there (a later deploy) or not (the first, into an empty or new directory). */
+  ledger: boolean;
   runtimeBin: string | null;
   nodeVersion: string | null;
   haveSha256: boolean;
@@ -302,6 +341,17 @@ async function probe(s: SshSession, dir: RemoteDir, runtime: SshRuntime, id: str
   const r = await s.sh(`set -e
 ${SUM256}
 cd -- ${dir.word}
+for p in releases ${LEDGER} releases/${id}; do if [ -L "$p" ]; then echo "link=$p"; exit 0; fi; done
+if [ -e ${LEDGER} ]; then
+  if [ ! -f ${LEDGER} ] || [ "$(head -n 1 ${LEDGER})" != ${shellQuote(LEDGER_HEADER)} ]; then echo bad-ledger=yes; exit 0; fi
+  echo ledger=yes
+  for p in current previous; do if [ -e "$p" ] && [ ! -L "$p" ]; then echo "not-link=$p"; exit 0; fi; done
+  if [ -e releases ] && [ ! -d releases ]; then echo "not-dir=releases"; exit 0; fi
+  if [ -e releases/${id} ] && ! ${LEDGER_IDS} | grep -qx ${id}; then echo "unrecorded=releases/${id}"; exit 0; fi
+else
+  if [ -e releases ] && { [ ! -d releases ] || [ -n "$(ls -A releases)" ]; }; then echo foreign=yes; exit 0; fi
+  if [ -e current ] || [ -L current ] || [ -e previous ] || [ -L previous ]; then echo foreign=yes; exit 0; fi
+fi
 rt=
 for p in ${candidates}; do if [ -n "$p" ] && [ -x "$p" ]; then rt=$p; break; fi; done
 printf 'runtime=%s\n' "$rt" | tr -d '\r'
@@ -312,13 +362,30 @@ if command -v sha256sum >/dev/null 2>&1 || command -v shasum >/dev/null 2>&1; th
   if [ -f releases/${id}/${MANIFEST} ]; then echo "have-hash=$(sum256 releases/${id}/${MANIFEST} | cut -c1-64)"; fi
 fi
 stale=0
-for d in releases/.tmp-*; do if [ -e "$d" ]; then rm -rf -- "$d"; stale=$((stale + 1)); fi; done
-rm -f -- .current.tmp-* .previous.tmp-*
+if [ -f ${LEDGER} ]; then
+  for d in releases/.tmp-*; do if [ -e "$d" ] && [ ! -L "$d" ]; then rm -rf -- "$d"; stale=$((stale + 1)); fi; done
+  rm -f -- .current.tmp-* .previous.tmp-* ${LEDGER}.tmp-*
+fi
 echo "stale=$stale"
 `);
   if (r.code !== 0) fail(DEPLOY_ERROR, `cannot use ${dir.path} on ${s.name}: ${lastLine(r.stderr) || `the setup script exited with ${r.code}`}`);
   const v = Object.fromEntries(r.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  const refusal = v.link
+    ? linkRefusal(`${dir.path}/${v.link}`)
+    : v.foreign
+      ? foreignRefusal(dir.path)
+      : v["bad-ledger"]
+        ? `${dir.path}/${LEDGER} is not a slimedge ledger (its first line is not "${LEDGER_HEADER}"); choose another --remote-dir`
+        : v["not-link"]
+          ? `${dir.path}/${v["not-link"]} is not a symbolic link slimedge made; slimedge will not replace it`
+          : v["not-dir"]
+            ? `${dir.path}/releases is not a directory; choose another --remote-dir`
+            : v.unrecorded
+              ? `${dir.path}/${v.unrecorded} is not in the ${LEDGER} ledger; slimedge will not replace what it did not create`
+              : null;
   return {
+    refusal,
+    ledger: v.ledger === "yes",
     runtimeBin: v.runtime || null,
     nodeVersion: v.node || null,
     haveSha256: v.sha256 === "yes",
@@ -389,6 +456,7 @@ export async function deployRelease(s: SshSession, artifact: Artifact, remoteDir
 async function deployLocked(s: SshSession, artifact: Artifact, dir: RemoteDir, runtime: SshRuntime, step: (what: string) => void, progress: DeployProgress): Promise<ReleaseResult> {
   step(`checking ${dir.path} and ${runtime}`);
   const p = await probe(s, dir, runtime, artifact.id);
+  if (p.refusal) fail(DEPLOY_ERROR, p.refusal);
   if (!p.runtimeBin) fail(DEPLOY_ERROR, `${runtime} is not installed on ${s.name}: ${RUNTIMES[runtime].install}, or pick --runtime ${runtime === "node" ? "wasmtime" : "node"}`);
   if (runtime === "node") {
     const major = Number(/^v(\d+)/.exec(p.nodeVersion ?? "")?.[1] ?? 0);
@@ -407,6 +475,19 @@ async function deployLocked(s: SshSession, artifact: Artifact, dir: RemoteDir, r
     step(`checking the copy of ${artifact.id} already on the board`);
     reuse = (await mismatches(s, `${dir.word}/${release}`, artifact.files)).length === 0;
   }
+  // The id goes into the ledger before its folder can exist (a crash leaves an id without one: pruning drops it).
+  step(`recording ${artifact.id} in ${dir.path}/${LEDGER}`);
+  const rec = await s.sh(`set -e
+${LEDGER_WRITE}
+cd -- ${dir.word}
+mkdir -p releases
+if [ -f ${LEDGER} ]; then
+  if ! ${LEDGER_IDS} | grep -qx ${artifact.id}; then { ${LEDGER_IDS}; echo ${artifact.id}; } | ledger_write ${token}; fi
+else
+  echo ${artifact.id} | ledger_write ${token}
+fi
+`);
+  if (rec.code !== 0) fail(DEPLOY_ERROR, `could not write ${dir.path}/${LEDGER} on ${s.name}: ${lastLine(rec.stderr) || `exit ${rec.code}`}`);
   if (!reuse) {
     staging = `releases/.tmp-${artifact.id}-${token}`;
     const tmp = `${dir.sftp}/${staging}`;
@@ -430,7 +511,9 @@ async function deployLocked(s: SshSession, artifact: Artifact, dir: RemoteDir, r
   step(`switching current to ${release}`);
   const r = await s.sh(`set -e
 ${SWAP}
+${LEDGER_WRITE}
 cd -- ${dir.word}
+if [ -L ${release} ]; then echo ${shellQuote(linkRefusal(`${dir.path}/${release}`))} >&2; exit 1; fi
 ${staging ? `rm -rf -- ${release}\nmv -- ${staging} ${release}` : ""}
 sync
 old=$(readlink current 2>/dev/null || true)
@@ -440,7 +523,15 @@ ln -s -- ${release} .current.tmp-${token}
 swap .current.tmp-${token} current
 sync
 prev=$(readlink previous 2>/dev/null || true)
-for d in releases/* releases/.tmp-*; do if [ -e "$d" ] && [ "$d" != ${release} ] && [ "$d" != "$prev" ]; then rm -rf -- "$d"; fi; done
+${LEDGER_IDS} | while read -r id; do
+  p=releases/$id
+  if [ "$p" = ${release} ] || [ "$p" = "$prev" ]; then
+    if [ -d "$p" ]; then echo "$id"; fi
+  elif [ -d "$p" ] && [ ! -L "$p" ]; then
+    rm -rf -- "$p"
+  fi
+done | ledger_write ${token}
+for d in releases/.tmp-*; do if [ -e "$d" ] && [ ! -L "$d" ]; then rm -rf -- "$d"; fi; done
 echo "previous=$prev"
 `);
   if (r.code !== 0) fail(DEPLOY_ERROR, `could not switch current to ${release} on ${s.name}: ${lastLine(r.stderr) || `exit ${r.code}`}`);
@@ -472,6 +563,8 @@ ${SUM256}
 ${SWAP}
 ${VERIFY}
 cd -- ${dir.word}
+if [ -L releases ]; then echo link=releases; exit 0; fi
+if [ ! -f ${LEDGER} ] || [ -L ${LEDGER} ]; then echo no-ledger; exit 0; fi
 prev=$(readlink previous 2>/dev/null || true)
 if [ -z "$prev" ]; then echo no-previous; exit 0; fi
 case "$prev" in releases/[0-9a-f]*) ;; *) echo "gone=$prev"; exit 0 ;; esac
@@ -487,6 +580,8 @@ echo "previous=$cur"
   );
   if (r.code !== 0) fail(DEPLOY_ERROR, `rollback on ${s.name} failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
   const out = r.stdout;
+  if (/^link=releases$/m.test(out)) fail(DEPLOY_ERROR, linkRefusal(`${dir.path}/releases`));
+  if (out.includes("no-ledger")) fail(DEPLOY_ERROR, `nothing to roll back on ${s.name}: ${dir.path} has no ${LEDGER} ledger, so slimedge never deployed there`);
   if (out.includes("no-previous")) fail(DEPLOY_ERROR, `nothing to roll back on ${s.name}: ${dir.path} has no previous release (one deploy so far)`);
   const gone = /gone=(.*)/.exec(out)?.[1];
   if (gone) fail(DEPLOY_ERROR, `cannot roll back on ${s.name}: the previous release ${gone} is no longer complete there (a file is missing or its sha256 differs from its MANIFEST.sha256); current is unchanged`);
