@@ -235,6 +235,7 @@ function parseArgs(): i32 {
       if (!(isFinite(temperature) && temperature >= 0)) return badArg("--temp must be a number ≥ 0 (0 means greedy), got ", v, "");
       // The sampler divides in float32: a temperature below its smallest normal number would divide by ~0.
       if (temperature > 0 && <f64><f32>temperature < 1.1754943508222875e-38) return badArg("--temp ", v, " underflows float32; use --temp 0 for greedy");
+      if (!isFinite(<f64><f32>temperature)) return badArg("--temp ", v, " overflows float32");
     } else if (argIs(a, "--top-p")) {
       topP = parseNumber(v);
       if (!(topP > 0 && topP <= 1)) return badArg("--top-p must be a number in (0, 1] (1 samples the full distribution), got ", v, "");

@@ -228,6 +228,8 @@ describe("bad arguments", () => {
     [["hi", "-n", "abc"], /-n\/--steps: expected a whole number ≥ 0, got "abc"/],
     [["hi", "--temp", "-1"], /--temp must be a number ≥ 0/],
     [["hi", "--temp", "0.5x"], /--temp must be a number ≥ 0 .*got "0.5x"/],
+    [["hi", "--temp", "1e39"], /--temp "1e39" overflows float32/], // finite in f64, infinite in the sampler's f32, as inf is refused
+    [["hi", "--temp", "inf"], /--temp must be a number ≥ 0/],
     [["hi", "--top-p", "0"], /--top-p must be a number in \(0, 1\]/],
     [["hi", "--top-p", "1.5"], /--top-p must be a number in \(0, 1\]/],
     [["hi", "--seed", "0"], /--seed must be a whole number from 1 to 2\^64-1/],

@@ -171,6 +171,8 @@ describe("flags checked before slow work", () => {
 
   it("--temp 1e-320 is named as an underflow; NaN weights are named by tensor at load", () => {
     expectOneLine(slimedge(["run", join(dir, "model.bin"), "--temp", "1e-320", "-n", "2"]), 2, /--temp 1e-320 underflows/);
+    // finite in f64 but infinite in the sampler's float32, as --temp inf (refused by the flag parser) is
+    expectOneLine(slimedge(["run", join(dir, "model.bin"), "--temp", "1e39", "-n", "2"]), 2, /--temp 1e\+39 overflows: the sampler divides in float32/);
     const bytes = new Uint8Array(readFileSync(join(dir, "model.bin")));
     const view = new DataView(bytes.buffer);
     // llama2.c v1: 256-byte header, then the norms (layer 0's attention norm first): poison its third value

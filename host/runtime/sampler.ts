@@ -138,9 +138,12 @@ function sampleFull(p: Float32Array, coin: number): number {
 // flags: rejected, never clamped
 
 const FLT_MIN_NORMAL = 2 ** -126;
+const FLT_MAX = (2 - 2 ** -23) * 2 ** 127;
 
 function checkTemperature(t: number): number {
   if (!Number.isFinite(t) || t < 0) fail("E_FLAG", `--temp must be a number ≥ 0 (0 means greedy), got ${t}.`);
+  if (!Number.isFinite(f32(t)))
+    fail("E_FLAG", `--temp ${t} overflows: the sampler divides in float32, whose largest number is ${FLT_MAX}; --temp inf is refused, and so is this.`);
   if (t > 0 && f32(t) < FLT_MIN_NORMAL)
     fail("E_FLAG", `--temp ${t} underflows: the sampler divides in float32, whose smallest normal number is ${FLT_MIN_NORMAL}; use --temp 0 for greedy.`);
   return t;
