@@ -18,6 +18,7 @@ import { parseRemoteDir } from "../host/ship/deploy/remote-dir.ts";
 import { readInventory } from "../host/ship/deploy/fleet.ts";
 import { parseTarget } from "../host/ship/deploy/ssh.ts";
 import { type CliRun, SshLab, type Sshd, slimedgeHere as cli, sshdMissing, tinyArtifact } from "./fixtures/sshd.ts";
+import { skipNote } from "./skips.ts";
 
 const missing = sshdMissing();
 const work = mkdtempSync(join(tmpdir(), "slimedge-deploy-rel-"));
@@ -306,6 +307,23 @@ describe.skipIf(missing)(`a remote directory holding what slimedge did not make$
     expect(ledgerIds(dir)).toEqual([artifacts[2].id, artifacts[3].id]);
     expect(snapshot(victim)).toEqual(victimBefore);
     expect(sha256c(dir)).toBe(0);
+  });
+
+  const notRoot = process.getuid?.() !== 0 && "mounting a 32 KiB tmpfs as the board's disk needs root";
+  it.skipIf(notRoot)(`says the board's disk is full (df and the SFTP status) when an upload runs out of space, and removes the unfinished upload${skipNote(notRoot)}`, async () => {
+    const disk = join(work, "full-disk");
+    mkdirSync(disk, { recursive: true });
+    const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=32k,mode=0755", "tmpfs", disk], { encoding: "utf8" });
+    expect(m.status, m.stderr).toBe(0);
+    try {
+      expect(artifacts[0].bytes).toBeGreaterThan(64 * 1024);
+      const r = await cli(deployArgs(folders[0], join(disk, "board")));
+      expectOneLine(r, 1, /upload of [\w.-]+ to .* failed: the disk holding .*full-disk\/board is full \(df: \d+ KiB free of 32 KiB on .*; the release is \d+ KiB; SFTP said "Failure"\); the unfinished upload was removed, nothing was switched$/);
+      expect(readdirSync(join(disk, "board", "releases"))).toEqual([]);
+      expect(existsSync(join(disk, "board", "current"))).toBe(false);
+    } finally {
+      spawnSync("umount", [disk]);
+    }
   });
 
   it("refuses to replace a folder named like the release that its ledger did not record", async () => {

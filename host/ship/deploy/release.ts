@@ -498,8 +498,12 @@ fi
       const done = uploaded;
       progress.onBytes?.(done, artifact.bytes, f.name);
       const onBytes = (sent: number) => progress.onBytes?.(done + sent, artifact.bytes, f.name);
-      if ("path" in f.source) await s.putFile(f.source.path, `${tmp}/${f.name}`, onBytes);
-      else await s.writeFile(`${tmp}/${f.name}`, f.source.data);
+      try {
+        if ("path" in f.source) await s.putFile(f.source.path, `${tmp}/${f.name}`, onBytes);
+        else await s.writeFile(`${tmp}/${f.name}`, f.source.data);
+      } catch (e) {
+        throw (await diskFull(s, dir, staging, f.name, artifact.bytes, e)) ?? e;
+      }
       uploaded += f.size;
       progress.onBytes?.(uploaded, artifact.bytes, f.name);
     }
@@ -537,6 +541,26 @@ echo "previous=$prev"
   if (r.code !== 0) fail(DEPLOY_ERROR, `could not switch current to ${release} on ${s.name}: ${lastLine(r.stderr) || `exit ${r.code}`}`);
   const prev = /previous=(.*)/.exec(r.stdout)?.[1].trim() ?? "";
   return { ...base, status: "deployed", previous: prev && prev !== release ? prev.replace(/^releases\//, "") : null, uploaded };
+}
+
+/**
+ * When an upload failed with the connection still up, whether the board's disk is full: SFTP version 3 has no
+ * status for that (OpenSSH's sftp-server answers ENOSPC with SSH_FX_FAILURE, "Failure"), so `df -Pk` on the
+ * board says. A full disk gets its own sentence, and the unfinished upload (the toolkit's own temporary
+ * directory) is removed at once to give the space back; null otherwise.
+ */
+async function diskFull(s: SshSession, dir: RemoteDir, staging: string, file: string, need: number, err: unknown): Promise<SlimError | null> {
+  if (!(err instanceof SlimError) || !/ failed: /.test(err.message) || /^(connection to|timed out)/.test(err.message)) return null;
+  const sftp = err.message.slice(err.message.lastIndexOf(" failed: ") + 9);
+  const r = await s.sh(`cd -- ${dir.word} && df -Pk . | tail -n 1`).catch(() => null);
+  const f = r?.code === 0 ? r.stdout.trim().split(/\s+/) : [];
+  const [total, avail] = [Number(f[1]), Number(f[3])];
+  if (!(f.length >= 6 && Number.isFinite(avail) && avail * 1024 < Math.max(need, 64 * 1024))) return null;
+  await s.sh(`cd -- ${dir.word} && if [ -d ${staging} ] && [ ! -L ${staging} ]; then rm -rf -- ${staging}; fi`).catch(() => {});
+  return new SlimError(
+    DEPLOY_ERROR,
+    `upload of ${file} to ${s.name} failed: the disk holding ${dir.path} is full (df: ${avail} KiB free of ${total} KiB on ${f.slice(5).join(" ")}; the release is ${Math.ceil(need / 1024)} KiB; SFTP said "${sftp}"); the unfinished upload was removed, nothing was switched`,
+  );
 }
 
 export interface RollbackResult {
