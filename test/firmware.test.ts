@@ -20,13 +20,15 @@ import { randomLlamaWeights, writeV0 } from "./fixtures/llama2c-writer.ts";
 import { loadLlama2c } from "../tools/convert/llama2c.ts";
 import { buildArtifact } from "../tools/package/build.ts";
 import { buildFirmware, buildWamrHostFirmware, type Firmware } from "../tools/package/firmware.ts";
-import { planFlash, readArtifactDir, writeFlashFiles } from "../host/ship/flash/images.ts";
+import { MODEL_CHECK_BYTES, planFlash, readArtifactDir, writeFlashFiles } from "../host/ship/flash/images.ts";
+import { crc32 } from "../host/core/crc32.ts";
 import { emulate } from "../host/ship/emulate.ts";
 import { emulatedBoard } from "../boards/emulated.ts";
 import { getBoard } from "../boards/index.ts";
 import { planArena } from "../host/core/plan.ts";
 import { SlimError } from "../host/core/errors.ts";
 import { skipNote, toolMissing } from "./skips.ts";
+import { BAD_FLASH_ARGS } from "./fixtures/hostile.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "slimedge.js");
@@ -86,6 +88,72 @@ function boardMissing(board: string): string | null {
 }
 
 const GREEDY = ["-p", "Once upon a time", "-n", "12", "--temp", "0"];
+
+/** model.bin with its check recomputed, as if the damage had been there at build time. */
+function reseal(model: Uint8Array): Uint8Array {
+  const covered = model.length - MODEL_CHECK_BYTES;
+  new DataView(model.buffer, model.byteOffset).setUint32(covered + 12, crc32(model.subarray(0, covered)), true);
+  return model;
+}
+
+/** The largest data segment of a module's data section (the weights): [start, length] in the file. */
+function largestSegment(wasm: Uint8Array): [number, number] {
+  let p = 8;
+  const leb = () => {
+    let v = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = wasm[p++];
+      v += (b & 0x7f) * 2 ** shift;
+      if (!(b & 0x80)) return v;
+    }
+  };
+  let best: [number, number] = [0, 0];
+  while (p < wasm.length && wasm[p] !== 0xff) {
+    const id = wasm[p++];
+    const size = leb();
+    const end = p + size;
+    if (id === 11) {
+      for (let n = leb(); n > 0; n--) {
+        leb(); // kind 0
+        p++; // i32.const
+        while (wasm[p++] & 0x80); // offset
+        p++; // end
+        const len = leb();
+        if (len > best[1]) best = [p, len];
+        p += len;
+      }
+    }
+    p = end;
+  }
+  return best;
+}
+
+/**
+ * Damage to the model partition after the build: the bytes of the reliability report (256 bytes of 0x11,
+ * 1 KiB of 0x40 and 4 KiB of 0x7f written into the largest data segment), a single flipped bit, a byte of
+ * the 0xFF gap, and the check itself: each must stop the firmware with its one line.
+ */
+const MISMATCH = "model partition: CRC-32 mismatch, the bytes differ from those written at build time (flash model.bin again)";
+const PARTITION_DAMAGE: { name: string; damage: (m: Uint8Array) => Uint8Array; line: string }[] = [
+  ...([[256, 0x11], [1024, 0x40], [4096, 0x7f]] as const).map(([n, v]) => ({
+    name: `${n} bytes of 0x${v.toString(16)}`,
+    damage: (m: Uint8Array) => {
+      const [start, len] = largestSegment(m);
+      m.fill(v, start + Math.floor((len - n) / 2), start + Math.floor((len - n) / 2) + n);
+      return m;
+    },
+    line: MISMATCH,
+  })),
+  { name: "one flipped bit", damage: (m) => ((m[Math.floor(m.length / 3)] ^= 0x08), m), line: MISMATCH },
+  { name: "a byte after the module", damage: (m) => ((m[m.length - MODEL_CHECK_BYTES - 1] = 0x00), m), line: MISMATCH },
+  { name: "the stored CRC", damage: (m) => ((m[m.length - 1] ^= 0x01), m), line: MISMATCH },
+  { name: "no check at all", damage: (m) => m.fill(0xff, m.length - MODEL_CHECK_BYTES), line: "model partition: no slimedge check at its end (write model.bin with slimedge flash)" },
+  {
+    name: "a check for another size",
+    damage: (m) => (new DataView(m.buffer, m.byteOffset).setUint32(m.length - 8, m.length - 32, true), m),
+    line: "model partition: its check covers another size than the partition (the partition table and model.bin are from different builds)",
+  },
+];
 const GREEDY_LINE = '"Once upon a time" -n 12 --temp 0';
 
 describe.skipIf(hostMissing !== null)(`the firmware core on the host (gcc + wasm2c)${skipNote(hostMissing)}`, () => {
@@ -134,7 +202,7 @@ describe.skipIf(hostMissing !== null)(`the firmware core on the host (gcc + wasm
     cpSync(flash, bad, { recursive: true });
     const model = readFileSync(join(bad, "model.bin"));
     model[0] = 0xff;
-    writeFileSync(join(bad, "model.bin"), model);
+    writeFileSync(join(bad, "model.bin"), reseal(model)); // past the check: the module reader refuses it itself
     let r = runFw(bad, ["x"]);
     expect(r.status).toBe(70);
     expect(r.stderr).toMatch(/^slimedge-fw: model partition: not a WebAssembly module/);
@@ -146,6 +214,49 @@ describe.skipIf(hostMissing !== null)(`the firmware core on the host (gcc + wasm
     expect(r.status).toBe(70);
     expect(r.stderr).toMatch(/^slimedge-fw: model partition: the model plans another number of pages than this firmware's linear memory/);
   });
+
+  it("refuses a model partition whose bytes changed after the build, in one line, before running anything", () => {
+    for (const c of PARTITION_DAMAGE) {
+      const bad = join(work, `flash-damaged-${c.name.replace(/[^a-z0-9]+/gi, "-")}`);
+      cpSync(flash, bad, { recursive: true });
+      writeFileSync(join(bad, "model.bin"), c.damage(new Uint8Array(readFileSync(join(flash, "model.bin")))));
+      const r = runFw(bad, GREEDY.slice(1)); // the prompt without -p, as the firmware takes it
+      expect(r.stderr, c.name).toBe(`slimedge-fw: ${c.line}\n`);
+      expect(r.status, c.name).toBe(70);
+      expect(r.stdout, c.name).toBe("");
+    }
+  });
+});
+
+const asanMissing = hostMissing ?? (spawnSync("cc", ["-fsanitize=address", "-x", "c", "-o", "/dev/null", "-"], { input: "int main(void){return 0;}" }).status === 0 ? null : "cc has no -fsanitize=address (libasan)");
+describe.skipIf(asanMissing !== null)(`the host firmware's flash_args reader under AddressSanitizer${skipNote(asanMissing)}`, () => {
+  let flash = "";
+  let fw: Firmware;
+  beforeAll(async () => {
+    const dir = await artifact(smallModel, "esp32-c3", SMALL_CTX, "host");
+    flash = flashImages(dir, "esp32-c3", "asan");
+    fw = buildFirmware(dir, "host", join(work, "fw-asan"), { sanitize: "address" });
+  }, 600_000);
+
+  it("reads the folder as written (the reader is not refusing everything)", () => {
+    const r = spawnSync(fw.elf, [flash, "Once", "-n", "2", "--temp", "0"], { encoding: "utf8", timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  for (const [name, edit, want] of BAD_FLASH_ARGS) {
+    it(`refuses ${name} in one line, exit 2`, () => {
+      const bad = join(work, `flash-args-${name.replace(/[^a-z0-9]+/gi, "-")}`);
+      cpSync(flash, bad, { recursive: true });
+      writeFileSync(join(bad, "flash_args"), edit(readFileSync(join(flash, "flash_args"), "utf8")));
+      const r = spawnSync(fw.elf, [bad, "x", "-n", "1"], { encoding: "utf8", timeout: 60_000 });
+      const lines = r.stderr.trim().split("\n");
+      expect(lines, r.stderr.slice(0, 3000)).toHaveLength(1);
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(lines[0]).toMatch(new RegExp(`^slimedge-fw: ${bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/flash_args: `));
+      expect(lines[0]).toMatch(want);
+    });
+  }
 });
 
 /**
@@ -202,6 +313,21 @@ describe("emulated boards print Node's greedy text from the flash image", () => 
       expect(r.instructionsPerToken).toBe(Math.round(r.decodeInstructions! / r.decodeSteps!));
       expect(r.instructionsPerToken).toBeGreaterThan(100_000);
       expect(r.stackPeak!).toBeLessThan(fw.ram!.stack);
+      // the model partition was checked at boot, all of it but its check
+      const part = readFileSync(join(flash, "model.bin"));
+      expect(r.modelCheckBytes).toBe(part.length - MODEL_CHECK_BYTES);
+      expect(r.modelCheckInstructions).toBeGreaterThan(r.modelCheckBytes!);
+      console.log(`${c.board}: model partition check at boot: ${r.modelCheckInstructions} instructions over ${r.modelCheckBytes} bytes`);
+      // and a partition damaged after the build stops the board in one line
+      const bad = join(work, `flash-damaged-${c.board}`);
+      cpSync(flash, bad, { recursive: true });
+      writeFileSync(join(bad, "model.bin"), PARTITION_DAMAGE[0].damage(new Uint8Array(part)));
+      const d = await emulate(e, board, { flashDir: bad, entry: fw.entry!, stackTop: fw.stackTop!, args: GREEDY_LINE });
+      const [refusal, ...rest] = d.stderr.trim().split("\n");
+      expect(refusal).toBe(`slimedge-fw: ${PARTITION_DAMAGE[0].line}`);
+      expect(rest.join("\n")).toMatch(/^slimedge-fw: \d+ instructions in all; native stack peak \d+ of \d+ bytes; linear memory \d+ bytes$/); // the board's own report, nothing ran
+      expect(d.code).toBe(70);
+      expect(d.stdout).toBe("");
     }, 600_000);
   }
 

@@ -1,6 +1,7 @@
 // The ESP-IDF partition table, checked against the layout ESP-IDF documents (gen_esp32part.py: struct
 // "<2sBBLL16sL", magic bytes 0xAA 0x50, an MD5 row 0xEB 0xEB + 14 × 0xFF + MD5 of the entries, 0xFF to 0xC00),
 // decoded here field by field rather than by our own parser; then the layout, the bundle and flash_args.
+import { crc32 } from "../host/core/crc32.ts";
 import { describe, it, expect } from "vitest";
 import { createHash } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -230,7 +231,16 @@ describe("planFlash and flash_args", () => {
       `0x${artifact.offset.toString(16)} artifact.bin`,
       "",
     ]);
-    expect(plan.images.find((i) => i.file === "model.bin")!.bytes.length).toBe(70_004); // padded to 4 with 0xFF
+    // model.bin fills its partition: the module, 0xFF, and the check the firmware verifies at boot in the last 16 bytes
+    const image = plan.images.find((i) => i.file === "model.bin")!.bytes;
+    expect(image.length).toBe(model.size);
+    expect(model.size).toBe(0x12000); // 70,001 bytes + 3 to a multiple of 4 + 4 of 0xFF + 16 of check, to 4 KiB
+    expect(image.subarray(0, 70_001).every((b) => b === 7)).toBe(true);
+    expect(image.subarray(70_001, model.size - 16).every((b) => b === 0xff)).toBe(true);
+    const check = new DataView(image.buffer, image.byteOffset + model.size - 16, 16);
+    expect(Buffer.from(image.subarray(model.size - 16, model.size - 12)).toString("latin1")).toBe("SLMC");
+    expect([check.getUint32(4, true), check.getUint32(8, true)]).toEqual([1, model.size - 16]);
+    expect(check.getUint32(12, true)).toBe(crc32(image.subarray(0, model.size - 16)));
   });
 
   it("writes --firmware into the factory partition, grown to fit it", () => {

@@ -26,6 +26,9 @@ export interface EmulatorRun {
   prefillInstructions: number | null;
   totalInstructions: number | null;
   stackPeak: number | null;
+  /** Instructions the firmware spent checking the model partition's CRC-32 at boot, and the bytes it covered. */
+  modelCheckInstructions: number | null;
+  modelCheckBytes: number | null;
 }
 
 export interface EmulateOptions {
@@ -123,6 +126,8 @@ export function emulate(e: EmulatedBoard, board: BoardProfile, o: EmulateOptions
         prefillInstructions: number(/: prefill (\d+), decode loop/, report),
         totalInstructions: number(/(\d+) instructions in all/, report),
         stackPeak: number(/native stack peak (\d+)/, report),
+        modelCheckInstructions: number(/model check (\d+) over/, report),
+        modelCheckBytes: number(/model check \d+ over (\d+) bytes/, report),
       });
     });
     child.stdin.end(o.args.replace(/\n/g, " ") + "\n");

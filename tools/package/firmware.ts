@@ -81,14 +81,18 @@ const core = (f: string) => join(FIRMWARE_DIR, f);
 const SHARED = ["native/run.c", "native/wasm-rt-board.c", "core/slim_fw.c"].map(core);
 const INCLUDES = (out: string) => ["-I", out, "-I", core("core"), "-I", core("native"), "-I", core("qemu")];
 
-/** Builds the native firmware for "host" or an emulated board into `out`. */
-export function buildFirmware(artifactDir: string, target: string, out: string): Firmware {
+/**
+ * Builds the native firmware for "host" or an emulated board into `out`. `sanitize: "address"` builds the host
+ * program with AddressSanitizer (-O1 -g), for the tests that feed it damaged flash folders.
+ */
+export function buildFirmware(artifactDir: string, target: string, out: string, opts: { sanitize?: "address" } = {}): Firmware {
   if (!existsSync(FIRMWARE_DIR)) fail("E_FILE", `${FIRMWARE_DIR}: the firmware sources are missing from this checkout`);
   const { core: module, pages } = readArtifact(artifactDir);
   if (target === "host") {
     const sources = translate(module, pages, out, false);
     const elf = join(out, "slimedge-fw");
-    run(process.env.CC ?? "cc", ["-O2", "-ffp-contract=off", "-w", ...INCLUDES(out), "-o", elf, ...sources, ...SHARED, core("host/main.c"), "-lm"], "compiling the host firmware");
+    const flags = opts.sanitize ? ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"] : ["-O2"];
+    run(process.env.CC ?? "cc", [...flags, "-ffp-contract=off", "-w", ...INCLUDES(out), "-o", elf, ...sources, ...SHARED, core("host/main.c"), "-lm"], "compiling the host firmware");
     return { board: "host", elf, app: null, pages, ram: null, textBytes: null, entry: null, stackTop: null };
   }
   const e = emulatedBoard(target) ?? fail("E_FLAG", `--board ${target}: no emulated native build; emulated boards are esp32-c3, esp32-p4, rp2350, rp2350-psram`);

@@ -48,6 +48,24 @@ typedef struct {
 int slim_find_partition(const uint8_t* flash, uint32_t flash_bytes, uint32_t table_offset, uint8_t type,
                         uint8_t subtype, const char* label, slim_partition* out, const char** why);
 
+/*
+ * The model partition's check, written at build time (host/ship/flash/images.ts): the partition's last 16
+ * bytes are "SLMC", u32 version 1, u32 the bytes it covers (all before the check), u32 their CRC-32 (the
+ * .slim's CRC: IEEE 802.3, reflected, init and final xor 0xFFFFFFFF); all little-endian. The model's weights
+ * are its data segments, so a changed byte anywhere changes the text; the firmware refuses to start instead.
+ */
+#define SLIM_MODEL_CHECK_BYTES 16u
+
+/* The CRC-32 of `n` bytes continuing `crc` (0 to start): crc32(b, crc32(a, 0)) is the CRC of a then b. */
+uint32_t slim_crc32(const uint8_t* p, uint32_t n, uint32_t crc);
+
+/*
+ * Checks the model partition (`part`, `part_bytes` long) against the check at its end: 0 when it matches;
+ * -1 and *why, one sentence, when the check is missing, names another size, or the CRC-32 differs. It
+ * records the board counter's cost for slim_report_counts.
+ */
+int slim_model_verify(const uint8_t* part, uint32_t part_bytes, const char** why);
+
 /* What the model partition's module declares: its memory (min == max pages) and its data. */
 typedef struct {
   uint32_t pages;        /* memory minimum == maximum, in 64 KiB pages */

@@ -41,9 +41,65 @@ uint64_t slim_board_now_ns(void) {
 uint64_t slim_board_counter(void) { return slim_board_now_ns(); }
 const char* const slim_board_counter_unit = "ns";
 
+/* What main holds while it reads flash_args; die() lets go of it, so a refusal leaves nothing behind. */
+static FILE* g_args;
+static FILE* g_image;
+static uint8_t* g_flash;
+
 static int die(const char* dir, const char* what) {
   fprintf(stderr, "slimedge-fw: %s/flash_args: %s\n", dir, what);
+  if (g_image) fclose(g_image);
+  if (g_args) fclose(g_args);
+  free(g_flash);
+  g_image = g_args = NULL, g_flash = NULL;
   return 2;
+}
+
+/* The largest flash esptool names (--flash_size 128MB); the buffer is allocated whole, so this bounds it. */
+#define MAX_FLASH_MB 128u
+
+/*
+ * `--flash_size <N>MB` as esptool writes it: 1 to 3 decimal digits, then "MB", then a space or the end of
+ * the line, N from 1 to MAX_FLASH_MB. No strtoul: it takes a sign ("-1" would become 4095 MB) and wraps.
+ */
+static int parse_flash_mb(const char* s, uint32_t* mb) {
+  uint32_t n = 0, digits = 0;
+  while (*s >= '0' && *s <= '9') {
+    if (++digits > 3) return 0;
+    n = n * 10u + (uint32_t)(*s++ - '0');
+  }
+  if (digits == 0 || s[0] != 'M' || s[1] != 'B' || (s[2] != '\0' && s[2] != ' ' && s[2] != '\n' && s[2] != '\r')) return 0;
+  if (n < 1 || n > MAX_FLASH_MB) return 0;
+  *mb = n;
+  return 1;
+}
+
+/* An image line's offset: "0x" and 1 to 8 hex digits, then blanks; *end is set past the blanks. */
+static int parse_offset(const char* s, uint32_t* offset, const char** end) {
+  if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X')) return 0;
+  s += 2;
+  uint32_t v = 0, digits = 0;
+  for (;; s++) {
+    uint32_t d;
+    if (*s >= '0' && *s <= '9') d = (uint32_t)(*s - '0');
+    else if (*s >= 'a' && *s <= 'f') d = (uint32_t)(*s - 'a' + 10);
+    else if (*s >= 'A' && *s <= 'F') d = (uint32_t)(*s - 'A' + 10);
+    else break;
+    if (++digits > 8) return 0;
+    v = (v << 4) | d;
+  }
+  if (digits == 0 || (*s != ' ' && *s != '\t')) return 0;
+  while (*s == ' ' || *s == '\t') s++;
+  *offset = v;
+  *end = s;
+  return 1;
+}
+
+/* die() with the line number and a detail. */
+static int die_at(const char* dir, unsigned line_no, const char* what, const char* detail) {
+  char msg[1400];
+  snprintf(msg, sizeof msg, "line %u: %s%s", line_no, what, detail ? detail : "");
+  return die(dir, msg);
 }
 
 int main(int argc, char** argv) {
@@ -54,36 +110,61 @@ int main(int argc, char** argv) {
   const char* dir = argv[1];
   char path[4096];
   snprintf(path, sizeof path, "%s/flash_args", dir);
-  FILE* args = fopen(path, "r");
+  FILE* args = g_args = fopen(path, "r");
   if (!args) return die(dir, "cannot be read (write the folder with slimedge flash --out)");
   char line[4096];
   uint32_t flash_bytes = 0;
   uint8_t* flash = NULL;
+  unsigned line_no = 0;
   while (fgets(line, sizeof line, args)) {
-    char* size = strstr(line, "--flash_size ");
-    if (size) {
-      flash_bytes = (uint32_t)strtoul(size + 13, NULL, 10) << 20;
-      if (flash_bytes == 0) return die(dir, "--flash_size is not a size in MB");
-      flash = malloc(flash_bytes);
+    line_no++;
+    if (strlen(line) == sizeof line - 1 && line[sizeof line - 2] != '\n') return die_at(dir, line_no, "is longer than 4094 characters", NULL);
+    line[strcspn(line, "\r\n")] = '\0';
+    const char* s = line;
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s == '\0') continue;
+    if (s[0] == '-' && s[1] == '-') { /* the flash options line; only --flash_size matters here */
+      const char* size = strstr(s, "--flash_size ");
+      if (!size) continue;
+      if (flash) return die_at(dir, line_no, "gives --flash_size a second time", NULL);
+      uint32_t mb;
+      if (!parse_flash_mb(size + 13, &mb)) {
+        char got[64];
+        snprintf(got, sizeof got, " (got \"%.*s\")", (int)strcspn(size + 13, " "), size + 13);
+        return die_at(dir, line_no, "--flash_size is not 1MB to 128MB, the sizes esptool names", got);
+      }
+      flash_bytes = mb << 20;
+      flash = g_flash = malloc(flash_bytes);
       if (!flash) return die(dir, "no memory for the flash image");
       memset(flash, 0xff, flash_bytes);
       continue;
     }
-    unsigned long offset;
-    char file[1024];
-    if (sscanf(line, "%lx %1023s", &offset, file) != 2) continue;
-    if (!flash) return die(dir, "an image line comes before --flash_size");
+    uint32_t offset;
+    const char* file;
+    if (!parse_offset(s, &offset, &file) || *file == '\0' || strpbrk(file, " \t")) {
+      char got[1100];
+      snprintf(got, sizeof got, " (got \"%.1000s\")", s);
+      return die_at(dir, line_no, "is not an image line \"0x<offset, 1 to 8 hex digits> <file>\"", got);
+    }
+    if (!flash) return die_at(dir, line_no, "an image line comes before --flash_size", NULL);
+    if (offset >= flash_bytes) {
+      char got[96];
+      snprintf(got, sizeof got, " (0x%x, flash is 0x%x bytes)", (unsigned)offset, (unsigned)flash_bytes);
+      return die_at(dir, line_no, "the image offset is past the end of flash", got);
+    }
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    FILE* image = fopen(path, "rb");
-    if (!image) return die(dir, "names an image that cannot be read");
-    fseek(image, 0, SEEK_END);
-    long n = ftell(image);
-    fseek(image, 0, SEEK_SET);
-    if (n < 0 || offset + (unsigned long)n > flash_bytes) return die(dir, "an image runs past the end of flash");
-    if (fread(flash + offset, 1, (size_t)n, image) != (size_t)n) return die(dir, "an image could not be read whole");
+    FILE* image = g_image = fopen(path, "rb");
+    if (!image) return die_at(dir, line_no, "names an image that cannot be read: ", file);
+    long n = -1;
+    if (fseek(image, 0, SEEK_END) == 0) n = ftell(image);
+    if (n < 0 || fseek(image, 0, SEEK_SET) != 0) return die_at(dir, line_no, "names an image whose size cannot be read: ", file);
+    if ((uint64_t)n > (uint64_t)(flash_bytes - offset)) return die_at(dir, line_no, "the image runs past the end of flash: ", file);
+    if (fread(flash + offset, 1, (size_t)n, image) != (size_t)n) return die_at(dir, line_no, "an image could not be read whole: ", file);
     fclose(image);
+    g_image = NULL;
   }
   fclose(args);
+  g_args = NULL;
   if (!flash) return die(dir, "has no --flash_size");
   argv[1] = argv[0]; /* the command sees: program, then its own arguments */
 #ifdef SLIM_WAMR

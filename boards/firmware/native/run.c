@@ -52,6 +52,7 @@ int slim_run_native_model(const uint8_t* model, uint32_t model_bytes, int argc, 
   slim_partition part = {{0}, 0, 0, 0, model_bytes};
   slim_model_info info;
   const char* why = 0;
+  if (slim_model_verify(model, model_bytes, &why) != 0) return failed(why);
   if (slim_model_inspect(model, part.size, &info, &why) != 0) return failed(why);
   if ((uint64_t)info.pages * 65536u != slim_arena_bytes)
     return failed("model partition: the model plans another number of pages than this firmware's linear memory; build the firmware from the same artifact");

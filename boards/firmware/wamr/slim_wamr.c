@@ -69,6 +69,7 @@ int slim_run_wamr_parts(const uint8_t* model_bytes, uint32_t model_size, const u
                         uint32_t wasm_stack_bytes, int argc, char** argv) {
   slim_model_info info;
   const char* why = NULL;
+  if (slim_model_verify(model_bytes, model_size, &why) != 0) return failed(why, NULL);
   if (slim_model_inspect(model_bytes, model_size, &info, &why) != 0) return failed(why, NULL);
   const uint8_t* core;
   uint32_t core_bytes;

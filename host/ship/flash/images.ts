@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { readWholeFile, writeOutputDir } from "../../core/files.ts";
 import { join } from "node:path";
 import { fail } from "../../core/errors.ts";
+import { crc32 } from "../../core/crc32.ts";
 import type { BoardProfile } from "../../../boards/profile.ts";
 import { bundleFiles } from "./bundle.ts";
 import { locateBuild } from "../artifact.ts";
@@ -80,6 +81,32 @@ const pad4 = (b: Uint8Array): Uint8Array => {
   return out;
 };
 
+/** The check at the end of the model partition (boards/firmware/core/slim_fw.h, SLIM_MODEL_CHECK_BYTES). */
+export const MODEL_CHECK_BYTES = 16;
+/** 0xFF bytes at least between the module and the check: the firmware's module walk stops at the first 0xFF. */
+const MODEL_CHECK_GAP = 4;
+
+/** The model partition's bytes needed for `command`: the module, the gap, the check. */
+export const modelPartitionBytes = (command: Uint8Array): number => pad4(command).length + MODEL_CHECK_GAP + MODEL_CHECK_BYTES;
+
+/**
+ * model.bin: the whole model partition (`size` bytes), the module first, 0xFF after it, and the check in the
+ * last 16 bytes: "SLMC", u32 1, u32 the bytes before the check, u32 their CRC-32, little-endian. The firmware
+ * computes the same CRC at boot and refuses to start on a mismatch (slim_model_verify).
+ */
+export function modelImage(command: Uint8Array, size: number): Uint8Array {
+  if (size < modelPartitionBytes(command)) fail("E_FIT", `model partition: ${size} bytes, the model and its check need ${modelPartitionBytes(command)}`);
+  const out = new Uint8Array(size).fill(0xff);
+  out.set(command);
+  const covered = size - MODEL_CHECK_BYTES;
+  const check = new DataView(out.buffer, covered, MODEL_CHECK_BYTES);
+  out.set([0x53, 0x4c, 0x4d, 0x43], covered); // "SLMC"
+  check.setUint32(4, 1, true);
+  check.setUint32(8, covered, true);
+  check.setUint32(12, crc32(out.subarray(0, covered)), true);
+  return out;
+}
+
 export function flashSizeName(bytes: number): string {
   const MiB = 1024 * 1024;
   if (bytes % MiB !== 0) fail("E_FLAG", `flash of ${bytes} bytes is not a whole number of MB; esptool takes 1MB, 2MB, 4MB, …`);
@@ -98,14 +125,15 @@ export function planFlash(artifact: Artifact, board: BoardProfile, o: FlashPlanO
   ]);
   const partitions = planPartitions(board, {
     appBytes: Math.max(o.appBytes ?? DEFAULT_APP_BYTES, o.firmware?.length ?? 0),
-    modelBytes: artifact.command.length,
+    modelBytes: modelPartitionBytes(artifact.command),
     artifactBytes: bundle.length,
   });
   const at = (label: string) => partitions.find((p) => p.label === label)!.offset;
+  const model = partitions.find((p) => p.label === "model")!;
   const images: FlashImage[] = [
     { file: "partition-table.bin", offset: PARTITION_TABLE_OFFSET, bytes: partitionTableBinary(partitions) },
     ...(o.firmware ? [{ file: "app.bin", offset: at("factory"), bytes: pad4(o.firmware) }] : []),
-    { file: "model.bin", offset: at("model"), bytes: pad4(artifact.command) },
+    { file: "model.bin", offset: model.offset, bytes: modelImage(artifact.command, model.size) },
     { file: "artifact.bin", offset: at("artifact"), bytes: pad4(bundle) },
   ];
   return { board, chip, partitions, images, flashSize: flashSizeName(board.flashBytes!) };
