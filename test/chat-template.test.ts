@@ -51,7 +51,7 @@ describe("chat templates under a budget", () => {
       expect(r.signal, r.stderr.slice(0, 2000)).toBeNull();
       expect(r.lines, r.stderr.slice(0, 2000)).toHaveLength(1);
       expect(r.code).toBe(1);
-      expect(r.lines[0]).toMatch(/^slimedge: --chat: the chat template of .*tokenizer.* was stopped: it took (more than \d+ steps|range\(\) of \d+ numbers|a value of more than \d+ characters)/);
+      expect(r.lines[0]).toMatch(/^slimedge: --chat: the chat template of .*tokenizer.* was stopped: it took (more than \d+ steps|range\(\) of \d+ numbers|a value of more than \d+ characters|\d+ characters of template text)/);
       expect(r.stdout).toBe("");
     }, 150_000);
   }
@@ -63,6 +63,19 @@ describe("chat templates under a budget", () => {
       expect(r.code).toBe(1);
       expect(r.lines[0]).toMatch(/--chat: the chat template of .* renders to no text for the message/);
     }
+  }, 150_000);
+
+  it("stops a 10 MB plain-text template (no Jinja at all) in one line, and a 130,000-character word prompt ends in one line too", () => {
+    const big = runChat(modelWith("ten-mb", "word ".repeat(2_000_000)));
+    expect(big.lines, big.stderr.slice(0, 2000)).toHaveLength(1);
+    expect(big.code).toBe(1);
+    expect(big.lines[0]).toMatch(/--chat: the chat template of .* was stopped: it took 10000000 characters of template text \(at most 262144\)/);
+    // one word as long as an argument may be: once a stack overflow in the tokenizer, now the context's refusal
+    const r = spawnSync(process.execPath, [join(repo, "bin", "slimedge.js"), "run", model, "-p", "e".repeat(130_000), "-n", "2"], { encoding: "utf8", timeout: 120_000 });
+    const lines = r.stderr.trim().split("\n");
+    expect(r.stderr).not.toMatch(/^\s+at |RangeError/m);
+    expect(lines.at(-1)).toMatch(/^slimedge: .*prompt.* tokens/);
+    expect(r.status).not.toBe(0);
   }, 150_000);
 
   it("renders a real template and runs", () => {

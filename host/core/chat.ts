@@ -15,9 +15,11 @@ import type { TextTokenizer } from "./tokenizers.ts";
  * characters, so a loop, nested loops, a growing string and a doubling list all run into `steps`; no single
  * value (text, or a list with its nested items counted whole, as printing it would) may pass `chars`, and
  * `range()` refuses more than `items` numbers before making any. The shipped test templates take under a
- * thousand steps; at this interpreter's ~10 µs per loop iteration the budget is spent in about 2 s.
+ * thousand steps; at this interpreter's ~10 µs per loop iteration the budget is spent in about 2 s. The
+ * template's own text is at most `source` characters (real ones take a few KB; the library's lexer needs about
+ * 40 bytes of memory and 1 µs per character, so 10 MB of plain text would take 400 MB before rendering began).
  */
-export const CHAT_TEMPLATE_BUDGET = { steps: 250_000, chars: 1 << 20, items: 100_000 };
+export const CHAT_TEMPLATE_BUDGET = { steps: 250_000, chars: 1 << 20, items: 100_000, source: 1 << 18 };
 
 /** Thrown inside the interpreter when the budget is spent; caught below and named in one line. */
 class BudgetSpent extends Error {}
@@ -37,6 +39,7 @@ function strftimeNow(format: unknown): string {
  * and every value measured as it is made (ARCHITECTURE.md, "Tokenizers").
  */
 export function renderBounded(template: string, items: Record<string, unknown>, budget = CHAT_TEMPLATE_BUDGET): string {
+  if (template.length > budget.source) throw new BudgetSpent(`${template.length} characters of template text (at most ${budget.source})`);
   const parsed = new Template(template).parsed;
   const env = new Environment();
   const range = (start: number, stop?: number, step = 1): number[] => {
