@@ -2,18 +2,27 @@
  * A fuzz pass over model files and flags, as the CLI meets them (its own process each time): mutated llama2.c
  * headers, truncations, flipped bytes, a damaged .slim and tokenizer.bin, GGUF files and Hugging Face folders
  * whose headers or configs lie, a header claiming 100,000 layers in a
- * file of the size they would need, and nonsense flag values. Every run must end without a stack trace and
+ * file of the size they would need, nonsense flag values, hostile chat templates (`run --chat`) and mutated
+ * flash_args for the host firmware (built with AddressSanitizer). Every run must end without a stack trace and
  * without a hang, in success or one line on stderr; its peak RSS must stay below 4× the input + 256 MB; no
  * output may be left half-written and no temporary file left behind. Seeded, so every run checks the same cases.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type Llama2cDims } from "./fixtures/llama2c-writer.ts";
 import { GT, llamaVocab, writeGgufLlama } from "./fixtures/gguf-writer.ts";
 import { randomHfLlama, writeHfCheckpoint, type HfLlamaShape } from "./fixtures/safetensors-writer.ts";
+import { metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
+import { BAD_FLASH_ARGS, HOSTILE_TEMPLATES } from "./fixtures/hostile.ts";
+import { buildArtifact } from "../tools/package/build.ts";
+import { buildFirmware } from "../tools/package/firmware.ts";
+import { planFlash, readArtifactDir, writeFlashFiles } from "../host/ship/flash/images.ts";
+import { loadLlama2c } from "../tools/convert/llama2c.ts";
+import { getBoard } from "../boards/index.ts";
+import { skipNote, toolMissing } from "./skips.ts";
 
 const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
 const dir = mkdtempSync(join(tmpdir(), "slimedge-fuzz-"));
@@ -239,4 +248,91 @@ describe("fuzz: model files", () => {
     expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
     expect(found).toEqual([]);
   }, 600_000);
+});
+
+// The seeded mutants of the chat templates and flash_args: 3 and 30 in CI; SLIMEDGE_FUZZ_MUTANTS=10 runs ten times as many.
+const MUTANTS = Math.max(1, Number(process.env.SLIMEDGE_FUZZ_MUTANTS ?? 1));
+
+describe("fuzz: chat templates", () => {
+  it("hostile templates and seeded mutations of them end in success or one line, within the memory bound", () => {
+    const tok = metaspaceTokenizer({ merges: 40, style: "normalizer", extraSpecials: ["<|user|>"] });
+    const shape: HfLlamaShape = { ...HF, vocab_size: tok.vocabSize, num_hidden_layers: 1 };
+    const weights = randomHfLlama(shape, 8);
+    const r = rng(20261207);
+    // each integer literal replaced by one of these: loop bounds from nothing to far past any budget
+    const sizes = [0, 1, 3, 1000, 100_000, 1_000_000, 2 ** 31 - 1, 1e15];
+    const templates = Object.entries(HOSTILE_TEMPLATES);
+    for (let k = 0; k < 3 * MUTANTS; k++) {
+      const [name, t] = templates[Math.floor(r() * templates.length)];
+      templates.push([`${name} mutated ${k}`, t.replace(/\d+/g, () => String(sizes[Math.floor(r() * sizes.length)]))]);
+    }
+    const found: string[] = [];
+    for (const [i, [name, template]] of templates.entries()) {
+      const d = join(dir, `chat-${i}`);
+      writeHfCheckpoint(d, weights, { config: { bos_token_id: 1, eos_token_id: 2 } });
+      writeFileSync(join(d, "tokenizer.json"), JSON.stringify(tok.json));
+      writeFileSync(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<s>", eos_token: "</s>", chat_template: template }));
+      const o = slimedge(["run", d, "--chat", "-p", "hello", "-n", "2"]);
+      found.push(...problems(o, statSync(join(d, "model.safetensors")).size).map((p) => `${name}: ${p}`));
+      if (o.code !== 0 && !/chat template|--prompt/.test(o.lines.at(-1) ?? "")) found.push(`${name}: the line names neither the chat template nor the prompt: ${o.lines.at(-1)}`);
+    }
+    expect(found).toEqual([]);
+  }, 600_000);
+});
+
+const firmwareMissing = toolMissing("wasm2c", "wabt") ?? toolMissing("cc", "gcc") ??
+  (spawnSync("cc", ["-fsanitize=address", "-x", "c", "-o", "/dev/null", "-"], { input: "int main(void){return 0;}" }).status === 0 ? null : "cc has no -fsanitize=address (libasan)");
+describe.skipIf(firmwareMissing !== null)(`fuzz: the host firmware's flash_args${skipNote(firmwareMissing)}`, () => {
+  it("mutated flash_args end in the command's text or one line, exit 2 or 70, with no AddressSanitizer report", async () => {
+    // the firmware.test.ts model: small enough for esp32-c3's 3 pages at q8_0
+    const small: Llama2cDims = { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 1024, seqLen: 64 };
+    const modelDir = join(dir, "fw-model");
+    cpSync(join(import.meta.dirname, "..", "models", "slimedge-tiny", "tokenizer.bin"), join(modelDir, "tokenizer.bin"));
+    writeFileSync(join(modelDir, "model.bin"), writeV1(small, randomLlamaWeights(small, 3)));
+    const art = join(dir, "fw-artifact");
+    await buildArtifact(loadLlama2c(join(modelDir, "model.bin")), readFileSync(join(modelDir, "tokenizer.bin")), {
+      name: "model", board: getBoard("esp32-c3"), ctx: 32, mode: "auto", quant: "q8_0", simd: "auto", out: art, threshold: 1e-3,
+    });
+    const flash = join(dir, "fw-flash");
+    writeFlashFiles(planFlash(readArtifactDir(art), getBoard("esp32-c3")), flash);
+    const fw = buildFirmware(art, "host", join(dir, "fw-asan"), { sanitize: "address" });
+    const good = readFileSync(join(flash, "flash_args"), "utf8");
+
+    const r = rng(20261208);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
+    const hex = () => Array.from({ length: 1 + Math.floor(r() * 18) }, () => pick("0123456789abcdefABCDEF".split(""))).join("");
+    const offsets = () => pick(["-", "", "0x", "0x-", "0X", "+0x", " 0x"]) + hex();
+    const sizes = () => pick(["-1", "0", "1", "4", "128", "129", "4095", "4096", "4097", "99999999999", "1e3", "", "0x10"]) + pick(["MB", "GB", "KB", "", "MBx"]);
+    const mutants: string[] = BAD_FLASH_ARGS.map(([, edit]) => edit(good));
+    for (let k = 0; k < 30 * MUTANTS; k++) {
+      const lines = good.split("\n");
+      const i = Math.floor(r() * (lines.length - 1));
+      switch (Math.floor(r() * 6)) {
+        case 0: lines[i] = lines[i].replace(/^0x[0-9a-f]+/, offsets()); break;
+        case 1: lines[0] = lines[0].replace(/--flash_size \S+/, `--flash_size ${sizes()}`); break;
+        case 2: lines.splice(i, 0, lines[Math.floor(r() * (lines.length - 1))]); break;
+        case 3: lines.splice(i, 1); break;
+        case 4: lines[i] = lines[i].slice(0, Math.floor(r() * lines[i].length)); break;
+        default: lines[i] = lines[i].replace(/ /, pick(["\t", "  ", " \r", "\u0000", " ../"]));
+      }
+      mutants.push(lines.join("\n"));
+    }
+    mutants.push("x".repeat(5000) + "\n", good.replace(/\n/g, "\r\n"), "");
+    const found: string[] = [];
+    for (const [k, text] of mutants.entries()) {
+      const bad = join(dir, `fw-flash-${k}`);
+      cpSync(flash, bad, { recursive: true });
+      writeFileSync(join(bad, "flash_args"), text);
+      const o = spawnSync(fw.elf, [bad, "Once", "-n", "2", "--temp", "0"], { encoding: "utf8", timeout: 60_000 });
+      const lines = o.stderr.split("\n").filter((l) => l !== "");
+      const what = `${JSON.stringify(text.slice(0, 160))}`;
+      if (o.signal) found.push(`${what}: ended by ${o.signal}`);
+      else if (/AddressSanitizer|LeakSanitizer|runtime error/.test(o.stderr)) found.push(`${what}: ${o.stderr.slice(0, 400)}`);
+      else if (o.status === 0) { if (!o.stdout.startsWith("Once")) found.push(`${what}: exit 0 without the command's text`); }
+      else if (!((o.status === 2 || o.status === 70) && lines.length === 1 && /^slimedge-fw: /.test(lines[0]))) found.push(`${what}: exit ${o.status}: ${o.stderr.slice(0, 300)}`);
+      rmSync(bad, { recursive: true, force: true });
+    }
+    expect(found).toEqual([]);
+    expect(mutants.length).toBeGreaterThan(40);
+  }, 900_000);
 });
