@@ -35,7 +35,7 @@ const noise = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i)
 
 function artifactDir(board: string): string {
   const dir = mkdtempSync(join(tmpdir(), "slimedge-flash-"));
-  writeFileSync(join(dir, "tiny.cmd.wasm"), noise(50_001, 1)); // 49 blocks of 1 KiB: the ROM's packet size
+  writeFileSync(join(dir, "tiny.cmd.wasm"), noise(50_001, 1)); // 49 blocks of 1 KiB (the ROM's packet size); model.bin, its partition with the check, 52
   writeFileSync(join(dir, "tiny.wasm"), noise(20_003, 2));
   writeFileSync(join(dir, "plan.json"), JSON.stringify({ board }));
   return dir;
@@ -84,7 +84,7 @@ describe("flashBoard on an emulated ESP32-S3 ROM", () => {
       expect(session(rom.commandLog())).toEqual([
         "SYNC", "GET_SECURITY_INFO", "CHANGE_BAUDRATE", "READ_REG", "SPI_ATTACH", "SPI_SET_PARAMS",
         "FLASH_BEGIN", "FLASH_DATA ×3", "SPI_FLASH_MD5",
-        "FLASH_BEGIN", "FLASH_DATA ×49", "SPI_FLASH_MD5",
+        "FLASH_BEGIN", "FLASH_DATA ×52", "SPI_FLASH_MD5", // model.bin: its whole 52 KiB partition, the check in the last 16 bytes
         "FLASH_BEGIN", "FLASH_DATA ×20", "SPI_FLASH_MD5",
         "FLASH_BEGIN", "FLASH_END",
       ]);
@@ -136,7 +136,7 @@ describe("flashBoard on an emulated ESP32-S3 ROM", () => {
       const report = await flashBoard(plan, { port: path });
       expect(report.images.every((i) => i.attempts === 1)).toBe(true);
       const data = rom.requests.filter((r) => r.command === CMD.FLASH_DATA);
-      expect(data).toHaveLength(3 + 49 + 20 + 1);
+      expect(data).toHaveLength(3 + 52 + 20 + 1); // model.bin is its whole 52 KiB partition: the module, 0xFF, the check
       const seq = (i: number) => new DataView(data[i].data.buffer).getUint32(4, true);
       expect([seq(3), seq(4)]).toEqual([0, 0]); // model.bin block 0 sent twice
       const model = image(plan, "model.bin");
@@ -292,7 +292,9 @@ describe("slimedge flash", () => {
     const command = readFileSync(join(built, "tiny.cmd.wasm"));
     const model = readFileSync(join(out, "model.bin"));
     expect(model.subarray(0, command.length).equals(command)).toBe(true);
-    expect(model.length).toBe(Math.ceil(command.length / 4) * 4);
+    // the whole model partition: the module, 0xFF, and the CRC-32 check the firmware verifies at boot
+    expect(model.length).toBe(partitions.find((p) => p.label === "model")!.size);
+    expect(model.subarray(model.length - 16, model.length - 12).toString("latin1")).toBe("SLMC");
     const bundle = readBundle(readFileSync(join(out, "artifact.bin")));
     // the reactor, its plan, and the command without weights that the WAMR firmware loads
     expect(bundle.map((f) => f.name)).toEqual(["tiny.wasm", "plan.json", "tiny.core.wasm"]);
