@@ -23,6 +23,7 @@ export function register(cli: Command): void {
     .option("--no-run", "deploy only; do not run the model")
     .option("--concurrency <n>", "boards deployed at once with --inventory", wholeNumber("--concurrency", 1), 4)
     .option("--timeout <s>", "seconds per board for connecting, uploading, checking and switching", wholeNumber("--timeout", 1), 120)
+    .option("--ansible <dir>", "connect to nothing: write this release as an Ansible role and playbooks into <dir> (run with ansible-playbook; -p/-n set its health check, --concurrency its serial, --inventory is written as <dir>/inventory.yml)")
     .action((dir: string, flags: DeployFlags) => deployCommand(dir, flags, process.stdout, process.stderr));
   cli
     .command("rollback")

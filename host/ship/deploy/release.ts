@@ -44,7 +44,7 @@ interface RuntimeFacts {
   argv: (bin: string, wasm: string, args: string[]) => string[];
 }
 
-const RUNTIMES: Record<SshRuntime, RuntimeFacts> = {
+export const RUNTIMES: Record<SshRuntime, RuntimeFacts> = {
   wasmtime: {
     homeBin: ".wasmtime/bin/wasmtime",
     install: "curl https://wasmtime.dev/install.sh -sSf | bash",
@@ -177,14 +177,14 @@ export function checkArtifactBoard(artifact: Artifact, board: BoardProfile, labe
 export const remoteDirWord = (dir: string): string => parseRemoteDir(dir).word;
 
 /** Shell function: sha256 lines for files, by sha256sum (Linux) or shasum (macOS, BSD). */
-const SUM256 = `sum256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum -- "$@"; else shasum -a 256 -- "$@"; fi; }`;
+export const SUM256 = `sum256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum -- "$@"; else shasum -a 256 -- "$@"; fi; }`;
 
 /**
  * Shell function `swap NEW NAME`: renames the symbolic link NEW over NAME without following NAME when it is
  * a link to a directory (which plain `mv` would move NEW into). POSIX `mv` has no such option, so this uses
  * GNU/BusyBox `mv -T` or BSD/macOS `mv -h`, and fails, leaving NAME as it was, when the board has neither.
  */
-const SWAP = `swap() {
+export const SWAP = `swap() {
   if mv -T -- "$1" "$2" 2>/dev/null; then return 0; fi
   if mv -h -- "$1" "$2" 2>/dev/null; then return 0; fi
   rm -f -- "$1"
@@ -197,7 +197,7 @@ const SWAP = `swap() {
  * own sha256 starts with the release id (the directory's name): what `sha256sum -c` checks, with sha256sum or
  * shasum alike.
  */
-const VERIFY = `verify() (
+export const VERIFY = `verify() (
   cd -- "$1" 2>/dev/null || exit 1
   [ -f ${MANIFEST} ] || exit 1
   case "$(sum256 ${MANIFEST} | cut -c1-64)" in "\${1##*/}"*) ;; *) exit 1 ;; esac

@@ -1,0 +1,347 @@
+/**
+ * `slimedge deploy --ansible`: the exported role and playbooks run by the real engine (Debian's
+ * ansible-core) against real sshd "boards" on 127.0.0.1 (test/fixtures/sshd.ts), four at a time with
+ * `serial: 2`: a fresh rollout; a second run that changes nothing; a rollout on which one board's disk is
+ * full and another's health check fails (both keep their current release, the others move on); the rollback
+ * playbook; and the built-in deploy and the Ansible role on one board, in turns and at the same time,
+ * while `current` is watched: it never points at anything but a complete release.
+ *
+ * Every play's recap (ok/changed/failed per host) and every board's state afterwards are logged when
+ * SLIMEDGE_ANSIBLE_LOG names a file. SLIMEDGE_ANSIBLE_ROUNDS sets the simultaneous rounds (default 2).
+ */
+import { spawn } from "node:child_process";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { type Artifact, MANIFEST, readArtifact } from "../host/ship/deploy/release.ts";
+import { SshLab, type Sshd, sha256File, slimedge, slimedgeHere as cli, sshdMissing, tinyArtifact } from "./fixtures/sshd.ts";
+import { skipNote, toolMissing } from "./skips.ts";
+
+const missing = sshdMissing() ?? toolMissing("ansible-playbook", "ansible-core");
+const work = mkdtempSync(join(tmpdir(), "slimedge-ansible-"));
+const LOG = process.env.SLIMEDGE_ANSIBLE_LOG;
+const ROUNDS = Number(process.env.SLIMEDGE_ANSIBLE_ROUNDS ?? 2);
+const log = (s: string) => {
+  if (LOG) appendFileSync(LOG, s.endsWith("\n") ? s : `${s}\n`);
+};
+
+let lab: SshLab;
+let pis: Sshd[];
+let inventory: string; // Ansible YAML inventory of pi1..pi4
+let a: Artifact;
+let b: Artifact;
+let c: Artifact;
+let builds: Record<string, string>;
+const exports: Record<string, string> = {};
+const NAMES = ["pi1", "pi2", "pi3", "pi4"];
+const remote = (name: string) => join(work, `board-${name}`);
+const pi4Bin = join(work, "pi4-bin"); // first on pi4's PATH: a broken runtime goes there
+let disk: string | null = null; // pi3's board directory on a small tmpfs
+let diskWhy: string | null = null;
+
+const link = (dir: string, name: string): string | null => (existsSync(join(dir, name)) || lstatOk(join(dir, name)) ? readlinkSync(join(dir, name)) : null);
+function lstatOk(p: string): boolean {
+  try {
+    readlinkSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A board directory as the closing note shows it: current, previous, releases, ledger, lock. */
+function boardState(dir: string) {
+  const releases = existsSync(join(dir, "releases")) ? readdirSync(join(dir, "releases")).sort() : [];
+  const ledgerFile = join(dir, ".slimedge-releases");
+  return {
+    current: link(dir, "current"),
+    previous: link(dir, "previous"),
+    releases,
+    ledger: existsSync(ledgerFile) ? readFileSync(ledgerFile, "utf8").trim().split("\n") : null,
+    locked: existsSync(join(dir, ".lock")),
+  };
+}
+const stateLine = (name: string, dir: string) => {
+  const s = boardState(dir);
+  return `${name}: current → ${s.current ?? "-"}, previous → ${s.previous ?? "-"}, releases/ = [${s.releases.join(", ")}], ledger = [${(s.ledger ?? ["(none)"]).slice(1).join(", ")}], lock ${s.locked ? "HELD" : "free"}`;
+};
+
+interface Recap {
+  ok: number;
+  changed: number;
+  unreachable: number;
+  failed: number;
+  skipped: number;
+  rescued: number;
+  ignored: number;
+}
+interface Play {
+  code: number | null;
+  output: string;
+  recap: Record<string, Recap>;
+  recapLines: string[];
+}
+
+/** ansible-playbook in a child process, its recap parsed. */
+function playbook(playbookFile: string, inv: string, extra: string[] = [], timeoutMs = 300_000): Promise<Play> {
+  return new Promise((resolve) => {
+    const env = {
+      ...process.env,
+      ANSIBLE_NOCOLOR: "1",
+      ANSIBLE_FORCE_COLOR: "0",
+      ANSIBLE_RETRY_FILES_ENABLED: "0",
+      ANSIBLE_LOCAL_TEMP: join(work, "ansible-local"),
+      ANSIBLE_SSH_CONTROL_PATH_DIR: join(work, "cp"),
+      ANSIBLE_PIPELINING: "1",
+      ANSIBLE_PYTHON_INTERPRETER: "/usr/bin/python3",
+      ANSIBLE_DEPRECATION_WARNINGS: "0",
+      ANSIBLE_CONFIG: join(work, "none.cfg"), // no stray ansible.cfg from the working directory
+    };
+    const p = spawn("ansible-playbook", ["-i", inv, playbookFile, ...extra], { env, stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
+    let output = "";
+    p.stdout.on("data", (d: Buffer) => (output += d.toString("utf8")));
+    p.stderr.on("data", (d: Buffer) => (output += d.toString("utf8")));
+    p.on("close", (code) => {
+      const recap: Record<string, Recap> = {};
+      const recapLines: string[] = [];
+      const at = output.lastIndexOf("PLAY RECAP");
+      for (const line of at < 0 ? [] : output.slice(at).split("\n").slice(1)) {
+        const m = /^(\S+)\s+:\s+(.*)$/.exec(line.trim());
+        if (!m) continue;
+        recapLines.push(line.trim().replace(/\s+/g, " "));
+        recap[m[1]] = Object.fromEntries([...m[2].matchAll(/(\w+)=(\d+)/g)].map((x) => [x[1], Number(x[2])])) as unknown as Recap;
+      }
+      resolve({ code, output, recap, recapLines });
+    });
+  });
+}
+
+function logPlay(title: string, play: Play, boards: [string, string][]) {
+  log(`\n### ${title}\n\nansible-playbook exit ${play.code}\n\n\`\`\`\n${play.recapLines.join("\n")}\n\`\`\`\n\nboards afterwards:\n\n\`\`\`\n${boards.map(([n, d]) => stateLine(n, d)).join("\n")}\n\`\`\``);
+}
+
+/** Every file of the release `current` points at is there with its MANIFEST.sha256 sum, which names it. */
+function completeRelease(dir: string, at = "current"): boolean {
+  const target = join(dir, at);
+  const r = spawnSync("sha256sum", ["-c", "--strict", "--quiet", MANIFEST], { cwd: target });
+  return r.status === 0 && sha256File(join(target, MANIFEST)).startsWith(readlinkSync(target).replace(/^releases\//, ""));
+}
+
+beforeAll(async () => {
+  if (missing) return;
+  lab = await SshLab.create();
+  mkdirSync(pi4Bin, { recursive: true });
+  pis = [];
+  for (const n of NAMES) pis.push(await lab.start(n, n === "pi4" ? { pathFirst: pi4Bin } : {}));
+  builds = {
+    a: await tinyArtifact(join(work, "build-a"), 1),
+    b: await tinyArtifact(join(work, "build-b"), 2),
+    c: await tinyArtifact(join(work, "build-c"), 3),
+  };
+  a = readArtifact(builds.a);
+  b = readArtifact(builds.b);
+  c = readArtifact(builds.c);
+
+  // pi3's board directory on a tmpfs that holds two releases and little more (root only; else a plain folder)
+  if (process.getuid?.() === 0 && process.platform === "linux") {
+    mkdirSync(remote("pi3"));
+    const size = Math.ceil((a.bytes + b.bytes + 256 * 1024) / 4096) * 4096;
+    const r = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0755`, "tmpfs", remote("pi3")], { encoding: "utf8" });
+    if (r.status === 0) disk = remote("pi3");
+    else diskWhy = `mount -t tmpfs failed (${r.stderr.trim()})`;
+  } else diskWhy = "mounting a tmpfs needs root on Linux";
+
+  inventory = join(work, "inventory.yml");
+  writeFileSync(
+    inventory,
+    stringify({
+      all: {
+        vars: {
+          ansible_user: lab.user,
+          ansible_ssh_private_key_file: lab.clientKey,
+          ansible_ssh_common_args: `-o UserKnownHostsFile=${lab.knownHosts(...pis)} -o StrictHostKeyChecking=yes`,
+          slimedge_known_hosts: lab.knownHosts(...pis),
+          slimedge_board: "rpi-4",
+          slimedge_runtime: "node",
+        },
+        children: {
+          pis: { hosts: Object.fromEntries(pis.map((s) => [s.name, { ansible_host: "127.0.0.1", ansible_port: s.port, slimedge_remote_dir: remote(s.name) }])) },
+        },
+      },
+    }),
+  );
+  for (const [k, build] of Object.entries(builds)) {
+    exports[k] = join(work, `ansible-${k}`);
+    const r = await cli(["deploy", build, "--ansible", exports[k], "--runtime", "node", "-n", "12"]);
+    if (r.code !== 0) throw new Error(`export of ${k} failed: ${r.stderr}`);
+  }
+  log(`# Ansible scenarios (${new Date().toISOString()})\n\nreleases: a = ${a.id}, b = ${b.id}, c = ${c.id}`);
+}, 240_000);
+
+afterAll(async () => {
+  await lab?.close();
+  if (disk) spawnSync("umount", [disk]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+const boardsOf = (): [string, string][] => NAMES.map((n) => [n, remote(n)]);
+
+describe.skipIf(missing)(`the Ansible export run by ansible-playbook${skipNote(missing)}`, () => {
+  it("rolls release a out to 4 hosts, 2 at a time: every board current → a, checked, ledger written, lock free", async () => {
+    const play = await playbook(join(exports.a, "deploy.yml"), inventory, ["-e", "slimedge_serial=2"]);
+    logPlay("fresh rollout of a to 4 hosts, serial 2", play, boardsOf());
+    expect(play.code, play.output).toBe(0);
+    expect(play.output.match(/^PLAY \[Deploy slimedge release/gm)).toHaveLength(2); // two batches
+    for (const n of NAMES) {
+      expect(play.recap[n], n).toMatchObject({ failed: 0, unreachable: 0 });
+      expect(play.recap[n].changed, n).toBeGreaterThan(0);
+      expect(boardState(remote(n))).toEqual({ current: `releases/${a.id}`, previous: null, releases: [a.id], ledger: ["# slimedge releases v1", a.id], locked: false });
+      expect(completeRelease(remote(n))).toBe(true);
+    }
+    // the same bytes as the built-in deploy's release: every build file, the runner and the manifest
+    for (const f of a.files) expect(sha256File(join(remote("pi1"), "current", f.name)), f.name).toBe(f.sha256);
+  }, 300_000);
+
+  it("changes nothing on a second run (changed=0 on every host)", async () => {
+    const before = NAMES.map((n) => JSON.stringify(boardState(remote(n))));
+    const play = await playbook(join(exports.a, "deploy.yml"), inventory, ["-e", "slimedge_serial=2"]);
+    logPlay("second run of a", play, boardsOf());
+    expect(play.code, play.output).toBe(0);
+    for (const n of NAMES) expect(play.recap[n], n).toMatchObject({ changed: 0, failed: 0 });
+    expect(NAMES.map((n) => JSON.stringify(boardState(remote(n))))).toEqual(before);
+  }, 300_000);
+
+  it(`rolls b out: a full disk (pi3) and a failing health check (pi4) fail only those hosts, which keep a${skipNote(diskWhy)}`, async () => {
+    // pi3: fill its disk to within 24 KiB; pi4: a runtime that starts and prints the wrong text
+    const free = statfsSync(disk!).bavail * statfsSync(disk!).bsize;
+    writeFileSync(join(disk!, "filler"), new Uint8Array(Math.max(0, free - 24 * 1024)));
+    writeFileSync(join(pi4Bin, "node"), "#!/bin/sh\necho 'zzz zzz zzz'\n");
+    chmodSync(join(pi4Bin, "node"), 0o755);
+    try {
+      const play = await playbook(join(exports.b, "deploy.yml"), inventory, ["-e", "slimedge_serial=2"]);
+      logPlay("rollout of b; pi3's disk full, pi4's runtime prints the wrong text", play, boardsOf());
+      expect(play.code, play.output).toBe(2); // some hosts failed
+      for (const n of ["pi1", "pi2"]) {
+        expect(play.recap[n], n).toMatchObject({ failed: 0 });
+        expect(boardState(remote(n))).toMatchObject({ current: `releases/${b.id}`, previous: `releases/${a.id}`, releases: [a.id, b.id], locked: false });
+        expect(completeRelease(remote(n))).toBe(true);
+      }
+      expect(play.recap.pi3).toMatchObject({ failed: 1 });
+      expect(play.output).toMatch(/No space left on device/);
+      expect(boardState(remote("pi3"))).toMatchObject({ current: `releases/${a.id}`, previous: null, releases: [a.id], locked: false });
+      expect(completeRelease(remote("pi3"))).toBe(true);
+      expect(play.recap.pi4).toMatchObject({ failed: 1 });
+      expect(play.output).toContain(`health check of ${b.id} failed on pi4`);
+      // switched back, and the release that failed is gone again (folder and ledger)
+      expect(boardState(remote("pi4"))).toEqual({ current: `releases/${a.id}`, previous: null, releases: [a.id], ledger: ["# slimedge releases v1", a.id], locked: false });
+    } finally {
+      rmSync(join(disk!, "filler"), { force: true });
+      rmSync(join(pi4Bin, "node"), { force: true });
+    }
+    // once fixed, a re-run moves only pi3 and pi4
+    const again = await playbook(join(exports.b, "deploy.yml"), inventory, ["-e", "slimedge_serial=2"]);
+    logPlay("rollout of b again, disk and runtime fixed", again, boardsOf());
+    expect(again.code, again.output).toBe(0);
+    expect(again.recap.pi1.changed).toBe(0);
+    expect(again.recap.pi2.changed).toBe(0);
+    for (const n of ["pi3", "pi4"]) expect(again.recap[n].changed, n).toBeGreaterThan(0);
+    for (const n of NAMES) expect(boardState(remote(n))).toMatchObject({ current: `releases/${b.id}`, previous: `releases/${a.id}`, locked: false });
+  }, 600_000);
+
+  it("rollback.yml points every board back at its previous release", async () => {
+    const before = NAMES.map((n) => boardState(remote(n)));
+    const play = await playbook(join(exports.a, "rollback.yml"), inventory);
+    logPlay("rollback.yml", play, boardsOf());
+    expect(play.code, play.output).toBe(0);
+    NAMES.forEach((n, i) => {
+      expect(play.recap[n]).toMatchObject({ failed: 0 });
+      expect(boardState(remote(n))).toMatchObject({ current: before[i].previous, previous: before[i].current, locked: false });
+      expect(completeRelease(remote(n))).toBe(true);
+    });
+  }, 300_000);
+
+  it("the built-in deploy and the Ansible role on one board, in turns and at once: current is never dangling, the lock excludes", async () => {
+    const dir = join(work, "board-shared");
+    const pi = pis[0];
+    // One INI inventory for both engines.
+    const ini = join(work, "shared.ini");
+    writeFileSync(
+      ini,
+      [
+        "[boards]",
+        `shared ansible_host=127.0.0.1 ansible_port=${pi.port} slimedge_remote_dir=${dir}`,
+        "",
+        "[boards:vars]",
+        `ansible_user=${lab.user}`,
+        `ansible_ssh_private_key_file=${lab.clientKey}`,
+        `ansible_ssh_common_args='-o UserKnownHostsFile=${lab.knownHosts(pi)} -o StrictHostKeyChecking=yes'`,
+        `slimedge_known_hosts=${lab.knownHosts(pi)}`,
+        "slimedge_board=rpi-4",
+        "slimedge_runtime=node",
+        "",
+      ].join("\n"),
+    );
+    const builtin = (k: string) => slimedge(["deploy", builds[k], "--inventory", ini, "--timeout", "120"], 300_000);
+    const ansible = (k: string) => playbook(join(exports[k], "deploy.yml"), ini);
+
+    // watch current all along: every target seen must be a complete release
+    let watching = true;
+    let checks = 0;
+    const bad: string[] = [];
+    const watcher = (async () => {
+      while (watching) {
+        if (lstatOk(join(dir, "current"))) {
+          checks++;
+          const t = readlinkSync(join(dir, "current"));
+          if (!existsSync(join(dir, t, MANIFEST)) || !completeRelease(dir)) {
+            // a release being pruned right after a switch is not it: look again once
+            if (readlinkSync(join(dir, "current")) === t) bad.push(t);
+          }
+        }
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    })();
+    const turns: string[] = [];
+    try {
+      // in turns: Ansible a, built-in b, Ansible c, built-in a
+      let p = await ansible("a");
+      turns.push(`ansible a: exit ${p.code}, ${p.recapLines.join(" ")}`);
+      expect(p.code, p.output).toBe(0);
+      let r = await builtin("b");
+      turns.push(`built-in b: exit ${r.code}, ${r.stdout.trim().split("\n").at(-1)}`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(boardState(dir)).toMatchObject({ current: `releases/${b.id}`, previous: `releases/${a.id}` });
+      p = await ansible("c");
+      turns.push(`ansible c: exit ${p.code}, ${p.recapLines.join(" ")}`);
+      expect(p.code, p.output).toBe(0);
+      expect(boardState(dir)).toMatchObject({ current: `releases/${c.id}`, previous: `releases/${b.id}` });
+      r = await builtin("a");
+      turns.push(`built-in a: exit ${r.code}, ${r.stdout.trim().split("\n").at(-1)}`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(boardState(dir)).toMatchObject({ current: `releases/${a.id}`, previous: `releases/${c.id}` });
+      // at the same time: each round, both engines start together with different releases
+      const pairs: [string, string][] = [["b", "c"], ["c", "b"], ["a", "b"], ["b", "a"]];
+      for (let i = 0; i < ROUNDS; i++) {
+        const [ak, bk] = pairs[i % pairs.length];
+        const [pa, rb] = await Promise.all([ansible(ak), builtin(bk)]);
+        turns.push(`at once: ansible ${ak} exit ${pa.code} (${pa.recapLines.join(" ")}); built-in ${bk} exit ${rb.code}`);
+        expect(pa.code, pa.output).toBe(0);
+        expect(rb.code, rb.stderr).toBe(0);
+        const s = boardState(dir);
+        expect([`releases/${readArtifact(builds[ak]).id}`, `releases/${readArtifact(builds[bk]).id}`]).toContain(s.current);
+        expect(s.locked).toBe(false);
+        expect(s.releases.filter((x) => x.startsWith(".tmp-"))).toEqual([]);
+      }
+    } finally {
+      watching = false;
+      await watcher;
+      log(`\n### built-in deploy and Ansible on one board\n\n\`\`\`\n${turns.join("\n")}\n${stateLine("shared", dir)}\ncurrent checked ${checks} times, ${bad.length} incomplete\n\`\`\``);
+    }
+    expect(bad).toEqual([]);
+    expect(checks).toBeGreaterThan(10);
+    expect(completeRelease(dir)).toBe(true);
+  }, 900_000);
+});
