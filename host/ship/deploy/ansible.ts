@@ -162,6 +162,10 @@ export function writeAnsibleExport(dir: string, x: AnsibleExport, flag = "--ansi
         slimedge_health_steps: health?.steps ?? 0,
         slimedge_health_sha256: health?.sha256 ?? "",
         slimedge_health_text: health?.text ?? "",
+        // The board steps go to `sh -c` over one SSH command each (the raw module: no Python, no copies), without
+        // a pseudo-terminal, so their standard error stays apart from the JSON line they print.
+        slimedge_board_sh: "{{ lookup('ansible.builtin.file', 'board.sh') }}",
+        ansible_ssh_use_tty: false,
       },
       `Release ${artifact.id} of ${artifact.name} for ${artifact.board}, written by slimedge deploy --ansible; export again for another build.\n` +
         "slimedge_health_sha256 is the sha256 of what the command printed for the prompt when exported (greedy).",
