@@ -15,8 +15,9 @@ import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
-import { type Artifact, MANIFEST, readArtifact } from "../host/ship/deploy/release.ts";
+import { parse, stringify } from "yaml";
+import { createHash } from "node:crypto";
+import { type Artifact, MANIFEST, RUNNER_PATH, readArtifact } from "../host/ship/deploy/release.ts";
 import { SshLab, type Sshd, sha256File, slimedge, slimedgeHere as cli, sshdMissing, tinyArtifact } from "./fixtures/sshd.ts";
 import { skipNote, toolMissing } from "./skips.ts";
 
@@ -131,11 +132,6 @@ function completeRelease(dir: string, at = "current"): boolean {
 }
 
 beforeAll(async () => {
-  if (missing) return;
-  lab = await SshLab.create();
-  mkdirSync(pi4Bin, { recursive: true });
-  pis = [];
-  for (const n of NAMES) pis.push(await lab.start(n, n === "pi4" ? { pathFirst: pi4Bin } : {}));
   builds = {
     a: await tinyArtifact(join(work, "build-a"), 1),
     b: await tinyArtifact(join(work, "build-b"), 2),
@@ -144,6 +140,16 @@ beforeAll(async () => {
   a = readArtifact(builds.a);
   b = readArtifact(builds.b);
   c = readArtifact(builds.c);
+  for (const [k, build] of Object.entries(builds)) {
+    exports[k] = join(work, `ansible-${k}`);
+    const r = await cli(["deploy", build, "--ansible", exports[k], "--runtime", "node", "-n", "12"]);
+    if (r.code !== 0) throw new Error(`export of ${k} failed: ${r.stderr}`);
+  }
+  if (missing) return;
+  lab = await SshLab.create();
+  mkdirSync(pi4Bin, { recursive: true });
+  pis = [];
+  for (const n of NAMES) pis.push(await lab.start(n, n === "pi4" ? { pathFirst: pi4Bin } : {}));
 
   // pi3's board directory on a tmpfs that holds two releases and little more (root only; else a plain folder)
   if (process.getuid?.() === 0 && process.platform === "linux") {
@@ -173,11 +179,6 @@ beforeAll(async () => {
       },
     }),
   );
-  for (const [k, build] of Object.entries(builds)) {
-    exports[k] = join(work, `ansible-${k}`);
-    const r = await cli(["deploy", build, "--ansible", exports[k], "--runtime", "node", "-n", "12"]);
-    if (r.code !== 0) throw new Error(`export of ${k} failed: ${r.stderr}`);
-  }
   log(`# Ansible scenarios (${new Date().toISOString()})\n\nreleases: a = ${a.id}, b = ${b.id}, c = ${c.id}`);
 }, 240_000);
 
@@ -188,6 +189,47 @@ afterAll(async () => {
 });
 
 const boardsOf = (): [string, string][] => NAMES.map((n) => [n, remote(n)]);
+
+describe("slimedge deploy --ansible writes a self-contained role", () => {
+  it("carries exactly the built-in deploy's release files, and the health check's expectation from a run here", () => {
+    const files = join(exports.a, "roles/slimedge_release/files/release");
+    expect(readdirSync(files).sort()).toEqual(a.files.map((f) => f.name).sort());
+    for (const f of a.files) expect(sha256File(join(files, f.name)), f.name).toBe(f.sha256);
+    expect(sha256File(join(files, MANIFEST))).toBe(a.hash); // the same release id on the board
+    const vars = parse(readFileSync(join(exports.a, "roles/slimedge_release/vars/main.yml"), "utf8"));
+    expect(vars).toMatchObject({ slimedge_release_id: a.id, slimedge_release_hash: a.hash, slimedge_health_prompt: "Once upon a time", slimedge_health_steps: 12 });
+    // the oracle: the command under node:wasi, greedy, run by the test itself
+    const run = spawnSync(process.execPath, ["--no-warnings", RUNNER_PATH, join(builds.a, "tiny.cmd.wasm"), "Once upon a time", "-n", "12", "--temp", "0"]);
+    expect(run.status).toBe(0);
+    expect(vars.slimedge_health_sha256).toBe(createHash("sha256").update(run.stdout).digest("hex"));
+    expect(vars.slimedge_health_text.startsWith("Once upon a time")).toBe(true);
+    const defaults = parse(readFileSync(join(exports.a, "roles/slimedge_release/defaults/main.yml"), "utf8"));
+    expect(defaults).toMatchObject({ slimedge_remote_dir: "~/slimedge", slimedge_runtime: "node", slimedge_board: "rpi-4", slimedge_keep: 2, slimedge_health_check: true });
+    // the board script is plain POSIX sh
+    expect(spawnSync("sh", ["-n", join(exports.a, "roles/slimedge_release/files/board.sh")]).status).toBe(0);
+  });
+
+  it.skipIf(missing !== null)(`passes ansible-playbook --syntax-check${skipNote(missing)}`, () => {
+    for (const p of ["deploy.yml", "rollback.yml"]) {
+      const r = spawnSync("ansible-playbook", ["--syntax-check", "-i", "localhost,", join(exports.a, p)], { encoding: "utf8", env: { ...process.env, ANSIBLE_NOCOLOR: "1" } });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+    }
+  });
+
+  it("writes the toolkit's inventory as inventory.yml, and refuses flags that do not apply, in one line", async () => {
+    const own = join(work, "boards.yaml");
+    writeFileSync(own, stringify({ defaults: { user: "pi", board: "rpi-4", runtime: "node" }, boards: [{ name: "kitchen", host: "10.0.0.5" }, { name: "garage", host: "10.0.0.6", port: 2222 }] }));
+    const out = join(work, "export-with-inventory");
+    const r = await cli(["deploy", builds.a, "--ansible", out, "--inventory", own, "--no-run"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("inventory.yml with 2 boards; no health check (--no-run)");
+    expect(parse(readFileSync(join(out, "inventory.yml"), "utf8")).all.hosts.garage).toMatchObject({ ansible_host: "10.0.0.6", ansible_port: 2222, ansible_user: "pi", slimedge_runtime: "node" });
+    const host = await cli(["deploy", builds.a, "--ansible", join(work, "never"), "--host", "pi@10.0.0.5"]);
+    expect(host.code).toBe(1);
+    expect(host.lines).toEqual([expect.stringMatching(/^slimedge: --host and --ansible: the Ansible export connects to nothing/)]);
+    expect(existsSync(join(work, "never"))).toBe(false);
+  });
+});
 
 describe.skipIf(missing)(`the Ansible export run by ansible-playbook${skipNote(missing)}`, () => {
   it("rolls release a out to 4 hosts, 2 at a time: every board current → a, checked, ledger written, lock free", async () => {
