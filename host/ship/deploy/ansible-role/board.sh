@@ -150,6 +150,10 @@ switch)
   if [ "$staged" = yes ]; then
     rm -rf -- "$release"
     mv -- "releases/.tmp-$id-$token" "$release" || die "cannot rename the upload to $given/$release"
+  else
+    # a checked copy deployed again: it is the latest deploy in the ledger too
+    new=$( { grep -v -x -F -- "$id" < $LEDGER; echo "$id"; } )
+    if [ "$new" != "$(cat $LEDGER)" ]; then printf '%s\n' "$new" | ledger_write "$token" || die "cannot write $given/$LEDGER"; fi
   fi
   sync
   old=$(readlink current 2>/dev/null || true)
