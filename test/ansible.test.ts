@@ -236,7 +236,7 @@ describe("slimedge deploy --ansible writes a self-contained role", () => {
     expect(r.stdout).toContain("inventory.yml with 2 boards; no health check (--no-run)");
     expect(parse(readFileSync(join(out, "inventory.yml"), "utf8")).all.hosts.garage).toMatchObject({ ansible_host: "10.0.0.6", ansible_port: 2222, ansible_user: "pi", slimedge_runtime: "node" });
     const host = await cli(["deploy", builds.a, "--ansible", join(work, "never"), "--host", "pi@10.0.0.5"]);
-    expect(host.code).toBe(1);
+    expect(host.code).toBe(2); // a flag error
     expect(host.lines).toEqual([expect.stringMatching(/^slimedge: --host and --ansible: the Ansible export connects to nothing/)]);
     expect(existsSync(join(work, "never"))).toBe(false);
   });
@@ -321,6 +321,35 @@ describe.skipIf(missing)(`the Ansible export run by ansible-playbook${skipNote(m
       }
       expect(completeRelease(remote(n))).toBe(true);
     });
+  }, 300_000);
+
+  it("a lock the role holds makes the built-in deploy wait, naming its holder; once the holder is gone (kill -9) the built-in breaks it", async () => {
+    const dir = join(work, "board-locked");
+    const board = join(exports.a, "roles/slimedge_release/files/board.sh");
+    // The role's lock step, run on the board (this machine). Sourced by a shell that stays to reap the holder
+    // once it is killed: this container's init leaves orphans as zombies, which still count as alive.
+    const take = spawn("sh", ["-c", '. "$0"; wait', board, "lock", dir, "feedc0ffee42", "ops@controller(ansible)", "600", "600"], { stdio: ["ignore", "pipe", "inherit"] });
+    const reaped = new Promise((resolve) => take.on("close", resolve));
+    await new Promise<void>((resolve, reject) => {
+      take.stdout.on("data", (d: Buffer) => d.toString().includes("locked") && resolve());
+      take.on("close", (code) => reject(new Error(`lock step exited ${code}`)));
+    });
+    const owner = readFileSync(join(dir, ".lock", "owner"), "utf8");
+    const pid = Number(/^pid=(\d+)$/m.exec(owner)![1]);
+    expect(owner).toMatch(/^who=ops@controller\(ansible\)$/m);
+    const args = ["deploy", builds.a, "--board", "rpi-4", "--host", `${lab.user}@127.0.0.1:${pis[0].port}`, "--key", lab.clientKey, "--known-hosts", lab.knownHosts(pis[0]), "--runtime", "node", "--remote-dir", dir, "--no-run"];
+    try {
+      const waited = await cli([...args, "--timeout", "4"]);
+      expect(waited.code).toBe(1);
+      expect(waited.lines.at(-1)).toMatch(new RegExp(`timed out after 4 s while waiting for the lock on ${dir} \\(held by pid=${pid} who=ops@controller\\(ansible\\)`));
+      expect(boardState(dir).current).toBe(null);
+    } finally {
+      process.kill(pid, "SIGKILL"); // the play's holder dies as a board losing power would leave it
+      await reaped;
+    }
+    const r = await cli([...args, "--timeout", "120"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(boardState(dir)).toMatchObject({ current: `releases/${a.id}`, locked: false });
   }, 300_000);
 
   it("the built-in deploy and the Ansible role on one board, in turns and at once: current is never dangling, the lock excludes", async () => {
