@@ -26,7 +26,7 @@ import { stringify } from "yaml";
 import type { BoardProfile } from "../../../boards/profile.ts";
 import { fail } from "../../core/errors.ts";
 import { readWholeFile, writeOutputDir } from "../../core/files.ts";
-import { type Artifact, RUNNER_PATH, RUNTIMES, SSH_RUNTIMES, type SshRuntime, SUM256, SWAP, VERIFY } from "./release.ts";
+import { type Artifact, LOCK_TAKE, RUNNER_PATH, RUNTIMES, SSH_RUNTIMES, type SshRuntime, SUM256, SWAP, VERIFY } from "./release.ts";
 import type { InventoryBoard } from "./fleet.ts";
 import { shellQuote } from "./ssh.ts";
 
@@ -80,11 +80,11 @@ function runtimeShell(): { bin: string; run: string } {
   };
 }
 
-/** board.sh with the shell functions the built-in deploy uses (sha256, rename-over, verify) put in. */
+/** board.sh with the shell functions the built-in deploy uses (lock, sha256, rename-over, verify) put in. */
 export function boardScript(): string {
   const src = readFileSync(join(ROLE_SOURCE, "board.sh"), "utf8");
   const rt = runtimeShell();
-  return src.replace("# @SHARED@", [SUM256, SWAP, VERIFY].join("\n")).replace("# @RUNTIME-BIN@", rt.bin).replace("# @RUNTIME-RUN@", rt.run);
+  return src.replace("# @SHARED@", [SUM256, SWAP, VERIFY].join("\n")).replace("# @LOCK-TAKE@", LOCK_TAKE).replace("# @RUNTIME-BIN@", rt.bin).replace("# @RUNTIME-RUN@", rt.run);
 }
 
 const yaml = (doc: unknown, comment: string): string => `---\n${comment.split("\n").map((l) => `# ${l}`.trimEnd()).join("\n")}\n${stringify(doc, { lineWidth: 0 })}`;

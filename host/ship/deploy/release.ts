@@ -207,6 +207,39 @@ export const VERIFY = `verify() (
   done < ${MANIFEST}
 )`;
 
+/**
+ * Shell function `lock_take LIMIT TOKEN`: makes `.lock` in the current directory with mkdir, waiting up to LIMIT
+ * seconds (a `waiting=<owner>` line a second) while a live process holds it; a lock whose pid is no longer alive
+ * on the board (power cut, kill -9), or that has had no owner for 30 s, is broken by one waiter at a time
+ * (`.lock/breaking`, also made by mkdir; `broke=<owner>`). Returns 4 after `busy=<owner>` when it stayed locked.
+ * The built-in deploy and the Ansible role (ansible.ts) both take the lock with it.
+ */
+export const LOCK_TAKE = `alive() { kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ] || ps -p "$1" >/dev/null 2>&1; }
+lock_take() {
+  waited=0
+  blind=0
+  while ! mkdir .lock 2>/dev/null; do
+    owner=$(cat .lock/owner 2>/dev/null | tr '\\n' ' ')
+    pid=$(sed -n 's/^pid=//p' .lock/owner 2>/dev/null)
+    if [ -z "$pid" ]; then blind=$((blind + 1)); else blind=0; fi
+    if { [ -n "$pid" ] && ! alive "$pid"; } || [ "$blind" -gt 30 ]; then
+      if mkdir .lock/breaking 2>/dev/null; then
+        pid2=$(sed -n 's/^pid=//p' .lock/owner 2>/dev/null)
+        if [ "$pid2" = "$pid" ] && { [ -z "$pid" ] || ! alive "$pid"; }; then
+          mv .lock ".lock.broken-$2" && rm -rf ".lock.broken-$2"
+          echo "broke=$owner"
+          continue
+        fi
+        rmdir .lock/breaking 2>/dev/null || true
+      fi
+    fi
+    echo "waiting=$owner"
+    waited=$((waited + 1))
+    if [ "$waited" -gt "$1" ]; then echo "busy=$owner"; return 4; fi
+    sleep 1
+  done
+}`;
+
 /** How long a lock held by a live process is waited for before the deploy says who holds it. */
 export const LOCK_WAIT_SECONDS = 600;
 
@@ -223,32 +256,11 @@ async function takeLock(s: SshSession, dir: RemoteDir, onWait?: (owner: string) 
 mkdir -p -- "$dir/releases" || exit 3
 cd -- "$dir" || exit 3
 mine() { [ "$(sed -n 's/^token=//p' .lock/owner 2>/dev/null)" = ${token} ]; }
-alive() { kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ] || ps -p "$1" >/dev/null 2>&1; }
 release() { if mine; then rm -rf .lock; fi; }
 trap release EXIT
 trap 'release; exit 1' HUP INT TERM PIPE
-waited=0
-blind=0
-while ! mkdir .lock 2>/dev/null; do
-  owner=$(cat .lock/owner 2>/dev/null | tr '\n' ' ')
-  pid=$(sed -n 's/^pid=//p' .lock/owner 2>/dev/null)
-  if [ -z "$pid" ]; then blind=$((blind + 1)); else blind=0; fi
-  if { [ -n "$pid" ] && ! alive "$pid"; } || [ "$blind" -gt 30 ]; then
-    if mkdir .lock/breaking 2>/dev/null; then
-      pid2=$(sed -n 's/^pid=//p' .lock/owner 2>/dev/null)
-      if [ "$pid2" = "$pid" ] && { [ -z "$pid" ] || ! alive "$pid"; }; then
-        mv .lock .lock.broken-${token} && rm -rf .lock.broken-${token}
-        echo "broke=$owner"
-        continue
-      fi
-      rmdir .lock/breaking 2>/dev/null || true
-    fi
-  fi
-  echo "waiting=$owner"
-  waited=$((waited + 1))
-  if [ "$waited" -gt ${LOCK_WAIT_SECONDS} ]; then echo "busy=$owner"; exit 4; fi
-  sleep 1
-done
+${LOCK_TAKE}
+lock_take ${LOCK_WAIT_SECONDS} ${token} || exit 4
 printf 'pid=%s\nwho=%s\nsince=%s\ntoken=%s\n' $$ ${shellQuote(who)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${token} > .lock/owner.${token}
 mv -- .lock/owner.${token} .lock/owner
 echo locked

@@ -34,6 +34,7 @@ esac
 LEDGER=.slimedge-releases
 LEDGER_HEAD="# slimedge releases v1"
 # @SHARED@
+# @LOCK-TAKE@
 mine() { [ "$(sed -n 's/^token=//p' .lock/owner 2>/dev/null)" = "$1" ]; }
 json() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n\r'; }
 ledger_write() { t=$LEDGER.tmp-$1-$$; cat > "$t" && mv -f -- "$t" $LEDGER; }
@@ -49,28 +50,9 @@ lock)
   [ ! -L "$d" ] || die "$given is a symbolic link; slimedge will not write or delete through it"
   mkdir -p -- "$d" 2>/dev/null || die "cannot create $given"
   cd -- "$d" || die "cannot use $given"
-  alive() { kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ] || ps -p "$1" >/dev/null 2>&1; }
-  waited=0
-  blind=0
-  while ! mkdir .lock 2>/dev/null; do
-    owner=$(cat .lock/owner 2>/dev/null | tr '\n' ' ')
-    pid=$(sed -n 's/^pid=//p' .lock/owner 2>/dev/null)
-    if [ -z "$pid" ]; then blind=$((blind + 1)); else blind=0; fi
-    if { [ -n "$pid" ] && ! alive "$pid"; } || [ "$blind" -gt 30 ]; then
-      if mkdir .lock/breaking 2>/dev/null; then
-        pid2=$(sed -n 's/^pid=//p' .lock/owner 2>/dev/null)
-        if [ "$pid2" = "$pid" ] && { [ -z "$pid" ] || ! alive "$pid"; }; then
-          mv .lock .lock.broken-"$token" && rm -rf .lock.broken-"$token"
-          echo "broke=$owner"
-          continue
-        fi
-        rmdir .lock/breaking 2>/dev/null || true
-      fi
-    fi
-    waited=$((waited + 1))
-    if [ "$waited" -gt "$wait" ]; then die "$given stayed locked for $wait s by another deploy ($owner); if none is running, remove $given/.lock there"; fi
-    sleep 1
-  done
+  if ! out=$(lock_take "$wait" "$token"); then
+    die "$given stayed locked for $wait s by another deploy ($(printf '%s\n' "$out" | sed -n 's/^busy=//p' | tail -n 1)); if none is running, remove $given/.lock there"
+  fi
   # The holder: the lock's pid, alive while this play holds the lock. It ends when unlock removes the lock
   # (or another token holds it), and at the end of the lease it lets go as a dropped connection does.
   nohup sh -c 'i=0
