@@ -20,14 +20,10 @@ const write = (name: string, text: string) => {
   writeFileSync(f, text);
   return f;
 };
-const error = (f: string) => {
-  try {
-    readInventory(f);
-  } catch (e) {
-    expect(e).toBeInstanceOf(SlimError);
-    return (e as SlimError).message;
-  }
-  throw new Error("no error");
+/** readInventory refuses `f` with a SlimError whose one line matches `line`. */
+const refuses = (f: string, line: RegExp) => {
+  expect(() => readInventory(f)).toThrow(SlimError);
+  expect(() => readInventory(f)).toThrow(line);
 };
 const brief = (f: string) => readInventory(f).map((b) => ({ name: b.name, user: b.user, host: b.host, port: b.port, board: b.board.name, runtime: b.runtime, remoteDir: b.remoteDir, key: b.key }));
 
@@ -82,17 +78,17 @@ describe("Ansible YAML inventories", () => {
   });
 
   it("refuses what the built-in deploy cannot do as Ansible would, naming the host and the variable", () => {
-    expect(error(write("jinja.yml", "all:\n  hosts:\n    a:\n      slimedge_board: rpi-4\n      ansible_host: \"{{ lookup('env', 'X') }}\"\n"))).toMatch(
+    refuses(write("jinja.yml", "all:\n  hosts:\n    a:\n      slimedge_board: rpi-4\n      ansible_host: \"{{ lookup('env', 'X') }}\"\n"),
       /jinja\.yml: host a: ansible_host is a Jinja template .* the built-in deploy reads plain values only/,
     );
-    expect(error(write("local.yml", "all:\n  hosts:\n    a:\n      slimedge_board: rpi-4\n      ansible_connection: local\n"))).toMatch(/local\.yml: host a: ansible_connection local: the built-in deploy connects over SSH only/);
-    expect(error(write("jump.yml", "all:\n  vars:\n    ansible_ssh_common_args: -o ProxyJump=bastion\n  hosts:\n    a:\n      slimedge_board: rpi-4\n"))).toMatch(/jump\.yml: host a: ansible_ssh_common_args reaches the host through a proxy/);
-    expect(error(write("pass.yml", "all:\n  hosts:\n    a:\n      slimedge_board: rpi-4\n      ansible_password: x\n"))).toMatch(/pass\.yml: host a: ansible_password: the built-in deploy logs in with keys only/);
-    expect(error(write("port.yml", "all:\n  hosts:\n    a:\n      slimedge_board: rpi-4\n      ansible_port: 99999\n"))).toMatch(/port\.yml: host a: port 99999 is not a whole number in 1–65535/);
-    expect(error(write("noboard.yml", "all:\n  hosts:\n    a:\n"))).toMatch(/noboard\.yml: host a: no board profile/);
-    expect(error(write("typo.yml", "all:\n  host:\n    a:\n"))).toMatch(/expected a list of boards .*or an Ansible inventory/);
-    expect(error(write("bad.yml", "all:\n  hosts: [a, b]\n"))).toMatch(/bad\.yml: all\.hosts: expected a mapping of host names/);
-    expect(error(write("vault.yml", "all:\n  hosts:\n    a:\n      slimedge_board: rpi-4\n      ansible_user: [x]\n"))).toMatch(/vault\.yml: host a: ansible_user must be a string or number/);
+    refuses(write("local.yml", "all:\n  hosts:\n    a:\n      slimedge_board: rpi-4\n      ansible_connection: local\n"), /local\.yml: host a: ansible_connection local: the built-in deploy connects over SSH only/);
+    refuses(write("jump.yml", "all:\n  vars:\n    ansible_ssh_common_args: -o ProxyJump=bastion\n  hosts:\n    a:\n      slimedge_board: rpi-4\n"), /jump\.yml: host a: ansible_ssh_common_args reaches the host through a proxy/);
+    refuses(write("pass.yml", "all:\n  hosts:\n    a:\n      slimedge_board: rpi-4\n      ansible_password: x\n"), /pass\.yml: host a: ansible_password: the built-in deploy logs in with keys only/);
+    refuses(write("port.yml", "all:\n  hosts:\n    a:\n      slimedge_board: rpi-4\n      ansible_port: 99999\n"), /port\.yml: host a: port 99999 is not a whole number in 1–65535/);
+    refuses(write("noboard.yml", "all:\n  hosts:\n    a:\n"), /noboard\.yml: host a: no board profile/);
+    refuses(write("typo.yml", "all:\n  host:\n    a:\n"), /expected a list of boards .*or an Ansible inventory/);
+    refuses(write("bad.yml", "all:\n  hosts: [a, b]\n"), /bad\.yml: all\.hosts: expected a mapping of host names/);
+    refuses(write("vault.yml", "all:\n  hosts:\n    a:\n      slimedge_board: rpi-4\n      ansible_user: [x]\n"), /vault\.yml: host a: ansible_user must be a string or number/);
   });
 });
 
@@ -135,12 +131,12 @@ slimedge_runtime="wasmer"
   });
 
   it("names the line of a mistake", () => {
-    expect(error(write("x.ini", "[pis]\na ansible_port\n"))).toMatch(/x\.ini:2: host a: expected key=value after the host name, got "ansible_port"/);
-    expect(error(write("y.ini", "[pis:kids]\na\n"))).toMatch(/y\.ini:1: section \[pis:kids\]: expected \[group\], \[group:vars\] or \[group:children\]/);
-    expect(error(write("z.ini", "[all:children]\nnowhere\n"))).toMatch(/z\.ini:2: \[all:children\] names nowhere, which no section defines/);
-    expect(error(write("q.ini", "[pis]\na slimedge_remote_dir='/x\n"))).toMatch(/q\.ini:2: unclosed ' quote/);
-    expect(error(write("r.ini", "[pis]\nh[3:1]\n"))).toMatch(/r\.ini:2: host range h\[3:1\]: expected start ≤ end/);
-    expect(error(write("e.ini", "# nothing\n[pis]\n"))).toMatch(/e\.ini: the Ansible inventory lists no hosts/);
+    refuses(write("x.ini", "[pis]\na ansible_port\n"), /x\.ini:2: host a: expected key=value after the host name, got "ansible_port"/);
+    refuses(write("y.ini", "[pis:kids]\na\n"), /y\.ini:1: section \[pis:kids\]: expected \[group\], \[group:vars\] or \[group:children\]/);
+    refuses(write("z.ini", "[all:children]\nnowhere\n"), /z\.ini:2: \[all:children\] names nowhere, which no section defines/);
+    refuses(write("q.ini", "[pis]\na slimedge_remote_dir='/x\n"), /q\.ini:2: unclosed ' quote/);
+    refuses(write("r.ini", "[pis]\nh[3:1]\n"), /r\.ini:2: host range h\[3:1\]: expected start ≤ end/);
+    refuses(write("e.ini", "# nothing\n[pis]\n"), /e\.ini: the Ansible inventory lists no hosts/);
   });
 
   it("expands ranges as Ansible does: leading zeros, strides, letters", () => {
