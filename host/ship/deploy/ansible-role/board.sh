@@ -27,6 +27,7 @@ case "/$given/" in */../*) die "$given: climbs with ..; give the board directory
 case "$given" in
   "~") d=$HOME ;;
   "~/"*) d=$HOME/${given#"~/"} ;;
+  "~"*) die "$given: ~user is not supported; use ~/… or an absolute path" ;;
   /*) d=$given ;;
   *) d=$HOME/$given ;;
 esac
