@@ -10,7 +10,7 @@ export function register(cli: Command): void {
     .description("put a `slimedge build` folder on a single-board computer over SSH (or on every board of an inventory), switch to it atomically, and run it")
     .argument("<artifact-dir>", "folder written by slimedge build: <name>.cmd.wasm, <name>.wasm, plan.json, memory map")
     .option("--host <user@addr[:port]>", "the board to deploy to")
-    .option("--inventory <boards.yaml>", "deploy to every board listed there instead (name, host, port, user, key, board, runtime, remote-dir)")
+    .option("--inventory <boards.yaml>", "deploy to every board listed there instead: a boards.yaml (name, host, port, user, key, board, runtime, remote-dir) or an Ansible inventory, YAML or INI")
     .option("--board <name>", "board profile the artifact was built for (see `slimedge boards`); needed with --host")
     .option("--key <file>", "SSH private key (default: ssh-agent and ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
     .addOption(new Option("--runtime <name>", "what runs <name>.cmd.wasm on the board (default: the board profile's)").choices([...SSH_RUNTIMES]))
@@ -23,6 +23,7 @@ export function register(cli: Command): void {
     .option("--no-run", "deploy only; do not run the model")
     .option("--concurrency <n>", "boards deployed at once with --inventory", wholeNumber("--concurrency", 1), 4)
     .option("--timeout <s>", "seconds per board for connecting, uploading, checking and switching", wholeNumber("--timeout", 1), 120)
+    .option("--ansible <dir>", "connect to nothing: write this release as an Ansible role and playbooks into <dir> (run with ansible-playbook; -p/-n set its health check, --concurrency its serial, --inventory is written as <dir>/inventory.yml)")
     .action((dir: string, flags: DeployFlags) => deployCommand(dir, flags, process.stdout, process.stderr));
   cli
     .command("rollback")

@@ -3,12 +3,13 @@
  * (`--inventory`). Status goes to `err` (with a byte progress bar when it is a terminal); the model's own
  * output and the fleet table go to `out`. Failures are SlimErrors, so the CLI prints one line.
  */
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { progressBar } from "../../core/progress.ts";
 import { getBoard } from "../../../boards/index.ts";
 import { fail } from "../../core/errors.ts";
 import { type FleetRow, type InventoryBoard, deployFleet, formatFleetTable, readInventory, rollbackFleet } from "./fleet.ts";
-import { type SshRuntime, checkArtifactBoard, defaultRuntime, deployRelease, readArtifact, rollbackRelease, runRelease, withBoard } from "./release.ts";
+import { ROLE_NAME, writeAnsibleExport } from "./ansible.ts";
+import { type SshRuntime, checkArtifactBoard, checkRuntimeLoads, defaultRuntime, deployRelease, readArtifact, rollbackRelease, runRelease, withBoard } from "./release.ts";
 import { type ConnectOptions, DEPLOY_ERROR, parseFingerprint, parseTarget, targetName } from "./ssh.ts";
 import { formatBytes } from "../../core/format.ts";
 import { parseRemoteDir } from "./remote-dir.ts";
@@ -32,11 +33,16 @@ export interface DeployFlags extends BoardFlags {
   prompt?: string;
   steps?: number;
   run: boolean; // false with --no-run
+  ansible?: string; // write the Ansible export there instead of deploying
 }
 
 export const DEFAULT_REMOTE_DIR = "~/slimedge";
 export const DEFAULT_PROMPT = "Once upon a time";
 export const DEFAULT_STEPS = 64;
+/** Tokens the Ansible export's health check generates (greedy) when -n is not given. */
+export const DEFAULT_HEALTH_STEPS = 16;
+/** Releases the Ansible role keeps per board (slimedge_keep): current and the one before, as the built-in deploy. */
+export const DEFAULT_KEEP = 2;
 
 /** Exactly one of --host and --inventory, and host-key flags that do not contradict each other. */
 function checkBoardFlags(f: BoardFlags): void {
@@ -79,6 +85,7 @@ const rowLine = (r: FleetRow, done: number, total: number) =>
 
 
 export async function deployCommand(dir: string, f: DeployFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
+  if (f.ansible !== undefined) return ansibleExportCommand(dir, f, out);
   checkBoardFlags(f);
   const artifact = readArtifact(dir);
   const timeoutMs = f.timeout * 1000;
@@ -127,6 +134,28 @@ export async function deployCommand(dir: string, f: DeployFlags, out: NodeJS.Wri
     return runRelease(s, r, artifact.name, args, out, err);
   });
   if (code !== 0) fail("E_RUNTIME", `${artifact.name}.cmd.wasm exited with code ${code} under ${runtime} on ${who}`);
+}
+
+/** `deploy --ansible <dir>`: the same release as an Ansible role and playbooks; nothing connects. */
+function ansibleExportCommand(dir: string, f: DeployFlags, out: NodeJS.WritableStream): void {
+  if (f.host !== undefined) fail("E_FLAG", "--host and --ansible: the Ansible export connects to nothing; list the boards in an inventory for ansible-playbook (or pass it with --inventory to have it written as inventory.yml)");
+  if (f.hostKeySha256 !== undefined || f.acceptNewHostKey) fail("E_FLAG", `${f.hostKeySha256 !== undefined ? "--host-key-sha256" : "--accept-new-host-key"} and --ansible: Ansible checks host keys with its own known_hosts`);
+  const artifact = readArtifact(dir);
+  const board = getBoard(f.board ?? artifact.board);
+  checkArtifactBoard(artifact, board);
+  const runtime = f.runtime ?? defaultRuntime(board);
+  checkRuntimeLoads(artifact, runtime);
+  const remoteDir = parseRemoteDir(f.remoteDir ?? DEFAULT_REMOTE_DIR).path;
+  const boards = f.inventory !== undefined ? fleet(f) : undefined;
+  for (const b of boards ?? []) checkArtifactBoard(artifact, b.board, `${f.inventory}: ${b.name}: board ${b.board.name}`);
+  const health = f.run ? { prompt: f.prompt ?? DEFAULT_PROMPT, steps: f.steps ?? DEFAULT_HEALTH_STEPS } : null;
+  writeAnsibleExport(f.ansible!, { artifact, board, runtime, remoteDir, keep: DEFAULT_KEEP, serial: f.concurrency, health, boards });
+  out.write(
+    `${f.ansible}: role ${ROLE_NAME} for release ${artifact.id} (${artifact.name}, ${board.name}, ${runtime}), deploy.yml and rollback.yml` +
+      `${boards ? `, inventory.yml with ${boards.length} board${boards.length === 1 ? "" : "s"}` : ""}` +
+      `${health ? `; health check: ${health.steps} tokens for ${JSON.stringify(health.prompt)}` : "; no health check (--no-run)"}\n` +
+      `run: ansible-playbook -i ${boards ? join(f.ansible!, "inventory.yml") : "<inventory>"} ${join(f.ansible!, "deploy.yml")}\n`,
+  );
 }
 
 export async function rollbackCommand(f: BoardFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {

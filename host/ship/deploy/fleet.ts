@@ -29,6 +29,15 @@ import { SlimError, fail } from "../../core/errors.ts";
 import { type Artifact, type BoardTarget, SSH_RUNTIMES, type SshRuntime, checkArtifactBoard, defaultRuntime, deployRelease, rollbackRelease, withBoard } from "./release.ts";
 import { parseFingerprint, parseTarget, targetName } from "./ssh.ts";
 import { parseRemoteDir } from "./remote-dir.ts";
+import { looksLikeAnsibleYaml, readAnsibleIni, readAnsibleYaml } from "./ansible-inventory.ts";
+
+/** An INI Ansible inventory: named .ini, or (no YAML extension) its first line a [group] header or a host with key=value. */
+function looksLikeAnsibleIni(file: string, text: string): boolean {
+  if (/\.ini$/i.test(file)) return true;
+  if (/\.(ya?ml|json)$/i.test(file)) return false;
+  const first = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== "" && !l.startsWith("#") && !l.startsWith(";"));
+  return first !== undefined && (/^\[[A-Za-z0-9_.-]+(:(vars|children))?\]$/.test(first) || /^[^\s:=]+(:\d+)?\s+[A-Za-z_]\w*=/.test(first));
+}
 
 export interface InventoryBoard extends BoardTarget {
   name: string;
@@ -52,23 +61,29 @@ const expandHome = (p: string): string => (p === "~" ? homedir() : p.startsWith(
 /** Reads and checks an inventory; every problem names the file, the board entry and the field. */
 export function readInventory(file: string, fallback: InventoryDefaults = {}): InventoryBoard[] {
   if (!existsSync(file)) fail("E_FILE", `${file}: no such inventory file`);
+  const text = Buffer.from(readWholeFile(file, "inventory", { maxBytes: 16 << 20 })).toString("utf8");
   let doc: unknown;
-  try {
-    doc = parseYaml(Buffer.from(readWholeFile(file, "inventory", { maxBytes: 16 << 20 })).toString("utf8"));
-  } catch (e) {
-    if (e instanceof SlimError) throw e;
-    fail("E_FORMAT", `${file}: not valid YAML (${(e as Error).message.split("\n")[0]})`);
+  let ansible: Entry[] | null = null; // an Ansible inventory's hosts (ARCHITECTURE.md, "Fleets on Ansible")
+  if (looksLikeAnsibleIni(file, text)) ansible = readAnsibleIni(file, text);
+  else {
+    try {
+      doc = parseYaml(text);
+    } catch (e) {
+      fail("E_FORMAT", `${file}: not valid YAML (${(e as Error).message.split("\n")[0]})`);
+    }
+    if (looksLikeAnsibleYaml(doc)) ansible = readAnsibleYaml(file, doc as Record<string, unknown>);
   }
   const top = doc as { defaults?: unknown; boards?: unknown } | unknown[] | null;
-  const list = Array.isArray(top) ? top : top && typeof top === "object" ? top.boards : undefined;
-  if (!Array.isArray(list) || list.length === 0) fail("E_FORMAT", `${file}: expected a list of boards (a top-level list, or "boards:" with one)`);
-  const defaults = !Array.isArray(top) && top && typeof top === "object" && top.defaults !== undefined ? checkEntry(file, "defaults", top.defaults) : {};
-  const here = dirname(resolve(file));
+  const list = ansible ?? (Array.isArray(top) ? top : top && typeof top === "object" ? top.boards : undefined);
+  if (!Array.isArray(list) || list.length === 0) fail("E_FORMAT", `${file}: expected a list of boards (a top-level list, or "boards:" with one), or an Ansible inventory (YAML with all:/groups, or INI)`);
+  const defaults = !ansible && !Array.isArray(top) && top && typeof top === "object" && top.defaults !== undefined ? checkEntry(file, "defaults", top.defaults) : {};
+  // The toolkit's own file names paths relative to itself; an Ansible inventory's paths are Ansible's (the working directory).
+  const here = ansible ? process.cwd() : dirname(resolve(file));
   const localPath = (p: string) => (isAbsolute(expandHome(p)) ? expandHome(p) : resolve(here, p));
 
   const boards = (list as unknown[]).map((raw, i): InventoryBoard => {
-    const e = { ...defaults, ...checkEntry(file, `boards[${i}]`, raw) };
-    const at = `${file}: boards[${i}]${e.name !== undefined ? ` (${e.name})` : ""}`;
+    const e = { ...defaults, ...(ansible ? ansible[i] : checkEntry(file, `boards[${i}]`, raw)) };
+    const at = ansible ? `${file}: host ${e.name}` : `${file}: boards[${i}]${e.name !== undefined ? ` (${e.name})` : ""}`;
     const str = (f: Field): string | undefined => (e[f] === undefined ? undefined : String(e[f]));
     const hostSpec = str("host");
     if (!hostSpec) fail("E_FORMAT", `${at}: no host`);

@@ -50,7 +50,7 @@ interface RuntimeFacts {
   argv: (bin: string, wasm: string, args: string[]) => string[];
 }
 
-const RUNTIMES: Record<SshRuntime, RuntimeFacts> = {
+export const RUNTIMES: Record<SshRuntime, RuntimeFacts> = {
   wasmtime: {
     homeBin: ".wasmtime/bin/wasmtime",
     install: "curl https://wasmtime.dev/install.sh -sSf | bash",
@@ -183,14 +183,14 @@ export function checkArtifactBoard(artifact: Artifact, board: BoardProfile, labe
 export const remoteDirWord = (dir: string): string => parseRemoteDir(dir).word;
 
 /** Shell function: sha256 lines for files, by sha256sum (Linux) or shasum (macOS, BSD). */
-const SUM256 = `sum256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum -- "$@"; else shasum -a 256 -- "$@"; fi; }`;
+export const SUM256 = `sum256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum -- "$@"; else shasum -a 256 -- "$@"; fi; }`;
 
 /**
  * Shell function `swap NEW NAME`: renames the symbolic link NEW over NAME without following NAME when it is
  * a link to a directory (which plain `mv` would move NEW into). POSIX `mv` has no such option, so this uses
  * GNU/BusyBox `mv -T` or BSD/macOS `mv -h`, and fails, leaving NAME as it was, when the board has neither.
  */
-const SWAP = `swap() {
+export const SWAP = `swap() {
   if mv -T -- "$1" "$2" 2>/dev/null; then return 0; fi
   if mv -h -- "$1" "$2" 2>/dev/null; then return 0; fi
   rm -f -- "$1"
@@ -203,7 +203,7 @@ const SWAP = `swap() {
  * own sha256 starts with the release id (the directory's name): what `sha256sum -c` checks, with sha256sum or
  * shasum alike.
  */
-const VERIFY = `verify() (
+export const VERIFY = `verify() (
   cd -- "$1" 2>/dev/null || exit 1
   [ -f ${MANIFEST} ] || exit 1
   case "$(sum256 ${MANIFEST} | cut -c1-64)" in "\${1##*/}"*) ;; *) exit 1 ;; esac
@@ -240,6 +240,39 @@ const LEDGER_WRITE = `ledger_write() {
 /** Shell: the ledger's ids, one a line (lines that are not an id are left out). */
 const LEDGER_IDS = `tail -n +2 ${LEDGER} | while read -r id; do case "$id" in ${ID_PATTERN}) echo "$id" ;; esac; done`;
 
+/**
+ * Shell function `lock_take LIMIT TOKEN`: makes `.lock` in the current directory with mkdir, waiting up to LIMIT
+ * seconds (a `waiting=<owner>` line a second) while a live process holds it; a lock whose pid is no longer alive
+ * on the board (power cut, kill -9), or that has had no owner for 30 s, is broken by one waiter at a time
+ * (`.lock/breaking`, also made by mkdir; `broke=<owner>`). Returns 4 after `busy=<owner>` when it stayed locked.
+ * The built-in deploy and the Ansible role (ansible.ts) both take the lock with it.
+ */
+export const LOCK_TAKE = `alive() { kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ] || ps -p "$1" >/dev/null 2>&1; }
+lock_take() {
+  waited=0
+  blind=0
+  while ! mkdir .lock 2>/dev/null; do
+    owner=$(cat .lock/owner 2>/dev/null | tr '\\n' ' ')
+    pid=$(sed -n 's/^pid=//p' .lock/owner 2>/dev/null)
+    if [ -z "$pid" ]; then blind=$((blind + 1)); else blind=0; fi
+    if { [ -n "$pid" ] && ! alive "$pid"; } || [ "$blind" -gt 30 ]; then
+      if mkdir .lock/breaking 2>/dev/null; then
+        pid2=$(sed -n 's/^pid=//p' .lock/owner 2>/dev/null)
+        if [ "$pid2" = "$pid" ] && { [ -z "$pid" ] || ! alive "$pid"; }; then
+          mv .lock ".lock.broken-$2" && rm -rf ".lock.broken-$2"
+          echo "broke=$owner"
+          continue
+        fi
+        rmdir .lock/breaking 2>/dev/null || true
+      fi
+    fi
+    echo "waiting=$owner"
+    waited=$((waited + 1))
+    if [ "$waited" -gt "$1" ]; then echo "busy=$owner"; return 4; fi
+    sleep 1
+  done
+}`;
+
 /** How long a lock held by a live process is waited for before the deploy says who holds it. */
 export const LOCK_WAIT_SECONDS = 600;
 
@@ -257,32 +290,11 @@ if [ -L "$dir" ]; then echo ${shellQuote(linkRefusal(dir.path))} >&2; exit 5; fi
 mkdir -p -- "$dir" || exit 3
 cd -- "$dir" || exit 3
 mine() { [ "$(sed -n 's/^token=//p' .lock/owner 2>/dev/null)" = ${token} ]; }
-alive() { kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ] || ps -p "$1" >/dev/null 2>&1; }
 release() { if mine; then rm -rf .lock; fi; }
 trap release EXIT
 trap 'release; exit 1' HUP INT TERM PIPE
-waited=0
-blind=0
-while ! mkdir .lock 2>/dev/null; do
-  owner=$(cat .lock/owner 2>/dev/null | tr '\n' ' ')
-  pid=$(sed -n 's/^pid=//p' .lock/owner 2>/dev/null)
-  if [ -z "$pid" ]; then blind=$((blind + 1)); else blind=0; fi
-  if { [ -n "$pid" ] && ! alive "$pid"; } || [ "$blind" -gt 30 ]; then
-    if mkdir .lock/breaking 2>/dev/null; then
-      pid2=$(sed -n 's/^pid=//p' .lock/owner 2>/dev/null)
-      if [ "$pid2" = "$pid" ] && { [ -z "$pid" ] || ! alive "$pid"; }; then
-        mv .lock .lock.broken-${token} && rm -rf .lock.broken-${token}
-        echo "broke=$owner"
-        continue
-      fi
-      rmdir .lock/breaking 2>/dev/null || true
-    fi
-  fi
-  echo "waiting=$owner"
-  waited=$((waited + 1))
-  if [ "$waited" -gt ${LOCK_WAIT_SECONDS} ]; then echo "busy=$owner"; exit 4; fi
-  sleep 1
-done
+${LOCK_TAKE}
+lock_take ${LOCK_WAIT_SECONDS} ${token} || exit 4
 printf 'pid=%s\nwho=%s\nsince=%s\ntoken=%s\n' $$ ${shellQuote(who)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${token} > .lock/owner.${token}
 mv -- .lock/owner.${token} .lock/owner
 echo locked
