@@ -80,10 +80,15 @@ async function fromCheckpoint(checkpoint: string | undefined, flags: WebFlags, o
  * Writes the site as one folder: every file under a temporary folder beside `dir`, then one rename, so a
  * failure leaves no `dir` and no temporary. A `dir` that exists must be empty.
  */
-function exportSite(dir: string, files: { name: string; data: Uint8Array | string }[]): void {
+function checkExportDir(dir: string): void {
   if (existsSync(dir) && (!statSync(dir).isDirectory() || readdirSync(dir).length > 0)) fail("E_FLAG", `--export ${dir}: exists and is not an empty folder; pick a new one`);
   const parent = dirname(resolve(dir));
   if (!existsSync(parent)) fail("E_FILE", `--export ${dir}: no folder ${parent} to write it in`);
+}
+
+function exportSite(dir: string, files: { name: string; data: Uint8Array | string }[]): void {
+  checkExportDir(dir);
+  const parent = dirname(resolve(dir));
   const temp = join(parent, `.${basename(resolve(dir))}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   try {
     for (const sub of new Set(files.map((f) => dirname(f.name)).filter((d) => d !== "."))) mkdirSync(join(temp, sub), { recursive: true });
@@ -99,6 +104,7 @@ function exportSite(dir: string, files: { name: string; data: Uint8Array | strin
 
 export async function web(source: string | undefined, flags: WebFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream, signal?: AbortSignal): Promise<void> {
   const listen = parseListen(flags.listen);
+  if (flags.export !== undefined) checkExportDir(flags.export); // before minutes of building
   const work = mkdtempSync(join(tmpdir(), "slimedge-web-"));
   try {
     const input = isArtifactFolder(source) ? fromArtifact(source, flags) : await fromCheckpoint(source, flags, join(work, "artifact"), err);

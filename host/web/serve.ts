@@ -31,16 +31,17 @@ export async function serveSite(files: SiteFile[], host: string, port: number): 
   const byPath = new Map(files.map((f) => [`/${f.name}`, typeof f.data === "string" ? new TextEncoder().encode(f.data) : f.data]));
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
-    const body = byPath.get(path === "/" ? "/index.html" : path);
+    const name = path.endsWith("/") ? `${path}index.html` : path;
+    const body = byPath.get(name);
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
     }
     if (!body) {
-      res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}\n`);
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end(`not found: ${path}\n`);
       return;
     }
-    res.writeHead(200, { "content-type": contentType(path), "content-length": body.length, "cache-control": "no-store" });
+    res.writeHead(200, { "content-type": contentType(name), "content-length": body.length, "cache-control": "no-store" });
     res.end(req.method === "HEAD" ? undefined : body);
   });
   await new Promise<void>((resolve, reject) => {

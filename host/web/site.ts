@@ -121,6 +121,7 @@ export function siteFiles(input: SiteInput, pageDir = PAGE_DIR): SiteFile[] {
   files.push({ name: model(`${artifact.name}.wasm`), data: artifact.reactor });
   files.push({ name: model(`${artifact.name}.cmd.wasm`), data: artifact.command });
   files.push({ name: model("plan.json"), data: artifact.planJson });
+  if (artifact.core) files.push({ name: model(`${artifact.name}.core.wasm`), data: artifact.core }); // the artifact whole: flash --out on model/ writes the same images
   const tokFile = model(input.tokenizer.kind === "hf-json" ? "tokenizer.json" : input.tokenizer.kind === "bundle" ? "tokenizer.bundle" : "tokenizer.bin");
   files.push({ name: tokFile, data: input.tokenizer.bytes });
 

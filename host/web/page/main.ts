@@ -56,7 +56,7 @@ function renderBoard(b: BoardView): void {
     map.replaceChildren(el("h3", {}, `memory map: ctx ${b.map.ctx}, ${b.map.weights} weights, ${b.map.kCache} cache rows`), el("img", { src: b.map.svg, alt: `memory map of ${b.name}`, id: "map-img" }));
     budgets.replaceChildren(
       el("li", { id: "budget-fit" }, b.map.summary),
-      el("li", { id: "budget-ram" }, b.map.ram ? `RAM: ${b.map.ram}` : `RAM: ${b.profile.runtime} on an OS; the profile's ${formatBytes(b.profile.linearMemoryBytes)} of linear memory leaves the OS and runtime their share`),
+      ...(b.map.ram ? [] : [el("li", { id: "budget-ram" }, `RAM: ${b.profile.runtime} on an OS; the profile's ${formatBytes(b.profile.linearMemoryBytes)} of linear memory leaves the OS and runtime their share`)]),
       el("li", { id: "budget-flash" }, b.flash),
       el("li", { id: "budget-layers" }, `layers: ${b.map.modes} (S = slim, K-cache only; V = V-cache kept)`),
     );
@@ -237,12 +237,13 @@ async function main(): Promise<void> {
   document.title = `slimedge · ${site.title}`;
   $("title").textContent = site.title;
   $("shape").textContent = `${site.shape} · from ${site.source}`;
-  for (const b of document.querySelectorAll<HTMLButtonElement>("nav button")) b.addEventListener("click", () => showScreen(b.dataset.screen!));
+  for (const b of document.querySelectorAll<HTMLButtonElement>("nav button")) b.addEventListener("click", () => (location.hash = b.dataset.screen!));
   setupPlan();
   setupTry();
   setupFlash();
   setupConsole();
   showScreen(location.hash.slice(1) || "plan");
+  window.addEventListener("hashchange", () => showScreen(location.hash.slice(1) || "plan"));
   document.body.dataset.ready = "yes";
 }
 
