@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { Command } from "commander";
 import { fail } from "../core/errors.ts";
 import { readWholeFile, writeOutputDir } from "../core/files.ts";
@@ -28,6 +28,12 @@ interface WebFlags {
   export?: string;
 }
 
+/** A path as the page shows it: relative to the working folder when inside it (no machine's absolute paths in a page meant to be hosted). */
+const shown = (path: string): string => {
+  const rel = relative(process.cwd(), resolve(path));
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : basename(path);
+};
+
 const isArtifactFolder = (path: string | undefined): path is string =>
   path !== undefined && existsSync(path) && statSync(path).isDirectory() && readdirSync(path).some((f) => f.endsWith(".cmd.wasm"));
 
@@ -45,7 +51,7 @@ function fromArtifact(dir: string, flags: WebFlags): SiteInput {
   const path = candidates.find((p) => existsSync(p));
   if (path === undefined) return fail("E_FILE", `${dir}: no tokenizer.json or tokenizer.bin in the artifact folder; pass --tokenizer <file> (the model's own, which the page encodes prompts with)`);
   const bytes = readWholeFile(path, "tokenizer");
-  return { artifactDir: dir, tokenizer: { kind: sniffKind(bytes), bytes, source: basename(path) }, source: dir };
+  return { artifactDir: dir, tokenizer: { kind: sniffKind(bytes), bytes, source: basename(path) }, source: shown(dir) };
 }
 
 /** A checkpoint (or .slim) built for --board into `out` as `slimedge build` does, with the plan's per-cache decisions. */
@@ -73,7 +79,7 @@ async function fromCheckpoint(checkpoint: string | undefined, flags: WebFlags, o
   const name = stem === "model" ? basename(dirname(resolve(src.path))) : stem;
   const { buildLowered } = await import("../../tools/package/build.ts");
   await buildLowered(lowered, layers, tokBytes, { name, board, ctx, simd: "auto", out, onStep: (i, n, what) => err.write(`[${i}/${n}] ${what}\n`) });
-  return { artifactDir: out, tokenizer: { kind: found.kind, bytes: found.bytes, source: basename(found.source) }, slimLayers, source: src.path, title: name };
+  return { artifactDir: out, tokenizer: { kind: found.kind, bytes: found.bytes, source: basename(found.source) }, slimLayers, source: shown(src.path), title: name };
 }
 
 /**
