@@ -236,6 +236,11 @@ describe("slimedge web in headless Chromium", () => {
       expect(rom.flash.subarray(at + image.length, gapEnd).every((b) => b === 0xff), `${file}: nothing written after it`).toBe(true);
     }
     expect(rom.commandLog().filter((c) => c === "SPI_FLASH_MD5")).toHaveLength(3);
+    // the exported ESP Web Tools manifest names the same images at the same offsets
+    const manifest = JSON.parse(readFileSync(join(s3.dir, "manifest.json"), "utf8")) as { builds: { chipFamily: string; parts: { path: string; offset: number }[] }[] };
+    expect(manifest.builds.map((b) => b.chipFamily)).toEqual(["ESP32-S3"]);
+    expect(manifest.builds[0].parts.map((p) => [p.offset, p.path])).toEqual(args.map(([o, f]) => [Number(o), `flash/${f}`]));
+    for (const part of manifest.builds[0].parts) expect(readFileSync(join(s3.dir, part.path)).equals(readFileSync(join(out, part.path.slice(6)))), part.path).toBe(true);
     expect(await page.$$eval("#flash-done li", (lis) => lis.length)).toBe(3);
     await shot("flash");
   }, 600_000);
