@@ -263,6 +263,21 @@ describe("slimedge web in headless Chromium", () => {
     await shot("flash-cut");
   }, 600_000);
 
+  it.skipIf(why)(`says in one line that no port was chosen${note}`, async () => {
+    await open(s3.url, "flash");
+    await page.evaluate(() => {
+      (navigator as unknown as { serial: { requestPort: () => Promise<never> } }).serial.requestPort = async () => {
+        throw new DOMException("No port selected by the user.", "NotFoundError");
+      };
+    });
+    await page.click("#flash");
+    await page.waitForSelector("body[data-flashing=done]");
+    expect(await page.$eval("#flash-status", (e) => e.textContent)).toBe(
+      "flash: no port chosen: pick the board's serial port in the browser's list (if it is not there, hold BOOT, tap RESET, and try again)",
+    );
+    expect(await page.$$eval("#flash-done li", (lis) => lis.length)).toBe(0);
+  }, 120_000);
+
   it.skipIf(why)(`talks to the board's prompt on the console${note}`, async () => {
     peer = commandPeer(join(s3.dir, "model", readdirSync(join(s3.dir, "model")).find((f) => f.endsWith(".cmd.wasm"))!));
     await open(s3.url, "console");
