@@ -17,6 +17,7 @@ import { register as deployCommand } from "./deploy.ts";
 import { register as convertCommand } from "./convert.ts";
 import { register as inspectCommand } from "./inspect.ts";
 import { register as flashCommand } from "./flash.ts";
+import { register as webCommand } from "./web.ts";
 
 export { DEFAULT_MODEL_DIR } from "./options.ts";
 
@@ -33,6 +34,7 @@ export function program(): Command {
   convertCommand(cli);
   inspectCommand(cli);
   flashCommand(cli);
+  webCommand(cli);
   return cli;
 }
 

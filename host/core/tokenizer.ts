@@ -19,7 +19,12 @@ const NO_MERGE_SCORE = -1e10;
 const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 const utf8 = new TextEncoder();
 
-const binaryString = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+/** Each byte as the code point of the same value (latin1), without Node's Buffer so the web page reads it too. */
+const binaryString = (bytes: Uint8Array): string => {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return s;
+};
 
 export interface EncodeOptions {
   bos?: boolean; // prepend <s> (id 1)
@@ -67,7 +72,7 @@ export class Tokenizer {
    * before encoding it.
    */
   minTokens(text: string, opts: EncodeOptions = {}): number {
-    const bytes = text.length === 0 ? 0 : 1 + Buffer.byteLength(text, "utf8");
+    const bytes = text.length === 0 ? 0 : 1 + utf8.encode(text).length;
     return (opts.bos ? 1 : 0) + Math.ceil(bytes / this.maxTokenLength) + (opts.eos ? 1 : 0);
   }
 

@@ -58,3 +58,68 @@ export function withFixedMemory(wasm: Uint8Array, pages: number): Uint8Array {
   }
   return out;
 }
+
+const DATA_SECTION = 11;
+
+/** One active data segment of a module: the bytes it copies to `offset` of memory 0 when instantiated. */
+export interface DataSegment {
+  offset: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * The active data segments of `wasm` (data section, id 11), in order: what a loader copies into linear memory.
+ * The web page reads a standalone command's segments (plan block, weights, tokenizer) into the reactor's memory
+ * as the board firmware does (boards/firmware/core/slim_fw.c); passive segments are skipped.
+ */
+export function activeDataSegments(wasm: Uint8Array): DataSegment[] {
+  if (wasm.length < 8 || wasm[0] !== 0 || wasm[1] !== 0x61 || wasm[2] !== 0x73 || wasm[3] !== 0x6d) fail("E_FORMAT", "wasm: not a WebAssembly module");
+  const out: DataSegment[] = [];
+  let at = 8;
+  while (at < wasm.length) {
+    const id = wasm[at];
+    const { value: size, next } = readLeb(wasm, at + 1);
+    const end = next + size;
+    if (end > wasm.length) fail("E_FORMAT", `wasm: section ${id} runs past the end of the module`);
+    if (id === DATA_SECTION) {
+      let p = next;
+      const count = readLeb(wasm, p);
+      p = count.next;
+      for (let i = 0; i < count.value; i++) {
+        const flags = readLeb(wasm, p);
+        p = flags.next;
+        if (flags.value === 1) {
+          const len = readLeb(wasm, p); // passive: bytes only
+          p = len.next + len.value;
+          continue;
+        }
+        if (flags.value === 2) p = readLeb(wasm, p).next; // memory index
+        if (flags.value > 2 || wasm[p] !== 0x41) fail("E_FORMAT", `wasm: data segment ${i} has no i32.const offset`);
+        const offset = readSleb32(wasm, p + 1);
+        p = offset.next;
+        if (wasm[p] !== 0x0b) fail("E_FORMAT", `wasm: data segment ${i}'s offset is not a constant expression`);
+        const len = readLeb(wasm, p + 1);
+        if (len.next + len.value > end) fail("E_FORMAT", `wasm: data segment ${i} runs past its section`);
+        out.push({ offset: offset.value >>> 0, bytes: wasm.subarray(len.next, len.next + len.value) });
+        p = len.next + len.value;
+      }
+    }
+    at = end;
+  }
+  return out;
+}
+
+function readSleb32(bytes: Uint8Array, at: number): { value: number; next: number } {
+  let value = 0;
+  let shift = 0;
+  let i = at;
+  let b: number;
+  do {
+    if (i >= bytes.length) fail("E_FORMAT", "wasm: truncated LEB128 number");
+    b = bytes[i++];
+    value |= (b & 0x7f) << shift;
+    shift += 7;
+  } while (b & 0x80 && shift < 35);
+  if (shift < 32 && b & 0x40) value |= -1 << shift;
+  return { value, next: i };
+}

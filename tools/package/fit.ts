@@ -216,7 +216,18 @@ export function formatModelShape(c: ModelConfig): string {
 }
 
 /** The fit table: what slim attention buys on this board, per weight × K-cache precision. */
-export function formatFitReport(r: FitReport): string {
+/** The fit report as `slimedge plan` prints it, cell by cell (the web page shows the same cells). */
+export interface FitCells {
+  shape: string; // the model's shape line
+  board: string; // the board line
+  title: string; // the table's heading
+  headers: string[];
+  align: string; // "l" or "r" per column
+  rows: string[][];
+  notes: string[];
+}
+
+export function fitCells(r: FitReport): FitCells {
   const b = r.board;
   const full = r.config.seqLen;
   const ctx = (n: number | null) => (n === null ? "n/a" : n === full ? `${n} (all)` : String(n));
@@ -240,36 +251,44 @@ export function formatFitReport(r: FitReport): string {
     ctx(row.vanilla),
     gain(row),
   ]);
-  const lines = [
-    formatModelShape(r.config),
-    `board: ${b.name} — ${b.title}: ${formatBytes(b.linearMemoryBytes)} of linear memory in ${b.arenaMemory}, ` +
-      `${b.runtime}, ${b.simd ? "SIMD" : "no SIMD"}`,
-    "",
-    `largest context that fits (ctx ≤ seq_len ${full}; "all" = the whole seq_len):`,
-    hybrid
-      ? table(["weights", "K-cache", "weights size", "slim cache/pos", "vanilla cache/pos", "slim layers", "slim ctx", "vanilla ctx", "slim gain"], rows, "llrrrlrrr")
-      : table(["weights", "K-cache", "weights size", "slim cache/pos", "vanilla cache/pos", "slim ctx", "vanilla ctx", "slim gain"], rows, "llrrrrrr"),
-  ];
+  const notes: string[] = [];
   if (hybrid) {
     const byCache = new Map(r.rows.map((row) => [row.kCache, row.slimModes]));
-    const notes = [...byCache]
+    const kept = [...byCache]
       .filter(([, modes]) => modes.includes("vanilla"))
       .map(([k, modes]) => {
         const kept = modes.flatMap((m, l) => (m === "vanilla" ? [l] : []));
         if (kept.length === modes.length) return `${k} cache rows: every layer keeps a V-cache (slim saves nothing)`;
         return `${k} cache rows: layer${kept.length > 1 ? "s" : ""} ${kept.join(", ")} of ${modes.length} keep${kept.length > 1 ? "" : "s"} a V-cache`;
       });
-    lines.push(
-      `note: "slim" is slimify's per-layer decision at each cache precision, not all slim — ${notes.join("; ")} ` +
+    notes.push(
+      `note: "slim" is slimify's per-layer decision at each cache precision, not all slim — ${kept.join("; ")} ` +
         `(V reconstruction error over the threshold; S = slim, V = V-cache kept)`,
     );
   }
   if (!r.slimApplies)
-    lines.push(
+    notes.push(
       `note: the model has ${r.config.nKvHeads} K/V heads for ${r.config.nHeads} query heads (grouped-query attention): it runs vanilla, so slim = vanilla`,
     );
-  if (r.rows.some((row) => row.slim === null)) lines.push("note: n/a = the quantization group size does not divide dim and hidden_dim");
-  return lines.join("\n");
+  if (r.rows.some((row) => row.slim === null)) notes.push("note: n/a = the quantization group size does not divide dim and hidden_dim");
+  return {
+    shape: formatModelShape(r.config),
+    board:
+      `board: ${b.name} — ${b.title}: ${formatBytes(b.linearMemoryBytes)} of linear memory in ${b.arenaMemory}, ` +
+      `${b.runtime}, ${b.simd ? "SIMD" : "no SIMD"}`,
+    title: `largest context that fits (ctx ≤ seq_len ${full}; "all" = the whole seq_len):`,
+    headers: hybrid
+      ? ["weights", "K-cache", "weights size", "slim cache/pos", "vanilla cache/pos", "slim layers", "slim ctx", "vanilla ctx", "slim gain"]
+      : ["weights", "K-cache", "weights size", "slim cache/pos", "vanilla cache/pos", "slim ctx", "vanilla ctx", "slim gain"],
+    align: hybrid ? "llrrrlrrr" : "llrrrrrr",
+    rows,
+    notes,
+  };
+}
+
+export function formatFitReport(r: FitReport): string {
+  const f = fitCells(r);
+  return [f.shape, f.board, "", f.title, table(f.headers, f.rows, f.align), ...f.notes].join("\n");
 }
 
 // ---------------------------------------------------------------------------------------------------------

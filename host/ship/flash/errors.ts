@@ -54,11 +54,19 @@ export const romError = (code: number): string => `error 0x${code.toString(16).p
 /** Messages esptool-js throws when a read waits out its timeout. */
 const TIMEOUT_MESSAGES = /Serial data stream stopped|No serial data received|timed? ?out/i;
 
+/**
+ * Messages of a serial port that went away mid-session: Web Serial's NetworkError "The device has been lost",
+ * and the writer lock a failed write leaves behind in esptool-js's Transport (the next write cannot start).
+ */
+const LOST_MESSAGES = /device has been lost|device (was )?disconnected|Cannot create writer when WritableStream is locked/i;
+
 /** An esptool-js (or serial) error as a FlashError, `context` saying what was under way ("writing model.bin at 0x110000"). */
 export function fromEsptool(e: unknown, context: string, port: string): FlashError {
   if (e instanceof FlashError) return e;
   const message = e instanceof Error ? e.message.replace(/\s+/g, " ").trim() : String(e);
   const name = e instanceof Error ? e.name : "";
+  if (name === "NetworkError" || LOST_MESSAGES.test(message))
+    return new FlashError("timeout", `the connection to the board on ${port} was lost while ${context} (${message}); plug it in again and flash again`);
   if (name === "TimeoutError" || TIMEOUT_MESSAGES.test(message))
     return new FlashError("timeout", `timed out: the board on ${port} stopped answering while ${context} (esptool-js: ${message})`);
   if (/Failed to connect/i.test(message))
