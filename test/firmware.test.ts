@@ -99,7 +99,7 @@ describe("the translated module's memory access (tools/package/firmware.ts fastA
     const fast = fastAccess(original);
     expect(fast).not.toContain('wasm_asm("" ::"r"(result));');
     expect(fast).toMatch(/#if SLIM_BOUNDS_CHECK\n#define SLIM_CHECK\(mem, a, t\) RANGE_CHECK/);
-    expect(fast).toContain("__builtin_assume_aligned(p, SLIM_ALIGN(t1))");
+    expect(fast).toContain("__builtin_assume_aligned(p, SLIM_ALIGN(t1))"); // a typed access where aligned
     expect(fast).toContain("DEFINE_LOAD(f32_load, f32, f32, f32)");
     // the rest of the translation is wasm2c's, untouched
     expect(fast.slice(fast.indexOf("DEFINE_LOAD(i32_load, u32, u32, u32)"))).toBe(original.slice(original.indexOf("DEFINE_LOAD(i32_load, u32, u32, u32)")));

@@ -81,22 +81,24 @@ static inline void load_data(void* dest, const void* src, size_t n) { memcpy(des
 #define SLIM_AT(addr) (&slim_arena[(uint32_t)(addr)])
 #define SLIM_ALIGN(t) (sizeof(t) < 4 ? sizeof(t) : 4)
 #define SLIM_ALIGNED(p, t) (sizeof(t) == 1 || LIKELY(((uintptr_t)(p) & (SLIM_ALIGN(t) - 1)) == 0))
-#define DEFINE_LOAD(name, t1, t2, t3)                                                      \
-  static inline t3 name(wasm_rt_memory_t* mem, u64 addr) {                                 \
-    SLIM_CHECK(mem, addr, t1);                                                             \
-    const u8* p = SLIM_AT(addr);                                                           \
-    t1 result;                                                                             \
-    if (SLIM_ALIGNED(p, t1)) memcpy(&result, __builtin_assume_aligned(p, SLIM_ALIGN(t1)), sizeof(t1)); \
-    else memcpy(&result, p, sizeof(t1));                                                   \
-    return (t3)(t2)result;                                                                 \
+#define DEFINE_LOAD(name, t1, t2, t3)                                                                \\
+  typedef t1 __attribute__((__may_alias__, __aligned__(SLIM_ALIGN(t1)))) name##_at;                                            \\
+  static inline t3 name(wasm_rt_memory_t* mem, u64 addr) {                                           \\
+    SLIM_CHECK(mem, addr, t1);                                                                       \\
+    const u8* p = SLIM_AT(addr);                                                                     \\
+    if (SLIM_ALIGNED(p, t1)) return (t3)(t2)*(const name##_at*)__builtin_assume_aligned(p, SLIM_ALIGN(t1)); \\
+    t1 result;                                                                                       \\
+    memcpy(&result, p, sizeof(t1));                                                                  \\
+    return (t3)(t2)result;                                                                           \\
   }
-#define DEFINE_STORE(name, t1, t2)                                                         \
-  static inline void name(wasm_rt_memory_t* mem, u64 addr, t2 value) {                     \
-    SLIM_CHECK(mem, addr, t1);                                                             \
-    u8* p = SLIM_AT(addr);                                                                 \
-    t1 wrapped = (t1)value;                                                                \
-    if (SLIM_ALIGNED(p, t1)) memcpy(__builtin_assume_aligned(p, SLIM_ALIGN(t1)), &wrapped, sizeof(t1)); \
-    else memcpy(p, &wrapped, sizeof(t1));                                                  \
+#define DEFINE_STORE(name, t1, t2)                                                                   \\
+  typedef t1 __attribute__((__may_alias__, __aligned__(SLIM_ALIGN(t1)))) name##_at;                                            \\
+  static inline void name(wasm_rt_memory_t* mem, u64 addr, t2 value) {                               \\
+    SLIM_CHECK(mem, addr, t1);                                                                       \\
+    u8* p = SLIM_AT(addr);                                                                           \\
+    t1 wrapped = (t1)value;                                                                          \\
+    if (SLIM_ALIGNED(p, t1)) *(name##_at*)__builtin_assume_aligned(p, SLIM_ALIGN(t1)) = wrapped;     \\
+    else memcpy(p, &wrapped, sizeof(t1));                                                            \\
   }
 `;
 
