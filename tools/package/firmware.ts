@@ -78,15 +78,15 @@ static inline void load_data(void* dest, const void* src, size_t n) { memcpy(des
 #else
 #define SLIM_CHECK(mem, a, t) (void)(mem)
 #endif
-#define SLIM_AT(addr) (&slim_arena[(uint32_t)(addr)])
+#define SLIM_AT(addr) (slim_arena + (addr))
 #define SLIM_ALIGN(t) (sizeof(t) < 4 ? sizeof(t) : 4)
-#define SLIM_ALIGNED(p, t) (sizeof(t) == 1 || LIKELY(((uintptr_t)(p) & (SLIM_ALIGN(t) - 1)) == 0))
+#define SLIM_ALIGNED(addr, t) (sizeof(t) == 1 || LIKELY(((uint32_t)(addr) & (SLIM_ALIGN(t) - 1)) == 0)) /* slim_arena is 16-aligned */
 #define DEFINE_LOAD(name, t1, t2, t3)                                                                \\
   typedef t1 __attribute__((__may_alias__, __aligned__(SLIM_ALIGN(t1)))) name##_at;                                            \\
   static inline t3 name(wasm_rt_memory_t* mem, u64 addr) {                                           \\
     SLIM_CHECK(mem, addr, t1);                                                                       \\
     const u8* p = SLIM_AT(addr);                                                                     \\
-    if (SLIM_ALIGNED(p, t1)) return (t3)(t2)*(const name##_at*)__builtin_assume_aligned(p, SLIM_ALIGN(t1)); \\
+    if (SLIM_ALIGNED(addr, t1)) return (t3)(t2)*(const name##_at*)__builtin_assume_aligned(p, SLIM_ALIGN(t1)); \\
     t1 result;                                                                                       \\
     memcpy(&result, p, sizeof(t1));                                                                  \\
     return (t3)(t2)result;                                                                           \\
@@ -97,7 +97,7 @@ static inline void load_data(void* dest, const void* src, size_t n) { memcpy(des
     SLIM_CHECK(mem, addr, t1);                                                                       \\
     u8* p = SLIM_AT(addr);                                                                           \\
     t1 wrapped = (t1)value;                                                                          \\
-    if (SLIM_ALIGNED(p, t1)) *(name##_at*)__builtin_assume_aligned(p, SLIM_ALIGN(t1)) = wrapped;     \\
+    if (SLIM_ALIGNED(addr, t1)) *(name##_at*)__builtin_assume_aligned(p, SLIM_ALIGN(t1)) = wrapped;     \\
     else memcpy(p, &wrapped, sizeof(t1));                                                            \\
   }
 `;
