@@ -1,7 +1,8 @@
 // Attention for one new position, both modes, and RoPE.
 //
-// RoPE rotates adjacent pairs (2i, 2i+1) inside each head by angle pos·θ^(−2i/headDim). Angles are formed
-// in f64: at pos 4000 an f32 angle is already off by ~2e-4 rad, more than the logit tolerance allows.
+// RoPE rotates adjacent pairs (2i, 2i+1) inside each head by angle pos·θ^(−2i/headDim), read from the RoPE
+// table the host writes (host/core/rope.ts; angles formed there in f64: at pos 4000 an f32 angle is already
+// off by ~2e-4 rad, more than the logit tolerance allows). The module computes no transcendental of its own.
 //
 // vanilla: the K-cache holds rotated keys, the V-cache values; out_h = Σ_t a_h[t] · v_t,h.
 // slim:    the K-cache holds keys *before* rotation, so V = K·W_KV holds row by row; scores rotate each
@@ -13,7 +14,7 @@
 // a plan option so the bench can measure it: it needs a (BLOCK, dim) scratch buffer and ran 4–8 % slower
 // at 1,024–4,096 positions (README, "RoPE").
 
-import { dot, hsum, matmulStrided, softmax } from "./kernels";
+import { dot, expf, hsum, matmulStrided, softmax } from "./kernels";
 import { dotQ8, rotatedDotQ8, mixBlock1Q8, mixBlock4Q8 } from "./cache-q8";
 import { dotF16, rotatedDotF16, mixBlock1F16, mixBlock4F16 } from "./f16";
 import { CacheCode, ROW_BLOCK } from "./abi.generated";
@@ -30,30 +31,9 @@ export const CACHE_F16: i32 = CacheCode.F16;
 }
 
 /**
- * Rotate pairs of v (n,) for position pos, in place; headDim is the period, and only the first `rotary` dims
- * of each head turn (all of them for Llama, a fraction for NeoX, none for GPT-2): pair i at θ^(−2i/rotary).
- * Each pair's angle is formed once and turns that pair in every head.
- */
-export function ropeInPlace(v: usize, n: i32, headDim: i32, rotary: i32, pos: i32, theta: f64): void {
-  if (rotary == 0) return;
-  for (let i = 0; i < rotary; i += 2) {
-    const angle = <f64>pos * Math.pow(theta, -<f64>i / <f64>rotary);
-    const c = <f32>Math.cos(angle);
-    const s = <f32>Math.sin(angle);
-    for (let h = i; h < n; h += headDim) {
-      const o = v + (<usize>h << 2);
-      const v0 = load<f32>(o);
-      const v1 = load<f32>(o, 4);
-      store<f32>(o, v0 * c - v1 * s);
-      store<f32>(o, v0 * s + v1 * c, 4);
-    }
-  }
-}
-
-/**
- * The same rotation read from a row of the slim RoPE table (fillRopeTable) instead of computed: no
- * transcendental per call, and bit for bit the same values (the table holds the same f32 cos and sin,
- * and v0·c + v1·(−s) is v0·c − v1·s exactly).
+ * Rotates pairs of v (n,) by a row of the RoPE table (host/core/rope.ts: per position, [cos θ0, cos θ0, … |
+ * −sin θ0, sin θ0, …], written by the host with the weights); headDim is the period, and only the first
+ * `rotary` dims of each head turn (all of them for Llama, a fraction for NeoX). No transcendental per call.
  */
 export function ropeFromTable(v: usize, n: i32, headDim: i32, rotary: i32, row: usize): void {
   const sinOff = <usize>headDim << 2;
@@ -91,30 +71,6 @@ export function ropeFromTable(v: usize, n: i32, headDim: i32, rotary: i32, row: 
     } else {
       store<f32>(d + o, x0 * c - x1 * sn);
       store<f32>(d + o, x0 * sn + x1 * c, 4);
-    }
-  }
-}
-
-/**
- * Fills the slim-mode RoPE table: per position t a row of 2·headDim floats,
- * [cos θ0, cos θ0, cos θ1, cos θ1, … | −sin θ0, sin θ0, −sin θ1, sin θ1, …], so a rotation is
- * k ⊙ cos + swap_pairs(k) ⊙ sin with plain vector ops.
- */
-export function fillRopeTable(table: usize, ctx: i32, headDim: i32, rotary: i32, theta: f64): void {
-  const rowBytes = <usize>headDim << 3;
-  for (let t = 0; t < ctx; t++) {
-    const row = table + <usize>t * rowBytes;
-    for (let i = 0; i < headDim; i += 2) {
-      // dims past the rotary part keep angle 0: cos 1, sin 0, so the same rotation code leaves them alone
-      const angle = i < rotary ? <f64>t * Math.pow(theta, -<f64>i / <f64>rotary) : 0.0;
-      const c = <f32>Math.cos(angle);
-      const s = <f32>Math.sin(angle);
-      const o = row + (<usize>i << 2);
-      store<f32>(o, c);
-      store<f32>(o, c, 4);
-      const so = o + (<usize>headDim << 2);
-      store<f32>(so, -s);
-      store<f32>(so, s, 4);
     }
   }
 }
@@ -472,7 +428,7 @@ export function slimAttention(
       if (t0 > 0) {
         const old = load<f32>(st);
         if (m > old) {
-          const shrink = Mathf.exp(old - m);
+          const shrink = expf(old - m);
           const uh = u + <usize>h * kRow;
           for (let c = 0; c < dim; c++) store<f32>(uh + (<usize>c << 2), load<f32>(uh + (<usize>c << 2)) * shrink);
           sum = load<f32>(st, 4) * shrink;
@@ -483,7 +439,7 @@ export function slimAttention(
       }
       for (let t = 0; t < count; t++) {
         const o = a + (<usize>t << 2);
-        const e = Mathf.exp(load<f32>(o) - m);
+        const e = expf(load<f32>(o) - m);
         store<f32>(o, e);
         sum += e;
       }

@@ -11,7 +11,7 @@ import { configureProjections, input, project, F32, Q8_0, Q4_0, F16 } from "./pr
 import { dequantizeRowQ8, dequantizeRowQ4 } from "./quant";
 import { storeRowQ8 } from "./cache-q8";
 import { storeRowF16, rowF16 } from "./f16";
-import { ropeInPlace, ropeFromTable, fillRopeTable, slimAttention, slimValues, vanillaAttention, BLOCK, CACHE_F32, CACHE_Q8, CACHE_F16, rowBytesOf } from "./attention";
+import { ropeFromTable, slimAttention, slimValues, vanillaAttention, BLOCK, CACHE_F32, CACHE_Q8, CACHE_F16, rowBytesOf } from "./attention";
 import { DecoderStatus as S, PlanSlot as P, LayerSlot as L, ActivationCode as A, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS } from "./abi.generated";
 
 // Model and plan, read once by init.
@@ -24,14 +24,13 @@ let headDim: i32 = 0;
 let vocab: i32 = 0;
 let ctx: i32 = 0; // planned context length (cache rows)
 let eps: f32 = 0;
-let theta: f64 = 0;
 let layerBase: usize = 0; // first per-layer slot block
 
 // Weights and buffers (byte addresses).
 let embedding: usize = 0; // (vocab, dim)
 let finalNorm: usize = 0; // (dim,)
 let classifier: usize = 0; // (vocab, dim)
-let ropeTable: usize = 0; // (ctx, 2·headDim) when any layer is slim
+let ropeTable: usize = 0; // (ctx, 2·headDim), written by the host: where RoPE turns any dim or any layer is slim
 let x: usize = 0; // (dim,) residual stream
 let xn: usize = 0; // (dim,) normed input
 let q: usize = 0; // (dim,)
@@ -91,7 +90,6 @@ export function init(plan: usize): i32 {
   vocab = slot(plan, P.vocab);
   ctx = slot(plan, P.ctx);
   eps = reinterpret<f32>(slot(plan, P.normEps));
-  theta = <f64>reinterpret<f32>(slot(plan, P.ropeTheta));
   const total = <u32>slot(plan, P.totalBytes);
   const staticEnd = <usize>slot(plan, P.staticBytes);
   if (dim <= 0 || hidden <= 0 || nLayers <= 0 || nHeads <= 0 || nKvHeads <= 0 || vocab <= 0 || ctx <= 0) return (status = S.PLAN_BAD_DIMS);
@@ -165,8 +163,10 @@ export function init(plan: usize): i32 {
     ok = ok && fits(layerSlot(l, L.kCache), cacheBytes, total); // K-cache
     ok = ok && (slim || fits(layerSlot(l, L.vCache), cacheBytes, total)); // V-cache
   }
+  // the RoPE table, written by the host with the weights (host/core/rope.ts): every rotation reads it
+  if (ok && (anySlim || rotaryDims > 0)) ok = fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total);
   if (ok && anySlim) {
-    ok = fits(ropeTable, (<u64>ctx * <u64>headDim) << 3, total) && fits(u, b * <u64>nHeads * d4, total);
+    ok = fits(u, b * <u64>nHeads * d4, total);
     ok = ok && fits(softmaxState, b * (<u64>nHeads << 3), total);
     ok = ok && (!rotatedKeys || fits(kBlock, <u64>BLOCK * d4, total));
   }
@@ -186,8 +186,6 @@ export function init(plan: usize): i32 {
     }
   }
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
-  if (anySlim) fillRopeTable(ropeTable, ctx, headDim, rotaryDims, theta);
-  else ropeTable = 0; // no table: rope() computes each rotation
   pos = 0;
   initialized = true;
   return (status = S.OK);
@@ -234,11 +232,10 @@ function storeRow(dst: usize, x: usize, n: i32): void {
   else storeRowF16(dst, x, n);
 }
 
-/** Rotates v (n,) for position p: from the RoPE table where the plan has one (any slim layer), else computed. */
+/** Rotates v (n,) for position p by the RoPE table's row p: no transcendental function in the module. */
 // @ts-ignore: decorator
 @inline function rope(v: usize, n: i32, p: i32): void {
-  if (ropeTable != 0) ropeFromTable(v, n, headDim, rotaryDims, ropeTable + <usize>p * (<usize>headDim << 3));
-  else ropeInPlace(v, n, headDim, rotaryDims, p, theta);
+  if (rotaryDims != 0) ropeFromTable(v, n, headDim, rotaryDims, ropeTable + <usize>p * (<usize>headDim << 3));
 }
 
 /** out <- norm(x): RMSNorm (weight) or LayerNorm (weight and bias). */

@@ -186,6 +186,34 @@ export function addInPlace(x: usize, y: usize, n: i32): void {
   }
 }
 
+/**
+ * e^x in f32 arithmetic only, the same function in every build (ARCHITECTURE.md, "Numerics"). The standard
+ * library's Mathf.exp is two implementations chosen by the compiler's shrink level (a table-driven one that
+ * computes in f64 at level 0, an f32 one at level 1), so the scalar command (level 1) and the scalar reactor
+ * (level 0) softmaxed to different bits, and the level-0 one costs a board soft-float doubles.
+ * x = k·ln2 + r with |r| ≤ ln2/2 (ln2 split in two, its high part short enough that k·ln2hi is exact),
+ * e^r by its Taylor polynomial to r⁷ (the next term is below 2⁻²⁷), times 2^k built from its bits.
+ * Within 2 ulp of e^x (test/stream.test.ts); 0 below −103.98 (under the smallest subnormal), ∞ above 88.73.
+ */
+export function expf(x: f32): f32 {
+  if (x != x) return x;
+  if (x > <f32>88.72283) return Infinity;
+  if (x < <f32>-103.98) return 0;
+  // round to nearest by adding 1.5·2²³: f32.nearest would be a libm call on some boards
+  const k = (x * reinterpret<f32>(0x3fb8aa3b) + <f32>12582912.0) - <f32>12582912.0;
+  const r = x - k * reinterpret<f32>(0x3f317200) - k * reinterpret<f32>(0x35bfbe8e);
+  let p: f32 = <f32>1.0 + r * (<f32>1.0 + r * (<f32>0.5 + r * (<f32>(1.0 / 6.0) + r * (<f32>(1.0 / 24.0) + r * (<f32>(1.0 / 120.0) + r * (<f32>(1.0 / 720.0) + r * <f32>(1.0 / 5040.0)))))));
+  let ki = <i32>k;
+  if (ki > 127) {
+    p *= 2;
+    ki--;
+  } else if (ki < -126) {
+    p *= reinterpret<f32>(0x0d800000); // 2^-100
+    ki += 100;
+  }
+  return p * reinterpret<f32>((ki + 127) << 23);
+}
+
 /** x (n,) <- softmax(x), numerically stable (max subtracted). */
 export function softmax(x: usize, n: i32): void {
   let max = load<f32>(x);
@@ -193,7 +221,7 @@ export function softmax(x: usize, n: i32): void {
   let sum: f32 = 0;
   for (let j = 0; j < n; j++) {
     const o = x + (<usize>j << 2);
-    const e = Mathf.exp(load<f32>(o) - max);
+    const e = expf(load<f32>(o) - max);
     store<f32>(o, e);
     sum += e;
   }
@@ -209,7 +237,7 @@ export function swiglu(h1: usize, h3: usize, n: i32): void {
   for (let j = 0; j < n; j++) {
     const o = <usize>j << 2;
     const g = load<f32>(h1 + o);
-    store<f32>(h1 + o, (g / (1.0 + Mathf.exp(-g))) * load<f32>(h3 + o));
+    store<f32>(h1 + o, (g / (1.0 + expf(-g))) * load<f32>(h3 + o));
   }
 }
 

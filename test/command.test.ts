@@ -31,6 +31,7 @@ import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1, type
 import { DECODER_FEATURES, FEATURES_WITHOUT_SIMD, exportsOf, findMemoryGrow, importsOf, memoryLimits, slimError, usesSimd, validates } from "./helpers.ts";
 import { RUNNER_PATH } from "../host/ship/deploy/release.ts";
 import { skipNote } from "./skips.ts";
+import { ropeTable } from "../host/core/rope.ts";
 
 /** Every letter, so words merge; merges of several lengths and scores; "é" as a piece, "ü" by byte fallback. */
 const PIECES = [
@@ -148,7 +149,7 @@ describe("buildCommand", () => {
     }
   });
 
-  it("embeds the plan block, weights, tokenizer.bin and command block as data segments at their planned offsets", () => {
+  it("embeds the plan block, weights, RoPE table, tokenizer.bin and command block as data segments at their planned offsets", () => {
     const m = binaryen.readBinary(wasm.scalar);
     try {
       const seg = m as unknown as { getNumDataSegments(): number; getDataSegmentByIndex(i: number): number; getDataSegmentInfo(r: number): { offset: number; data: ArrayBuffer } };
@@ -162,8 +163,9 @@ describe("buildCommand", () => {
       expect(new Float32Array(emb.buffer, 0, 8)).toEqual(model.weights.tokenEmbedding.subarray(0, 8));
       expect(new Uint8Array(at(plan.tokenizer!.offset)!.data).subarray(0, tokenizerBytes.length)).toEqual(tokenizerBytes);
       expect(at(plan.command!.block.offset)).toBeDefined();
+      expect(new Float32Array(at(plan.ropeTable!.offset)!.data)).toEqual(ropeTable(model.config, CTX)); // the host's, as the reactor gets it
       // Everything else is the compiled module's own static data, below the plan block.
-      const planned = [plan.planBlock.offset, weights.offset, plan.tokenizer!.offset, plan.command!.block.offset];
+      const planned = [plan.planBlock.offset, weights.offset, plan.ropeTable!.offset, plan.tokenizer!.offset, plan.command!.block.offset];
       for (const s of segments.filter((s) => !planned.includes(s.offset))) expect(s.offset + s.data.byteLength).toBeLessThanOrEqual(plan.planBlock.offset);
     } finally {
       m.dispose();

@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { randomLlamaWeights, writeV0 } from "./fixtures/llama2c-writer.ts";
 import { loadLlama2c } from "../tools/convert/llama2c.ts";
 import { buildArtifact } from "../tools/package/build.ts";
-import { buildFirmware, buildWamrHostFirmware, type Firmware } from "../tools/package/firmware.ts";
+import { buildFirmware, buildWamrHostFirmware, fastAccess, type Firmware } from "../tools/package/firmware.ts";
 import { MODEL_CHECK_BYTES, planFlash, readArtifactDir, writeFlashFiles } from "../host/ship/flash/images.ts";
 import { crc32 } from "../host/core/crc32.ts";
 import { emulate } from "../host/ship/emulate.ts";
@@ -155,6 +155,25 @@ const PARTITION_DAMAGE: { name: string; damage: (m: Uint8Array) => Uint8Array; l
   },
 ];
 const GREEDY_LINE = '"Once upon a time" -n 12 --temp 0';
+
+describe("the translated module's memory access (tools/package/firmware.ts fastAccess)", () => {
+  const why = toolMissing("wasm2c", "wabt");
+  it.skipIf(why !== null)(`replaces wasm2c's access macros: no asm after a load, the bounds check only with SLIM_BOUNDS_CHECK, typed access when aligned${skipNote(why)}`, () => {
+    const out = join(work, "fast-access.c");
+    const r = spawnSync("wasm2c", [join(root, "build", "command.scalar.wasm"), "-n", "command", "-o", out], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const original = readFileSync(out, "utf8");
+    expect(original).toContain('wasm_asm("" ::"r"(result));');
+    const fast = fastAccess(original);
+    expect(fast).not.toContain('wasm_asm("" ::"r"(result));');
+    expect(fast).toMatch(/#if SLIM_BOUNDS_CHECK\n#define SLIM_CHECK\(mem, a, t\) RANGE_CHECK/);
+    expect(fast).toContain("__builtin_assume_aligned(p, SLIM_ALIGN(t1))"); // a typed access where aligned
+    expect(fast).toContain("DEFINE_LOAD(f32_load, f32, f32, f32)");
+    // the rest of the translation is wasm2c's, untouched
+    expect(fast.slice(fast.indexOf("DEFINE_LOAD(i32_load, u32, u32, u32)"))).toBe(original.slice(original.indexOf("DEFINE_LOAD(i32_load, u32, u32, u32)")));
+    expect(() => fastAccess(original.replaceAll('wasm_asm("" ::"r"(result));', ""))).toThrow(/not the ones this build replaces/);
+  });
+});
 
 describe.skipIf(hostMissing !== null)(`the firmware core on the host (gcc + wasm2c)${skipNote(hostMissing)}`, () => {
   let flash = "";

@@ -64,13 +64,13 @@ const LIFETIMES: Record<string, [number, number]> = {
   softmax_state: [2, 4],
 };
 
-const REGION_ORDER = (slim: boolean) => [
+const REGION_ORDER = () => [
   "static",
   "plan",
   "weights",
   "k_cache",
   "v_cache",
-  ...(slim ? ["rope_table"] : []),
+  "rope_table", // every plan whose model turns any dim by RoPE (these do), slim or not
   "activations",
   "logits",
   "scratch",
@@ -108,7 +108,7 @@ interface HandCount {
 function expectWellFormed(plan: ArenaPlan): void {
   const slim = plan.modes.includes("slim");
   // Regions tile [0, total) in the order of ARCHITECTURE.md, "Arena", each on a 16-byte boundary.
-  expect(plan.regions.map((r) => r.name)).toEqual(REGION_ORDER(slim));
+  expect(plan.regions.map((r) => r.name)).toEqual(REGION_ORDER());
   let cursor = 0;
   for (const r of plan.regions) {
     expect(r.offset, r.name).toBe(cursor);
@@ -149,8 +149,7 @@ function expectWellFormed(plan: ArenaPlan): void {
       expect(l.wvOrWkv.name).toBe(`layers.${i}.wv`);
     }
   });
-  if (slim) expect(plan.ropeTable).toEqual(region(plan, "rope_table"));
-  else expect(plan.ropeTable).toBeNull();
+  expect(plan.ropeTable).toEqual(region(plan, "rope_table"));
 
   // Activations: the expected set of buffers, each inside the region, 16-byte aligned, and no two
   // buffers whose lifetimes overlap share a byte.
@@ -235,10 +234,10 @@ describe("planArena", () => {
       weights,
       kCache,
       vCache: kCache,
-      ropeTable: 0,
+      ropeTable: rope, // the host writes it for vanilla plans too: no pow/cos/sin per token
       activations: actVanilla,
       contextBytes: 2 * kCache,
-      total: staticBytes + planBlock + weights + 2 * kCache + actVanilla + logits + scratch,
+      total: staticBytes + planBlock + weights + 2 * kCache + rope + actVanilla + logits + scratch,
     };
 
     it("matches the hand count in slim mode", () => {
@@ -309,10 +308,10 @@ describe("planArena", () => {
         weights,
         kCache,
         vCache: kCache,
-        ropeTable: 0,
+        ropeTable: rope,
         activations: actVanilla,
         contextBytes: 2 * kCache,
-        total: staticBytes + planBlock + weights + 2 * kCache + actVanilla + logits + scratch,
+        total: staticBytes + planBlock + weights + 2 * kCache + rope + actVanilla + logits + scratch,
       });
       expectWellFormed(plan);
     });
@@ -362,7 +361,7 @@ describe("planArena", () => {
         expect(plan.contextBytes).toBe((mode === "slim" ? 1 : 2) * 9 * 54 * 4);
         expect(region(plan, "logits").size).toBe(align16(301 * 4)); // 1204 -> 1216
         expect(region(plan, "scratch").size).toBe(align16(9 * 4)); // 36 -> 48
-        if (mode === "slim") expect(region(plan, "rope_table").size).toBe(9 * 2 * 18 * 4);
+        expect(region(plan, "rope_table").size).toBe(9 * 2 * 18 * 4);
         expectWellFormed(plan);
       }
     });

@@ -11,6 +11,7 @@ import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
 import { planArena, layerModes, type WeightDtype, type CacheDtype } from "../host/core/plan.ts";
 import type { ModelConfig } from "../host/core/model.ts";
 import type { Build } from "../host/runtime/decoder.ts";
+import { ropeTable, ropeTableBytes } from "../host/core/rope.ts";
 import { slimify } from "../tools/convert/slimify.ts";
 import { referenceLogits } from "./reference.ts";
 import { decoderFor, logitsRatio } from "./helpers.ts";
@@ -29,9 +30,8 @@ interface Kernels {
   dequantizeRowQ8(out: number, w: number, rows: number, r: number, cols: number, group: number): void;
   dequantizeRowQ4(out: number, w: number, rows: number, r: number, cols: number, group: number): void;
   quantizeQ8(q: number, scales: number, x: number, n: number, group: number): void;
-  ropeInPlace(v: number, n: number, headDim: number, rotary: number, pos: number, theta: number): void;
   ropeFromTable(v: number, n: number, headDim: number, rotary: number, row: number): void;
-  fillRopeTable(table: number, ctx: number, headDim: number, rotary: number, theta: number): void;
+  expf(x: number): number;
 }
 
 async function kernels(build: Build): Promise<Kernels> {
@@ -113,30 +113,74 @@ describe("the streaming layout's byte order", () => {
   });
 });
 
-describe.each(BUILDS)("RoPE from the slim table (%s)", (build) => {
+describe.each(BUILDS)("RoPE from the host's table (%s)", (build) => {
   it.each([
     [48, 48],
     [12, 8],
     [10, 6],
-  ])("turns q exactly as computing each angle does (head dim %i, rotary dims %i)", async (headDim, rotary) => {
+  ])("holds cos and sin of float64 angles rounded once, and turns q exactly as f32 arithmetic on them does (head dim %i, rotary dims %i)", async (headDim, rotary) => {
     const k = await kernels(build);
     const ctx = 40;
-    const n = 3 * headDim;
+    const heads = 3;
+    const n = heads * headDim;
+    const config = { arch: "llama", dim: n, hiddenDim: 2 * n, nLayers: 1, nHeads: heads, nKvHeads: heads, vocabSize: 8, seqLen: ctx, normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true, rotaryDims: rotary } as const;
+    const values = ropeTable(config, ctx);
+    expect(values.length * 4).toBe(ropeTableBytes(config, ctx));
     const table = 1 << 16;
     const a = 1 << 17;
-    const b = a + n * 4;
-    k.fillRopeTable(table, ctx, headDim, rotary, 10000);
+    new Float32Array(k.memory.buffer, table, values.length).set(values);
+    const f = Math.fround;
     for (const pos of [0, 1, 17, ctx - 1]) {
+      const row = values.subarray(pos * 2 * headDim, (pos + 1) * 2 * headDim);
       const v = random(pos + headDim, n, 4);
+      const want = Array.from(v);
+      for (let i = 0; i < rotary; i += 2) {
+        const angle = pos * Math.pow(10000, -i / rotary); // independent of host/core/rope.ts: the formula in float64
+        const c = Math.cos(angle);
+        const s = Math.sin(angle);
+        expect(Math.abs(row[i] - c)).toBeLessThanOrEqual(2 ** -24);
+        expect(Math.abs(row[headDim + i + 1] - s)).toBeLessThanOrEqual(2 ** -24);
+        expect([row[i + 1], row[headDim + i]]).toEqual([row[i], -row[headDim + i + 1]]);
+        for (let h = 0; h < n; h += headDim) {
+          const [x0, x1] = [v[h + i], v[h + i + 1]];
+          want[h + i] = f(f(x0 * row[i]) - f(x1 * row[headDim + i + 1]));
+          want[h + i + 1] = f(f(x0 * row[headDim + i + 1]) + f(x1 * row[i]));
+        }
+      }
       new Float32Array(k.memory.buffer, a, n).set(v);
-      new Float32Array(k.memory.buffer, b, n).set(v);
-      k.ropeInPlace(a, n, headDim, rotary, pos, 10000);
-      k.ropeFromTable(b, n, headDim, rotary, table + pos * headDim * 8);
-      const computed = Array.from(new Float32Array(k.memory.buffer, a, n));
-      expect(Array.from(new Float32Array(k.memory.buffer, b, n))).toEqual(computed);
-      if (pos > 0) expect(computed).not.toEqual(Array.from(v)); // it did turn
-      expect(computed.slice(rotary, headDim)).toEqual(Array.from(v.subarray(rotary, headDim))); // past the rotary dims: untouched
+      k.ropeFromTable(a, n, headDim, rotary, table + pos * headDim * 8);
+      const turned = Array.from(new Float32Array(k.memory.buffer, a, n));
+      expect(turned).toEqual(want);
+      if (pos > 0) expect(turned).not.toEqual(Array.from(v)); // it did turn
+      expect(turned.slice(rotary, headDim)).toEqual(Array.from(v.subarray(rotary, headDim))); // past the rotary dims: untouched
     }
+  });
+});
+
+describe.each(BUILDS)("the decoder's f32 exp (%s)", (build) => {
+  it("is within 2 ulp of e^x from −104 to 89, 0 and ∞ past the ends, NaN for NaN", async () => {
+    const k = await kernels(build);
+    let worst = 0;
+    const ulp = (y: number) => {
+      const e = Math.floor(Math.log2(Math.max(Math.abs(y), 2 ** -126)));
+      return 2 ** (Math.max(e, -126) - 23);
+    };
+    const r = mulberry32(7);
+    const xs = [0, -0, 1, -1, 0.5, -0.5, 88.7, -87.3, -100, -103.9, ...Array.from({ length: 20000 }, () => Math.fround((r() - 0.5) * 2 * 96))];
+    for (let i = -2000; i <= 2000; i++) xs.push(Math.fround(i / 100));
+    for (const x of xs) {
+      const got = k.expf(x);
+      const want = Math.exp(Math.fround(x)); // the module takes x as an f32
+      if (Math.fround(want) === Infinity) expect(got).toBe(Infinity);
+      else worst = Math.max(worst, Math.abs(got - want) / ulp(want));
+    }
+    expect(worst).toBeLessThanOrEqual(2);
+    expect(k.expf(0)).toBe(1);
+    expect(k.expf(89)).toBe(Infinity);
+    expect(k.expf(-104)).toBe(0);
+    expect(k.expf(-Infinity)).toBe(0);
+    expect(k.expf(Infinity)).toBe(Infinity);
+    expect(k.expf(NaN)).toBeNaN();
   });
 });
 

@@ -3,8 +3,8 @@
 export const STATIC_BYTES = 16384;
 /** First slot of the plan block: "SPLN" read as a little-endian i32. */
 export const PLAN_MAGIC = 0x4e4c5053;
-/** Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. */
-export const PLAN_VERSION = 2;
+/** Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. 3: the RoPE table is written by the host (host/core/rope.ts) and planned whenever RoPE turns anything. */
+export const PLAN_VERSION = 3;
 /** i32 slots before the first layer's slots. */
 export const PLAN_HEADER_SLOTS = 56;
 /** i32 slots per layer. */
@@ -76,7 +76,7 @@ export const PlanSlot = {
   finalNorm: 15,
   /** classifier (vocab, dim); the embedding's address when shared */
   classifier: 16,
-  /** RoPE table (ctx, 2·headDim) f32, when any layer is slim */
+  /** RoPE table (ctx, 2·headDim) f32, written by the host, when RoPE turns any dim or any layer is slim */
   ropeTable: 17,
   /** activation: residual stream (dim,) */
   x: 18,

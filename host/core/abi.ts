@@ -58,7 +58,7 @@ export const ABI: Schema = {
   constants: [
     { name: "STATIC_BYTES", value: 16384, type: "i32", doc: "Bytes reserved at address 0 for a module's static data; the plan block follows them." },
     { name: "PLAN_MAGIC", value: 0x4e4c5053, type: "i32", hex: true, doc: 'First slot of the plan block: "SPLN" read as a little-endian i32.' },
-    { name: "PLAN_VERSION", value: 2, type: "i32", doc: "Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot." },
+    { name: "PLAN_VERSION", value: 3, type: "i32", doc: "Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. 3: the RoPE table is written by the host (host/core/rope.ts) and planned whenever RoPE turns anything." },
     { name: "PLAN_HEADER_SLOTS", value: PLAN_HEADER_SLOTS, type: "i32", doc: "i32 slots before the first layer's slots." },
     { name: "PLAN_LAYER_SLOTS", value: 24, type: "i32", doc: "i32 slots per layer." },
     { name: "COMMAND_MAGIC", value: 0x444d4353, type: "i32", hex: true, doc: 'First slot of the command block: "SCMD" read as a little-endian i32.' },
@@ -100,7 +100,7 @@ export const ABI: Schema = {
           ["embedding", "token embedding (vocab, dim)"],
           ["finalNorm", "final norm weight (dim,)"],
           ["classifier", "classifier (vocab, dim); the embedding's address when shared"],
-          ["ropeTable", "RoPE table (ctx, 2·headDim) f32, when any layer is slim"],
+          ["ropeTable", "RoPE table (ctx, 2·headDim) f32, written by the host, when RoPE turns any dim or any layer is slim"],
           ["x", "activation: residual stream (dim,)"],
           ["xn", "activation: normed input (dim,)"],
           ["q", "activation: query (dim,)"],

@@ -18,6 +18,7 @@ import { formatBytes } from "./format.ts";
 
 // The block layouts and codes the module reads are declared once in host/core/abi.ts.
 export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, ROW_BLOCK };
+import { ropeTableBytes } from "./rope.ts";
 import { LAYOUT_DESCRIPTION, STREAM_LAYOUT, type WeightLayout } from "./layout.ts";
 
 export type AttentionMode = "slim" | "vanilla";
@@ -77,7 +78,7 @@ export interface ArenaPlan {
   finalNormBias: Span | null; // LayerNorm only
   classifier: Span; // same offset as embedding when shared
   layers: LayerPlan[];
-  ropeTable: Span | null; // (ctx, 2·headDim) f32: duplicated cos, signed sin — slim layers rotate cached keys on read
+  ropeTable: Span | null; // (ctx, 2·headDim) f32: duplicated cos, signed sin, written by the host; null only without RoPE and slim layers
   slimKeys: SlimKeys;
   weights: WeightDtype;
   groupSize: number;
@@ -334,7 +335,10 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const caches: Span = { name: "k_cache + v_cache", offset: kStart, size: cursor - kStart }; // idle until prefill
 
   const anySlim = modes.includes("slim");
-  const ropeTable = anySlim ? region("rope_table", ctx * 2 * headDim(c) * F32) : null;
+  // Every rotation reads this table, which the host writes as it writes the weights (host/core/rope.ts), so
+  // no plan computes a transcendental per token and every build of the module rotates by the same f32 values
+  // (ARCHITECTURE.md, "Numerics"). Slim layers need it even without RoPE: they rotate cached keys on read.
+  const ropeTable = anySlim || a.rotaryDims > 0 ? region("rope_table", ropeTableBytes(c, ctx)) : null;
 
   const acts = placeActivations(activationBuffers(c, ctx, anySlim, slimKeys, wtype, group, ctype, block));
   const actRegion = region("activations", acts.size);

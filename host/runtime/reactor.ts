@@ -6,6 +6,7 @@
  */
 import type { LoweredModel } from "../core/lowered.ts";
 import { headDim } from "../core/model.ts";
+import { ropeTable } from "../core/rope.ts";
 import { arenaBytes } from "../core/layout.ts";
 import { type ArenaPlan, type Span, encodePlanBlock } from "../core/plan.ts";
 import { SlimError, fail } from "../core/errors.ts";
@@ -46,7 +47,7 @@ function weightSpans(plan: ArenaPlan): Span[] {
  * Copies each tensor of the lowered model (host/core/lowered.ts) into its planned span: vectors and the
  * position embedding byte for byte (the span holds its first plan.ctx rows), matrices reordered into the
  * streaming layout (host/core/layout.ts arenaBytes) — values and scales are the lowered bytes, only their
- * order changes. Refuses (E_MODEL)
+ * order changes; then the RoPE table (host/core/rope.ts), read-only like them. Refuses (E_MODEL)
  * a lowered model that does not fill the plan exactly: other modes, dtypes, group size or a missing tensor.
  */
 export function writeWeights(mem: ArrayBuffer, lowered: LoweredModel, plan: ArenaPlan): void {
@@ -73,6 +74,8 @@ export function writeWeights(mem: ArrayBuffer, lowered: LoweredModel, plan: Aren
   }
   const left = lowered.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
   if (left.length > 0) fail("E_MODEL", `the plan has no place for tensor${left.length > 1 ? "s" : ""} ${left.join(", ")}`);
+  // the RoPE table is read-only like the weights, and written with them (host/core/rope.ts)
+  if (plan.ropeTable) new Float32Array(mem, plan.ropeTable.offset, plan.ropeTable.size / 4).set(ropeTable(c, plan.ctx));
 }
 
 const modeLetters = (modes: readonly string[]): string => modes.map((m) => (m === "slim" ? "S" : "V")).join("");

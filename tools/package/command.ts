@@ -72,7 +72,7 @@ export function buildCommand(lowered: LoweredModel, tokenizerBytes: Uint8Array, 
   bytes.set(tokenizerBytes, plan.tokenizer!.offset);
   const weights = plan.regions.find((r) => r.name === "weights")!;
   const slice = (s: Span): Segment => ({ offset: s.offset, data: bytes.subarray(s.offset, s.offset + s.size) });
-  const planned = [slice(plan.planBlock), slice(weights), slice(plan.tokenizer!), slice(plan.command!.block)];
+  const planned = [slice(plan.planBlock), slice(weights), ...(plan.ropeTable ? [slice(plan.ropeTable)] : []), slice(plan.tokenizer!), slice(plan.command!.block)];
 
   return packageCommand(build, plan.pages, planned);
 }

@@ -61,10 +61,61 @@ function readArtifact(dir: string): { core: string; pages: number } {
   return { core: join(dir, cores[0]), pages };
 }
 
+/**
+ * wasm2c's memory access for the project's own command on its fixed arena (ARCHITECTURE.md, "Board side",
+ * "Memory access in the native firmware"), in place of wabt 1.0.32's: the address is an offset into
+ * `slim_arena` (the module's one memory, a link-time constant), a load or store whose address is aligned to
+ * its size (4 at most) is one typed access, other addresses take the byte copy wasm2c always takes, there
+ * is no empty asm after each load, and the per-access bounds check is compiled only with SLIM_BOUNDS_CHECK
+ * (the host build the tests run). The values read and written are the same, so the text is too.
+ */
+const FAST_ACCESS = `/* slimedge: memory access on the fixed arena (tools/package/firmware.ts, FAST_ACCESS). */
+#include "slim_native.h"
+static inline void load_data(void* dest, const void* src, size_t n) { memcpy(dest, src, n); }
+#define LOAD_DATA(m, o, i, s) do { RANGE_CHECK((&m), o, s); load_data(&(m.data[o]), i, s); } while (0)
+#if SLIM_BOUNDS_CHECK
+#define SLIM_CHECK(mem, a, t) RANGE_CHECK(mem, a, sizeof(t))
+#else
+#define SLIM_CHECK(mem, a, t) (void)(mem)
+#endif
+#define SLIM_AT(addr) (slim_arena + (addr))
+#define SLIM_ALIGN(t) (sizeof(t) < 4 ? sizeof(t) : 4)
+#define SLIM_ALIGNED(addr, t) (sizeof(t) == 1 || LIKELY(((uint32_t)(addr) & (SLIM_ALIGN(t) - 1)) == 0)) /* slim_arena is 16-aligned */
+#define DEFINE_LOAD(name, t1, t2, t3)                                                                \\
+  typedef t1 __attribute__((__may_alias__, __aligned__(SLIM_ALIGN(t1)))) name##_at;                                            \\
+  static inline t3 name(wasm_rt_memory_t* mem, u64 addr) {                                           \\
+    SLIM_CHECK(mem, addr, t1);                                                                       \\
+    const u8* p = SLIM_AT(addr);                                                                     \\
+    if (SLIM_ALIGNED(addr, t1)) return (t3)(t2)*(const name##_at*)__builtin_assume_aligned(p, SLIM_ALIGN(t1)); \\
+    t1 result;                                                                                       \\
+    memcpy(&result, p, sizeof(t1));                                                                  \\
+    return (t3)(t2)result;                                                                           \\
+  }
+#define DEFINE_STORE(name, t1, t2)                                                                   \\
+  typedef t1 __attribute__((__may_alias__, __aligned__(SLIM_ALIGN(t1)))) name##_at;                                            \\
+  static inline void name(wasm_rt_memory_t* mem, u64 addr, t2 value) {                               \\
+    SLIM_CHECK(mem, addr, t1);                                                                       \\
+    u8* p = SLIM_AT(addr);                                                                           \\
+    t1 wrapped = (t1)value;                                                                          \\
+    if (SLIM_ALIGNED(addr, t1)) *(name##_at*)__builtin_assume_aligned(p, SLIM_ALIGN(t1)) = wrapped;     \\
+    else memcpy(p, &wrapped, sizeof(t1));                                                            \\
+  }
+`;
+
+/** command.c with FAST_ACCESS in place of wasm2c's access macros; refuses output it does not recognise. */
+export function fastAccess(c: string): string {
+  const start = c.indexOf("#if WABT_BIG_ENDIAN\n");
+  const end = c.indexOf("DEFINE_LOAD(i32_load, u32, u32, u32)");
+  if (start < 0 || end < start || !c.slice(start, end).includes("wasm_asm(\"\" ::\"r\"(result));"))
+    fail("E_RUNTIME", "wasm2c: its output's memory access macros are not the ones this build replaces (wabt 1.0.32's); install that wabt");
+  return c.slice(0, start) + FAST_ACCESS + c.slice(end);
+}
+
 /** wasm2c's output for the core module, the arena of the plan's pages, and the wasm-rt header, in `out`. */
 function translate(core: string, pages: number, out: string, section: boolean): string[] {
   mkdirSync(out, { recursive: true });
   run("wasm2c", [core, "-n", "command", "-o", join(out, "command.c")], `wasm2c ${core}`);
+  writeFileAtomic(join(out, "command.c"), fastAccess(readFileSync(join(out, "command.c"), "utf8")), "translated module");
   const header = WASM_RT_HEADER.find((p) => existsSync(p)) ?? fail("E_FILE", "wasm-rt.h (wabt's wasm2c runtime header) not found; apt-get install wabt");
   copyFileSync(header, join(out, "wasm-rt.h"));
   writeFileAtomic(
@@ -78,6 +129,11 @@ function translate(core: string, pages: number, out: string, section: boolean): 
 }
 
 const core = (f: string) => join(FIRMWARE_DIR, f);
+/**
+ * On a board: no per-access bounds check (FAST_ACCESS) and no call-depth counter in every function's
+ * prologue; the native stack's peak is measured in the emulated runs instead (ARCHITECTURE.md, "Board side").
+ */
+const BOARD_DEFINES = ["-DSLIM_BOUNDS_CHECK=0", "-DWASM_RT_USE_STACK_DEPTH_COUNT=0"];
 const SHARED = ["native/run.c", "native/wasm-rt-board.c", "core/slim_fw.c"].map(core);
 const INCLUDES = (out: string) => ["-I", out, "-I", core("core"), "-I", core("native"), "-I", core("qemu")];
 
@@ -91,8 +147,9 @@ export function buildFirmware(artifactDir: string, target: string, out: string, 
   if (target === "host") {
     const sources = translate(module, pages, out, false);
     const elf = join(out, "slimedge-fw");
+    // the host build keeps wasm2c's check of every access: the tests run the same C with it on
     const flags = opts.sanitize ? ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"] : ["-O2"];
-    run(process.env.CC ?? "cc", [...flags, "-ffp-contract=off", "-w", ...INCLUDES(out), "-o", elf, ...sources, ...SHARED, core("host/main.c"), "-lm"], "compiling the host firmware");
+    run(process.env.CC ?? "cc", [...flags, "-ffp-contract=off", "-w", "-DSLIM_BOUNDS_CHECK=1", ...INCLUDES(out), "-o", elf, ...sources, ...SHARED, core("host/main.c"), "-lm"], "compiling the host firmware");
     return { board: "host", elf, app: null, pages, ram: null, textBytes: null, entry: null, stackTop: null };
   }
   const e = emulatedBoard(target) ?? fail("E_FLAG", `--board ${target}: no emulated native build; emulated boards are esp32-c3, esp32-p4, rp2350, rp2350-psram`);
@@ -140,7 +197,7 @@ function buildBareMetal(e: EmulatedBoard, module: string, pages: number, out: st
   run(
     e.cc,
     [
-      ...e.cflags, "-O2", "-ffp-contract=off", "-ffunction-sections", "-fdata-sections", "-w", "-nostdlib", "-nostartfiles",
+      ...e.cflags, "-O2", "-ffp-contract=off", "-ffunction-sections", "-fdata-sections", "-w", "-nostdlib", "-nostartfiles", ...BOARD_DEFINES,
       "-isystem", join(PICOLIBC, e.picolibc.split("/")[0], "include"), ...INCLUDES(out), "-T", join(out, "link.ld"), "-Wl,--gc-sections",
       "-o", elf, ...sources, ...SHARED, core("qemu/main.c"), ...e.platform.map((f) => core(`qemu/${f}`)),
       join(lib, "libc.a"), join(lib, "libm.a"), join(lib, "libc.a"), libgcc,
@@ -240,7 +297,7 @@ export function writeIdfProject(artifactDir: string, boardName: string, kind: Fi
       `                       INCLUDE_DIRS "."\n` +
       `                       PRIV_REQUIRES esp_partition esp_timer esp_driver_uart${kind === "wamr" ? " wamr" : ""})\n` +
       // the translated module and the core keep every f32 operation rounded as WebAssembly rounds it
-      `target_compile_options(\${COMPONENT_LIB} PRIVATE -O2 -ffp-contract=off -Wno-unused-function -Wno-unused-variable)\n`,
+      `target_compile_options(\${COMPONENT_LIB} PRIVATE -O2 -ffp-contract=off ${BOARD_DEFINES.join(" ")} -Wno-unused-function -Wno-unused-variable)\n`,
   );
   put(
     join(out, "CMakeLists.txt"),

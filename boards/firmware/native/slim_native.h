@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /* The linear memory, defined by the board build with the plan's pages (min == max). */
-extern uint8_t slim_arena[];
+extern uint8_t slim_arena[] __attribute__((aligned(16))); /* aligned: the access macros test alignment on offsets */
 extern const uint32_t slim_arena_bytes;
 
 /* longjmp values: proc_exit(code) jumps with SLIM_EXIT_BASE + code; traps with SLIM_TRAP_BASE + trap. */

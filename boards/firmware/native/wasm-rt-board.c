@@ -1,8 +1,9 @@
 /*
  * The wasm2c runtime (wabt 1.0.32's wasm-rt.h interface) for a board without an OS: the module's one memory
  * is the firmware's static arena (slim_arena, sized from the plan at build time, min == max pages, never
- * grown), traps unwind with longjmp to slim_run_native, and function types live in a fixed table. Bounds are
- * checked in software (WASM_RT_MEMCHECK_SIGNAL_HANDLER 0), as on any 32-bit target. Nothing is allocated.
+ * grown), traps unwind with longjmp to slim_run_native, and function types live in a fixed table. The
+ * translated module's loads and stores are tools/package/firmware.ts's (fastAccess): by offset into
+ * slim_arena, checked only in the host build (SLIM_BOUNDS_CHECK). Nothing is allocated.
  */
 #include <setjmp.h>
 #include <stdarg.h>
