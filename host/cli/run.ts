@@ -142,7 +142,7 @@ export function register(cli: Command): void {
     ["seed", { default: SAMPLER_DEFAULTS.seed }],
     ["ctx", { description: "context length to plan for (default: the model's seq_len)" }],
     ["tokenizer", { description: "tokenizer.json or tokenizer.bin (default: the model's own: embedded in .slim/GGUF, or beside the checkpoint)" }],
-    ["simd", { description: "WASM SIMD build: on, off, or auto (default: on, off on a --board without WASM SIMD)", default: "auto" }],
+    ["simd", { description: "WASM SIMD build: on, off, or auto (on; off on a --board without WASM SIMD)", default: "auto" }],
     ["board", { description: "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed" }],
     ["threshold", { default: 1e-3 }],
     ["weights", { description: "weight storage of a checkpoint: f32 (default), f16, q8_0 or q4_0 (slim layers keep W_K and W_KV in f32); a .slim runs the dtype it stores" }],
