@@ -121,7 +121,7 @@ describe("the atomic writer", () => {
 
   it("quantize-report --json on a full disk: one line, no partial JSON", () => {
     const out = join(dir, "report.json");
-    const r = slimedge(["quantize-report", join(dir, "model.bin"), "--json", out, "--weights", "q8_0", "--kcache", "f32"], { fsize: 1 });
+    const r = slimedge(["quantize-report", join(dir, "model.bin"), "--json", out, "--weights", "q8_0", "--cache", "f32"], { fsize: 1 });
     expectOneLine(r, 1, /report\.json: cannot write the quantization report \(EFBIG\)/);
     expect(existsSync(out)).toBe(false);
     expect(temps(dir)).toEqual([]);
