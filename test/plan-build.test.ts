@@ -17,7 +17,7 @@ import { calibrationTokens } from "../tools/convert/calibrate.ts";
 import { commandTokenizerBytes } from "../tools/package/command-tokenizer.ts";
 import { prepareModel } from "../tools/convert/prepare.ts";
 import { allBoards, getBoard } from "../boards/index.ts";
-import { CACHE_DTYPES, WEIGHT_DTYPES, buildPlan, fitReport, overBudget, slimDecisions } from "../tools/package/fit.ts";
+import { CACHE_DTYPES, WEIGHT_DTYPES, buildPlan, fitReport, overBudget, refusedBeforeSlimify, slimDecisions } from "../tools/package/fit.ts";
 import type { CacheDtype, WeightDtype } from "../host/core/plan.ts";
 import type { LoweredModel } from "../host/core/lowered.ts";
 import type { Model } from "../host/core/model.ts";
@@ -77,7 +77,11 @@ describe("plan = build", () => {
           const l = asBuilt(k, row.weights, row.kCache, mode);
           const what = `${board.name} ${row.weights}/${row.kCache} ${mode}: plan says ctx ${ctx}`;
           if (mode === "auto") expect(l.modes, what).toEqual(row.slimModes); // the same layers slim as the plan's column
-          if (ctx > 0) expect(overBudget(buildPlan(l, ctx, { kCache: row.kCache, tokenizerBytes: tokBytes }), board), what).toBeNull();
+          if (ctx > 0) {
+            // build's check before slimify (host/cli/build.ts), then its plan of the lowered model
+            expect(refusedBeforeSlimify(c, ctx, board, mode, { weights: row.weights, kCache: row.kCache, tokenizerBytes: tokBytes }), what).toBeNull();
+            expect(overBudget(buildPlan(l, ctx, { kCache: row.kCache, tokenizerBytes: tokBytes }), board), what).toBeNull();
+          }
           if (ctx < c.seqLen) {
             const e = overBudget(buildPlan(l, ctx + 1, { kCache: row.kCache, tokenizerBytes: tokBytes }), board);
             expect(e, `${what}, yet ctx ${ctx + 1} builds`).not.toBeNull();
@@ -109,12 +113,12 @@ describe("plan = build", () => {
     }
   });
 
-  it("on the ESP32-C3, `build` succeeds at plan's largest q8_0 / f16 context and refuses one more", () => {
+  it("on the ESP32-C3, `build` succeeds at plan's largest f16 / f16 context and refuses one more", () => {
     const k = cases[1];
-    const row = fitReport(k.model.config, getBoard("esp32-c3"), { slimLayers: slimDecisions(k.model, 1e-3, k.calibration), tokenizerBytes: k.tokBytes }).rows.find((r) => r.weights === "q8_0" && r.kCache === "f16")!;
+    const row = fitReport(k.model.config, getBoard("esp32-c3"), { slimLayers: slimDecisions(k.model, 1e-3, k.calibration), tokenizerBytes: k.tokBytes }).rows.find((r) => r.weights === "f16" && r.kCache === "f16")!; // slimify keeps every layer vanilla here: more context than all slim
     expect(row.slim).toBeGreaterThan(0);
     const build = (ctx: number) =>
-      spawnSync(process.execPath, [bin, "build", k.path, "--board", "esp32-c3", "--ctx", String(ctx), "--weights", "q8_0", "--cache", "f16", "--out", join(scratch, `c3-${ctx}`), "--quiet"], { encoding: "utf8", timeout: 300_000 });
+      spawnSync(process.execPath, [bin, "build", k.path, "--board", "esp32-c3", "--ctx", String(ctx), "--weights", "f16", "--cache", "f16", "--out", join(scratch, `c3-${ctx}`), "--quiet"], { encoding: "utf8", timeout: 300_000 });
     const ok = build(row.slim!);
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toContain(`ctx ${row.slim}`);
@@ -123,6 +127,7 @@ describe("plan = build", () => {
     const lines = over.stderr.trim().split("\n");
     expect(lines.filter((l) => !l.startsWith("note: ")), over.stderr).toHaveLength(1); // notes name the layers that keep a V-cache
     expect(lines.at(-1)).toMatch(new RegExp(`^slimedge: does not fit esp32-c3: ctx ${row.slim! + 1} .*fits up to ctx ${row.slim}$`));
+    expect(row.slimModes.every((m) => m === "vanilla")).toBe(true); // the case where all slim would be the larger plan
   }, 600_000);
 
   it("the headline builds: q8_0 weights, f16 cache rows, ctx 2048 on the ESP32-S3, and the command runs", () => {

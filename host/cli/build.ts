@@ -1,12 +1,12 @@
 /** `slimedge build`: a board-ready artifact folder. */
 import { basename, dirname, join, resolve } from "node:path";
 import { Command } from "commander";
-import { type AttentionMode, type CacheDtype, type WeightDtype, DECODER_WEIGHTS, layerModes, planArena } from "../core/plan.ts";
+import { type AttentionMode, type CacheDtype, type WeightDtype, DECODER_WEIGHTS, planArena } from "../core/plan.ts";
 import { addTerms } from "../core/vocabulary.ts";
 import { planOptionsFor } from "../core/lowered.ts";
 import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
-import { overBudget } from "../../tools/package/fit.ts";
+import { overBudget, refusedBeforeSlimify } from "../../tools/package/fit.ts";
 import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
 import { root, openModel, loadModelTokenizer, lowerSource } from "./options.ts";
 import { writeFileAtomic } from "../core/files.ts";
@@ -49,14 +49,12 @@ export function register(cli: Command): void {
       // the command's own form of the tokenizer: one clear line now rather than a packaging failure later
       const tokenizer = loadModelTokenizer(src, flags.tokenizer);
       const tokBytes = commandTokenizerBytes(tokenizer, src.config.vocabSize);
-      // --ctx is checked before the slim transform and the compiler: the smallest plan it allows (stored modes,
-      // or every layer slim that can be) must exist and fit the board.
-      const smallest = planArena(src.config, flags.ctx, src.slim ? src.slim.modes : layerModes(src.config, flags.mode === "vanilla" ? "vanilla" : "slim"), {
-        ...(src.slim ? planOptionsFor(src.slim.lowered) : { weights: flags.weights ?? "f32" }),
-        kCache: flags.cache,
-        tokenizerBytes: tokBytes.length,
-      });
-      const early = overBudget(smallest, board);
+      // --ctx is checked before the slim transform and the compiler: the stored modes of a .slim, or the
+      // smallest plan slimify could choose, must fit the board (tools/package/fit.ts refusedBeforeSlimify).
+      const planOptions = { ...(src.slim ? planOptionsFor(src.slim.lowered) : { weights: flags.weights ?? "f32" }), kCache: flags.cache, tokenizerBytes: tokBytes.length };
+      const early = src.slim
+        ? overBudget(planArena(src.config, flags.ctx, src.slim.modes, planOptions), board)
+        : refusedBeforeSlimify(src.config, flags.ctx, board, flags.mode, planOptions);
       if (early) throw early;
       // slimify decides on the model's calibration set, as `plan` and `run` without a prompt do
       const slimifyOptions = { threshold: flags.threshold, prompt: calibrationTokens(src.config, tokenizer), kCache: flags.cache };

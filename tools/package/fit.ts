@@ -72,6 +72,19 @@ export function buildPlan(lowered: LoweredModel, ctx: number, o: { kCache?: Cach
   return planArena(lowered.config, ctx, lowered.modes, { ...planOptionsFor(lowered), kCache: o.kCache ?? "f32", tokenizerBytes: o.tokenizerBytes });
 }
 
+/**
+ * `build`'s check before slimify and the compiler: null when some layer choice slimify could make fits at
+ * `ctx`, else the refusal. A slim layer drops its V-cache but keeps W_K and W_KV in f32 (more weight bytes
+ * under f16 and quantized weights), and the layers share one shape, so the smallest plan is every layer slim
+ * or every layer vanilla — not always the slim one (a small model at f16 weights fits more context vanilla).
+ */
+export function refusedBeforeSlimify(c: ModelConfig, ctx: number, board: BoardProfile, mode: AttentionMode | "auto", o: PlanOptions): SlimError | null {
+  const choices = mode === "vanilla" || !isMultiHead(c) ? [layerModes(c, "vanilla")] : [layerModes(c, "slim"), layerModes(c, "vanilla")];
+  const plans = choices.map((modes) => planArena(c, ctx, modes, o));
+  if (plans.some((p) => fits(p, board))) return null;
+  return overBudget(plans.reduce((a, b) => (b.totalBytes < a.totalBytes ? b : a)), board);
+}
+
 /** Bytes the runtime allocates for a plan: its whole pages. */
 export const arenaBytes = (plan: ArenaPlan): number => plan.pages * PAGE_BYTES;
 
