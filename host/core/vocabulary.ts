@@ -182,7 +182,7 @@ const oneOf = (flag: string, choices: readonly string[]) => (v: string) => {
 const listOf = (flag: string, choices: readonly string[]) => (v: string) => {
   const xs = v.split(",").map((s) => s.trim());
   const bad = xs.find((x) => !choices.includes(x));
-  if (bad !== undefined || xs.length === 0) throw new InvalidArgumentError(`${flag} ${v}: expected a comma-separated list of ${choices.join(", ")}`);
+  if (bad !== undefined) throw new InvalidArgumentError(`${flag}: unknown dtype "${bad}" (expected a comma-separated list of ${choices.join(", ")})`);
   return v;
 };
 
