@@ -140,5 +140,9 @@ describe("plan = build", () => {
     const run = spawnSync(process.execPath, ["--no-warnings", RUNNER_PATH, join(out, "slimedge-tiny-v2.cmd.wasm"), "Once upon a time", "-n", "16", "--temp", "0"], { encoding: "utf8", timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout.trim().length).toBeGreaterThan("Once upon a time".length);
+    // the same greedy text as the host's decoder on the simulated board (scalar build, token by token, the same precisions)
+    const host = spawnSync(process.execPath, [bin, "run", "--board", "esp32-s3", "--weights", "q8_0", "--cache", "f16", "--temp", "0", "-n", "16", "-p", "Once upon a time"], { encoding: "utf8", timeout: 120_000 });
+    expect(host.status, host.stderr).toBe(0);
+    expect(run.stdout).toBe(host.stdout);
   }, 600_000);
 });
