@@ -304,5 +304,5 @@ describe("a full disk (ENOSPC on a 96 KiB tmpfs) under flash --out and build --o
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.code).toBe(1);
     expect(everything(at)).toEqual(["earlier", "earlier/flash_args"]);
-  });
+  }, 300_000); // a build compiles the decoder: minutes on a loaded 2-core machine
 });
