@@ -129,7 +129,9 @@ describe("slimedge build of a .slim file", () => {
     // asking for another dtype or mode than the file stores is one clear line
     const other = cli("build", file, "--board", "host", "--ctx", "64", "--out", out, "--weights", "f32");
     expect(other.status).toBe(2);
-    expect(other.stderr.trim()).toMatch(/^slimedge: --weights f32: .*tiny\.slim stores q8_0 weights/);
+    const lines = other.stderr.trim().split("\n");
+    expect(lines.slice(0, -1).every((l) => /^\[\d\/\d\] /.test(l)), other.stderr).toBe(true); // build's progress lines, then the one error
+    expect(lines.at(-1)).toMatch(/^slimedge: --weights f32: .*tiny\.slim stores q8_0 weights/);
     // the standalone command carries the file's q8_0 bytes unchanged (in the streaming order, host/core/layout.ts), and runs
     const f = readSlim(readFileSync(file), file);
     const wq = f.lowered.tensors.find((t) => t.name === "layers.3.wq")!;
