@@ -147,7 +147,6 @@ export async function buildArtifact(model: Model, tokenizerBytes: Uint8Array, o:
 /** The artifact folder for a lowered model, its layer modes and bytes used as they are. */
 export async function buildLowered(lowered: LoweredModel, layers: LayerDecision, tokenizerBytes: Uint8Array, o: BuildOptions): Promise<BuildResult> {
   const step = (i: number, what: string) => o.onStep?.(i, STEPS, what);
-  const c = lowered.config;
   const build: Build = o.simd === "on" ? "simd" : o.simd === "off" ? "scalar" : o.board.simd ? "simd" : "scalar";
   if (build === "simd" && !o.board.simd) fail("E_FLAG", `--simd on: ${o.board.name} runs ${o.board.runtime} without WASM SIMD; use --simd off or auto`);
 
