@@ -6,8 +6,11 @@
 let state: u64 = 0; // xorshift64* state; never 0 (the seed is checked ≥ 1)
 
 export function seed(s: u64): void {
-  state = s;
+  state = s == 0 ? SEED_ZERO_STATE : s; // xorshift never leaves the all-zero state (host/runtime/sampler.ts Rng)
 }
+
+/** The state seed 0 starts from (2^64 / golden ratio), as the host's sampler does. */
+const SEED_ZERO_STATE: u64 = 0x9e3779b97f4a7c15;
 
 /** run.c random_u32: the upper 32 bits of state × constant. */
 function nextU32(): u32 {

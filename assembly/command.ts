@@ -241,7 +241,8 @@ function parseArgs(): i32 {
       if (!(topP > 0 && topP <= 1)) return badArg("--top-p must be a number in (0, 1] (1 samples the full distribution), got ", v, "");
     } else {
       seedValue = parseSeed(v);
-      if (seedValue == 0) return badArg("--seed must be a whole number from 1 to 2^64-1, got ", v, "");
+      // 0 parses to 0 too: it is a seed like any other (the sampler starts it from a fixed non-zero state)
+      if (seedValue == 0 && !(strlen(v) == 1 && load<u8>(v) == 0x30)) return badArg("--seed must be a whole number from 0 to 2^64-1, got ", v, "");
     }
   }
   return 0;

@@ -53,10 +53,10 @@ describe.each([
 ] as const)("artifact and host agree at q8_0: %s", (_name, m, why) => {
   it.skipIf(why !== null).each(["simd", "scalar"] as const)(`%s build, prompts ${PROMPTS.map((p) => JSON.stringify(p)).join(", ")}${skipNote(why)}`, (build) => {
     const out = join(dir, `${build}-${m.ctx}`);
-    slimedge("build", m.ckpt, "--tokenizer", m.tok, "--board", "rpi-5", "--ctx", String(m.ctx), "--quant", "q8_0", "--simd", build === "simd" ? "on" : "off", "--out", out);
+    slimedge("build", m.ckpt, "--tokenizer", m.tok, "--board", "rpi-5", "--ctx", String(m.ctx), "--weights", "q8_0", "--simd", build === "simd" ? "on" : "off", "--out", out);
     const wasm = join(out, `${m.ckpt.split("/").at(-1)!.replace(/\.bin$/, "")}.cmd.wasm`);
     for (const p of PROMPTS) {
-      const host = slimedge("run", m.ckpt, "--tokenizer", m.tok, "-p", p, "-n", String(STEPS), "--temp", "0", "--quant", "q8_0", "--build", build, "--ctx", String(m.ctx));
+      const host = slimedge("run", m.ckpt, "--tokenizer", m.tok, "-p", p, "-n", String(STEPS), "--temp", "0", "--weights", "q8_0", "--simd", build === "simd" ? "on" : "off", "--ctx", String(m.ctx));
       const artifact = command(wasm, p, "-n", String(STEPS), "--temp", "0");
       expect(artifact, `prompt ${JSON.stringify(p)}`).toBe(host);
       expect(host.length).toBeGreaterThan(STEPS);

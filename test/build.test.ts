@@ -116,7 +116,7 @@ describe("slimedge build of a .slim file", () => {
     expect(slimify(model).layers.map((l) => l.mode)).toEqual(Array(6).fill("slim"));
     const dir = mkdtempSync(join(tmpdir(), "slimedge-build-slim-"));
     const file = join(dir, "tiny.slim");
-    const conv = cli("convert", join(modelDir, "model.bin"), "-o", file, "--mode", "vanilla", "--dtype", "q8_0");
+    const conv = cli("convert", join(modelDir, "model.bin"), "-o", file, "--mode", "vanilla", "--weights", "q8_0");
     expect(conv.status, conv.stderr).toBe(0);
     const out = join(dir, "out");
     const r = cli("build", file, "--board", "host", "--ctx", "64", "--out", out);
@@ -127,9 +127,11 @@ describe("slimedge build of a .slim file", () => {
     expect(plan.weights).toBe("q8_0");
     expect(plan.slimify.map((l: { reasonCode: number }) => l.reasonCode)).toEqual(Array(6).fill(4)); // the stored records: vanilla by choice
     // asking for another dtype or mode than the file stores is one clear line
-    const other = cli("build", file, "--board", "host", "--ctx", "64", "--out", out, "--quant", "f32");
+    const other = cli("build", file, "--board", "host", "--ctx", "64", "--out", out, "--weights", "f32");
     expect(other.status).toBe(2);
-    expect(other.stderr.trim()).toMatch(/^slimedge: --quant f32: .*tiny\.slim stores q8_0 weights/);
+    const lines = other.stderr.trim().split("\n");
+    expect(lines.slice(0, -1).every((l) => /^\[\d\/\d\] /.test(l)), other.stderr).toBe(true); // build's progress lines, then the one error
+    expect(lines.at(-1)).toMatch(/^slimedge: --weights f32: .*tiny\.slim stores q8_0 weights/);
     // the standalone command carries the file's q8_0 bytes unchanged (in the streaming order, host/core/layout.ts), and runs
     const f = readSlim(readFileSync(file), file);
     const wq = f.lowered.tensors.find((t) => t.name === "layers.3.wq")!;

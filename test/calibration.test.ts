@@ -61,15 +61,15 @@ describe("plan and run decide each layer on one calibration set", () => {
   it.each([
     { kCache: "q8", want: [5] },
     { kCache: "f16", want: [] },
-  ])("run --kcache $kCache without -p keeps the V-caches the plan shows, and says nothing more", ({ kCache, want }) => {
-    const r = slimedge("run", checkpoint, "--kcache", kCache, "--threshold", "5e-4", "--ctx", "64", "-n", "1");
+  ])("run --cache $kCache without -p keeps the V-caches the plan shows, and says nothing more", ({ kCache, want }) => {
+    const r = slimedge("run", checkpoint, "--cache", kCache, "--threshold", "5e-4", "--ctx", "64", "-n", "1");
     expect(r.code, r.stderr).toBe(0);
     expect(vanillaLayers(r.stderr)).toEqual(want);
     expect(r.stderr).not.toMatch(/slimify measured this prompt/);
   });
 
   it("run -p decides on the prompt's activations and names the layers where that differs from the plan", () => {
-    const r = slimedge("run", checkpoint, "--kcache", "q8", "--threshold", "5e-4", "--ctx", "64", "-n", "1", "-p", PROMPT);
+    const r = slimedge("run", checkpoint, "--cache", "q8", "--threshold", "5e-4", "--ctx", "64", "-n", "1", "-p", PROMPT);
     expect(r.code, r.stderr).toBe(0);
     expect(vanillaLayers(r.stderr)).toEqual([0, 2, 5]);
     const notes = r.stderr.split("\n").filter((l) => /slimify measured this prompt/.test(l));

@@ -207,6 +207,11 @@ describe.each(BUILDS)("the %s command under node:wasi", (build) => {
     expectText(underNode(wasmPath(build), [PROMPT, "-n", String(STEPS), "--temp", "0.8", "--seed", "7"]), want);
   });
 
+  it("takes --seed 0 and samples the same text as the host's sampler at seed 0", async () => {
+    const want = await hostText(build, PROMPT, STEPS, { temperature: 0.8, topP: SAMPLER_DEFAULTS.topP, seed: 0 });
+    expectText(underNode(wasmPath(build), [PROMPT, "-n", String(STEPS), "--temp", "0.8", "--seed", "0"]), want);
+  });
+
   it("samples the full distribution (--top-p 1) and the defaults (temp 1, top-p 0.9, seed 42) as the host does", async () => {
     const full = await hostText(build, "hello", STEPS, { temperature: 1.25, topP: 1, seed: 123456789 });
     expectText(underNode(wasmPath(build), ["hello", "--top-p", "1", "--temp", "1.25", "--seed", "123456789", "-n", String(STEPS)]), full);
@@ -234,7 +239,7 @@ describe("bad arguments", () => {
     [["hi", "--temp", "inf"], /--temp must be a number ≥ 0/],
     [["hi", "--top-p", "0"], /--top-p must be a number in \(0, 1\]/],
     [["hi", "--top-p", "1.5"], /--top-p must be a number in \(0, 1\]/],
-    [["hi", "--seed", "0"], /--seed must be a whole number from 1 to 2\^64-1/],
+    [["hi", "--seed", "7x"], /--seed must be a whole number from 0 to 2\^64-1/],
     [["hi", "--seed", "18446744073709551616"], /--seed must be a whole number/],
     [["hi", "--bogus", "1"], /unknown flag "--bogus"/],
     [["hi", "--temp"], /"--temp" needs a value/],

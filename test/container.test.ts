@@ -615,7 +615,7 @@ describe("packSlim → readSlim", () => {
     expect(r.lowered).toBe(src.slim!.lowered); // the stored bytes, not a copy lowered again
     expect(r.notes).toEqual([expect.stringMatching(/^layer 1 keeps its V-cache .*: W_K of layer 1 is singular/)]);
     expect(loadModelTokenizer(src, undefined).prompt("the")).toEqual(readTokenizer(tokenizerBin, "t", V).encode("the", { bos: true }));
-    expect(() => lowerSource(src, { mode: "slim", weights: "q8_0" })).toThrow(/--quant q8_0: .*m\.slim stores f32 weights, and they run as stored; convert the checkpoint again with --dtype q8_0/);
+    expect(() => lowerSource(src, { mode: "slim", weights: "q8_0" })).toThrow(/--weights q8_0: .*m\.slim stores f32 weights, and they run as stored; convert the checkpoint again with --weights q8_0/);
     expect(() => lowerSource(src, { mode: "vanilla" })).toThrow(/--mode vanilla: .*m\.slim stores layer 0 slim/);
   });
 });
@@ -910,18 +910,18 @@ describe("slimedge convert and inspect", () => {
     const bin = join(import.meta.dirname, "..", "bin", "slimedge.js");
     const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 120_000 });
     const out = join(dir, "cli.slim");
-    const conv = cli("convert", join(dir, "model.bin"), "-o", out, "--dtype", "f16");
+    const conv = cli("convert", join(dir, "model.bin"), "-o", out, "--weights", "f16");
     expect(conv.status, conv.stderr).toBe(0);
     expect(conv.stdout).toMatch(/^wrote .*cli\.slim: \d+ bytes, llama from llama2\.c v1 checkpoint, layers SS .* tokenizer llama2c \d+ bytes embedded/);
     const run = cli("run", out, "-p", "the", "-n", "8", "--temp", "0");
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout.startsWith("the")).toBe(true);
     const q8 = join(dir, "cli-q8.slim");
-    const convQ8 = cli("convert", join(dir, "model.bin"), "-o", q8, "--dtype", "q8_0");
+    const convQ8 = cli("convert", join(dir, "model.bin"), "-o", q8, "--weights", "q8_0");
     expect(convQ8.status, convQ8.stderr).toBe(0);
     expect(convQ8.stdout).toMatch(/matrices q8_0 \(W_KV, slim layers' W_K and positions f32\)/);
     expect(readSlim(readFileSync(q8), "q8.slim").tensors.find((t) => t.name === "layers.0.wq")!.dtype).toBe("q8_0");
-    const runQ8 = cli("run", q8, "-p", "the", "-n", "8", "--temp", "0", "--quant", "q8_0");
+    const runQ8 = cli("run", q8, "-p", "the", "-n", "8", "--temp", "0", "--weights", "q8_0");
     expect(runQ8.status, runQ8.stderr).toBe(0);
     expect(runQ8.stdout.startsWith("the")).toBe(true);
     const broken = readFileSync(out);

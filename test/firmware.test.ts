@@ -53,7 +53,7 @@ beforeAll(() => {
 
 /** Node's text: `slimedge run` on the host runtime, with the same plan and sampler. */
 function nodeText(model: string, ctx: number, args: string[]): string {
-  const r = spawnSync(process.execPath, [bin, "run", model, "--quant", "q8_0", "--ctx", String(ctx), "--build", "scalar", ...args], { encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, [bin, "run", model, "--weights", "q8_0", "--ctx", String(ctx), "--simd", "off", ...args], { encoding: "utf8", timeout: 120_000 });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout;
 }
@@ -368,7 +368,7 @@ describe("emulated boards print Node's greedy text from the flash image", () => 
 describe("slimedge build --firmware: the ESP-IDF project", () => {
   it.skipIf(hostMissing !== null)(`writes the core, the wasm2c module or the WAMR glue, and a config with the plan's numbers; flash finds the built app${skipNote(hostMissing)}`, () => {
     const dir = join(work, "artifact-idf");
-    const r = spawnSync(process.execPath, [bin, "build", smallModel, "--board", "esp32-psram", "--ctx", String(SMALL_CTX), "--quant", "q8_0", "--out", dir, "--firmware", "native"], { encoding: "utf8", timeout: 300_000 });
+    const r = spawnSync(process.execPath, [bin, "build", smallModel, "--board", "esp32-psram", "--ctx", String(SMALL_CTX), "--weights", "q8_0", "--out", dir, "--firmware", "native"], { encoding: "utf8", timeout: 300_000 });
     expect(r.status, r.stderr).toBe(0);
     const project = join(dir, "firmware");
     expect(r.stdout).toContain(`build it: cd ${project} && idf.py set-target esp32 build`);
@@ -382,7 +382,7 @@ describe("slimedge build --firmware: the ESP-IDF project", () => {
     expect(config).toMatch(/^CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="partitions.csv"$/m);
     expect(readFileSync(join(project, "partitions.csv"), "utf8")).toMatch(/^model, data, 0x40, 0x110000, /m);
 
-    const w = spawnSync(process.execPath, [bin, "build", smallModel, "--board", "esp32-psram", "--ctx", String(SMALL_CTX), "--quant", "q8_0", "--out", dir, "--firmware", "wamr"], { encoding: "utf8", timeout: 300_000 });
+    const w = spawnSync(process.execPath, [bin, "build", smallModel, "--board", "esp32-psram", "--ctx", String(SMALL_CTX), "--weights", "q8_0", "--out", dir, "--firmware", "wamr"], { encoding: "utf8", timeout: 300_000 });
     expect(w.status, w.stderr).toBe(0);
     expect(readFileSync(join(project, "main", "slim_config.h"), "utf8")).toMatch(/SLIM_FIRMWARE_WAMR 1[\s\S]*SLIM_WASM_STACK_BYTES 8192u/);
     expect(readFileSync(join(project, "CMakeLists.txt"), "utf8")).toContain("$ENV{WAMR_PATH}/build-scripts/esp-idf");
@@ -410,7 +410,7 @@ describe("slimedge build --firmware: the ESP-IDF project", () => {
 describe("slimedge run --board X --emulate", () => {
   const why = boardMissing("rp2350");
   it.skipIf(why !== null)(`runs the emulated board for a user and states the estimate with its assumed CPI${skipNote(why)}`, () => {
-    const r = spawnSync(process.execPath, [bin, "run", smallModel, "--board", "rp2350", "--emulate", "--quant", "q8_0", "--ctx", String(SMALL_CTX), ...GREEDY], { encoding: "utf8", timeout: 600_000 });
+    const r = spawnSync(process.execPath, [bin, "run", smallModel, "--board", "rp2350", "--emulate", "--weights", "q8_0", "--ctx", String(SMALL_CTX), ...GREEDY], { encoding: "utf8", timeout: 600_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe(nodeText(smallModel, SMALL_CTX, GREEDY));
     expect(r.stderr).toMatch(/slimedge-fw: instructions: prefill \d+, decode loop \d+/);

@@ -59,9 +59,10 @@ function problems(o: Outcome, inputBytes: number): string[] {
   const what = JSON.stringify(o.args.map((a) => a.replace(dir, "<dir>")));
   if (o.signal) p.push(`${what}: ended by ${o.signal} (a hang hit the 60 s limit?)`);
   if (/^\s+at /m.test(o.stderr)) p.push(`${what}: stack trace`);
-  // A failure is one line (ours start "slimedge: ", the flag parser's "error: "), last on stderr; progress
+  // A failure is one line with the one prefix "slimedge: " (the flag parser's refusals too), last on stderr; progress
   // lines a long conversion printed before it may precede it.
   const errorLines = o.lines.filter((l) => /^(slimedge|error): |Error\b/.test(l));
+  if (errorLines.some((l) => l.startsWith("error: "))) p.push(`${what}: an "error: " line, not the one "slimedge: " prefix`);
   const last = o.lines.at(-1) ?? "";
   if (o.code !== 0 && (errorLines.length !== 1 || errorLines[0] !== last)) p.push(`${what}: exit ${o.code} with ${errorLines.length} error lines: ${o.stderr.slice(0, 300)}`);
   if (o.code === 0 && errorLines.length > 0) p.push(`${what}: exit 0 but printed ${errorLines[0]}`);
@@ -223,15 +224,15 @@ describe("fuzz: model files", () => {
       ["run", model, "--temp", "1e-320"],
       ["run", model, "--top-p", "2"],
       ["run", model, "-n", "-1"],
-      ["run", model, "--seed", "0"],
+      ["run", model, "--seed", "-1"], // 0 is a seed like any other
       ["run", model, "--threshold", "-1"],
-      ["run", model, "--kcache", "q3"],
+      ["run", model, "--cache", "q3"],
       ["run", model, "--mode", "fast"],
       ["run", model, "-p", "a ".repeat(40_000)],
       ["inspect", model, "--threshold", "-1"],
       ["convert", model, "-o", model],
       ["convert", model, "-o", join(dir, "no-such-dir", "x.slim")],
-      ["convert", model, "-o", join(dir, "x.slim"), "--dtype", "q5"],
+      ["convert", model, "-o", join(dir, "x.slim"), "--weights", "q5"],
       ["plan", model, "--ctx", "0"],
       ["build", model, "--board", "esp32-s3", "--ctx", "99999999", "--out", join(dir, "never")],
       ["build", model, "--board", "no-such-board", "--ctx", "8"],

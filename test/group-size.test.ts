@@ -1,6 +1,6 @@
 // Any group size through every path a user takes (ARCHITECTURE.md, "Weight layout"): a stories260K-shaped
 // llama2.c checkpoint (dim 64, hidden_dim 172 = 4·43, GQA 8/4), whose rows are not multiples of 32, under
-// q8_0 and q4_0 in groups of 4 — `run --quant`, `convert --dtype` and the .slim it writes, `build` and its
+// q8_0 and q4_0 in groups of 4 — `run --weights`, `convert --weights` and the .slim it writes, `build` and its
 // standalone command, `plan` and `quantize-report` — as real processes, with the greedy text checked against
 // the float64 oracle (test/reference.ts) run on the weights the decoder holds; and rows that cannot be
 // grouped refused in one line that names no flag.
@@ -94,17 +94,17 @@ function expectOracleText(stdout: string, weights: "q8_0" | "q4_0", what: string
 }
 
 describe.each(["q8_0", "q4_0"] as const)("a stories260K-shaped checkpoint under %s (groups of 4)", (weights) => {
-  it.each(["simd", "scalar"])("run --quant: the oracle's greedy text (%s build)", (build) => {
-    const r = slimedge("run", ckpt, "--quant", weights, "--build", build, "-p", PROMPT, "-n", String(STEPS), "--temp", "0");
+  it.each(["simd", "scalar"])("run --weights: the oracle's greedy text (%s build)", (build) => {
+    const r = slimedge("run", ckpt, "--weights", weights, "--simd", build === "simd" ? "on" : "off", "-p", PROMPT, "-n", String(STEPS), "--temp", "0");
     expect(r.code, r.stderr).toBe(0);
     expect(r.lines.at(-1)).toMatch(new RegExp(`${build}, ${weights} weights`));
-    const decided = expectOracleText(r.stdout, weights, `run --quant ${weights} --build ${build}`);
-    console.log(`  run --quant ${weights} (${build}): ${JSON.stringify(r.stdout.slice(0, -1))}, ${decided} of ${STEPS} tokens decided by the tolerance`);
+    const decided = expectOracleText(r.stdout, weights, `run --weights ${weights} --simd ${build}`);
+    console.log(`  run --weights ${weights} (${build}): ${JSON.stringify(r.stdout.slice(0, -1))}, ${decided} of ${STEPS} tokens decided by the tolerance`);
   });
 
-  it("convert --dtype writes groups of 4 into the .slim file, and running it gives the checkpoint's text", () => {
+  it("convert --weights writes groups of 4 into the .slim file, and running it gives the checkpoint's text", () => {
     const file = join(dir, `${weights}.slim`);
-    const c = slimedge("convert", ckpt, "--dtype", weights, "-o", file);
+    const c = slimedge("convert", ckpt, "--weights", weights, "-o", file);
     expect(c.code, c.stderr).toBe(0);
     const f = readSlim(readFileSync(file), file);
     expect(f.groupSize).toBe(4);
@@ -112,22 +112,22 @@ describe.each(["q8_0", "q4_0"] as const)("a stories260K-shaped checkpoint under 
     expect(slimedge("inspect", file).stdout).toMatch(new RegExp(`${weights} [\\d.]+ KiB \\(16 tensors, groups of 4\\)`));
     const fromFile = slimedge("run", file, "-p", PROMPT, "-n", String(STEPS), "--temp", "0");
     expect(fromFile.code, fromFile.stderr).toBe(0);
-    expect(fromFile.stdout).toBe(slimedge("run", ckpt, "--quant", weights, "-p", PROMPT, "-n", String(STEPS), "--temp", "0").stdout);
+    expect(fromFile.stdout).toBe(slimedge("run", ckpt, "--weights", weights, "-p", PROMPT, "-n", String(STEPS), "--temp", "0").stdout);
     expectOracleText(fromFile.stdout, weights, `run ${weights}.slim`);
   });
 
   it("quantize-report measures it at groups of 4", () => {
-    const r = slimedge("quantize-report", ckpt, "--weights", weights, "--kcache", "f16");
+    const r = slimedge("quantize-report", ckpt, "--weights", weights, "--cache", "f16");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/weight round trip per tensor \(q8_0 \/ q4_0 group size 4\)/);
     expect(r.stdout).toMatch(new RegExp(`^tensor\\s+${weights} rel`, "m"));
   });
 });
 
-describe("build of a stories260K-shaped checkpoint with --quant q4_0", () => {
+describe("build of a stories260K-shaped checkpoint with --weights q4_0", () => {
   it("packages a standalone command for a board without SIMD that prints the oracle's greedy text", () => {
     const out = join(dir, "esp32-s3");
-    const r = slimedge("build", ckpt, "--quant", "q4_0", "--board", "esp32-s3", "--ctx", "64", "--out", out);
+    const r = slimedge("build", ckpt, "--weights", "q4_0", "--board", "esp32-s3", "--ctx", "64", "--out", out);
     expect(r.code, r.stderr).toBe(0);
     const plan = JSON.parse(readFileSync(join(out, "plan.json"), "utf8"));
     expect([plan.build, plan.weights, plan.groupSize]).toEqual(["scalar", "q4_0", 4]);
@@ -140,12 +140,14 @@ describe("build of a stories260K-shaped checkpoint with --quant q4_0", () => {
 
 describe("rows that no even group divides (hidden_dim 171)", () => {
   it.each([
-    { label: "run --quant q4_0", args: ["run", odd, "--quant", "q4_0", "-n", "4"] },
-    { label: "run --quant q8_0", args: ["run", odd, "--quant", "q8_0", "-n", "4"] },
-    { label: "convert --dtype q4_0", args: ["convert", odd, "--dtype", "q4_0", "-o", join(dir, "odd.slim")] },
+    { label: "run --weights q4_0", args: ["run", odd, "--weights", "q4_0", "-n", "4"] },
+    { label: "run --weights q8_0", args: ["run", odd, "--weights", "q8_0", "-n", "4"] },
+    { label: "convert --weights q4_0", args: ["convert", odd, "--weights", "q4_0", "-o", join(dir, "odd.slim")] },
   ])("$label: one line naming the rows and no flag, nothing written", ({ args }) => {
     const r = slimedge(...args);
     expect(r.code).not.toBe(0);
+    expect(r.lines.slice(0, -1).filter((l) => !/^(reading|slimify:|packing|writing) /.test(l)), r.stderr).toEqual([]); // convert's stages
+    r.lines = r.lines.slice(-1);
     expect(r.lines, r.stderr).toHaveLength(1);
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.lines[0]).toMatch(/q[48]_0 needs matrix rows of an even length; the model has dim 64 and hidden_dim 171 \(f16 and f32 weights take any\)$/);

@@ -34,7 +34,7 @@ const sink = () => {
 
 const flags = (prompt: string, mode: "slim" | "vanilla") => ({
   prompt, steps: STEPS, mode, temp: 0, topP: SAMPLER_DEFAULTS.topP, seed: 1, board: "esp32-s3",
-  quant: "q8_0" as const, kcache: "f16" as const, threshold: 1e-3,
+  weights: "q8_0" as const, cache: "f16" as const, simd: "auto" as const, threshold: 1e-3,
 });
 
 /** The model as the decoder holds it under q8_0 with every layer slim: matrices round-tripped through q8_0, except W_K and W_V (the decoder keeps W_K and W_KV in f32). */

@@ -132,7 +132,7 @@ describe("slimedge quantize-report", () => {
 
   it("prints the three tables and writes the JSON", () => {
     const out = join(dir, "report.json");
-    const r = run(join(dir, "model.bin"), "--weights", "q8_0,q4_0", "--kcache", "q8", "--json", out);
+    const r = run(join(dir, "model.bin"), "--weights", "q8_0,q4_0", "--cache", "q8", "--json", out);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^1\. weight round trip per tensor/m);
     expect(r.stdout).toMatch(/^tensor +q8_0 rel +q8_0 max +q4_0 rel +q4_0 max$/m);
@@ -151,11 +151,11 @@ describe("slimedge quantize-report", () => {
     // slimedge-tiny-v2 at q8 cache rows: plan keeps layer 5's V-cache (test/calibration.test.ts); the short
     // default prompt quantize-report used to measure kept layers 1, 2 and 5.
     const v2 = join(import.meta.dirname, "..", "models", "slimedge-tiny-v2", "model.bin");
-    const r = run(v2, "--weights", "q8_0", "--kcache", "q8");
+    const r = run(v2, "--weights", "q8_0", "--cache", "q8");
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^measured on the calibration prompt \(as plan\): \d+ positions$/m);
     expect(r.stdout).toMatch(/^ {2}q8: layer 5$/m);
-    const p = run(v2, "--weights", "q8_0", "--kcache", "q8", "-p", "Once upon a time");
+    const p = run(v2, "--weights", "q8_0", "--cache", "q8", "-p", "Once upon a time");
     expect(p.status, p.stderr).toBe(0);
     expect(p.stdout).toMatch(/^measured on the -p prompt: \d+ positions$/m);
   }, 120_000);

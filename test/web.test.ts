@@ -198,7 +198,7 @@ describe("slimedge web in headless Chromium", () => {
       expect(await text("#try-status")).toBe("");
       const ctx = site.site.artifact.ctx;
       // the build's plan prefills token by token (planArena's default block), so the CLI is asked for the same
-      const { stdout, stderr } = await cli(["run", MODEL, "--build", build, "--ctx", String(ctx), "--temp", "0", "-n", String(STEPS), "--prefill-block", "1"]);
+      const { stdout, stderr } = await cli(["run", MODEL, "--simd", build === "simd" ? "on" : "off", "--ctx", String(ctx), "--temp", "0", "-n", String(STEPS), "--prefill-block", "1"]);
       const pageText = await page.$eval("#out", (e) => e.textContent ?? "");
       expect(pageText).toBe(stdout.replace(/\n$/, ""));
       expect(pageText.length).toBeGreaterThan(40);

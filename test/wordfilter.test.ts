@@ -56,7 +56,7 @@ describe("`npm start`'s command on the shipped default model (slimedge-tiny-v2, 
       const err = { write: () => true } as unknown as NodeJS.WritableStream;
       await run(checkpoint, {
         prompt: "Once upon a time", steps: 160, mode: "slim", temp: 0.8, topP: SAMPLER_DEFAULTS.topP, seed,
-        kcache: "f32", threshold: 1e-3, keepGoing: true,
+        cache: "f32", simd: "auto", threshold: 1e-3, keepGoing: true,
       }, out, err);
       words += text.split(/\s+/).length;
       const hit = listed(text);

@@ -15,9 +15,11 @@
  * `prefill-block` tokens, the median of five prefills per round. Writes JSON, a table, and a PNG chart of tok/s against position.
  */
 import { writeFileAtomic } from "../host/core/files.ts";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { addTerms } from "../host/core/vocabulary.ts";
 import { syntheticModel, STORIES15M } from "../host/core/synthetic.ts";
 import { planArena, layerModes, type ArenaPlan, type AttentionMode } from "../host/core/plan.ts";
 import { Decoder, type Build } from "../host/runtime/decoder.ts";
@@ -49,7 +51,28 @@ const median = (xs: number[]): number => {
 };
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 const PREFILL_CALLS = 5;
-const log = (s: string) => process.stderr.write(s);
+let quiet = false;
+/** Progress on stderr (the tables go to stdout); --quiet leaves it out. */
+const log = (s: string) => quiet || process.stderr.write(s);
+
+/**
+ * Signs that the machine was busy while the bench ran: a run-to-run spread over 20 % in the memory or
+ * integer probe or in a system's tok/s (the alternation gives every system every run's load), a probe run
+ * below half the best one, or a 1-minute load average above half the logical CPUs.
+ */
+export function loadWarnings(m: { probeRead: number[]; dotPeak: number[]; systems: { name: string; rates: number[] }[]; load: number[]; cpus: number }): string[] {
+  const out: string[] = [];
+  const spread = (xs: number[]) => (xs.length < 2 ? 0 : (Math.max(...xs) - Math.min(...xs)) / median(xs));
+  for (const [what, xs] of [["memory probe", m.probeRead], ["integer probe", m.dotPeak]] as const) {
+    if (xs.length > 1 && Math.min(...xs) < Math.max(...xs) / 2) out.push(`${what}: a run at ${Math.min(...xs).toFixed(1)}, below half the best run's ${Math.max(...xs).toFixed(1)}`);
+    else if (spread(xs) > 0.2) out.push(`${what}: runs spread ${(100 * spread(xs)).toFixed(0)} % (over 20 %)`);
+  }
+  const noisy = m.systems.filter((s) => spread(s.rates) > 0.2);
+  if (noisy.length > 0) out.push(`tok/s spread over 20 % between runs: ${noisy.map((s) => `${s.name} ${(100 * spread(s.rates)).toFixed(0)} %`).join(", ")}`);
+  const busiest = Math.max(...m.load);
+  if (busiest > m.cpus / 2) out.push(`load average ${busiest.toFixed(2)} on ${m.cpus} logical CPUs (other work was running)`);
+  return out;
+}
 
 /** Bytes of weights one decode step reads: every layer matrix, norms and the classifier (one embedding row is negligible). */
 function weightBytesPerToken(plan: ArenaPlan): number {
@@ -73,35 +96,40 @@ function timeDecoder(d: Decoder, n: number): number[] {
 /** tok/s over positions [p, p + steps) from the finish times. */
 const rateAt = (done: number[], p: number, steps: number): number => steps / (done[p + steps - 1] - (p > 0 ? done[p - 1] : 0));
 
+/** The bench's options, from the one vocabulary (host/core/vocabulary.ts) as every command's are. */
+export function benchCommand(): Command {
+  const cmd = new Command("bench").description("decode and prefill speed of slimedge on the stories15M shape, optionally against llama2.c");
+  addTerms(cmd, [
+    ["positions", { default: "64,256,1024,4096" }],
+    ["scalarPositions", { default: "64,256" }],
+    ["window", { default: 16 }],
+    ["runs", { default: 3 }],
+    ["builds", { default: "simd,scalar" }],
+    ["weights", { description: "weight storages, comma-separated (f32, q8_0)", list: true, choices: ["f32", "q8_0"], default: "f32,q8_0" }],
+    ["rope", { default: "pre" }],
+    ["vs"],
+    ["peers"],
+    ["promptTokens", { default: 128 }],
+    ["prefillBlock", { default: 16 }],
+    ["out", { description: "JSON results", placeholder: "<file>", default: "bench.json" }],
+    ["chart", { default: "bench.png" }],
+    ["quiet"],
+  ]);
+  return cmd;
+}
+
 async function main(): Promise<void> {
-  const opts = new Command("bench")
-    .description("decode and prefill speed of slimedge on the stories15M shape, optionally against llama2.c")
-    .option("--positions <list>", "positions to report, comma-separated", "64,256,1024,4096")
-    .option("--scalar-positions <list>", "positions for builds without SIMD (slower: a shorter generation)", "64,256")
-    .option("--steps <n>", "positions per tok/s window", "16")
-    .option("--runs <n>", "rounds over all systems (medians are reported)", "3")
-    .option("--builds <list>", "slimedge builds, comma-separated (simd, scalar)", "simd,scalar")
-    .option("--weights <list>", "weight storages, comma-separated (f32, q8_0)", "f32,q8_0")
-    .option("--rope <which>", "slim key arrangements: pre (keys cached before RoPE, the default plan), or both (adds rotated keys cached, SIMD f32)", "pre")
-    .option("--vs <peer>", "also run this peer on the same checkpoint (llama2c)")
-    .option("--peers <dir>", "the llama2.c peers folder (default: shared/peers/llama2c beside the repository or a parent)")
-    .option("--prompt <n>", "prompt tokens for the prefill measurement", "128")
-    .option("--prefill-block <n>", "prompt tokens per pass over the weights", "16")
-    .option("--out <file>", "JSON results", "bench.json")
-    .option("--chart <file>", "PNG chart of tok/s against position", "bench.png")
-    .parse()
-    .opts();
+  const opts = benchCommand().parse().opts();
+  if (opts.quiet) quiet = true;
   const positions = String(opts.positions).split(",").map(Number);
   const scalarPositions = String(opts.scalarPositions).split(",").map(Number);
-  const steps = Number(opts.steps);
+  const steps = Number(opts.window);
   const runs = Number(opts.runs);
   const builds = String(opts.builds).split(",") as Build[];
   const weightsList = String(opts.weights).split(",") as Weights[];
-  const promptTokens = Number(opts.prompt);
+  const promptTokens = Number(opts.promptTokens);
   const prefillBlock = Number(opts.prefillBlock);
-  for (const [flag, v] of [["--steps", steps], ["--runs", runs], ["--prompt", promptTokens], ["--prefill-block", prefillBlock]] as const)
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${flag}: expected a whole number ≥ 1, got ${v}`);
-  if (opts.vs !== undefined && opts.vs !== "llama2c") throw new Error(`--vs ${opts.vs}: the bench knows one peer, llama2c`);
+  for (const b of builds) if (b !== "simd" && b !== "scalar") throw new Error(`--builds ${opts.builds}: expected a comma-separated list of simd, scalar`);
   const config = STORIES15M;
   // the window at a position is [p, p + steps), or the context's last `steps` positions where that would not fit
   const win = (p: number) => Math.min(p, config.seqLen - steps);
@@ -109,6 +137,7 @@ async function main(): Promise<void> {
   for (const p of [...positions, ...scalarPositions]) if (!Number.isInteger(p) || p < 0 || p > config.seqLen) throw new Error(`position ${p}: expected 0 … ${config.seqLen}`);
 
   const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const loadAtStart = loadavg()[0];
   log(`${cpu}, ${cpus().length} logical CPUs, Node ${process.version}\n`);
   log(`generating random stories15M-shaped weights (seed 1)…\n`);
   const model = syntheticModel(config, 1);
@@ -124,8 +153,9 @@ async function main(): Promise<void> {
       for (const mode of build === "simd" ? (["slim", "vanilla"] as const) : (["slim"] as const)) {
         const plan = planArena(config, config.seqLen, layerModes(config, mode), { weights, prefillBlock });
         const lowered = lowerModel(model, { modes: plan.modes, wkv: mode === "slim" ? wkv : wkv.map(() => null) }, { weights });
-        const decoder = await Decoder.create(lowered, plan, build);
         const name = `slimedge ${mode} ${weights} ${build}`;
+        log(`preparing ${name} (arena at ctx ${config.seqLen})…\n`);
+        const decoder = await Decoder.create(lowered, plan, build);
         const s: System = { name, kind: "slimedge", build, weights, mode, maxPosition: maxOf(build === "simd" ? positions : scalarPositions), weightBytes: weightBytesPerToken(plan), decoder };
         slimedge.set(`${mode} ${weights} ${build}`, s);
       }
@@ -166,6 +196,7 @@ async function main(): Promise<void> {
   systems.push(...pending);
 
   // warm-up: tier up every decoder's hot code before timing
+  log(`warming up ${systems.filter((s) => s.decoder).length} decoders, then ${runs} runs over ${systems.length} systems…\n`);
   for (const s of systems) if (s.decoder) timeDecoder(s.decoder, 64);
   await new Promise((r) => setTimeout(r, 1000));
   const stepBytes = Math.max(...systems.map((s) => s.weightBytes)); // the largest variant's weights per token
@@ -236,7 +267,7 @@ async function main(): Promise<void> {
   }
   lines.push(`arena at ctx ${config.seqLen}: ${[...slimedge.values()].filter((s) => s.build === builds[0]).map((s) => `${s.mode} ${s.weights} ${formatBytes(s.decoder!.plan.totalBytes)}`).join(" · ")}`);
   lines.push(`probe: sequential WASM read of one step's weights (${(stepBytes / 2 ** 20).toFixed(0)} MiB) ${read.toFixed(1)} GB/s — the "of probe" column; of the classifier's ${(probe.matvecBytes / 2 ** 20).toFixed(0)} MiB ${readMatrix.toFixed(1)} GB/s`);
-  lines.push(`largest matvec: classifier 32000×288 f32, streaming layout, ${matvec.toFixed(1)} GB/s = ${matvecOverRead.toFixed(2)} of a read of its size (paired, target ≥ 0.80)`);
+  lines.push(`largest matvec: classifier 32000×288 f32, streaming layout, ${matvec.toFixed(1)} GB/s = ${matvecOverRead.toFixed(2)} of a read of its size (paired, target ≥ 0.80: ${matvecOverRead >= 0.8 ? "met" : "MISSED"})`);
   const ofPeak = (xs: number[]) => median(xs.map((g, i) => g / dotPeak[i])).toFixed(2);
   lines.push(`integer probe: i32x4.dot_i16x8_s alone ${median(dotPeak).toFixed(1)} GMAC/s; the q8_0 kernel on a 768×288 matrix in cache ${median(q8One).toFixed(1)} GMAC/s with 1 input (${ofPeak(q8One)} of it), ${median(q8Block).toFixed(1)} with ${q8BlockInputs} (${ofPeak(q8Block)})`);
 
@@ -256,6 +287,8 @@ async function main(): Promise<void> {
   ];
   lines.push("");
   lines.push(["paired ratio (median of runs)".padEnd(34), ...allPositions.map((p) => `@${p}`.padStart(8)), "  target"].join(""));
+  const verdict = (got: number[], min: number) => (got.length === 0 ? "" : got.every((r) => r >= min) ? "met" : `MISSED (${Math.min(...got).toFixed(2)})`);
+  const met: Record<string, string> = {};
   const ratios: Record<string, Record<number, number>> = {};
   for (const t of targets) {
     if (!t.a || !t.b) continue;
@@ -266,7 +299,8 @@ async function main(): Promise<void> {
       ratios[t.what][p] = r;
       return r.toFixed(2).padStart(8);
     });
-    lines.push([t.what.padEnd(34), ...cells, t.min > 0 ? `  ≥ ${t.min}` : ""].join(""));
+    if (t.min > 0) met[t.what] = verdict(Object.values(ratios[t.what]), t.min);
+    lines.push([t.what.padEnd(34), ...cells, t.min > 0 ? `  ≥ ${t.min}  ${met[t.what]}` : ""].join(""));
   }
   lines.push("");
   const pre: Record<string, number> = {};
@@ -275,8 +309,16 @@ async function main(): Promise<void> {
     const at = Math.min(promptTokens, s.maxPosition);
     const over = median(p.map((rate, i) => rate / rateAt(finish.get(s.name)![i], at, steps)));
     pre[s.name] = over;
-    lines.push(`prefill ${promptTokens} tokens, blocks of ${prefillBlock}: ${s.name.padEnd(30)} ${median(p).toFixed(1).padStart(8)} tok/s = ${over.toFixed(2)}× decode at ${at} (target ≥ 4)`);
+    lines.push(`prefill ${promptTokens} tokens, blocks of ${prefillBlock}: ${s.name.padEnd(30)} ${median(p).toFixed(1).padStart(8)} tok/s = ${over.toFixed(2)}× decode at ${at} (target ≥ 4: ${over >= 4 ? "met" : "MISSED"})`);
   }
+  // A loaded machine makes every ratio above noise: say so when the runs disagree or the machine was busy.
+  const loaded = loadWarnings({
+    probeRead, dotPeak,
+    systems: systems.map((s) => ({ name: s.name, rates: finish.get(s.name)!.map((t) => rateAt(t, win(positionsOf(s)[0]), steps)) })),
+    load: [loadAtStart, loadavg()[0]], cpus: cpus().length,
+  });
+  for (const w of loaded) lines.push(`WARNING: ${w}`);
+  if (loaded.length > 0) lines.push("WARNING: the machine was loaded while measuring; the ratios above are not to be trusted — run again on a quiet machine");
   console.log(lines.join("\n"));
 
   // chart: per system the median over runs of each window's tok/s
@@ -287,7 +329,11 @@ async function main(): Promise<void> {
     for (let p = 0; p + w <= max + steps; p += w) pts.push([p + w / 2, median(finish.get(s.name)!.map((t) => rateAt(t, p, w)))]);
     return pts;
   };
-  const svg = chartSvg(`decode tok/s vs position — stories15M shape, ${cpu}`, systems.map((s) => ({ name: s.name, points: windows(s), dashed: s.kind === "peer" })));
+  const svg = chartSvg(
+    `decode tok/s vs position — stories15M shape, ${cpu}`,
+    systems.map((s) => ({ name: s.name, points: windows(s), dashed: s.kind === "peer" })),
+    allPositions, // ticks where the tables measured
+  );
   console.log(writeChart(String(opts.chart), svg));
 
   const result = {
@@ -304,6 +350,8 @@ async function main(): Promise<void> {
       arenaBytes: s.decoder?.plan.totalBytes ?? null,
     })),
     ratios,
+    targets: met,
+    loadWarnings: loaded,
     prefillOverDecode: pre,
     peers: peers ? { dir: peers.dir, notes: peers.notes } : null,
   };
@@ -311,7 +359,8 @@ async function main(): Promise<void> {
   console.log(`wrote ${opts.out}`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1]))
+  main().catch((e) => {
+    console.error(`bench: ${e instanceof Error ? e.message : e}`);
+    process.exit(1);
+  });

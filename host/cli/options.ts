@@ -139,14 +139,14 @@ export interface LowerFlags {
 }
 
 /**
- * The lowered model the decoder runs: a .slim file's stored bytes and layer modes as they are (--quant and
+ * The lowered model the decoder runs: a .slim file's stored bytes and layer modes as they are (--weights and
  * --mode may only ask for what it stores), or a checkpoint slimified and lowered in memory.
  */
 export function lowerSource(src: ModelSource, f: LowerFlags): LoweredSource {
   if (src.slim) {
     const s = src.slim;
     if (f.weights !== undefined && f.weights !== s.lowered.weights)
-      fail("E_FLAG", `--quant ${f.weights}: ${src.path} stores ${s.lowered.weights} weights, and they run as stored; convert the checkpoint again with --dtype ${f.weights}`);
+      fail("E_FLAG", `--weights ${f.weights}: ${src.path} stores ${s.lowered.weights} weights, and they run as stored; convert the checkpoint again with --weights ${f.weights}`);
     const slimLayers = s.modes.flatMap((m, l) => (m === "slim" ? [l] : []));
     if (f.mode === "vanilla" && slimLayers.length > 0)
       fail("E_FLAG", `--mode vanilla: ${src.path} stores layer${slimLayers.length > 1 ? "s" : ""} ${slimLayers.join(", ")} slim (W_KV, no W_V), and layers run as stored; convert the checkpoint again with --mode vanilla`);

@@ -1,5 +1,5 @@
 /** `slimedge run`: generate text on the simulated board. */
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { SAMPLER_DEFAULTS } from "../runtime/sampler.ts";
 import { generate, summaryLine } from "../runtime/generate.ts";
 import { type AttentionMode, type CacheDtype, type WeightDtype } from "../core/plan.ts";
@@ -9,7 +9,8 @@ import { getBoard } from "../../boards/index.ts";
 import { boardThroughput, overBudget } from "../../tools/package/fit.ts";
 import { estimateTokensPerSecond } from "../core/estimate.ts";
 import { chatPrompt } from "../core/chat.ts";
-import { wholeNumber, number, openModel, loadModelTokenizer, lowerSource, DEFAULT_MODEL_DIR, positive } from "./options.ts";
+import { openModel, loadModelTokenizer, lowerSource, DEFAULT_MODEL_DIR } from "./options.ts";
+import { addTerms } from "../core/vocabulary.ts";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { readWholeFile } from "../core/files.ts";
 import { tmpdir } from "node:os";
@@ -31,16 +32,16 @@ import { DEFAULT_PREFILL_BLOCK } from "../runtime/generate.ts";
 interface RunFlags {
   prompt: string;
   steps: number;
-  mode: AttentionMode;
+  mode: AttentionMode | "auto";
   temp: number;
   topP: number;
   seed: number;
   ctx?: number;
   tokenizer?: string;
-  build?: Build;
+  simd: "on" | "off" | "auto";
   board?: string;
-  quant?: WeightDtype;
-  kcache: CacheDtype;
+  weights?: WeightDtype;
+  cache: CacheDtype;
   threshold: number;
   keepGoing?: boolean;
   prefillBlock?: number;
@@ -64,10 +65,10 @@ export async function run(checkpoint: string | undefined, flags: RunFlags, out: 
   // prompt's own activations, saying where that decides otherwise than the plan.
   const calibration = calibrationTokens(src.config, tokenizer);
   const ownPrompt = flags.prompt !== DEFAULT_PROMPT || flags.chat === true;
-  const slimifyOptions = { threshold: flags.threshold, kCache: flags.kcache };
+  const slimifyOptions = { threshold: flags.threshold, kCache: flags.cache };
   const { lowered, notes } = lowerSource(src, {
     mode: flags.mode,
-    weights: flags.quant,
+    weights: flags.weights,
     slimify: { ...slimifyOptions, prompt: ownPrompt ? prompt.slice(0, 64) : calibration },
   });
   for (const n of notes) err.write(`note: ${n}\n`);
@@ -78,14 +79,14 @@ export async function run(checkpoint: string | undefined, flags: RunFlags, out: 
   }
   // A simulated board: its memory budget is enforced before anything loads, and its runtime's SIMD decides the build.
   const board = flags.board === undefined ? undefined : getBoard(flags.board);
-  const build: Build = flags.build ?? (board && !board.simd ? "scalar" : "simd");
-  if (board && !board.simd && build === "simd") fail("E_FLAG", `--build simd: ${board.name} runs ${board.runtime} without WASM SIMD`);
+  const build: Build = flags.simd === "on" ? "simd" : flags.simd === "off" ? "scalar" : board && !board.simd ? "scalar" : "simd";
+  if (board && !board.simd && build === "simd") fail("E_FLAG", `--simd on: ${board.name} runs ${board.runtime} without WASM SIMD`);
   const result = await generate(lowered, tokenizer, {
     prompt: flags.prompt,
     steps: flags.steps,
     ctx,
     build,
-    kCache: flags.kcache,
+    kCache: flags.cache,
     keepGoing: flags.keepGoing,
     // a simulated board keeps the smallest arena unless asked; the host takes prompts 16 tokens per weight pass
     prefillBlock: flags.prefillBlock ?? (board ? 1 : DEFAULT_PREFILL_BLOCK),
@@ -127,27 +128,31 @@ export function planDifference(layers: number[], modes: readonly AttentionMode[]
 }
 
 export function register(cli: Command): void {
-  cli
+  const cmd = cli
     .command("run")
     .description("generate text from a model (default: the shipped one) on the simulated host board")
     .argument("[checkpoint]", "llama2.c .bin (v0/v1/v2), .slim, GGUF, or a Hugging Face folder; default: models/slimedge-tiny-v2/model.bin")
-    .option("-p, --prompt <text>", "prompt text; slimify decides on its activations (without -p: on the calibration set `plan` uses)", DEFAULT_PROMPT)
-    .option("-n, --steps <n>", "tokens to generate after the prompt", wholeNumber("-n/--steps", 0), 64)
-    .addOption(new Option("--mode <mode>", "attention: slim (K-cache only) or vanilla (K+V cache)").choices(["slim", "vanilla"]).default("slim"))
-    .option("--temp <t>", "sampling temperature; 0 = greedy", number("--temp"), SAMPLER_DEFAULTS.temperature)
-    .option("--top-p <p>", "nucleus sampling threshold in (0, 1]", number("--top-p"), SAMPLER_DEFAULTS.topP)
-    .option("--seed <n>", "random seed", wholeNumber("--seed", 1), SAMPLER_DEFAULTS.seed)
-    .option("--ctx <n>", "context length to plan for (default: the model's seq_len)", wholeNumber("--ctx", 1))
-    .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin (default: the model's own: embedded in .slim/GGUF, or beside the checkpoint)")
-    .addOption(new Option("--build <build>", "decoder build (default: simd, or scalar on a --board without WASM SIMD)").choices(["simd", "scalar"]))
-    .option("--board <name>", "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed")
-    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", positive("--threshold"), 1e-3)
-    .addOption(new Option("--quant <dtype>", "weight storage of a checkpoint (default f32; slim layers keep W_K and W_KV in f32); a .slim runs the dtype it stores").choices(["f32", "f16", "q8_0", "q4_0"]))
-    .addOption(new Option("--kcache <dtype>", "cache rows: f32, f16, or q8 (int8 plus a scale per row); slim layers whose V error grows too much at that precision keep a V-cache").choices(["f32", "f16", "q8"]).default("f32"))
-    .option("--prefill-block <n>", `prompt tokens per pass over the weights (default ${DEFAULT_PREFILL_BLOCK}, or 1 with --board); each adds activation memory`, wholeNumber("--prefill-block", 1))
-    .option("--emulate", "with --board: build the artifact and the native firmware, write the flash images and run them on the emulated board (QEMU), counting instructions per token")
-    .option("--chat", "put the prompt in the model's chat template as a user message (refused for a model without one)", false)
-    .option("--keep-going", "on <s> (the end of a training sequence) start a new line and go on, instead of stopping", false)
+    ;
+  addTerms(cmd, [
+    ["prompt", { description: "prompt text; slimify decides on its activations (without -p: on the calibration set `plan` uses)", default: DEFAULT_PROMPT }],
+    ["steps", { default: 64 }],
+    ["mode", { default: "auto" }],
+    ["temp", { default: SAMPLER_DEFAULTS.temperature }],
+    ["topP", { default: SAMPLER_DEFAULTS.topP }],
+    ["seed", { default: SAMPLER_DEFAULTS.seed }],
+    ["ctx", { description: "context length to plan for (default: the model's seq_len)" }],
+    ["tokenizer", { description: "tokenizer.json or tokenizer.bin (default: the model's own: embedded in .slim/GGUF, or beside the checkpoint)" }],
+    ["simd", { description: "WASM SIMD build: on, off, or auto (on; off on a --board without WASM SIMD)", default: "auto" }],
+    ["board", { description: "simulate a board (see `slimedge boards`): enforce its memory budget, use its SIMD or not, estimate its speed" }],
+    ["threshold", { default: 1e-3 }],
+    ["weights", { description: "weight storage of a checkpoint: f32 (default), f16, q8_0 or q4_0 (slim layers keep W_K and W_KV in f32); a .slim runs the dtype it stores" }],
+    ["cache", { description: "cache rows: f32, f16, or q8 (int8 plus a scale per row); slim layers whose V error grows too much at that precision keep a V-cache", default: "f32" }],
+    ["prefillBlock", { description: `prompt tokens per pass over the weights (default ${DEFAULT_PREFILL_BLOCK}, or 1 with --board); each adds activation memory` }],
+    ["emulate"],
+    ["chat", { default: false }],
+    ["keepGoing", { default: false }],
+  ]);
+  cmd
     .action(async (checkpoint: string | undefined, flags: RunFlags) => run(checkpoint, flags, process.stdout, process.stderr));
 }
 
@@ -159,8 +164,8 @@ export function register(cli: Command): void {
 async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
   const name = flags.board ?? fail("E_FLAG", `--emulate needs --board: one of ${EMULATED.map((x) => x.board).join(", ")}`);
   const e = emulatedBoard(name) ?? fail("E_FLAG", `--board ${name}: no emulated build; --emulate takes ${EMULATED.map((x) => x.board).join(", ")}`);
-  if (flags.build === "simd") fail("E_FLAG", "--build simd: the native firmware is translated from the scalar build (wasm2c has no SIMD)");
-  if (flags.kcache !== "f32") fail("E_FLAG", `--kcache ${flags.kcache}: the board firmware is built with f32 cache rows; leave --kcache out`);
+  if (flags.simd === "on") fail("E_FLAG", "--simd on: the native firmware is translated from the scalar build (wasm2c has no SIMD)");
+  if (flags.cache !== "f32") fail("E_FLAG", `--cache ${flags.cache}: the board firmware is built with f32 cache rows; leave --cache out`);
   const board = getBoard(name);
   const path = checkpoint ?? join(DEFAULT_MODEL_DIR, "model.bin");
   if (!existsSync(path)) fail("E_FILE", `${path}: no such checkpoint`);
@@ -176,7 +181,7 @@ async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out:
     const artifactDir = join(work, "artifact");
     const step = (what: string) => err.write(`[emulate] ${what}\n`);
     const built = await buildArtifact(model, tokenizerBytes, {
-      name: "model", board, ctx, mode: flags.mode, quant: flags.quant ?? "f32", simd: "off", out: artifactDir, threshold: flags.threshold,
+      name: "model", board, ctx, mode: flags.mode, quant: flags.weights ?? "f32", simd: "off", out: artifactDir, threshold: flags.threshold,
       calibration: calibrationTokens(model.config, tokenizer), // the artifact serves any prompt: the plan's decision
       onStep: (i, n, what) => step(`build ${i}/${n} ${what}`),
     });

@@ -3,16 +3,21 @@ import { Command } from "commander";
 import { planArena } from "../core/plan.ts";
 import { slimify, formatSlimifyReport } from "../../tools/convert/slimify.ts";
 import { standardModel } from "../core/standard-model.ts";
-import { openModel, loadModelTokenizer, positive } from "./options.ts";
+import { openModel, loadModelTokenizer } from "./options.ts";
+import { addTerms } from "../core/vocabulary.ts";
 
 export function register(cli: Command): void {
-  cli
+  const cmd = cli
     .command("slimify")
     .description("per layer: cond(W_K), max |W_KV| and V-reconstruction error, and whether the layer runs slim")
     .argument("<checkpoint>", "llama2.c model .bin, GGUF, Hugging Face folder or .slim file")
-    .option("-p, --prompt <text>", "prompt whose activations measure the error (needs the tokenizer)", "Once upon a time")
-    .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin (default: the model's own)")
-    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", positive("--threshold"), 1e-3)
+    ;
+  addTerms(cmd, [
+    ["prompt", { description: "prompt whose activations measure the error (needs the tokenizer)", default: "Once upon a time" }],
+    ["tokenizer"],
+    ["threshold", { default: 1e-3 }],
+  ]);
+  cmd
     .action((checkpoint: string, flags: { prompt: string; tokenizer?: string; threshold: number }) => {
       const src = openModel(checkpoint);
       const model = src.model ?? standardModel(src.slim!.lowered); // a .slim file as the standard model it computes

@@ -16,7 +16,8 @@ import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts"
 import { calibrationTokens } from "../../tools/convert/calibrate.ts";
 import { siteFiles, type SiteInput } from "../web/site.ts";
 import { serveSite } from "../web/serve.ts";
-import { findTokenizer, loadModelTokenizer, lowerSource, openModel, positive, wholeNumber } from "./options.ts";
+import { findTokenizer, loadModelTokenizer, lowerSource, openModel } from "./options.ts";
+import { addTerms } from "../core/vocabulary.ts";
 
 interface WebFlags {
   board: string;
@@ -140,16 +141,18 @@ export async function web(source: string | undefined, flags: WebFlags, out: Node
 }
 
 export function register(cli: Command): void {
-  cli
+  const cmd = cli
     .command("web")
     .description("a page for one model: the plan on every board, the model running in the browser, flashing an ESP32 over Web Serial, and its console; or, with --export, the page as a static folder")
-    .argument("[artifact-folder|checkpoint]", "a folder written by slimedge build, or a checkpoint or .slim to build for --board; default: models/slimedge-tiny-v2/model.bin")
-    .option("--board <name>", "board to build a checkpoint for (see `slimedge boards`); an artifact folder keeps the board it was built for", "esp32-s3")
-    .option("--ctx <n>", "context length to build a checkpoint for (default: the largest that fits --board)", wholeNumber("--ctx", 1))
-    .option("--tokenizer <file>", "tokenizer.json or tokenizer.bin (default: the model's own; an artifact folder: the one inside it)")
-    .option("--threshold <x>", "largest V-reconstruction error a slim layer may have", positive("--threshold"), 1e-3)
-    .option("--firmware <app.bin>", "board firmware for the factory app partition of the flash images (as slimedge flash --firmware)")
-    .option("--listen <[host:]port>", "where to serve the page", "127.0.0.1:8024")
-    .option("--export <dir>", "write the page, the artifact, the flash images and an ESP Web Tools manifest.json into this folder instead of serving")
-    .action((source: string | undefined, flags: WebFlags) => web(source, flags, process.stdout, process.stderr));
+    .argument("[artifact-folder|checkpoint]", "a folder written by slimedge build, or a checkpoint or .slim to build for --board; default: models/slimedge-tiny-v2/model.bin");
+  addTerms(cmd, [
+    ["board", { description: "board to build a checkpoint for (see `slimedge boards`); an artifact folder keeps the board it was built for", default: "esp32-s3" }],
+    ["ctx", { description: "context length to build a checkpoint for (default: the largest that fits --board)" }],
+    ["tokenizer", { description: "tokenizer.json or tokenizer.bin (default: the model's own; an artifact folder: the one inside it)" }],
+    ["threshold", { default: 1e-3 }],
+    ["firmware", { placeholder: "<app.bin>", description: "board firmware for the factory app partition of the flash images (as slimedge flash --firmware)" }],
+    ["listen", { default: "127.0.0.1:8024" }],
+    ["export"],
+  ]);
+  cmd.action((source: string | undefined, flags: WebFlags) => web(source, flags, process.stdout, process.stderr));
 }

@@ -206,6 +206,14 @@ function readBundle(bytes: Uint8Array, name: string): { format: TokenizerFormat;
 }
 
 /** The tokenizer in `bytes` of `kind`; `vocabSize` checks it against the model's. */
+/**
+ * A sentencepiece ModelProto starts with its first piece: field 1 (0x0a), a length, and the piece's own
+ * field 1 (0x0a); a llama2.c tokenizer.bin starts with max_token_length as an int32, whose second byte is 0.
+ */
+function isSentencepieceModel(b: Uint8Array): boolean {
+  return b.length > 3 && b[0] === 0x0a && b[1] > 0 && b[1] < 0x80 && b[2] === 0x0a;
+}
+
 export function readTextTokenizer(kind: TokenizerKind, bytes: Uint8Array, name: string, vocabSize?: number): TextTokenizer {
   let format: TokenizerFormat;
   let payload = bytes;
@@ -213,6 +221,12 @@ export function readTextTokenizer(kind: TokenizerKind, bytes: Uint8Array, name: 
   if (kind === "bundle") ({ format, payload, meta } = readBundle(bytes, name));
   else format = kind;
   let tok: TextTokenizer;
+  if (format === "llama2c" && isSentencepieceModel(payload))
+    fail(
+      "E_FORMAT",
+      `${name}: a sentencepiece .model file (protobuf), which slimedge does not read as a tokenizer; pass tokenizer.bin ` +
+        `(llama2.c's tokenizer.py writes it from this file) or a Hugging Face tokenizer.json`,
+    );
   if (format === "llama2c") {
     tok = new Llama2cText(readTokenizer(payload, name, vocabSize), meta ?? LLAMA2C_META);
   } else {

@@ -9,7 +9,7 @@ import { fail } from "../core/errors.ts";
 export interface SamplerOptions {
   temperature?: number; // ≥ 0; 0 means greedy
   topP?: number; // in (0, 1]; 1 means sample the full distribution
-  seed?: number | bigint; // positive 64-bit integer; xorshift never leaves the all-zero state
+  seed?: number | bigint; // 64-bit integer; 0 starts from SEED_ZERO_STATE, since xorshift never leaves the all-zero state
 }
 
 /** run.c's defaults for temperature and top-p; a fixed seed so runs repeat unless the caller picks one. */
@@ -18,12 +18,16 @@ export const SAMPLER_DEFAULTS = { temperature: 1.0, topP: 0.9, seed: 42 } as con
 const f32 = Math.fround;
 const U64 = (1n << 64n) - 1n;
 
+/** The state seed 0 starts from (2^64 / golden ratio): run.c's xorshift would stay 0 forever; the command does the same. */
+export const SEED_ZERO_STATE = 0x9e3779b97f4a7c15n;
+
 /** xorshift64* (run.c random_u32): 64-bit state, the upper 32 bits of state × constant as output. */
 export class Rng {
   private state: bigint;
 
   constructor(seed: number | bigint) {
     this.state = BigInt(seed) & U64;
+    if (this.state === 0n) this.state = SEED_ZERO_STATE;
   }
 
   nextU32(): number {
@@ -156,7 +160,7 @@ function checkTopP(p: number): number {
 
 function checkSeed(seed: number | bigint): bigint {
   const ok = typeof seed === "bigint" || Number.isSafeInteger(seed);
-  const big = ok ? BigInt(seed) : 0n;
-  if (big <= 0n || big > U64) fail("E_FLAG", `--seed must be a whole number from 1 to 2^64-1, got ${seed}.`);
+  const big = ok ? BigInt(seed) : -1n;
+  if (big < 0n || big > U64) fail("E_FLAG", `--seed must be a whole number from 0 to 2^64-1, got ${seed}`);
   return big;
 }

@@ -2,7 +2,7 @@
  * `slimedge convert`: checkpoint → slimify (calibrated with the tokenizer when there is one) → lower
  * (tools/convert/lower.ts) → .slim (tools/convert/slim-write.ts), written atomically.
  *
- * Which tensors take --dtype: every matrix except W_KV, slim layers' W_K and the position embedding
+ * Which tensors take --weights: every matrix except W_KV, slim layers' W_K and the position embedding
  * (host/core/lowered.ts storedDtype). W_KV stays f32 because slimify measured its reconstruction error at
  * f32, and V = W_KV·K amplifies an error in W_K or W_KV by about cond(W_K).
  */
@@ -86,7 +86,7 @@ function decide(model: Model, mode: ConvertOptions["mode"], measured: SlimifyRes
 
 /** Import → slimify (calibrated with the tokenizer when there is one) → pack → write atomically. */
 export function convertModel(input: string, output: string, o: ConvertOptions): ConvertResult {
-  if (!DTYPE_CODES.includes(o.dtype)) fail("E_FLAG", `--dtype ${o.dtype}: expected one of ${DTYPE_CODES.join(", ")}`);
+  if (!DTYPE_CODES.includes(o.dtype)) fail("E_FLAG", `--weights ${o.dtype}: expected one of ${DTYPE_CODES.join(", ")}`);
   if (!(o.threshold > 0 && Number.isFinite(o.threshold))) fail("E_FLAG", `--threshold: expected a positive number, got ${o.threshold}`);
   refuseOverwrite(output, [input, o.tokenizer, ...siblingInputs(input)]);
   o.onStage?.(`reading ${input}`);

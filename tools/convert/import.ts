@@ -6,7 +6,7 @@
  * To add a format: write tools/convert/<format>.ts and put an Importer for it into IMPORTERS, before
  * llama2.c — legacy llama2.c files have no magic, so llama2.c is the fallback for any other file.
  */
-import { statSync, existsSync } from "node:fs";
+import { statSync, existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fail } from "../../host/core/errors.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
@@ -61,6 +61,22 @@ const llama2cImporter: Importer = {
 /** Importers in the order they are asked; the first whose detects() says yes loads the file. */
 export const IMPORTERS: Importer[] = [slimImporter, llama2cImporter];
 
+/**
+ * Why a folder is not a checkpoint: the one folder format is Hugging Face's, which needs config.json; a
+ * folder holding one model file (models/<name>/model.bin) is named with the file to pass instead.
+ */
+function notAModelFolder(path: string): string {
+  let files: string[] = [];
+  try {
+    files = readdirSync(path);
+  } catch {
+    // unreadable: say only what is missing
+  }
+  const models = files.filter((f) => /\.(bin|slim|gguf)$/i.test(f) && !/^tokenizer/i.test(f)).sort((a, b) => Number(b === "model.bin") - Number(a === "model.bin"));
+  const hint = models.length > 0 ? `; it holds ${models.slice(0, 3).join(", ")}: pass the file, e.g. ${join(path, models[0])}` : "";
+  return `${path}: a folder, but not a Hugging Face checkpoint folder: no config.json in it (expected config.json and model.safetensors)${hint}`;
+}
+
 /** Reads any supported checkpoint into the canonical Model. */
 export function importModel(path: string): ImportedModel {
   let isFolder = false;
@@ -71,7 +87,8 @@ export function importModel(path: string): ImportedModel {
   }
   const head = isFolder ? new Uint8Array(0) : readHead(path, 16);
   const importer = IMPORTERS.find((i) => i.detects(path, head, isFolder));
-  if (!importer) return fail("E_MODEL", `${path}: no importer reads ${isFolder ? "a folder" : "this file"} (known: ${IMPORTERS.map((i) => i.name).join(", ")}).`);
+  if (!importer && isFolder) return fail("E_FILE", notAModelFolder(path));
+  if (!importer) return fail("E_MODEL", `${path}: no importer reads this file (known: ${IMPORTERS.map((i) => i.name).join(", ")}).`);
   const imported = importer.load(path);
   checkFiniteWeights(imported.model, path);
   return imported;

@@ -95,7 +95,20 @@ function readV0Header(bytes: Uint8Array, view: DataView, name: string): Header {
   const raw = readDims(view, 0);
   // export.py's legacy format flags an unshared classifier by negating vocab_size.
   const dims = { ...raw, vocab_size: Math.abs(raw.vocab_size) };
-  checkDims(dims, what);
+  // Without a magic, any file lands here: a header whose fields are no model's shape is not read as one.
+  try {
+    checkDims(dims, what);
+  } catch (e) {
+    if (!(e instanceof SlimError)) throw e;
+    const why = e.message.slice(what.length + 2).replace(/\.$/, "");
+    const head = new TextDecoder("utf-8", { fatal: false }).decode(bytes.subarray(0, 24));
+    const text = /^[\t\n\r\x20-\x7e]{8,}/.test(head) ? `, and it starts with text ${JSON.stringify(head.split("\n")[0].slice(0, 24))}` : "";
+    fail(
+      "E_FORMAT",
+      `${name}: not a model file: no .slim, GGUF or llama2.c "ak42" magic, and its first 28 bytes are no legacy llama2.c v0 header (${why})${text}; ` +
+        `expected a .slim, GGUF or llama2.c .bin file, or a Hugging Face folder`,
+    );
+  }
   return { version: 0, dims, sharedClassifier: raw.vocab_size > 0, groupSize: 0, headerBytes: V0_HEADER_BYTES };
 }
 

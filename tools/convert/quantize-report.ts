@@ -26,6 +26,8 @@ export interface QuantizationReportOptions {
   kCaches?: readonly CacheDtype[]; // cache row storages to measure (default f16, q8)
   groupSize?: number; // values per scale for q8_0 / q4_0 (default groupSizeFor the model); unused without them
   threshold?: number; // slimify's threshold for the slim/vanilla decision (default 1e-3)
+  /** Called as each measurement starts: `done` of `total` steps, what comes next. */
+  onStep?: (done: number, total: number, what: string) => void;
 }
 
 /** One tensor stored as one dtype and read back. */
@@ -140,6 +142,10 @@ export function quantizationReport(model: Model, tokens: readonly number[], opts
     }
   });
 
+  const total = weights.length * (c.nLayers + 2) + kCaches.length;
+  let done = 0;
+  const step = (what: string) => opts.onStep?.(done++, total, what);
+
   // 1. per tensor
   const named: [string, Float32Array][] = [["token_embedding", w.tokenEmbedding]];
   if (w.classifier !== w.tokenEmbedding) named.push(["classifier", w.classifier]);
@@ -151,6 +157,7 @@ export function quantizationReport(model: Model, tokens: readonly number[], opts
   const rounded = new Map<string, Float32Array>(); // `${dtype} ${tensor}` -> deq(q(W))
   const tensors: TensorError[] = [];
   for (const dtype of weights) {
+    step(`${dtype}: round every tensor`);
     for (const [tensor, x] of named) {
       const q = roundTrip(x, dtype, group);
       rounded.set(`${dtype} ${tensor}`, q);
@@ -182,6 +189,7 @@ export function quantizationReport(model: Model, tokens: readonly number[], opts
   const logits: LogitEffect[] = [];
   for (const dtype of weights) {
     for (const l of all) {
+      step(`${dtype}: logits with layer ${l} of ${all.length} quantized`);
       logits.push({
         layer: l,
         dtype,
@@ -190,6 +198,7 @@ export function quantizationReport(model: Model, tokens: readonly number[], opts
         slimKeepF32: canSlim(l) ? effect([l], dtype, "slimKeepF32", false) : null,
       });
     }
+    step(`${dtype}: logits with every layer quantized`);
     logits.push({
       layer: null,
       dtype,
@@ -203,6 +212,7 @@ export function quantizationReport(model: Model, tokens: readonly number[], opts
   const inputs = attentionInputs(model, tokens);
   const caches: CacheAmplification[] = [];
   for (const kCache of kCaches) {
+    step(`${kCache} cache rows: K rounding through W_KV`);
     const decision = slimify(model, { prompt: tokens, kCache, threshold: opts.threshold });
     decision.layers.forEach((d, l) => {
       const wkv = wkvs[l];
@@ -222,6 +232,7 @@ export function quantizationReport(model: Model, tokens: readonly number[], opts
     });
   }
 
+  opts.onStep?.(total, total, "done");
   return { tokens: tokens.length, groupSize: group, weights, kCaches, tensors, logits, caches };
 }
 

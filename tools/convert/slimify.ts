@@ -218,7 +218,7 @@ export interface ReconstructionError {
 function cachedRow(x: Float64Array, cache: CacheDtype): Float64Array {
   if (cache === "f32") return x.map(Math.fround);
   if (cache === "f16") return x.map(roundF16);
-  if (cache !== "q8") fail("E_FLAG", `--kcache ${cache}: cache rows are f32, f16 or q8`);
+  if (cache !== "q8") fail("E_FLAG", `--cache ${cache}: cache rows are f32, f16 or q8`);
   return Float64Array.from(dequantizeQ8(quantizeQ8(Float32Array.from(x), x.length), x.length));
 }
 

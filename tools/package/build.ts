@@ -15,8 +15,8 @@ import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
 import type { Model } from "../../host/core/model.ts";
-import { planArena, type ArenaPlan, type AttentionMode, type WeightDtype, formatMemoryMap, DECODER_WEIGHTS } from "../../host/core/plan.ts";
-import { type LoweredModel, planOptionsFor } from "../../host/core/lowered.ts";
+import { type ArenaPlan, type AttentionMode, type CacheDtype, type WeightDtype, formatMemoryMap, DECODER_WEIGHTS } from "../../host/core/plan.ts";
+import type { LoweredModel } from "../../host/core/lowered.ts";
 import type { LayerRecord } from "../../host/core/slim-format.ts";
 import type { Build } from "../../host/runtime/decoder.ts";
 import { fail } from "../../host/core/errors.ts";
@@ -24,7 +24,7 @@ import { estimateTokensPerSecond } from "../../host/core/estimate.ts";
 import type { BoardProfile } from "../../boards/profile.ts";
 import type { LayerReport } from "../convert/slimify.ts";
 import { prepareModel } from "../convert/prepare.ts";
-import { boardThroughput, overBudget, ramUse } from "./fit.ts";
+import { boardThroughput, buildPlan, overBudget, ramUse } from "./fit.ts";
 import { formatBoardMemory } from "../../boards/runtimes.ts";
 import { buildCommand, buildCoreCommand } from "./command.ts";
 import { memoryMapSvg } from "./memory-map.ts";
@@ -35,6 +35,7 @@ export interface BuildOptions {
   board: BoardProfile;
   ctx: number;
   simd: "on" | "off" | "auto"; // auto: what the board's runtime has
+  kCache?: CacheDtype; // cache row storage (default f32)
   out: string;
   onStep?: (step: number, total: number, what: string) => void;
 }
@@ -138,20 +139,19 @@ function boardRamLine(plan: ArenaPlan, board: BoardProfile, coreBytes: number): 
 /** A checkpoint slimified and lowered in memory (tools/convert/prepare.ts), then built as buildLowered does. */
 export async function buildArtifact(model: Model, tokenizerBytes: Uint8Array, o: BuildOptions & CheckpointOptions): Promise<BuildResult> {
   if (!DECODER_WEIGHTS.includes(o.quant))
-    fail("E_FLAG", `--quant ${o.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${o.quant}`);
-  const { lowered, layers } = prepareModel(model, { mode: o.mode, weights: o.quant, slimify: { threshold: o.threshold, prompt: o.calibration } });
+    fail("E_FLAG", `--weights ${o.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${o.quant}`);
+  const { lowered, layers } = prepareModel(model, { mode: o.mode, weights: o.quant, slimify: { threshold: o.threshold, prompt: o.calibration, kCache: o.kCache } });
   return buildLowered(lowered, layers, tokenizerBytes, o);
 }
 
 /** The artifact folder for a lowered model, its layer modes and bytes used as they are. */
 export async function buildLowered(lowered: LoweredModel, layers: LayerDecision, tokenizerBytes: Uint8Array, o: BuildOptions): Promise<BuildResult> {
   const step = (i: number, what: string) => o.onStep?.(i, STEPS, what);
-  const c = lowered.config;
   const build: Build = o.simd === "on" ? "simd" : o.simd === "off" ? "scalar" : o.board.simd ? "simd" : "scalar";
   if (build === "simd" && !o.board.simd) fail("E_FLAG", `--simd on: ${o.board.name} runs ${o.board.runtime} without WASM SIMD; use --simd off or auto`);
 
   step(1, "plan");
-  const plan = planArena(c, o.ctx, lowered.modes, { ...planOptionsFor(lowered), tokenizerBytes: tokenizerBytes.length });
+  const plan = buildPlan(lowered, o.ctx, { kCache: o.kCache, tokenizerBytes: tokenizerBytes.length });
   step(2, `fit ${o.board.name}`);
   const over = overBudget(plan, o.board);
   if (over) throw over;
@@ -162,12 +162,13 @@ export async function buildLowered(lowered: LoweredModel, layers: LayerDecision,
   const command = buildCommand(lowered, tokenizerBytes, plan, { build });
   const core = buildCoreCommand(plan, "scalar"); // the board firmware's module: the model comes from flash
 
-  step(5, "verify");
-  const problems = [
-    ...verifyArtifact(reactor, { pages: plan.pages, allowedImports: [], simd: build === "simd" }).map((p) => `${o.name}.wasm: ${p}`),
-    ...verifyArtifact(command, { pages: plan.pages, allowedImports: ALLOWED_WASI, simd: build === "simd" }).map((p) => `${o.name}.cmd.wasm: ${p}`),
-    ...verifyArtifact(core, { pages: plan.pages, allowedImports: ALLOWED_WASI, simd: false }).map((p) => `${o.name}.core.wasm: ${p}`),
-  ];
+  // one step line per module: verifying all three takes seconds, and each line says what is being checked
+  step(5, `verify ${o.name}.wasm (1/3)`);
+  const problems = verifyArtifact(reactor, { pages: plan.pages, allowedImports: [], simd: build === "simd" }).map((p) => `${o.name}.wasm: ${p}`);
+  step(5, `verify ${o.name}.cmd.wasm (2/3)`);
+  problems.push(...verifyArtifact(command, { pages: plan.pages, allowedImports: ALLOWED_WASI, simd: build === "simd" }).map((p) => `${o.name}.cmd.wasm: ${p}`));
+  step(5, `verify ${o.name}.core.wasm (3/3)`);
+  problems.push(...verifyArtifact(core, { pages: plan.pages, allowedImports: ALLOWED_WASI, simd: false }).map((p) => `${o.name}.core.wasm: ${p}`));
   if (problems.length > 0) fail("E_RUNTIME", `artifact verification failed: ${problems.join("; ")}`);
 
   step(6, `write ${o.out}`);

@@ -8,6 +8,7 @@
  * "Arena"), and a runtime allocates pages, not bytes, so pages × 64 KiB is what the board must provide.
  */
 import { type Model, type ModelConfig, isMultiHead } from "../../host/core/model.ts";
+import { type LoweredModel, planOptionsFor } from "../../host/core/lowered.ts";
 import { slimify } from "../convert/slimify.ts";
 import { SlimError } from "../../host/core/errors.ts";
 import {
@@ -59,6 +60,29 @@ function slimModesAt(c: ModelConfig, kCache: CacheDtype, slimLayers: FitOptions[
   if (!isMultiHead(c)) return layerModes(c, "vanilla");
   if (slimLayers === undefined || Array.isArray(slimLayers)) return layerModes(c, "slim", slimLayers as AttentionMode[] | undefined);
   return layerModes(c, "slim", slimLayers[kCache]);
+}
+
+/**
+ * The plan `build` places for a lowered model: the decoder's regions and, with the command's tokenizer bytes,
+ * the standalone command's own (tokenizer, command block, piece index, sampler, io), token by token. `plan`
+ * sizes the same regions with the same options (fitReport with `tokenizerBytes`), so a context `plan` lists
+ * is one `build` makes (test/plan-build.test.ts).
+ */
+export function buildPlan(lowered: LoweredModel, ctx: number, o: { kCache?: CacheDtype; tokenizerBytes: number }): ArenaPlan {
+  return planArena(lowered.config, ctx, lowered.modes, { ...planOptionsFor(lowered), kCache: o.kCache ?? "f32", tokenizerBytes: o.tokenizerBytes });
+}
+
+/**
+ * `build`'s check before slimify and the compiler: null when some layer choice slimify could make fits at
+ * `ctx`, else the refusal. A slim layer drops its V-cache but keeps W_K and W_KV in f32 (more weight bytes
+ * under f16 and quantized weights), and the layers share one shape, so the smallest plan is every layer slim
+ * or every layer vanilla — not always the slim one (a small model at f16 weights fits more context vanilla).
+ */
+export function refusedBeforeSlimify(c: ModelConfig, ctx: number, board: BoardProfile, mode: AttentionMode | "auto", o: PlanOptions): SlimError | null {
+  const choices = mode === "vanilla" || !isMultiHead(c) ? [layerModes(c, "vanilla")] : [layerModes(c, "slim"), layerModes(c, "vanilla")];
+  const plans = choices.map((modes) => planArena(c, ctx, modes, o));
+  if (plans.some((p) => fits(p, board))) return null;
+  return overBudget(plans.reduce((a, b) => (b.totalBytes < a.totalBytes ? b : a)), board);
 }
 
 /** Bytes the runtime allocates for a plan: its whole pages. */
@@ -370,11 +394,12 @@ export function planOnBoard(
   board: BoardProfile,
   q: PlanQuery,
   slimLayers?: FitOptions["slimLayers"],
+  tokenizerBytes = 0,
 ): { text: string; plan: ArenaPlan | null; error: SlimError | null } {
-  const table = formatFitReport(fitReport(c, board, { slimLayers }));
+  const table = formatFitReport(fitReport(c, board, { slimLayers, tokenizerBytes }));
   if (q.ctx === undefined) return { text: table, plan: null, error: null };
   const modes = q.mode === "slim" ? slimModesAt(c, q.kCache, slimLayers) : layerModes(c, "vanilla");
-  const plan = planArena(c, q.ctx, modes, { weights: q.weights, kCache: q.kCache });
+  const plan = planArena(c, q.ctx, modes, { weights: q.weights, kCache: q.kCache, tokenizerBytes });
   const error = overBudget(plan, board);
   const lines = [table, "", `memory map of ctx ${q.ctx} (${describe(plan)}):`, formatMemoryMap(plan)];
   if (!error) lines.push(fitSummary(plan, board));
