@@ -1,19 +1,16 @@
 /** `slimedge build`: a board-ready artifact folder. */
-import { basename, dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { Command, Option } from "commander";
-import { type AttentionMode, type WeightDtype, DECODER_WEIGHTS, layerModes, planArena } from "../core/plan.ts";
-import { planOptionsFor } from "../core/lowered.ts";
-import { fail } from "../core/errors.ts";
+import { type AttentionMode, type WeightDtype } from "../core/plan.ts";
 import { getBoard } from "../../boards/index.ts";
-import { WEIGHT_DTYPES, overBudget } from "../../tools/package/fit.ts";
-import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
-import { root, wholeNumber, number, openModel, loadModelTokenizer, lowerSource, positive } from "./options.ts";
+import { WEIGHT_DTYPES } from "../../tools/package/fit.ts";
+import { wholeNumber, positive } from "./options.ts";
+import { build } from "../api/build.ts";
 import { writeFileAtomic } from "../core/files.ts";
 import type { FirmwareKind } from "../../tools/package/firmware.ts";
 import { RUNTIME_MEMORY } from "../../boards/runtimes.ts";
 import { chipOfBoard, esptoolChipArg, planFlash, readArtifactDir } from "../ship/flash/images.ts";
 import { partitionsCsv } from "../ship/flash/partitions.ts";
-import { calibrationTokens } from "../../tools/convert/calibrate.ts";
 
 export function register(cli: Command): void {
   cli
@@ -32,33 +29,13 @@ export function register(cli: Command): void {
     .action(async (checkpoint: string | undefined, flags: { board: string; ctx: number; mode: AttentionMode | "auto"; quant?: WeightDtype; simd: "on" | "off" | "auto"; tokenizer?: string; threshold: number; out?: string; firmware?: FirmwareKind }) => {
       const board = getBoard(flags.board);
       if (flags.firmware) chipOfBoard(board); // an ESP-IDF project is for an Espressif board: say so before building
-      if (flags.quant !== undefined && !DECODER_WEIGHTS.includes(flags.quant))
-        fail("E_FLAG", `--quant ${flags.quant}: the decoder runs ${DECODER_WEIGHTS.join(" and ")} weights; \`slimedge plan\` sizes ${flags.quant}`);
-      const src = openModel(checkpoint);
-      // the command's own form of the tokenizer: one clear line now rather than a packaging failure later
-      const tokenizer = loadModelTokenizer(src, flags.tokenizer);
-      const tokBytes = commandTokenizerBytes(tokenizer, src.config.vocabSize);
-      // --ctx is checked before the slim transform and the compiler: the smallest plan it allows (stored modes,
-      // or every layer slim that can be) must exist and fit the board.
-      const smallest = planArena(src.config, flags.ctx, src.slim ? src.slim.modes : layerModes(src.config, flags.mode === "vanilla" ? "vanilla" : "slim"), {
-        ...(src.slim ? planOptionsFor(src.slim.lowered) : { weights: flags.quant ?? "f32" }),
-        tokenizerBytes: tokBytes.length,
+      const result = await build({
+        checkpoint, board: flags.board, ctx: flags.ctx, mode: flags.mode, weights: flags.quant,
+        simd: flags.simd === "auto" ? undefined : flags.simd === "on", tokenizer: flags.tokenizer, threshold: flags.threshold, out: flags.out,
+        onNote: (n) => process.stderr.write(`note: ${n}\n`),
+        onProgress: (i, n, what) => process.stderr.write(`[${i}/${n}] ${what}\n`),
       });
-      const early = overBudget(smallest, board);
-      if (early) throw early;
-      // slimify decides on the model's calibration set, as `plan` and `run` without a prompt do
-      const slimifyOptions = { threshold: flags.threshold, prompt: calibrationTokens(src.config, tokenizer) };
-      const { lowered, layers, notes } = lowerSource(src, { mode: flags.mode, weights: flags.quant, slimify: slimifyOptions });
-      for (const n of notes) process.stderr.write(`note: ${n}\n`);
-      const out = flags.out ?? join(root, "build", board.name);
-      const stem = basename(src.path).replace(/\.[^.]*$/, "");
-      const name = stem === "model" ? basename(dirname(resolve(src.path))) : stem; // models/<name>/model.bin -> <name>
-      // loaded here, not at start-up: the compiler and binaryen take seconds to load, and only `build` needs them
-      const { buildLowered } = await import("../../tools/package/build.ts");
-      const result = await buildLowered(lowered, layers, tokBytes, {
-        name, board, ctx: flags.ctx, simd: flags.simd, out,
-        onStep: (i, n, what) => process.stderr.write(`[${i}/${n}] ${what}\n`),
-      });
+      const { name, out } = result;
       const p = result.plan;
       process.stdout.write(
         `${name} for ${board.name}: ${p.pages} pages (${p.totalBytes} bytes planned), ctx ${p.ctx}, layers ${p.modes.map((m) => (m === "slim" ? "S" : "V")).join("")}, ${p.weights} weights, ${result.build} build\n` +

@@ -1,6 +1,7 @@
 /** `slimedge convert`: a checkpoint as a .slim container. */
 import { Command, Option } from "commander";
-import { BIG_INPUT_BYTES, convertModel, convertSummary, inputBytes } from "../../tools/convert/convert.ts";
+import { BIG_INPUT_BYTES, inputBytes } from "../../tools/convert/convert.ts";
+import { convert } from "../api/convert.ts";
 import { progressBar } from "../core/progress.ts";
 import { positive } from "./options.ts";
 
@@ -23,10 +24,10 @@ export function register(cli: Command): void {
       try {
         const onStage = bar.shown ? (s: string) => (bar.stop(), process.stderr.write(`${s}\n`)) : undefined;
         const onProgress = (index: number, written: number, total: number) => bar.update(written, total, { tensor: index + 1 });
-        const result = convertModel(checkpoint, flags.out, { ...flags, onStage, onProgress });
+        const result = convert({ ...flags, checkpoint, weights: flags.dtype, onStage, onProgress });
         bar.stop();
         for (const n of result.notes) process.stderr.write(`note: ${n}\n`);
-        process.stdout.write(convertSummary(result, flags.dtype) + "\n");
+        process.stdout.write(result.summary + "\n");
       } finally {
         bar.stop();
       }

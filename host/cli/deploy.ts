@@ -1,6 +1,7 @@
 /** `slimedge deploy` and `slimedge rollback`: releases on single-board computers over SSH. */
 import { Command, Option } from "commander";
-import { DEFAULT_REMOTE_DIR, deployCommand, rollbackCommand, type BoardFlags, type DeployFlags } from "../ship/deploy/commands.ts";
+import { DEFAULT_REMOTE_DIR, type BoardFlags, type DeployFlags } from "../ship/deploy/commands.ts";
+import { deploy, rollback } from "../api/ship.ts";
 import { SSH_RUNTIMES } from "../ship/deploy/release.ts";
 import { wholeNumber } from "./options.ts";
 
@@ -23,7 +24,7 @@ export function register(cli: Command): void {
     .option("--no-run", "deploy only; do not run the model")
     .option("--concurrency <n>", "boards deployed at once with --inventory", wholeNumber("--concurrency", 1), 4)
     .option("--timeout <s>", "seconds per board for connecting, uploading, checking and switching", wholeNumber("--timeout", 1), 120)
-    .action((dir: string, flags: DeployFlags) => deployCommand(dir, flags, process.stdout, process.stderr));
+    .action((dir: string, flags: DeployFlags) => deploy({ ...flags, dir, stdout: process.stdout, stderr: process.stderr }));
   cli
     .command("rollback")
     .description("point the board's current release back at the previous one (again: forward to the one rolled back from)")
@@ -36,5 +37,5 @@ export function register(cli: Command): void {
     .option("--accept-new-host-key", "first contact: record an unknown host key in the known_hosts file")
     .option("--concurrency <n>", "boards at once with --inventory", wholeNumber("--concurrency", 1), 4)
     .option("--timeout <s>", "seconds per board", wholeNumber("--timeout", 1), 60)
-    .action((flags: BoardFlags) => rollbackCommand(flags, process.stdout, process.stderr));
+    .action((flags: BoardFlags) => rollback({ ...flags, stdout: process.stdout, stderr: process.stderr }));
 }

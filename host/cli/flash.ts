@@ -1,7 +1,8 @@
 /** `slimedge flash`: an ESP32 board's flash. */
 import { Command, Option } from "commander";
 import { DEFAULT_APP_BYTES } from "../ship/flash/partitions.ts";
-import { flashCommand, parseBytes, type FlashFlags } from "../ship/flash/command.ts";
+import { parseBytes, type FlashFlags } from "../ship/flash/command.ts";
+import { flash } from "../api/ship.ts";
 import { wholeNumber } from "./options.ts";
 
 export function register(cli: Command): void {
@@ -18,5 +19,5 @@ export function register(cli: Command): void {
     .addOption(new Option("--before <how>", "default_reset: DTR/RTS put the board into its bootloader; no_reset: it is there already").choices(["default_reset", "no_reset"]).default("default_reset"))
     .addOption(new Option("--after <how>", "hard_reset: RTS pulse; soft_reset: the ROM jumps to the app; no_reset: stay in the bootloader").choices(["hard_reset", "soft_reset", "no_reset"]).default("hard_reset"))
     .option("--verbose", "print esptool-js's own messages")
-    .action((dir: string, flags: FlashFlags) => flashCommand(dir, flags, process.stdout, process.stderr));
+    .action((dir: string, flags: FlashFlags) => flash({ ...flags, dir, stdout: process.stdout, stderr: process.stderr }));
 }

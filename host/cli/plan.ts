@@ -2,12 +2,10 @@
 import { Command, Option } from "commander";
 import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
-import { CACHE_DTYPES, WEIGHT_DTYPES, planOnBoard, slimDecisions, type PlanQuery } from "../../tools/package/fit.ts";
-import { isMultiHead } from "../core/model.ts";
+import { CACHE_DTYPES, WEIGHT_DTYPES, type PlanQuery } from "../../tools/package/fit.ts";
 import { writeMemoryMap } from "../../tools/package/memory-map.ts";
-import { findTokenizer, number, openModel, wholeNumber } from "./options.ts";
-import { readTextTokenizer } from "../core/tokenizers.ts";
-import { calibrationTokens } from "../../tools/convert/calibrate.ts";
+import { number, wholeNumber } from "./options.ts";
+import { plan as planFor } from "../api/build.ts";
 
 export function register(cli: Command): void {
   cli
@@ -24,14 +22,7 @@ export function register(cli: Command): void {
     .action((checkpoint: string | undefined, flags: PlanQuery & { board: string; out?: string; threshold: number }) => {
       const board = getBoard(flags.board);
       if (flags.out !== undefined && flags.ctx === undefined) fail("E_FLAG", "--out: needs --ctx <n>, the context of the plan to draw");
-      const src = openModel(checkpoint);
-      // The slim column and a --mode slim plan follow slimify's per-layer decision at each cache precision,
-      // measured on the model's calibration set as `run` without a prompt, `build` and `convert` measure it
-      // (a .slim file carries the one decision it was converted with).
-      const tok = src.model && isMultiHead(src.config) ? findTokenizer(src, undefined) : null;
-      const calibration = tok ? calibrationTokens(src.config, readTextTokenizer(tok.kind, tok.bytes, tok.source, src.config.vocabSize)) : undefined;
-      const decisions = src.model && isMultiHead(src.config) ? slimDecisions(src.model, flags.threshold, calibration) : src.slim?.modes;
-      const { text, plan, error } = planOnBoard(src.config, board, flags, decisions);
+      const { text, plan, error } = planFor({ checkpoint, board: flags.board, ctx: flags.ctx, mode: flags.mode, weights: flags.weights, cache: flags.kCache, threshold: flags.threshold });
       process.stdout.write(text + "\n");
       if (plan && flags.out !== undefined) {
         const files = writeMemoryMap(plan, flags.out, board);

@@ -3,7 +3,7 @@
  * lowered weights at their planned addresses, and drives it through the reactor ABI.
  */
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../core/package-root.ts";
 import type { LoweredModel } from "../core/lowered.ts";
 import { headDim } from "../core/model.ts";
 import { arenaBytes } from "../core/layout.ts";
@@ -29,8 +29,7 @@ export interface DecoderExports {
   prefill(tokens: number, n: number): number;
 }
 
-export const decoderPath = (build: Build): string =>
-  fileURLToPath(new URL(`../../build/decoder.${build}.wasm`, import.meta.url));
+export const decoderPath = (build: Build): string => packagePath("build", `decoder.${build}.wasm`);
 
 export function loadDecoderBytes(build: Build): Uint8Array {
   try {

@@ -24,6 +24,7 @@ export interface GenerateOptions {
   promptIds?: number[]; // ids to start from instead of encoding `prompt` (e.g. a rendered chat template)
   onText?: (text: string) => void; // streamed output
   checkPlan?: (plan: ArenaPlan) => void; // e.g. a simulated board's budget: throws before anything is loaded
+  signal?: AbortSignal; // checked between tokens (the event loop gets a turn before each one); aborting rejects with its reason
 }
 
 export interface GenerateResult {
@@ -60,6 +61,7 @@ export async function generate(lowered: LoweredModel, tokenizer: TextTokenizer, 
   const plan = planArena(lowered.config, o.ctx, lowered.modes, { ...planOptionsFor(lowered), kCache: o.kCache ?? "f32", prefillBlock });
   o.checkPlan?.(plan);
   const decoder = await Decoder.create(lowered, plan, o.build);
+  o.signal?.throwIfAborted();
 
   const stream = new Utf8Stream();
   let text = "";
@@ -80,6 +82,10 @@ export async function generate(lowered: LoweredModel, tokenizer: TextTokenizer, 
   let stepped = 0; // decoder steps taken, the denominator of decode speed
   t0 = now();
   for (let i = 0; i < o.steps; i++) {
+    if (o.signal) {
+      await new Promise<void>((r) => setImmediate(r)); // lets a timer or an I/O callback abort between tokens
+      o.signal.throwIfAborted();
+    }
     const next = sampler.sample(logits);
     if (stops.has(next) && !o.keepGoing) {
       stoppedBy = "eos";
