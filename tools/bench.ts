@@ -28,6 +28,7 @@ import { lowerModel } from "./convert/lower.ts";
 import { findPeersDir, preparePeers, timePeer, type Peers } from "./bench/peers.ts";
 import { createProbe, Q8_MAX_INPUTS } from "./bench/probe.ts";
 import { chartSvg, writeChart } from "./bench/chart.ts";
+import { measureStartup, startupLine } from "./bench/startup.ts";
 
 type Weights = "f32" | "q8_0";
 
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
     .option("--prefill-block <n>", "prompt tokens per pass over the weights", "16")
     .option("--out <file>", "JSON results", "bench.json")
     .option("--chart <file>", "PNG chart of tok/s against position", "bench.png")
+    .option("--startup-runs <n>", "`slimedge --help` starts timed (compiled, through tsx, beside node -e 0)", "10")
     .parse()
     .opts();
   const positions = String(opts.positions).split(",").map(Number);
@@ -110,6 +112,9 @@ async function main(): Promise<void> {
 
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   log(`${cpu}, ${cpus().length} logical CPUs, Node ${process.version}\n`);
+  log(`start-up: compiling the package (tsc) and timing slimedge --help ${Number(opts.startupRuns)} times…\n`);
+  const startup = measureStartup(fileURLToPath(new URL("..", import.meta.url)), Number(opts.startupRuns));
+  log(`${startupLine(startup)}\n`);
   log(`generating random stories15M-shaped weights (seed 1)…\n`);
   const model = syntheticModel(config, 1);
   // <s> (id 1) ends a llama2.c generation; a zero embedding row gives it logit 0, below the maximum of the others
@@ -277,6 +282,7 @@ async function main(): Promise<void> {
     pre[s.name] = over;
     lines.push(`prefill ${promptTokens} tokens, blocks of ${prefillBlock}: ${s.name.padEnd(30)} ${median(p).toFixed(1).padStart(8)} tok/s = ${over.toFixed(2)}× decode at ${at} (target ≥ 4)`);
   }
+  lines.push("", startupLine(startup));
   console.log(lines.join("\n"));
 
   // chart: per system the median over runs of each window's tok/s
@@ -305,6 +311,7 @@ async function main(): Promise<void> {
     })),
     ratios,
     prefillOverDecode: pre,
+    startup,
     peers: peers ? { dir: peers.dir, notes: peers.notes } : null,
   };
   writeFileAtomic(String(opts.out), JSON.stringify(result, null, 2), "benchmark results");

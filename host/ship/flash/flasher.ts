@@ -20,7 +20,7 @@
  * payload, which ESPLoader.flashSpiAttach (4 bytes, the stub's) leaves short.
  */
 import { createHash } from "node:crypto";
-import { ESPLoader, Transport } from "esptool-js";
+import type { ESPLoader } from "esptool-js";
 import { FlashError, fromEsptool, romError } from "./errors.ts";
 import type { FlashImage, FlashPlan } from "./images.ts";
 import { NodeSerialPort, PortOpenError } from "./serial-port.ts";
@@ -125,6 +125,7 @@ export async function flashBoard(plan: FlashPlan, o: DeviceOptions): Promise<Fla
     },
   };
   // Transport is typed for a Web Serial SerialPort; NodeSerialPort is the subset it calls (serial-port.ts).
+  const { ESPLoader, Transport } = await import("esptool-js"); // loaded when a board is flashed, not at every start
   const transport = new Transport(device as unknown as ConstructorParameters<typeof Transport>[0], false);
   transport.trace = (message: string) => log(`trace: ${message}`); // Transport traces to console.log unasked
   const loader = new ESPLoader({ transport, baudrate: baud, romBaudrate: ROM_BAUD, terminal });
