@@ -46,7 +46,7 @@ describe("library API", () => {
     expect((e as SlimedgeError).code).toBe("E_FLAG");
     expect((e as SlimedgeError).message).toMatch(/no-such-board/);
     await expect(generate({ ctx: 1_000_000 })).rejects.toMatchObject({ code: "E_FLAG" });
-    await expect(build({ board: "esp32", ctx: 100_000 })).rejects.toMatchObject({ code: "E_FIT" });
+    await expect(build({ board: "esp32", ctx: 2048 })).rejects.toMatchObject({ code: "E_FIT" });
   });
 
   it("open, plan and build take one options object and report progress through a callback", async () => {
