@@ -13,6 +13,7 @@ const work = mkdtempSync(join(tmpdir(), "slimedge-package-"));
 const project = join(work, "project"); // npm install ./slimedge-*.tgz --omit=dev
 const cloneCwd = join(work, "clone-cwd"); // where the clone's commands run, so relative outputs match
 let tarball = "";
+const SLOW = 600_000; // a build and two installs take minutes on a loaded machine; nothing here is timed
 
 function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
   return spawnSync(cmd, args, { cwd, encoding: "utf8", timeout: 300_000, env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false", ...env } });
@@ -75,12 +76,12 @@ describe("the npm package", () => {
     const theirs = ok(clone("run", "-n", "8", "--temp", "0"), "clone run");
     expect(mine.stdout).toBe(theirs.stdout);
     expect(mine.stdout.length).toBeGreaterThan("Once upon a time".length);
-  });
+  }, SLOW);
 
   it("plan --board esp32-s3 prints the clone's table", () => {
     const mine = ok(installed("plan", "--board", "esp32-s3"), "installed plan");
     expect(mine.stdout).toBe(ok(clone("plan", "--board", "esp32-s3"), "clone plan").stdout);
-  });
+  }, SLOW);
 
   it("build --board rpi-4 --ctx 128 writes the clone's artifact folder byte for byte, without a compiler", () => {
     const mine = ok(installed("build", "--board", "rpi-4", "--ctx", "128"), "installed build");
@@ -90,7 +91,7 @@ describe("the npm package", () => {
     const b = join(cloneCwd, "build", "rpi-4");
     expect(readdirSync(a).sort()).toEqual(readdirSync(b).sort());
     for (const f of readdirSync(a)) expect(Buffer.compare(readFileSync(join(a, f)), readFileSync(join(b, f))), f).toBe(0);
-  });
+  }, SLOW);
 
   it("a .mjs that imports the API generates the CLI's text, streams it, and gets the CLI's error line", () => {
     writeFileSync(
@@ -110,7 +111,7 @@ describe("the npm package", () => {
     expect(cli.status).not.toBe(0);
     expect(r.stderr.trim()).toMatch(/^E_[A-Z]+ /);
     expect(r.stderr.trim().replace(/^E_[A-Z]+ /, "")).toBe(cli.stderr.trim());
-  });
+  }, SLOW);
 
   it("installs globally under a prefix, and runs with npx", () => {
     const prefix = join(work, "global");
@@ -122,5 +123,5 @@ describe("the npm package", () => {
     // npx in the project runs its installed bin; with the tarball as --package it installs into npx's cache
     expect(ok(sh("npx", ["--offline", "slimedge", "--version"], project), "npx slimedge").stdout.trim()).toBe(version);
     expect(ok(sh("npx", ["--prefer-offline", "--yes", "--package", tarball, "slimedge", "--version"], work), "npx --package").stdout.trim()).toBe(version);
-  });
+  }, SLOW);
 });
