@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { packagePath } from "../../core/package-root.ts";
 import type { BoardProfile } from "../../../boards/profile.ts";
 import { SlimError, fail } from "../../core/errors.ts";
-import { type ConnectOptions, DEPLOY_ERROR, SshSession, handshakeTimeout, shellQuote, targetName } from "./ssh.ts";
+import { type ConnectOptions, DEPLOY_ERROR, SshSession, handshakeTimeout, loadSsh, shellQuote, targetName } from "./ssh.ts";
 import { locateBuild } from "../artifact.ts";
 import { readWholeFile } from "../../core/files.ts";
 import { type RemoteDir, parseRemoteDir } from "./remote-dir.ts";
@@ -525,6 +525,7 @@ export async function withBoard<T>(target: ConnectOptions, timeoutMs: number, wo
   let timer: NodeJS.Timeout | undefined;
   const who = targetName(target);
   const stopClock = () => clearTimeout(timer);
+  loadSsh(); // outside the time limit
   const attempt = (async () => {
     const s = await SshSession.connect({ ...target, timeoutMs: Math.min(target.timeoutMs ?? 20_000, timeoutMs) });
     if (timedOut) {
