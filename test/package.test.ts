@@ -113,6 +113,35 @@ describe("the npm package", () => {
     expect(r.stderr.trim().replace(/^E_[A-Z]+ /, "")).toBe(cli.stderr.trim());
   }, SLOW);
 
+  it("its types check a TypeScript user's options: a right call compiles, a misspelled option does not", () => {
+    const tsc = join(repo, "node_modules", "typescript", "bin", "tsc");
+    const tsconfig = (file: string) =>
+      JSON.stringify({
+        compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: true, types: ["node"], typeRoots: [join(repo, "node_modules", "@types")] },
+        files: [file],
+      });
+    const user = (name: string, steps: string) => {
+      writeFileSync(
+        join(project, `${name}.ts`),
+        [
+          'import { generate, plan, SlimedgeError, type GenerateOptions } from "slimedge";',
+          `const o: GenerateOptions = { ${steps}: 4, temperature: 0, onToken: (t: string) => process.stdout.write(t) };`,
+          "const r = await generate(o);",
+          "const n: number = r.generated;",
+          'const e: SlimedgeError | null = plan({ board: "esp32-s3", ctx: 64 }).error;',
+          "console.log(n, e?.code);",
+        ].join("\n"),
+      );
+      writeFileSync(join(project, `tsconfig.${name}.json`), tsconfig(`${name}.ts`));
+      return sh(process.execPath, [tsc, "-p", `tsconfig.${name}.json`], project);
+    };
+    const right = user("right", "steps");
+    expect(right.status, right.stdout).toBe(0);
+    const wrong = user("wrong", "stpes");
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stdout).toMatch(/wrong\.ts.*'stpes' does not exist in type 'GenerateOptions'/);
+  }, SLOW);
+
   it("installs globally under a prefix, and runs with npx", () => {
     const prefix = join(work, "global");
     ok(install(["install", "-g", tarball, "--omit=dev", "--prefix", prefix], work), "npm install -g");
