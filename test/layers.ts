@@ -6,7 +6,7 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
 
-export type Room = "core" | "boards" | "convert" | "runtime" | "package" | "ship" | "web" | "cli" | "bench" | "assembly" | "bin";
+export type Room = "core" | "boards" | "convert" | "runtime" | "package" | "ship" | "web" | "api" | "cli" | "bench" | "assembly" | "bin";
 
 /** Which rooms each room may import from (itself included). Everything points down the pipeline. */
 export const ALLOWED: Record<Room, readonly Room[]> = {
@@ -17,7 +17,8 @@ export const ALLOWED: Record<Room, readonly Room[]> = {
   package: ["core", "boards", "convert", "runtime", "package"],
   ship: ["core", "boards", "ship"],
   web: ["core", "boards", "runtime", "package", "ship", "web"],
-  cli: ["core", "boards", "convert", "runtime", "package", "ship", "web", "cli"],
+  api: ["core", "boards", "convert", "runtime", "package", "ship", "api"],
+  cli: ["core", "boards", "convert", "runtime", "package", "ship", "web", "api", "cli"],
   bench: ["core", "boards", "convert", "runtime", "package", "bench"],
   assembly: ["assembly"],
   bin: ["cli"],
@@ -27,6 +28,7 @@ const ROOM_OF: [RegExp, Room][] = [
   [/^host\/core\//, "core"],
   [/^host\/runtime\//, "runtime"],
   [/^host\/ship\//, "ship"],
+  [/^host\/api\//, "api"],
   [/^host\/cli\//, "cli"],
   [/^host\/web\//, "web"],
   [/^tools\/convert\//, "convert"],

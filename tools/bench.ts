@@ -30,6 +30,7 @@ import { lowerModel } from "./convert/lower.ts";
 import { findPeersDir, preparePeers, timePeer, type Peers } from "./bench/peers.ts";
 import { createProbe, Q8_MAX_INPUTS } from "./bench/probe.ts";
 import { chartSvg, writeChart } from "./bench/chart.ts";
+import { measureStartup, startupLine } from "./bench/startup.ts";
 
 type Weights = "f32" | "q8_0";
 
@@ -113,6 +114,7 @@ export function benchCommand(): Command {
     ["prefillBlock", { default: 16 }],
     ["out", { description: "JSON results", placeholder: "<file>", default: "bench.json" }],
     ["chart", { default: "bench.png" }],
+    ["startupRuns", { default: 10 }],
     ["quiet"],
   ]);
   return cmd;
@@ -139,6 +141,9 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const loadAtStart = loadavg()[0];
   log(`${cpu}, ${cpus().length} logical CPUs, Node ${process.version}\n`);
+  log(`start-up: compiling the package (tsc) and timing slimedge --help ${Number(opts.startupRuns)} times…\n`);
+  const startup = measureStartup(fileURLToPath(new URL("..", import.meta.url)), Number(opts.startupRuns));
+  log(`${startupLine(startup)}\n`);
   log(`generating random stories15M-shaped weights (seed 1)…\n`);
   const model = syntheticModel(config, 1);
   // <s> (id 1) ends a llama2.c generation; a zero embedding row gives it logit 0, below the maximum of the others
@@ -319,6 +324,7 @@ async function main(): Promise<void> {
   });
   for (const w of loaded) lines.push(`WARNING: ${w}`);
   if (loaded.length > 0) lines.push("WARNING: the machine was loaded while measuring; the ratios above are not to be trusted — run again on a quiet machine");
+  lines.push("", startupLine(startup));
   console.log(lines.join("\n"));
 
   // chart: per system the median over runs of each window's tok/s
@@ -353,6 +359,7 @@ async function main(): Promise<void> {
     targets: met,
     loadWarnings: loaded,
     prefillOverDecode: pre,
+    startup,
     peers: peers ? { dir: peers.dir, notes: peers.notes } : null,
   };
   writeFileAtomic(String(opts.out), JSON.stringify(result, null, 2), "benchmark results");

@@ -1,7 +1,8 @@
 /** `slimedge convert`: a checkpoint as a .slim container. */
 import { Command } from "commander";
 import { addTerms } from "../core/vocabulary.ts";
-import { BIG_INPUT_BYTES, convertModel, convertSummary, inputBytes } from "../../tools/convert/convert.ts";
+import { BIG_INPUT_BYTES, inputBytes } from "../../tools/convert/convert.ts";
+import { convert } from "../api/convert.ts";
 import { progressBar } from "../core/progress.ts";
 
 export function register(cli: Command): void {
@@ -29,11 +30,11 @@ export function register(cli: Command): void {
         // every stage is a line from the first second (reading, slimify, packing, writing); the bar within packing
         const onStage = flags.quiet ? undefined : (s: string) => (bar.stop(), process.stderr.write(`${s}\n`));
         const onProgress = (index: number, written: number, total: number) => bar.update(written, total, { tensor: index + 1 });
-        const { weights, ...rest } = flags;
-        const result = convertModel(checkpoint, flags.out, { ...rest, dtype: weights, onStage, onProgress });
+        const { quiet: _quiet, ...rest } = flags;
+        const result = convert({ ...rest, checkpoint, onStage, onProgress });
         bar.stop();
         for (const n of result.notes) process.stderr.write(`note: ${n}\n`);
-        process.stdout.write(convertSummary(result, weights) + "\n");
+        process.stdout.write(result.summary + "\n");
       } finally {
         bar.stop();
       }

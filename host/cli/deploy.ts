@@ -1,7 +1,8 @@
 /** `slimedge deploy` and `slimedge rollback`: releases on single-board computers over SSH. */
 import { Command } from "commander";
 import { addTerms } from "../core/vocabulary.ts";
-import { DEFAULT_REMOTE_DIR, deployCommand, rollbackCommand, type BoardFlags, type DeployFlags } from "../ship/deploy/commands.ts";
+import { DEFAULT_REMOTE_DIR, type BoardFlags, type DeployFlags } from "../ship/deploy/commands.ts";
+import { deploy as deployRelease, rollback as rollbackRelease } from "../api/ship.ts";
 import { SSH_RUNTIMES } from "../ship/deploy/release.ts";
 
 export function register(cli: Command): void {
@@ -28,7 +29,7 @@ export function register(cli: Command): void {
     ["ansible"],
   ]);
   deploy
-    .action((dir: string, flags: DeployFlags) => deployCommand(dir, flags, process.stdout, process.stderr));
+    .action((dir: string, flags: DeployFlags) => deployRelease({ ...flags, dir, stdout: process.stdout, stderr: process.stderr }));
   const rollback = cli
     .command("rollback")
     .description("point the board's current release back at the previous one (again: forward to the one rolled back from)")
@@ -45,5 +46,5 @@ export function register(cli: Command): void {
     ["timeout", { default: 60 }],
   ]);
   rollback
-    .action((flags: BoardFlags) => rollbackCommand(flags, process.stdout, process.stderr));
+    .action((flags: BoardFlags) => rollbackRelease({ ...flags, stdout: process.stdout, stderr: process.stderr }));
 }

@@ -2,7 +2,8 @@
 import { Command } from "commander";
 import { addTerms } from "../core/vocabulary.ts";
 import { DEFAULT_APP_BYTES } from "../ship/flash/partitions.ts";
-import { flashCommand, parseBytes, type FlashFlags } from "../ship/flash/command.ts";
+import { parseBytes, type FlashFlags } from "../ship/flash/command.ts";
+import { flash } from "../api/ship.ts";
 
 export function register(cli: Command): void {
   const cmd = cli
@@ -23,5 +24,5 @@ export function register(cli: Command): void {
   ]);
   cmd.options.find((o) => o.long === "--app-size")!.argParser(parseBytes("--app-size"));
   cmd
-    .action((dir: string, flags: FlashFlags) => flashCommand(dir, flags, process.stdout, process.stderr));
+    .action((dir: string, flags: FlashFlags) => flash({ ...flags, dir, stdout: process.stdout, stderr: process.stderr }));
 }

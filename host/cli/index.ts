@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { SlimError } from "../core/errors.ts";
 import { ALIAS_FOR } from "../core/vocabulary.ts";
+import { packageVersion } from "../core/package-root.ts";
 import { register as runCommand } from "./run.ts";
 import { register as slimifyCommand } from "./slimify.ts";
 import { register as quantizeReportCommand } from "./quantize-report.ts";
@@ -24,7 +25,8 @@ export { DEFAULT_MODEL_DIR } from "./options.ts";
 
 export function program(): Command {
   const cli = new Command("slimedge")
-    .description("Transformer language models as fixed-memory WebAssembly, with slim attention (K-cache only).");
+    .description("Transformer language models as fixed-memory WebAssembly, with slim attention (K-cache only).")
+    .version(packageVersion(), "-V, --version", "print the version");
   runCommand(cli);
   slimifyCommand(cli);
   quantizeReportCommand(cli);

@@ -2,15 +2,11 @@
 import { Command } from "commander";
 import type { AttentionMode, CacheDtype } from "../core/plan.ts";
 import { addTerms } from "../core/vocabulary.ts";
-import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
 import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
-import { planOnBoard, slimDecisions, type PlanQuery } from "../../tools/package/fit.ts";
-import { isMultiHead } from "../core/model.ts";
+import type { PlanQuery } from "../../tools/package/fit.ts";
 import { writeMemoryMap } from "../../tools/package/memory-map.ts";
-import { findTokenizer, openModel } from "./options.ts";
-import { readTextTokenizer } from "../core/tokenizers.ts";
-import { calibrationTokens } from "../../tools/convert/calibrate.ts";
+import { plan as planFor } from "../api/build.ts";
 
 export function register(cli: Command): void {
   const cmd = cli
@@ -32,19 +28,7 @@ export function register(cli: Command): void {
     .action((checkpoint: string | undefined, flags: Omit<PlanQuery, "mode" | "kCache"> & { mode: AttentionMode | "auto"; cache: CacheDtype; board: string; out?: string; threshold: number; tokenizer?: string }) => {
       const board = getBoard(flags.board);
       if (flags.out !== undefined && flags.ctx === undefined) fail("E_FLAG", "--out: needs --ctx <n>, the context of the plan to draw");
-      const src = openModel(checkpoint);
-      // The slim column and a --mode slim plan follow slimify's per-layer decision at each cache precision,
-      // measured on the model's calibration set as `run` without a prompt, `build` and `convert` measure it
-      // (a .slim file carries the one decision it was converted with).
-      const tok = findTokenizer(src, flags.tokenizer);
-      const text0 = tok ? readTextTokenizer(tok.kind, tok.bytes, tok.source, src.config.vocabSize) : null;
-      const calibration = text0 && src.model && isMultiHead(src.config) ? calibrationTokens(src.config, text0) : undefined;
-      const decisions = src.model && isMultiHead(src.config) ? slimDecisions(src.model, flags.threshold, calibration) : src.slim?.modes;
-      // `build` places the standalone command beside the decoder: its tokenizer, block, piece index, sampler
-      // and io buffers. They are planned here too, so every context below is one `build` makes.
-      const tokenizerBytes = text0 ? commandTokenizerBytes(text0, src.config.vocabSize).length : 0;
-      const query: PlanQuery = { ctx: flags.ctx, mode: flags.mode === "vanilla" ? "vanilla" : "slim", weights: flags.weights, kCache: flags.cache };
-      const { text, plan, error } = planOnBoard(src.config, board, query, decisions, tokenizerBytes);
+      const { text, plan, error, tokenizerBytes } = planFor({ checkpoint, board: flags.board, ctx: flags.ctx, mode: flags.mode, weights: flags.weights, cache: flags.cache, threshold: flags.threshold, tokenizer: flags.tokenizer });
       process.stdout.write(text + "\n");
       process.stdout.write(
         tokenizerBytes > 0

@@ -1,15 +1,15 @@
 /** `slimedge run`: generate text on the simulated board. */
 import { Command } from "commander";
 import { SAMPLER_DEFAULTS } from "../runtime/sampler.ts";
-import { generate, summaryLine } from "../runtime/generate.ts";
+import { summaryLine } from "../runtime/generate.ts";
+import { generate, DEFAULT_PROMPT } from "../api/generate.ts";
 import { type AttentionMode, type CacheDtype, type WeightDtype } from "../core/plan.ts";
 import type { Build } from "../runtime/decoder.ts";
 import { fail } from "../core/errors.ts";
 import { getBoard } from "../../boards/index.ts";
-import { boardThroughput, overBudget } from "../../tools/package/fit.ts";
+import { boardThroughput } from "../../tools/package/fit.ts";
 import { estimateTokensPerSecond } from "../core/estimate.ts";
-import { chatPrompt } from "../core/chat.ts";
-import { openModel, loadModelTokenizer, lowerSource, DEFAULT_MODEL_DIR } from "./options.ts";
+import { loadModelTokenizer, DEFAULT_MODEL_DIR } from "./options.ts";
 import { addTerms } from "../core/vocabulary.ts";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { readWholeFile } from "../core/files.ts";
@@ -19,11 +19,9 @@ import { importModel } from "../../tools/convert/import.ts";
 import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
 import { tokenWork } from "../core/estimate.ts";
 import { calibrationTokens } from "../../tools/convert/calibrate.ts";
-import { slimify } from "../../tools/convert/slimify.ts";
-import { isMultiHead } from "../core/model.ts";
 
-/** The prompt of `run` without -p. */
-export const DEFAULT_PROMPT = "Once upon a time";
+/** The prompt of `run` without -p; the note when a prompt decides the layers otherwise than `plan`. */
+export { DEFAULT_PROMPT, planDifference } from "../api/generate.ts";
 import { EMULATED, emulatedBoard } from "../../boards/emulated.ts";
 import { emulate, measuredEstimate } from "../ship/emulate.ts";
 import { planFlash, readArtifactDir, writeFlashFiles } from "../ship/flash/images.ts";
@@ -51,53 +49,29 @@ interface RunFlags {
 
 export async function run(checkpoint: string | undefined, flags: RunFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
   if (flags.emulate) return runEmulated(checkpoint, flags, out, err);
-  const src = openModel(checkpoint, { random: true });
-  const tokenizer = loadModelTokenizer(src, flags.tokenizer);
-  if (src.notice) err.write(`note: ${src.notice}\n`);
-  const seqLen = src.config.seqLen;
-  const ctx = flags.ctx ?? seqLen;
-  if (ctx > seqLen) fail("E_FLAG", `--ctx ${ctx} exceeds the model's seq_len ${seqLen}`);
-  const least = tokenizer.minPromptTokens(flags.prompt);
-  if (least > ctx) fail("E_FLAG", `-p/--prompt: the prompt is at least ${least} tokens (${Buffer.byteLength(flags.prompt)} bytes), longer than the context (--ctx ${ctx})`);
-  const prompt = flags.chat ? chatPrompt(tokenizer, flags.prompt) : tokenizer.prompt(flags.prompt);
-  // A .slim file runs its stored bytes and layer modes; a checkpoint is slimified and lowered: without -p on
-  // the model's calibration set, as `plan` and `build` decide (ARCHITECTURE.md, "Numerics"); with -p on the
-  // prompt's own activations, saying where that decides otherwise than the plan.
-  const calibration = calibrationTokens(src.config, tokenizer);
-  const ownPrompt = flags.prompt !== DEFAULT_PROMPT || flags.chat === true;
-  const slimifyOptions = { threshold: flags.threshold, kCache: flags.cache };
-  const { lowered, notes } = lowerSource(src, {
-    mode: flags.mode,
-    weights: flags.weights,
-    slimify: { ...slimifyOptions, prompt: ownPrompt ? prompt.slice(0, 64) : calibration },
-  });
-  for (const n of notes) err.write(`note: ${n}\n`);
-  if (ownPrompt && src.model && flags.mode !== "vanilla" && isMultiHead(src.config)) {
-    const planned = slimify(src.model, { ...slimifyOptions, prompt: calibration }).layers.map((l) => l.mode);
-    const differ = lowered.modes.flatMap((m, l) => (m !== planned[l] ? [l] : []));
-    if (differ.length > 0) err.write(`note: ${planDifference(differ, lowered.modes, calibration !== undefined)}\n`);
-  }
-  // A simulated board: its memory budget is enforced before anything loads, and its runtime's SIMD decides the build.
   const board = flags.board === undefined ? undefined : getBoard(flags.board);
-  const build: Build = flags.simd === "on" ? "simd" : flags.simd === "off" ? "scalar" : board && !board.simd ? "scalar" : "simd";
-  if (board && !board.simd && build === "simd") fail("E_FLAG", `--simd on: ${board.name} runs ${board.runtime} without WASM SIMD`);
-  const result = await generate(lowered, tokenizer, {
+  const result = await generate({
+    checkpoint,
     prompt: flags.prompt,
     steps: flags.steps,
-    ctx,
-    build,
-    kCache: flags.cache,
+    temperature: flags.temp,
+    topP: flags.topP,
+    seed: flags.seed,
+    ctx: flags.ctx,
+    mode: flags.mode,
+    weights: flags.weights,
+    cache: flags.cache,
+    simd: flags.simd === "auto" ? undefined : flags.simd === "on",
+    board: flags.board,
+    threshold: flags.threshold,
+    tokenizer: flags.tokenizer,
+    prefillBlock: flags.prefillBlock,
+    chat: flags.chat,
     keepGoing: flags.keepGoing,
-    // a simulated board keeps the smallest arena unless asked; the host takes prompts 16 tokens per weight pass
-    prefillBlock: flags.prefillBlock ?? (board ? 1 : DEFAULT_PREFILL_BLOCK),
-    promptIds: prompt,
-    sampler: { temperature: flags.temp, topP: flags.topP, seed: flags.seed },
-    onText: (s) => out.write(s),
-    checkPlan: (plan) => {
-      const over = board && overBudget(plan, board);
-      if (over) throw over;
-    },
+    onToken: (s) => out.write(s),
+    onNote: (n) => err.write(`note: ${n}\n`),
   });
+  const build = result.build;
   out.write("\n");
   err.write(summaryLine(result, build) + "\n");
   if (board) {
@@ -109,22 +83,6 @@ export async function run(checkpoint: string | undefined, flags: RunFlags, out: 
         `bandwidth and MAC rate (host/estimate.ts), not measured on the board\n`,
     );
   }
-}
-
-
-/** One line: the layers whose mode the prompt decided otherwise than `plan` does, and how. */
-export function planDifference(layers: number[], modes: readonly AttentionMode[], calibrated: boolean): string {
-  const say = (ls: number[]) => `layer${ls.length > 1 ? "s" : ""} ${ls.join(", ")}`;
-  const slim = layers.filter((l) => modes[l] === "slim");
-  const vanilla = layers.filter((l) => modes[l] === "vanilla");
-  const parts = [
-    ...(slim.length > 0 ? [`${say(slim)} slim where \`slimedge plan\` keeps a V-cache`] : []),
-    ...(vanilla.length > 0 ? [`${say(vanilla)} with a V-cache where \`slimedge plan\` runs slim`] : []),
-  ];
-  return (
-    `slimify measured this prompt's activations and runs ${parts.join(", and ")} ` +
-    `(plan measures ${calibrated ? "the model's calibration prompt" : "random inputs"}); without -p, run decides as the plan does`
-  );
 }
 
 export function register(cli: Command): void {

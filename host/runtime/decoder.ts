@@ -4,7 +4,7 @@
  * shared with the web page); this file adds the generic builds compiled into build/.
  */
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../core/package-root.ts";
 import type { LoweredModel } from "../core/lowered.ts";
 import type { ArenaPlan } from "../core/plan.ts";
 import { withFixedMemory } from "./wasm.ts";
@@ -13,8 +13,7 @@ import { Decoder as Reactor, type Build } from "./reactor.ts";
 
 export { type Build, type DecoderExports, statusMessage, writeWeights } from "./reactor.ts";
 
-export const decoderPath = (build: Build): string =>
-  fileURLToPath(new URL(`../../build/decoder.${build}.wasm`, import.meta.url));
+export const decoderPath = (build: Build): string => packagePath("build", `decoder.${build}.wasm`);
 
 export function loadDecoderBytes(build: Build): Uint8Array {
   try {

@@ -24,7 +24,12 @@ export interface GenerateOptions {
   onText?: (text: string) => void; // streamed output
   tick?: () => Promise<void>; // awaited after each token (the web page lets the browser paint)
   checkPlan?: (plan: ArenaPlan) => void; // e.g. a simulated board's budget: throws before anything is loaded
+  signal?: AbortSignal; // checked between tokens (the event loop gets a turn before each one); aborting rejects with its reason
 }
+
+/** One turn of the event loop: setImmediate in Node, a zero timeout in a browser. */
+const yieldTurn = (): Promise<void> =>
+  new Promise<void>((r) => (typeof setImmediate === "function" ? setImmediate(r) : setTimeout(r, 0)));
 
 export interface GenerateResult {
   text: string;
@@ -61,6 +66,7 @@ export function promptIds(tokenizer: TextTokenizer, o: Pick<GenerateOptions, "pr
 
 /** Generates on a started decoder from `prompt` (promptIds): streams text through o.onText. */
 export async function generateOn(decoder: Decoder, tokenizer: TextTokenizer, prompt: number[], o: GenerateOptions): Promise<GenerateResult> {
+  o.signal?.throwIfAborted();
   const sampler = new Sampler(o.sampler);
   const stream = new Utf8Stream();
   let text = "";
@@ -82,6 +88,10 @@ export async function generateOn(decoder: Decoder, tokenizer: TextTokenizer, pro
   let paused = 0; // seconds spent in o.tick, not decoding
   t0 = now();
   for (let i = 0; i < o.steps; i++) {
+    if (o.signal) {
+      await yieldTurn(); // lets a timer or an I/O callback abort between tokens
+      o.signal.throwIfAborted();
+    }
     const next = sampler.sample(logits);
     if (stops.has(next) && !o.keepGoing) {
       stoppedBy = "eos";

@@ -3,22 +3,18 @@
  * lowered in memory: tools/convert/prepare.ts) and a board to a board-ready artifact folder.
  *
  *   1 plan the arena for the model's layer modes and weight dtype   2 check it fits the board — before
- *   compiling   3 compile the reactor with asc, memory minimum == maximum == planned pages (asc optimizes
- *   with binaryen at -O3)   4 package the standalone WASI command (weights, plan and tokenizer as data
+ *   compiling   3 the prebuilt reactor with its memory fixed to minimum == maximum == planned pages
+ *   (compileReactor)   4 package the standalone WASI command (weights, plan and tokenizer as data
  *   segments)   5 verify both with binaryen   6 write plan.json, the memory map (text and SVG) and the
  *   artifacts, each to a temporary name and then renamed.
  */
-import { readFileSync, rmSync, mkdtempSync } from "node:fs";
 import { writeOutputDir } from "../../host/core/files.ts";
-import { join } from "node:path";
-import { tmpdir } from "node:os";
-import { fileURLToPath } from "node:url";
-import asc from "assemblyscript/asc";
+import { withFixedMemory } from "../../host/runtime/wasm.ts";
 import type { Model } from "../../host/core/model.ts";
 import { type ArenaPlan, type AttentionMode, type CacheDtype, type WeightDtype, formatMemoryMap, DECODER_WEIGHTS } from "../../host/core/plan.ts";
 import type { LoweredModel } from "../../host/core/lowered.ts";
 import type { LayerRecord } from "../../host/core/slim-format.ts";
-import type { Build } from "../../host/runtime/decoder.ts";
+import { type Build, loadDecoderBytes } from "../../host/runtime/decoder.ts";
 import { fail } from "../../host/core/errors.ts";
 import { estimateTokensPerSecond } from "../../host/core/estimate.ts";
 import type { BoardProfile } from "../../boards/profile.ts";
@@ -59,42 +55,16 @@ export interface BuildResult {
 }
 
 const STEPS = 6;
-const root = fileURLToPath(new URL("../..", import.meta.url));
 
-const compiled = new Map<string, Promise<Uint8Array>>();
-
-/** The reactor compiled by asc with its memory fixed to the plan: minimum == maximum == pages (memoized per process). */
-export function compileReactor(build: Build, pages: number): Promise<Uint8Array> {
-  const key = `${build}:${pages}`;
-  if (!compiled.has(key)) compiled.set(key, compileOnce(build, pages));
-  return compiled.get(key)!;
+/**
+ * The reactor for a plan: the prebuilt build/decoder.<build>.wasm (compiled once by `npm run asbuild`, shipped
+ * in the package) with its memory section rewritten to minimum == maximum == pages. Only the memory limits
+ * depend on the plan, so nothing is compiled per build and no compiler is needed at run time; the suite checks
+ * the result equals asc's own compile with --initialMemory/--maximumMemory (test/package.test.ts).
+ */
+export function compileReactor(build: Build, pages: number): Uint8Array {
+  return withFixedMemory(loadDecoderBytes(build), pages);
 }
-
-async function compileOnce(build: Build, pages: number): Promise<Uint8Array> {
-  const dir = mkdtempSync(join(tmpdir(), "slimedge-asc-"));
-  const out = join(dir, "decoder.wasm");
-  let log = "";
-  const sink = { write: (s: string | Uint8Array) => ((log += String(s)), true) };
-  try {
-    const { error } = await asc.main(
-      [
-        join(root, "assembly", "index.ts"),
-        "--config", join(root, "asconfig.json"),
-        "--target", build,
-        "--initialMemory", String(pages),
-        "--maximumMemory", String(pages),
-        "--outFile", out,
-        "--textFile", "",
-      ],
-      { stdout: sink, stderr: sink },
-    );
-    if (error) fail("E_RUNTIME", `asc could not compile the ${build} decoder: ${error.message} ${log.trim().split("\n").at(-1) ?? ""}`);
-    return readFileSync(out);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 
 /** plan.json: every region, tensor, cache and buffer with its offset and size, plus what chose them. */
 function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: LayerDecision, coreBytes: number): string {
@@ -156,8 +126,8 @@ export async function buildLowered(lowered: LoweredModel, layers: LayerDecision,
   const over = overBudget(plan, o.board);
   if (over) throw over;
 
-  step(3, `compile ${build} reactor (${plan.pages} pages)`);
-  const reactor = await compileReactor(build, plan.pages);
+  step(3, `${build} reactor (${plan.pages} pages)`);
+  const reactor = compileReactor(build, plan.pages);
   step(4, "package standalone command");
   const command = buildCommand(lowered, tokenizerBytes, plan, { build });
   const core = buildCoreCommand(plan, "scalar"); // the board firmware's module: the model comes from flash

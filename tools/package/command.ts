@@ -10,7 +10,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../../host/core/package-root.ts";
 import binaryen from "binaryen";
 import type { LoweredModel } from "../../host/core/lowered.ts";
 import { type ArenaPlan, type Span, STATIC_BYTES, encodeCommandBlock, encodePlanBlock } from "../../host/core/plan.ts";
@@ -26,7 +26,7 @@ export interface CommandOptions {
 /** The only imports the command may have (ARCHITECTURE.md, "Reactor ABI and the standalone command"), as "module.name". */
 export const WASI_IMPORTS = ["fd_write", "args_sizes_get", "args_get", "clock_time_get", "proc_exit"].map((n) => `wasi_snapshot_preview1.${n}`);
 
-export const commandPath = (build: Build): string => fileURLToPath(new URL(`../../build/command.${build}.wasm`, import.meta.url));
+export const commandPath = (build: Build): string => packagePath("build", `command.${build}.wasm`);
 
 export function loadCommandBytes(build: Build): Uint8Array {
   try {
@@ -114,7 +114,7 @@ function packageCommand(build: Build, pages: number, planned: Segment[]): Uint8A
 // ---------------------------------------------------------------------------------------------------------
 // native: wasm2c + a C compiler
 
-export const NATIVE_SCRIPT = fileURLToPath(new URL("../../boards/wasi/build-native.sh", import.meta.url));
+export const NATIVE_SCRIPT = packagePath("boards", "wasi", "build-native.sh");
 
 /** What buildNative needs on PATH, with the package that provides it (Debian/Ubuntu names). */
 export function nativeToolsMissing(): string[] {

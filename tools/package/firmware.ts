@@ -12,13 +12,13 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { writeFileAtomic } from "../../host/core/files.ts";
 import { basename, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../../host/core/package-root.ts";
 import { fail } from "../../host/core/errors.ts";
 import { PAGE_BYTES } from "../../host/core/plan.ts";
 import { getBoard } from "../../boards/index.ts";
 import { emulatedBoard, type EmulatedBoard } from "../../boards/emulated.ts";
 
-export const FIRMWARE_DIR = fileURLToPath(new URL("../../boards/firmware", import.meta.url));
+export const FIRMWARE_DIR = packagePath("boards", "firmware");
 /** The native stack of the bare-metal firmware; the emulated runs report the peak they reached. */
 export const NATIVE_STACK_BYTES = 8192;
 /** Where the factory app partition starts in flash (host/ship/flash/partitions.ts lays it out there). */

@@ -27,7 +27,7 @@ import type { Throughput } from "../../host/core/estimate.ts";
 import type { BoardProfile } from "../../boards/index.ts";
 import { formatBytes } from "../../host/core/format.ts";
 import { statSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../../host/core/package-root.ts";
 import { type BoardMemory, boardMemory, formatBoardMemory } from "../../boards/runtimes.ts";
 
 export const WEIGHT_DTYPES: readonly WeightDtype[] = ["f32", "f16", "q8_0", "q4_0"];
@@ -89,7 +89,7 @@ export function refusedBeforeSlimify(c: ModelConfig, ctx: number, board: BoardPr
 export const arenaBytes = (plan: ArenaPlan): number => plan.pages * PAGE_BYTES;
 
 /** The module the board firmware runs (build/command.scalar.wasm, no weights): what WAMR keeps in RAM. */
-const CORE_MODULE = fileURLToPath(new URL("../../build/command.scalar.wasm", import.meta.url));
+const CORE_MODULE = packagePath("build", "command.scalar.wasm");
 /** Its size, or a bound above what it has been when it is not built yet. */
 export function coreModuleBytes(): number {
   try {

@@ -23,7 +23,10 @@ import { existsSync } from "node:fs";
 import { readWholeFile } from "../../core/files.ts";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { createRequire } from "node:module";
+
+/** yaml's parse, loaded when an inventory is read, not at every start. */
+const parseYaml = (text: string): unknown => (createRequire(import.meta.url)("yaml") as typeof import("yaml")).parse(text);
 import { getBoard } from "../../../boards/index.ts";
 import { SlimError, fail } from "../../core/errors.ts";
 import { type Artifact, type BoardTarget, SSH_RUNTIMES, type SshRuntime, checkArtifactBoard, defaultRuntime, deployRelease, rollbackRelease, withBoard } from "./release.ts";

@@ -27,10 +27,10 @@ import { createHash, randomBytes } from "node:crypto";
 import { lstatSync, readFileSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../../core/package-root.ts";
 import type { BoardProfile } from "../../../boards/profile.ts";
 import { SlimError, fail } from "../../core/errors.ts";
-import { type ConnectOptions, DEPLOY_ERROR, SshSession, handshakeTimeout, shellQuote, targetName } from "./ssh.ts";
+import { type ConnectOptions, DEPLOY_ERROR, SshSession, handshakeTimeout, loadSsh, shellQuote, targetName } from "./ssh.ts";
 import { locateBuild } from "../artifact.ts";
 import { readWholeFile } from "../../core/files.ts";
 import { type RemoteDir, parseRemoteDir } from "./remote-dir.ts";
@@ -85,7 +85,7 @@ export function defaultRuntime(board: BoardProfile): SshRuntime {
 /** Every release carries this WASI runner, so `--runtime node` needs nothing on the board but Node.js. */
 export const RUNNER_NAME = "run-wasi.mjs";
 /** Where the runner lives in this tree; release uploads it and the tests run commands with it. */
-export const RUNNER_PATH = fileURLToPath(new URL(`./${RUNNER_NAME}`, import.meta.url));
+export const RUNNER_PATH = packagePath("host", "ship", "deploy", RUNNER_NAME);
 export const WASI_RUNNER = readFileSync(RUNNER_PATH, "utf8");
 
 export const MANIFEST = "MANIFEST.sha256";
@@ -656,6 +656,7 @@ export async function withBoard<T>(target: ConnectOptions, timeoutMs: number, wo
   let timer: NodeJS.Timeout | undefined;
   const who = targetName(target);
   const stopClock = () => clearTimeout(timer);
+  loadSsh(); // outside the time limit
   const attempt = (async () => {
     const s = await SshSession.connect({ ...target, timeoutMs: Math.min(target.timeoutMs ?? 20_000, timeoutMs) });
     if (timedOut) {

@@ -15,10 +15,16 @@ import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { readWholeFile } from "../../core/files.ts";
 import { homedir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
-import ssh2, { type ConnectConfig, type SFTPWrapper } from "ssh2";
+import { createRequire } from "node:module";
+import type { ConnectConfig, SFTPWrapper } from "ssh2";
 import { type ErrorCode, SlimError, fail } from "../../core/errors.ts";
 
-const { Client, utils: sshUtils } = ssh2; // CommonJS: Node's named-export detection does not find utils
+type Ssh2 = typeof import("ssh2");
+let loaded: Ssh2 | undefined;
+/** ssh2 (CommonJS), loaded on first use: only deploy and rollback need it, and every other command starts without it. */
+const ssh2 = (): Ssh2 => (loaded ??= createRequire(import.meta.url)("ssh2") as Ssh2);
+/** Loads ssh2 now: before a board's clock starts, so its time limit does not pay for loading the library. */
+export const loadSsh = (): void => void ssh2();
 
 /**
  * The code of every board-side failure: connection, host key, authentication, remote commands. errors.ts
@@ -213,7 +219,7 @@ function privateKeyOf(o: ConnectOptions): { privateKey?: Buffer; agent?: string;
   const agent = process.env.SSH_AUTH_SOCK || undefined;
   // A default key that is encrypted (or unreadable to ssh2) is left to the agent, as ssh leaves it to ssh-add.
   const read = (f: string) => Buffer.from(readWholeFile(f, "SSH key", { maxBytes: MAX_KEY_BYTES }));
-  const usable = (f: string) => existsSync(f) && !(agent && sshUtils.parseKey(read(f)) instanceof Error);
+  const usable = (f: string) => existsSync(f) && !(agent && ssh2().utils.parseKey(read(f)) instanceof Error);
   const file = ["id_ed25519", "id_ecdsa", "id_rsa"].map((n) => join(homedir(), ".ssh", n)).find(usable);
   if (!agent && !file) return fail("E_FILE", `no SSH key: pass --key <private key file> (none in ~/.ssh/id_ed25519, id_ecdsa, id_rsa, and no ssh-agent)`);
   return { privateKey: file ? read(file) : undefined, agent, keyName: [file, agent && "ssh-agent"].filter(Boolean).join(" and ") };
@@ -262,7 +268,7 @@ export class SshSession {
   doing = "connecting";
 
   private constructor(
-    private readonly client: InstanceType<typeof Client>,
+    private readonly client: InstanceType<Ssh2["Client"]>,
     readonly target: SshTarget,
   ) {
     const lost = () => {
@@ -285,7 +291,7 @@ export class SshSession {
     const timeoutMs = o.timeoutMs ?? 20_000;
     const { privateKey, agent, keyName } = privateKeyOf(o);
     const hostKey = hostKeyVerifier(o, o);
-    const client = new Client();
+    const client = new (ssh2().Client)();
     return new Promise<SshSession>((resolve, reject) => {
       let settled = false;
       const onError = (e: Error & { level?: string; code?: string }) => {

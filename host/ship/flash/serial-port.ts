@@ -10,7 +10,10 @@
  * speed in place instead of closing and reopening the port (a reopen can reset some boards).
  */
 import { realpathSync } from "node:fs";
-import { SerialPort } from "serialport";
+import type { SerialPort } from "serialport";
+
+/** The serialport package, loaded when a port is opened, not at every start. */
+const serialport = () => import("serialport");
 
 /** Web Serial's SerialOptions, as far as Transport passes them. */
 export interface WebSerialOptions {
@@ -61,6 +64,7 @@ export class NodeSerialPort {
 
   async open(options: WebSerialOptions): Promise<void> {
     if (this.port) throw new Error(`${this.path} is already open`);
+    const { SerialPort } = await serialport();
     const port = new SerialPort({
       path: this.path,
       baudRate: options.baudRate,
@@ -141,6 +145,7 @@ export class NodeSerialPort {
 async function usbIds(path: string): Promise<{ usbVendorId?: number; usbProductId?: number }> {
   try {
     const real = realpathSync(path);
+    const { SerialPort } = await serialport();
     const found = (await SerialPort.list()).find((p) => p.path === path || p.path === real);
     if (!found?.vendorId || !found.productId) return {};
     return { usbVendorId: parseInt(found.vendorId, 16), usbProductId: parseInt(found.productId, 16) };

@@ -21,7 +21,7 @@
  * payload, which ESPLoader.flashSpiAttach (4 bytes, the stub's) leaves short.
  */
 import SparkMD5 from "spark-md5";
-import { ESPLoader, Transport } from "esptool-js";
+import type { ESPLoader } from "esptool-js";
 import { FlashError, fromEsptool, romError } from "./errors.ts";
 import type { FlashImage, FlashPlan } from "./images.ts";
 
@@ -135,6 +135,7 @@ export async function flashSession(plan: FlashPlan, device: SessionDevice, port:
     },
   };
   // Transport is typed for a Web Serial SerialPort; NodeSerialPort is the subset it calls (serial-port.ts).
+  const { ESPLoader, Transport } = await import("esptool-js"); // loaded when a board is flashed, not at every start
   const transport = new Transport(device as unknown as ConstructorParameters<typeof Transport>[0], false);
   transport.trace = (message: string) => log(`trace: ${message}`); // Transport traces to console.log unasked
   const loader = new ESPLoader({ transport, baudrate: baud, romBaudrate: ROM_BAUD, terminal });
