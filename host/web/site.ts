@@ -7,11 +7,11 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import SparkMD5 from "spark-md5";
 import { SlimError, fail } from "../core/errors.ts";
 import { readWholeFile } from "../core/files.ts";
 import { formatBytes } from "../core/format.ts";
+import { packagePath } from "../core/package-root.ts";
 import type { ModelConfig } from "../core/model.ts";
 import type { AttentionMode, CacheDtype, WeightDtype } from "../core/plan.ts";
 import type { TokenizerKind } from "../core/tokenizers.ts";
@@ -43,7 +43,7 @@ export interface SiteInput {
 }
 
 /** Where `npm install` bundles the page (host/web/vite.config.ts). */
-export const PAGE_DIR = fileURLToPath(new URL("../../build/web", import.meta.url));
+export const PAGE_DIR = packagePath("build", "web");
 
 /** plan.json, as far as the page reads it. */
 interface PlanJson {

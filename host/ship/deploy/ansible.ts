@@ -20,17 +20,20 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
-import { stringify } from "yaml";
+import { createRequire } from "node:module";
 import type { BoardProfile } from "../../../boards/profile.ts";
 import { fail } from "../../core/errors.ts";
 import { readWholeFile, writeOutputDir } from "../../core/files.ts";
 import { type Artifact, LOCK_TAKE, RUNNER_PATH, RUNTIMES, SSH_RUNTIMES, type SshRuntime, SUM256, SWAP, VERIFY } from "./release.ts";
 import type { InventoryBoard } from "./fleet.ts";
 import { shellQuote } from "./ssh.ts";
+import { packagePath } from "../../core/package-root.ts";
 
-const ROLE_SOURCE = fileURLToPath(new URL("./ansible-role/", import.meta.url));
+/** yaml is loaded when an export is written, not at every start of the CLI. */
+const stringify = (value: unknown, options: { lineWidth: number }): string => (createRequire(import.meta.url)("yaml") as typeof import("yaml")).stringify(value, options);
+
+const ROLE_SOURCE = packagePath("host", "ship", "deploy", "ansible-role");
 export const ROLE_NAME = "slimedge_release";
 
 export interface AnsibleExport {
