@@ -121,6 +121,8 @@ describe("HfTokenizer.decode", () => {
     "numbers 1234567890 and ٣٤٥ and ½",
     "<|endoftext|>text after<|endoftext|>",
     "\u0000\u0001\u007f control bytes",
+    "\ufeffBOM first", // a leading U+FEFF is text, not a byte-order mark to drop
+    "\ufeff",
   ];
 
   it("round-trips text exactly", () => {

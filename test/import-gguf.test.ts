@@ -149,6 +149,16 @@ describe("importGguf", () => {
     expect(tok.decodeAll(tok.encode("hello hell\n", { bos: true }))).toBe("hello hell\n");
   });
 
+  it("keeps a piece that is U+FEFF (Llama 2's id 30143) instead of reading it as a byte-order mark", () => {
+    const vocab = llamaVocab(["▁", "\ufeff", "B", "O", "M", "BO", "BOM"]);
+    const { bytes } = writeGgufLlama(randomHfLlama({ ...SHAPE, vocab_size: vocab.tokens.length }, 7), { vocab });
+    const tok = ggufTokenizer(readGguf(bytes, "bom.gguf"));
+    const id = (piece: string) => vocab.tokens.indexOf(piece);
+    // run.c's rules: the dummy-prefix "▁", then the character U+FEFF as its own piece, then "BOM"
+    expect(tok.encode("\ufeffBOM", { bos: true })).toEqual([1, id("▁"), id("\ufeff"), id("BOM")]);
+    expect(tok.decodeAll(tok.encode("\ufeffBOM", { bos: true }))).toBe("\ufeffBOM");
+  });
+
   it("importModel recognizes GGUF by its magic and hands over the vocabulary with its special tokens", () => {
     const vocab = llamaVocab(["▁", "h", "i", "▁h", "▁hi"]);
     const hf = randomHfLlama({ ...SHAPE, vocab_size: vocab.tokens.length }, 12);

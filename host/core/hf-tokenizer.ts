@@ -171,7 +171,7 @@ export class HfTokenizer {
       bytes.push(...this.tokenBytes(id, first));
       first = false;
     }
-    return new TextDecoder().decode(Uint8Array.from(bytes));
+    return new TextDecoder("utf-8", { ignoreBOM: true }).decode(Uint8Array.from(bytes)); // a leading U+FEFF is text
   }
 
   /**

@@ -133,7 +133,8 @@ class Cursor {
     const len = this.count(`the length of ${what}`);
     const start = this.take(len, what);
     try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(this.bytes.subarray(start, start + len));
+      // ignoreBOM: a string that is a byte-order mark (Llama 2's piece "\ufeff", id 30143) is that character, not nothing
+      return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(this.bytes.subarray(start, start + len));
     } catch {
       return fail("E_FORMAT", `${this.name}: ${what} is not valid UTF-8.`);
     }
