@@ -27,6 +27,7 @@ import { readWholeFile } from "../../host/core/files.ts";
 import { type LayerWeights, type Model, type ModelConfig, checkShapeFields } from "../../host/core/model.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
+import { LLAMA3_SPLIT, QWEN2_SPLIT } from "../../host/core/hf-tokenizer.ts";
 import { writeBundle, type TokenizerMeta } from "../../host/core/tokenizers.ts";
 import type { Importer } from "./importer.ts";
 import { bf16FromBytes, f16FromBytes, f32FromBytes, halfToFloat } from "./safetensors.ts";
@@ -425,7 +426,8 @@ export function ggufToModel(file: GgufFile): Model {
  * The vocabulary of a GGUF file whose tokenizer.ggml.model is "llama" (sentencepiece BPE) as llama2.c's
  * tokenizer.bin (int32 max_token_length, then per token f32 score, int32 length, bytes): pieces with "▁"
  * turned back into spaces, as llama2.c's tokenizer export does. The llama2.c tokenizer hard-codes <unk>,
- * <s>, </s> at 0, 1, 2 and byte tokens at 3..258, so files declaring other ids are refused.
+ * <s> at 0, 1 and byte tokens at 3..258, so files declaring another unknown or bos id are refused; the eos id
+ * (2 for Llama 2, 32000 for Phi-3) travels in the bundle's stop ids (ggufTokenizerBundle).
  */
 export function ggufTokenizerBin(file: GgufFile): Uint8Array {
   const model = file.metadata.get("tokenizer.ggml.model");
@@ -440,7 +442,7 @@ export function ggufTokenizerBin(file: GgufFile): Uint8Array {
   if (!Array.isArray(scores) || scores.length !== tokens.length || !scores.every((s) => typeof s === "number")) {
     fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.scores must hold one number per token (${tokens.length}).`);
   }
-  for (const [key, want] of [["tokenizer.ggml.unknown_token_id", 0], ["tokenizer.ggml.bos_token_id", 1], ["tokenizer.ggml.eos_token_id", 2]] as const) {
+  for (const [key, want] of [["tokenizer.ggml.unknown_token_id", 0], ["tokenizer.ggml.bos_token_id", 1]] as const) {
     const v = file.metadata.get(key);
     if (v !== undefined && v !== want) fail("E_MODEL", `${file.name}: metadata key ${key} is ${String(v)}, but the llama2.c tokenizer expects ${want}.`);
   }
@@ -464,11 +466,28 @@ export function ggufTokenizer(file: GgufFile): Tokenizer {
   return readTokenizer(ggufTokenizerBin(file), file.name);
 }
 
+const BYTE_LEVEL = (useRegex: boolean) => ({ type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
+const SPLIT = (pattern: string) => ({ type: "Split", pattern: { Regex: pattern }, behavior: "Isolated", invert: false });
+/**
+ * tokenizer.ggml.pre -> the normalizer and pre-tokenizer of the tokenizer.json such files are converted from
+ * (llama.cpp names the pre-tokenizer; the regexes are the ones those tokenizer.json files carry).
+ */
+export const GGUF_PRE_TOKENIZERS: Record<string, { normalizer: object | null; pre_tokenizer: object }> = {
+  "gpt-2": { normalizer: null, pre_tokenizer: BYTE_LEVEL(true) },
+  mpt: { normalizer: null, pre_tokenizer: BYTE_LEVEL(true) },
+  olmo: { normalizer: null, pre_tokenizer: BYTE_LEVEL(true) },
+  smollm: { normalizer: null, pre_tokenizer: { type: "Sequence", pretokenizers: [{ type: "Digits", individual_digits: true }, BYTE_LEVEL(true)] } },
+  starcoder: { normalizer: null, pre_tokenizer: { type: "Sequence", pretokenizers: [{ type: "Digits", individual_digits: true }, BYTE_LEVEL(true)] } },
+  refact: { normalizer: null, pre_tokenizer: { type: "Sequence", pretokenizers: [{ type: "Digits", individual_digits: true }, BYTE_LEVEL(true)] } },
+  qwen2: { normalizer: { type: "NFC" }, pre_tokenizer: { type: "Sequence", pretokenizers: [SPLIT(QWEN2_SPLIT), BYTE_LEVEL(false)] } },
+  "llama-bpe": { normalizer: null, pre_tokenizer: { type: "Sequence", pretokenizers: [SPLIT(LLAMA3_SPLIT), BYTE_LEVEL(false)] } },
+};
+
 /**
  * The vocabulary of a GGUF file whose tokenizer.ggml.model is "gpt2" (byte-level BPE) as the tokenizer.json
- * it came from: tokens and merges, GPT-2's ByteLevel pre-tokenizer, and control (type 3) and user-defined
- * (type 4) tokens as added tokens. Only the GPT-2 pre-tokenizer regex is implemented, so files naming
- * another in tokenizer.ggml.pre are refused.
+ * it came from: tokens and merges, the pre-tokenizer tokenizer.ggml.pre names (GGUF_PRE_TOKENIZERS; GPT-2's
+ * when the key is absent), and control (type 3) and user-defined (type 4) tokens as added tokens. Other
+ * tokenizer.ggml.pre values (deepseek-llm, falcon, …) are refused, naming the ones that are read.
  */
 export function ggufTokenizerJson(file: GgufFile): Uint8Array {
   const tokens = file.metadata.get("tokenizer.ggml.tokens");
@@ -479,9 +498,10 @@ export function ggufTokenizerJson(file: GgufFile): Uint8Array {
   if (!Array.isArray(merges) || !merges.every((m) => typeof m === "string")) {
     return fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.merges is missing or not an array of strings, which a "gpt2" vocabulary needs.`);
   }
-  const pre = file.metadata.get("tokenizer.ggml.pre");
-  if (pre !== undefined && pre !== "gpt-2") {
-    fail("E_MODEL", `${file.name}: metadata key tokenizer.ggml.pre is ${showValue(pre)}, but only the "gpt-2" pre-tokenizer regex is implemented.`);
+  const pre = file.metadata.get("tokenizer.ggml.pre") ?? "gpt-2";
+  const pipeline = typeof pre === "string" ? GGUF_PRE_TOKENIZERS[pre] : undefined;
+  if (!pipeline) {
+    fail("E_MODEL", `${file.name}: metadata key tokenizer.ggml.pre is ${showValue(pre)}, but only ${Object.keys(GGUF_PRE_TOKENIZERS).map((k) => JSON.stringify(k)).join(", ")} are implemented.`);
   }
   const types = file.metadata.get("tokenizer.ggml.token_type");
   if (types !== undefined && (!Array.isArray(types) || types.length !== tokens.length)) {
@@ -497,8 +517,7 @@ export function ggufTokenizerJson(file: GgufFile): Uint8Array {
   const json = {
     version: "1.0",
     added_tokens: added,
-    normalizer: null,
-    pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+    ...pipeline!,
     post_processor: null,
     decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: { type: "BPE", byte_fallback: false, vocab, merges },

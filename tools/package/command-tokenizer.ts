@@ -70,12 +70,43 @@ class Writer {
   }
 }
 
+/** Bytes of the decomposition table a normal form needs: one (code point, length, code points) record per character it changes. */
+function decompositionTable(form: "NFC" | "NFD" | "NFKC" | "NFKD"): { entries: number; bytes: number } {
+  const decompose = form === "NFC" || form === "NFD" ? "NFD" : "NFKD";
+  let entries = 0;
+  let bytes = 0;
+  for (let c = 0; c <= 0x10ffff; c++) {
+    if (c >= 0xd800 && c <= 0xdfff) continue;
+    const ch = String.fromCodePoint(c);
+    const d = ch.normalize(decompose);
+    if (d === ch) continue;
+    entries++;
+    bytes += 8 + 4 * [...d].length;
+  }
+  return { entries, bytes };
+}
+
+/** Bytes of the range tables a Split step's classes need (\p{L}, \p{N}, White_Space), 8 per range. */
+function splitTables(): { ranges: number; bytes: number } {
+  const n = ranges(/^\p{L}$/u).length + ranges(/^\p{N}$/u).length + ranges(/^\p{White_Space}$/u).length;
+  return { ranges: n, bytes: 8 * n };
+}
+
 /** What the command cannot do the way the host does, in one sentence, or null. */
 function unsupported(tok: TextTokenizer): string | null {
   if (tok.family === "llama2c") return null;
   const hf = tok.inner as HfTokenizer;
   const o = hf.options;
-  if (o.normalization) return `its ${o.normalization} normalizer is not implemented in the standalone command`;
+  if (o.normalization) {
+    const t = decompositionTable(o.normalization);
+    return `its ${o.normalization} normalizer is not implemented in the standalone command (it would carry Unicode's ${o.normalization === "NFC" || o.normalization === "NFD" ? "canonical" : "compatibility"} decompositions: ${t.entries} characters, ${t.bytes} bytes, plus the combining classes and the composition pairs)`;
+  }
+  const step = o.preTokenizer.type === "byte-level" ? o.preTokenizer.splits[0] : undefined;
+  if (step) {
+    const t = splitTables();
+    const what = step.type === "digits" ? `Digits (individual_digits: ${step.individual})` : `Split ${JSON.stringify(step.source)}`;
+    return `its ${what} pre-tokenizer step is not implemented in the standalone command (it would carry a matcher for it and the \\p{L}, \\p{N} and White_Space tables: ${t.ranges} ranges, ${t.bytes} bytes)`;
+  }
   if (o.preTokenizer.type === "byte-level" && o.preTokenizer.addPrefixSpace) return "its ByteLevel add_prefix_space is not implemented in the standalone command";
   const stripped = hf.added.find((t) => t.lstrip || t.rstrip);
   if (stripped) return `its added token ${JSON.stringify(stripped.content)} strips whitespace (lstrip/rstrip), which the standalone command does not implement`;
