@@ -19,7 +19,9 @@ import { commandTokenizerBytes } from "../tools/package/command-tokenizer.ts";
 import type { Model } from "../host/core/model.ts";
 import { referenceHfLlama, referenceHfQwen2, type HfConfig, type HfTensors } from "./reference-arch.ts";
 import { randomHfLlama, randomHfQwen2, writeHfCheckpoint, type HfLlamaShape } from "./fixtures/safetensors-writer.ts";
-import { familyTokenizer, type FamilyName } from "./fixtures/family-tokenizers.ts";
+import { familyGgufKv, familyTokenizer, type FamilyName } from "./fixtures/family-tokenizers.ts";
+import { GT, writeGgufLlama } from "./fixtures/gguf-writer.ts";
+import { readHfTokenizer } from "../host/core/hf-tokenizer.ts";
 import { decoderFor, logitsRatio, slimError } from "./helpers.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slimedge-families-"));
@@ -151,5 +153,44 @@ describe("Llama 3.x", () => {
     expect(r.code).not.toBe(0);
     expect(r.lines).toHaveLength(1);
     expect(r.lines[0]).toMatch(/field rope_scaling is .*"llama3".*not supported: RoPE scaling/);
+  });
+});
+
+describe.each([
+  { name: "Qwen2.5 GGUF (qwen2, pre qwen2)", family: "qwen2" as const, arch: "qwen2" as const, pre: "qwen2", write: randomHfQwen2, oracle: referenceHfQwen2 },
+  { name: "SmolLM2 GGUF (llama, pre smollm)", family: "smollm" as const, arch: "llama" as const, pre: "smollm", write: randomHfLlama, oracle: referenceHfLlama },
+])("$name", ({ family, arch, pre, write, oracle }) => {
+  const fam = familyTokenizer(family);
+  const eos = fam.specials["<|im_end|>"];
+  const hf = write({ ...shape, num_key_value_heads: 4, tie_word_embeddings: true, vocab_size: fam.vocabSize }, 60);
+  const kv = familyGgufKv(family, pre, [
+    { key: "tokenizer.ggml.bos_token_id", v: { type: GT.U32, value: fam.specials["<|endoftext|>"] } },
+    { key: "tokenizer.ggml.eos_token_id", v: { type: GT.U32, value: eos } },
+    { key: "tokenizer.ggml.add_bos_token", v: { type: GT.BOOL, value: false } },
+    { key: "tokenizer.chat_template", v: { type: GT.STRING, value: QWEN_CHAT } },
+  ]);
+  const { bytes, stored } = writeGgufLlama(hf, { arch, extraKv: kv });
+  const path = join(root, `${family}.gguf`);
+  writeFileSync(path, bytes);
+  const imported = importModel(path);
+  const tok = readTextTokenizer(imported.tokenizer!.kind, imported.tokenizer!.bytes, path, imported.model.config.vocabSize);
+
+  it("reads the file's own tokenizer with its special tokens and chat template", () => {
+    expect(imported.format).toBe(`GGUF v3 file (${arch})`);
+    expect(tok.meta).toMatchObject({ addBos: false, stop: [eos], chatTemplate: QWEN_CHAT });
+    const folder = readHfTokenizer(JSON.stringify(fam.json), "tokenizer.json");
+    for (const p of [PROMPT, "x² 12345 👋🏽 I'LL", "<|im_start|>user\nhi<|im_end|>"]) expect(tok.encode(p)).toEqual(folder.encode(p));
+  });
+
+  it.each(["slim", "vanilla"] as const)("matches the float64 oracle on the stored weights at every position (%s)", async (mode) => {
+    const model = imported.model;
+    const tokens = Array.from({ length: 40 }, (_, t) => (t * 29 + 3) % fam.vocabSize);
+    const want = oracle({ ...hf.config, vocab_size: fam.vocabSize } as HfConfig, stored, tokens);
+    const { wkv } = slimify(model);
+    const plan = planArena(model.config, CTX, layerModes(model.config, mode));
+    const dec = await decoderFor(model, plan, mode === "slim" ? wkv : wkv.map(() => null), "simd");
+    const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), want[p])));
+    console.log(`  ${family} GGUF ${mode}: worst max|Δ|/max|ref| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThanOrEqual(TOLERANCE);
   });
 });

@@ -8,7 +8,7 @@ import { preSplit, readHfTokenizer, translateOnigRegex, LLAMA3_SPLIT, QWEN2_SPLI
 import { readTextTokenizer } from "../host/core/tokenizers.ts";
 import { ggufTokenizerBundle, readGguf } from "../tools/convert/gguf.ts";
 import { commandTokenizerBytes } from "../tools/package/command-tokenizer.ts";
-import { HARD_PROMPTS, PROMPT_CATEGORIES, familyTokenizer, type FamilyName } from "./fixtures/family-tokenizers.ts";
+import { HARD_PROMPTS, PROMPT_CATEGORIES, familyGgufKv, familyTokenizer, type FamilyName } from "./fixtures/family-tokenizers.ts";
 import { GT, writeGguf } from "./fixtures/gguf-writer.ts";
 import { slimError } from "./helpers.ts";
 
@@ -111,25 +111,7 @@ describe("Split patterns in Oniguruma syntax", () => {
 
 /** The family's vocabulary as a GGUF "gpt2" tokenizer with `pre` as tokenizer.ggml.pre. */
 function ggufOf(family: FamilyName, pre: string | undefined): Uint8Array {
-  const fam = familyTokenizer(family);
-  const tokens: string[] = [];
-  for (const [t, id] of Object.entries(fam.json.model.vocab as Record<string, number>)) tokens[id] = t;
-  const types = tokens.map(() => 1);
-  for (const t of fam.json.added_tokens) {
-    tokens[t.id] = t.content;
-    types[t.id] = t.special ? 3 : 4;
-  }
-  return writeGguf(
-    [
-      { key: "general.architecture", v: { type: GT.STRING, value: "llama" } },
-      { key: "tokenizer.ggml.model", v: { type: GT.STRING, value: "gpt2" } },
-      ...(pre === undefined ? [] : [{ key: "tokenizer.ggml.pre", v: { type: GT.STRING, value: pre } }]),
-      { key: "tokenizer.ggml.tokens", v: { type: GT.ARRAY, elemType: GT.STRING, value: tokens } },
-      { key: "tokenizer.ggml.token_type", v: { type: GT.ARRAY, elemType: GT.I32, value: types } },
-      { key: "tokenizer.ggml.merges", v: { type: GT.ARRAY, elemType: GT.STRING, value: fam.json.model.merges.map(([a, b]: string[]) => `${a} ${b}`) } },
-    ],
-    [],
-  );
+  return writeGguf([{ key: "general.architecture", v: { type: GT.STRING, value: "llama" } }, ...familyGgufKv(family, pre)], []);
 }
 
 describe("GGUF vocabularies by tokenizer.ggml.pre", () => {

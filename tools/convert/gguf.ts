@@ -30,6 +30,7 @@ import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
 import { LLAMA3_SPLIT, QWEN2_SPLIT } from "../../host/core/hf-tokenizer.ts";
 import { writeBundle, type TokenizerMeta } from "../../host/core/tokenizers.ts";
 import type { Importer } from "./importer.ts";
+import { halvesToPairs } from "./hf-llama.ts";
 import { bf16FromBytes, f16FromBytes, f32FromBytes, halfToFloat } from "./safetensors.ts";
 
 const GGUF_MAGIC = "GGUF";
@@ -329,44 +330,53 @@ class Meta {
   }
 }
 
-/** The canonical Model of a GGUF "llama" file. */
+/** The GGUF architectures read: Llama's layer, and Qwen2's with q/k/v biases. */
+const GGUF_ARCHES = ["llama", "qwen2"];
+
+/**
+ * The canonical Model of a GGUF "llama" or "qwen2" file. convert_hf_to_gguf.py permutes a llama file's
+ * q/k rows into adjacent RoPE pairs (our layout already), but writes qwen2's as Hugging Face has them
+ * (llama.cpp runs it with rotate_half RoPE), so those rows, and their biases, are moved here (halvesToPairs).
+ */
 export function ggufToModel(file: GgufFile): Model {
   const meta = new Meta(file);
   const arch = meta.get("general.architecture");
   if (arch === undefined) fail("E_FORMAT", `${file.name}: metadata key general.architecture is missing.`);
-  if (arch !== "llama") fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only "llama" GGUF files are imported.`);
-  const expertCount = meta.get("llama.expert_count");
-  if (typeof expertCount === "number" && expertCount > 0) fail("E_MODEL", `${file.name}: metadata key llama.expert_count is ${expertCount}: mixture-of-experts models are not supported.`);
-  const scaling = meta.get("llama.rope.scaling.type");
-  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key llama.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented.`);
+  if (typeof arch !== "string" || !GGUF_ARCHES.includes(arch)) fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only ${GGUF_ARCHES.map((a) => JSON.stringify(a)).join(" and ")} GGUF files are imported.`);
+  const a = arch as string;
+  const qwen2 = a === "qwen2";
+  const expertCount = meta.get(`${a}.expert_count`);
+  if (typeof expertCount === "number" && expertCount > 0) fail("E_MODEL", `${file.name}: metadata key ${a}.expert_count is ${expertCount}: mixture-of-experts models are not supported.`);
+  const scaling = meta.get(`${a}.rope.scaling.type`);
+  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key ${a}.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented.`);
   if (file.tensors.has("rope_freqs.weight")) fail("E_MODEL", `${file.name}: tensor rope_freqs.weight (Llama 3.1 RoPE frequency factors) is present, but RoPE scaling is not implemented.`);
 
-  const dim = meta.int("llama.embedding_length");
-  const nHeads = meta.int("llama.attention.head_count");
-  const nKvHeads = meta.int("llama.attention.head_count_kv", nHeads);
+  const dim = meta.int(`${a}.embedding_length`);
+  const nHeads = meta.int(`${a}.attention.head_count`);
+  const nKvHeads = meta.int(`${a}.attention.head_count_kv`, nHeads);
   const bad = (msg: string) => fail("E_FORMAT", `${file.name}: ${msg}`);
-  if (dim % nHeads !== 0) bad(`metadata llama.embedding_length=${dim} is not divisible by llama.attention.head_count=${nHeads}, so heads cannot have equal size.`);
-  if (nHeads % nKvHeads !== 0) bad(`metadata llama.attention.head_count=${nHeads} is not divisible by llama.attention.head_count_kv=${nKvHeads}, so query heads cannot share key/value heads evenly.`);
+  if (dim % nHeads !== 0) bad(`metadata ${a}.embedding_length=${dim} is not divisible by ${a}.attention.head_count=${nHeads}, so heads cannot have equal size.`);
+  if (nHeads % nKvHeads !== 0) bad(`metadata ${a}.attention.head_count=${nHeads} is not divisible by llama.attention.head_count_kv=${nKvHeads}, so query heads cannot share key/value heads evenly.`);
   const headDim = dim / nHeads;
-  const rotaryDims = meta.int("llama.rope.dimension_count", headDim);
-  if (rotaryDims > headDim || rotaryDims % 2 !== 0) bad(`metadata llama.rope.dimension_count=${rotaryDims}, expected an even number of dims no larger than the head size ${headDim}.`);
+  const rotaryDims = meta.int(`${a}.rope.dimension_count`, headDim);
+  if (rotaryDims > headDim || rotaryDims % 2 !== 0) bad(`metadata ${a}.rope.dimension_count=${rotaryDims}, expected an even number of dims no larger than the head size ${headDim}.`);
   const embd = file.tensors.get("token_embd.weight") ?? bad("tensor token_embd.weight (token embedding) is missing.");
   const vocabSize = embd.ne.length === 2 ? embd.ne[1] : 0;
-  const declaredVocab = meta.get("llama.vocab_size");
-  if (declaredVocab !== undefined && declaredVocab !== vocabSize) bad(`metadata llama.vocab_size=${String(declaredVocab)} disagrees with tensor token_embd.weight, which holds ${vocabSize} rows.`);
+  const declaredVocab = meta.get(`${a}.vocab_size`);
+  if (declaredVocab !== undefined && declaredVocab !== vocabSize) bad(`metadata ${a}.vocab_size=${String(declaredVocab)} disagrees with tensor token_embd.weight, which holds ${vocabSize} rows.`);
   const shared = !file.tensors.has("output.weight");
 
   const config: ModelConfig = {
     arch: "llama",
     dim,
-    hiddenDim: meta.int("llama.feed_forward_length"),
-    nLayers: meta.int("llama.block_count"),
+    hiddenDim: meta.int(`${a}.feed_forward_length`),
+    nLayers: meta.int(`${a}.block_count`),
     nHeads,
     nKvHeads,
     vocabSize,
-    seqLen: meta.int("llama.context_length"),
-    normEps: meta.positive("llama.attention.layer_norm_rms_epsilon"),
-    ropeTheta: meta.positive("llama.rope.freq_base", 10000),
+    seqLen: meta.int(`${a}.context_length`),
+    normEps: meta.positive(`${a}.attention.layer_norm_rms_epsilon`),
+    ropeTheta: meta.positive(`${a}.rope.freq_base`, 10000),
     sharedClassifier: shared,
     ...(rotaryDims !== headDim ? { rotaryDims } : {}),
   };
@@ -375,8 +385,8 @@ export function ggufToModel(file: GgufFile): Model {
     source: file.name,
     noun: "metadata key",
     names: {
-      dim: "llama.embedding_length", hidden_dim: "llama.feed_forward_length", n_layers: "llama.block_count", n_heads: "llama.attention.head_count",
-      n_kv_heads: "llama.attention.head_count_kv", vocab_size: "llama.vocab_size (rows of token_embd.weight)", seq_len: "llama.context_length",
+      dim: `${a}.embedding_length`, hidden_dim: `${a}.feed_forward_length`, n_layers: `${a}.block_count`, n_heads: `${a}.attention.head_count`,
+      n_kv_heads: `${a}.attention.head_count_kv`, vocab_size: `${a}.vocab_size (rows of token_embd.weight)`, seq_len: `${a}.context_length`,
     },
     tensorNames: file.tensors.keys(),
     layerPrefix: "blk.",
@@ -392,20 +402,35 @@ export function ggufToModel(file: GgufFile): Model {
     return ggufTensorF32(file, tname);
   };
   const says = {
-    dim: `llama.embedding_length=${dim}`,
-    kv: `llama.embedding_length=${dim}, head_count=${nHeads}, head_count_kv=${nKvHeads}`,
-    ffn: `llama.embedding_length=${dim}, feed_forward_length=${hidden}`,
-    vocab: `llama.embedding_length=${dim}, ${vocabSize} tokens`,
+    dim: `${a}.embedding_length=${dim}`,
+    kv: `${a}.embedding_length=${dim}, head_count=${nHeads}, head_count_kv=${nKvHeads}`,
+    ffn: `${a}.embedding_length=${dim}, feed_forward_length=${hidden}`,
+    vocab: `${a}.embedding_length=${dim}, ${vocabSize} tokens`,
   };
 
   const tokenEmbedding = tensor("token_embd.weight", [dim, vocabSize], "token embedding", says.vocab);
   const layers: LayerWeights[] = [];
+  if (qwen2) config.biases = true;
+  const pairs = (w: Float32Array, heads: number, cols: number) => (qwen2 ? halvesToPairs(w, heads, headDim, rotaryDims, cols) : w);
   for (let l = 0; l < config.nLayers; l++) {
     const t = (n: string, ne: number[], role: string, implied: string) => tensor(`blk.${l}.${n}.weight`, ne, `layer ${l} ${role}`, implied);
+    const b = (n: string, ne: number[], role: string, implied: string) => tensor(`blk.${l}.${n}.bias`, ne, `layer ${l} ${role}`, implied);
+    // Qwen2's q/k/v biases; the decoder's bias slots also hold b_O, b_1, b_2, which Qwen2 has not: zeros there
+    const biases: Partial<LayerWeights> = qwen2
+      ? {
+          bq: pairs(b("attn_q", [dim], "query bias", says.dim), nHeads, 1),
+          bk: pairs(b("attn_k", [kv], "key bias", says.kv), nKvHeads, 1),
+          bv: b("attn_v", [kv], "value bias", says.kv),
+          bo: new Float32Array(dim),
+          b1: new Float32Array(hidden),
+          b2: new Float32Array(dim),
+        }
+      : {};
     layers.push({
+      ...biases,
       attnNorm: t("attn_norm", [dim], "attention RMSNorm", says.dim),
-      wq: t("attn_q", [dim, dim], "query projection", says.dim), // adjacent-pair RoPE layout already: see the file comment
-      wk: t("attn_k", [dim, kv], "key projection", says.kv),
+      wq: pairs(t("attn_q", [dim, dim], "query projection", says.dim), nHeads, dim), // llama: adjacent pairs already (see above)
+      wk: pairs(t("attn_k", [dim, kv], "key projection", says.kv), nKvHeads, dim),
       wv: t("attn_v", [dim, kv], "value projection", says.kv),
       wo: t("attn_output", [dim, dim], "attention output projection", says.dim),
       ffnNorm: t("ffn_norm", [dim], "FFN RMSNorm", says.dim),
@@ -587,6 +612,6 @@ export const ggufImporter: Importer = {
     const model = ggufToModel(file);
     const bundle = ggufTokenizerBundle(file);
     const tokenizer = bundle ? { kind: "bundle" as const, bytes: bundle, source: `${path} (tokenizer.ggml.*)` } : null;
-    return { model, format: `GGUF v${file.version} file (llama)`, tokenizer, storage: storageOf(file) };
+    return { model, format: `GGUF v${file.version} file (${String(file.metadata.get("general.architecture"))})`, tokenizer, storage: storageOf(file) };
   },
 };
