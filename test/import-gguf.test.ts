@@ -159,6 +159,20 @@ describe("importGguf", () => {
     expect(tok.decodeAll(tok.encode("\ufeffBOM", { bos: true }))).toBe("\ufeffBOM");
   });
 
+  it("takes a sentencepiece vocabulary whose eos is not 2 (Phi-3's <|endoftext|> is 32000) and stops there", () => {
+    const vocab = llamaVocab(["▁", "h", "i", "▁h", "▁hi", "<|endoftext|>"]);
+    const eos = vocab.tokens.length - 1;
+    vocab.types[eos] = 3;
+    const hf = randomHfLlama({ ...SHAPE, vocab_size: vocab.tokens.length }, 13);
+    const { bytes } = writeGgufLlama(hf, { vocab, dropKeys: ["tokenizer.ggml.eos_token_id"], extraKv: [{ key: "tokenizer.ggml.eos_token_id", v: { type: GT.U32, value: eos } }] });
+    const path = join(root, "phi3-vocab.gguf");
+    writeFileSync(path, bytes);
+    const imported = importModel(path);
+    const tok = readTextTokenizer("bundle", imported.tokenizer!.bytes, "embedded", vocab.tokens.length);
+    expect(tok.meta).toMatchObject({ bos: 1, addBos: true, stop: [eos] });
+    expect(tok.encode("hi")).toEqual([vocab.tokens.indexOf("▁hi")]);
+  });
+
   it("importModel recognizes GGUF by its magic and hands over the vocabulary with its special tokens", () => {
     const vocab = llamaVocab(["▁", "h", "i", "▁h", "▁hi"]);
     const hf = randomHfLlama({ ...SHAPE, vocab_size: vocab.tokens.length }, 12);
