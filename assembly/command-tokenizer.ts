@@ -35,6 +35,7 @@ const FLAG_BYTE_FALLBACK: u32 = 2;
 const FLAG_USE_REGEX: u32 = 4;
 const FLAG_SPLIT: u32 = 16;
 const FLAG_IGNORE_MERGES: u32 = 32;
+const FLAG_DIGITS: u32 = 64; // a Digits (individual_digits) step before ByteLevel: every \p{N} character its own piece (SmolLM)
 const PREPEND_ALWAYS: u32 = 1;
 const PREPEND_FIRST: u32 = 2;
 const PREPEND_UNCONDITIONAL: u32 = 3; // Llama 2's Prepend normalizer: even before a space
@@ -483,7 +484,26 @@ function gpt2Match(p: usize, left: i32): i32 {
   return last;
 }
 
+/** A section of byte-level text: cut at every \p{N} character first when the tokenizer has a Digits step. */
 function byteLevelSection(p: usize, n: i32, out: usize, count: i32): i32 {
+  if (!(flags & FLAG_DIGITS)) return byteLevelRun(p, n, out, count);
+  let start = 0;
+  let i = 0;
+  while (i < n) {
+    const c = codePointAt(p + <usize>i, n - i);
+    const len = cpLen;
+    if (inRanges(numbers, nNumbers, c)) {
+      if (i > start) count = byteLevelRun(p + <usize>start, i - start, out, count);
+      if (count >= 0) count = byteLevelRun(p + <usize>i, len, out, count);
+      if (count < 0) return count;
+      start = i + len;
+    }
+    i += len;
+  }
+  return start < n ? byteLevelRun(p + <usize>start, n - start, out, count) : count;
+}
+
+function byteLevelRun(p: usize, n: i32, out: usize, count: i32): i32 {
   let i = 0;
   while (i < n) {
     const len = flags & FLAG_USE_REGEX ? gpt2Match(p + <usize>i, n - i) : n;

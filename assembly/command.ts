@@ -31,7 +31,7 @@ const DEFAULT_TEMPERATURE: f64 = 1.0;
 const DEFAULT_TOP_P: f64 = 0.9;
 const DEFAULT_SEED: u64 = 42;
 
-const USAGE = 'usage: <wasi runtime> model.cmd.wasm ["prompt"] [-n 64] [--temp 1] [--top-p 0.9] [--seed 42] [--ids]';
+const USAGE = 'usage: <wasi runtime> model.cmd.wasm [-n 64] [--temp 1] [--top-p 0.9] [--seed 42] [--ids] [--] ["prompt"]';
 
 // @ts-ignore: decorator
 @inline function slot(base: usize, i: i32): i32 {
@@ -223,7 +223,7 @@ function parseArgs(): i32 {
       continue;
     }
     const known = argIs(a, "-n") || argIs(a, "--steps") || argIs(a, "--temp") || argIs(a, "--top-p") || argIs(a, "--seed");
-    if (!known) return badArg("unknown flag ", a, ": expected -n, --temp, --top-p, --seed or --ids");
+    if (!known) return badArg("unknown flag ", a, ": expected -n, --temp, --top-p, --seed or --ids (a prompt starting with - goes after --)");
     if (i + 1 >= argc) return badArg("", a, " needs a value");
     const v = arg(++i);
     if (argIs(a, "-n") || argIs(a, "--steps")) {

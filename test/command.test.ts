@@ -201,6 +201,14 @@ describe.each(BUILDS)("the %s command under node:wasi", (build) => {
     }
   });
 
+  it("takes a prompt that starts with - after --, flags before it", async () => {
+    for (const prompt of ["-273.15", "---", "--ids"]) {
+      const r = underNode(wasmPath(build), ["-n", "6", "--temp", "0", "--", prompt]);
+      expectText(r, await hostText(build, prompt, 6, { temperature: 0 }));
+      expect(r.lines[0]).toMatch(new RegExp(`^prefill ${tokenizer.prompt(prompt).length} tok `));
+    }
+  });
+
   it("samples the same text as the TypeScript sampler for --temp 0.8 --seed 7 (top-p 0.9)", async () => {
     const want = await hostText(build, PROMPT, STEPS, { temperature: 0.8, topP: SAMPLER_DEFAULTS.topP, seed: 7 });
     expect(want).not.toBe(await hostText(build, PROMPT, STEPS, { temperature: 0 })); // the test really samples
@@ -241,7 +249,8 @@ describe("bad arguments", () => {
     [["hi", "--top-p", "1.5"], /--top-p must be a number in \(0, 1\]/],
     [["hi", "--seed", "7x"], /--seed must be a whole number from 0 to 2\^64-1/],
     [["hi", "--seed", "18446744073709551616"], /--seed must be a whole number/],
-    [["hi", "--bogus", "1"], /unknown flag "--bogus"/],
+    [["hi", "--bogus", "1"], /unknown flag "--bogus".*a prompt starting with - goes after --/],
+    [["-273.15"], /unknown flag "-273.15"/],
     [["hi", "--temp"], /"--temp" needs a value/],
     [["hi", "there"], /a second prompt argument "there"/],
     [["ü".repeat(60)], /the prompt is 122 tokens, longer than the context of 96/],
@@ -260,7 +269,7 @@ describe("bad arguments", () => {
   it("prints the usage on --help and exits 0", () => {
     const r = underNode(wasmPath("scalar"), ["--help"]);
     expect(r.code).toBe(0);
-    expect(r.stdout.toString()).toMatch(/^usage: .*model\.cmd\.wasm/);
+    expect(r.stdout.toString()).toMatch(/^usage: .*model\.cmd\.wasm.* \[--\] \["prompt"\]/);
   });
 });
 

@@ -136,6 +136,8 @@ describe("HfTokenizer.decode", () => {
     "numbers 1234567890 and ٣٤٥ and ½",
     "<|endoftext|>text after<|endoftext|>",
     "\u0000\u0001\u007f control bytes",
+    "\ufeffBOM first", // a leading U+FEFF is text, not a byte-order mark to drop
+    "\ufeff",
   ];
 
   it("round-trips text exactly", () => {
@@ -184,7 +186,15 @@ describe("readHfTokenizer", () => {
     const base = tinyTokenizer(MERGES).json;
     const other = (patch: Record<string, unknown>) => () => readHfTokenizer(JSON.stringify({ ...base, ...patch }), "t.json");
     expect(slimError(other({ model: { ...base.model, type: "WordPiece" } }), "E_MODEL").message).toBe('t.json: field model.type is "WordPiece", but only BPE tokenizers are read.');
-    expect(slimError(other({ pre_tokenizer: { type: "Split" } }), "E_MODEL").message).toMatch(/pre_tokenizer\.type is "Split", but only the ByteLevel \(GPT-2, GPT-NeoX\) and Metaspace \(Llama\) pre-tokenizers/);
+    expect(slimError(other({ pre_tokenizer: { type: "Whitespace" } }), "E_MODEL").message).toMatch(/pre_tokenizer\.type is "Whitespace", but only ByteLevel \(GPT-2, GPT-NeoX\), Metaspace \(Llama\), or a Sequence of Split and Digits steps ending in ByteLevel/);
+    const split = (extra: Record<string, unknown> = {}) => ({ type: "Split", pattern: { Regex: "\\s+" }, behavior: "Isolated", invert: false, ...extra });
+    const bl = { type: "ByteLevel", add_prefix_space: false, use_regex: false };
+    expect(slimError(other({ pre_tokenizer: split() }), "E_MODEL").message).toMatch(/field pre_tokenizer\.type is "Split", but only ByteLevel/);
+    expect(slimError(other({ pre_tokenizer: { type: "Sequence", pretokenizers: [split(), { type: "Digits" }] } }), "E_MODEL").message).toMatch(/pre_tokenizer\.pretokenizers does not end in ByteLevel/);
+    expect(slimError(other({ pre_tokenizer: { type: "Sequence", pretokenizers: [bl, split()] } }), "E_MODEL").message).toMatch(/pretokenizers\[0\] is ByteLevel but not the last step/);
+    expect(slimError(other({ pre_tokenizer: { type: "Sequence", pretokenizers: [split({ behavior: "MergedWithPrevious" }), bl] } }), "E_MODEL").message).toBe('t.json: field pre_tokenizer.pretokenizers[0].behavior is "MergedWithPrevious", but only "Isolated" and "Removed" are implemented.');
+    expect(slimError(other({ pre_tokenizer: { type: "Sequence", pretokenizers: [split({ invert: true }), bl] } }), "E_MODEL").message).toMatch(/pretokenizers\[0\]\.invert is true/);
+    expect(slimError(other({ pre_tokenizer: { type: "Sequence", pretokenizers: [split({ pattern: { Regex: "^\\s+" } }), bl] } }), "E_MODEL").message).toBe('t.json: field pre_tokenizer.pretokenizers[0].pattern.Regex "^\\\\s+" is not implemented: the anchor ^ at 0 is not translated.');
     expect(slimError(other({ normalizer: { type: "Lowercase" } }), "E_MODEL").message).toMatch(/normalizer\.type is "Lowercase"/);
     expect(slimError(other({ model: { ...base.model, end_of_word_suffix: "</w>" } }), "E_MODEL").message).toMatch(/model\.end_of_word_suffix is "<\/w>", but only BPE without word markers is implemented/);
   });

@@ -149,6 +149,30 @@ describe("importGguf", () => {
     expect(tok.decodeAll(tok.encode("hello hell\n", { bos: true }))).toBe("hello hell\n");
   });
 
+  it("keeps a piece that is U+FEFF (Llama 2's id 30143) instead of reading it as a byte-order mark", () => {
+    const vocab = llamaVocab(["▁", "\ufeff", "B", "O", "M", "BO", "BOM"]);
+    const { bytes } = writeGgufLlama(randomHfLlama({ ...SHAPE, vocab_size: vocab.tokens.length }, 7), { vocab });
+    const tok = ggufTokenizer(readGguf(bytes, "bom.gguf"));
+    const id = (piece: string) => vocab.tokens.indexOf(piece);
+    // run.c's rules: the dummy-prefix "▁", then the character U+FEFF as its own piece, then "BOM"
+    expect(tok.encode("\ufeffBOM", { bos: true })).toEqual([1, id("▁"), id("\ufeff"), id("BOM")]);
+    expect(tok.decodeAll(tok.encode("\ufeffBOM", { bos: true }))).toBe("\ufeffBOM");
+  });
+
+  it("takes a sentencepiece vocabulary whose eos is not 2 (Phi-3's <|endoftext|> is 32000) and stops there", () => {
+    const vocab = llamaVocab(["▁", "h", "i", "▁h", "▁hi", "<|endoftext|>"]);
+    const eos = vocab.tokens.length - 1;
+    vocab.types[eos] = 3;
+    const hf = randomHfLlama({ ...SHAPE, vocab_size: vocab.tokens.length }, 13);
+    const { bytes } = writeGgufLlama(hf, { vocab, dropKeys: ["tokenizer.ggml.eos_token_id"], extraKv: [{ key: "tokenizer.ggml.eos_token_id", v: { type: GT.U32, value: eos } }] });
+    const path = join(root, "phi3-vocab.gguf");
+    writeFileSync(path, bytes);
+    const imported = importModel(path);
+    const tok = readTextTokenizer("bundle", imported.tokenizer!.bytes, "embedded", vocab.tokens.length);
+    expect(tok.meta).toMatchObject({ bos: 1, addBos: true, stop: [eos] });
+    expect(tok.encode("hi")).toEqual([vocab.tokens.indexOf("▁hi")]);
+  });
+
   it("importModel recognizes GGUF by its magic and hands over the vocabulary with its special tokens", () => {
     const vocab = llamaVocab(["▁", "h", "i", "▁h", "▁hi"]);
     const hf = randomHfLlama({ ...SHAPE, vocab_size: vocab.tokens.length }, 12);
@@ -247,8 +271,8 @@ describe("importGguf", () => {
     });
 
     it("another architecture, K-quants and RoPE scaling are refused as unsupported", () => {
-      const other = writeGgufLlama(randomHfLlama(SHAPE, 8), { dropKeys: ["general.architecture"], extraKv: [kv("general.architecture", GT.STRING, "qwen2")] }).bytes;
-      expect(slimError(() => read(other), "E_MODEL").message).toBe('bad.gguf: metadata key general.architecture is "qwen2", but only "llama" GGUF files are imported.');
+      const other = writeGgufLlama(randomHfLlama(SHAPE, 8), { dropKeys: ["general.architecture"], extraKv: [kv("general.architecture", GT.STRING, "phi3")] }).bytes;
+      expect(slimError(() => read(other), "E_MODEL").message).toBe('bad.gguf: metadata key general.architecture is "phi3", but only "llama" and "qwen2" GGUF files are imported.');
       const scaled = writeGgufLlama(randomHfLlama(SHAPE, 8), { extraKv: [kv("llama.rope.scaling.type", GT.STRING, "linear")] }).bytes;
       expect(slimError(() => read(scaled), "E_MODEL").message).toMatch(/llama\.rope\.scaling\.type is "linear", but RoPE scaling is not implemented/);
       const q4k: GgufTensorSpec = { name: "blk.0.attn_q.weight", ne: [256, 1], type: GGML.Q4_K, data: new Uint8Array(144) };

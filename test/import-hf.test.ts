@@ -391,6 +391,6 @@ describe("importModel on Hugging Face folders", () => {
   it("names an unknown model_type", () => {
     const dir = folder();
     writeHfCheckpoint(dir, randomHfLlama(LLAMA, 9), { config: { model_type: "mamba" } });
-    expect(slimError(() => importHuggingFace(dir), "E_MODEL").message).toBe(`${join(dir, "config.json")}: field model_type is "mamba", but only "llama", "gpt2", "gpt_neox" checkpoints are imported.`);
+    expect(slimError(() => importHuggingFace(dir), "E_MODEL").message).toBe(`${join(dir, "config.json")}: field model_type is "mamba", but only "llama", "qwen2", "gpt2", "gpt_neox" checkpoints are imported.`);
   });
 });

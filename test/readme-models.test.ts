@@ -6,8 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { byteLevelGgufKv, byteLevelTokenizer, metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
-import { randomHfGpt2, randomHfLlama, randomHfNeox, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
-import { llamaVocab, writeGgufLlama } from "./fixtures/gguf-writer.ts";
+import { randomHfGpt2, randomHfLlama, randomHfNeox, randomHfQwen2, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
+import { GT, llamaVocab, writeGgufLlama } from "./fixtures/gguf-writer.ts";
+import { familyGgufKv, familyTokenizer } from "./fixtures/family-tokenizers.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1 } from "./fixtures/llama2c-writer.ts";
 
 const repo = join(import.meta.dirname, "..");
@@ -64,13 +65,30 @@ beforeAll(() => {
   const dims = { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: v.pieces.length, seqLen: SEQ };
   writeFileSync(join(cwd, "stories15M.bin"), writeV1(dims, randomLlamaWeights(dims, 6)));
   writeFileSync(join(cwd, "tokenizer.bin"), writeTokenizerBin(v.pieces, v.scores));
+  // SmolLM2 and Qwen2.5 as released: grouped K/V (so they run vanilla), tied embedding, ChatML special tokens
+  const chatml = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+  const gqa = (vocab: number) => ({ ...llamaShape(vocab), num_key_value_heads: 2, tie_word_embeddings: true });
+  for (const [dir, family, write] of [["SmolLM2-135M-Instruct", "smollm", randomHfLlama], ["Qwen2.5-0.5B-Instruct", "qwen2", randomHfQwen2]] as const) {
+    const fam = familyTokenizer(family);
+    writeHfCheckpoint(join(cwd, dir), write(gqa(fam.vocabSize), 7), { config: { bos_token_id: fam.specials["<|endoftext|>"], eos_token_id: fam.specials["<|im_end|>"] } });
+    writeFileSync(join(cwd, dir, "tokenizer.json"), JSON.stringify(fam.json));
+    writeFileSync(join(cwd, dir, "tokenizer_config.json"), JSON.stringify({ add_bos_token: false, bos_token: null, eos_token: "<|im_end|>", chat_template: chatml }));
+  }
+  const qwen = familyTokenizer("qwen2");
+  const qwenKv = familyGgufKv("qwen2", "qwen2", [
+    { key: "tokenizer.ggml.eos_token_id", v: { type: GT.U32, value: qwen.specials["<|im_end|>"] } },
+    { key: "tokenizer.ggml.add_bos_token", v: { type: GT.BOOL, value: false } },
+  ]);
+  writeFileSync(join(cwd, "qwen2.5-0.5b-instruct-q8_0.gguf"), writeGgufLlama(randomHfQwen2(gqa(qwen.vocabSize), 8), { arch: "qwen2", type: "Q8_0", extraKv: qwenKv }).bytes);
   mkdirSync(join(cwd, "out"), { recursive: true });
 });
 
 describe("README: Models people have", () => {
   it("shows one command per family", () => {
     const targets = readmeCommands().map((c) => c[3]);
-    for (const name of ["gpt2", "pythia-70m", "TinyLlama-1.1B-Chat-v1.0", "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", "bpe-model.f16.gguf", "stories15M.bin"]) expect(targets).toContain(name);
+    for (const name of ["gpt2", "pythia-70m", "TinyLlama-1.1B-Chat-v1.0", "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", "bpe-model.f16.gguf", "stories15M.bin", "SmolLM2-135M-Instruct", "Qwen2.5-0.5B-Instruct", "qwen2.5-0.5b-instruct-q8_0.gguf"]) {
+      expect(targets).toContain(name);
+    }
   });
 
   it("runs every line as written", () => {
@@ -81,7 +99,7 @@ describe("README: Models people have", () => {
       expect(r.stderr, words.join(" ")).not.toMatch(/^\s+at /m);
       if (words[2] === "run") {
         expect(r.stderr.trim().split("\n").at(-1), words.join(" ")).toMatch(/^prefill \d+ tok .* decode \d+ tok/);
-        if (words.includes("--chat")) expect(r.stdout, words.join(" ")).toContain("What do llamas eat?"); // the chat markers are control tokens: not printed
+        if (words.includes("--chat")) expect(r.stdout, words.join(" ")).toContain(words[words.indexOf("-p") + 1]); // the chat markers are control tokens: not printed
       }
     }
   }, 900_000);

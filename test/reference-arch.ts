@@ -200,6 +200,43 @@ export function referenceHfLlama(c: HfConfig, t: HfTensors, tokens: readonly num
   return x.map((xt) => linear(head, rmsnorm(xt, get(t, "model.norm.weight"), eps), vocab, dim));
 }
 
+/**
+ * Qwen2ForCausalLM as modeling_qwen2.py (Qwen2, Qwen2.5): Llama's layer with biases on q_proj, k_proj and
+ * v_proj (none on o_proj or the MLP), rotate_half RoPE on whole heads, GQA, SwiGLU, lm_head or the tied
+ * embedding. Written out on its own rather than as a flag of referenceHfLlama, so neither hides the other.
+ */
+export function referenceHfQwen2(c: HfConfig, t: HfTensors, tokens: readonly number[]): Vec[] {
+  const dim = num(c, "hidden_size");
+  const nHeads = num(c, "num_attention_heads");
+  const nKv = num(c, "num_key_value_heads", nHeads);
+  const hidden = num(c, "intermediate_size");
+  const vocab = num(c, "vocab_size");
+  const eps = num(c, "rms_norm_eps");
+  const base = num(c, "rope_theta", 10000);
+  const hs = dim / nHeads;
+  const kvd = nKv * hs;
+  let x = tokens.map((tok) => row(get(t, "model.embed_tokens.weight"), tok, dim));
+  for (let l = 0; l < num(c, "num_hidden_layers"); l++) {
+    const p = (n: string) => get(t, `model.layers.${l}.${n}`);
+    const a = x.map((xt) => rmsnorm(xt, p("input_layernorm.weight"), eps));
+    const q = a.map((at) => linear(p("self_attn.q_proj.weight"), at, dim, dim, p("self_attn.q_proj.bias")));
+    const k = a.map((at) => linear(p("self_attn.k_proj.weight"), at, kvd, dim, p("self_attn.k_proj.bias")));
+    const v = a.map((at) => linear(p("self_attn.v_proj.weight"), at, kvd, dim, p("self_attn.v_proj.bias")));
+    q.forEach((qt, pos) => ropeRotateHalf(qt, hs, hs, pos, base));
+    k.forEach((kt, pos) => ropeRotateHalf(kt, hs, hs, pos, base));
+    const att = attention(q, k, v, nHeads, nKv, hs);
+    x = x.map((xt, i) => add(xt, linear(p("self_attn.o_proj.weight"), att[i], dim, dim)));
+    x = x.map((xt) => {
+      const m = rmsnorm(xt, p("post_attention_layernorm.weight"), eps);
+      const gate = linear(p("mlp.gate_proj.weight"), m, hidden, dim);
+      const up = linear(p("mlp.up_proj.weight"), m, hidden, dim);
+      return add(xt, linear(p("mlp.down_proj.weight"), gate.map((g, i) => silu(g) * up[i]), dim, hidden));
+    });
+  }
+  const head = c.tie_word_embeddings === true ? get(t, "model.embed_tokens.weight") : get(t, "lm_head.weight");
+  return x.map((xt) => linear(head, rmsnorm(xt, get(t, "model.norm.weight"), eps), vocab, dim));
+}
+
 /** GPT2LMHeadModel as modeling_gpt2.py: learned positions, pre-LayerNorm, Conv1D (x @ W + b), fused c_attn, tied head. */
 export function referenceHfGpt2(c: HfConfig, t: HfTensors, tokens: readonly number[]): Vec[] {
   const dim = num(c, "n_embd");

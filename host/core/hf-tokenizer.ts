@@ -1,16 +1,18 @@
 /**
  * Hugging Face `tokenizer.json` BPE tokenizers, encoding and decoding as the `tokenizers` library does:
- * - byte-level (GPT-2, GPT-NeoX / Pythia, SmolLM): text split by GPT-2's pre-tokenizer regex (contractions,
- *   letter, number and other runs with one optional leading space; whitespace), each piece's UTF-8 bytes
- *   written as printable symbols by GPT-2's bytes→unicode table (space "Ġ", newline "Ċ");
+ * - byte-level (GPT-2, GPT-NeoX / Pythia, Phi-2, SmolLM, Qwen2, Llama 3): text cut by the Split / Digits steps a
+ *   Sequence puts before ByteLevel (Qwen2's and Llama 3's regexes, SmolLM's single digits), then by GPT-2's
+ *   pre-tokenizer regex where ByteLevel asks for it (contractions, letter, number and other runs with one
+ *   optional leading space; whitespace), each piece's UTF-8 bytes written as printable symbols by GPT-2's
+ *   bytes→unicode table (space "Ġ", newline "Ċ");
  * - Llama/sentencepiece style (Llama 2, TinyLlama): spaces become "▁", a "▁" goes in front, the characters
  *   are the symbols, and a character outside the vocabulary falls back to <0xXX> byte tokens.
  * In both, added tokens (<|endoftext|>, <s>, …) are cut out of the text first and map straight to their ids,
  * an optional Unicode normal form applies to the rest, and BPE merges the adjacent pair of lowest merge rank
  * (leftmost first) until none applies (bpe.ts). Decoding maps tokens back to bytes.
  *
- * Refused with E_MODEL when a file asks for them: other pre-tokenizers (Split sequences such as Llama 3's),
- * other models (WordPiece, Unigram), BPE suffix/prefix markers. Special tokens added around a sequence (the
+ * Refused with E_MODEL when a file asks for them: other pre-tokenizers (Whitespace, Punctuation, …), Split
+ * behaviours other than Isolated/Removed, regex syntax translateOnigRegex does not translate, other models (WordPiece, Unigram), BPE suffix/prefix markers. Special tokens added around a sequence (the
  * post-processor) are the caller's business: tokenizers.ts reads them.
  */
 import { fail } from "./errors.ts";
@@ -45,10 +47,26 @@ export interface AddedToken {
   rstrip?: boolean; // whitespace after it is removed
 }
 
+/**
+ * A splitting step before ByteLevel in a `Sequence` pre-tokenizer, as the `tokenizers` library applies it to
+ * every piece the steps before it made (empty pieces dropped):
+ * - `split`: a `Split` with a regex (Qwen2's, Llama 3's) or a literal, `Isolated` (matches and the text
+ *   between them are pieces) or `Removed` (only the text between); `source` is the pattern as the file
+ *   writes it (Oniguruma syntax), `regex` its JavaScript translation (translateOnigRegex);
+ * - `digits`: `Digits`, every numeric character (Rust's char::is_numeric, \p{N}) its own piece
+ *   (individual_digits) or runs of them.
+ */
+export type PreSplit =
+  | { type: "split"; source: string; literal: boolean; regex: RegExp; behavior: "Isolated" | "Removed" }
+  | { type: "digits"; individual: boolean };
+
 /** How text becomes the symbols BPE merges. */
 export type HfPreTokenizer =
-  /** GPT-2/NeoX: UTF-8 bytes as printable symbols, split by GPT2_PATTERN (or not, without use_regex). */
-  | { type: "byte-level"; addPrefixSpace: boolean; useRegex: boolean }
+  /**
+   * GPT-2/NeoX/SmolLM/Qwen2/Llama 3: `splits` first (none for GPT-2), then each piece gets a space in front
+   * (add_prefix_space) and is split by GPT2_PATTERN (use_regex), and its UTF-8 bytes become printable symbols.
+   */
+  | { type: "byte-level"; addPrefixSpace: boolean; useRegex: boolean; splits: PreSplit[] }
   /**
    * Llama/sentencepiece style: spaces become "▁", a "▁" is put in front of a segment not starting with one
    * ("always": every text segment; "first": the first segment only; "never"; "unconditional": every segment,
@@ -66,6 +84,115 @@ export interface HfTokenizerOptions {
 }
 
 export const METASPACE = "\u2581";
+
+/** Appends one by one: a spread of a very long word's ids would overflow the call stack. */
+function pushAll(out: number[], ids: readonly number[]): void {
+  for (const id of ids) out.push(id);
+}
+
+/** `text` cut by the split steps in order, each applied to every piece the one before made; no empty pieces. */
+export function preSplit(text: string, steps: readonly PreSplit[]): string[] {
+  let pieces = text.length > 0 ? [text] : [];
+  for (const step of steps) {
+    const next: string[] = [];
+    for (const piece of pieces) {
+      if (step.type === "digits") {
+        for (const m of piece.matchAll(step.individual ? DIGIT_ONE : DIGIT_RUN)) next.push(m[0]);
+        continue;
+      }
+      let at = 0;
+      for (const m of piece.matchAll(step.regex)) {
+        if (m[0].length === 0) continue;
+        if (m.index > at) next.push(piece.slice(at, m.index));
+        if (step.behavior === "Isolated") next.push(m[0]);
+        at = m.index + m[0].length;
+      }
+      if (at < piece.length) next.push(piece.slice(at));
+    }
+    pieces = next;
+  }
+  return pieces;
+}
+const DIGIT_ONE = /\p{N}|\P{N}+/gu;
+const DIGIT_RUN = /\p{N}+|\P{N}+/gu;
+
+/**
+ * The JavaScript regex for a `Split` pattern written in Oniguruma syntax (what `tokenizers` compiles), or a
+ * sentence saying what it cannot translate. Oniguruma's \s and \S are Unicode White_Space (JavaScript's \s
+ * also takes U+FEFF and misses U+0085), `(?i:…)` turns ASCII letters into [xX] classes, "." matches all but
+ * "\n"; anchors, inline flags and atomic groups are refused rather than guessed.
+ */
+export function translateOnigRegex(source: string): RegExp | string {
+  let out = "";
+  let inClass = false;
+  const groups: boolean[] = []; // per open group: whether it folds case
+  const folding = () => groups.includes(true);
+  for (let i = 0; i < source.length; ) {
+    const c = source[i];
+    if (c === "\\") {
+      const e = source[i + 1];
+      if (e === undefined) return "it ends in a lone backslash";
+      if (e === "s" || e === "S") out += e === "s" ? "\\p{White_Space}" : "\\P{White_Space}";
+      else if (e === "d" || e === "D") out += e === "d" ? "\\p{Nd}" : "\\P{Nd}";
+      else if (e === "p" || e === "P") {
+        const close = source.indexOf("}", i);
+        if (source[i + 2] !== "{" || close < 0) return `\\${e} at ${i} has no {…} property`;
+        out += source.slice(i, close + 1);
+        i = close + 1;
+        continue;
+      } else if (/[AzZGbBhHwWRXK0-9]/.test(e)) return `the escape \\${e} is not translated`;
+      else out += "\\" + e;
+      i += 2;
+      continue;
+    }
+    if (inClass) {
+      if (c === "[") return "it nests a character class";
+      if (c === "]") inClass = false;
+      if (folding() && /[A-Za-z]/.test(c)) return "it folds case inside a character class";
+      out += c;
+      i++;
+      continue;
+    }
+    if (c === "[") {
+      inClass = true;
+      out += c;
+      i++;
+      if (source[i] === "^") (out += "^"), i++;
+      if (source[i] === "]") (out += "\\]"), i++;
+      continue;
+    }
+    if (c === "(") {
+      if (source.startsWith("(?i:", i)) {
+        groups.push(true);
+        out += "(?:";
+        i += 4;
+        continue;
+      }
+      const prefix = /^\((?:\?(?::|=|!|<=|<!))?/.exec(source.slice(i))![0];
+      if (source[i + 1] === "?" && prefix === "(") return `the group ${JSON.stringify(source.slice(i, i + 4))} at ${i} is not translated`;
+      groups.push(false);
+      out += prefix;
+      i += prefix.length;
+      continue;
+    }
+    if (c === ")") groups.pop();
+    if (c === "^" || c === "$") return `the anchor ${c} at ${i} is not translated`;
+    if (c === ".") out += "[^\\n]";
+    else if (folding() && /[A-Za-z]/.test(c)) out += `[${c.toLowerCase()}${c.toUpperCase()}]`;
+    else out += c;
+    i++;
+  }
+  try {
+    return new RegExp(out, "gu");
+  } catch (err) {
+    return `its translation does not compile (${(err as Error).message})`;
+  }
+}
+
+/** The Split pattern of Qwen2's tokenizer.json (numbers one digit at a time). */
+export const QWEN2_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/** The Split pattern of Llama 3's tokenizer.json (numbers up to three digits at a time). */
+export const LLAMA3_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const BYTE_PIECE = /^<0x([0-9A-F]{2})>$/;
 const byteTokenName = (b: number) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
 
@@ -149,13 +276,15 @@ export class HfTokenizer {
       }
       let s = this.options.normalization ? segment.normalize(this.options.normalization) : segment;
       if (pre.type === "byte-level") {
-        if (pre.addPrefixSpace && !s.startsWith(" ")) s = " " + s;
-        const pieces = pre.useRegex ? (s.match(GPT2_PATTERN) ?? []) : [s];
-        for (const piece of pieces) appendIds(ids, this.encodePiece(piece));
+        for (let part of preSplit(s, pre.splits)) {
+          if (pre.addPrefixSpace && !part.startsWith(" ")) part = " " + part;
+          const pieces = pre.useRegex ? (part.match(GPT2_PATTERN) ?? []) : [part];
+          for (const piece of pieces) pushAll(ids, this.encodePiece(piece));
+        }
       } else {
         s = s.replaceAll(" ", METASPACE);
         if (pre.prepend === "unconditional" || (!s.startsWith(METASPACE) && (pre.prepend === "always" || (pre.prepend === "first" && index === 0)))) s = METASPACE + s;
-        for (const word of pre.split ? s.split(/(?=\u2581)/u) : [s]) if (word) appendIds(ids, this.encodePiece(word));
+        for (const word of pre.split ? s.split(/(?=\u2581)/u) : [s]) if (word) pushAll(ids, this.encodePiece(word));
       }
     });
     return ids;
@@ -171,7 +300,7 @@ export class HfTokenizer {
       bytes.push(...this.tokenBytes(id, first));
       first = false;
     }
-    return new TextDecoder().decode(Uint8Array.from(bytes));
+    return new TextDecoder("utf-8", { ignoreBOM: true }).decode(Uint8Array.from(bytes)); // a leading U+FEFF is text
   }
 
   /**
@@ -262,11 +391,6 @@ export class HfTokenizer {
     const v = this.vocabSize;
     return mergeByRank(ids, (a, b) => this.pairs.get(a * v + b), (a, b) => this.mergeResults[this.pairs.get(a * v + b)!]);
   }
-}
-
-/** Appends one by one: `push(...more)` passes every id as an argument, past the stack for one long word. */
-function appendIds(ids: number[], more: readonly number[]): void {
-  for (const id of more) ids.push(id);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -361,14 +485,46 @@ function readPipeline(n: unknown, p: unknown, name: string): { preTokenizer: HfP
   }
   if (!isObject(p)) return fail("E_MODEL", `${name}: field pre_tokenizer is ${JSON.stringify(p)}, expected an object.`);
   if (replace || prepend) fail("E_MODEL", `${name}: the normalizer puts "▁" in and a ${show(p)} pre-tokenizer follows; only one of the two is implemented at a time.`);
-  if (p.type === "ByteLevel") return { preTokenizer: { type: "byte-level", addPrefixSpace: p.add_prefix_space === true, useRegex: p.use_regex !== false }, normalization };
   if (p.type === "Metaspace") {
     if ((p.replacement ?? METASPACE) !== METASPACE) fail("E_MODEL", `${name}: field pre_tokenizer.replacement is ${JSON.stringify(p.replacement)}, but only "▁" is implemented.`);
     const scheme = (p.prepend_scheme ?? (p.add_prefix_space === false ? "never" : "always")) as "always" | "first" | "never";
     if (scheme !== "always" && scheme !== "first" && scheme !== "never") fail("E_MODEL", `${name}: field pre_tokenizer.prepend_scheme is ${JSON.stringify(scheme)}, expected "always", "first" or "never".`);
     return { preTokenizer: { type: "metaspace", prepend: scheme, split: p.split !== false }, normalization };
   }
-  return fail("E_MODEL", `${name}: field pre_tokenizer.type is ${show(p)}, but only the ByteLevel (GPT-2, GPT-NeoX) and Metaspace (Llama) pre-tokenizers are implemented.`);
+  // ByteLevel alone, or a Sequence of Split / Digits steps ending in ByteLevel (SmolLM, Qwen2, Llama 3)
+  const sequence = p.type === "Sequence";
+  const preSteps: unknown[] = sequence ? (Array.isArray(p.pretokenizers) ? p.pretokenizers : fail("E_FORMAT", `${name}: field pre_tokenizer.pretokenizers is not an array.`)) : [p];
+  const splits: PreSplit[] = [];
+  const BYTE_LEVEL_ONLY = "only ByteLevel (GPT-2, GPT-NeoX), Metaspace (Llama), or a Sequence of Split and Digits steps ending in ByteLevel (SmolLM, Qwen2, Llama 3) are implemented";
+  for (const [i, step] of preSteps.entries()) {
+    const where = sequence ? `pre_tokenizer.pretokenizers[${i}]` : "pre_tokenizer";
+    if (!isObject(step)) return fail("E_FORMAT", `${name}: field ${where} is not an object.`);
+    const last = i === preSteps.length - 1;
+    if (step.type === "ByteLevel") {
+      if (!last) fail("E_MODEL", `${name}: field ${where} is ByteLevel but not the last step; ${BYTE_LEVEL_ONLY}.`);
+      return { preTokenizer: { type: "byte-level", addPrefixSpace: step.add_prefix_space === true, useRegex: step.use_regex !== false, splits }, normalization };
+    }
+    if (step.type === "Digits") splits.push({ type: "digits", individual: step.individual_digits === true });
+    else if (step.type === "Split") splits.push(readSplit(step, where, name));
+    else fail("E_MODEL", `${name}: field ${where}.type is ${show(step)}, but ${BYTE_LEVEL_ONLY}.`);
+  }
+  return fail("E_MODEL", `${name}: field pre_tokenizer${sequence ? ".pretokenizers" : ".type"} ${sequence ? "does not end in ByteLevel" : `is ${show(p)}`}, but ${BYTE_LEVEL_ONLY}.`);
+}
+
+/** A Split step: a Regex (Oniguruma, translated) or String pattern, Isolated or Removed, not inverted. */
+function readSplit(step: Record<string, unknown>, where: string, name: string): PreSplit {
+  const pattern = step.pattern;
+  const behavior = step.behavior;
+  if (behavior !== "Isolated" && behavior !== "Removed") fail("E_MODEL", `${name}: field ${where}.behavior is ${JSON.stringify(behavior)}, but only "Isolated" and "Removed" are implemented.`);
+  if (step.invert === true) fail("E_MODEL", `${name}: field ${where}.invert is true, but only invert: false is implemented.`);
+  if (isObject(pattern) && typeof pattern.String === "string" && pattern.String !== "") {
+    const escaped = pattern.String.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+    return { type: "split", source: pattern.String, literal: true, regex: new RegExp(escaped, "gu"), behavior: behavior as "Isolated" | "Removed" };
+  }
+  if (!isObject(pattern) || typeof pattern.Regex !== "string" || pattern.Regex === "") return fail("E_FORMAT", `${name}: field ${where}.pattern must be {"Regex": "…"} or {"String": "…"}.`);
+  const regex = translateOnigRegex(pattern.Regex);
+  if (typeof regex === "string") fail("E_MODEL", `${name}: field ${where}.pattern.Regex ${JSON.stringify(pattern.Regex)} is not implemented: ${regex}.`);
+  return { type: "split", source: pattern.Regex, literal: false, regex: regex as RegExp, behavior: behavior as "Isolated" | "Removed" };
 }
 
 /** Reads tokenizer.json from disk. */

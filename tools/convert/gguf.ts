@@ -27,8 +27,10 @@ import { readWholeFile } from "../../host/core/files.ts";
 import { type LayerWeights, type Model, type ModelConfig, checkShapeFields } from "../../host/core/model.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
+import { LLAMA3_SPLIT, QWEN2_SPLIT } from "../../host/core/hf-tokenizer.ts";
 import { writeBundle, type TokenizerMeta } from "../../host/core/tokenizers.ts";
 import type { Importer } from "./importer.ts";
+import { halvesToPairs } from "./hf-llama.ts";
 import { bf16FromBytes, f16FromBytes, f32FromBytes, halfToFloat } from "./safetensors.ts";
 
 const GGUF_MAGIC = "GGUF";
@@ -133,7 +135,8 @@ class Cursor {
     const len = this.count(`the length of ${what}`);
     const start = this.take(len, what);
     try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(this.bytes.subarray(start, start + len));
+      // ignoreBOM: a string that is a byte-order mark (Llama 2's piece "\ufeff", id 30143) is that character, not nothing
+      return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(this.bytes.subarray(start, start + len));
     } catch {
       return fail("E_FORMAT", `${this.name}: ${what} is not valid UTF-8.`);
     }
@@ -327,44 +330,53 @@ class Meta {
   }
 }
 
-/** The canonical Model of a GGUF "llama" file. */
+/** The GGUF architectures read: Llama's layer, and Qwen2's with q/k/v biases. */
+const GGUF_ARCHES = ["llama", "qwen2"];
+
+/**
+ * The canonical Model of a GGUF "llama" or "qwen2" file. convert_hf_to_gguf.py permutes a llama file's
+ * q/k rows into adjacent RoPE pairs (our layout already), but writes qwen2's as Hugging Face has them
+ * (llama.cpp runs it with rotate_half RoPE), so those rows, and their biases, are moved here (halvesToPairs).
+ */
 export function ggufToModel(file: GgufFile): Model {
   const meta = new Meta(file);
   const arch = meta.get("general.architecture");
   if (arch === undefined) fail("E_FORMAT", `${file.name}: metadata key general.architecture is missing.`);
-  if (arch !== "llama") fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only "llama" GGUF files are imported.`);
-  const expertCount = meta.get("llama.expert_count");
-  if (typeof expertCount === "number" && expertCount > 0) fail("E_MODEL", `${file.name}: metadata key llama.expert_count is ${expertCount}: mixture-of-experts models are not supported.`);
-  const scaling = meta.get("llama.rope.scaling.type");
-  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key llama.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented.`);
+  if (typeof arch !== "string" || !GGUF_ARCHES.includes(arch)) fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only ${GGUF_ARCHES.map((a) => JSON.stringify(a)).join(" and ")} GGUF files are imported.`);
+  const a = arch as string;
+  const qwen2 = a === "qwen2";
+  const expertCount = meta.get(`${a}.expert_count`);
+  if (typeof expertCount === "number" && expertCount > 0) fail("E_MODEL", `${file.name}: metadata key ${a}.expert_count is ${expertCount}: mixture-of-experts models are not supported.`);
+  const scaling = meta.get(`${a}.rope.scaling.type`);
+  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key ${a}.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented.`);
   if (file.tensors.has("rope_freqs.weight")) fail("E_MODEL", `${file.name}: tensor rope_freqs.weight (Llama 3.1 RoPE frequency factors) is present, but RoPE scaling is not implemented.`);
 
-  const dim = meta.int("llama.embedding_length");
-  const nHeads = meta.int("llama.attention.head_count");
-  const nKvHeads = meta.int("llama.attention.head_count_kv", nHeads);
+  const dim = meta.int(`${a}.embedding_length`);
+  const nHeads = meta.int(`${a}.attention.head_count`);
+  const nKvHeads = meta.int(`${a}.attention.head_count_kv`, nHeads);
   const bad = (msg: string) => fail("E_FORMAT", `${file.name}: ${msg}`);
-  if (dim % nHeads !== 0) bad(`metadata llama.embedding_length=${dim} is not divisible by llama.attention.head_count=${nHeads}, so heads cannot have equal size.`);
-  if (nHeads % nKvHeads !== 0) bad(`metadata llama.attention.head_count=${nHeads} is not divisible by llama.attention.head_count_kv=${nKvHeads}, so query heads cannot share key/value heads evenly.`);
+  if (dim % nHeads !== 0) bad(`metadata ${a}.embedding_length=${dim} is not divisible by ${a}.attention.head_count=${nHeads}, so heads cannot have equal size.`);
+  if (nHeads % nKvHeads !== 0) bad(`metadata ${a}.attention.head_count=${nHeads} is not divisible by llama.attention.head_count_kv=${nKvHeads}, so query heads cannot share key/value heads evenly.`);
   const headDim = dim / nHeads;
-  const rotaryDims = meta.int("llama.rope.dimension_count", headDim);
-  if (rotaryDims > headDim || rotaryDims % 2 !== 0) bad(`metadata llama.rope.dimension_count=${rotaryDims}, expected an even number of dims no larger than the head size ${headDim}.`);
+  const rotaryDims = meta.int(`${a}.rope.dimension_count`, headDim);
+  if (rotaryDims > headDim || rotaryDims % 2 !== 0) bad(`metadata ${a}.rope.dimension_count=${rotaryDims}, expected an even number of dims no larger than the head size ${headDim}.`);
   const embd = file.tensors.get("token_embd.weight") ?? bad("tensor token_embd.weight (token embedding) is missing.");
   const vocabSize = embd.ne.length === 2 ? embd.ne[1] : 0;
-  const declaredVocab = meta.get("llama.vocab_size");
-  if (declaredVocab !== undefined && declaredVocab !== vocabSize) bad(`metadata llama.vocab_size=${String(declaredVocab)} disagrees with tensor token_embd.weight, which holds ${vocabSize} rows.`);
+  const declaredVocab = meta.get(`${a}.vocab_size`);
+  if (declaredVocab !== undefined && declaredVocab !== vocabSize) bad(`metadata ${a}.vocab_size=${String(declaredVocab)} disagrees with tensor token_embd.weight, which holds ${vocabSize} rows.`);
   const shared = !file.tensors.has("output.weight");
 
   const config: ModelConfig = {
     arch: "llama",
     dim,
-    hiddenDim: meta.int("llama.feed_forward_length"),
-    nLayers: meta.int("llama.block_count"),
+    hiddenDim: meta.int(`${a}.feed_forward_length`),
+    nLayers: meta.int(`${a}.block_count`),
     nHeads,
     nKvHeads,
     vocabSize,
-    seqLen: meta.int("llama.context_length"),
-    normEps: meta.positive("llama.attention.layer_norm_rms_epsilon"),
-    ropeTheta: meta.positive("llama.rope.freq_base", 10000),
+    seqLen: meta.int(`${a}.context_length`),
+    normEps: meta.positive(`${a}.attention.layer_norm_rms_epsilon`),
+    ropeTheta: meta.positive(`${a}.rope.freq_base`, 10000),
     sharedClassifier: shared,
     ...(rotaryDims !== headDim ? { rotaryDims } : {}),
   };
@@ -373,8 +385,8 @@ export function ggufToModel(file: GgufFile): Model {
     source: file.name,
     noun: "metadata key",
     names: {
-      dim: "llama.embedding_length", hidden_dim: "llama.feed_forward_length", n_layers: "llama.block_count", n_heads: "llama.attention.head_count",
-      n_kv_heads: "llama.attention.head_count_kv", vocab_size: "llama.vocab_size (rows of token_embd.weight)", seq_len: "llama.context_length",
+      dim: `${a}.embedding_length`, hidden_dim: `${a}.feed_forward_length`, n_layers: `${a}.block_count`, n_heads: `${a}.attention.head_count`,
+      n_kv_heads: `${a}.attention.head_count_kv`, vocab_size: `${a}.vocab_size (rows of token_embd.weight)`, seq_len: `${a}.context_length`,
     },
     tensorNames: file.tensors.keys(),
     layerPrefix: "blk.",
@@ -390,20 +402,35 @@ export function ggufToModel(file: GgufFile): Model {
     return ggufTensorF32(file, tname);
   };
   const says = {
-    dim: `llama.embedding_length=${dim}`,
-    kv: `llama.embedding_length=${dim}, head_count=${nHeads}, head_count_kv=${nKvHeads}`,
-    ffn: `llama.embedding_length=${dim}, feed_forward_length=${hidden}`,
-    vocab: `llama.embedding_length=${dim}, ${vocabSize} tokens`,
+    dim: `${a}.embedding_length=${dim}`,
+    kv: `${a}.embedding_length=${dim}, head_count=${nHeads}, head_count_kv=${nKvHeads}`,
+    ffn: `${a}.embedding_length=${dim}, feed_forward_length=${hidden}`,
+    vocab: `${a}.embedding_length=${dim}, ${vocabSize} tokens`,
   };
 
   const tokenEmbedding = tensor("token_embd.weight", [dim, vocabSize], "token embedding", says.vocab);
   const layers: LayerWeights[] = [];
+  if (qwen2) config.biases = true;
+  const pairs = (w: Float32Array, heads: number, cols: number) => (qwen2 ? halvesToPairs(w, heads, headDim, rotaryDims, cols) : w);
   for (let l = 0; l < config.nLayers; l++) {
     const t = (n: string, ne: number[], role: string, implied: string) => tensor(`blk.${l}.${n}.weight`, ne, `layer ${l} ${role}`, implied);
+    const b = (n: string, ne: number[], role: string, implied: string) => tensor(`blk.${l}.${n}.bias`, ne, `layer ${l} ${role}`, implied);
+    // Qwen2's q/k/v biases; the decoder's bias slots also hold b_O, b_1, b_2, which Qwen2 has not: zeros there
+    const biases: Partial<LayerWeights> = qwen2
+      ? {
+          bq: pairs(b("attn_q", [dim], "query bias", says.dim), nHeads, 1),
+          bk: pairs(b("attn_k", [kv], "key bias", says.kv), nKvHeads, 1),
+          bv: b("attn_v", [kv], "value bias", says.kv),
+          bo: new Float32Array(dim),
+          b1: new Float32Array(hidden),
+          b2: new Float32Array(dim),
+        }
+      : {};
     layers.push({
+      ...biases,
       attnNorm: t("attn_norm", [dim], "attention RMSNorm", says.dim),
-      wq: t("attn_q", [dim, dim], "query projection", says.dim), // adjacent-pair RoPE layout already: see the file comment
-      wk: t("attn_k", [dim, kv], "key projection", says.kv),
+      wq: pairs(t("attn_q", [dim, dim], "query projection", says.dim), nHeads, dim), // llama: adjacent pairs already (see above)
+      wk: pairs(t("attn_k", [dim, kv], "key projection", says.kv), nKvHeads, dim),
       wv: t("attn_v", [dim, kv], "value projection", says.kv),
       wo: t("attn_output", [dim, dim], "attention output projection", says.dim),
       ffnNorm: t("ffn_norm", [dim], "FFN RMSNorm", says.dim),
@@ -424,7 +451,8 @@ export function ggufToModel(file: GgufFile): Model {
  * The vocabulary of a GGUF file whose tokenizer.ggml.model is "llama" (sentencepiece BPE) as llama2.c's
  * tokenizer.bin (int32 max_token_length, then per token f32 score, int32 length, bytes): pieces with "▁"
  * turned back into spaces, as llama2.c's tokenizer export does. The llama2.c tokenizer hard-codes <unk>,
- * <s>, </s> at 0, 1, 2 and byte tokens at 3..258, so files declaring other ids are refused.
+ * <s> at 0, 1 and byte tokens at 3..258, so files declaring another unknown or bos id are refused; the eos id
+ * (2 for Llama 2, 32000 for Phi-3) travels in the bundle's stop ids (ggufTokenizerBundle).
  */
 export function ggufTokenizerBin(file: GgufFile): Uint8Array {
   const model = file.metadata.get("tokenizer.ggml.model");
@@ -439,7 +467,7 @@ export function ggufTokenizerBin(file: GgufFile): Uint8Array {
   if (!Array.isArray(scores) || scores.length !== tokens.length || !scores.every((s) => typeof s === "number")) {
     fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.scores must hold one number per token (${tokens.length}).`);
   }
-  for (const [key, want] of [["tokenizer.ggml.unknown_token_id", 0], ["tokenizer.ggml.bos_token_id", 1], ["tokenizer.ggml.eos_token_id", 2]] as const) {
+  for (const [key, want] of [["tokenizer.ggml.unknown_token_id", 0], ["tokenizer.ggml.bos_token_id", 1]] as const) {
     const v = file.metadata.get(key);
     if (v !== undefined && v !== want) fail("E_MODEL", `${file.name}: metadata key ${key} is ${String(v)}, but the llama2.c tokenizer expects ${want}.`);
   }
@@ -463,11 +491,28 @@ export function ggufTokenizer(file: GgufFile): Tokenizer {
   return readTokenizer(ggufTokenizerBin(file), file.name);
 }
 
+const BYTE_LEVEL = (useRegex: boolean) => ({ type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
+const SPLIT = (pattern: string) => ({ type: "Split", pattern: { Regex: pattern }, behavior: "Isolated", invert: false });
+/**
+ * tokenizer.ggml.pre -> the normalizer and pre-tokenizer of the tokenizer.json such files are converted from
+ * (llama.cpp names the pre-tokenizer; the regexes are the ones those tokenizer.json files carry).
+ */
+export const GGUF_PRE_TOKENIZERS: Record<string, { normalizer: object | null; pre_tokenizer: object }> = {
+  "gpt-2": { normalizer: null, pre_tokenizer: BYTE_LEVEL(true) },
+  mpt: { normalizer: null, pre_tokenizer: BYTE_LEVEL(true) },
+  olmo: { normalizer: null, pre_tokenizer: BYTE_LEVEL(true) },
+  smollm: { normalizer: null, pre_tokenizer: { type: "Sequence", pretokenizers: [{ type: "Digits", individual_digits: true }, BYTE_LEVEL(true)] } },
+  starcoder: { normalizer: null, pre_tokenizer: { type: "Sequence", pretokenizers: [{ type: "Digits", individual_digits: true }, BYTE_LEVEL(true)] } },
+  refact: { normalizer: null, pre_tokenizer: { type: "Sequence", pretokenizers: [{ type: "Digits", individual_digits: true }, BYTE_LEVEL(true)] } },
+  qwen2: { normalizer: { type: "NFC" }, pre_tokenizer: { type: "Sequence", pretokenizers: [SPLIT(QWEN2_SPLIT), BYTE_LEVEL(false)] } },
+  "llama-bpe": { normalizer: null, pre_tokenizer: { type: "Sequence", pretokenizers: [SPLIT(LLAMA3_SPLIT), BYTE_LEVEL(false)] } },
+};
+
 /**
  * The vocabulary of a GGUF file whose tokenizer.ggml.model is "gpt2" (byte-level BPE) as the tokenizer.json
- * it came from: tokens and merges, GPT-2's ByteLevel pre-tokenizer, and control (type 3) and user-defined
- * (type 4) tokens as added tokens. Only the GPT-2 pre-tokenizer regex is implemented, so files naming
- * another in tokenizer.ggml.pre are refused.
+ * it came from: tokens and merges, the pre-tokenizer tokenizer.ggml.pre names (GGUF_PRE_TOKENIZERS; GPT-2's
+ * when the key is absent), and control (type 3) and user-defined (type 4) tokens as added tokens. Other
+ * tokenizer.ggml.pre values (deepseek-llm, falcon, …) are refused, naming the ones that are read.
  */
 export function ggufTokenizerJson(file: GgufFile): Uint8Array {
   const tokens = file.metadata.get("tokenizer.ggml.tokens");
@@ -478,9 +523,10 @@ export function ggufTokenizerJson(file: GgufFile): Uint8Array {
   if (!Array.isArray(merges) || !merges.every((m) => typeof m === "string")) {
     return fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.merges is missing or not an array of strings, which a "gpt2" vocabulary needs.`);
   }
-  const pre = file.metadata.get("tokenizer.ggml.pre");
-  if (pre !== undefined && pre !== "gpt-2") {
-    fail("E_MODEL", `${file.name}: metadata key tokenizer.ggml.pre is ${showValue(pre)}, but only the "gpt-2" pre-tokenizer regex is implemented.`);
+  const pre = file.metadata.get("tokenizer.ggml.pre") ?? "gpt-2";
+  const pipeline = typeof pre === "string" ? GGUF_PRE_TOKENIZERS[pre] : undefined;
+  if (!pipeline) {
+    fail("E_MODEL", `${file.name}: metadata key tokenizer.ggml.pre is ${showValue(pre)}, but only ${Object.keys(GGUF_PRE_TOKENIZERS).map((k) => JSON.stringify(k)).join(", ")} are implemented.`);
   }
   const types = file.metadata.get("tokenizer.ggml.token_type");
   if (types !== undefined && (!Array.isArray(types) || types.length !== tokens.length)) {
@@ -496,8 +542,7 @@ export function ggufTokenizerJson(file: GgufFile): Uint8Array {
   const json = {
     version: "1.0",
     added_tokens: added,
-    normalizer: null,
-    pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+    ...pipeline!,
     post_processor: null,
     decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: { type: "BPE", byte_fallback: false, vocab, merges },
@@ -567,6 +612,6 @@ export const ggufImporter: Importer = {
     const model = ggufToModel(file);
     const bundle = ggufTokenizerBundle(file);
     const tokenizer = bundle ? { kind: "bundle" as const, bytes: bundle, source: `${path} (tokenizer.ggml.*)` } : null;
-    return { model, format: `GGUF v${file.version} file (llama)`, tokenizer, storage: storageOf(file) };
+    return { model, format: `GGUF v${file.version} file (${String(file.metadata.get("general.architecture"))})`, tokenizer, storage: storageOf(file) };
   },
 };

@@ -1,5 +1,7 @@
 /**
- * Hugging Face Llama checkpoints (LlamaForCausalLM: `config.json` + safetensors) into the canonical Model.
+ * Hugging Face Llama checkpoints (LlamaForCausalLM: `config.json` + safetensors; SmolLM/SmolLM2 are these)
+ * and Qwen2 checkpoints (Qwen2ForCausalLM, Qwen2.5: the same layer with biases on q_proj, k_proj and
+ * v_proj) into the canonical Model.
  *
  * Names (transformers' modeling_llama.py): model.embed_tokens, model.layers.N.{input_layernorm,
  * self_attn.{q,k,v,o}_proj, post_attention_layernorm, mlp.{gate,up,down}_proj}, model.norm, lm_head
@@ -42,11 +44,14 @@ export function importHfLlama(dir: string): Model {
 
 /** The Model of an opened checkpoint folder (see importHfLlama). */
 export function hfLlamaFromCheckpoint(ck: HfCheckpoint): Model {
-  ck.refuse("model_type", (v) => v === "llama", 'this importer reads model_type "llama" (importHfGpt2 and importHfNeox read the others)');
+  ck.refuse("model_type", (v) => v === "llama" || v === "qwen2", 'this importer reads model_type "llama" and "qwen2" (importHfGpt2 and importHfNeox read the others)');
+  const qwen2 = ck.config.model_type === "qwen2";
   ck.refuse("hidden_act", (v) => v === "silu", "Llama's MLP is SwiGLU, so hidden_act must be silu");
   ck.refuse("rope_scaling", () => false, "RoPE scaling (linear, dynamic, llama3, yarn) is not implemented");
   ck.refuse("attention_bias", (v) => v === false, "attention projections with biases are not mapped for Llama");
   ck.refuse("mlp_bias", (v) => v === false, "MLP projections with biases are not mapped for Llama (SwiGLU has no up-projection bias)");
+  // Qwen2 attends to every earlier position unless use_sliding_window is true (off in every released Qwen2/2.5)
+  if (qwen2) ck.refuse("use_sliding_window", (v) => v === false, "sliding-window attention is not implemented");
 
   const dim = ck.int("hidden_size");
   const nHeads = ck.int("num_attention_heads");
@@ -83,10 +88,23 @@ export function hfLlamaFromCheckpoint(ck: HfCheckpoint): Model {
 
   const tokenEmbedding = ck.tensor("model.embed_tokens.weight", [config.vocabSize, dim], "token embedding", says.vocab);
   const layers: LayerWeights[] = [];
+  if (qwen2) config.biases = true;
   for (let l = 0; l < config.nLayers; l++) {
     const p = `model.layers.${l}.`;
     const t = (name: string, shape: number[], role: string, implied: string) => ck.tensor(p + name, shape, `layer ${l} ${role}`, implied);
+    // Qwen2's q/k/v biases; the decoder's bias slots also hold b_O, b_1, b_2, which Qwen2 has not: zeros there
+    const biases: Partial<LayerWeights> = qwen2
+      ? {
+          bq: halvesToPairs(t("self_attn.q_proj.bias", [dim], "query bias", says.dim), nHeads, headDim, headDim, 1),
+          bk: halvesToPairs(t("self_attn.k_proj.bias", [kv], "key bias", says.kv), nKvHeads, headDim, headDim, 1),
+          bv: t("self_attn.v_proj.bias", [kv], "value bias", says.kv),
+          bo: new Float32Array(dim),
+          b1: new Float32Array(hidden),
+          b2: new Float32Array(dim),
+        }
+      : {};
     layers.push({
+      ...biases,
       attnNorm: t("input_layernorm.weight", [dim], "attention RMSNorm", says.dim),
       wq: halvesToPairs(t("self_attn.q_proj.weight", [dim, dim], "query projection", says.dim), nHeads, headDim, headDim, dim),
       wk: halvesToPairs(t("self_attn.k_proj.weight", [kv, dim], "key projection", says.kv), nKvHeads, headDim, headDim, dim),

@@ -20,6 +20,7 @@ import { HF_CONFIG, loadHfCheckpoint, type HfCheckpoint } from "./safetensors.ts
 /** Importers by config.json model_type. */
 export const HF_ARCHITECTURES: Readonly<Record<string, (ck: HfCheckpoint) => Model>> = {
   llama: hfLlamaFromCheckpoint,
+  qwen2: hfLlamaFromCheckpoint,
   gpt2: hfGpt2FromCheckpoint,
   gpt_neox: hfNeoxFromCheckpoint,
 };

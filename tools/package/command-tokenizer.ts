@@ -5,7 +5,8 @@
  * their text) — and, unless the tokenizer is a plain llama2.c one with run.c's conventions, an extension:
  *
  *   u32 "STKX" · u32 family (0 sentencepiece, 1 byte-level, 2 Llama-style) · u32 flags (1 add bos,
- *   2 byte fallback, 4 GPT-2 regex, 16 split at "▁", 32 ignore_merges) · u32 prepend "▁" (0 never,
+ *   2 byte fallback, 4 GPT-2 regex, 16 split at "▁", 32 ignore_merges, 64 every \p{N} character its own
+ *   piece before the regex: SmolLM's Digits step) · u32 prepend "▁" (0 never,
  *   1 always, 2 first section, 3 always even before a space) · i32 bos · i32 unk (-1 none)
  *   u32 n, n × (i32 stop id, u32 name length, name bytes padded to 4)
  *   u32 n, n × i32 control ids (print nothing)
@@ -13,14 +14,15 @@
  *   u32 n, n × (i32 a, i32 b, i32 merged) merges in rank order
  *   u32 slots (a power of two), slots × i32 merge index + 1 by hash of (a, b), linear probing
  *   u32 n, n × (i32 id, u32 length, bytes padded to 4) added tokens
- *   three range tables (u32 n, n × (u32 lo, u32 hi)): \p{L}, \p{N}, \s as JavaScript's regex has them
+ *   three range tables (u32 n, n × (u32 lo, u32 hi)): \p{L}, \p{N}, \s as JavaScript's regex has them (empty
+ *   unless the GPT-2 regex or the Digits step reads them; they are part of the tokenizer bytes the plan places)
  *   u32 "STKE"
  * Everything little-endian. The host computes the tables so the device only reads them.
  */
 import { fail } from "../../host/core/errors.ts";
 import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
 import { LLAMA2C_META, type TextTokenizer } from "../../host/core/tokenizers.ts";
-import { METASPACE, type HfTokenizer } from "../../host/core/hf-tokenizer.ts";
+import { METASPACE, type HfTokenizer, type PreSplit } from "../../host/core/hf-tokenizer.ts";
 
 const EXT_MAGIC = 0x584b5453;
 const EXT_END = 0x454b5453;
@@ -70,12 +72,50 @@ class Writer {
   }
 }
 
+/**
+ * Bytes of the decomposition table a normal form needs: one (code point, length, code points) record per
+ * character it changes, Hangul syllables left out (they decompose by arithmetic).
+ */
+function decompositionTable(form: "NFC" | "NFD" | "NFKC" | "NFKD"): { entries: number; bytes: number } {
+  const decompose = form === "NFC" || form === "NFD" ? "NFD" : "NFKD";
+  let entries = 0;
+  let bytes = 0;
+  for (let c = 0; c <= 0x10ffff; c++) {
+    if ((c >= 0xd800 && c <= 0xdfff) || (c >= 0xac00 && c <= 0xd7a3)) continue;
+    const ch = String.fromCodePoint(c);
+    const d = ch.normalize(decompose);
+    if (d === ch) continue;
+    entries++;
+    bytes += 8 + 4 * [...d].length;
+  }
+  return { entries, bytes };
+}
+
+/** Bytes of the range tables a Split step's classes need (\p{L}, \p{N}, White_Space), 8 per range. */
+function splitTables(): { ranges: number; bytes: number } {
+  const n = ranges(/^\p{L}$/u).length + ranges(/^\p{N}$/u).length + ranges(/^\p{White_Space}$/u).length;
+  return { ranges: n, bytes: 8 * n };
+}
+
+/** SmolLM's pre-tokenizer: one Digits step with individual_digits, which the command runs (flag 64). */
+const isDigitsOnly = (splits: readonly PreSplit[]): boolean => splits.length === 1 && splits[0].type === "digits" && splits[0].individual;
+
 /** What the command cannot do the way the host does, in one sentence, or null. */
 function unsupported(tok: TextTokenizer): string | null {
   if (tok.family === "llama2c") return null;
   const hf = tok.inner as HfTokenizer;
   const o = hf.options;
-  if (o.normalization) return `its ${o.normalization} normalizer is not implemented in the standalone command`;
+  if (o.normalization) {
+    const t = decompositionTable(o.normalization);
+    return `its ${o.normalization} normalizer is not implemented in the standalone command (it would carry Unicode's ${o.normalization === "NFC" || o.normalization === "NFD" ? "canonical" : "compatibility"} decompositions: ${t.entries} characters, ${t.bytes} bytes, plus the combining classes and the composition pairs; Hangul by rule)`;
+  }
+  const splits = o.preTokenizer.type === "byte-level" ? o.preTokenizer.splits : [];
+  const step = splits.length > 0 && !isDigitsOnly(splits) ? (splits.find((x) => !isDigitsOnly([x])) ?? splits[0]) : undefined;
+  if (step) {
+    const t = splitTables();
+    const what = step.type === "digits" ? `Digits (individual_digits: ${step.individual})` : `Split ${JSON.stringify(step.source)}`;
+    return `its ${what} pre-tokenizer step is not implemented in the standalone command (it would carry a matcher for it and the \\p{L}, \\p{N} and White_Space tables: ${t.ranges} ranges, ${t.bytes} bytes)`;
+  }
   if (o.preTokenizer.type === "byte-level" && o.preTokenizer.addPrefixSpace) return "its ByteLevel add_prefix_space is not implemented in the standalone command";
   const stripped = hf.added.find((t) => t.lstrip || t.rstrip);
   if (stripped) return `its added token ${JSON.stringify(stripped.content)} strips whitespace (lstrip/rstrip), which the standalone command does not implement`;
@@ -129,6 +169,8 @@ export function commandTokenizerBytes(tok: TextTokenizer, vocabSize: number): Ui
   if (pre?.type === "byte-level" && pre.useRegex) flags |= 4;
   if (pre?.type === "metaspace" && pre.split) flags |= 16;
   if (hf?.options.ignoreMerges) flags |= 32;
+  const digits = pre?.type === "byte-level" && isDigitsOnly(pre.splits);
+  if (digits) flags |= 64;
   w.i32(EXT_MAGIC);
   w.i32(FAMILY[tok.family]);
   w.i32(flags);
@@ -162,7 +204,7 @@ export function commandTokenizerBytes(tok: TextTokenizer, vocabSize: number): Ui
   const added = hf?.added ?? [];
   w.i32(added.length);
   for (const t of added) w.named(t.id, utf8.encode(t.content));
-  for (const table of pre?.type === "byte-level" && pre.useRegex ? classes() : [[], [], []]) {
+  for (const table of pre?.type === "byte-level" && (pre.useRegex || digits) ? classes() : [[], [], []]) {
     w.i32(table.length);
     for (const [lo, hi] of table) {
       w.i32(lo);
