@@ -62,8 +62,13 @@ describe("library API", () => {
     try {
       const steps: string[] = [];
       const r = await build({ board: "rpi-4", ctx: 64, out, onProgress: (i, n, what) => steps.push(`${i}/${n} ${what}`) });
-      expect(steps).toHaveLength(6);
-      expect(steps[0]).toBe("1/6 plan");
+      // reading and slimifying, loading the packager, then the build's own six steps (verify one line per module)
+      expect(steps[0]).toBe("1/9 read the shipped model and its tokenizer");
+      expect(steps).toContain("4/9 plan");
+      expect(steps.at(-1)).toMatch(/^9\/9 write /);
+      const numbers = steps.map((s) => Number(s.split("/")[0]));
+      expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+      expect(new Set(numbers)).toEqual(new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]));
       expect(readdirSync(out).sort()).toEqual([`${r.name}.cmd.wasm`, `${r.name}.core.wasm`, `${r.name}.wasm`, "memory-map.svg", "memory-map.txt", "plan.json"].sort());
     } finally {
       rmSync(out, { recursive: true, force: true });

@@ -14,13 +14,14 @@ import { formatBytes } from "../core/format.ts";
 import { packagePath } from "../core/package-root.ts";
 import type { ModelConfig } from "../core/model.ts";
 import type { AttentionMode, CacheDtype, WeightDtype } from "../core/plan.ts";
-import type { TokenizerKind } from "../core/tokenizers.ts";
+import { type TokenizerKind, readTextTokenizer } from "../core/tokenizers.ts";
 import type { Build } from "../runtime/reactor.ts";
 import { allBoards } from "../../boards/index.ts";
 import type { BoardProfile } from "../../boards/profile.ts";
 import { formatBoardMemory } from "../../boards/runtimes.ts";
 import { fitCells, fitReport, fitSummary, modeLabel, planOnBoard, ramUse, type FitOptions } from "../../tools/package/fit.ts";
 import { memoryMapSvg } from "../../tools/package/memory-map.ts";
+import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
 import { flashArgs, planFlash, readArtifactDir, type FlashPlan } from "../ship/flash/images.ts";
 import { partitionsCsv } from "../ship/flash/partitions.ts";
 import { getBoard } from "../../boards/index.ts";
@@ -89,13 +90,14 @@ function pageFiles(dir = PAGE_DIR): SiteFile[] {
 const md5 = (b: Uint8Array): string => SparkMD5.ArrayBuffer.hash(b.slice().buffer);
 
 /** One board's view: the fit table, the memory map at its largest slim context, the RAM and flash budgets. */
-function boardView(p: PlanJson, artifactName: string, board: BoardProfile, slimLayers: FitOptions["slimLayers"], commandBytes: number, files: SiteFile[]): BoardView {
-  const report = fitReport(p.config, board, { slimLayers });
+function boardView(p: PlanJson, artifactName: string, board: BoardProfile, slimLayers: FitOptions["slimLayers"], tokenizerBytes: number, commandBytes: number, files: SiteFile[]): BoardView {
+  // planned as `slimedge plan` and `build` plan it: the decoder plus the standalone command's tokenizer and buffers
+  const report = fitReport(p.config, board, { slimLayers, tokenizerBytes });
   const cells = fitCells(report);
   const row = report.rows.find((r) => r.weights === p.weights && r.kCache === p.kCache);
   let map: BoardView["map"] = null;
   if (row?.slim) {
-    const { plan } = planOnBoard(p.config, board, { ctx: row.slim, mode: "slim", weights: p.weights, kCache: p.kCache }, slimLayers);
+    const { plan } = planOnBoard(p.config, board, { ctx: row.slim, mode: "slim", weights: p.weights, kCache: p.kCache }, slimLayers, tokenizerBytes);
     if (plan) {
       const svg = `maps/${board.name}.svg`;
       files.push({ name: svg, data: memoryMapSvg(plan, board) });
@@ -126,7 +128,9 @@ export function siteFiles(input: SiteInput, pageDir = PAGE_DIR): SiteFile[] {
   files.push({ name: tokFile, data: input.tokenizer.bytes });
 
   const slimLayers = input.slimLayers ?? p.modes;
-  const boards = allBoards().map((b) => boardView(p, artifact.name, b, slimLayers, artifact.command.length, files));
+  const text = readTextTokenizer(input.tokenizer.kind, input.tokenizer.bytes, input.tokenizer.source, p.config.vocabSize);
+  const tokenizerBytes = commandTokenizerBytes(text, p.config.vocabSize).length;
+  const boards = allBoards().map((b) => boardView(p, artifact.name, b, slimLayers, tokenizerBytes, artifact.command.length, files));
 
   let flash: SiteData["flash"] = null;
   const board = getBoard(p.board);
