@@ -17,7 +17,7 @@ import {
 } from "./command-wasi";
 import { ENCODE_NO_SPACE, ENCODE_EMPTY, loadTokenizer, encode, decode, decodedPtr, decodedLen, isStop, stopName, namePtr, nameLen, maxTokenLength, setMergeTables } from "./command-tokenizer";
 import { seed, sample, SAMPLE_NOT_FINITE, notFiniteAt } from "./command-sampler";
-import { utf8Begin, utf8Bytes, utf8End } from "./command-utf8";
+import { utf8Begin, utf8Bytes, utf8End, utf8Replace } from "./command-utf8";
 
 /** The plan block is the first region after the static data. */
 const PLAN_ADDRESS: usize = STATIC_BYTES;
@@ -341,6 +341,36 @@ function run(): i32 {
     errorStart();
     putString(STDERR, "the runtime did not give the arguments (args_get failed)");
     return errorEnd(EXIT_FAILURE);
+  }
+  // Invalid UTF-8 in an argument becomes U+FFFD (each maximal invalid subsequence, as TextDecoder does):
+  // Node already does this to process.argv before node:wasi hands the arguments over, so every runtime
+  // gives the same prompt. Valid arguments are left as they are.
+  const strings = args + (<usize>argc << 2);
+  const stringBytes = <u32>argBytes();
+  const replaced = utf8Replace(strings, stringBytes, 0);
+  if (replaced != stringBytes) {
+    const needReplaced = <u64>argc * 4 + <u64>replaced;
+    if (needReplaced > <u64>argsCapacity) {
+      errorStart();
+      putString(STDERR, "the arguments take ");
+      putInt(STDERR, needReplaced);
+      putString(STDERR, " bytes, more than the ");
+      putInt(STDERR, <u64>argsCapacity);
+      putString(STDERR, " this build plans for (");
+      putInt(STDERR, <u64>COMMAND_ARG_BYTES_PER_TOKEN);
+      putString(STDERR, " per context token)");
+      return errorEnd(EXIT_USAGE);
+    }
+    // The strings go to the buffer's tail, then come back decoded; NUL ends each argument (and any sequence
+    // it cuts short), so the pointers are found again by counting NULs.
+    const tail = args + <usize>argsCapacity - <usize>stringBytes;
+    memory.copy(tail, strings, <usize>stringBytes);
+    utf8Replace(tail, stringBytes, strings);
+    let at = strings;
+    for (let i = 0; i < argc; i++) {
+      store<u32>(argv + (<usize>i << 2), <u32>at);
+      at += <usize>strlen(at) + 1;
+    }
   }
   const bad = parseArgs();
   if (bad != 0) return bad;
