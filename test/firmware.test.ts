@@ -204,6 +204,25 @@ describe.skipIf(hostMissing !== null)(`the firmware core on the host (gcc + wasm
     expect(r.stdout).toBe(want);
   });
 
+  it("reads invalid UTF-8 in the prompt as Node does (each maximal invalid subsequence one U+FFFD)", () => {
+    // raw bytes through sh's printf; the oracle is TextDecoder's text, handed over as a valid argument
+    const hostile = [[0x4f, 0x6e, 0x80, 0x63, 0x65], [0xc0, 0x80, 0x41], [0xed, 0xa0, 0x80, 0x20, 0x61], [0x54, 0x68, 0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80, 0xff]];
+    for (const bytes of hostile) {
+      const raw = spawnSync("sh", ["-c", 'exec "$0" "$1" "$(printf "$SLIM_RAW")" -n 0 --ids', fw.elf, flash], {
+        encoding: "utf8",
+        timeout: 60_000,
+        env: { ...process.env, SLIM_RAW: bytes.map((x) => "\\" + x.toString(8).padStart(3, "0")).join("") },
+      });
+      const text = new TextDecoder().decode(Uint8Array.from(bytes));
+      expect(text).toContain("\uFFFD");
+      const want = runFw(flash, [text, "-n", "0", "--ids"]);
+      expect(raw.status, raw.stderr).toBe(0);
+      const ids = (r: { stdout: string; stderr: string }) => (r.stdout + r.stderr).split("\n").filter((l) => l.startsWith("prompt ids:"));
+      expect(ids(want)).toHaveLength(1);
+      expect(ids(raw), text).toEqual(ids(want));
+    }
+  });
+
   it("refuses a partition table whose MD5 row does not match, in one line", () => {
     const bad = join(work, "flash-bad-md5");
     cpSync(flash, bad, { recursive: true });
