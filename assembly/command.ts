@@ -326,15 +326,7 @@ function run(): i32 {
   argc = argCount();
   const need = <u64>argc * 4 + <u64>argBytes();
   if (need > <u64>argsCapacity) {
-    errorStart();
-    putString(STDERR, "the arguments take ");
-    putInt(STDERR, need);
-    putString(STDERR, " bytes, more than the ");
-    putInt(STDERR, <u64>argsCapacity);
-    putString(STDERR, " this build plans for (");
-    putInt(STDERR, <u64>COMMAND_ARG_BYTES_PER_TOKEN);
-    putString(STDERR, " per context token)");
-    return errorEnd(EXIT_USAGE);
+    return argumentsTooLong(need, argsCapacity);
   }
   argv = args;
   if (!argsInto(argv, args + (<usize>argc << 2))) {
@@ -351,15 +343,7 @@ function run(): i32 {
   if (replaced != stringBytes) {
     const needReplaced = <u64>argc * 4 + <u64>replaced;
     if (needReplaced > <u64>argsCapacity) {
-      errorStart();
-      putString(STDERR, "the arguments take ");
-      putInt(STDERR, needReplaced);
-      putString(STDERR, " bytes, more than the ");
-      putInt(STDERR, <u64>argsCapacity);
-      putString(STDERR, " this build plans for (");
-      putInt(STDERR, <u64>COMMAND_ARG_BYTES_PER_TOKEN);
-      putString(STDERR, " per context token)");
-      return errorEnd(EXIT_USAGE);
+      return argumentsTooLong(needReplaced, argsCapacity);
     }
     // The strings go to the buffer's tail, then come back decoded; NUL ends each argument (and any sequence
     // it cuts short), so the pointers are found again by counting NULs.
@@ -530,6 +514,19 @@ function samplingFailed(why: i32, logits: usize): i32 {
   if (tempArg != 0) putBytes(STDERR, tempArg, strlen(tempArg));
   else putFixed1(STDERR, temperature);
   putString(STDERR, " overflows the logits in float32; use --temp 0");
+  return errorEnd(EXIT_USAGE);
+}
+
+/** The arguments (as given, or after U+FFFD replacement) take more than the planned args buffer. */
+function argumentsTooLong(need: u64, argsCapacity: i32): i32 {
+  errorStart();
+  putString(STDERR, "the arguments take ");
+  putInt(STDERR, need);
+  putString(STDERR, " bytes, more than the ");
+  putInt(STDERR, <u64>argsCapacity);
+  putString(STDERR, " this build plans for (");
+  putInt(STDERR, <u64>COMMAND_ARG_BYTES_PER_TOKEN);
+  putString(STDERR, " per context token)");
   return errorEnd(EXIT_USAGE);
 }
 
