@@ -9,22 +9,26 @@ import type { Build } from "../runtime/reactor.ts";
 import type { BoardProfile } from "../../boards/profile.ts";
 import type { Partition } from "../ship/flash/partitions.ts";
 
+/** plan.json, as far as the page reads it. */
+export interface PlanJson {
+  board: string;
+  build: Build;
+  ctx: number;
+  pages: number;
+  totalBytes: number;
+  modes: AttentionMode[];
+  weights: WeightDtype;
+  groupSize?: number;
+  kCache: CacheDtype;
+  config: ModelConfig;
+}
+
 export interface SiteData {
   title: string; // the model's name
   source: string; // what it was read from
   shape: string; // the model's shape line, as `slimedge plan` prints it
-  artifact: {
-    board: string;
+  artifact: PlanJson & {
     name: string;
-    build: Build;
-    ctx: number;
-    pages: number;
-    totalBytes: number;
-    modes: AttentionMode[];
-    weights: WeightDtype;
-    groupSize?: number;
-    kCache: CacheDtype;
-    config: ModelConfig;
     reactor: string; // paths relative to the page
     command: string;
     plan: string;

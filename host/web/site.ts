@@ -12,10 +12,7 @@ import { SlimError, fail } from "../core/errors.ts";
 import { readWholeFile } from "../core/files.ts";
 import { formatBytes } from "../core/format.ts";
 import { packagePath } from "../core/package-root.ts";
-import type { ModelConfig } from "../core/model.ts";
-import type { AttentionMode, CacheDtype, WeightDtype } from "../core/plan.ts";
 import { type TokenizerKind, readTextTokenizer } from "../core/tokenizers.ts";
-import type { Build } from "../runtime/reactor.ts";
 import { allBoards } from "../../boards/index.ts";
 import type { BoardProfile } from "../../boards/profile.ts";
 import { formatBoardMemory } from "../../boards/runtimes.ts";
@@ -25,7 +22,7 @@ import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts"
 import { flashArgs, planFlash, readArtifactDir, type FlashPlan } from "../ship/flash/images.ts";
 import { partitionsCsv } from "../ship/flash/partitions.ts";
 import { getBoard } from "../../boards/index.ts";
-import type { BoardView, SiteData } from "./site-data.ts";
+import type { BoardView, PlanJson, SiteData } from "./site-data.ts";
 
 /** A file of the site: its path under the site's root and its bytes. */
 export interface SiteFile {
@@ -46,19 +43,6 @@ export interface SiteInput {
 /** Where `npm install` bundles the page (host/web/vite.config.ts). */
 export const PAGE_DIR = packagePath("build", "web");
 
-/** plan.json, as far as the page reads it. */
-interface PlanJson {
-  board: string;
-  build: Build;
-  ctx: number;
-  pages: number;
-  totalBytes: number;
-  modes: AttentionMode[];
-  weights: WeightDtype;
-  groupSize?: number;
-  kCache: CacheDtype;
-  config: ModelConfig;
-}
 
 function readPlanJson(path: string, bytes: Uint8Array): PlanJson {
   let p: Partial<PlanJson>;
