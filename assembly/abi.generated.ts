@@ -3,8 +3,8 @@
 export const STATIC_BYTES: i32 = 16384;
 /** First slot of the plan block: "SPLN" read as a little-endian i32. */
 export const PLAN_MAGIC: i32 = 0x4e4c5053;
-/** Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. 3: the RoPE table is written by the host (host/core/rope.ts) and planned whenever RoPE turns anything. */
-export const PLAN_VERSION: i32 = 3;
+/** Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. 3: the RoPE table is written by the host (host/core/rope.ts) and planned whenever RoPE turns anything. 4: the classifier bias slot. */
+export const PLAN_VERSION: i32 = 4;
 /** i32 slots before the first layer's slots. */
 export const PLAN_HEADER_SLOTS: i32 = 56;
 /** i32 slots per layer. */
@@ -19,8 +19,10 @@ export const COMMAND_ARG_BYTES_PER_TOKEN: i32 = 8;
 export const ROW_BLOCK: i32 = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */
 export const SLIM_MAGIC_WORD: u32 = 0x4d494c53;
-/** .slim format version (2: the lowered model, host/core/slim-format.ts). */
-export const SLIM_VERSION: u32 = 2;
+/** .slim format version written (2: the lowered model; 3: adds the classifier bias flag and tensor; host/core/slim-format.ts). Readers take 2 and 3. */
+export const SLIM_VERSION: u32 = 3;
+/** Oldest .slim format version the readers take. */
+export const SLIM_OLDEST_VERSION: u32 = 2;
 /** Bytes of the .slim fixed header. */
 export const SLIM_FIXED_HEADER_BYTES: u32 = 128;
 /** Bytes of one .slim layer record. */
@@ -138,6 +140,8 @@ export namespace PlanSlot {
   export const finalNormBias: i32 = 46;
   /** B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmaxState, kNew, vNew, xQ8 and xScales hold B rows */
   export const prefillBlock: i32 = 47;
+  /** classifier bias (vocab,) f32 added to the logits, or 0 (Phi-2's lm_head) */
+  export const classifierBias: i32 = 48;
   /** address of the standalone command's block, 0 without one (the last header slot, so the decoder's slots never reach it) */
   export const command: i32 = 55;
 }
@@ -388,6 +392,8 @@ export namespace SlimFlag {
   export const parallelResidual: i32 = 4;
   /** q, k, v, o and both FFN projections have biases */
   export const biases: i32 = 8;
+  /** the classifier has a bias (format version 3) */
+  export const classifierBias: i32 = 16;
 }
 
 /** Status codes of the .slim readers, one per check, in the order the checks run. */
@@ -435,7 +441,7 @@ export namespace SlimStatus {
 }
 
 /** Model-wide .slim tensors; the index is the tensor's slot. */
-export const SLIM_TOP_TENSORS_COUNT: i32 = 5;
+export const SLIM_TOP_TENSORS_COUNT: i32 = 6;
 /** Entry i of SLIM_TOP_TENSORS; "" outside it. */
 export function slimTopTensor(i: i32): string {
   switch (i) {
@@ -444,6 +450,7 @@ export function slimTopTensor(i: i32): string {
     case 2: return "final_norm";
     case 3: return "final_norm_bias";
     case 4: return "classifier";
+    case 5: return "classifier_bias";
     default: return "";
   }
 }

@@ -58,6 +58,7 @@ let rotaryDims: i32 = 0; // dims per head that RoPE turns (0: none)
 let positionEmbedding: usize = 0; // (ctx, dim) learned positions, or 0
 let parallelResidual: bool = false; // x + attn(norm1 x) + ffn(norm2 x)
 let finalNormBias: usize = 0; // (dim,) LayerNorm only
+let classifierBias: usize = 0; // (vocab,) added to the logits, or 0 (Phi-2's lm_head)
 let blockTokens: i32 = 1; // B: prompt tokens per prefill block; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmax_state, k_new, v_new, and x_q8 hold B rows
 
 let pos: i32 = 0; // tokens already in the cache
@@ -130,6 +131,7 @@ export function init(plan: usize): i32 {
   positionEmbedding = <usize>slot(plan, P.positionEmbedding);
   parallelResidual = slot(plan, P.parallelResidual) == 1;
   finalNormBias = <usize>slot(plan, P.finalNormBias);
+  classifierBias = <usize>slot(plan, P.classifierBias);
   blockTokens = slot(plan, P.prefillBlock);
   if (blockTokens < 1) return (status = S.PLAN_BAD_DIMS);
   if (activation < A.SWIGLU || activation > A.GELU_TANH || rotaryDims < 0 || rotaryDims > headDim || rotaryDims & 1) return (status = S.PLAN_BAD_DIMS);
@@ -177,6 +179,7 @@ export function init(plan: usize): i32 {
   configureProjections(weightType, groupSize, xq, xs);
   if (ok && positionEmbedding != 0) ok = fits(positionEmbedding, <u64>ctx * d4, total);
   if (ok && finalNormBias != 0) ok = fits(finalNormBias, d4, total);
+  if (ok && classifierBias != 0) ok = fits(classifierBias, <u64>vocab << 2, total);
   for (let l = 0; l < nLayers && ok; l++) {
     // optional biases, the slots attnNormBias..b2: 0 = absent; (kvDim,) for bk and bv, (hidden,) for b1, else (dim,)
     for (let i = L.attnNormBias; i <= L.b2 && ok; i++) {
@@ -367,6 +370,7 @@ function forwardBlock(tokens: usize, one: i32, n: i32, wantLogits: bool): void {
     normalize(out, out, finalNorm, finalNormBias);
     input(out, dim, 1);
     project(logits, classifier, vocab);
+    addBias(logits, classifierBias, vocab); // no-op when 0
   }
   pos += n;
 }

@@ -314,6 +314,38 @@ export function referenceHfNeox(c: HfConfig, t: HfTensors, tokens: readonly numb
   return x.map((xt) => linear(head, layernorm(xt, get(t, "gpt_neox.final_layer_norm.weight"), get(t, "gpt_neox.final_layer_norm.bias"), eps), vocab, dim));
 }
 
+/**
+ * PhiForCausalLM (Phi-2) as modeling_phi.py: one LayerNorm per layer feeding attention and MLP in parallel,
+ * h = x + dense(attn(ln x)) + fc2(gelu_new(fc1(ln x))); q/k/v_proj with biases, rotate_half RoPE on the first
+ * int(head_dim · partial_rotary_factor) dims of each head; final_layernorm; lm_head with its bias.
+ */
+export function referenceHfPhi2(c: HfConfig, t: HfTensors, tokens: readonly number[]): Vec[] {
+  const dim = num(c, "hidden_size");
+  const nHeads = num(c, "num_attention_heads");
+  const inner = num(c, "intermediate_size");
+  const vocab = num(c, "vocab_size");
+  const eps = num(c, "layer_norm_eps", 1e-5);
+  const base = num(c, "rope_theta", 10000);
+  const hs = dim / nHeads;
+  const r = Math.floor(hs * num(c, "partial_rotary_factor", 0.5));
+  if (c.hidden_act !== "gelu_new") throw new Error("oracle: Phi-2's hidden_act is gelu_new");
+  let x = tokens.map((tok) => row(get(t, "model.embed_tokens.weight"), tok, dim));
+  for (let l = 0; l < num(c, "num_hidden_layers"); l++) {
+    const p = (n: string) => get(t, `model.layers.${l}.${n}`);
+    const proj = (name: string, v: Vec) => linear(p(`self_attn.${name}.weight`), v, dim, dim, p(`self_attn.${name}.bias`));
+    const h = x.map((xt) => layernorm(xt, p("input_layernorm.weight"), p("input_layernorm.bias"), eps));
+    const q = h.map((ht) => proj("q_proj", ht));
+    const k = h.map((ht) => proj("k_proj", ht));
+    const v = h.map((ht) => proj("v_proj", ht));
+    q.forEach((qt, pos) => ropeRotateHalf(qt, hs, r, pos, base));
+    k.forEach((kt, pos) => ropeRotateHalf(kt, hs, r, pos, base));
+    const a = attention(q, k, v, nHeads, nHeads, hs).map((at) => proj("dense", at));
+    const m = h.map((ht) => linear(p("mlp.fc2.weight"), linear(p("mlp.fc1.weight"), ht, inner, dim, p("mlp.fc1.bias")).map(geluTanh), dim, inner, p("mlp.fc2.bias")));
+    x = x.map((xt, i) => add(add(xt, a[i]), m[i]));
+  }
+  return x.map((xt) => linear(get(t, "lm_head.weight"), layernorm(xt, get(t, "model.final_layernorm.weight"), get(t, "model.final_layernorm.bias"), eps), vocab, dim, get(t, "lm_head.bias")));
+}
+
 // ---------------------------------------------------------------------------------------------
 // our Model
 
@@ -361,7 +393,7 @@ export function referenceCanonical(model: Model, tokens: readonly number[]): Vec
       x = x.map((xt) => add(xt, ffn(xt)));
     }
   }
-  return x.map((xt) => linear(w.classifier, norm(xt, w.finalNorm, w.finalNormBias), c.vocabSize, dim));
+  return x.map((xt) => linear(w.classifier, norm(xt, w.finalNorm, w.finalNormBias), c.vocabSize, dim, w.classifierBias));
 }
 
 function need<T>(v: T | undefined, what: string): T {

@@ -3,8 +3,8 @@
 export const STATIC_BYTES = 16384;
 /** First slot of the plan block: "SPLN" read as a little-endian i32. */
 export const PLAN_MAGIC = 0x4e4c5053;
-/** Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. 3: the RoPE table is written by the host (host/core/rope.ts) and planned whenever RoPE turns anything. */
-export const PLAN_VERSION = 3;
+/** Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. 3: the RoPE table is written by the host (host/core/rope.ts) and planned whenever RoPE turns anything. 4: the classifier bias slot. */
+export const PLAN_VERSION = 4;
 /** i32 slots before the first layer's slots. */
 export const PLAN_HEADER_SLOTS = 56;
 /** i32 slots per layer. */
@@ -19,8 +19,10 @@ export const COMMAND_ARG_BYTES_PER_TOKEN = 8;
 export const ROW_BLOCK = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */
 export const SLIM_MAGIC_WORD = 0x4d494c53;
-/** .slim format version (2: the lowered model, host/core/slim-format.ts). */
-export const SLIM_VERSION = 2;
+/** .slim format version written (2: the lowered model; 3: adds the classifier bias flag and tensor; host/core/slim-format.ts). Readers take 2 and 3. */
+export const SLIM_VERSION = 3;
+/** Oldest .slim format version the readers take. */
+export const SLIM_OLDEST_VERSION = 2;
 /** Bytes of the .slim fixed header. */
 export const SLIM_FIXED_HEADER_BYTES = 128;
 /** Bytes of one .slim layer record. */
@@ -138,6 +140,8 @@ export const PlanSlot = {
   finalNormBias: 46,
   /** B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmaxState, kNew, vNew, xQ8 and xScales hold B rows */
   prefillBlock: 47,
+  /** classifier bias (vocab,) f32 added to the logits, or 0 (Phi-2's lm_head) */
+  classifierBias: 48,
   /** address of the standalone command's block, 0 without one (the last header slot, so the decoder's slots never reach it) */
   command: 55,
 } as const;
@@ -385,6 +389,8 @@ export const SlimFlag = {
   parallelResidual: 4,
   /** q, k, v, o and both FFN projections have biases */
   biases: 8,
+  /** the classifier has a bias (format version 3) */
+  classifierBias: 16,
 } as const;
 
 /** Status codes of the .slim readers, one per check, in the order the checks run. */
@@ -432,8 +438,8 @@ export const SlimStatus = {
 } as const;
 
 /** Model-wide .slim tensors; the index is the tensor's slot. */
-export const SLIM_TOP_TENSORS = ["token_embedding", "position_embedding", "final_norm", "final_norm_bias", "classifier"] as const;
-export const SLIM_TOP_TENSORS_COUNT = 5;
+export const SLIM_TOP_TENSORS = ["token_embedding", "position_embedding", "final_norm", "final_norm_bias", "classifier", "classifier_bias"] as const;
+export const SLIM_TOP_TENSORS_COUNT = 6;
 
 /** Per-layer .slim tensor kinds in file order; slot = SLIM_TOP_TENSORS length + SLIM_LAYER_TENSORS length · layer + kind. */
 export const SLIM_LAYER_TENSORS = ["attn_norm", "attn_norm_bias", "wq", "bq", "wk", "bk", "wv", "wkv", "bv", "wo", "bo", "ffn_norm", "ffn_norm_bias", "w1", "b1", "w2", "b2", "w3"] as const;

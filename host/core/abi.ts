@@ -58,7 +58,7 @@ export const ABI: Schema = {
   constants: [
     { name: "STATIC_BYTES", value: 16384, type: "i32", doc: "Bytes reserved at address 0 for a module's static data; the plan block follows them." },
     { name: "PLAN_MAGIC", value: 0x4e4c5053, type: "i32", hex: true, doc: 'First slot of the plan block: "SPLN" read as a little-endian i32.' },
-    { name: "PLAN_VERSION", value: 3, type: "i32", doc: "Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. 3: the RoPE table is written by the host (host/core/rope.ts) and planned whenever RoPE turns anything." },
+    { name: "PLAN_VERSION", value: 4, type: "i32", doc: "Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. 3: the RoPE table is written by the host (host/core/rope.ts) and planned whenever RoPE turns anything. 4: the classifier bias slot." },
     { name: "PLAN_HEADER_SLOTS", value: PLAN_HEADER_SLOTS, type: "i32", doc: "i32 slots before the first layer's slots." },
     { name: "PLAN_LAYER_SLOTS", value: 24, type: "i32", doc: "i32 slots per layer." },
     { name: "COMMAND_MAGIC", value: 0x444d4353, type: "i32", hex: true, doc: 'First slot of the command block: "SCMD" read as a little-endian i32.' },
@@ -66,7 +66,8 @@ export const ABI: Schema = {
     { name: "COMMAND_ARG_BYTES_PER_TOKEN", value: 8, type: "i32", doc: "Argument bytes the command plans per context token (plus a fixed allowance for flags)." },
     { name: "ROW_BLOCK", value: 64, type: "i32", doc: "Cached rows slim attention mixes per block (the size of the k_block scratch buffer)." },
     { name: "SLIM_MAGIC_WORD", value: 0x4d494c53, type: "u32", hex: true, doc: '.slim magic "SLIM" read as a little-endian u32.' },
-    { name: "SLIM_VERSION", value: 2, type: "u32", doc: ".slim format version (2: the lowered model, host/core/slim-format.ts)." },
+    { name: "SLIM_VERSION", value: 3, type: "u32", doc: ".slim format version written (2: the lowered model; 3: adds the classifier bias flag and tensor; host/core/slim-format.ts). Readers take 2 and 3." },
+    { name: "SLIM_OLDEST_VERSION", value: 2, type: "u32", doc: "Oldest .slim format version the readers take." },
     { name: "SLIM_FIXED_HEADER_BYTES", value: 128, type: "u32", doc: "Bytes of the .slim fixed header." },
     { name: "SLIM_LAYER_RECORD_BYTES", value: 56, type: "u32", doc: "Bytes of one .slim layer record." },
     { name: "SLIM_TENSOR_ENTRY_BYTES", value: 88, type: "u32", doc: "Bytes of one .slim tensor table entry." },
@@ -131,6 +132,7 @@ export const ABI: Schema = {
           ["parallelResidual", "1: x + attn(norm1 x) + ffn(norm2 x)"],
           ["finalNormBias", "final LayerNorm bias (dim,), LayerNorm only"],
           ["prefillBlock", "B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmaxState, kNew, vNew, xQ8 and xScales hold B rows"],
+          ["classifierBias", "classifier bias (vocab,) f32 added to the logits, or 0 (Phi-2's lm_head)"],
         ]),
         { name: "command", value: PLAN_HEADER_SLOTS - 1, doc: "address of the standalone command's block, 0 without one (the last header slot, so the decoder's slots never reach it)" },
       ],
@@ -290,6 +292,7 @@ export const ABI: Schema = {
         ["learnedPositions", 2, "learned position embedding"],
         ["parallelResidual", 4, "attention and FFN read the same residual"],
         ["biases", 8, "q, k, v, o and both FFN projections have biases"],
+        ["classifierBias", 16, "the classifier has a bias (format version 3)"],
       ]),
     },
     {
@@ -323,7 +326,7 @@ export const ABI: Schema = {
     {
       name: "SLIM_TOP_TENSORS",
       doc: "Model-wide .slim tensors; the index is the tensor's slot.",
-      items: ["token_embedding", "position_embedding", "final_norm", "final_norm_bias", "classifier"],
+      items: ["token_embedding", "position_embedding", "final_norm", "final_norm_bias", "classifier", "classifier_bias"],
       asFunction: "slimTopTensor",
     },
     {

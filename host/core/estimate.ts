@@ -31,6 +31,7 @@ export function tokenWork(plan: ArenaPlan, n: number): TokenWork {
   const hd = headDim(c);
   let weightBytes = plan.finalNorm.size + plan.embedding.size / c.vocabSize; // one embedding row
   weightBytes += plan.config.sharedClassifier ? plan.embedding.size : plan.classifier.size;
+  weightBytes += plan.classifierBias?.size ?? 0;
   let weightMacs = c.vocabSize * d;
   let attentionBytes = 0;
   let attentionMacs = 0;

@@ -32,10 +32,11 @@ export interface ModelConfig {
   learnedPositions?: boolean; // a (seqLen, dim) position embedding is added to the token embedding (GPT-2)
   parallelResidual?: boolean; // x + attn(norm1 x) + ffn(norm2 x) instead of two sequential residuals (NeoX)
   biases?: boolean; // q, k, v, o and both FFN projections carry biases
+  classifierBias?: boolean; // the classifier adds a (vocab,) bias to the logits (Phi-2's lm_head)
 }
 
 /** The architecture choices of a config with every default filled in. */
-export function archOf(c: ModelConfig): Required<Pick<ModelConfig, "norm" | "activation" | "rotaryDims" | "learnedPositions" | "parallelResidual" | "biases">> {
+export function archOf(c: ModelConfig): Required<Pick<ModelConfig, "norm" | "activation" | "rotaryDims" | "learnedPositions" | "parallelResidual" | "biases" | "classifierBias">> {
   return {
     norm: c.norm ?? "rms",
     activation: c.activation ?? "swiglu",
@@ -43,6 +44,7 @@ export function archOf(c: ModelConfig): Required<Pick<ModelConfig, "norm" | "act
     learnedPositions: c.learnedPositions ?? false,
     parallelResidual: c.parallelResidual ?? false,
     biases: c.biases ?? false,
+    classifierBias: c.classifierBias ?? false,
   };
 }
 
@@ -74,12 +76,13 @@ export interface ModelWeights {
   finalNormBias?: Float32Array; // (dim,) LayerNorm only
   positionEmbedding?: Float32Array; // (seqLen, dim) learned positions only
   classifier: Float32Array; // (vocab, dim); the same array as tokenEmbedding when shared
+  classifierBias?: Float32Array; // (vocab,) when config.classifierBias
 }
 
 /** Whether the decoder in assembly/ runs this architecture today (Llama: RMSNorm, RoPE, SwiGLU, no biases). */
 export function isLlamaShaped(c: ModelConfig): boolean {
   const a = archOf(c);
-  return a.norm === "rms" && a.activation === "swiglu" && a.rotaryDims === c.dim / c.nHeads && !a.learnedPositions && !a.parallelResidual && !a.biases;
+  return a.norm === "rms" && a.activation === "swiglu" && a.rotaryDims === c.dim / c.nHeads && !a.learnedPositions && !a.parallelResidual && !a.biases && !a.classifierBias;
 }
 
 export interface Model {
@@ -119,6 +122,7 @@ export function checkFiniteWeights(model: Model, source: string): void {
   check("final_norm", w.finalNorm);
   check("final_norm_bias", w.finalNormBias);
   if (w.classifier !== w.tokenEmbedding) check("classifier", w.classifier);
+  check("classifier_bias", w.classifierBias);
 }
 
 /** Largest value of a dimension field (the .slim limit): element counts and byte lengths stay exact in f64. */

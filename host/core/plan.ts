@@ -77,6 +77,7 @@ export interface ArenaPlan {
   finalNorm: Span;
   finalNormBias: Span | null; // LayerNorm only
   classifier: Span; // same offset as embedding when shared
+  classifierBias: Span | null; // (vocab,) f32 added to the logits; only models whose classifier has a bias (Phi-2)
   layers: LayerPlan[];
   ropeTable: Span | null; // (ctx, 2·headDim) f32: duplicated cos, signed sin, written by the host; null only without RoPE and slim layers
   slimKeys: SlimKeys;
@@ -323,6 +324,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const finalNorm = norm("final_norm", d);
   const finalNormBias = a.norm === "layer" ? norm("final_norm_bias", d) : null;
   const classifier = c.sharedClassifier ? { ...embedding, name: "classifier (shared)" } : matrix("classifier", c.vocabSize * d);
+  const classifierBias = a.classifierBias ? norm("classifier_bias", c.vocabSize) : null;
   regions.push({ name: "weights", offset: weightsStart, size: cursor - weightsStart });
 
   const rowBytes = ctx * cacheRowBytes(kv, ctype); // one layer's cache of K (or V)
@@ -362,6 +364,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
     finalNorm,
     finalNormBias,
     classifier,
+    classifierBias,
     layers,
     ropeTable,
     slimKeys,
@@ -475,6 +478,7 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     layerNorm: arch.norm === "layer" ? 1 : 0, activation: ACTIVATION_CODE[arch.activation], rotaryDims: arch.rotaryDims,
     positionEmbedding: plan.positionEmbedding?.offset ?? 0, parallelResidual: arch.parallelResidual ? 1 : 0,
     finalNormBias: plan.finalNormBias?.offset ?? 0, prefillBlock: plan.prefillBlock, command: plan.command?.block.offset ?? 0,
+    classifierBias: plan.classifierBias?.offset ?? 0,
   };
   for (const [name, value] of Object.entries(header)) slots[P[name as keyof typeof P]] = value;
   const L = LayerSlot;

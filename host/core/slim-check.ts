@@ -9,7 +9,7 @@ import { storedDtype } from "./lowered.ts";
 import { slimTensorList } from "./tensors.ts";
 import {
   ACTIVATION_CODES, ARCH_CODES, ContainerError, DATA_ALIGN, DTYPE_CODES, ENTRY, FIXED_HEADER_BYTES, FLAG, HEADER, LAYER,
-  LAYER_RECORD_BYTES, LAYER_VALUES, MAX_DIMS, NORM_CODES, SLIM_MAGIC, SLIM_STATUS, SLIM_VERSION, TENSOR_ENTRY_BYTES,
+  LAYER_RECORD_BYTES, LAYER_VALUES, MAX_DIMS, NORM_CODES, SLIM_MAGIC, SLIM_OLDEST_VERSION, SLIM_STATUS, SLIM_VERSION, TENSOR_ENTRY_BYTES,
   TENSOR_NAME_BYTES, TOKENIZER_CODES, align16, archWords, reasonSentence,
   type LayerRecord, type ReasonCode, type SlimHeader, type SlimStatus, type TensorEntry,
 } from "./slim-format.ts";
@@ -50,8 +50,8 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
   }
   if (len < 8) broken(S.TRUNCATED_HEADER, `truncated header: file is ${len} bytes, ending before the format version field at byte 4.`);
   const version = b.u32(H.version);
-  if (version !== SLIM_VERSION)
-    broken(S.BAD_VERSION, `format version is ${version}, but this reader knows .slim version ${SLIM_VERSION} only${version < SLIM_VERSION ? "; convert the checkpoint again with this slimedge" : ""}.`);
+  if (version < SLIM_OLDEST_VERSION || version > SLIM_VERSION)
+    broken(S.BAD_VERSION, `format version is ${version}, but this reader knows .slim versions ${SLIM_OLDEST_VERSION} to ${SLIM_VERSION} only${version < SLIM_OLDEST_VERSION ? "; convert the checkpoint again with this slimedge" : ""}.`);
   if (len < FIXED_HEADER_BYTES) broken(S.TRUNCATED_HEADER, `truncated header: file is ${len} bytes, shorter than the ${FIXED_HEADER_BYTES}-byte fixed header.`);
 
   // 2–3. header length and its CRC
@@ -86,7 +86,9 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
   const norm = code("norm", NORM_CODES);
   const activation = code("activation", ACTIVATION_CODES);
   const flags = b.u32(H.flags);
-  if (flags > 0xf) field("flags", hex32(flags), "only bits 0..3 (shared classifier, learned positions, parallel residual, biases)");
+  // version 3 adds bit 4 (classifier bias); a version 2 file never has it
+  if (flags > (version >= 3 ? 0x1f : 0xf))
+    field("flags", hex32(flags), version >= 3 ? "only bits 0..4 (shared classifier, learned positions, parallel residual, biases, classifier bias)" : "only bits 0..3 (shared classifier, learned positions, parallel residual, biases) in a version 2 file");
   const normEps = b.f64(H.normEps);
   if (!(Number.isFinite(normEps) && normEps > 0)) field("norm_eps", normEps, "a finite number > 0");
   const ropeTheta = b.f64(H.ropeTheta);
@@ -130,6 +132,7 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
     learnedPositions: (flags & FLAG.learnedPositions) !== 0,
     parallelResidual: (flags & FLAG.parallelResidual) !== 0,
     biases: (flags & FLAG.biases) !== 0,
+    classifierBias: (flags & FLAG.classifierBias) !== 0,
   };
 
   // 7. layer records

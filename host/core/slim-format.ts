@@ -6,7 +6,12 @@
  * by test/assembly/container.ts. Both readers run the checks below in the same order and report the same
  * status code for the same bytes.
  *
- * # Format version 2
+ * # Format version 3 (and 2)
+ *
+ * Version 3 adds one optional tensor, `classifier_bias` (vocab), added to the logits, announced by flag
+ * bit 4 (Phi-2's lm_head has a bias). Everything else is version 2's, so the readers take both: a version 2
+ * file is a version 3 file with bit 4 clear (a version 2 file with bit 4 set is refused). The writer writes
+ * version 3.
  *
  * Version 2 stores the lowered model. Against version 1: a slim layer with biases stores no b_V and its
  * b_O is the folded b_O' = b_O + W_O·(b_V − W_KV·b_K); the position embedding and slim layers' W_K are f32
@@ -32,7 +37,7 @@
  * | at  | type  | field            | meaning                                                                     |
  * | --- | ----- | ---------------- | --------------------------------------------------------------------------- |
  * | 0   | 4×u8  | magic            | ASCII "SLIM" (53 4C 49 4D)                                                  |
- * | 4   | u32   | version          | 2                                                                           |
+ * | 4   | u32   | version          | 3 (2 is read too)                                                           |
  * | 8   | u32   | header_crc       | CRC-32 of bytes [16, header_bytes): fields below, layer records, table, pad |
  * | 12  | u32   | data_crc         | CRC-32 of bytes [header_bytes, file_bytes): all data, padding included      |
  * | 16  | u32   | header_bytes     | where the data section starts; a multiple of 16                             |
@@ -50,7 +55,8 @@
  * | 68  | u32   | norm             | 0 RMSNorm (weight), 1 LayerNorm (weight and bias)                           |
  * | 72  | u32   | activation       | 0 swiglu, 1 gelu (erf), 2 gelu_tanh                                         |
  * | 76  | u32   | flags            | bit 0 shared classifier, 1 learned positions, 2 parallel residual,          |
- * |     |       |                  | 3 biases (q, k, v, o, both FFN projections); other bits 0                   |
+ * |     |       |                  | 3 biases (q, k, v, o, both FFN projections), 4 classifier bias (version 3   |
+ * |     |       |                  | only); other bits 0                                                         |
  * | 80  | f64   | norm_eps         | finite, > 0                                                                 |
  * | 88  | f64   | rope_theta       | finite; > 0 when rotary_dims > 0, else ≥ 0                                  |
  * | 96  | u32   | group_size       | values per scale of q8_0/q4_0 tensors; 0, or even and ≥ 2                   |
@@ -133,11 +139,12 @@
  * final_norm               dim
  * final_norm_bias          dim                    LayerNorm only
  * classifier               vocab × dim            unshared classifier only
+ * classifier_bias          vocab                  classifier bias only (flag bit 4, version 3)
  * ```
  *
  * ## Checks, in order (the first that fails is reported; status codes in SLIM_STATUS)
  *
- *  1. file ≥ 4 bytes, magic "SLIM", file ≥ 8 bytes, version 2, file ≥ 128 bytes
+ *  1. file ≥ 4 bytes, magic "SLIM", file ≥ 8 bytes, version 2 or 3, file ≥ 128 bytes
  *  2. header_bytes a multiple of 16 and ≥ 128; header_bytes ≤ file length
  *  3. header_crc over [16, header_bytes)
  *  4. header fields in range (above); header_bytes = align16(128 + 56·n_layers + 88·n_tensors)
@@ -160,7 +167,7 @@ import type { TokenizerKind } from "./tokenizers.ts";
 import { type Arch, type ModelConfig, kvDim } from "./model.ts";
 import type { AttentionMode, WeightDtype } from "./plan.ts";
 import {
-  SLIM_VERSION as ABI_SLIM_VERSION, SLIM_FIXED_HEADER_BYTES, SLIM_LAYER_RECORD_BYTES, SLIM_TENSOR_ENTRY_BYTES, SLIM_TENSOR_NAME_BYTES,
+  SLIM_VERSION as ABI_SLIM_VERSION, SLIM_OLDEST_VERSION as ABI_SLIM_OLDEST_VERSION, SLIM_FIXED_HEADER_BYTES, SLIM_LAYER_RECORD_BYTES, SLIM_TENSOR_ENTRY_BYTES, SLIM_TENSOR_NAME_BYTES,
   SLIM_MAX_DIMS, SLIM_MAX_DIM, SLIM_DATA_ALIGN, SlimHeader, SlimLayer, SlimEntry, SlimFlag, SlimStatus,
 } from "./abi.generated.ts";
 
@@ -169,6 +176,8 @@ import {
 
 export const SLIM_MAGIC = "SLIM";
 export const SLIM_VERSION = ABI_SLIM_VERSION;
+/** The oldest version the readers take (2: the same layout without the classifier bias). */
+export const SLIM_OLDEST_VERSION = ABI_SLIM_OLDEST_VERSION;
 export const FIXED_HEADER_BYTES = SLIM_FIXED_HEADER_BYTES;
 export const LAYER_RECORD_BYTES = SLIM_LAYER_RECORD_BYTES;
 export const TENSOR_ENTRY_BYTES = SLIM_TENSOR_ENTRY_BYTES;
@@ -275,6 +284,7 @@ export function archWords(c: ModelConfig): string {
     c.learnedPositions ? "learned positions" : null,
     c.parallelResidual ? "parallel residual" : null,
     c.biases ? "biases" : "no biases",
+    c.classifierBias ? "classifier bias" : null,
     c.sharedClassifier ? "shared classifier" : "own classifier",
   ]
     .filter((w) => w !== null)

@@ -40,6 +40,8 @@ export function standardModel(lowered: LoweredModel): Model {
   const weights: ModelWeights = { tokenEmbedding, layers, finalNorm: get("final_norm"), classifier: c.sharedClassifier ? tokenEmbedding : get("classifier") };
   const finalNormBias = values.get("final_norm_bias");
   if (finalNormBias) weights.finalNormBias = finalNormBias;
+  const classifierBias = values.get("classifier_bias");
+  if (classifierBias) weights.classifierBias = classifierBias;
   const positionEmbedding = values.get("position_embedding");
   if (positionEmbedding) weights.positionEmbedding = positionEmbedding;
   return { config: c, weights };

@@ -12,7 +12,7 @@ export interface TensorSpec {
   name: string;
   shape: number[];
   shapeText: string; // e.g. "kvDim × dim"
-  slot: number; // 0..4 top-level, 5 + 18·layer + kind index (test/assembly/container.ts numbers them the same way)
+  slot: number; // 0..5 top-level, 6 + 18·layer + kind index (test/assembly/container.ts numbers them the same way)
 }
 
 interface Dims {
@@ -78,6 +78,7 @@ export function slimTensorList(c: ModelConfig, modes: readonly AttentionMode[]):
   list.push({ name: "final_norm", shape: [d.dim], shapeText: "dim", slot: 2 });
   if (a.norm === "layer") list.push({ name: "final_norm_bias", shape: [d.dim], shapeText: "dim", slot: 3 });
   if (!a.sharedClassifier) list.push({ name: "classifier", shape: [d.vocab, d.dim], shapeText: "vocab_size × dim", slot: 4 });
+  if (c.classifierBias) list.push({ name: "classifier_bias", shape: [d.vocab], shapeText: "vocab_size", slot: 5 });
   return list;
 }
 

@@ -40,6 +40,7 @@ function weightSpans(plan: ArenaPlan): Span[] {
   spans.push(plan.finalNorm);
   if (plan.finalNormBias) spans.push(plan.finalNormBias);
   if (!plan.config.sharedClassifier) spans.push(plan.classifier);
+  if (plan.classifierBias) spans.push(plan.classifierBias);
   return spans;
 }
 

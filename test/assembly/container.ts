@@ -13,7 +13,7 @@
 // where the bytes are not there.
 
 import {
-  SlimStatus as S, SlimHeader as H, SlimLayer as R, SlimEntry as E, SlimFlag, SLIM_MAGIC_WORD as MAGIC, SLIM_VERSION as VERSION,
+  SlimStatus as S, SlimHeader as H, SlimLayer as R, SlimEntry as E, SlimFlag, SLIM_MAGIC_WORD as MAGIC, SLIM_VERSION as VERSION, SLIM_OLDEST_VERSION as OLDEST_VERSION,
   SLIM_FIXED_HEADER_BYTES, SLIM_LAYER_RECORD_BYTES, SLIM_TENSOR_ENTRY_BYTES, SLIM_TENSOR_NAME_BYTES as NAME_BYTES, SLIM_DATA_ALIGN,
   SLIM_MAX_DIM as MAX_DIM, SLIM_MAX_LAYERS, SLIM_MAX_DIMS, SLIM_LAYER_VALUES, SLIM_TOP_TENSORS_COUNT, SLIM_LAYER_TENSORS_COUNT, slimTopTensor, slimLayerTensor,
 } from "../../assembly/abi.generated";
@@ -23,7 +23,7 @@ const FIXED: u64 = SLIM_FIXED_HEADER_BYTES;
 const LAYER_BYTES: u64 = SLIM_LAYER_RECORD_BYTES;
 const ENTRY_BYTES: u64 = SLIM_TENSOR_ENTRY_BYTES;
 const ALIGN: u64 = SLIM_DATA_ALIGN;
-const TOP_SLOTS: u32 = SLIM_TOP_TENSORS_COUNT; // token_embedding, position_embedding, final_norm, final_norm_bias, classifier
+const TOP_SLOTS: u32 = SLIM_TOP_TENSORS_COUNT; // token_embedding, position_embedding, final_norm, final_norm_bias, classifier, classifier_bias
 const KINDS: u32 = SLIM_LAYER_TENSORS_COUNT; // tensors a layer can have (slimLayerTensor)
 
 // ---------------------------------------------------------------------------------------------------------
@@ -98,6 +98,7 @@ function topPresent(s: u32): bool {
   if (s == 1) return (flags & SlimFlag.learnedPositions) != 0;
   if (s == 3) return u32At(<usize>H.norm) == 1;
   if (s == 4) return (flags & SlimFlag.sharedClassifier) == 0;
+  if (s == 5) return (flags & SlimFlag.classifierBias) != 0;
   return true;
 }
 
@@ -189,6 +190,7 @@ function expectShape(slot: u32): void {
   if (slot < TOP_SLOTS) {
     if (slot == 0 || slot == 4) vec2(vocab, dim);
     else if (slot == 1) vec2(<u64>u32At(<usize>H.seqLen), dim);
+    else if (slot == 5) vec1(vocab);
     else vec1(dim);
     return;
   }
@@ -248,7 +250,7 @@ export function check(ptr: usize, len: u32): i32 {
   if (fileLen < 4) return S.TRUNCATED_HEADER;
   if (load<u32>(file) != MAGIC) return S.BAD_MAGIC;
   if (fileLen < 8) return S.TRUNCATED_HEADER;
-  if (u32At(<usize>H.version) != VERSION) return S.BAD_VERSION;
+  if (u32At(<usize>H.version) < OLDEST_VERSION || u32At(<usize>H.version) > VERSION) return S.BAD_VERSION;
   if (fileLen < FIXED) return S.TRUNCATED_HEADER;
 
   // 2–3. header length and its CRC
@@ -274,7 +276,7 @@ export function check(ptr: usize, len: u32): i32 {
   if (rotary % 2 != 0 || rotary > dim / nHeads) return S.BAD_FIELD;
   if (u32At(<usize>H.norm) > 1) return S.BAD_FIELD;
   if (u32At(<usize>H.activation) > 2) return S.BAD_FIELD;
-  if (u32At(<usize>H.flags) > 0xf) return S.BAD_FIELD;
+  if (u32At(<usize>H.flags) > (u32At(<usize>H.version) >= 3 ? <u32>0x1f : <u32>0xf)) return S.BAD_FIELD; // bit 4 (classifier bias) from version 3
   const eps = f64At(<usize>H.normEps);
   if (!(isFinite<f64>(eps) && eps > 0)) return S.BAD_FIELD;
   const theta = f64At(<usize>H.ropeTheta);

@@ -330,8 +330,8 @@ class Meta {
   }
 }
 
-/** The GGUF architectures read: Llama's layer, and Qwen2's with q/k/v biases. */
-const GGUF_ARCHES = ["llama", "qwen2"];
+/** The GGUF architectures read: Llama's layer, Qwen2's with q/k/v biases, and Phi-2's (ggufPhi2ToModel). */
+const GGUF_ARCHES = ["llama", "qwen2", "phi2"];
 
 /**
  * The canonical Model of a GGUF "llama" or "qwen2" file. convert_hf_to_gguf.py permutes a llama file's
@@ -344,6 +344,7 @@ export function ggufToModel(file: GgufFile): Model {
   if (arch === undefined) fail("E_FORMAT", `${file.name}: metadata key general.architecture is missing.`);
   if (typeof arch !== "string" || !GGUF_ARCHES.includes(arch)) fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only ${GGUF_ARCHES.map((a) => JSON.stringify(a)).join(" and ")} GGUF files are imported.`);
   const a = arch as string;
+  if (a === "phi2") return ggufPhi2ToModel(file, meta);
   const qwen2 = a === "qwen2";
   const expertCount = meta.get(`${a}.expert_count`);
   if (typeof expertCount === "number" && expertCount > 0) fail("E_MODEL", `${file.name}: metadata key ${a}.expert_count is ${expertCount}: mixture-of-experts models are not supported.`);
@@ -444,6 +445,117 @@ export function ggufToModel(file: GgufFile): Model {
   return { config, weights: { tokenEmbedding, layers, finalNorm, classifier } };
 }
 
+/**
+ * A GGUF "phi2" file (llama.cpp's PHI2 architecture, as convert_hf_to_gguf.py writes PhiForCausalLM): keys
+ * phi2.{context_length, embedding_length, feed_forward_length, block_count, attention.head_count,
+ * attention.head_count_kv, attention.layer_norm_epsilon, rope.dimension_count}, tensors token_embd,
+ * blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_up, ffn_down} (weights and biases; attn_q/k/v
+ * are one fused attn_qkv, rows q then k then v, in files converted from Microsoft's original layout),
+ * output_norm and output (weight and bias). One LayerNorm per layer feeds attention and MLP in parallel
+ * (ffn_norm is not used); q/k rows are in Hugging Face's rotate_half order (llama.cpp runs phi2 with NeoX
+ * RoPE), so they are moved to adjacent pairs here as in tools/convert/hf-phi.ts.
+ */
+function ggufPhi2ToModel(file: GgufFile, meta: Meta): Model {
+  const a = "phi2";
+  const bad = (msg: string): never => fail("E_FORMAT", `${file.name}: ${msg}`);
+  const dim = meta.int(`${a}.embedding_length`);
+  const nHeads = meta.int(`${a}.attention.head_count`);
+  const nKvHeads = meta.int(`${a}.attention.head_count_kv`, nHeads);
+  if (dim % nHeads !== 0) bad(`metadata ${a}.embedding_length=${dim} is not divisible by ${a}.attention.head_count=${nHeads}, so heads cannot have equal size.`);
+  if (nKvHeads !== nHeads) fail("E_MODEL", `${file.name}: metadata key ${a}.attention.head_count_kv is ${nKvHeads}, but Phi-2 has one key/value head per query head (${nHeads}); grouped heads are not mapped for phi2.`);
+  const headDim = dim / nHeads;
+  const rotaryDims = meta.int(`${a}.rope.dimension_count`, headDim);
+  if (rotaryDims > headDim || rotaryDims % 2 !== 0) bad(`metadata ${a}.rope.dimension_count=${rotaryDims}, expected an even number of dims no larger than the head size ${headDim}.`);
+  const scaling = meta.get(`${a}.rope.scaling.type`);
+  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key ${a}.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented.`);
+  const embd = file.tensors.get("token_embd.weight") ?? bad("tensor token_embd.weight (token embedding) is missing.");
+  const vocabSize = embd.ne.length === 2 ? embd.ne[1] : 0;
+  if (!file.tensors.has("output.weight")) fail("E_MODEL", `${file.name}: tensor output.weight is missing; a phi2 file holds its own classifier (lm_head with a bias), it is not tied to token_embd.`);
+  const config: ModelConfig = {
+    arch: "neox",
+    dim,
+    hiddenDim: meta.int(`${a}.feed_forward_length`),
+    nLayers: meta.int(`${a}.block_count`),
+    nHeads,
+    nKvHeads,
+    vocabSize,
+    seqLen: meta.int(`${a}.context_length`),
+    normEps: meta.positive(`${a}.attention.layer_norm_epsilon`),
+    ropeTheta: meta.positive(`${a}.rope.freq_base`, 10000),
+    sharedClassifier: false,
+    norm: "layer",
+    activation: "gelu_tanh",
+    rotaryDims,
+    learnedPositions: false,
+    parallelResidual: true,
+    biases: true,
+    classifierBias: true,
+  };
+  checkShapeFields(config, {
+    source: file.name,
+    noun: "metadata key",
+    names: {
+      dim: `${a}.embedding_length`, hidden_dim: `${a}.feed_forward_length`, n_layers: `${a}.block_count`, n_heads: `${a}.attention.head_count`,
+      n_kv_heads: `${a}.attention.head_count_kv`, vocab_size: `${a}.vocab_size (rows of token_embd.weight)`, seq_len: `${a}.context_length`,
+    },
+    tensorNames: file.tensors.keys(),
+    layerPrefix: "blk.",
+  });
+  const hidden = config.hiddenDim;
+  const tensor = (tname: string, ne: number[], role: string, implied: string): Float32Array => {
+    const t = file.tensors.get(tname) ?? bad(`tensor ${tname} (${role}) is missing.`);
+    if (t.ne.length !== ne.length || t.ne.some((d, i) => d !== ne[i])) bad(`tensor ${tname} (${role}) has ggml dims [${t.ne.join(", ")}], but metadata (${implied}) implies [${ne.join(", ")}].`);
+    return ggufTensorF32(file, tname);
+  };
+  const says = {
+    dim: `${a}.embedding_length=${dim}`,
+    ffn: `${a}.embedding_length=${dim}, feed_forward_length=${hidden}`,
+    vocab: `${a}.embedding_length=${dim}, ${vocabSize} tokens`,
+  };
+  const pairs = (w: Float32Array, cols: number) => halvesToPairs(w, nHeads, headDim, rotaryDims, cols);
+  const tokenEmbedding = tensor("token_embd.weight", [dim, vocabSize], "token embedding", says.vocab);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const t = (n: string, ne: number[], role: string, implied = says.dim) => tensor(`blk.${l}.${n}`, ne, `layer ${l} ${role}`, implied);
+    let q: { w: Float32Array; b: Float32Array }, k: typeof q, v: typeof q;
+    if (file.tensors.has(`blk.${l}.attn_qkv.weight`)) {
+      // fused: rows [q (dim); k (dim); v (dim)], bias likewise
+      const w = t("attn_qkv.weight", [dim, 3 * dim], "fused q/k/v projection");
+      const b = t("attn_qkv.bias", [3 * dim], "fused q/k/v bias");
+      const part = (i: number) => ({ w: w.slice(i * dim * dim, (i + 1) * dim * dim), b: b.slice(i * dim, (i + 1) * dim) });
+      [q, k, v] = [part(0), part(1), part(2)];
+    } else {
+      const one = (n: string, role: string) => ({ w: t(`${n}.weight`, [dim, dim], `${role} projection`), b: t(`${n}.bias`, [dim], `${role} bias`) });
+      [q, k, v] = [one("attn_q", "query"), one("attn_k", "key"), one("attn_v", "value")];
+    }
+    const norm = t("attn_norm.weight", [dim], "LayerNorm weight");
+    const normBias = t("attn_norm.bias", [dim], "LayerNorm bias");
+    layers.push({
+      attnNorm: norm,
+      attnNormBias: normBias,
+      ffnNorm: norm, // one LayerNorm feeds attention and MLP alike
+      ffnNormBias: normBias,
+      wq: pairs(q.w, dim),
+      bq: pairs(q.b, 1),
+      wk: pairs(k.w, dim),
+      bk: pairs(k.b, 1),
+      wv: v.w,
+      bv: v.b,
+      wo: t("attn_output.weight", [dim, dim], "attention output projection"),
+      bo: t("attn_output.bias", [dim], "attention output bias"),
+      w1: t("ffn_up.weight", [dim, hidden], "FFN up projection", says.ffn),
+      b1: t("ffn_up.bias", [hidden], "FFN up bias", says.ffn),
+      w2: t("ffn_down.weight", [hidden, dim], "FFN down projection", says.ffn),
+      b2: t("ffn_down.bias", [dim], "FFN down bias"),
+    });
+  }
+  const finalNorm = tensor("output_norm.weight", [dim], "final LayerNorm weight", says.dim);
+  const finalNormBias = tensor("output_norm.bias", [dim], "final LayerNorm bias", says.dim);
+  const classifier = tensor("output.weight", [dim, vocabSize], "classifier", says.vocab);
+  const classifierBias = tensor("output.bias", [vocabSize], "classifier bias", says.vocab);
+  return { config, weights: { tokenEmbedding, layers, finalNorm, finalNormBias, classifier, classifierBias } };
+}
+
 // ---------------------------------------------------------------------------------------------
 // tokenizer
 
@@ -499,6 +611,7 @@ const SPLIT = (pattern: string) => ({ type: "Split", pattern: { Regex: pattern }
  */
 export const GGUF_PRE_TOKENIZERS: Record<string, { normalizer: object | null; pre_tokenizer: object }> = {
   "gpt-2": { normalizer: null, pre_tokenizer: BYTE_LEVEL(true) },
+  "phi-2": { normalizer: null, pre_tokenizer: BYTE_LEVEL(true) }, // CodeGen's vocabulary, GPT-2's regex
   mpt: { normalizer: null, pre_tokenizer: BYTE_LEVEL(true) },
   olmo: { normalizer: null, pre_tokenizer: BYTE_LEVEL(true) },
   smollm: { normalizer: null, pre_tokenizer: { type: "Sequence", pretokenizers: [{ type: "Digits", individual_digits: true }, BYTE_LEVEL(true)] } },

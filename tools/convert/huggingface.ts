@@ -1,6 +1,6 @@
 /**
  * Hugging Face checkpoint folders for importModel (tools/import/index.ts): config.json's model_type picks
- * the importer (hf-llama.ts, hf-gpt2.ts, hf-neox.ts); tokenizer.json (with the special tokens and chat
+ * the importer (hf-llama.ts, hf-gpt2.ts, hf-neox.ts, hf-phi.ts); tokenizer.json (with the special tokens and chat
  * template the folder's config files name), else tokenizer.bin, rides along.
  */
 import { existsSync, statSync } from "node:fs";
@@ -12,6 +12,7 @@ import type { WeightDtype } from "../../host/core/plan.ts";
 import { hfGpt2FromCheckpoint } from "./hf-gpt2.ts";
 import { hfLlamaFromCheckpoint } from "./hf-llama.ts";
 import { hfNeoxFromCheckpoint } from "./hf-neox.ts";
+import { hfPhiFromCheckpoint } from "./hf-phi.ts";
 import type { Importer } from "./importer.ts";
 import { readTextTokenizer, writeBundle, type TokenizerMeta } from "../../host/core/tokenizers.ts";
 import type { HfTokenizer } from "../../host/core/hf-tokenizer.ts";
@@ -23,6 +24,7 @@ export const HF_ARCHITECTURES: Readonly<Record<string, (ck: HfCheckpoint) => Mod
   qwen2: hfLlamaFromCheckpoint,
   gpt2: hfGpt2FromCheckpoint,
   gpt_neox: hfNeoxFromCheckpoint,
+  phi: hfPhiFromCheckpoint,
 };
 
 /** Imports a Hugging Face checkpoint folder, choosing the architecture by config.json's model_type. */

@@ -60,6 +60,7 @@ export function lowerModel(model: Model, layers: LayerChoice, o: LowerOptions): 
     final_norm: w.finalNorm,
     final_norm_bias: w.finalNormBias,
     classifier: w.classifier,
+    classifier_bias: w.classifierBias,
   };
   const kinds = new Map(LAYER_KINDS.map((k) => [k.suffix, k]));
   const biases = archOf(c).biases;

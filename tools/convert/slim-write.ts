@@ -89,7 +89,7 @@ export function encodeSlim(p: SlimParts, onProgress?: Progress): Uint8Array {
   u32(
     H.flags,
     (c.sharedClassifier ? FLAG.sharedClassifier : 0) | (a.learnedPositions ? FLAG.learnedPositions : 0) |
-      (a.parallelResidual ? FLAG.parallelResidual : 0) | (a.biases ? FLAG.biases : 0),
+      (a.parallelResidual ? FLAG.parallelResidual : 0) | (a.biases ? FLAG.biases : 0) | (a.classifierBias ? FLAG.classifierBias : 0),
   );
   f64(H.normEps, c.normEps);
   f64(H.ropeTheta, c.ropeTheta);
