@@ -110,7 +110,7 @@ describe("both sides use the generated constants", () => {
     expect(LAYER_KINDS.map((k) => k.suffix)).toEqual([...G.SLIM_LAYER_TENSORS]);
     expect(TOP_SLOTS).toBe(G.SLIM_TOP_TENSORS.length);
     expect(SLIM_STATUS).toBe(G.SlimStatus);
-    const names = slimTensorList({ ...model.config, learnedPositions: true, norm: "layer" }, ["slim", "vanilla"]).map((t) => t.name);
+    const names = slimTensorList({ ...model.config, learnedPositions: true, norm: "layer", classifierBias: true }, ["slim", "vanilla"]).map((t) => t.name);
     for (const top of G.SLIM_TOP_TENSORS.filter((t) => t !== "classifier" || !model.config.sharedClassifier)) expect(names).toContain(top);
   });
 });

@@ -180,7 +180,7 @@ function expectSameFields(as: AsReader, h: SlimHeader, bytes: Uint8Array): void 
   const ex = as.ex;
   const c = h.config;
   const a = archOf(c);
-  const flags = (c.sharedClassifier ? FLAG.sharedClassifier : 0) | (a.learnedPositions ? FLAG.learnedPositions : 0) | (a.parallelResidual ? FLAG.parallelResidual : 0) | (a.biases ? FLAG.biases : 0);
+  const flags = (c.sharedClassifier ? FLAG.sharedClassifier : 0) | (a.learnedPositions ? FLAG.learnedPositions : 0) | (a.parallelResidual ? FLAG.parallelResidual : 0) | (a.biases ? FLAG.biases : 0) | (a.classifierBias ? FLAG.classifierBias : 0);
   expect({
     version: ex.version(), headerBytes: ex.headerBytes(), fileBytes: ex.fileBytes(), arch: ex.arch(), dim: ex.dim(), hiddenDim: ex.hiddenDim(),
     nLayers: ex.nLayers(), nHeads: ex.nHeads(), nKvHeads: ex.nKvHeads(), vocabSize: ex.vocabSize(), seqLen: ex.seqLen(), rotaryDims: ex.rotaryDims(),
@@ -230,6 +230,7 @@ function withArch(config: ModelConfig, seed: number): Model {
   });
   if (a.norm === "layer") m.weights.finalNormBias = vec(config.dim);
   if (a.learnedPositions) m.weights.positionEmbedding = vec(config.seqLen * config.dim);
+  if (a.classifierBias) m.weights.classifierBias = vec(config.vocabSize);
   return m;
 }
 
@@ -253,6 +254,7 @@ function cases(): Case[] {
   singular.weights.layers[1].wk.fill(0, 0, small.dim); // a zero row: W_K of layer 1 has no inverse
   const g = withArch(gpt2, 7);
   const n = withArch(neox, 8);
+  const phi = withArch({ ...neox, activation: "gelu_tanh", rotaryDims: 4, classifierBias: true }, 9);
   const tokens = readTokenizer(tokenizerBin, "tokenizer.bin", V).encode("Once upon a time", { bos: true });
   return [
     { name: "llama MHA, calibrated, tokenizer", model: mha, report: slimify(mha, { prompt: tokens }), tokenizer: tokenizerBin },
@@ -261,6 +263,7 @@ function cases(): Case[] {
     { name: "llama with a singular W_K", model: singular, report: slimify(singular), tokenizer: tokenizerBin },
     { name: "gpt2-like (LayerNorm, GELU, learned positions, biases)", model: g, report: slimify(g) },
     { name: "neox-like (partial RoPE, parallel residual, biases, own classifier)", model: n, report: slimify(n) },
+    { name: "phi-like (neox-like with a classifier bias, format version 3)", model: phi, report: slimify(phi) },
     { name: "llama, packed without slimify", model: mha, report: null },
   ];
 }
@@ -279,7 +282,7 @@ function valuesOf(m: Model, name: string, wkv: (Float32Array | null)[], modes: r
     const r = Array.from({ length: d }, (_, i) => L.bv![i] - L.bk!.reduce((s, x, j) => s + W[i * d + j] * x, 0));
     return Float32Array.from({ length: d }, (_, i) => L.bo![i] + r.reduce((s, x, j) => s + L.wo[i * d + j] * x, 0));
   }
-  const top: Record<string, Float32Array | undefined> = { token_embedding: w.tokenEmbedding, position_embedding: w.positionEmbedding, final_norm: w.finalNorm, final_norm_bias: w.finalNormBias, classifier: w.classifier };
+  const top: Record<string, Float32Array | undefined> = { token_embedding: w.tokenEmbedding, position_embedding: w.positionEmbedding, final_norm: w.finalNorm, final_norm_bias: w.finalNormBias, classifier: w.classifier, classifier_bias: w.classifierBias };
   const match = /^layers\.(\d+)\.(.+)$/.exec(name);
   if (!match) return top[name]!;
   const l = Number(match[1]);
@@ -647,8 +650,9 @@ describe("readers name the broken part", () => {
       ["3 bytes", good.subarray(0, 3), S.TRUNCATED_HEADER],
       ["magic", edited(good, (_, b) => b.set([0x61, 0x6b, 0x34, 0x32], 0), false), S.BAD_MAGIC, /llama2\.c checkpoint/],
       ["7 bytes", good.subarray(0, 7), S.TRUNCATED_HEADER, /before the format version/],
-      ["version", edited(good, u32(HEADER.version, 3), false), S.BAD_VERSION, /version is 3/],
-      ["version 1", edited(good, u32(HEADER.version, 1), false), S.BAD_VERSION, /version is 1, but this reader knows \.slim version 2 only; convert the checkpoint again/],
+      ["version", edited(good, u32(HEADER.version, 4), false), S.BAD_VERSION, /version is 4/],
+      ["version 3 without a classifier bias", edited(good, u32(HEADER.version, 3), false), S.BAD_FIELD, /flags is .*, expected bit 4 \(classifier bias\) set in a version 3 file/],
+      ["version 1", edited(good, u32(HEADER.version, 1), false), S.BAD_VERSION, /version is 1, but this reader knows \.slim versions 2 to 3 only; convert the checkpoint again/],
       ["100 bytes", good.subarray(0, 100), S.TRUNCATED_HEADER, /shorter than the 128-byte fixed header/],
       ["header_bytes misaligned", edited(good, u32(HEADER.headerBytes, h.headerBytes + 4), false), S.BAD_HEADER_LENGTH],
       ["cut in the table", good.subarray(0, h.headerBytes - 40), S.TRUNCATED_HEADER, /header_bytes says the header is \d+ bytes/],
@@ -657,7 +661,7 @@ describe("readers name the broken part", () => {
       ["dim 0", edited(good, u32(HEADER.dim, 0)), S.BAD_FIELD, /header field dim is 0/],
       ["heads", edited(good, u32(HEADER.nHeads, 3)), S.BAD_FIELD, /dim is 16, expected a multiple of n_heads=3/],
       ["rotary", edited(good, u32(HEADER.rotaryDims, 3)), S.BAD_FIELD, /rotary_dims/],
-      ["flags", edited(good, u32(HEADER.flags, 0x10)), S.BAD_FIELD, /flags/],
+      ["flags", edited(good, u32(HEADER.flags, 0x20)), S.BAD_FIELD, /flags/],
       ["eps", edited(good, (v) => v.setFloat64(HEADER.normEps, NaN, true)), S.BAD_FIELD, /norm_eps is NaN/],
       ["group size", edited(good, u32(HEADER.groupSize, 3)), S.BAD_FIELD, /group_size/],
       ["tokenizer kind", edited(good, u32(HEADER.tokenizerKind, 9)), S.BAD_FIELD, /tokenizer_kind/],
@@ -813,7 +817,8 @@ describe("robustness", () => {
     // every cut inside the header, then every 37th byte of the data
     for (let cut = 0; cut < file.length; cut += cut < h.headerBytes + 64 ? 1 : 37) reject(file.subarray(0, cut), `cut at ${cut}`);
     expect(n).toBeGreaterThan(4000);
-    expect([...counts.keys()].sort()).toEqual(["BAD_MAGIC", "BAD_VERSION", "BAD_HEADER_LENGTH", "DATA_CRC", "FILE_LENGTH", "HEADER_CRC", "TRUNCATED_HEADER"].sort());
+    // BAD_FIELD: version 2 with bit 0 flipped reads as version 3, which needs flag bit 4 (classifier bias)
+    expect([...counts.keys()].sort()).toEqual(["BAD_FIELD", "BAD_MAGIC", "BAD_VERSION", "BAD_HEADER_LENGTH", "DATA_CRC", "FILE_LENGTH", "HEADER_CRC", "TRUNCATED_HEADER"].sort());
   });
 
   it("agrees with itself on resealed header corruptions (structure checks behind a valid CRC)", () => {

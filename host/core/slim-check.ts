@@ -86,9 +86,11 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
   const norm = code("norm", NORM_CODES);
   const activation = code("activation", ACTIVATION_CODES);
   const flags = b.u32(H.flags);
-  // version 3 adds bit 4 (classifier bias); a version 2 file never has it
+  // version 3 is version 2 with bit 4 (classifier bias) set: a file of a model without one is version 2
   if (flags > (version >= 3 ? 0x1f : 0xf))
     field("flags", hex32(flags), version >= 3 ? "only bits 0..4 (shared classifier, learned positions, parallel residual, biases, classifier bias)" : "only bits 0..3 (shared classifier, learned positions, parallel residual, biases) in a version 2 file");
+  if (version >= 3 && (flags & FLAG.classifierBias) === 0)
+    field("flags", hex32(flags), "bit 4 (classifier bias) set in a version 3 file; a model without a classifier bias is stored as version 2");
   const normEps = b.f64(H.normEps);
   if (!(Number.isFinite(normEps) && normEps > 0)) field("norm_eps", normEps, "a finite number > 0");
   const ropeTheta = b.f64(H.ropeTheta);

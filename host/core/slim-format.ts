@@ -8,10 +8,12 @@
  *
  * # Format version 3 (and 2)
  *
- * Version 3 adds one optional tensor, `classifier_bias` (vocab), added to the logits, announced by flag
- * bit 4 (Phi-2's lm_head has a bias). Everything else is version 2's, so the readers take both: a version 2
- * file is a version 3 file with bit 4 clear (a version 2 file with bit 4 set is refused). The writer writes
- * version 3.
+ * Version 3 adds one tensor, `classifier_bias` (vocab), added to the logits, announced by flag bit 4
+ * (Phi-2's lm_head has a bias). Everything else is version 2's, and the readers take both. A file is
+ * version 3 exactly when bit 4 is set: the writer writes a model without a classifier bias as version 2,
+ * byte for byte what it wrote before, so a reader of version 2 still reads every file it can run, and a
+ * changed version field is caught (the field lies outside both CRCs): bit 4 in a version 2 file, or its
+ * absence in a version 3 file, is refused.
  *
  * Version 2 stores the lowered model. Against version 1: a slim layer with biases stores no b_V and its
  * b_O is the folded b_O' = b_O + W_O·(b_V − W_KV·b_K); the position embedding and slim layers' W_K are f32
@@ -37,7 +39,7 @@
  * | at  | type  | field            | meaning                                                                     |
  * | --- | ----- | ---------------- | --------------------------------------------------------------------------- |
  * | 0   | 4×u8  | magic            | ASCII "SLIM" (53 4C 49 4D)                                                  |
- * | 4   | u32   | version          | 3 (2 is read too)                                                           |
+ * | 4   | u32   | version          | 3 with a classifier bias (flags bit 4), else 2                              |
  * | 8   | u32   | header_crc       | CRC-32 of bytes [16, header_bytes): fields below, layer records, table, pad |
  * | 12  | u32   | data_crc         | CRC-32 of bytes [header_bytes, file_bytes): all data, padding included      |
  * | 16  | u32   | header_bytes     | where the data section starts; a multiple of 16                             |

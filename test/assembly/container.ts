@@ -277,6 +277,7 @@ export function check(ptr: usize, len: u32): i32 {
   if (u32At(<usize>H.norm) > 1) return S.BAD_FIELD;
   if (u32At(<usize>H.activation) > 2) return S.BAD_FIELD;
   if (u32At(<usize>H.flags) > (u32At(<usize>H.version) >= 3 ? <u32>0x1f : <u32>0xf)) return S.BAD_FIELD; // bit 4 (classifier bias) from version 3
+  if (u32At(<usize>H.version) >= 3 && (u32At(<usize>H.flags) & SlimFlag.classifierBias) == 0) return S.BAD_FIELD; // and only there
   const eps = f64At(<usize>H.normEps);
   if (!(isFinite<f64>(eps) && eps > 0)) return S.BAD_FIELD;
   const theta = f64At(<usize>H.ropeTheta);

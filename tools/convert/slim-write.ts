@@ -10,7 +10,7 @@ import { crc32 } from "../../host/core/crc32.ts";
 import type { LoweredModel } from "../../host/core/lowered.ts";
 import {
   ACTIVATION_CODES, ARCH_CODES, DTYPE_CODES, ENTRY, FIXED_HEADER_BYTES, FLAG, HEADER, LAYER, LAYER_RECORD_BYTES, LAYER_VALUES,
-  NORM_CODES, REASON, SLIM_MAGIC, SLIM_VERSION, TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, TOKENIZER_CODES, align16,
+  NORM_CODES, REASON, SLIM_MAGIC, SLIM_OLDEST_VERSION, SLIM_VERSION, TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, TOKENIZER_CODES, align16,
   type ReasonCode, type TokenizerKind,
 } from "../../host/core/slim-format.ts";
 import type { LayerReport } from "./slimify.ts";
@@ -71,7 +71,7 @@ export function encodeSlim(p: SlimParts, onProgress?: Progress): Uint8Array {
   const f64 = (at: number, x: number) => v.setFloat64(at, x, true);
   const H = HEADER;
   out.set([...SLIM_MAGIC].map((ch) => ch.charCodeAt(0)), H.magic);
-  u32(H.version, SLIM_VERSION);
+  u32(H.version, a.classifierBias ? SLIM_VERSION : SLIM_OLDEST_VERSION); // version 3 only where it differs from 2
   u32(H.headerBytes, headerBytes);
   u32(H.nTensors, p.tensors.length);
   u64(H.fileBytes, fileBytes);
