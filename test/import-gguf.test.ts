@@ -272,7 +272,7 @@ describe("importGguf", () => {
 
     it("another architecture, K-quants and RoPE scaling are refused as unsupported", () => {
       const other = writeGgufLlama(randomHfLlama(SHAPE, 8), { dropKeys: ["general.architecture"], extraKv: [kv("general.architecture", GT.STRING, "phi3")] }).bytes;
-      expect(slimError(() => read(other), "E_MODEL").message).toBe('bad.gguf: metadata key general.architecture is "phi3", but only "llama" and "qwen2" GGUF files are imported.');
+      expect(slimError(() => read(other), "E_MODEL").message).toBe('bad.gguf: metadata key general.architecture is "phi3", but only "llama", "qwen2" and "phi2" GGUF files are imported.');
       const scaled = writeGgufLlama(randomHfLlama(SHAPE, 8), { extraKv: [kv("llama.rope.scaling.type", GT.STRING, "linear")] }).bytes;
       expect(slimError(() => read(scaled), "E_MODEL").message).toMatch(/llama\.rope\.scaling\.type is "linear", but RoPE scaling is not implemented/);
       const q4k: GgufTensorSpec = { name: "blk.0.attn_q.weight", ne: [256, 1], type: GGML.Q4_K, data: new Uint8Array(144) };

@@ -270,7 +270,7 @@ describe("importHfGpt2", () => {
     const { model, ratio } = check(ck);
     expect(ratio).toBeLessThan(ROUNDING);
     expect(model.config).toMatchObject({ arch: "gpt2", dim: 24, hiddenDim: 96, nHeads: 4, nKvHeads: 4, seqLen: 16, normEps: 1e-5, sharedClassifier: true });
-    expect(archOf(model.config)).toEqual({ norm: "layer", activation: "gelu_tanh", rotaryDims: 0, learnedPositions: true, parallelResidual: false, biases: true });
+    expect(archOf(model.config)).toEqual({ norm: "layer", activation: "gelu_tanh", rotaryDims: 0, learnedPositions: true, parallelResidual: false, biases: true, classifierBias: false });
     const l0 = model.weights.layers[0];
     for (const b of [l0.bq, l0.bk, l0.bv, l0.bo, l0.b1, l0.b2, l0.attnNormBias, l0.ffnNormBias]) expect(b!.some((v) => v !== 0)).toBe(true);
     expect(model.weights.classifier).toBe(model.weights.tokenEmbedding);
@@ -325,7 +325,7 @@ describe("importHfNeox", () => {
     const { model, ratio } = check(ck);
     expect(ratio).toBeLessThan(ROUNDING);
     expect(model.config).toMatchObject({ arch: "neox", dim: 32, hiddenDim: 96, nHeads: 4, nKvHeads: 4, ropeTheta: 10000, sharedClassifier: false });
-    expect(archOf(model.config)).toEqual({ norm: "layer", activation: "gelu", rotaryDims: 4, learnedPositions: false, parallelResidual: true, biases: true });
+    expect(archOf(model.config)).toEqual({ norm: "layer", activation: "gelu", rotaryDims: 4, learnedPositions: false, parallelResidual: true, biases: true, classifierBias: false });
     for (const b of ["bq", "bk", "bv", "bo", "b1", "b2"] as const) expect(model.weights.layers[1][b]!.some((v) => v !== 0), b).toBe(true);
   });
 
@@ -391,6 +391,6 @@ describe("importModel on Hugging Face folders", () => {
   it("names an unknown model_type", () => {
     const dir = folder();
     writeHfCheckpoint(dir, randomHfLlama(LLAMA, 9), { config: { model_type: "mamba" } });
-    expect(slimError(() => importHuggingFace(dir), "E_MODEL").message).toBe(`${join(dir, "config.json")}: field model_type is "mamba", but only "llama", "qwen2", "gpt2", "gpt_neox" checkpoints are imported.`);
+    expect(slimError(() => importHuggingFace(dir), "E_MODEL").message).toBe(`${join(dir, "config.json")}: field model_type is "mamba", but only "llama", "qwen2", "gpt2", "gpt_neox", "phi" checkpoints are imported.`);
   });
 });

@@ -342,7 +342,7 @@ export function ggufToModel(file: GgufFile): Model {
   const meta = new Meta(file);
   const arch = meta.get("general.architecture");
   if (arch === undefined) fail("E_FORMAT", `${file.name}: metadata key general.architecture is missing.`);
-  if (typeof arch !== "string" || !GGUF_ARCHES.includes(arch)) fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only ${GGUF_ARCHES.map((a) => JSON.stringify(a)).join(" and ")} GGUF files are imported.`);
+  if (typeof arch !== "string" || !GGUF_ARCHES.includes(arch)) fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only ${GGUF_ARCHES.slice(0, -1).map((a) => JSON.stringify(a)).join(", ")} and ${JSON.stringify(GGUF_ARCHES.at(-1))} GGUF files are imported.`);
   const a = arch as string;
   if (a === "phi2") return ggufPhi2ToModel(file, meta);
   const qwen2 = a === "qwen2";
