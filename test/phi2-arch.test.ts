@@ -110,6 +110,14 @@ describe("Phi-2 from a Hugging Face folder", () => {
     const noBias = { config: { ...model.config, classifierBias: false }, weights: { ...model.weights, classifierBias: undefined } };
     const plan = planArena(noBias.config, CTX, layerModes(noBias.config, "vanilla"));
     expect(plan.classifierBias).toBeNull();
+    // the bias is one planned f32 span inside the weights region: that region, and the arena, grow by it
+    const withBias = planArena(model.config, CTX, layerModes(model.config, "vanilla"));
+    const weights = (p: typeof plan) => p.regions.find((r) => r.name === "weights")!;
+    const span = withBias.classifierBias!;
+    expect(span.offset).toBeGreaterThanOrEqual(weights(withBias).offset);
+    expect(span.offset + span.size).toBeLessThanOrEqual(weights(withBias).offset + weights(withBias).size);
+    expect(weights(withBias).size - weights(plan).size).toBe(Math.ceil((VOCAB * 4) / 16) * 16);
+    expect(withBias.totalBytes - plan.totalBytes).toBe(Math.ceil((VOCAB * 4) / 16) * 16);
     const dec = await decoderFor(noBias, plan, model.weights.layers.map(() => null), "simd");
     const worst = Math.max(...tokens.map((t, p) => logitsRatio(dec.step(t), want[p])));
     expect(worst).toBeGreaterThan(100 * TOLERANCE);

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { byteLevelGgufKv, byteLevelTokenizer, metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
-import { randomHfGpt2, randomHfLlama, randomHfNeox, randomHfQwen2, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
+import { randomHfGpt2, randomHfLlama, randomHfNeox, randomHfPhi, randomHfQwen2, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
 import { GT, llamaVocab, writeGgufLlama } from "./fixtures/gguf-writer.ts";
 import { familyGgufKv, familyTokenizer } from "./fixtures/family-tokenizers.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1 } from "./fixtures/llama2c-writer.ts";
@@ -80,13 +80,20 @@ beforeAll(() => {
     { key: "tokenizer.ggml.add_bos_token", v: { type: GT.BOOL, value: false } },
   ]);
   writeFileSync(join(cwd, "qwen2.5-0.5b-instruct-q8_0.gguf"), writeGgufLlama(randomHfQwen2(gqa(qwen.vocabSize), 8), { arch: "qwen2", type: "Q8_0", extraKv: qwenKv }).bytes);
+  // Phi-2: parallel attention/MLP with one LayerNorm, partial rotary (6 of 16 head dims), lm_head with a bias,
+  // CodeGen's vocabulary (<|endoftext|> for bos and eos), no chat template
+  const phi = familyTokenizer("phi2");
+  const eot = phi.specials["<|endoftext|>"];
+  writeHfCheckpoint(join(cwd, "phi-2"), randomHfPhi({ hidden_size: 32, num_attention_heads: 2, num_hidden_layers: 2, intermediate_size: 128, vocab_size: phi.vocabSize, max_position_embeddings: SEQ }, 9), { config: { bos_token_id: eot, eos_token_id: eot } });
+  writeFileSync(join(cwd, "phi-2", "tokenizer.json"), JSON.stringify(phi.json));
+  writeFileSync(join(cwd, "phi-2", "tokenizer_config.json"), JSON.stringify({ bos_token: "<|endoftext|>", eos_token: "<|endoftext|>", unk_token: "<|endoftext|>", tokenizer_class: "CodeGenTokenizer" }));
   mkdirSync(join(cwd, "out"), { recursive: true });
 });
 
 describe("README: Models people have", () => {
   it("shows one command per family", () => {
     const targets = readmeCommands().map((c) => c[3]);
-    for (const name of ["gpt2", "pythia-70m", "TinyLlama-1.1B-Chat-v1.0", "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", "bpe-model.f16.gguf", "stories15M.bin", "SmolLM2-135M-Instruct", "Qwen2.5-0.5B-Instruct", "qwen2.5-0.5b-instruct-q8_0.gguf"]) {
+    for (const name of ["gpt2", "pythia-70m", "TinyLlama-1.1B-Chat-v1.0", "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", "bpe-model.f16.gguf", "stories15M.bin", "SmolLM2-135M-Instruct", "Qwen2.5-0.5B-Instruct", "qwen2.5-0.5b-instruct-q8_0.gguf", "phi-2"]) {
       expect(targets).toContain(name);
     }
   });
