@@ -115,7 +115,7 @@ function ggufOf(family: FamilyName, pre: string | undefined): Uint8Array {
 }
 
 describe("GGUF vocabularies by tokenizer.ggml.pre", () => {
-  const cases: [FamilyName, string | undefined][] = [["gpt2", undefined], ["gpt2", "gpt-2"], ["phi2", "gpt-2"], ["smollm", "smollm"], ["qwen2", "qwen2"], ["llama3", "llama-bpe"]];
+  const cases: [FamilyName, string | undefined][] = [["gpt2", undefined], ["gpt2", "gpt-2"], ["phi2", "gpt-2"], ["phi2", "phi-2"], ["smollm", "smollm"], ["qwen2", "qwen2"], ["llama3", "llama-bpe"]];
   it.each(cases)("%s as pre %j gives the ids of the tokenizer.json it came from on every prompt", (family, pre) => {
     const file = readGguf(ggufOf(family, pre), `${family}.gguf`);
     const tok = readTextTokenizer("bundle", ggufTokenizerBundle(file)!, `${family}.gguf`);
@@ -125,7 +125,7 @@ describe("GGUF vocabularies by tokenizer.ggml.pre", () => {
 
   it("refuses another pre-tokenizer in one line naming the ones read", () => {
     const e = slimError(() => ggufTokenizerBundle(readGguf(ggufOf("gpt2", "deepseek-llm"), "d.gguf")), "E_MODEL");
-    expect(e.message).toBe('d.gguf: metadata key tokenizer.ggml.pre is "deepseek-llm", but only "gpt-2", "mpt", "olmo", "smollm", "starcoder", "refact", "qwen2", "llama-bpe" are implemented.');
+    expect(e.message).toBe('d.gguf: metadata key tokenizer.ggml.pre is "deepseek-llm", but only "gpt-2", "phi-2", "mpt", "olmo", "smollm", "starcoder", "refact", "qwen2", "llama-bpe" are implemented.');
   });
 });
 
