@@ -327,8 +327,9 @@ describe("Decoder error paths", () => {
     it("refuses a plan with any buffer ending beyond the arena with 5", async () => {
       const plan = planFor();
       const past = plan.totalBytes - 4;
-      // layer 0's wq, the residual stream x, q and the final norm: each slot moved to the arena's last word
-      for (const slot of [PLAN_HEADER_SLOTS + LayerSlot.wq, PlanSlot.x, PlanSlot.q, PlanSlot.finalNorm]) {
+      // each slot moved to the arena's last word:
+      // layer 0's wq, the residual stream x, q, the final norm and a classifier bias (vocab f32, optional)
+      for (const slot of [PLAN_HEADER_SLOTS + LayerSlot.wq, PlanSlot.x, PlanSlot.q, PlanSlot.finalNorm, PlanSlot.classifierBias]) {
         expect((await initWith(plan.pages, (s) => (s[slot] = past))).status, `slot ${slot}`).toBe(5);
       }
     });
