@@ -187,6 +187,8 @@ export interface PeerRun {
   instructionsPerToken: number | null; // decode loop / (sampled − 1)
   heapPeak: number;
   stackPeak: number;
+  modelBytesRead: number; // bytes of the checkpoint read() copied to RAM (its header); the rest is read in place
+
   /** .data + .bss + heap high-water mark + the native stack reserved (as slimedge's firmware reserves it). */
   ram: number;
   flashBytes: number; // the peer's app.bin
@@ -194,12 +196,12 @@ export interface PeerRun {
 }
 
 export function parsePeerReport(stderr: string): Omit<PeerRun, "stdout" | "ram" | "stderr" | "flashBytes"> & { dataBss: number } {
-  const m = /peer-report: sampled (\d+) decode-instructions (\d+) total-instructions \d+ heap-peak (\d+) stack-peak (\d+) data-bss (\d+)/.exec(stderr);
+  const m = /peer-report: sampled (\d+) decode-instructions (\d+) total-instructions \d+ heap-peak (\d+) stack-peak (\d+) data-bss (\d+) model-bytes-read (\d+)/.exec(stderr);
   if (!m) throw new Error(`the peer printed no report: ${stderr.trim().split("\n").slice(-2).join(" / ") || "nothing"}`);
   const ids = (/peer-ids:([ \d]*)/.exec(stderr)?.[1] ?? "").trim().split(/\s+/).filter(Boolean).map(Number);
   const sampled = Number(m[1]);
   const decode = Number(m[2]);
-  return { sampled, decodeInstructions: decode, instructionsPerToken: sampled > 1 ? Math.round(decode / (sampled - 1)) : null, heapPeak: Number(m[3]), stackPeak: Number(m[4]), dataBss: Number(m[5]), ids };
+  return { sampled, decodeInstructions: decode, instructionsPerToken: sampled > 1 ? Math.round(decode / (sampled - 1)) : null, heapPeak: Number(m[3]), stackPeak: Number(m[4]), dataBss: Number(m[5]), modelBytesRead: Number(m[6]), ids };
 }
 
 /** Runs a peer build in QEMU (host/ship/emulate.ts, -icount shift=0) with PEER_RAM_BYTES of RAM. */

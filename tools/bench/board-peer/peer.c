@@ -120,6 +120,7 @@ typedef struct {
   size_t size;
   size_t at;
   int open;
+  size_t copied; /* bytes read() copied out of flash: the header and the tokenizer, not the weights */
 } Blob;
 static Blob blobs[2];
 #define FD0 3
@@ -140,6 +141,7 @@ ssize_t read(int fd, void* buf, size_t n) {
   if (n > b->size - b->at) n = b->size - b->at;
   memcpy(buf, b->data + b->at, n);
   b->at += n;
+  b->copied += n;
   return (ssize_t)n;
 }
 ssize_t write(int fd, const void* buf, size_t n) {
@@ -231,6 +233,8 @@ static void report(void) {
   slim_say_u64((uint64_t)(__stack_top - stack_low_water()));
   slim_say(" data-bss ");
   slim_say_u64((uint64_t)(__bss_end - __data_start));
+  slim_say(" model-bytes-read ");
+  slim_say_u64((uint64_t)blobs[0].copied);
   slim_say("\npeer-ids:");
   for (int i = 0; i < sampled && i < MAX_TOKENS; i++) {
     slim_say(" ");
@@ -244,8 +248,8 @@ int main(void) {
   uint8_t* here = (uint8_t*)__builtin_frame_address(0) - 256;
   paint_limit = here;
   memset(__stack_bottom, PAINT, (uint32_t)(here - __stack_bottom));
-  blobs[0] = (Blob){"model.bin", peer_model, (size_t)(peer_model_end - peer_model), 0, 0};
-  blobs[1] = (Blob){"tokenizer.bin", peer_tokenizer, (size_t)(peer_tokenizer_end - peer_tokenizer), 0, 0};
+  blobs[0] = (Blob){"model.bin", peer_model, (size_t)(peer_model_end - peer_model), 0, 0, 0};
+  blobs[1] = (Blob){"tokenizer.bin", peer_tokenizer, (size_t)(peer_tokenizer_end - peer_tokenizer), 0, 0, 0};
   static char* argv[] = {"run", "model.bin", "-z", "tokenizer.bin", "-t", "0", "-s", "1", "-n", "0", "-i", peer_prompt, NULL};
   t_start = board_instructions();
   int code = peer_main(12, argv);
