@@ -5,14 +5,14 @@
  * weights in place. A few tokens per board keep it short; the counts themselves are the bench's.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { emulatedBoard } from "../boards/emulated.ts";
 import {
-  FIRMWARE_CFLAGS, PEER_PROGRAM, buildPeer, groupSize, instrumentGenerate, parsePeerReport, peerMissing, peerQ8Checkpoint, runPeer, sameText, tableOf, type Row,
+  FIRMWARE_CFLAGS, PEER_PROGRAM, buildPeer, groupSize, instrumentGenerate, parsePeerReport, peerMissing, peerQ8Checkpoint, runPeer, sameText, shortReason, tableOf, type Row,
 } from "../tools/bench/boards.ts";
 import { findPeersDir } from "../tools/bench/peers.ts";
 import { skipNote, toolMissing } from "./skips.ts";
@@ -62,6 +62,20 @@ describe("the on-board bench's pieces", () => {
     expect(groupSize(288, 768)).toBe(32);
   });
 
+  const numpy = spawnSync("python3", ["-c", "import numpy"]).status === 0 ? null : "python3 with numpy not installed (apt-get install python3-numpy)";
+  const why = sharedMissing ?? numpy;
+  it.skipIf(why !== null)(`writes runq.c's checkpoint without python3 byte for byte as v0_to_v2.py does${skipNote(why)}`, () => {
+    const m = { name: "stories260K", checkpoint, tokenizer };
+    const viaPython = peerQ8Checkpoint(peersDir!, m, join(work, "q8-python.bin"));
+    expect(viaPython.note).toContain("v0_to_v2.py (python3)");
+    const fake = join(work, "no-numpy");
+    mkdirSync(fake, { recursive: true });
+    writeFileSync(join(fake, "v0_to_v2.py"), "import a_module_that_is_not_there\n");
+    const fallback = peerQ8Checkpoint(fake, m, join(work, "q8-fallback.bin"));
+    expect(fallback.note).toMatch(/could not run \(ModuleNotFoundError.*\); written by tools\/convert\/llama2c-export\.ts at group 4/);
+    expect(Buffer.compare(readFileSync(fallback.path), readFileSync(viaPython.path))).toBe(0);
+  });
+
   it("reads the peer's report, and says so when there is none", () => {
     const p = parsePeerReport("x\npeer-report: sampled 3 decode-instructions 200 total-instructions 900 heap-peak 70 stack-peak 12 data-bss 8 model-bytes-read 4\npeer-ids: 5 6 7\n");
     expect(p).toEqual({ sampled: 3, decodeInstructions: 200, instructionsPerToken: 100, heapPeak: 70, stackPeak: 12, dataBss: 8, modelBytesRead: 4, ids: [5, 6, 7] });
@@ -77,6 +91,10 @@ describe("the on-board bench's pieces", () => {
     expect(lines[2]).toContain("— not even ctx 1 fits");
     expect(lines[2]).toContain("2 KiB (over)");
     expect(lines[3]).toContain("— gcc not installed");
+    const refusal =
+      "does not fit esp32-c3: ctx 512 (vanilla, f32 weights, f32 K-cache) needs 1835008 bytes = 28 pages = 1.8 MiB (static 16.0 KiB, weights 1015.8 KiB) of 196608 bytes = 192.0 KiB linear memory; not even ctx 1 fits";
+    expect(shortReason(refusal)).toBe("does not fit: ctx 512 (vanilla, f32 weights, f32 K-cache) needs 1,835,008 of 196,608 bytes of linear memory");
+    expect(shortReason("x".repeat(200))).toHaveLength(138);
     expect(sameText("a b\n", "a b")).toBe(true);
     expect(sameText("a b", "a c")).toBe(false);
   });

@@ -255,6 +255,13 @@ export interface Row {
   sameText: boolean | null;
 }
 
+/** A refusal short enough for a table cell (the JSON keeps it whole): "does not fit: needs N of M bytes …". */
+export function shortReason(error: string): string {
+  const fit = /does not fit \S+: (ctx \d+ \([^)]*\)) needs (\d+) bytes.*? of (\d+) bytes = [\d.]+ \S+ linear memory/.exec(error);
+  if (fit) return `does not fit: ${fit[1]} needs ${n(Number(fit[2]))} of ${n(Number(fit[3]))} bytes of linear memory`;
+  return error.length > 140 ? `${error.slice(0, 137)}…` : error;
+}
+
 const ok = <T extends object>(x: T | { error: string }): x is T => !("error" in x);
 const n = (x: number) => x.toLocaleString("en-US");
 const kib = (x: number) => `${(x / 1024).toFixed(0)} KiB`;
@@ -270,7 +277,7 @@ export function tableOf(rows: Row[]): string {
     const p = r.peer;
     const fits = (ram: number) => (ram > r.boardRam ? " (over)" : "");
     out.push(
-      `| ${r.board} | ${r.model} | ${r.weights} | ${ok(s) ? n(s.instructionsPerToken) : `— ${s.error}`} | ${ok(p) ? (p.instructionsPerToken === null ? "—" : n(p.instructionsPerToken)) : `— ${p.error}`} | ` +
+      `| ${r.board} | ${r.model} | ${r.weights} | ${ok(s) ? n(s.instructionsPerToken) : `— ${shortReason(s.error)}`} | ${ok(p) ? (p.instructionsPerToken === null ? "—" : n(p.instructionsPerToken)) : `— ${shortReason(p.error)}`} | ` +
         `${ok(s) && ok(p) && p.instructionsPerToken ? `**${(s.instructionsPerToken / p.instructionsPerToken).toFixed(2)}**` : "—"} | ` +
         `${ok(s) ? kib(s.ram) : "—"} | ${ok(p) ? kib(p.ram) + fits(p.ram) : "—"} | ${kib(r.boardRam)} | ${ok(s) ? kib(s.flash) : "—"} | ${ok(p) ? kib(p.flashBytes) : "—"} | ` +
         `${r.sameText === null ? "—" : r.sameText ? "yes" : "**no**"} |`,
