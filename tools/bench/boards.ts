@@ -27,7 +27,7 @@ import type { BoardProfile } from "../../boards/profile.ts";
 import { emulate } from "../../host/ship/emulate.ts";
 import { writeFileAtomic } from "../../host/core/files.ts";
 import { APP_OFFSET, NATIVE_STACK_BYTES } from "../package/firmware.ts";
-import { writeLlama2cV2 } from "../convert/llama2c-export.ts";
+import { writeLlama2cV0, writeLlama2cV2 } from "../convert/llama2c-export.ts";
 import { importModel } from "../convert/import.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -79,6 +79,17 @@ export function instrumentGenerate(source: string, file: string): string {
   return `void peer_token(int pos, int num_prompt_tokens, int next);\n${source.slice(0, i)}${call}${source.slice(i + "fflush(stdout);".length)}`;
 }
 
+/**
+ * The legacy (v0) checkpoint run.c reads: the model's own file when it is one, else (a v1 file with its magic
+ * and version, as the shipped model is) the same f32 weights written by tools/convert/llama2c-export.ts.
+ */
+export function peerV0Checkpoint(m: BoardModel, out: string): { path: string; note: string | null } {
+  const head = readFileSync(m.checkpoint).subarray(0, 4);
+  if (head.length < 4 || new DataView(head.buffer, head.byteOffset, 4).getUint32(0, true) !== 0x616b3432) return { path: m.checkpoint, note: null };
+  writeFileSync(out, writeLlama2cV0(importModel(m.checkpoint).model));
+  return { path: out, note: `${m.name}: a versioned llama2.c file; run.c reads legacy (v0) files, so the same f32 weights were written as v0 by tools/convert/llama2c-export.ts` };
+}
+
 /** The v2 (Q8_0) checkpoint runq.c reads: the peers folder's v0_to_v2.py (python3 + numpy), else the project's writer with the same group rule. */
 export function peerQ8Checkpoint(peersDir: string, m: BoardModel, out: string): { path: string; note: string } {
   const script = join(peersDir, "v0_to_v2.py");
@@ -127,6 +138,9 @@ export function buildPeer(e: EmulatedBoard, peersDir: string, w: PeerWeights, ch
       `peer_tokenizer:\n  .incbin ${JSON.stringify(tokenizer)}\npeer_tokenizer_end:\n`,
   );
   const flashBytes = Math.min(e.qemu.flashWindow, board.flashBytes ?? e.qemu.flashWindow);
+  const blobBytes = statSync(checkpoint).size + statSync(tokenizer).size;
+  if (blobBytes > flashBytes - APP_OFFSET)
+    throw new Error(`does not fit: checkpoint and tokenizer ${blobBytes.toLocaleString("en-US")} bytes, the ${e.board} app partition at most ${(flashBytes - APP_OFFSET).toLocaleString("en-US")} of ${flashBytes >> 20} MiB flash`);
   const ld = readFileSync(join(QEMU_DIR, "link.ld.in"), "utf8")
     .replaceAll("@FLASH_ORIGIN@", `0x${e.qemu.flashBase.toString(16)}`)
     .replaceAll("@FLASH_BYTES@", `0x${flashBytes.toString(16)}`)
@@ -317,6 +331,7 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
   const notes: string[] = [];
   try {
     const q8 = new Map<string, string>();
+    const v0 = new Map<string, string>();
     for (const board of o.boards) {
       const e = emulatedBoard(board);
       if (!e) throw new Error(`--boards ${board}: no emulated board of that name; emulated boards are ${EMULATED.map((x) => x.board).join(", ")}`);
@@ -328,10 +343,15 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
           if (missing) peer = { error: missing };
           else {
             try {
-              let checkpoint = m.checkpoint;
+              if (!v0.has(m.name)) {
+                const r = peerV0Checkpoint(m, join(work, `${m.name}-v0.bin`));
+                if (r.note) notes.push(r.note), o.log(`  ${r.note}\n`);
+                v0.set(m.name, r.path);
+              }
+              let checkpoint = v0.get(m.name)!;
               if (w === "q8_0") {
                 if (!q8.has(m.name)) {
-                  const r = peerQ8Checkpoint(o.peersDir!, m, join(work, `${m.name}-v2-q80.bin`));
+                  const r = peerQ8Checkpoint(o.peersDir!, { ...m, checkpoint }, join(work, `${m.name}-v2-q80.bin`));
                   notes.push(r.note);
                   o.log(`  ${r.note}\n`);
                   q8.set(m.name, r.path);
