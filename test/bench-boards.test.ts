@@ -12,9 +12,10 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { emulatedBoard } from "../boards/emulated.ts";
 import {
-  FIRMWARE_CFLAGS, PEER_PROGRAM, buildPeer, groupSize, instrumentGenerate, parsePeerReport, peerMissing, peerQ8Checkpoint, runPeer, sameText, shortReason, tableOf, type Row,
+  FIRMWARE_CFLAGS, PEER_PROGRAM, buildPeer, groupSize, instrumentGenerate, parsePeerReport, peerMissing, peerQ8Checkpoint, peerV0Checkpoint, runPeer, sameText, shortReason, tableOf, type Row,
 } from "../tools/bench/boards.ts";
 import { findPeersDir } from "../tools/bench/peers.ts";
+import { importModel } from "../tools/convert/import.ts";
 import { skipNote, toolMissing } from "./skips.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -74,6 +75,20 @@ describe("the on-board bench's pieces", () => {
     const fallback = peerQ8Checkpoint(fake, m, join(work, "q8-fallback.bin"));
     expect(fallback.note).toMatch(/could not run \(ModuleNotFoundError.*\); written by tools\/convert\/llama2c-export\.ts at group 4/);
     expect(Buffer.compare(readFileSync(fallback.path), readFileSync(viaPython.path))).toBe(0);
+  });
+
+  it("gives run.c a legacy (v0) file of the same weights for a versioned checkpoint, and a v0 file as it is", () => {
+    const shipped = { name: "slimedge-tiny-v2", checkpoint: join(ROOT, "models", "slimedge-tiny-v2", "model.bin"), tokenizer: "" };
+    const r = peerV0Checkpoint(shipped, join(work, "tiny-v0.bin"));
+    expect(r.note).toMatch(/versioned llama2\.c file/);
+    expect(readFileSync(r.path).readInt32LE(0)).toBe(importModel(shipped.checkpoint).model.config.dim); // v0: the header starts with dim
+    const a = importModel(shipped.checkpoint).model;
+    const b = importModel(r.path).model;
+    expect(b.config).toEqual(a.config);
+    expect(Buffer.compare(Buffer.from(b.weights.layers[3].w2!.buffer), Buffer.from(a.weights.layers[3].w2!.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(b.weights.tokenEmbedding.buffer), Buffer.from(a.weights.tokenEmbedding.buffer))).toBe(0);
+    const v0 = join(work, "tiny-v0.bin");
+    expect(peerV0Checkpoint({ ...shipped, checkpoint: v0 }, join(work, "unused.bin"))).toEqual({ path: v0, note: null });
   });
 
   it("reads the peer's report, and says so when there is none", () => {
