@@ -98,7 +98,7 @@ describe("the on-board bench's pieces", () => {
   });
 
   it("writes a row per board × model × weights, with the reason where a side could not run", () => {
-    const row = (slimedge: Row["slimedge"], peer: Row["peer"]): Row => ({ board: "esp32-c3", model: "m", weights: "q8_0", slimedge, peer, boardRam: 1000, sameText: null });
+    const row = (slimedge: Row["slimedge"], peer: Row["peer"]): Row => ({ board: "esp32-c3", model: "m", weights: "q8_0", slimedge, peer, peerPlain: peer, boardRam: 1000, sameText: null });
     const peer = { stdout: "", ids: [], sampled: 9, decodeInstructions: 800, instructionsPerToken: 100, heapPeak: 900, stackPeak: 10, modelBytesRead: 0, ram: 2000, flashBytes: 4096, stderr: "" };
     const t = tableOf([row({ error: "not even ctx 1 fits" }, peer), row({ stdout: "", instructionsPerToken: 150, ram: 900, ramBoard: 1000, flash: 2048 }, { error: "gcc not installed" })]);
     const lines = t.split("\n");

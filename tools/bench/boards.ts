@@ -38,6 +38,11 @@ const PICOLIBC = "/usr/lib/picolibc";
 export const PEER_RAM_BYTES = 16 << 20;
 /** The flags slimedge's bare-metal firmware is compiled with besides the board's (tools/package/firmware.ts). */
 export const FIRMWARE_CFLAGS = ["-O2", "-ffp-contract=off", "-ffunction-sections", "-fdata-sections"];
+/**
+ * llama2.c as it is usually built, -O2 alone: gcc then fuses a*b+c into one multiply-add where the core has
+ * one (fmadd.s, vfma.f32), which the firmware does not allow itself. Counted beside, as a second column.
+ */
+export const PLAIN_CFLAGS = ["-O2", "-ffunction-sections", "-fdata-sections"];
 
 export type PeerWeights = "f32" | "q8_0";
 export const PEER_PROGRAM: Record<PeerWeights, string> = { f32: "run.c", q8_0: "runq.c" };
@@ -123,7 +128,7 @@ export interface PeerBuild {
 }
 
 /** Builds llama2.c's program for weights `w` bare metal for `e` with `checkpoint` and `tokenizer` in flash. */
-export function buildPeer(e: EmulatedBoard, peersDir: string, w: PeerWeights, checkpoint: string, tokenizer: string, prompt: string, tokens: number, out: string): PeerBuild {
+export function buildPeer(e: EmulatedBoard, peersDir: string, w: PeerWeights, checkpoint: string, tokenizer: string, prompt: string, tokens: number, out: string, cflags = FIRMWARE_CFLAGS): PeerBuild {
   const board = getBoard(e.board);
   mkdirSync(out, { recursive: true });
   const program = PEER_PROGRAM[w];
@@ -153,7 +158,7 @@ export function buildPeer(e: EmulatedBoard, peersDir: string, w: PeerWeights, ch
   const lib = join(PICOLIBC, e.picolibc);
   const libgcc = exec(e.cc, [...e.libgccFlags, "-print-libgcc-file-name"], e.cc).trim();
   const elf = join(out, "peer.elf");
-  const common = [...e.cflags, ...FIRMWARE_CFLAGS, "-isystem", join(PICOLIBC, e.picolibc.split("/")[0], "include")];
+  const common = [...e.cflags, ...cflags, "-isystem", join(PICOLIBC, e.picolibc.split("/")[0], "include")];
   const objects: string[] = [];
   const compile = (file: string, extra: string[] = []) => {
     const o = join(out, `${basename(file)}.o`);
@@ -265,6 +270,8 @@ export interface Row {
   weights: PeerWeights;
   slimedge: SlimedgeRun | { error: string };
   peer: PeerRun | { error: string };
+  /** llama2.c at PLAIN_CFLAGS: instructions per token, or why not. */
+  peerPlain: PeerRun | { error: string };
   boardRam: number;
   sameText: boolean | null;
 }
@@ -284,15 +291,17 @@ const kib = (x: number) => `${(x / 1024).toFixed(0)} KiB`;
 export const sameText = (a: string, b: string): boolean => a.replace(/\s+$/, "") === b.replace(/\s+$/, "");
 
 export function tableOf(rows: Row[]): string {
-  const head = "| board | model | weights | slimedge instr/token | llama2.c instr/token | ratio | slimedge RAM | llama2.c RAM (heap peak + .data/.bss + 8 KiB stack) | board RAM | slimedge flash | llama2.c flash | same ids |";
-  const out = [head, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"];
+  const head = "| board | model | weights | slimedge instr/token | llama2.c instr/token | ratio | llama2.c -O2 with FMA | ratio to it | slimedge RAM | llama2.c RAM (heap peak + .data/.bss + 8 KiB stack) | board RAM | slimedge flash | llama2.c flash | same ids |";
+  const out = [head, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"];
   for (const r of rows) {
     const s = r.slimedge;
     const p = r.peer;
+    const q = r.peerPlain;
     const fits = (ram: number) => (ram > r.boardRam ? " (over)" : "");
+    const ratio = (x: PeerRun | { error: string }) => (ok(s) && ok(x) && x.instructionsPerToken ? `**${(s.instructionsPerToken / x.instructionsPerToken).toFixed(2)}**` : "—");
     out.push(
       `| ${r.board} | ${r.model} | ${r.weights} | ${ok(s) ? n(s.instructionsPerToken) : `— ${shortReason(s.error)}`} | ${ok(p) ? (p.instructionsPerToken === null ? "—" : n(p.instructionsPerToken)) : `— ${shortReason(p.error)}`} | ` +
-        `${ok(s) && ok(p) && p.instructionsPerToken ? `**${(s.instructionsPerToken / p.instructionsPerToken).toFixed(2)}**` : "—"} | ` +
+        `${ratio(p)} | ${ok(q) ? (q.instructionsPerToken === null ? "—" : n(q.instructionsPerToken)) : "—"} | ${ratio(q)} | ` +
         `${ok(s) ? kib(s.ram) : "—"} | ${ok(p) ? kib(p.ram) + fits(p.ram) : "—"} | ${kib(r.boardRam)} | ${ok(s) ? kib(s.flash) : "—"} | ${ok(p) ? kib(p.flashBytes) : "—"} | ` +
         `${r.sameText === null ? "—" : r.sameText ? "yes" : "**no**"} |`,
     );
@@ -340,7 +349,8 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
         for (const w of o.weights) {
           const label = `${board} ${m.name} ${w}`;
           let peer: PeerRun | { error: string };
-          if (missing) peer = { error: missing };
+          let peerPlain: PeerRun | { error: string } = { error: "not built" };
+          if (missing) peer = peerPlain = { error: missing };
           else {
             try {
               if (!v0.has(m.name)) {
@@ -362,6 +372,12 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
               const b = buildPeer(e, o.peersDir!, w, checkpoint, m.tokenizer, o.prompt, o.tokens, join(work, `${board}-${m.name}-${w}`));
               o.log(`${label}: running it in ${e.qemu.binary} -M ${e.qemu.machine}…\n`);
               peer = await runPeer(e, b);
+              o.log(`${label}: again at ${PLAIN_CFLAGS.join(" ")}…\n`);
+              try {
+                peerPlain = await runPeer(e, buildPeer(e, o.peersDir!, w, checkpoint, m.tokenizer, o.prompt, o.tokens, join(work, `${board}-${m.name}-${w}-plain`), PLAIN_CFLAGS));
+              } catch (err) {
+                peerPlain = { error: (err as Error).message };
+              }
             } catch (err) {
               peer = { error: (err as Error).message };
             }
@@ -373,7 +389,7 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
           } catch (err) {
             slim = { error: (err as Error).message };
           }
-          const row: Row = { board, model: m.name, weights: w, slimedge: slim, peer, boardRam: getBoard(board).ramBytes, sameText: ok(slim) && ok(peer) ? sameText(slim.stdout, peer.stdout) : null };
+          const row: Row = { board, model: m.name, weights: w, slimedge: slim, peer, peerPlain, boardRam: getBoard(board).ramBytes, sameText: ok(slim) && ok(peer) ? sameText(slim.stdout, peer.stdout) : null };
           rows.push(row);
           o.log(`${tableOf([row]).split("\n")[2]}\n`);
         }
@@ -382,10 +398,10 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
     rmSync(work, { recursive: true, force: true });
   }
   const table = tableOf(rows);
-  console.log(`\nOn-board bench (host ${cpu}; prompt ${JSON.stringify(o.prompt)}, ${o.tokens} tokens, greedy; llama2.c with the firmware's flags ${FIRMWARE_CFLAGS.join(" ")})\n`);
+  console.log(`\nOn-board bench (host ${cpu}; prompt ${JSON.stringify(o.prompt)}, ${o.tokens} tokens, greedy; llama2.c with the firmware's flags ${FIRMWARE_CFLAGS.join(" ")}, and beside at ${PLAIN_CFLAGS.join(" ")})\n`);
   console.log(table);
   for (const note of notes) console.log(`\n- ${note}`);
-  writeFileAtomic(o.out, JSON.stringify({ host: { cpu, logicalCpus: cpus().length }, prompt: o.prompt, tokens: o.tokens, cflags: FIRMWARE_CFLAGS, peerRamBytes: PEER_RAM_BYTES, notes, rows: rows.map(strip) }, null, 2), "benchmark results");
+  writeFileAtomic(o.out, JSON.stringify({ host: { cpu, logicalCpus: cpus().length }, prompt: o.prompt, tokens: o.tokens, cflags: FIRMWARE_CFLAGS, plainCflags: PLAIN_CFLAGS, peerRamBytes: PEER_RAM_BYTES, notes, rows: rows.map(strip) }, null, 2), "benchmark results");
   console.log(`wrote ${o.out}`);
   if (o.chart) {
     const { writeChart } = await import("./chart.ts");
@@ -398,6 +414,7 @@ const strip = (r: Row) => ({
   ...r,
   slimedge: ok(r.slimedge) ? { ...r.slimedge, stdout: undefined } : r.slimedge,
   peer: ok(r.peer) ? { ...r.peer, stdout: undefined, stderr: undefined } : r.peer,
+  peerPlain: ok(r.peerPlain) ? { ...r.peerPlain, stdout: undefined, stderr: undefined } : r.peerPlain,
 });
 
 /** The table as a bar chart: slimedge and llama2.c instructions per token for every row that has both. */
