@@ -91,6 +91,13 @@ describe("the on-board bench's pieces", () => {
     expect(peerV0Checkpoint({ ...shipped, checkpoint: v0 }, join(work, "unused.bin"))).toEqual({ path: v0, note: null });
   });
 
+  it("refuses an unknown board in one line before building anything", () => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "tools", "bench.ts"), "--boards", "esp32-p4,esp99"], { encoding: "utf8", cwd: ROOT });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split("\n").at(-1)).toBe("bench: --boards esp99: no emulated board of that name; emulated boards are esp32-c3, esp32-p4, rp2350, rp2350-psram");
+    expect(r.stderr).not.toContain("building");
+  });
+
   it("reads the peer's report, and says so when there is none", () => {
     const p = parsePeerReport("x\npeer-report: sampled 3 decode-instructions 200 total-instructions 900 heap-peak 70 stack-peak 12 data-bss 8 model-bytes-read 4\npeer-ids: 5 6 7\n");
     expect(p).toEqual({ sampled: 3, decodeInstructions: 200, instructionsPerToken: 100, heapPeak: 70, stackPeak: 12, dataBss: 8, modelBytesRead: 4, ids: [5, 6, 7] });

@@ -333,6 +333,8 @@ export function defaultModels(peersDir: string | null): BoardModel[] {
 }
 
 export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
+  for (const board of o.boards)
+    if (!emulatedBoard(board)) throw new Error(`--boards ${board}: no emulated board of that name; emulated boards are ${EMULATED.map((x) => x.board).join(", ")}`);
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   o.log(`host: ${cpu}, ${cpus().length} logical CPUs; QEMU -icount shift=0 counts are deterministic (one run each, no medians)\n`);
   const work = mkdtempSync(join(tmpdir(), "slimedge-bench-boards-"));
@@ -342,8 +344,7 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
     const q8 = new Map<string, string>();
     const v0 = new Map<string, string>();
     for (const board of o.boards) {
-      const e = emulatedBoard(board);
-      if (!e) throw new Error(`--boards ${board}: no emulated board of that name; emulated boards are ${EMULATED.map((x) => x.board).join(", ")}`);
+      const e = emulatedBoard(board)!;
       const missing = peerMissing(o.peersDir, e);
       for (const m of o.models)
         for (const w of o.weights) {
