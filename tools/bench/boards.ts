@@ -145,7 +145,10 @@ export function buildPeer(e: EmulatedBoard, peersDir: string, w: PeerWeights, ch
   const flashBytes = Math.min(e.qemu.flashWindow, board.flashBytes ?? e.qemu.flashWindow);
   const blobBytes = statSync(checkpoint).size + statSync(tokenizer).size;
   if (blobBytes > flashBytes - APP_OFFSET)
-    throw new Error(`does not fit: checkpoint and tokenizer ${blobBytes.toLocaleString("en-US")} bytes, the ${e.board} app partition at most ${(flashBytes - APP_OFFSET).toLocaleString("en-US")} of ${flashBytes >> 20} MiB flash`);
+    throw new Error(
+      `does not fit: checkpoint and tokenizer ${blobBytes.toLocaleString("en-US")} bytes, the app partition at most ${(flashBytes - APP_OFFSET).toLocaleString("en-US")} of ` +
+        (flashBytes < (board.flashBytes ?? 0) ? `the emulated ${e.qemu.machine}'s ${flashBytes >> 20} MiB flash window (${e.board} has ${board.flashBytes! >> 20} MiB)` : `${e.board}'s ${flashBytes >> 20} MiB flash`),
+    );
   const ld = readFileSync(join(QEMU_DIR, "link.ld.in"), "utf8")
     .replaceAll("@FLASH_ORIGIN@", `0x${e.qemu.flashBase.toString(16)}`)
     .replaceAll("@FLASH_BYTES@", `0x${flashBytes.toString(16)}`)
@@ -291,7 +294,7 @@ const kib = (x: number) => `${(x / 1024).toFixed(0)} KiB`;
 export const sameText = (a: string, b: string): boolean => a.replace(/\s+$/, "") === b.replace(/\s+$/, "");
 
 export function tableOf(rows: Row[]): string {
-  const head = "| board | model | weights | slimedge instr/token | llama2.c instr/token | ratio | llama2.c -O2 with FMA | ratio to it | slimedge RAM | llama2.c RAM (heap peak + .data/.bss + 8 KiB stack) | board RAM | slimedge flash | llama2.c flash | same ids |";
+  const head = "| board | model | weights | slimedge instr/token | llama2.c instr/token | ratio | llama2.c -O2 with FMA | ratio to it | slimedge RAM | llama2.c RAM (heap peak + .data/.bss + 8 KiB stack) | board RAM | slimedge flash | llama2.c flash | same text (ids) |";
   const out = [head, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"];
   for (const r of rows) {
     const s = r.slimedge;
