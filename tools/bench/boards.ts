@@ -409,7 +409,7 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
   console.log(`wrote ${o.out}`);
   if (o.chart) {
     const { writeChart } = await import("./chart.ts");
-    console.log(writeChart(o.chart, tableSvg(`instructions per decode token, slimedge vs llama2.c (QEMU -icount; host ${cpu})`, rows)));
+    console.log(writeChart(o.chart, tableSvg(`instructions per decode token, slimedge vs llama2.c same flags (QEMU -icount; bars per row; host ${cpu})`, rows)));
   }
   return rows;
 }
@@ -421,14 +421,18 @@ const strip = (r: Row) => ({
   peerPlain: ok(r.peerPlain) ? { ...r.peerPlain, stdout: undefined, stderr: undefined } : r.peerPlain,
 });
 
-/** The table as a bar chart: slimedge and llama2.c instructions per token for every row that has both. */
+/**
+ * The table as a bar chart: slimedge's and llama2.c's instructions per token for every row with either;
+ * each row's bars are scaled to that row's larger count (soft-float rows are ~20× the others), the numbers printed.
+ */
 export function tableSvg(title: string, rows: Row[]): string {
   const bars = rows.filter((r) => ok(r.slimedge) || ok(r.peer));
   const W = 980;
   const rowH = 34;
   const left = 300;
   const H = 70 + bars.length * rowH + 40;
-  const max = Math.max(1, ...bars.flatMap((r) => [ok(r.slimedge) ? r.slimedge.instructionsPerToken : 0, ok(r.peer) ? r.peer.instructionsPerToken ?? 0 : 0]));
+  const rowMax = (r: Row) => Math.max(1, ok(r.slimedge) ? r.slimedge.instructionsPerToken : 0, ok(r.peer) ? r.peer.instructionsPerToken ?? 0 : 0);
+  let max = 1;
   const px = (v: number) => ((W - left - 140) * v) / max;
   const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
   const out = [
@@ -440,13 +444,14 @@ export function tableSvg(title: string, rows: Row[]): string {
   ];
   bars.forEach((r, i) => {
     const y = 70 + i * rowH;
+    max = rowMax(r);
     out.push(`<text x="${left - 8}" y="${y + 18}" text-anchor="end">${esc(`${r.board} · ${r.model} · ${r.weights}`)}</text>`);
     const s = ok(r.slimedge) ? r.slimedge.instructionsPerToken : null;
     const p = ok(r.peer) ? r.peer.instructionsPerToken : null;
     if (s !== null) out.push(`<rect x="${left}" y="${y + 2}" width="${px(s).toFixed(1)}" height="13" fill="#4e79a7"/><text x="${left + px(s) + 4}" y="${y + 13}">${n(s)}${p ? ` (${(s / p).toFixed(2)}×)` : ""}</text>`);
-    else out.push(`<text x="${left}" y="${y + 13}" fill="#888">slimedge: ${esc(ok(r.slimedge) ? "" : r.slimedge.error.slice(0, 90))}</text>`);
+    else out.push(`<text x="${left}" y="${y + 13}" fill="#888">slimedge: ${esc(ok(r.slimedge) ? "" : shortReason(r.slimedge.error).slice(0, 100))}</text>`);
     if (p !== null) out.push(`<rect x="${left}" y="${y + 16}" width="${px(p).toFixed(1)}" height="13" fill="#f28e2b"/><text x="${left + px(p) + 4}" y="${y + 27}">${n(p)}</text>`);
-    else out.push(`<text x="${left}" y="${y + 27}" fill="#888">llama2.c: ${esc(ok(r.peer) ? "" : r.peer.error.slice(0, 90))}</text>`);
+    else out.push(`<text x="${left}" y="${y + 27}" fill="#888">llama2.c: ${esc(ok(r.peer) ? "" : shortReason(r.peer.error).slice(0, 100))}</text>`);
   });
   out.push("</svg>");
   return out.join("\n");
