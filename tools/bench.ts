@@ -13,6 +13,9 @@
  * effective bandwidth, reported against the probe's; an integer probe sets the Q8_0 kernel's multiply-adds
  * per second against WebAssembly's i16 dot product alone. Prefill: a `prompt`-token prompt in blocks of
  * `prefill-block` tokens, the median of five prefills per round. Writes JSON, a table, and a PNG chart of tok/s against position.
+ *
+ * `--boards` runs the on-board bench instead (tools/bench/boards.ts): instructions per decode token, RAM and
+ * flash of slimedge's firmware and of llama2.c built bare metal, on the emulated boards.
  */
 import { writeFileAtomic } from "../host/core/files.ts";
 import { cpus, loadavg } from "node:os";
