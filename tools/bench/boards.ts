@@ -11,7 +11,8 @@
  * One line is added to a copy of generate(): after each printed token, a call that reads the instruction
  * counter. The decode loop is from the first sampled token to the last — forward, sample, decode, print
  * per token — as slimedge's command brackets its own decode loop; QEMU runs with -icount shift=0, so the
- * counts are exact and deterministic (one run each; there is nothing to take a median of).
+ * counts do not depend on the host's load (one run each, no medians): exact on rv32 (minstret), to a tick
+ * of the 20 MHz timer (50 instructions) per reading on the M33, so ±1 in a per-token figure there.
  *
  * slimedge runs through `slimedge run --board <b> --emulate` (the artifact, the wasm2c firmware, the flash
  * images, QEMU), and its report is read from that command's own lines.
@@ -339,7 +340,7 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
   for (const board of o.boards)
     if (!emulatedBoard(board)) throw new Error(`--boards ${board}: no emulated board of that name; emulated boards are ${EMULATED.map((x) => x.board).join(", ")}`);
   const cpu = cpus()[0]?.model ?? "unknown CPU";
-  o.log(`host: ${cpu}, ${cpus().length} logical CPUs; QEMU -icount shift=0 counts are deterministic (one run each, no medians)\n`);
+  o.log(`host: ${cpu}, ${cpus().length} logical CPUs; QEMU -icount shift=0 counts do not depend on the host's load (one run each, no medians; the M33's are to 50 instructions per reading)\n`);
   const work = mkdtempSync(join(tmpdir(), "slimedge-bench-boards-"));
   const rows: Row[] = [];
   const notes: string[] = [];
