@@ -19,7 +19,7 @@ export const ALLOWED: Record<Room, readonly Room[]> = {
   web: ["core", "boards", "runtime", "package", "ship", "web"],
   api: ["core", "boards", "convert", "runtime", "package", "ship", "api"],
   cli: ["core", "boards", "convert", "runtime", "package", "ship", "web", "api", "cli"],
-  bench: ["core", "boards", "convert", "runtime", "package", "bench"],
+  bench: ["core", "boards", "convert", "runtime", "package", "ship", "bench"],
   assembly: ["assembly"],
   bin: ["cli"],
 };

@@ -13,6 +13,9 @@
  * effective bandwidth, reported against the probe's; an integer probe sets the Q8_0 kernel's multiply-adds
  * per second against WebAssembly's i16 dot product alone. Prefill: a `prompt`-token prompt in blocks of
  * `prefill-block` tokens, the median of five prefills per round. Writes JSON, a table, and a PNG chart of tok/s against position.
+ *
+ * `--boards` runs the on-board bench instead (tools/bench/boards.ts): instructions per decode token, RAM and
+ * flash of slimedge's firmware and of llama2.c built bare metal, on the emulated boards.
  */
 import { writeFileAtomic } from "../host/core/files.ts";
 import { cpus, loadavg } from "node:os";
@@ -115,6 +118,7 @@ export function benchCommand(): Command {
     ["out", { description: "JSON results", placeholder: "<file>", default: "bench.json" }],
     ["chart", { default: "bench.png" }],
     ["startupRuns", { default: 10 }],
+    ["boards"],
     ["quiet"],
   ]);
   return cmd;
@@ -123,6 +127,7 @@ export function benchCommand(): Command {
 async function main(): Promise<void> {
   const opts = benchCommand().parse().opts();
   if (opts.quiet) quiet = true;
+  if (opts.boards !== undefined) return onBoards(opts);
   const positions = String(opts.positions).split(",").map(Number);
   const scalarPositions = String(opts.scalarPositions).split(",").map(Number);
   const steps = Number(opts.window);
@@ -364,6 +369,32 @@ async function main(): Promise<void> {
   };
   writeFileAtomic(String(opts.out), JSON.stringify(result, null, 2), "benchmark results");
   console.log(`wrote ${opts.out}`);
+}
+
+/**
+ * `--boards [list]`: tools/bench/boards.ts. The weights come from --weights; the models from
+ * SLIMEDGE_BENCH_MODELS (comma-separated names: stories260K, slimedge-tiny-v2; default both) and the tokens
+ * from SLIMEDGE_BENCH_TOKENS (default 64), to choose a smaller table while working on it.
+ */
+async function onBoards(opts: Record<string, unknown>): Promise<void> {
+  const { boardsBench, defaultModels } = await import("./bench/boards.ts");
+  const { EMULATED } = await import("../boards/emulated.ts");
+  const boards = opts.boards === true ? EMULATED.map((e) => e.board) : String(opts.boards).split(",");
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const peersDir = findPeersDir(root, opts.peers as string | undefined);
+  if (peersDir === null) log(`llama2.c peers: ${opts.peers ?? "shared/peers/llama2c"} not found beside ${root} or its parents; the llama2.c columns are left empty\n`);
+  let models = defaultModels(peersDir);
+  if (!models.some((m) => m.name === "stories260K")) log("stories260K: shared/models/stories260K.bin and tok512.bin not found beside the peers folder; its rows are left out\n");
+  const wanted = process.env.SLIMEDGE_BENCH_MODELS?.split(",").filter(Boolean);
+  if (wanted) {
+    for (const w of wanted) if (!models.some((m) => m.name === w)) throw new Error(`SLIMEDGE_BENCH_MODELS: ${w} is not one of ${models.map((m) => m.name).join(", ")}`);
+    models = models.filter((m) => wanted.includes(m.name));
+  }
+  const tokens = Number(process.env.SLIMEDGE_BENCH_TOKENS ?? 64);
+  if (!Number.isInteger(tokens) || tokens < 2) throw new Error(`SLIMEDGE_BENCH_TOKENS: expected a whole number of at least 2, got ${process.env.SLIMEDGE_BENCH_TOKENS}`);
+  const out = String(opts.out) === "bench.json" ? "bench-boards.json" : String(opts.out);
+  const chart = String(opts.chart) === "bench.png" ? "bench-boards.png" : String(opts.chart);
+  await boardsBench({ boards, weights: String(opts.weights).split(",") as Weights[], models, peersDir, prompt: "Once upon a time", tokens, out, chart, log });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1]))

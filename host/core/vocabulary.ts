@@ -113,6 +113,7 @@ export const VOCABULARY = {
   peers: { flags: "--peers <dir>", description: "the llama2.c peers folder (default: shared/peers/llama2c beside the repository or a parent)" },
   promptTokens: { flags: "--prompt-tokens <n>", description: "prompt tokens for the prefill measurement", parse: wholeAtLeast(1), aliases: [{ flags: "--prompt <n>" }] },
   chart: { flags: "--chart <file>", description: "PNG chart of tok/s against position" },
+  boards: { flags: "--boards [list]", description: "instructions per decode token, RAM and flash of slimedge's firmware against llama2.c, both bare metal on the emulated boards (all, or these, comma-separated)" },
   startupRuns: { flags: "--startup-runs <n>", description: "`slimedge --help` starts timed (compiled, through tsx, beside node -e 0)", parse: wholeAtLeast(1) },
 } as const satisfies Record<string, Term>;
 
