@@ -290,23 +290,38 @@ export function addBias(x: usize, b: usize, n: i32): void {
   if (b != 0) addInPlace(x, b, n);
 }
 
-/** erf(x), Abramowitz–Stegun 7.1.26 in f64: |error| ≤ 1.5e-7. */
-function erf(x: f64): f64 {
-  const s = x < 0 ? -1.0 : 1.0;
-  const a = Math.abs(x);
-  const t = 1.0 / (1.0 + 0.3275911 * a);
-  const y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
-  return s * y;
+/**
+ * GELU of one f32, in f32 with the module's expf: no f64 and no standard-library transcendental, so every
+ * build and every board computes the same bits (ARCHITECTURE.md, "Numerics").
+ * tanh form (GPT-2): 0.5·x·(1 + tanh z), z = √(2/π)·(x + 0.044715·x³), computed as x / (1 + e^(−2z)) — the same
+ * function (0.5·(1 + tanh z) is the logistic of 2z), without tanh's cancellation at x < 0.
+ * exact form (NeoX): 0.5·x·(1 + erf(x/√2)), erf by Abramowitz–Stegun 7.1.26 (|error| ≤ 1.5e-7) in the form it
+ * is built on, erfc(a) ≈ t·P(t)·e^(−a²) for a = |x|/√2: 1 + erf = erfc(a) for x < 0, 2 − erfc(a) otherwise.
+ */
+// @ts-ignore: decorator
+@inline export function gelu1(x: f32, tanhForm: bool): f32 {
+  if (tanhForm) {
+    const z = <f32>0.7978845608028654 * (x + <f32>0.044715 * x * x * x);
+    return x / (<f32>1.0 + expf(<f32>-2.0 * z));
+  }
+  const a = Mathf.abs(x) * <f32>0.7071067811865476;
+  const t = <f32>1.0 / (<f32>1.0 + <f32>0.3275911 * a);
+  const q = ((((<f32>1.061405429 * t - <f32>1.453152027) * t + <f32>1.421413741) * t - <f32>0.284496736) * t + <f32>0.254829592) * t * expf(-a * a);
+  return <f32>0.5 * x * (x < 0 ? q : <f32>2.0 - q);
 }
 
-/** h (n,) <- gelu(h): exact (erf) for NeoX, or the tanh form GPT-2 uses. */
+/** h (n,) <- gelu(h): exact (erf) for NeoX, or the tanh form GPT-2 uses (gelu1). */
 export function gelu(h: usize, n: i32, tanhForm: bool): void {
+  h = aligned4(h);
   for (let j = 0; j < n; j++) {
     const o = h + (<usize>j << 2);
-    const x = <f64>load<f32>(o);
-    const g = tanhForm ? 0.5 * x * (1.0 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) : 0.5 * x * (1.0 + erf(x * 0.7071067811865476));
-    store<f32>(o, <f32>g);
+    store<f32>(o, gelu1(load<f32>(o), tanhForm));
   }
+}
+
+/** gelu1 for the tests (build/kernels.*.wasm). */
+export function geluOne(x: f32, tanhForm: bool): f32 {
+  return gelu1(x, tanhForm);
 }
 
 /**
