@@ -14,7 +14,7 @@
 // a plan option so the bench can measure it: it needs a (BLOCK, dim) scratch buffer and ran 4–8 % slower
 // at 1,024–4,096 positions (README, "RoPE").
 
-import { dot, expf, hsum, matmulStrided, softmax } from "./kernels";
+import { aligned4, dot, expf, hsum, matmulStrided, softmax } from "./kernels";
 import { dotQ8, rotatedDotQ8, mixBlock1Q8, mixBlock4Q8 } from "./cache-q8";
 import { dotF16, rotatedDotF16, mixBlock1F16, mixBlock4F16 } from "./f16";
 import { CacheCode, ROW_BLOCK } from "./abi.generated";
@@ -269,6 +269,36 @@ function mixBlock1(out: usize, a: usize, rows: usize, rowBytes: usize, cols: i32
         r += rowBytes;
       }
       v128.store(o, s0);
+    }
+  }
+  out = aligned4(out);
+  a = aligned4(a);
+  rows = aligned4(rows);
+  rowBytes = aligned4(rowBytes); // f32 rows: a multiple of 4 already
+  if (!ASC_FEATURE_SIMD) {
+    // four columns per walk (a head of 8 is two): each weight loaded once for four sums, every column's
+    // sum in the same order as one column at a time
+    for (; c + 4 <= cols; c += 4) {
+      const o = out + (<usize>c << 2);
+      let s0: f32 = first ? 0 : load<f32>(o);
+      let s1: f32 = first ? 0 : load<f32>(o, 4);
+      let s2: f32 = first ? 0 : load<f32>(o, 8);
+      let s3: f32 = first ? 0 : load<f32>(o, 12);
+      let r = rows + (<usize>c << 2);
+      let w = a;
+      const end = a + (<usize>count << 2);
+      for (; w < end; w += 4) {
+        const x = load<f32>(w);
+        s0 += x * load<f32>(r);
+        s1 += x * load<f32>(r, 4);
+        s2 += x * load<f32>(r, 8);
+        s3 += x * load<f32>(r, 12);
+        r += rowBytes;
+      }
+      store<f32>(o, s0);
+      store<f32>(o, s1, 4);
+      store<f32>(o, s2, 8);
+      store<f32>(o, s3, 12);
     }
   }
   for (; c < cols; c++) {

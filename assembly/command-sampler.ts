@@ -1,7 +1,10 @@
 // Next-token choice exactly as host/sampler.ts (llama2.c run.c): argmax at temperature 0 (first maximum on
 // ties), else softmax(logits / temperature) and a xorshift64* coin, over the top-p nucleus when top-p < 1.
 // Every step is rounded to f32 where run.c (and the host) round, so one seed gives one token sequence on
-// every runtime. exp is computed in f64 and rounded to f32, as the host's Math.exp into a Float32Array.
+// every runtime. exp is the decoder's own f32 expf (assembly/kernels.ts), which the host's sampler computes
+// bit for bit (host/core/expf.ts): no f64 and no standard-library exp, whose bits depend on the build.
+
+import { expf } from "./kernels";
 
 let state: u64 = 0; // xorshift64* state; never 0 (the seed is checked ≥ 1)
 
@@ -72,7 +75,7 @@ function softmax(p: usize, logits: usize, n: i32, t: f32): bool {
   let sum: f32 = 0;
   for (let i = 0; i < n; i++) {
     const o = p + (<usize>i << 2);
-    const e = <f32>Math.exp(<f64>(load<f32>(o) - max));
+    const e = expf(load<f32>(o) - max);
     store<f32>(o, e);
     sum += e;
   }

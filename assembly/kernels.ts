@@ -8,6 +8,17 @@
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
 
+/**
+ * p with its two low bits cleared. Every f32 region the plan hands out is 4-aligned (16 for weights), so
+ * this changes no address; it tells the native compiler of the wasm2c translation (ARCHITECTURE.md, "Memory
+ * access in the native firmware") that the loads from p are aligned, so the hot loops carry no
+ * unaligned-access path (on the Cortex-M33 that path was a third of the matvec's instructions).
+ */
+// @ts-ignore: decorator
+@inline export function aligned4(p: usize): usize {
+  return p & ~(<usize>3);
+}
+
 /** x (n,) · y (n,) -> scalar */
 export function dot(x: usize, y: usize, n: i32): f32 {
   let j = 0;
@@ -26,6 +37,16 @@ export function dot(x: usize, y: usize, n: i32): f32 {
     }
     sum = hsum(f32x4.add(a, b));
   }
+  x = aligned4(x);
+  y = aligned4(y);
+  // four at a time, the same sums in the same order as one at a time
+  for (; j + 4 <= n; j += 4) {
+    const o = <usize>j << 2;
+    sum += load<f32>(x + o) * load<f32>(y + o);
+    sum += load<f32>(x + o, 4) * load<f32>(y + o, 4);
+    sum += load<f32>(x + o, 8) * load<f32>(y + o, 8);
+    sum += load<f32>(x + o, 12) * load<f32>(y + o, 12);
+  }
   for (; j < n; j++) sum += load<f32>(x + (<usize>j << 2)) * load<f32>(y + (<usize>j << 2));
   return sum;
 }
@@ -40,9 +61,13 @@ export function dot(x: usize, y: usize, n: i32): f32 {
  */
 export const STREAM_ROWS: i32 = 4;
 
+
 /** Four interleaved f32 rows @ x: o[0..4) = the four dot products; chunks of 4 values (16 bytes). */
 // @ts-ignore: decorator
 @inline function block4(o: usize, p: usize, x: usize, chunks: i32, tail: i32): void {
+  p = aligned4(p);
+  x = aligned4(x);
+  o = aligned4(o);
   let s0: f32 = 0;
   let s1: f32 = 0;
   let s2: f32 = 0;
@@ -216,6 +241,7 @@ export function expf(x: f32): f32 {
 
 /** x (n,) <- softmax(x), numerically stable (max subtracted). */
 export function softmax(x: usize, n: i32): void {
+  x = aligned4(x);
   let max = load<f32>(x);
   for (let j = 1; j < n; j++) max = Mathf.max(max, load<f32>(x + (<usize>j << 2)));
   let sum: f32 = 0;
@@ -264,23 +290,38 @@ export function addBias(x: usize, b: usize, n: i32): void {
   if (b != 0) addInPlace(x, b, n);
 }
 
-/** erf(x), Abramowitz–Stegun 7.1.26 in f64: |error| ≤ 1.5e-7. */
-function erf(x: f64): f64 {
-  const s = x < 0 ? -1.0 : 1.0;
-  const a = Math.abs(x);
-  const t = 1.0 / (1.0 + 0.3275911 * a);
-  const y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
-  return s * y;
+/**
+ * GELU of one f32, in f32 with the module's expf: no f64 and no standard-library transcendental, so every
+ * build and every board computes the same bits (ARCHITECTURE.md, "Numerics").
+ * tanh form (GPT-2): 0.5·x·(1 + tanh z), z = √(2/π)·(x + 0.044715·x³), computed as x / (1 + e^(−2z)) — the same
+ * function (0.5·(1 + tanh z) is the logistic of 2z), without tanh's cancellation at x < 0.
+ * exact form (NeoX): 0.5·x·(1 + erf(x/√2)), erf by Abramowitz–Stegun 7.1.26 (|error| ≤ 1.5e-7) in the form it
+ * is built on, erfc(a) ≈ t·P(t)·e^(−a²) for a = |x|/√2: 1 + erf = erfc(a) for x < 0, 2 − erfc(a) otherwise.
+ */
+// @ts-ignore: decorator
+@inline export function gelu1(x: f32, tanhForm: bool): f32 {
+  if (tanhForm) {
+    const z = <f32>0.7978845608028654 * (x + <f32>0.044715 * x * x * x);
+    return x / (<f32>1.0 + expf(<f32>-2.0 * z));
+  }
+  const a = Mathf.abs(x) * <f32>0.7071067811865476;
+  const t = <f32>1.0 / (<f32>1.0 + <f32>0.3275911 * a);
+  const q = ((((<f32>1.061405429 * t - <f32>1.453152027) * t + <f32>1.421413741) * t - <f32>0.284496736) * t + <f32>0.254829592) * t * expf(-a * a);
+  return <f32>0.5 * x * (x < 0 ? q : <f32>2.0 - q);
 }
 
-/** h (n,) <- gelu(h): exact (erf) for NeoX, or the tanh form GPT-2 uses. */
+/** h (n,) <- gelu(h): exact (erf) for NeoX, or the tanh form GPT-2 uses (gelu1). */
 export function gelu(h: usize, n: i32, tanhForm: bool): void {
+  h = aligned4(h);
   for (let j = 0; j < n; j++) {
     const o = h + (<usize>j << 2);
-    const x = <f64>load<f32>(o);
-    const g = tanhForm ? 0.5 * x * (1.0 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) : 0.5 * x * (1.0 + erf(x * 0.7071067811865476));
-    store<f32>(o, <f32>g);
+    store<f32>(o, gelu1(load<f32>(o), tanhForm));
   }
+}
+
+/** gelu1 for the tests (build/kernels.*.wasm). */
+export function geluOne(x: f32, tanhForm: bool): f32 {
+  return gelu1(x, tanhForm);
 }
 
 /**

@@ -13,6 +13,8 @@
 // buffer of their own. The integers are the same as the plain loop's, so the results are bit for bit
 // equal (ARCHITECTURE.md, "Weight layout").
 
+import { aligned4 } from "./kernels";
+
 /**
  * nearest<f32>(v) as an i32, rounding half to even, for |v| < 2^22 (a quantizer's |v| ≤ 127): adding
  * 1.5·2^23 moves v where f32 values are one apart, so the addition itself rounds (half to even, the
@@ -90,7 +92,13 @@ export function packQ8(pk: usize, xq: usize, cols: i32): void {
  */
 // @ts-ignore: decorator
 @inline function block4Q8Packed(o: usize, p: usize, pk: usize, xs: usize, groups: i32, group: i32): void {
-  const g4 = <usize>group << 2;
+  // every address here is 4-aligned (group % 8 == 0); saying so lets a native build drop its unaligned path
+  o = aligned4(o);
+  p = aligned4(p);
+  pk = aligned4(pk);
+  xs = aligned4(xs);
+  const gb = aligned4(<usize>group);
+  const g4 = gb << 2;
   const lanes: i64 = 0x000000ff000000ff;
   const flip: i64 = 0x8080808080808080;
   const half: i64 = 0x80000000;
@@ -105,7 +113,7 @@ export function packQ8(pk: usize, xq: usize, cols: i32): void {
     let a2 = half;
     let a3 = half;
     let xsum = half;
-    const end = p + <usize>group;
+    const end = p + gb;
     for (let q = p; q < end; q += 8) {
       const x0 = load<i64>(xp);
       const x1 = load<i64>(xp, 8);
@@ -114,11 +122,11 @@ export function packQ8(pk: usize, xq: usize, cols: i32): void {
       xsum += (x0 + x1) + (x2 + x3);
       let u = load<i64>(q) ^ flip;
       a0 += (u & lanes) * x0 + ((u >> 8) & lanes) * x1 + ((u >> 16) & lanes) * x2 + ((u >> 24) & lanes) * x3;
-      u = load<i64>(q + <usize>group) ^ flip;
+      u = load<i64>(q + gb) ^ flip;
       a1 += (u & lanes) * x0 + ((u >> 8) & lanes) * x1 + ((u >> 16) & lanes) * x2 + ((u >> 24) & lanes) * x3;
-      u = load<i64>(q + 2 * <usize>group) ^ flip;
+      u = load<i64>(q + 2 * gb) ^ flip;
       a2 += (u & lanes) * x0 + ((u >> 8) & lanes) * x1 + ((u >> 16) & lanes) * x2 + ((u >> 24) & lanes) * x3;
-      u = load<i64>(q + 3 * <usize>group) ^ flip;
+      u = load<i64>(q + 3 * gb) ^ flip;
       a3 += (u & lanes) * x0 + ((u >> 8) & lanes) * x1 + ((u >> 16) & lanes) * x2 + ((u >> 24) & lanes) * x3;
       xp += 32;
     }
@@ -166,10 +174,54 @@ export function packQ8(pk: usize, xq: usize, cols: i32): void {
   return i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
 }
 
+/**
+ * block4Q8 for groups of 4 values (stories260K's 172 columns get them): a group block is the four rows' 4
+ * values (16 bytes) and then their four scales, so every load is at a constant offset from one pointer and
+ * the loop keeps its sums in registers (the general loop, with the group size unknown, spilled on the M33).
+ * The same integers and the same f32 operations in the same order as block4Q8.
+ */
+// @ts-ignore: decorator
+@inline function block4Q8G4(o: usize, p: usize, xq: usize, xs: usize, groups: i32): void {
+  o = aligned4(o);
+  p = aligned4(p); // the block's scales are f32 at p + 16 … p + 28
+  xs = aligned4(xs);
+  let s0: f32 = 0;
+  let s1: f32 = 0;
+  let s2: f32 = 0;
+  let s3: f32 = 0;
+  let xg = xq;
+  const end = xs + (<usize>groups << 2);
+  for (; xs < end; xs += 4) {
+    const x0 = <i32>load<i8>(xg);
+    const x1 = <i32>load<i8>(xg, 1);
+    const x2 = <i32>load<i8>(xg, 2);
+    const x3 = <i32>load<i8>(xg, 3);
+    const a0 = <i32>load<i8>(p) * x0 + <i32>load<i8>(p, 1) * x1 + <i32>load<i8>(p, 2) * x2 + <i32>load<i8>(p, 3) * x3;
+    const a1 = <i32>load<i8>(p, 4) * x0 + <i32>load<i8>(p, 5) * x1 + <i32>load<i8>(p, 6) * x2 + <i32>load<i8>(p, 7) * x3;
+    const a2 = <i32>load<i8>(p, 8) * x0 + <i32>load<i8>(p, 9) * x1 + <i32>load<i8>(p, 10) * x2 + <i32>load<i8>(p, 11) * x3;
+    const a3 = <i32>load<i8>(p, 12) * x0 + <i32>load<i8>(p, 13) * x1 + <i32>load<i8>(p, 14) * x2 + <i32>load<i8>(p, 15) * x3;
+    const xsg = load<f32>(xs);
+    s0 += <f32>a0 * load<f32>(p, 16) * xsg;
+    s1 += <f32>a1 * load<f32>(p, 20) * xsg;
+    s2 += <f32>a2 * load<f32>(p, 24) * xsg;
+    s3 += <f32>a3 * load<f32>(p, 28) * xsg;
+    p += 32;
+    xg += 4;
+  }
+  store<f32>(o, s0);
+  store<f32>(o, s1, 4);
+  store<f32>(o, s2, 8);
+  store<f32>(o, s3, 12);
+}
+
 /** Four interleaved Q8_0 rows @ quantized x -> o[0..4): per group the exact integer dots, then f32(acc)·ws·xs. */
 // @ts-ignore: decorator
 @inline function block4Q8(o: usize, p: usize, xq: usize, xs: usize, groups: i32, group: i32): void {
   const g4 = <usize>group << 2;
+  if (group == 4) {
+    block4Q8G4(o, p, xq, xs, groups);
+    return;
+  }
   if (ASC_FEATURE_SIMD && (group & 7) == 0) {
     let acc = f32x4.splat(0);
     let xg = xq;

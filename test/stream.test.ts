@@ -12,6 +12,7 @@ import { planArena, layerModes, type WeightDtype, type CacheDtype } from "../hos
 import type { ModelConfig } from "../host/core/model.ts";
 import type { Build } from "../host/runtime/decoder.ts";
 import { ropeTable, ropeTableBytes } from "../host/core/rope.ts";
+import { expf as hostExpf } from "../host/core/expf.ts";
 import { slimify } from "../tools/convert/slimify.ts";
 import { referenceLogits } from "./reference.ts";
 import { decoderFor, logitsRatio } from "./helpers.ts";
@@ -32,6 +33,7 @@ interface Kernels {
   quantizeQ8(q: number, scales: number, x: number, n: number, group: number): void;
   ropeFromTable(v: number, n: number, headDim: number, rotary: number, row: number): void;
   expf(x: number): number;
+  geluOne(x: number, tanhForm: number): number;
 }
 
 async function kernels(build: Build): Promise<Kernels> {
@@ -181,6 +183,75 @@ describe.each(BUILDS)("the decoder's f32 exp (%s)", (build) => {
     expect(k.expf(-Infinity)).toBe(0);
     expect(k.expf(Infinity)).toBe(Infinity);
     expect(k.expf(NaN)).toBeNaN();
+  });
+
+  it("is the host's expf (host/core/expf.ts, the sampler's) bit for bit", async () => {
+    const k = await kernels(build);
+    const r = mulberry32(11);
+    const xs = [0, -0, 88.72283, 88.7229, -103.97, -103.99, -87.5, -100, Infinity, -Infinity, NaN];
+    for (let i = 0; i < 30000; i++) xs.push(Math.fround((r() - 0.5) * 2 * 110));
+    for (let i = 0; i < 10000; i++) xs.push(Math.fround(-r() * 20)); // the sampler's range: logit − max ≤ 0
+    for (const x of xs) expect(Object.is(hostExpf(x), k.expf(x)), `expf(${x})`).toBe(true);
+  });
+});
+
+describe.each(BUILDS)("the decoder's f32 GELU (%s)", (build) => {
+  const ulp = (y: number) => 2 ** (Math.max(Math.floor(Math.log2(Math.max(Math.abs(y), 2 ** -126))), -126) - 23);
+  /** erf(a) and erfc(a) for a ≥ 0 in float64: the Maclaurin series below 3, the continued fraction of erfc above. */
+  const erfPair = (a: number): [number, number] => {
+    if (a < 3) {
+      let sum = a;
+      let term = a;
+      for (let n = 1; n < 200; n++) {
+        term *= (-a * a) / n;
+        const add = term / (2 * n + 1);
+        sum += add;
+        if (Math.abs(add) < 1e-18 * Math.abs(sum)) break;
+      }
+      const erf = (2 / Math.sqrt(Math.PI)) * sum;
+      return [erf, 1 - erf];
+    }
+    let cf = 0;
+    for (let n = 60; n >= 1; n--) cf = n / 2 / (a + cf);
+    const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / (a + cf);
+    return [1 - erfc, erfc];
+  };
+  const xs = Array.from({ length: 40001 }, (_, i) => Math.fround(-20 + i / 1000));
+
+  it("tanh form (GPT-2): within 8 ulp for |x| ≤ 2, and within 2^-22·max(1, |x|) of float64 from −20 to 20", async () => {
+    const k = await kernels(build);
+    let worstUlp = 0;
+    let worstAbs = 0;
+    for (const x of xs) {
+      const z = Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x);
+      // 0.5·x·(1 + tanh z), written without cancellation where tanh z is near −1
+      const want = z > -1 ? 0.5 * x * (1 + Math.tanh(z)) : x / (1 + Math.exp(-2 * z));
+      const got = k.geluOne(x, 1);
+      if (Math.abs(x) <= 2) worstUlp = Math.max(worstUlp, Math.abs(got - want) / ulp(want));
+      worstAbs = Math.max(worstAbs, Math.abs(got - want) / Math.max(1, Math.abs(x)));
+    }
+    expect(worstUlp).toBeLessThanOrEqual(8); // measured 6.7
+    expect(worstAbs).toBeLessThanOrEqual(2 ** -22); // measured 1.17e-7
+    expect(k.geluOne(0, 1)).toBe(0);
+    expect(k.geluOne(100, 1)).toBe(100);
+    expect(k.geluOne(-100, 1)).toBe(-0);
+    expect(k.geluOne(NaN, 1)).toBeNaN();
+  });
+
+  it("exact form (NeoX, erf): within 2.5e-7·max(1, |x|) of float64 from −20 to 20 (Abramowitz–Stegun 7.1.26: 1.5e-7 in erf)", async () => {
+    const k = await kernels(build);
+    let worstAbs = 0;
+    for (const x of xs) {
+      const [erf, erfc] = erfPair(Math.abs(x) / Math.SQRT2);
+      const want = 0.5 * x * (x < 0 ? erfc : 1 + erf);
+      const got = k.geluOne(x, 0);
+      worstAbs = Math.max(worstAbs, Math.abs(got - want) / Math.max(1, Math.abs(x)));
+    }
+    expect(worstAbs).toBeLessThanOrEqual(2.5e-7); // measured 1.75e-7
+    expect(k.geluOne(0, 0)).toBe(0);
+    expect(k.geluOne(100, 0)).toBe(100);
+    expect(k.geluOne(-100, 0)).toBe(-0);
+    expect(k.geluOne(NaN, 0)).toBeNaN();
   });
 });
 

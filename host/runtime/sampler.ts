@@ -1,10 +1,11 @@
 /**
  * Picks the next token from logits the way llama2.c's run.c does: argmax at temperature 0, otherwise
  * softmax(logits / temperature) sampled with a xorshift64* coin, restricted to the top-p nucleus when
- * top-p < 1. Arithmetic is rounded to f32 at each step as in run.c (and the on-device sampler), so one
- * seed gives one token sequence everywhere.
+ * top-p < 1. Arithmetic is rounded to f32 at each step as in run.c (and the on-device sampler), and exp is
+ * the decoder's f32 expf (host/core/expf.ts), so one seed gives one token sequence everywhere.
  */
 import { fail } from "../core/errors.ts";
+import { expf } from "../core/expf.ts";
 
 export interface SamplerOptions {
   temperature?: number; // ≥ 0; 0 means greedy
@@ -89,7 +90,7 @@ export class Sampler {
       fail("E_FLAG", `--temp ${this.temperature}: the logits divided by it overflow float32 (logit ${logits[argmax(logits)]} / ${t}); use a larger --temp, or --temp 0 for greedy`);
     let sum = 0;
     for (let i = 0; i < p.length; i++) {
-      p[i] = Math.exp(f32(p[i] - max));
+      p[i] = expf(p[i] - max); // the command's f32 exp, bit for bit
       sum = f32(sum + p[i]);
     }
     for (let i = 0; i < p.length; i++) p[i] = p[i] / sum;
