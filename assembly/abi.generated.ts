@@ -138,6 +138,8 @@ export namespace PlanSlot {
   export const finalNormBias: i32 = 46;
   /** B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmaxState, kNew, vNew, xQ8 and xScales hold B rows */
   export const prefillBlock: i32 = 47;
+  /** 0, or what the native firmware adds (wrapping, mod 2^32) to every weight and RoPE-table address when it reads them in place from flash instead of copying them (ARCHITECTURE.md, "Weights in flash"); the host always writes 0 */
+  export const readOnlyDelta: i32 = 48;
   /** address of the standalone command's block, 0 without one (the last header slot, so the decoder's slots never reach it) */
   export const command: i32 = 55;
 }
