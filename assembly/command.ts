@@ -365,7 +365,8 @@ function run(): i32 {
     return 0;
   }
 
-  if (!loadTokenizer(tokenizer, tokenizerBytes, vocab, pieces, pieceHash, hashSlots)) {
+  // with the weights in flash the tokenizer is there too, read in place (readOnlyDelta; index.ts)
+  if (!loadTokenizer(tokenizer + <usize>slot(plan, P.readOnlyDelta), tokenizerBytes, vocab, pieces, pieceHash, hashSlots)) {
     errorStart();
     putString(STDERR, "the embedded tokenizer is damaged: it does not hold exactly ");
     putInt(STDERR, <u64>vocab);

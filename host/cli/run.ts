@@ -158,7 +158,7 @@ async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out:
     err.write(
       `RAM of ${board.name}: ${inPlace ? "arena without the weights" : "linear memory"} ${ram.linearMemory} + firmware .data/.bss ${ram.data + ram.bss} + native stack ${ram.stack} ` +
         `= ${ram.total} of ${ram.board} bytes (the native firmware keeps no module and no runtime); code ${fw.textBytes} bytes in flash` +
-        (inPlace ? `; weights and RoPE table ${inPlace.size} bytes read in place from the model partition` : "") + "\n",
+        (inPlace ? `; weights, RoPE table and tokenizer ${inPlace.size} bytes read in place from the model partition` : "") + "\n",
     );
     if (r.instructionsPerToken !== null) {
       const n = Math.min(built.plan.ctx, (r.generated ?? 0) + 8);

@@ -95,7 +95,7 @@ export interface ArenaPlan {
   totalBytes: number;
   pages: number;
   /**
-   * With `readOnlyInFlash`: the read-only tail [offset, totalBytes) — the weights and the RoPE table, which
+   * With `readOnlyInFlash`: the read-only tail [offset, totalBytes) — the weights, the RoPE table and the tokenizer, which
    * the host writes and the module only reads — that the native firmware reads in place from the board's
    * flash (ARCHITECTURE.md, "Weights in flash"); everything below `offset` is what the board's RAM holds.
    * null: the whole arena is RAM.
@@ -256,7 +256,7 @@ export interface PlanOptions {
   /** Prompt tokens per prefill block (default 1: token by token, the smallest arena). */
   prefillBlock?: number;
   /**
-   * Place the read-only regions (weights, RoPE table) last, after every region that changes, so a native
+   * Place the read-only regions (weights, RoPE table, tokenizer) last, after every region that changes, so a native
    * firmware can read them in place from memory-mapped flash and hold only the rest in RAM (plan.flash).
    * Any other runtime runs such a plan as it runs any other: the whole arena is its linear memory.
    */
@@ -363,14 +363,20 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const actRegion = region("activations", acts.size);
   const activations = acts.spans.map((s) => ({ ...s, offset: actRegion.offset + s.offset }));
   const logits = region("logits", c.vocabSize * F32);
-  const tokens = region("scratch", ctx * 4);
-  const tokenizer = tokenizerBytes > 0 ? region("tokenizer", tokenizerBytes) : null;
+  // With the command in flash plans, the reactor's prefill tokens lie over the command's prompt tokens: a
+  // module instance is either the reactor (which never touches the command's buffers) or the command (which
+  // prefills from its prompt tokens and never reads this slot), so the two never meet.
+  const sharedScratch = inFlash && tokenizerBytes > 0;
+  let tokens = sharedScratch ? null : region("scratch", ctx * 4);
+  let tokenizer = tokenizerBytes > 0 && !inFlash ? region("tokenizer", tokenizerBytes) : null;
   const command = tokenizerBytes > 0 ? planCommand(c.vocabSize, ctx, tokenizerBytes, region, caches) : null;
+  if (sharedScratch) tokens = { name: "scratch", offset: command!.promptTokens.offset, size: ctx * 4 };
   // readOnlyInFlash: what only the host writes goes last, the part of the arena the board's flash holds
   const flashStart = cursor;
   if (inFlash) {
     weights = placeWeights();
     ropeTable = rotates ? region("rope_table", ropeTableBytes(c, ctx)) : null;
+    tokenizer = tokenizerBytes > 0 ? region("tokenizer", tokenizerBytes) : null;
   }
   const { embedding, layerWeights, positionEmbedding, finalNorm, finalNormBias, classifier } = weights!;
 
@@ -398,7 +404,7 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
     kCache: ctype,
     activations,
     logits,
-    tokens,
+    tokens: tokens!,
     tokenizer,
     command,
     totalBytes,
@@ -534,7 +540,7 @@ export function formatMemoryMap(plan: ArenaPlan): string {
     ...(plan.flash
       ? [
           `RAM: 0x00000000..0x${plan.flash.offset.toString(16).padStart(8, "0")} ${plan.flash.offset} bytes; ` +
-            `flash, read in place by the native firmware: 0x${plan.flash.offset.toString(16).padStart(8, "0")}..0x${plan.totalBytes.toString(16).padStart(8, "0")} ${plan.flash.size} bytes (weights, rope_table)`,
+            `flash, read in place by the native firmware: 0x${plan.flash.offset.toString(16).padStart(8, "0")}..0x${plan.totalBytes.toString(16).padStart(8, "0")} ${plan.flash.size} bytes (weights, rope_table${plan.tokenizer ? ", tokenizer" : ""})`,
         ]
       : []),
     ...lines,

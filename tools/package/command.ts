@@ -72,11 +72,11 @@ export function buildCommand(lowered: LoweredModel, tokenizerBytes: Uint8Array, 
   bytes.set(tokenizerBytes, plan.tokenizer!.offset);
   const weights = plan.regions.find((r) => r.name === "weights")!;
   const slice = (s: Span): Segment => ({ offset: s.offset, data: bytes.subarray(s.offset, s.offset + s.size) });
-  // With the weights in flash (plan.flash) the read-only tail is one segment, last, whose bytes start on a
+  // With the weights in flash (plan.flash) the read-only tail (weights, RoPE table, tokenizer) is one segment, last, whose bytes start on a
   // 16-byte boundary of the file: the native firmware reads it in place at the address it has in flash
   // (ARCHITECTURE.md, "Weights in flash"), so aligned loads stay aligned.
   const readOnly = plan.flash ? [slice(plan.flash)] : [slice(weights), ...(plan.ropeTable ? [slice(plan.ropeTable)] : [])];
-  const planned = [slice(plan.planBlock), slice(plan.tokenizer!), slice(plan.command!.block), ...readOnly];
+  const planned = [slice(plan.planBlock), ...(plan.flash ? [] : [slice(plan.tokenizer!)]), slice(plan.command!.block), ...readOnly];
 
   const wasm = packageCommand(build, plan.pages, planned);
   return plan.flash ? alignLastSegment(wasm, FLASH_DATA_ALIGN) : wasm;

@@ -115,8 +115,36 @@ export function fastAccess(c: string): string {
   const end = c.indexOf("DEFINE_LOAD(i32_load, u32, u32, u32)");
   if (start < 0 || end < start || !c.slice(start, end).includes("wasm_asm(\"\" ::\"r\"(result));"))
     fail("E_RUNTIME", "wasm2c: its output's memory access macros are not the ones this build replaces (wabt 1.0.32's); install that wabt");
-  return c.slice(0, start) + FAST_ACCESS + c.slice(end);
+  const bulk = c.slice(end).replace(BULK_ACCESS[0], BULK_ACCESS[1]).replace(BULK_ACCESS[2], BULK_ACCESS[3]);
+  if (bulk === c.slice(end) || bulk.includes("memmove(dest->data + dest_addr") || bulk.includes("memset(mem->data + d, val, n)"))
+    fail("E_RUNTIME", "wasm2c: its output's memory.fill / memory.copy are not the ones this build replaces (wabt 1.0.32's); install that wabt");
+  return c.slice(0, start) + FAST_ACCESS + bulk;
 }
+
+/**
+ * memory.fill and memory.copy through SLIM_AT as well, checked only with SLIM_BOUNDS_CHECK: a copy may read a
+ * weight row, whose address carries the firmware's readOnlyDelta (ARCHITECTURE.md, "Weights in flash").
+ */
+const BULK_ACCESS = [
+  `static inline void memory_fill(wasm_rt_memory_t* mem, u32 d, u32 val, u32 n) {
+  RANGE_CHECK(mem, d, n);
+  memset(mem->data + d, val, n);
+}`,
+  `static inline void memory_fill(wasm_rt_memory_t* mem, u32 d, u32 val, u32 n) {
+#if SLIM_BOUNDS_CHECK
+  RANGE_CHECK(mem, d, n);
+#endif
+  memset(SLIM_AT(d), val, n);
+}`,
+  `  RANGE_CHECK(dest, dest_addr, n);
+  RANGE_CHECK(src, src_addr, n);
+  memmove(dest->data + dest_addr, src->data + src_addr, n);`,
+  `#if SLIM_BOUNDS_CHECK
+  RANGE_CHECK(dest, dest_addr, n);
+  RANGE_CHECK(src, src_addr, n);
+#endif
+  memmove(SLIM_AT(dest_addr), SLIM_AT(src_addr), n);`,
+];
 
 /**
  * wasm2c's output for the core module, the arena, and the wasm-rt header, in `out`. The arena is the plan's
@@ -138,7 +166,7 @@ function arenaC(pages: number, ramBytes: number | null, section: boolean, attrs:
   return (
     (ramBytes === null
       ? `/* The module's linear memory: the plan's ${pages} pages, min == max${section ? ", placed by the linker script" : ""}. */\n`
-      : `/* The RAM part of the module's memory (${pages} pages): everything below the weights and RoPE table at ${ramBytes},\n` +
+      : `/* The RAM part of the module's memory (${pages} pages): everything below the weights, RoPE table and tokenizer at ${ramBytes},\n` +
         ` * which the firmware reads in place from the model partition (ARCHITECTURE.md, "Weights in flash"). */\n`) +
     `#include <stdint.h>\n${attrs ? '#include "esp_attr.h"\n' : ""}#include "slim_native.h"\n` +
     `${attrs}uint8_t slim_arena[${ram}] __attribute__((aligned(16)${section ? ', section(".arena")' : ""}));\n` +

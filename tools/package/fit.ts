@@ -97,14 +97,14 @@ export function refusedBeforeSlimify(c: ModelConfig, ctx: number, board: BoardPr
 export const arenaBytes = (plan: ArenaPlan): number => plan.pages * PAGE_BYTES;
 
 /**
- * Bytes of the read-only regions (weights, RoPE table) the board's native firmware reads in place from
+ * Bytes of the read-only regions (weights, RoPE table, tokenizer) the board's native firmware reads in place from
  * flash: plan.flash, or for a plan made without `readOnlyInFlash` (`run --board` plans as the host runs) the
  * same regions' bytes on a board that reads them in place; 0 where the whole arena is RAM.
  */
 export function inPlaceBytes(plan: ArenaPlan, board?: BoardProfile): number {
   if (plan.flash) return plan.flash.size;
   if (!board || !weightsInFlash(board)) return 0;
-  return regionSize(plan, "weights") + regionSize(plan, "rope_table");
+  return regionSize(plan, "weights") + regionSize(plan, "rope_table") + regionSize(plan, "tokenizer");
 }
 
 /**
@@ -174,7 +174,7 @@ export function flashUse(plan: ArenaPlan, board: BoardProfile, moduleBytes = cor
 /** "tables 65536 + app 1048576 + model 602112 (weights and RoPE table 540672 read in place) + artifact 131072 = 1847296 of 4194304 bytes of flash" */
 export function formatFlashUse(f: FlashUse): string {
   return (
-    `tables ${f.tables} + app ${f.app} + model ${f.model}${f.inPlace ? ` (weights and RoPE table ${f.inPlace} read in place)` : ""} + ` +
+    `tables ${f.tables} + app ${f.app} + model ${f.model}${f.inPlace ? ` (weights, RoPE table and tokenizer ${f.inPlace} read in place)` : ""} + ` +
     `artifact ${f.artifact} = ${f.total} of ${f.flash} bytes of flash`
   );
 }
@@ -414,7 +414,7 @@ function arenaNeed(plan: ArenaPlan, board: BoardProfile): string {
   const need = ramArenaBytes(plan, board);
   const inPlace = inPlaceBytes(plan, board);
   return inPlace > 0
-    ? `${need} bytes = ${formatBytes(need)} of RAM for the arena (weights and RoPE table, ${inPlace} bytes, read in place from flash)`
+    ? `${need} bytes = ${formatBytes(need)} of RAM for the arena (weights, RoPE table and tokenizer, ${inPlace} bytes, read in place from flash)`
     : `${need} bytes = ${plan.pages} pages = ${formatBytes(need)}`;
 }
 
@@ -468,7 +468,7 @@ export function overBudget(plan: ArenaPlan, board: BoardProfile): SlimError | nu
     );
   }
   const inPlace = inPlaceBytes(plan, board) > 0;
-  const parts = plan.regions.filter((r) => !inPlace || (r.name !== "weights" && r.name !== "rope_table")).map((r) => `${r.name} ${formatBytes(r.size)}`);
+  const parts = plan.regions.filter((r) => !inPlace || !["weights", "rope_table", "tokenizer"].includes(r.name)).map((r) => `${r.name} ${formatBytes(r.size)}`);
   if (!inPlace && need > plan.totalBytes) parts.push(`page padding ${formatBytes(need - plan.totalBytes)}`);
   return new SlimError(
     "E_FIT",

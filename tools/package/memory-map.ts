@@ -111,7 +111,7 @@ export function memoryMapSvg(plan: ArenaPlan, board?: BoardProfile): string {
     50,
     `model dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads, vocab ${c.vocabSize} · ` +
       (inPlace > 0
-        ? `RAM ${need} bytes = ${formatBytes(need)}, flash (weights, RoPE table) ${inPlace} bytes = ${formatBytes(inPlace)}`
+        ? `RAM ${need} bytes = ${formatBytes(need)}, flash (weights, RoPE table, tokenizer) ${inPlace} bytes = ${formatBytes(inPlace)}`
         : `${need} bytes = ${plan.pages} pages of 64 KiB = ${formatBytes(need)}`),
     'class="sub"',
   );
