@@ -12,6 +12,7 @@ import { dequantizeRowQ8, dequantizeRowQ4 } from "./quant";
 import { storeRowQ8 } from "./cache-q8";
 import { storeRowF16, rowF16 } from "./f16";
 import { ropeFromTable, slimAttention, slimValues, vanillaAttention, BLOCK, CACHE_F32, CACHE_Q8, CACHE_F16, rowBytesOf } from "./attention";
+import * as readOnly from "./read-only";
 import { DecoderStatus as S, PlanSlot as P, LayerSlot as L, ActivationCode as A, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS } from "./abi.generated";
 
 // Model and plan, read once by init.
@@ -74,21 +75,9 @@ let status: i32 = S.NOT_INITIALIZED;
   return <usize>load<i32>(layerBase + (<usize>(l * PLAN_LAYER_SLOTS + i) << 2));
 }
 
-// Added (wrapping) to every weight and RoPE-table address after init has checked them against the plan: 0
-// on every host; the native firmware sets it when it reads the read-only regions in place from flash
-// (ARCHITECTURE.md, "Weights in flash"). Buffers and caches never move.
-let readOnlyDelta: usize = 0;
-
-/** A layer's weight or bias address (0 stays 0: an absent bias), where the firmware reads it. */
-// @ts-ignore: decorator
-@inline function weightSlot(l: i32, i: i32): usize {
-  const a = layerSlot(l, i);
-  return a == 0 ? 0 : a + readOnlyDelta;
-}
-
 // @ts-ignore: decorator
 @inline function moved(a: usize): usize {
-  return a == 0 ? 0 : a + readOnlyDelta;
+  return a == 0 ? 0 : a + readOnly.delta;
 }
 
 /** Reads and checks the plan; every region must lie inside this module's fixed memory. */
@@ -203,7 +192,21 @@ export function init(plan: usize): i32 {
     }
   }
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
-  readOnlyDelta = <usize>slot(plan, P.readOnlyDelta);
+  // The read-only regions where the firmware reads them (ARCHITECTURE.md, "Weights in flash"): the delta
+  // is added once, here, to the checked addresses — the globals and the plan block's layer weight slots, so
+  // the layer loop reads its weights exactly as without — and the slot is cleared (a later init would refuse
+  // the moved addresses; the firmware calls init once). 0 on every host: nothing moves.
+  readOnly.setDelta(<usize>slot(plan, P.readOnlyDelta));
+  if (readOnly.delta != 0) {
+    for (let l = 0; l < nLayers; l++) {
+      for (let i = L.attnNorm; i < PLAN_LAYER_SLOTS; i++) {
+        const at = layerBase + (<usize>(l * PLAN_LAYER_SLOTS + i) << 2);
+        const a = load<u32>(at);
+        if (i != L.kCache && i != L.vCache && a != 0) store<u32>(at, a + <u32>readOnly.delta);
+      }
+    }
+    store<i32>(plan + (<usize>P.readOnlyDelta << 2), 0);
+  }
   embedding = moved(embedding);
   finalNorm = moved(finalNorm);
   classifier = moved(classifier);
@@ -284,8 +287,8 @@ function layer(l: i32, n: i32, p: i32, full: bool): void {
   const uRow = <usize>nHeads * dRow;
   const stateRow = <usize>nHeads << 3;
   const slim = layerSlot(l, L.slim) == 1;
-  const wk = weightSlot(l, L.wk);
-  const wvOrWkv = weightSlot(l, L.wvOrWkv);
+  const wk = layerSlot(l, L.wk);
+  const wvOrWkv = layerSlot(l, L.wvOrWkv);
   const kCache = layerSlot(l, L.kCache);
   const rowBytes = rowBytesOf(cache, kvDim);
   const staged = cache != CACHE_F32;
@@ -293,17 +296,17 @@ function layer(l: i32, n: i32, p: i32, full: bool): void {
   const kOut = staged ? kNew : kCache + <usize>p * rowBytes;
 
   // attention: q, and the block's keys (and values, vanilla) into their cache rows
-  for (let t = 0; t < n; t++) normalize(xn + <usize>t * dRow, x + <usize>t * dRow, weightSlot(l, L.attnNorm), weightSlot(l, L.attnNormBias));
+  for (let t = 0; t < n; t++) normalize(xn + <usize>t * dRow, x + <usize>t * dRow, layerSlot(l, L.attnNorm), layerSlot(l, L.attnNormBias));
   // slim W_K is f32 in every plan (K errors pass through W_KV into V), and reads xn before `input` may pack over it
   if (slim) matmul(kOut, wk, xn, kvDim, d, n);
   if (full || !slim) input(xn, d, n);
   if (full) {
-    project(q, weightSlot(l, L.wq), d);
-    for (let t = 0; t < n; t++) addBias(q + <usize>t * dRow, weightSlot(l, L.bq), d);
+    project(q, layerSlot(l, L.wq), d);
+    for (let t = 0; t < n; t++) addBias(q + <usize>t * dRow, layerSlot(l, L.bq), d);
   }
   if (!slim) project(kOut, wk, kvDim);
   for (let t = 0; t < n; t++) {
-    addBias(kOut + <usize>t * kvRow, weightSlot(l, L.bk), kvDim); // slim caches keys with b_K; its V side is folded into b_O
+    addBias(kOut + <usize>t * kvRow, layerSlot(l, L.bk), kvDim); // slim caches keys with b_K; its V side is folded into b_O
     if (full) rope(q + <usize>t * dRow, d, p + t);
   }
   if (slim) {
@@ -321,7 +324,7 @@ function layer(l: i32, n: i32, p: i32, full: bool): void {
     const vOut = staged ? vNew : vCache + <usize>p * rowBytes;
     project(vOut, wvOrWkv, kvDim);
     for (let t = 0; t < n; t++) {
-      addBias(vOut + <usize>t * kvRow, weightSlot(l, L.bv), kvDim);
+      addBias(vOut + <usize>t * kvRow, layerSlot(l, L.bv), kvDim);
       rope(kOut + <usize>t * kvRow, kvDim, p + t);
       if (staged) {
         storeRow(kCache + <usize>(p + t) * rowBytes, kNew + <usize>t * kvRow, kvDim);
@@ -334,22 +337,22 @@ function layer(l: i32, n: i32, p: i32, full: bool): void {
     }
   }
   input(ao, d, n);
-  project(xo, weightSlot(l, L.wo), d);
-  for (let t = 0; t < n; t++) addBias(xo + <usize>t * dRow, weightSlot(l, L.bo), d);
+  project(xo, layerSlot(l, L.wo), d);
+  for (let t = 0; t < n; t++) addBias(xo + <usize>t * dRow, layerSlot(l, L.bo), d);
   if (!parallelResidual) addInPlace(x, xo, n * d);
 
   // feed-forward: x += W2 (silu(W1 xn) ⊙ W3 xn), or W2 gelu(W1 xn + b1) + b2; in parallel with attention for NeoX
-  for (let t = 0; t < n; t++) normalize(fn + <usize>t * dRow, x + <usize>t * dRow, weightSlot(l, L.ffnNorm), weightSlot(l, L.ffnNormBias));
+  for (let t = 0; t < n; t++) normalize(fn + <usize>t * dRow, x + <usize>t * dRow, layerSlot(l, L.ffnNorm), layerSlot(l, L.ffnNormBias));
   input(fn, d, n);
-  project(h1, weightSlot(l, L.w1), hidden);
-  for (let t = 0; t < n; t++) addBias(h1 + <usize>t * hRow, weightSlot(l, L.b1), hidden);
+  project(h1, layerSlot(l, L.w1), hidden);
+  for (let t = 0; t < n; t++) addBias(h1 + <usize>t * hRow, layerSlot(l, L.b1), hidden);
   if (activation == A.SWIGLU) {
-    project(h3, weightSlot(l, L.w3), hidden);
+    project(h3, layerSlot(l, L.w3), hidden);
     swiglu(h1, h3, n * hidden);
   } else gelu(h1, n * hidden, activation == A.GELU_TANH);
   input(h1, hidden, n);
-  project(fo, weightSlot(l, L.w2), d);
-  for (let t = 0; t < n; t++) addBias(fo + <usize>t * dRow, weightSlot(l, L.b2), d);
+  project(fo, layerSlot(l, L.w2), d);
+  for (let t = 0; t < n; t++) addBias(fo + <usize>t * dRow, layerSlot(l, L.b2), d);
   if (parallelResidual) addInPlace(x, xo, n * d);
   addInPlace(x, fo, n * d);
 }
