@@ -84,8 +84,10 @@ static inline void load_data(void* dest, const void* src, size_t n) { memcpy(des
 #else
 #define SLIM_CHECK(mem, a, t) (void)(mem)
 #endif
-/* 32-bit wrapping: the weights' addresses carry the module's readOnlyDelta, which lands them in flash */
-#define SLIM_AT(addr) ((u8*)((uintptr_t)slim_arena + (uintptr_t)(addr)))
+/* On a 32-bit board gcc takes the offset mod 2^32 (pointer width), so the weights' addresses, which carry
+   the module's readOnlyDelta, land in flash; the host (64-bit) never gets a delta. A cast through uintptr_t
+   would say the same but made gcc fold fewer constant offsets (+1.7 % instructions on esp32-p4 f32). */
+#define SLIM_AT(addr) (slim_arena + (addr))
 #define SLIM_ALIGN(t) (sizeof(t) < 4 ? sizeof(t) : 4)
 #define SLIM_ALIGNED(addr, t) (sizeof(t) == 1 || LIKELY(((uint32_t)(addr) & (SLIM_ALIGN(t) - 1)) == 0)) /* slim_arena is 16-aligned */
 #define DEFINE_LOAD(name, t1, t2, t3)                                                                \\
