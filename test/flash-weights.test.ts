@@ -27,6 +27,10 @@ import { buildArtifact } from "../tools/package/build.ts";
 import { loadLlama2c } from "../tools/convert/llama2c.ts";
 import { randomLlamaWeights, writeV0 } from "./fixtures/llama2c-writer.ts";
 import { skipNote, toolMissing } from "./skips.ts";
+import { rawDecoder } from "./helpers.ts";
+import { prepareModel } from "../tools/convert/prepare.ts";
+import { planOptionsFor } from "../host/core/lowered.ts";
+import { writeWeights } from "../host/runtime/decoder.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "slimedge.js");
@@ -81,6 +85,42 @@ describe("planArena with readOnlyInFlash", () => {
     expect(rom.tokens.size).toBeLessThanOrEqual(rom.command!.promptTokens.size);
     // the host writes no delta: the firmware does, when it reads the tail in place
     expect(encodePlanBlock(rom)[PlanSlot.readOnlyDelta]).toBe(0);
+  });
+});
+
+describe("the module reads the read-only tail where readOnlyDelta says (assembly/index.ts init)", () => {
+  it.each(["scalar", "simd"] as const)("gives the same logits, bit for bit, with the tail moved elsewhere and its planned place zero (%s)", async (build) => {
+    const c = { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 64, seqLen: 64 };
+    const path = join(work, "relocate.bin");
+    writeFileSync(path, writeV0(c, randomLlamaWeights(c, 7)));
+    const { lowered } = prepareModel(loadLlama2c(path), { mode: "slim", weights: "q8_0" });
+    const plan = planArena(lowered.config, 32, lowered.modes, { ...planOptionsFor(lowered), readOnlyInFlash: true });
+    const image = new ArrayBuffer(plan.totalBytes);
+    writeWeights(image, lowered, plan);
+    const tail = new Uint8Array(image, plan.flash!.offset, plan.flash!.size);
+    expect(tail.some((b) => b !== 0)).toBe(true);
+    const run = async (moved: boolean) => {
+      const ex = await rawDecoder(build, plan.pages * 2);
+      const mem = new Uint8Array(ex.memory.buffer);
+      const slots = encodePlanBlock(plan);
+      const at = plan.pages * 65536; // beyond the plan's memory, where only the delta leads
+      if (moved) {
+        mem.set(tail, at);
+        slots[PlanSlot.readOnlyDelta] = at - plan.flash!.offset;
+      } else mem.set(tail, plan.flash!.offset);
+      new Int32Array(ex.memory.buffer, plan.planBlock.offset, slots.length).set(slots);
+      expect(ex.init(plan.planBlock.offset)).toBe(0);
+      const logits: number[] = [];
+      for (const t of [1, 5, 9, 2]) logits.push(...new Float32Array(ex.memory.buffer, ex.step(t), c.vocabSize));
+      // init applied the delta once and cleared the slot: a second init refuses the moved addresses
+      return { logits, again: ex.init(plan.planBlock.offset), slot: new Int32Array(ex.memory.buffer, plan.planBlock.offset, slots.length)[PlanSlot.readOnlyDelta] };
+    };
+    const here = await run(false);
+    const there = await run(true);
+    expect(there.logits).toEqual(here.logits);
+    expect(here.logits.every(Number.isFinite)).toBe(true);
+    expect([here.again, here.slot]).toEqual([0, 0]); // nothing moved: init again is fine
+    expect([there.again, there.slot]).toEqual([5, 0]); // PLAN_OUT_OF_MEMORY
   });
 });
 
