@@ -102,8 +102,9 @@ export const arenaBytes = (plan: ArenaPlan): number => plan.pages * PAGE_BYTES;
  * same regions' bytes on a board that reads them in place; 0 where the whole arena is RAM.
  */
 export function inPlaceBytes(plan: ArenaPlan, board?: BoardProfile): number {
+  if (board && !weightsInFlash(board)) return 0; // its firmware copies them (WAMR), whatever the order
   if (plan.flash) return plan.flash.size;
-  if (!board || !weightsInFlash(board)) return 0;
+  if (!board) return 0;
   return regionSize(plan, "weights") + regionSize(plan, "rope_table") + regionSize(plan, "tokenizer");
 }
 
