@@ -142,6 +142,8 @@ export namespace PlanSlot {
   export const prefillBlock: i32 = 47;
   /** classifier bias (vocab,) f32 added to the logits, or 0 (Phi-2's lm_head) */
   export const classifierBias: i32 = 48;
+  /** 0, or what the native firmware adds (wrapping, mod 2^32) to every weight and RoPE-table address when it reads them in place from flash instead of copying them (ARCHITECTURE.md, "Weights in flash"); the host always writes 0 */
+  export const readOnlyDelta: i32 = 49;
   /** address of the standalone command's block, 0 without one (the last header slot, so the decoder's slots never reach it) */
   export const command: i32 = 55;
 }

@@ -10,6 +10,7 @@
 // of the plan, found through the command block (host/plan.ts encodeCommandBlock).
 
 import { init, prefill, step, position, lastError } from "./index";
+import * as readOnly from "./read-only";
 import { DecoderStatus as S, CommandSlot as C, PlanSlot as P, STATIC_BYTES, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, decoderStatusSentence } from "./abi.generated";
 import {
   STDOUT, STDERR, useOutputBuffer, flush, putByte, putBytes, putString, putInt, putFixed1, exit, nowNs,
@@ -365,7 +366,8 @@ function run(): i32 {
     return 0;
   }
 
-  if (!loadTokenizer(tokenizer, tokenizerBytes, vocab, pieces, pieceHash, hashSlots)) {
+  // with the weights in flash the tokenizer is there too, read in place (readOnlyDelta; index.ts)
+  if (!loadTokenizer(tokenizer + readOnly.delta, tokenizerBytes, vocab, pieces, pieceHash, hashSlots)) {
     errorStart();
     putString(STDERR, "the embedded tokenizer is damaged: it does not hold exactly ");
     putInt(STDERR, <u64>vocab);

@@ -12,6 +12,7 @@ import { dequantizeRowQ8, dequantizeRowQ4 } from "./quant";
 import { storeRowQ8 } from "./cache-q8";
 import { storeRowF16, rowF16 } from "./f16";
 import { ropeFromTable, slimAttention, slimValues, vanillaAttention, BLOCK, CACHE_F32, CACHE_Q8, CACHE_F16, rowBytesOf } from "./attention";
+import * as readOnly from "./read-only";
 import { DecoderStatus as S, PlanSlot as P, LayerSlot as L, ActivationCode as A, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS } from "./abi.generated";
 
 // Model and plan, read once by init.
@@ -73,6 +74,11 @@ let status: i32 = S.NOT_INITIALIZED;
 // @ts-ignore: decorator
 @inline function layerSlot(l: i32, i: i32): usize {
   return <usize>load<i32>(layerBase + (<usize>(l * PLAN_LAYER_SLOTS + i) << 2));
+}
+
+// @ts-ignore: decorator
+@inline function moved(a: usize): usize {
+  return a == 0 ? 0 : a + readOnly.delta;
 }
 
 /** Reads and checks the plan; every region must lie inside this module's fixed memory. */
@@ -189,6 +195,28 @@ export function init(plan: usize): i32 {
     }
   }
   if (!ok) return (status = S.PLAN_OUT_OF_MEMORY);
+  // The read-only regions where the firmware reads them (ARCHITECTURE.md, "Weights in flash"): the delta
+  // is added once, here, to the checked addresses — the globals and the plan block's layer weight slots, so
+  // the layer loop reads its weights exactly as without — and the slot is cleared (a later init would refuse
+  // the moved addresses; the firmware calls init once). 0 on every host: nothing moves.
+  readOnly.setDelta(<usize>slot(plan, P.readOnlyDelta));
+  if (readOnly.delta != 0) {
+    for (let l = 0; l < nLayers; l++) {
+      for (let i = L.attnNorm; i < PLAN_LAYER_SLOTS; i++) {
+        const at = layerBase + (<usize>(l * PLAN_LAYER_SLOTS + i) << 2);
+        const a = load<u32>(at);
+        if (i != L.kCache && i != L.vCache && a != 0) store<u32>(at, a + <u32>readOnly.delta);
+      }
+    }
+    store<i32>(plan + (<usize>P.readOnlyDelta << 2), 0);
+  }
+  embedding = moved(embedding);
+  finalNorm = moved(finalNorm);
+  classifier = moved(classifier);
+  ropeTable = moved(ropeTable);
+  positionEmbedding = moved(positionEmbedding);
+  finalNormBias = moved(finalNormBias);
+  classifierBias = moved(classifierBias);
   pos = 0;
   initialized = true;
   return (status = S.OK);

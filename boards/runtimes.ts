@@ -126,3 +126,11 @@ export function formatBoardMemory(m: BoardMemory): string {
     `native stack ${m.nativeStack} + firmware ${m.firmware} + system ${m.system} = ${m.total} of ${m.ram} bytes of RAM`
   );
 }
+
+/**
+ * Whether the board's firmware reads the read-only part of the arena (weights, RoPE table) in place from
+ * flash instead of copying it into RAM (ARCHITECTURE.md, "Weights in flash"): the native firmware on a board
+ * whose SPI flash is memory-mapped (the ESP32 family through its cache MMU, the RP2350 through XIP). WAMR
+ * allocates the whole linear memory itself, and boards without flash boot from an SD card.
+ */
+export const weightsInFlash = (board: BoardProfile): boolean => board.runtime === "wasm2c-native" && board.flashBytes !== null;

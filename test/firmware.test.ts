@@ -26,6 +26,7 @@ import { emulate } from "../host/ship/emulate.ts";
 import { emulatedBoard } from "../boards/emulated.ts";
 import { getBoard } from "../boards/index.ts";
 import { planArena } from "../host/core/plan.ts";
+import { maxContext } from "../tools/package/fit.ts";
 import { SlimError } from "../host/core/errors.ts";
 import { skipNote, toolMissing } from "./skips.ts";
 import { BAD_FLASH_ARGS } from "./fixtures/hostile.ts";
@@ -37,9 +38,10 @@ const defaultModel = join(root, "models", "slimedge-tiny", "model.bin");
 const work = mkdtempSync(join(tmpdir(), "slimedge-firmware-"));
 
 /**
- * A random model small enough for the esp32-c3's 3 pages (192 KiB) of linear memory at q8_0: the weights
- * with their unshared classifier are 107 KiB, and ctx 62 is the largest context whose arena (tokenizer and
- * command buffers included) stays within 3 pages; ctx 63 needs a 4th.
+ * A random model small enough for the esp32-c3's 3 pages (192 KiB) of linear memory at q8_0 even where the
+ * weights are in RAM (the host firmware, WAMR): the weights with their unshared classifier are 107 KiB, and
+ * ctx 62 is the largest context whose whole arena (tokenizer and command buffers included) stays within 3
+ * pages. On the emulated boards the weights stay in flash and RAM holds the rest.
  */
 const SMALL = { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 1024, seqLen: 1024 };
 const SMALL_CTX = 62;
@@ -169,8 +171,16 @@ describe("the translated module's memory access (tools/package/firmware.ts fastA
     expect(fast).toMatch(/#if SLIM_BOUNDS_CHECK\n#define SLIM_CHECK\(mem, a, t\) RANGE_CHECK/);
     expect(fast).toContain("__builtin_assume_aligned(p, SLIM_ALIGN(t1))"); // a typed access where aligned
     expect(fast).toContain("DEFINE_LOAD(f32_load, f32, f32, f32)");
+    // memory.fill and memory.copy go through the same access (a copy may read weights in flash), checked
+    // only with SLIM_BOUNDS_CHECK
+    expect(fast).toContain("memset(SLIM_AT(d), val, n);");
+    expect(fast).toContain("memmove(SLIM_AT(dest_addr), SLIM_AT(src_addr), n);");
+    expect(fast).toMatch(/#if SLIM_BOUNDS_CHECK\n {2}RANGE_CHECK\(dest, dest_addr, n\);\n {2}RANGE_CHECK\(src, src_addr, n\);\n#endif/);
     // the rest of the translation is wasm2c's, untouched
-    expect(fast.slice(fast.indexOf("DEFINE_LOAD(i32_load, u32, u32, u32)"))).toBe(original.slice(original.indexOf("DEFINE_LOAD(i32_load, u32, u32, u32)")));
+    const rest = (c: string) =>
+      c.slice(c.indexOf("DEFINE_LOAD(i32_load, u32, u32, u32)")).replace(/static inline void memory_fill\([\s\S]*?\n}\n/, "").replace(/static inline void memory_copy\([\s\S]*?\n}\n/, "");
+    expect(rest(fast)).toBe(rest(original));
+    expect(rest(fast)).not.toContain("memory_copy(wasm_rt_memory_t* dest,"); // both were cut out, not left in one of them
     expect(() => fastAccess(original.replaceAll('wasm_asm("" ::"r"(result));', ""))).toThrow(/not the ones this build replaces/);
   });
 });
@@ -339,7 +349,10 @@ describe("emulated boards print Node's greedy text from the flash image", () => 
       const fw = buildFirmware(dir, c.board, join(work, `fw-${c.board}`));
       // the firmware fits the board's RAM, which the linker script holds it to
       expect(fw.ram!.total).toBeLessThanOrEqual(board.ramBytes);
-      expect(fw.ram!.linearMemory).toBe(fw.pages * 65536);
+      // and its arena is only what changes: the weights, RoPE table and tokenizer are read in place from flash
+      const inFlash = JSON.parse(readFileSync(join(dir, "plan.json"), "utf8")).flash.readInPlace as { offset: number; size: number };
+      expect(fw.ram!.linearMemory).toBe(inFlash.offset);
+      expect(inFlash.offset + inFlash.size).toBeLessThanOrEqual(fw.pages * 65536);
       const flash = flashImages(dir, c.board, c.board, fw);
       expect(readFileSync(join(flash, "flash_args"), "utf8")).toMatch(/^0x10000 app\.bin$/m);
       const r = await emulate(e, board, { flashDir: flash, entry: fw.entry!, stackTop: fw.stackTop!, args: GREEDY_LINE });
@@ -369,17 +382,22 @@ describe("emulated boards print Node's greedy text from the flash image", () => 
     }, 600_000);
   }
 
-  it("a model one page too large for esp32-c3 fails in the planner, before anything is compiled or emulated", async () => {
+  it("a context one position too large for esp32-c3's RAM fails in the planner, before anything is compiled or emulated", async () => {
     const board = getBoard("esp32-c3");
     const model = loadLlama2c(smallModel);
     const tok = readFileSync(tokenizerPath);
-    const over = planArena(model.config, SMALL_CTX + 1, ["slim", "slim"], { weights: "q8_0", tokenizerBytes: tok.length });
-    expect(over.pages).toBe(board.linearMemoryBytes / 65536 + 1);
+    const o = { weights: "q8_0" as const, tokenizerBytes: tok.length, readOnlyInFlash: true };
+    const best = maxContext(model.config, board, ["slim", "slim"], o);
+    expect(planArena(model.config, best, ["slim", "slim"], o).flash!.offset).toBeLessThanOrEqual(board.linearMemoryBytes);
+    expect(planArena(model.config, best + 1, ["slim", "slim"], o).flash!.offset).toBeGreaterThan(board.linearMemoryBytes);
     const out = join(work, "artifact-too-large");
-    const err = await buildArtifact(model, tok, { name: "model", board, ctx: SMALL_CTX + 1, mode: "auto", quant: "q8_0", simd: "auto", out, threshold: 1e-3 }).catch((e: unknown) => e);
+    const err = await buildArtifact(model, tok, { name: "model", board, ctx: best + 1, mode: "auto", quant: "q8_0", simd: "auto", out, threshold: 1e-3 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SlimError);
     expect((err as SlimError).code).toBe("E_FIT");
-    expect((err as SlimError).message).toMatch(/does not fit esp32-c3: ctx 63 .* needs 262144 bytes = 4 pages .* of 196608 bytes .*fits up to ctx 62/);
+    // both budgets, each as needed against available
+    expect((err as SlimError).message).toMatch(
+      new RegExp(`does not fit esp32-c3: ctx ${best + 1} .* needs \\d+ bytes = .* of RAM for the arena .* of 196608 bytes = 192\\.0 KiB linear memory; flash: .* = \\d+ of 4194304 bytes of flash; slim fits up to ctx ${best}$`),
+    );
     expect(existsSync(out)).toBe(false);
   });
 });

@@ -30,6 +30,8 @@ const DEFAULT_SHAPE: ModelConfig = {
   sharedClassifier: true,
 };
 const slim = (ctx: number) => planArena(DEFAULT_SHAPE, ctx, layerModes(DEFAULT_SHAPE, "slim"));
+/** The ESP32-S3 running the WAMR firmware, which copies the weights into its linear memory: one RAM budget. */
+const s3Wamr = { ...getBoard("esp32-s3"), runtime: "wamr-interp" as const };
 const vanilla = (ctx: number) => planArena(DEFAULT_SHAPE, ctx, layerModes(DEFAULT_SHAPE, "vanilla"));
 const dir = mkdtempSync(join(tmpdir(), "slimedge-map-"));
 
@@ -92,7 +94,7 @@ describe("memoryMapSvg", () => {
   });
 
   it("marks a board's budget across the region where the plan runs out, and hatches the rest", () => {
-    const board = getBoard("esp32-s3");
+    const board = s3Wamr;
     const plan = slim(2048); // 11.5 MiB against 7.5 MiB: the budget ends inside the K-cache
     const svg = memoryMapSvg(plan, board);
     expectWellFormed(svg);
@@ -109,7 +111,7 @@ describe("memoryMapSvg", () => {
   });
 
   it("shows the free space below a plan that fits, and cuts it when it is too tall to draw", () => {
-    const fitsS3 = memoryMapSvg(slim(700), getBoard("esp32-s3"));
+    const fitsS3 = memoryMapSvg(slim(700), s3Wamr);
     expectWellFormed(fitsS3);
     expect(fitsS3).toMatch(/<line class="budget good"/);
     expect(rects(fitsS3).filter((r) => r.cls === "free")).toHaveLength(1);
@@ -118,6 +120,20 @@ describe("memoryMapSvg", () => {
     expect(onPi).toContain("(not to scale)");
     expect(onPi).toContain('class="cut"');
     expect(memoryMapSvg(slim(700))).not.toMatch(/<line class="budget/);
+  });
+
+  it("on a board that reads the weights in place, brackets RAM and flash and names both budgets instead of one line", () => {
+    const board = getBoard("esp32-s3");
+    const plan = planArena(DEFAULT_SHAPE, 2048, layerModes(DEFAULT_SHAPE, "slim"), { readOnlyInFlash: true });
+    const svg = memoryMapSvg(plan, board);
+    expectWellFormed(svg);
+    expect(svg).not.toMatch(/<line class="budget/);
+    expect(svg).toContain('class="bracket ram"');
+    expect(svg).toContain("flash (read in place)");
+    expect(svg).toMatch(/fits esp32-s3: RAM [\d.]+ MiB of 7\.5 MiB \(\d+\.\d %\) · flash [\d.]+ MiB of 16\.0 MiB/);
+    expect(svg).toContain(`RAM ${plan.flash!.offset} bytes`);
+    // the same plan on a board whose runtime copies the weights: over its linear memory
+    expect(memoryMapSvg(plan, s3Wamr)).toContain("does NOT fit esp32-s3");
   });
 
   it("says the V-cache of slim layers is empty", () => {

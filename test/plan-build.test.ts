@@ -80,10 +80,10 @@ describe("plan = build", () => {
           if (ctx > 0) {
             // build's check before slimify (host/cli/build.ts), then its plan of the lowered model
             expect(refusedBeforeSlimify(c, ctx, board, mode, { weights: row.weights, kCache: row.kCache, tokenizerBytes: tokBytes }), what).toBeNull();
-            expect(overBudget(buildPlan(l, ctx, { kCache: row.kCache, tokenizerBytes: tokBytes }), board), what).toBeNull();
+            expect(overBudget(buildPlan(l, ctx, { kCache: row.kCache, tokenizerBytes: tokBytes, board }), board), what).toBeNull();
           }
           if (ctx < c.seqLen) {
-            const e = overBudget(buildPlan(l, ctx + 1, { kCache: row.kCache, tokenizerBytes: tokBytes }), board);
+            const e = overBudget(buildPlan(l, ctx + 1, { kCache: row.kCache, tokenizerBytes: tokBytes, board }), board);
             expect(e, `${what}, yet ctx ${ctx + 1} builds`).not.toBeNull();
             expect(e!.message).toContain(ctx > 0 ? `fits up to ctx ${ctx}` : "not even ctx 1 fits");
             edges++;

@@ -9,7 +9,7 @@ import { fail, type SlimError } from "../core/errors.ts";
 import { isMultiHead } from "../core/model.ts";
 import { readTextTokenizer } from "../core/tokenizers.ts";
 import { getBoard } from "../../boards/index.ts";
-import { overBudget, planOnBoard, refusedBeforeSlimify, slimDecisions } from "../../tools/package/fit.ts";
+import { boardPlanOptions, overBudget, planOnBoard, refusedBeforeSlimify, slimDecisions } from "../../tools/package/fit.ts";
 import { commandTokenizerBytes } from "../../tools/package/command-tokenizer.ts";
 import { calibrationTokens } from "../../tools/convert/calibrate.ts";
 import type { BuildResult } from "../../tools/package/build.ts";
@@ -119,7 +119,7 @@ export async function build(o: BuildOptions): Promise<Built> {
   // ctx is checked before the slim transform and the packager: the stored modes of a .slim, or the smallest
   // plan slimify could choose, must fit the board (tools/package/fit.ts refusedBeforeSlimify)
   const planOptions = { ...(src.slim ? planOptionsFor(src.slim.lowered) : { weights: o.weights ?? "f32" }), kCache: cache, tokenizerBytes: tokBytes.length };
-  const early = src.slim ? overBudget(planArena(src.config, o.ctx, src.slim.modes, planOptions), board) : refusedBeforeSlimify(src.config, o.ctx, board, mode, planOptions);
+  const early = src.slim ? overBudget(planArena(src.config, o.ctx, src.slim.modes, boardPlanOptions(board, planOptions)), board) : refusedBeforeSlimify(src.config, o.ctx, board, mode, planOptions);
   if (early) throw early;
   // slimify decides on the model's calibration set, as `plan` and `run` without a prompt do
   const slimifyOptions = { threshold: o.threshold ?? 1e-3, prompt: calibrationTokens(src.config, tokenizer), kCache: cache };

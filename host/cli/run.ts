@@ -123,7 +123,6 @@ async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out:
   const name = flags.board ?? fail("E_FLAG", `--emulate needs --board: one of ${EMULATED.map((x) => x.board).join(", ")}`);
   const e = emulatedBoard(name) ?? fail("E_FLAG", `--board ${name}: no emulated build; --emulate takes ${EMULATED.map((x) => x.board).join(", ")}`);
   if (flags.simd === "on") fail("E_FLAG", "--simd on: the native firmware is translated from the scalar build (wasm2c has no SIMD)");
-  if (flags.cache !== "f32") fail("E_FLAG", `--cache ${flags.cache}: the board firmware is built with f32 cache rows; leave --cache out`);
   const board = getBoard(name);
   const path = checkpoint ?? join(DEFAULT_MODEL_DIR, "model.bin");
   if (!existsSync(path)) fail("E_FILE", `${path}: no such checkpoint`);
@@ -139,7 +138,7 @@ async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out:
     const artifactDir = join(work, "artifact");
     const step = (what: string) => err.write(`[emulate] ${what}\n`);
     const built = await buildArtifact(model, tokenizerBytes, {
-      name: "model", board, ctx, mode: flags.mode, quant: flags.weights ?? "f32", simd: "off", out: artifactDir, threshold: flags.threshold,
+      name: "model", board, ctx, mode: flags.mode, quant: flags.weights ?? "f32", kCache: flags.cache, simd: "off", out: artifactDir, threshold: flags.threshold,
       calibration: calibrationTokens(model.config, tokenizer), // the artifact serves any prompt: the plan's decision
       onStep: (i, n, what) => step(`build ${i}/${n} ${what}`),
     });
@@ -155,9 +154,11 @@ async function runEmulated(checkpoint: string | undefined, flags: RunFlags, out:
     err.write(r.stderr.endsWith("\n") || r.stderr === "" ? r.stderr : `${r.stderr}\n`);
     if (r.code !== 0) fail("E_RUNTIME", `the emulated ${board.name} exited with code ${r.code}`);
     const ram = fw.ram!;
+    const inPlace = built.plan.flash;
     err.write(
-      `RAM of ${board.name}: linear memory ${ram.linearMemory} + firmware .data/.bss ${ram.data + ram.bss} + native stack ${ram.stack} ` +
-        `= ${ram.total} of ${ram.board} bytes (the native firmware keeps no module and no runtime); code ${fw.textBytes} bytes in flash\n`,
+      `RAM of ${board.name}: ${inPlace ? "arena without the weights" : "linear memory"} ${ram.linearMemory} + firmware .data/.bss ${ram.data + ram.bss} + native stack ${ram.stack} ` +
+        `= ${ram.total} of ${ram.board} bytes (the native firmware keeps no module and no runtime); code ${fw.textBytes} bytes in flash` +
+        (inPlace ? `; weights, RoPE table and tokenizer ${inPlace.size} bytes read in place from the model partition` : "") + "\n",
     );
     if (r.instructionsPerToken !== null) {
       const n = Math.min(built.plan.ctx, (r.generated ?? 0) + 8);

@@ -133,6 +133,7 @@ export const ABI: Schema = {
           ["finalNormBias", "final LayerNorm bias (dim,), LayerNorm only"],
           ["prefillBlock", "B: prompt tokens per pass over the weights; x, xn, q, ao, xo, fn, h1, h3, fo, u, softmaxState, kNew, vNew, xQ8 and xScales hold B rows"],
           ["classifierBias", "classifier bias (vocab,) f32 added to the logits, or 0 (Phi-2's lm_head)"],
+          ["readOnlyDelta", "0, or what the native firmware adds (wrapping, mod 2^32) to every weight and RoPE-table address when it reads them in place from flash instead of copying them (ARCHITECTURE.md, \"Weights in flash\"); the host always writes 0"],
         ]),
         { name: "command", value: PLAN_HEADER_SLOTS - 1, doc: "address of the standalone command's block, 0 without one (the last header slot, so the decoder's slots never reach it)" },
       ],

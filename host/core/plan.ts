@@ -95,6 +95,13 @@ export interface ArenaPlan {
   command: CommandPlan | null; // the standalone command's own buffers, planned with the tokenizer
   totalBytes: number;
   pages: number;
+  /**
+   * With `readOnlyInFlash`: the read-only tail [offset, totalBytes) — the weights, the RoPE table and the tokenizer, which
+   * the host writes and the module only reads — that the native firmware reads in place from the board's
+   * flash (ARCHITECTURE.md, "Weights in flash"); everything below `offset` is what the board's RAM holds.
+   * null: the whole arena is RAM.
+   */
+  flash: Span | null;
   /** K+V cache bytes as planned, and what an all-vanilla plan of the same model and ctx would need. */
   contextBytes: number;
   vanillaContextBytes: number;
@@ -249,6 +256,12 @@ export interface PlanOptions {
   tokenizerBytes?: number;
   /** Prompt tokens per prefill block (default 1: token by token, the smallest arena). */
   prefillBlock?: number;
+  /**
+   * Place the read-only regions (weights, RoPE table, tokenizer) last, after every region that changes, so a native
+   * firmware can read them in place from memory-mapped flash and hold only the rest in RAM (plan.flash).
+   * Any other runtime runs such a plan as it runs any other: the whole arena is its linear memory.
+   */
+  readOnlyInFlash?: boolean;
 }
 
 /** Plans the whole arena for (model config, context length, per-layer attention mode). */
@@ -280,7 +293,6 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const planBlock = region("plan", (PLAN_HEADER_SLOTS + PLAN_LAYER_SLOTS * c.nLayers) * 4);
 
   // Weights: each tensor 16-byte aligned, inside one read-only region.
-  const weightsStart = cursor;
   const place = (name: string, bytes: number): Span => {
     const span = { name, offset: cursor, size: bytes };
     cursor += align(span.size);
@@ -290,42 +302,48 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   const matrix = (name: string, n: number) => place(name, matrixBytes(n, wtype, group));
   const d = c.dim;
   const kv = kvDim(c);
-  const embedding = matrix("token_embedding", c.vocabSize * d);
   const a = archOf(c);
-  const layerWeights = modes.map((mode, l) => ({
-    mode,
-    attnNorm: norm(`layers.${l}.attn_norm`, d),
-    wq: matrix(`layers.${l}.wq`, d * d),
-    wk: mode === "slim" ? norm(`layers.${l}.wk`, kv * d) : matrix(`layers.${l}.wk`, kv * d), // f32 in slim layers: see W_KV
-    // Slim layers keep W_K and W_KV in f32 whatever the weights' storage: V = W_KV·K turns relative errors
-    // in either into V errors amplified by about cond(W_K). Measured on a random d = 64 model under q8_0
-    // (relative to max logit, 100 positions): quantized W_K and W_KV gave a 31 % logit error,
-    // quantized W_K alone 15 %, both f32 3.2 % — the same as vanilla q8_0 (3.1 %).
-    wvOrWkv: mode === "slim" ? norm(`layers.${l}.wkv`, kv * d) : matrix(`layers.${l}.wv`, kv * d),
-    wo: matrix(`layers.${l}.wo`, d * d),
-    ffnNorm: norm(`layers.${l}.ffn_norm`, d),
-    w1: matrix(`layers.${l}.w1`, c.hiddenDim * d),
-    w2: matrix(`layers.${l}.w2`, d * c.hiddenDim),
-    w3: a.activation === "swiglu" ? matrix(`layers.${l}.w3`, c.hiddenDim * d) : place(`layers.${l}.w3 (none)`, 0),
-    biases: !(a.biases || a.norm === "layer")
-      ? null
-      : {
-          attnNorm: norm(`layers.${l}.attn_norm_bias`, a.norm === "layer" ? d : 0),
-          ffnNorm: norm(`layers.${l}.ffn_norm_bias`, a.norm === "layer" ? d : 0),
-          bq: norm(`layers.${l}.bq`, a.biases ? d : 0),
-          bk: norm(`layers.${l}.bk`, a.biases ? kv : 0),
-          bv: norm(`layers.${l}.bv`, a.biases && mode === "vanilla" ? kv : 0), // slim: folded into bo
-          bo: norm(`layers.${l}.bo`, a.biases ? d : 0),
-          b1: norm(`layers.${l}.b1`, a.biases ? c.hiddenDim : 0),
-          b2: norm(`layers.${l}.b2`, a.biases ? d : 0),
-        },
-  }));
-  const positionEmbedding = a.learnedPositions ? norm("position_embedding", ctx * d) : null; // only the planned positions
-  const finalNorm = norm("final_norm", d);
-  const finalNormBias = a.norm === "layer" ? norm("final_norm_bias", d) : null;
-  const classifier = c.sharedClassifier ? { ...embedding, name: "classifier (shared)" } : matrix("classifier", c.vocabSize * d);
-  const classifierBias = a.classifierBias ? norm("classifier_bias", c.vocabSize) : null;
-  regions.push({ name: "weights", offset: weightsStart, size: cursor - weightsStart });
+  const placeWeights = () => {
+    const weightsStart = cursor;
+    const embedding = matrix("token_embedding", c.vocabSize * d);
+    const layerWeights = modes.map((mode, l) => ({
+      mode,
+      attnNorm: norm(`layers.${l}.attn_norm`, d),
+      wq: matrix(`layers.${l}.wq`, d * d),
+      wk: mode === "slim" ? norm(`layers.${l}.wk`, kv * d) : matrix(`layers.${l}.wk`, kv * d), // f32 in slim layers: see W_KV
+      // Slim layers keep W_K and W_KV in f32 whatever the weights' storage: V = W_KV·K turns relative errors
+      // in either into V errors amplified by about cond(W_K). Measured on a random d = 64 model under q8_0
+      // (relative to max logit, 100 positions): quantized W_K and W_KV gave a 31 % logit error,
+      // quantized W_K alone 15 %, both f32 3.2 % — the same as vanilla q8_0 (3.1 %).
+      wvOrWkv: mode === "slim" ? norm(`layers.${l}.wkv`, kv * d) : matrix(`layers.${l}.wv`, kv * d),
+      wo: matrix(`layers.${l}.wo`, d * d),
+      ffnNorm: norm(`layers.${l}.ffn_norm`, d),
+      w1: matrix(`layers.${l}.w1`, c.hiddenDim * d),
+      w2: matrix(`layers.${l}.w2`, d * c.hiddenDim),
+      w3: a.activation === "swiglu" ? matrix(`layers.${l}.w3`, c.hiddenDim * d) : place(`layers.${l}.w3 (none)`, 0),
+      biases: !(a.biases || a.norm === "layer")
+        ? null
+        : {
+            attnNorm: norm(`layers.${l}.attn_norm_bias`, a.norm === "layer" ? d : 0),
+            ffnNorm: norm(`layers.${l}.ffn_norm_bias`, a.norm === "layer" ? d : 0),
+            bq: norm(`layers.${l}.bq`, a.biases ? d : 0),
+            bk: norm(`layers.${l}.bk`, a.biases ? kv : 0),
+            bv: norm(`layers.${l}.bv`, a.biases && mode === "vanilla" ? kv : 0), // slim: folded into bo
+            bo: norm(`layers.${l}.bo`, a.biases ? d : 0),
+            b1: norm(`layers.${l}.b1`, a.biases ? c.hiddenDim : 0),
+            b2: norm(`layers.${l}.b2`, a.biases ? d : 0),
+          },
+    }));
+    const positionEmbedding = a.learnedPositions ? norm("position_embedding", ctx * d) : null; // only the planned positions
+    const finalNorm = norm("final_norm", d);
+    const finalNormBias = a.norm === "layer" ? norm("final_norm_bias", d) : null;
+    const classifier = c.sharedClassifier ? { ...embedding, name: "classifier (shared)" } : matrix("classifier", c.vocabSize * d);
+    const classifierBias = a.classifierBias ? norm("classifier_bias", c.vocabSize) : null;
+    regions.push({ name: "weights", offset: weightsStart, size: cursor - weightsStart });
+    return { embedding, layerWeights, positionEmbedding, finalNorm, finalNormBias, classifier, classifierBias };
+  };
+  const inFlash = opts.readOnlyInFlash ?? false;
+  let weights = inFlash ? null : placeWeights();
 
   const rowBytes = ctx * cacheRowBytes(kv, ctype); // one layer's cache of K (or V)
   const kStart = cursor;
@@ -340,15 +358,29 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   // Every rotation reads this table, which the host writes as it writes the weights (host/core/rope.ts), so
   // no plan computes a transcendental per token and every build of the module rotates by the same f32 values
   // (ARCHITECTURE.md, "Numerics"). Slim layers need it even without RoPE: they rotate cached keys on read.
-  const ropeTable = anySlim || a.rotaryDims > 0 ? region("rope_table", ropeTableBytes(c, ctx)) : null;
+  const rotates = anySlim || a.rotaryDims > 0;
+  let ropeTable = rotates && !inFlash ? region("rope_table", ropeTableBytes(c, ctx)) : null;
 
   const acts = placeActivations(activationBuffers(c, ctx, anySlim, slimKeys, wtype, group, ctype, block));
   const actRegion = region("activations", acts.size);
   const activations = acts.spans.map((s) => ({ ...s, offset: actRegion.offset + s.offset }));
   const logits = region("logits", c.vocabSize * F32);
-  const tokens = region("scratch", ctx * 4);
-  const tokenizer = tokenizerBytes > 0 ? region("tokenizer", tokenizerBytes) : null;
+  // With the command in flash plans, the reactor's prefill tokens lie over the command's prompt tokens: a
+  // module instance is either the reactor (which never touches the command's buffers) or the command (which
+  // prefills from its prompt tokens and never reads this slot), so the two never meet.
+  const sharedScratch = inFlash && tokenizerBytes > 0;
+  let tokens = sharedScratch ? null : region("scratch", ctx * 4);
+  let tokenizer = tokenizerBytes > 0 && !inFlash ? region("tokenizer", tokenizerBytes) : null;
   const command = tokenizerBytes > 0 ? planCommand(c.vocabSize, ctx, tokenizerBytes, region, caches) : null;
+  if (sharedScratch) tokens = { name: "scratch", offset: command!.promptTokens.offset, size: ctx * 4 };
+  // readOnlyInFlash: what only the host writes goes last, the part of the arena the board's flash holds
+  const flashStart = cursor;
+  if (inFlash) {
+    weights = placeWeights();
+    ropeTable = rotates ? region("rope_table", ropeTableBytes(c, ctx)) : null;
+    tokenizer = tokenizerBytes > 0 ? region("tokenizer", tokenizerBytes) : null;
+  }
+  const { embedding, layerWeights, positionEmbedding, finalNorm, finalNormBias, classifier, classifierBias } = weights!;
 
   const totalBytes = cursor;
   const layers: LayerPlan[] = layerWeights.map((w, l) => ({ ...w, kCache: kCaches[l], vCache: vCaches[l] }));
@@ -375,11 +407,12 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
     kCache: ctype,
     activations,
     logits,
-    tokens,
+    tokens: tokens!,
     tokenizer,
     command,
     totalBytes,
     pages: Math.ceil(totalBytes / PAGE_BYTES),
+    flash: inFlash ? { name: "flash", offset: flashStart, size: totalBytes - flashStart } : null,
     contextBytes,
     vanillaContextBytes: 2 * rowBytes * c.nLayers,
   };
@@ -477,7 +510,7 @@ export function encodePlanBlock(plan: ArenaPlan): Int32Array {
     xScales: act("x_scales"), cache: CACHE_CODE[plan.kCache], kNew: act("k_new"), vNew: act("v_new"),
     layerNorm: arch.norm === "layer" ? 1 : 0, activation: ACTIVATION_CODE[arch.activation], rotaryDims: arch.rotaryDims,
     positionEmbedding: plan.positionEmbedding?.offset ?? 0, parallelResidual: arch.parallelResidual ? 1 : 0,
-    finalNormBias: plan.finalNormBias?.offset ?? 0, prefillBlock: plan.prefillBlock, command: plan.command?.block.offset ?? 0,
+    finalNormBias: plan.finalNormBias?.offset ?? 0, prefillBlock: plan.prefillBlock, readOnlyDelta: 0, command: plan.command?.block.offset ?? 0,
     classifierBias: plan.classifierBias?.offset ?? 0,
   };
   for (const [name, value] of Object.entries(header)) slots[P[name as keyof typeof P]] = value;
@@ -508,6 +541,12 @@ export function formatMemoryMap(plan: ArenaPlan): string {
   return [
     `arena ${plan.totalBytes} bytes (${plan.pages} pages), ctx ${plan.ctx}, layers ${modes} (S = slim, V = vanilla)`,
     `weights ${plan.weights}, layout: ${LAYOUT_DESCRIPTION}; prefill block ${plan.prefillBlock} token${plan.prefillBlock === 1 ? "" : "s"}`,
+    ...(plan.flash
+      ? [
+          `RAM: 0x00000000..0x${plan.flash.offset.toString(16).padStart(8, "0")} ${plan.flash.offset} bytes; ` +
+            `flash, read in place by the native firmware: 0x${plan.flash.offset.toString(16).padStart(8, "0")}..0x${plan.totalBytes.toString(16).padStart(8, "0")} ${plan.flash.size} bytes (weights, rope_table${plan.tokenizer ? ", tokenizer" : ""})`,
+        ]
+      : []),
     ...lines,
   ].join("\n");
 }

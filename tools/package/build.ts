@@ -20,7 +20,7 @@ import { estimateTokensPerSecond } from "../../host/core/estimate.ts";
 import type { BoardProfile } from "../../boards/profile.ts";
 import type { LayerReport } from "../convert/slimify.ts";
 import { prepareModel } from "../convert/prepare.ts";
-import { boardThroughput, buildPlan, overBudget, ramUse } from "./fit.ts";
+import { boardThroughput, buildPlan, flashUse, formatFlashUse, overBudget, ramArenaBytes, ramUse } from "./fit.ts";
 import { formatBoardMemory } from "../../boards/runtimes.ts";
 import { buildCommand, buildCoreCommand } from "./command.ts";
 import { memoryMapSvg } from "./memory-map.ts";
@@ -67,7 +67,7 @@ export function compileReactor(build: Build, pages: number): Uint8Array {
 }
 
 /** plan.json: every region, tensor, cache and buffer with its offset and size, plus what chose them. */
-function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: LayerDecision, coreBytes: number): string {
+function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: LayerDecision, coreBytes: number, commandBytes: number): string {
   const estimate = (n: number) => Number(estimateTokensPerSecond(plan, n, boardThroughput(board)).toPrecision(3));
   return JSON.stringify(
     {
@@ -88,6 +88,12 @@ function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: La
       activations: plan.activations,
       slimify: layers,
       memory: ramUse(plan, board, coreBytes) ?? { note: `${board.runtime} on an OS: the profile's linear memory leaves the OS and runtime their share` },
+      // the RAM budget and the flash budget, each against the board's (ARCHITECTURE.md, "Weights in flash")
+      ram: { arenaBytes: ramArenaBytes(plan, board), linearMemoryBytes: board.linearMemoryBytes, total: ramUse(plan, board, coreBytes)?.total ?? null, ramBytes: board.ramBytes },
+      flash: {
+        readInPlace: plan.flash, // [offset, offset + size) of the module's memory: weights and RoPE table, read from the model partition
+        use: flashOf(plan, board, coreBytes, commandBytes),
+      },
       estimatedTokensPerSecond: {
         runtime: board.runtime,
         note: `host/core/estimate.ts: counted bytes and MACs against the board profile's figures for ${board.runtime}; not measured`,
@@ -100,10 +106,19 @@ function planJson(plan: ArenaPlan, board: BoardProfile, build: Build, layers: La
   );
 }
 
-/** The board's whole RAM for this plan, as one line under the memory map (none on boards with an OS). */
-function boardRamLine(plan: ArenaPlan, board: BoardProfile, coreBytes: number): string {
+/** The flash the images take, with the model image at its built size (null: the board has no SPI flash). */
+function flashOf(plan: ArenaPlan, board: BoardProfile, coreBytes: number, commandBytes: number) {
+  const f = flashUse(plan, board, coreBytes);
+  if (!f) return null;
+  const model = Math.ceil((commandBytes + 36) / 4096) * 4096; // the module, ≥ 4 bytes of 0xFF and the 16-byte check
+  return { ...f, model, total: f.total - f.model + model };
+}
+
+/** The board's whole RAM and flash for this plan, as lines under the memory map (none on boards with an OS). */
+function boardRamLine(plan: ArenaPlan, board: BoardProfile, coreBytes: number, commandBytes: number): string {
   const ram = ramUse(plan, board, coreBytes);
-  return ram ? `board RAM (${board.name}, ${board.runtime}): ${formatBoardMemory(ram)}\n` : "";
+  const flash = flashOf(plan, board, coreBytes, commandBytes);
+  return (ram ? `board RAM (${board.name}, ${board.runtime}): ${formatBoardMemory(ram)}\n` : "") + (flash ? `board flash (${board.name}): ${formatFlashUse(flash)}\n` : "");
 }
 
 /** A checkpoint slimified and lowered in memory (tools/convert/prepare.ts), then built as buildLowered does. */
@@ -121,7 +136,7 @@ export async function buildLowered(lowered: LoweredModel, layers: LayerDecision,
   if (build === "simd" && !o.board.simd) fail("E_FLAG", `--simd on: ${o.board.name} runs ${o.board.runtime} without WASM SIMD; use --simd off or auto`);
 
   step(1, "plan");
-  const plan = buildPlan(lowered, o.ctx, { kCache: o.kCache, tokenizerBytes: tokenizerBytes.length });
+  const plan = buildPlan(lowered, o.ctx, { kCache: o.kCache, tokenizerBytes: tokenizerBytes.length, board: o.board });
   step(2, `fit ${o.board.name}`);
   const over = overBudget(plan, o.board);
   if (over) throw over;
@@ -131,6 +146,10 @@ export async function buildLowered(lowered: LoweredModel, layers: LayerDecision,
   step(4, "package standalone command");
   const command = buildCommand(lowered, tokenizerBytes, plan, { build });
   const core = buildCoreCommand(plan, "scalar"); // the board firmware's module: the model comes from flash
+  // the estimate fit() used bounds the model image; the image now has its exact size
+  const flash = flashOf(plan, o.board, core.length, command.length);
+  if (flash && flash.total > flash.flash)
+    fail("E_FIT", `does not fit ${o.board.name}: the images need ${flash.total} bytes of flash, ${flash.total - flash.flash} more than the board's ${flash.flash} (${formatFlashUse(flash)}); RAM: ${ramArenaBytes(plan, o.board)} bytes for the arena of ${o.board.linearMemoryBytes}`);
 
   // one step line per module: verifying all three takes seconds, and each line says what is being checked
   step(5, `verify ${o.name}.wasm (1/3)`);
@@ -147,8 +166,8 @@ export async function buildLowered(lowered: LoweredModel, layers: LayerDecision,
     { name: `${o.name}.wasm`, data: reactor },
     { name: `${o.name}.cmd.wasm`, data: command },
     { name: `${o.name}.core.wasm`, data: core },
-    { name: "plan.json", data: planJson(plan, o.board, build, layers, core.length) },
-    { name: "memory-map.txt", data: formatMemoryMap(plan) + "\n" + boardRamLine(plan, o.board, core.length) },
+    { name: "plan.json", data: planJson(plan, o.board, build, layers, core.length, command.length) },
+    { name: "memory-map.txt", data: formatMemoryMap(plan) + "\n" + boardRamLine(plan, o.board, core.length, command.length) },
     { name: "memory-map.svg", data: memoryMapSvg(plan, o.board) },
   ]);
   return { plan, build, layers, files };

@@ -72,9 +72,70 @@ export function buildCommand(lowered: LoweredModel, tokenizerBytes: Uint8Array, 
   bytes.set(tokenizerBytes, plan.tokenizer!.offset);
   const weights = plan.regions.find((r) => r.name === "weights")!;
   const slice = (s: Span): Segment => ({ offset: s.offset, data: bytes.subarray(s.offset, s.offset + s.size) });
-  const planned = [slice(plan.planBlock), slice(weights), ...(plan.ropeTable ? [slice(plan.ropeTable)] : []), slice(plan.tokenizer!), slice(plan.command!.block)];
+  // With the weights in flash (plan.flash) the read-only tail (weights, RoPE table, tokenizer) is one segment, last, whose bytes start on a
+  // 16-byte boundary of the file: the native firmware reads it in place at the address it has in flash
+  // (ARCHITECTURE.md, "Weights in flash"), so aligned loads stay aligned.
+  const readOnly = plan.flash ? [slice(plan.flash)] : [slice(weights), ...(plan.ropeTable ? [slice(plan.ropeTable)] : [])];
+  const planned = [slice(plan.planBlock), ...(plan.flash ? [] : [slice(plan.tokenizer!)]), slice(plan.command!.block), ...readOnly];
 
-  return packageCommand(build, plan.pages, planned);
+  const wasm = packageCommand(build, plan.pages, planned);
+  return plan.flash ? alignLastSegment(wasm, FLASH_DATA_ALIGN) : wasm;
+}
+
+/** Where the read-only segment's bytes start in the model image, modulo this. */
+export const FLASH_DATA_ALIGN = 16;
+
+const leb = (b: Uint8Array, at: number): [number, number] => {
+  let v = 0;
+  let shift = 0;
+  for (;;) {
+    const byte = b[at++];
+    v += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (!(byte & 0x80)) return [v, at];
+  }
+};
+
+/**
+ * The module with a custom section ("slimedge.pad", filler bytes) before its data section, sized so the
+ * data section's last segment's bytes start at a multiple of `align` in the file. Custom sections may stand
+ * between any two sections; every reader skips them.
+ */
+export function alignLastSegment(wasm: Uint8Array, align: number): Uint8Array {
+  let at = 8;
+  let dataAt = -1;
+  let payload = -1;
+  while (at < wasm.length) {
+    const id = wasm[at];
+    const [size, body] = leb(wasm, at + 1);
+    if (id === 11) {
+      dataAt = at;
+      let [count, p] = leb(wasm, body);
+      for (let i = 0; i < count; i++) {
+        const [kind, q] = leb(wasm, p);
+        if (kind !== 0 || wasm[q] !== 0x41) fail("E_FORMAT", "command: a data segment is not active at an i32.const offset");
+        let r = q + 1;
+        while (wasm[r] & 0x80) r++;
+        r += 2; // the offset's last LEB byte and `end`
+        const [n, bytesAt] = leb(wasm, r);
+        payload = bytesAt;
+        p = bytesAt + n;
+      }
+    }
+    at = body + size;
+  }
+  if (dataAt < 0 || payload < 0) return fail("E_FORMAT", "command: no data section to align");
+  const name = new TextEncoder().encode("slimedge.pad");
+  const fixed = 1 + 1 + 1 + name.length; // id, size (one LEB byte), name length, name
+  const filler = (((align - ((payload + fixed) % align)) % align) + align) % align;
+  const section = new Uint8Array(fixed + filler);
+  section.set([0, 1 + name.length + filler, name.length], 0);
+  section.set(name, 3);
+  const out = new Uint8Array(wasm.length + section.length);
+  out.set(wasm.subarray(0, dataAt), 0);
+  out.set(section, dataAt);
+  out.set(wasm.subarray(dataAt), dataAt + section.length);
+  return out;
 }
 
 /**

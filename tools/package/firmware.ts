@@ -3,8 +3,9 @@
  * (<name>.core.wasm: no weights, memory fixed to the plan's pages) translated to C by wasm2c and compiled
  * with the portable core in boards/firmware, either for this machine (a program that reads a
  * `slimedge flash --out` folder) or bare metal for an emulated board, linked into exactly the board
- * profile's RAM. The weights never pass through the compiler: the firmware copies them from the model
- * partition at start.
+ * profile's RAM. The weights never pass through the compiler: on a board the firmware reads them in place
+ * from the model partition in flash when the plan put them last (plan.flash; ARCHITECTURE.md, "Weights in
+ * flash"), and copies them into RAM otherwise (and always on the host, a 64-bit program).
  *
  *   const fw = buildFirmware("build/esp32-c3", "esp32-c3", "/tmp/fw");   // fw.app: app.bin for `flash --firmware`
  */
@@ -15,6 +16,7 @@ import { basename, join } from "node:path";
 import { packagePath } from "../../host/core/package-root.ts";
 import { fail } from "../../host/core/errors.ts";
 import { PAGE_BYTES } from "../../host/core/plan.ts";
+import { PlanSlot, STATIC_BYTES } from "../../host/core/abi.generated.ts";
 import { getBoard } from "../../boards/index.ts";
 import { emulatedBoard, type EmulatedBoard } from "../../boards/emulated.ts";
 
@@ -49,16 +51,20 @@ function run(cmd: string, args: string[], what: string): string {
   return r.stdout;
 }
 
-/** The artifact folder's core module and its pages. */
-function readArtifact(dir: string): { core: string; pages: number } {
+/** The artifact folder's core module, its pages, and where its read-only tail starts (null: none). */
+function readArtifact(dir: string): { core: string; pages: number; ramBytes: number | null } {
   if (!existsSync(dir)) fail("E_FILE", `${dir}: no artifact folder; make one with slimedge build`);
   const cores = readdirSync(dir).filter((f) => f.endsWith(".core.wasm"));
   if (cores.length !== 1) fail("E_FILE", `${dir}: expected one <name>.core.wasm (slimedge build writes it), found ${cores.length}`);
   const planPath = join(dir, "plan.json");
   if (!existsSync(planPath)) fail("E_FILE", `${planPath}: missing; slimedge build writes it`);
-  const pages = (JSON.parse(readFileSync(planPath, "utf8")) as { pages?: unknown }).pages;
+  const json = JSON.parse(readFileSync(planPath, "utf8")) as { pages?: unknown; flash?: { readInPlace?: { offset?: unknown } | null } };
+  const pages = json.pages;
   if (typeof pages !== "number" || !Number.isInteger(pages) || pages < 1) return fail("E_FORMAT", `${planPath}: "pages" is not a whole number of pages`);
-  return { core: join(dir, cores[0]), pages };
+  const from = json.flash?.readInPlace?.offset;
+  if (from !== undefined && (typeof from !== "number" || !Number.isInteger(from) || from % 16 !== 0 || from < 1 || from > pages * PAGE_BYTES))
+    fail("E_FORMAT", `${planPath}: "flash.readInPlace.offset" is not a 16-byte-aligned address inside the module's memory`);
+  return { core: join(dir, cores[0]), pages, ramBytes: typeof from === "number" ? from : null };
 }
 
 /**
@@ -78,6 +84,9 @@ static inline void load_data(void* dest, const void* src, size_t n) { memcpy(des
 #else
 #define SLIM_CHECK(mem, a, t) (void)(mem)
 #endif
+/* On a 32-bit board gcc takes the offset mod 2^32 (pointer width), so the weights' addresses, which carry
+   the module's readOnlyDelta, land in flash; the host (64-bit) never gets a delta. A cast through uintptr_t
+   would say the same but made gcc fold fewer constant offsets (+1.7 % instructions on esp32-p4 f32). */
 #define SLIM_AT(addr) (slim_arena + (addr))
 #define SLIM_ALIGN(t) (sizeof(t) < 4 ? sizeof(t) : 4)
 #define SLIM_ALIGNED(addr, t) (sizeof(t) == 1 || LIKELY(((uint32_t)(addr) & (SLIM_ALIGN(t) - 1)) == 0)) /* slim_arena is 16-aligned */
@@ -108,24 +117,66 @@ export function fastAccess(c: string): string {
   const end = c.indexOf("DEFINE_LOAD(i32_load, u32, u32, u32)");
   if (start < 0 || end < start || !c.slice(start, end).includes("wasm_asm(\"\" ::\"r\"(result));"))
     fail("E_RUNTIME", "wasm2c: its output's memory access macros are not the ones this build replaces (wabt 1.0.32's); install that wabt");
-  return c.slice(0, start) + FAST_ACCESS + c.slice(end);
+  const rest = c.slice(end);
+  const bulk = rest.replace(BULK_ACCESS[0], BULK_ACCESS[1]).replace(BULK_ACCESS[2], BULK_ACCESS[3]);
+  if (!rest.includes(BULK_ACCESS[0]) || !rest.includes(BULK_ACCESS[2]))
+    fail("E_RUNTIME", "wasm2c: its output's memory.fill / memory.copy are not the ones this build replaces (wabt 1.0.32's); install that wabt");
+  return c.slice(0, start) + FAST_ACCESS + bulk;
 }
 
-/** wasm2c's output for the core module, the arena of the plan's pages, and the wasm-rt header, in `out`. */
-function translate(core: string, pages: number, out: string, section: boolean): string[] {
+/**
+ * memory.fill and memory.copy through SLIM_AT as well, checked only with SLIM_BOUNDS_CHECK: a copy may read a
+ * weight row, whose address carries the firmware's readOnlyDelta (ARCHITECTURE.md, "Weights in flash").
+ */
+const BULK_ACCESS = [
+  `static inline void memory_fill(wasm_rt_memory_t* mem, u32 d, u32 val, u32 n) {
+  RANGE_CHECK(mem, d, n);
+  memset(mem->data + d, val, n);
+}`,
+  `static inline void memory_fill(wasm_rt_memory_t* mem, u32 d, u32 val, u32 n) {
+#if SLIM_BOUNDS_CHECK
+  RANGE_CHECK(mem, d, n);
+#endif
+  memset(SLIM_AT(d), val, n);
+}`,
+  `  RANGE_CHECK(dest, dest_addr, n);
+  RANGE_CHECK(src, src_addr, n);
+  memmove(dest->data + dest_addr, src->data + src_addr, n);`,
+  `#if SLIM_BOUNDS_CHECK
+  RANGE_CHECK(dest, dest_addr, n);
+  RANGE_CHECK(src, src_addr, n);
+#endif
+  memmove(SLIM_AT(dest_addr), SLIM_AT(src_addr), n);`,
+];
+
+/**
+ * wasm2c's output for the core module, the arena, and the wasm-rt header, in `out`. The arena is the plan's
+ * pages, or with `ramBytes` only the part below the read-only tail, which the firmware reads in place.
+ */
+function translate(core: string, pages: number, out: string, section: boolean, ramBytes: number | null = null, attrs = ""): string[] {
   mkdirSync(out, { recursive: true });
   run("wasm2c", [core, "-n", "command", "-o", join(out, "command.c")], `wasm2c ${core}`);
   writeFileAtomic(join(out, "command.c"), fastAccess(readFileSync(join(out, "command.c"), "utf8")), "translated module");
   const header = WASM_RT_HEADER.find((p) => existsSync(p)) ?? fail("E_FILE", "wasm-rt.h (wabt's wasm2c runtime header) not found; apt-get install wabt");
   copyFileSync(header, join(out, "wasm-rt.h"));
-  writeFileAtomic(
-    join(out, "arena.c"),
-    `/* The module's linear memory: the plan's ${pages} pages, min == max, placed by the linker script. */\n` +
-      `#include <stdint.h>\n#include "slim_native.h"\n` +
-      `uint8_t slim_arena[${pages}u * 65536u] __attribute__((aligned(16)${section ? ', section(".arena")' : ""}));\n` +
-      `const uint32_t slim_arena_bytes = ${pages}u * 65536u;\n`,
-  );
+  writeFileAtomic(join(out, "arena.c"), arenaC(pages, ramBytes, section, attrs));
   return [join(out, "command.c"), join(out, "arena.c")];
+}
+
+/** arena.c: the RAM part of the module's memory, its size, and where the plan block's readOnlyDelta slot is. */
+function arenaC(pages: number, ramBytes: number | null, section: boolean, attrs: string): string {
+  const ram = ramBytes === null ? `${pages}u * 65536u` : `${ramBytes}u`;
+  return (
+    (ramBytes === null
+      ? `/* The module's linear memory: the plan's ${pages} pages, min == max${section ? ", placed by the linker script" : ""}. */\n`
+      : `/* The RAM part of the module's memory (${pages} pages): everything below the weights, RoPE table and tokenizer at ${ramBytes},\n` +
+        ` * which the firmware reads in place from the model partition (ARCHITECTURE.md, "Weights in flash"). */\n`) +
+    `#include <stdint.h>\n${attrs ? '#include "esp_attr.h"\n' : ""}#include "slim_native.h"\n` +
+    `${attrs}uint8_t slim_arena[${ram}] __attribute__((aligned(16)${section ? ', section(".arena")' : ""}));\n` +
+    `const uint32_t slim_arena_bytes = ${ram};\n` +
+    `const uint32_t slim_memory_bytes = ${pages}u * 65536u;\n` +
+    `const uint32_t slim_delta_slot = ${STATIC_BYTES}u + 4u * ${PlanSlot.readOnlyDelta}u; /* PlanSlot.readOnlyDelta */\n`
+  );
 }
 
 const core = (f: string) => join(FIRMWARE_DIR, f);
@@ -143,7 +194,7 @@ const INCLUDES = (out: string) => ["-I", out, "-I", core("core"), "-I", core("na
  */
 export function buildFirmware(artifactDir: string, target: string, out: string, opts: { sanitize?: "address" } = {}): Firmware {
   if (!existsSync(FIRMWARE_DIR)) fail("E_FILE", `${FIRMWARE_DIR}: the firmware sources are missing from this checkout`);
-  const { core: module, pages } = readArtifact(artifactDir);
+  const { core: module, pages, ramBytes } = readArtifact(artifactDir);
   if (target === "host") {
     const sources = translate(module, pages, out, false);
     const elf = join(out, "slimedge-fw");
@@ -153,7 +204,7 @@ export function buildFirmware(artifactDir: string, target: string, out: string, 
     return { board: "host", elf, app: null, pages, ram: null, textBytes: null, entry: null, stackTop: null };
   }
   const e = emulatedBoard(target) ?? fail("E_FLAG", `--board ${target}: no emulated native build; emulated boards are esp32-c3, esp32-p4, rp2350, rp2350-psram`);
-  return buildBareMetal(e, module, pages, out);
+  return buildBareMetal(e, module, pages, ramBytes, out);
 }
 
 /**
@@ -177,9 +228,9 @@ export function buildWamrHostFirmware(wamrRoot: string, library: string, out: st
   return elf;
 }
 
-function buildBareMetal(e: EmulatedBoard, module: string, pages: number, out: string): Firmware {
+function buildBareMetal(e: EmulatedBoard, module: string, pages: number, ramBytes: number | null, out: string): Firmware {
   const board = getBoard(e.board);
-  const sources = translate(module, pages, out, true);
+  const sources = translate(module, pages, out, true, ramBytes);
   const appBytes = 0x100000;
   const ld = readFileSync(core("qemu/link.ld.in"), "utf8")
     .replaceAll("@FLASH_ORIGIN@", `0x${e.qemu.flashBase.toString(16)}`)
@@ -202,7 +253,7 @@ function buildBareMetal(e: EmulatedBoard, module: string, pages: number, out: st
       "-o", elf, ...sources, ...SHARED, core("qemu/main.c"), ...e.platform.map((f) => core(`qemu/${f}`)),
       join(lib, "libc.a"), join(lib, "libm.a"), join(lib, "libc.a"), libgcc,
     ],
-    `linking the ${e.board} firmware (${pages} pages of linear memory into ${board.ramBytes} bytes of RAM)`,
+    `linking the ${e.board} firmware (${ramBytes === null ? `${pages} pages of linear memory` : `${ramBytes} bytes of the arena, the weights in flash,`} into ${board.ramBytes} bytes of RAM)`,
   );
   const prefix = e.cc.replace(/gcc$/, "");
   const app = join(out, "app.bin");
@@ -219,7 +270,7 @@ function buildBareMetal(e: EmulatedBoard, module: string, pages: number, out: st
   }
   const data = sections.get(".data") ?? 0;
   const bss = sections.get(".bss") ?? 0;
-  const linearMemory = pages * PAGE_BYTES;
+  const linearMemory = ramBytes ?? pages * PAGE_BYTES;
   return {
     board: e.board,
     elf,
@@ -251,7 +302,7 @@ const IDF_TARGET: Record<string, string> = { esp32: "esp32", "esp32-psram": "esp
 export function writeIdfProject(artifactDir: string, boardName: string, kind: FirmwareKind, out: string, wasmStackBytes = 8192): string[] {
   const board = getBoard(boardName);
   const target = IDF_TARGET[board.name] ?? fail("E_FLAG", `--firmware: ${board.name} is not an Espressif board; the ESP-IDF project is for ${Object.keys(IDF_TARGET).join(", ")}`);
-  const { core: module, pages } = readArtifact(artifactDir);
+  const { core: module, pages, ramBytes } = readArtifact(artifactDir);
   const main = join(out, "main");
   mkdirSync(main, { recursive: true });
   const files: string[] = [];
@@ -269,16 +320,9 @@ export function writeIdfProject(artifactDir: string, boardName: string, kind: Fi
   copy("core/slim_fw.c");
   copy("core/slim_fw.h");
   if (kind === "native") {
-    translate(module, pages, main, false);
-    files.push(join(main, "command.c"), join(main, "command.h"), join(main, "wasm-rt.h"));
-    // the arena: the plan's pages, in PSRAM where the profile puts the linear memory
-    put(
-      join(main, "arena.c"),
-      `/* The module's linear memory: the plan's ${pages} pages, min == max${psram ? ", in PSRAM" : ""}. */\n` +
-        `#include <stdint.h>\n#include "esp_attr.h"\n#include "slim_native.h"\n` +
-        `${psram ? "EXT_RAM_BSS_ATTR " : ""}uint8_t slim_arena[${pages}u * 65536u] __attribute__((aligned(16)));\n` +
-        `const uint32_t slim_arena_bytes = ${pages}u * 65536u;\n`,
-    );
+    // the arena (the RAM part with the weights in flash), in PSRAM where the profile puts the linear memory
+    translate(module, pages, main, false, ramBytes, psram ? "EXT_RAM_BSS_ATTR " : "");
+    files.push(join(main, "command.c"), join(main, "command.h"), join(main, "wasm-rt.h"), join(main, "arena.c"));
     for (const f of ["native/run.c", "native/wasm-rt-board.c", "native/slim_native.h"]) copy(f);
     sources.push("command.c", "arena.c", "run.c", "wasm-rt-board.c");
   } else {

@@ -28,7 +28,7 @@ import type { BoardProfile } from "../../boards/index.ts";
 import { formatBytes } from "../../host/core/format.ts";
 import { statSync } from "node:fs";
 import { packagePath } from "../../host/core/package-root.ts";
-import { type BoardMemory, boardMemory, formatBoardMemory } from "../../boards/runtimes.ts";
+import { type BoardMemory, boardMemory, formatBoardMemory, weightsInFlash } from "../../boards/runtimes.ts";
 
 export const WEIGHT_DTYPES: readonly WeightDtype[] = ["f32", "f16", "q8_0", "q4_0"];
 export const CACHE_DTYPES: readonly CacheDtype[] = ["f32", "f16", "q8"];
@@ -68,9 +68,17 @@ function slimModesAt(c: ModelConfig, kCache: CacheDtype, slimLayers: FitOptions[
  * sizes the same regions with the same options (fitReport with `tokenizerBytes`), so a context `plan` lists
  * is one `build` makes (test/plan-build.test.ts).
  */
-export function buildPlan(lowered: LoweredModel, ctx: number, o: { kCache?: CacheDtype; tokenizerBytes: number }): ArenaPlan {
-  return planArena(lowered.config, ctx, lowered.modes, { ...planOptionsFor(lowered), kCache: o.kCache ?? "f32", tokenizerBytes: o.tokenizerBytes });
+export function buildPlan(lowered: LoweredModel, ctx: number, o: { kCache?: CacheDtype; tokenizerBytes: number; board?: BoardProfile }): ArenaPlan {
+  return planArena(lowered.config, ctx, lowered.modes, {
+    ...planOptionsFor(lowered),
+    kCache: o.kCache ?? "f32",
+    tokenizerBytes: o.tokenizerBytes,
+    readOnlyInFlash: o.board ? weightsInFlash(o.board) : false,
+  });
 }
+
+/** The plan options a board adds: its native firmware reads the weights in place from flash (plan.flash). */
+export const boardPlanOptions = (board: BoardProfile, o: PlanOptions = {}): PlanOptions => ({ ...o, readOnlyInFlash: weightsInFlash(board) });
 
 /**
  * `build`'s check before slimify and the compiler: null when some layer choice slimify could make fits at
@@ -80,13 +88,34 @@ export function buildPlan(lowered: LoweredModel, ctx: number, o: { kCache?: Cach
  */
 export function refusedBeforeSlimify(c: ModelConfig, ctx: number, board: BoardProfile, mode: AttentionMode | "auto", o: PlanOptions): SlimError | null {
   const choices = mode === "vanilla" || !isMultiHead(c) ? [layerModes(c, "vanilla")] : [layerModes(c, "slim"), layerModes(c, "vanilla")];
-  const plans = choices.map((modes) => planArena(c, ctx, modes, o));
+  const plans = choices.map((modes) => planArena(c, ctx, modes, boardPlanOptions(board, o)));
   if (plans.some((p) => fits(p, board))) return null;
   return overBudget(plans.reduce((a, b) => (b.totalBytes < a.totalBytes ? b : a)), board);
 }
 
 /** Bytes the runtime allocates for a plan: its whole pages. */
 export const arenaBytes = (plan: ArenaPlan): number => plan.pages * PAGE_BYTES;
+
+/**
+ * Bytes of the read-only regions (weights, RoPE table, tokenizer) the board's native firmware reads in place from
+ * flash: plan.flash, or for a plan made without `readOnlyInFlash` (`run --board` plans as the host runs) the
+ * same regions' bytes on a board that reads them in place; 0 where the whole arena is RAM.
+ */
+export function inPlaceBytes(plan: ArenaPlan, board?: BoardProfile): number {
+  if (board && !weightsInFlash(board)) return 0; // its firmware copies them (WAMR), whatever the order
+  if (plan.flash) return plan.flash.size;
+  if (!board) return 0;
+  return regionSize(plan, "weights") + regionSize(plan, "rope_table") + regionSize(plan, "tokenizer");
+}
+
+/**
+ * Bytes of the arena the board's RAM holds: its whole pages, or with the weights in flash every region but
+ * those, which the native firmware's arena is sized to (no page rounding: it is a C array).
+ */
+export const ramArenaBytes = (plan: ArenaPlan, board?: BoardProfile): number => {
+  const inPlace = inPlaceBytes(plan, board);
+  return inPlace > 0 ? plan.totalBytes - inPlace : arenaBytes(plan);
+};
 
 /** The module the board firmware runs (build/command.scalar.wasm, no weights): what WAMR keeps in RAM. */
 const CORE_MODULE = packagePath("build", "command.scalar.wasm");
@@ -104,13 +133,63 @@ export function coreModuleBytes(): number {
  * keeps, the runtime, the wasm and native stacks, the firmware and the system; null on boards with an OS.
  */
 export const ramUse = (plan: ArenaPlan, board: BoardProfile, moduleBytes = coreModuleBytes()): BoardMemory | null =>
-  boardMemory(board, arenaBytes(plan), moduleBytes);
+  boardMemory(board, ramArenaBytes(plan, board), moduleBytes);
 
-/** Whether the plan fits the board: its pages in the linear memory, and everything together in the board's RAM. */
+/** What the board's flash holds for a plan (host/ship/flash/partitions.ts lays it out); all in bytes. */
+export interface FlashUse {
+  /** Partition table, NVS and PHY data: everything before the factory app at 0x10000. */
+  tables: number;
+  /** The factory app partition (the firmware; `flash --app-size`'s default). */
+  app: number;
+  /** The model partition: the .cmd.wasm (module code + plan, weights, RoPE table, tokenizer, command block) and its check, in 4 KiB sectors. */
+  model: number;
+  /** Of the model: the read-only regions the native firmware reads in place (0 when it copies them). */
+  inPlace: number;
+  /** The artifact partition: reactor, core module and plan.json, bounded from the module's size. */
+  artifact: number;
+  total: number;
+  flash: number;
+}
+
+const SECTOR = 0x1000;
+const sectors = (n: number) => Math.ceil(n / SECTOR) * SECTOR;
+/** Bytes before the factory app partition, and its default size (host/ship/flash/partitions.ts). */
+const FLASH_TABLES_BYTES = 0x10000;
+const FLASH_APP_BYTES = 0x100000;
+
+/**
+ * The flash a plan's images take on the board (null for boards without SPI flash): what `slimedge flash`
+ * lays out with the default app partition. The model image is the module's code plus every planned data
+ * segment; the artifact bundle is bounded by two modules and 64 KiB for plan.json.
+ */
+export function flashUse(plan: ArenaPlan, board: BoardProfile, moduleBytes = coreModuleBytes()): FlashUse | null {
+  if (board.flashBytes === null) return null;
+  const size = (name: string) => regionSize(plan, name);
+  const data = size("plan") + size("weights") + size("rope_table") + size("tokenizer") + size("command");
+  const model = sectors(moduleBytes + data + 64);
+  const artifact = sectors(2 * moduleBytes + 64 * 1024);
+  const total = FLASH_TABLES_BYTES + FLASH_APP_BYTES + model + artifact;
+  return { tables: FLASH_TABLES_BYTES, app: FLASH_APP_BYTES, model, inPlace: inPlaceBytes(plan, board), artifact, total, flash: board.flashBytes };
+}
+
+/** "tables 65536 + app 1048576 + model 602112 (weights and RoPE table 540672 read in place) + artifact 131072 = 1847296 of 4194304 bytes of flash" */
+export function formatFlashUse(f: FlashUse): string {
+  return (
+    `tables ${f.tables} + app ${f.app} + model ${f.model}${f.inPlace ? ` (weights, RoPE table and tokenizer ${f.inPlace} read in place)` : ""} + ` +
+    `artifact ${f.artifact} = ${f.total} of ${f.flash} bytes of flash`
+  );
+}
+
+/**
+ * Whether the plan fits the board: the arena's RAM part in the linear memory, everything together in the
+ * board's RAM, and the images in its flash.
+ */
 export const fits = (plan: ArenaPlan, board: BoardProfile): boolean => {
-  if (arenaBytes(plan) > board.linearMemoryBytes) return false;
+  if (ramArenaBytes(plan, board) > board.linearMemoryBytes) return false;
   const ram = ramUse(plan, board);
-  return ram === null || ram.total <= ram.ram;
+  if (ram !== null && ram.total > ram.ram) return false;
+  const flash = flashUse(plan, board);
+  return flash === null || flash.total <= flash.flash;
 };
 
 /**
@@ -118,7 +197,7 @@ export const fits = (plan: ArenaPlan, board: BoardProfile): boolean => {
  * ctx-dependent region (caches, RoPE table, attention scores, prompt buffer) grows with ctx.
  */
 export function maxContext(c: ModelConfig, board: BoardProfile, modes: AttentionMode[], opts: PlanOptions = {}): number {
-  const ok = (ctx: number) => fits(planArena(c, ctx, modes, opts), board);
+  const ok = (ctx: number) => fits(planArena(c, ctx, modes, boardPlanOptions(board, opts)), board);
   if (!ok(1)) return 0;
   let lo = 1; // fits
   let hi = c.seqLen + 1; // first ctx known not to fit (or past the end)
@@ -173,7 +252,7 @@ export function fitReport(c: ModelConfig, board: BoardProfile, opts: FitOptions 
     const groupFits = !weights.startsWith("q") || (group > 0 && [c.dim, c.hiddenDim].every((n) => n % group === 0));
     for (const kCache of CACHE_DTYPES) {
       const slimModes = slimModesAt(c, kCache, slimLayers);
-      const o: PlanOptions = { ...planOpts, weights, kCache };
+      const o: PlanOptions = boardPlanOptions(board, { ...planOpts, weights, kCache });
       const one = groupFits ? planArena(c, 1, slimModes, o) : planArena(c, 1, slimModes, { ...o, weights: "f32" });
       rows.push({
         weights,
@@ -325,52 +404,77 @@ const optionsOf = (plan: ArenaPlan): PlanOptions => ({
   groupSize: plan.groupSize,
   slimKeys: plan.slimKeys,
   tokenizerBytes: plan.command?.tokenizerBytes ?? plan.tokenizer?.size ?? 0,
+  readOnlyInFlash: plan.flash !== null,
 });
 
 /** "slim, f32 weights, f32 K-cache" */
 const describe = (plan: ArenaPlan) => `${modeLabel(plan.modes)}, ${plan.weights} weights, ${plan.kCache} K-cache`;
 
-/** One line: the plan's pages against the board's linear memory. */
+/** "R of L bytes of RAM" for the arena: its pages, or with the weights in flash its RAM part. */
+function arenaNeed(plan: ArenaPlan, board: BoardProfile): string {
+  const need = ramArenaBytes(plan, board);
+  const inPlace = inPlaceBytes(plan, board);
+  return inPlace > 0
+    ? `${need} bytes = ${formatBytes(need)} of RAM for the arena (weights, RoPE table and tokenizer, ${inPlace} bytes, read in place from flash)`
+    : `${need} bytes = ${plan.pages} pages = ${formatBytes(need)}`;
+}
+
+/** "; flash: tables … = N of M bytes of flash", or nothing for boards without SPI flash. */
+const flashNote = (plan: ArenaPlan, board: BoardProfile): string => {
+  const f = flashUse(plan, board);
+  return f ? `; flash: ${formatFlashUse(f)}` : "";
+};
+
+/** One line: the plan's RAM against the board's linear memory and RAM, and its flash against the board's flash. */
 export function fitSummary(plan: ArenaPlan, board: BoardProfile): string {
-  const need = arenaBytes(plan);
+  const need = ramArenaBytes(plan, board);
   const share = ((100 * need) / board.linearMemoryBytes).toFixed(0);
   const ram = ramUse(plan, board);
   return fits(plan, board)
-    ? `fits ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${plan.pages} pages = ${formatBytes(need)} of ${formatBytes(board.linearMemoryBytes)} (${share} %)` +
-        (ram ? `; RAM: ${formatBoardMemory(ram)}` : "")
+    ? `fits ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${arenaNeed(plan, board)} of ${formatBytes(board.linearMemoryBytes)} (${share} %)` +
+        (ram ? `; RAM: ${formatBoardMemory(ram)}` : "") +
+        flashNote(plan, board)
     : overBudget(plan, board)!.message;
 }
 
 /**
- * Null when the plan fits the board; otherwise the E_FIT error to throw: one line with the bytes needed per
- * region against the bytes available, and the largest context that would fit with the same mode and precisions.
+ * Null when the plan fits the board; otherwise the E_FIT error to throw: one line with the bytes needed
+ * against the bytes available — RAM and flash, whichever is exceeded, both named — and the largest context
+ * that would fit with the same mode and precisions.
  */
 export function overBudget(plan: ArenaPlan, board: BoardProfile): SlimError | null {
   if (fits(plan, board)) return null;
-  const need = arenaBytes(plan);
+  const need = ramArenaBytes(plan, board);
   const ram = ramUse(plan, board);
-  if (need <= board.linearMemoryBytes && ram) {
-    const best = maxContext(plan.config, board, plan.modes, optionsOf(plan));
-    return new SlimError(
-      "E_FIT",
-      `does not fit ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${ram.total} bytes of RAM with ${board.runtime}, ` +
-        `${ram.total - ram.ram} more than the board's ${ram.ram} (${formatBoardMemory(ram)}); ` +
-        (best > 0 ? `${modeLabel(plan.modes)} fits up to ctx ${best}` : `not even ctx 1 fits (${describe(plan)})`),
-    );
-  }
-  const parts = plan.regions.map((r) => `${r.name} ${formatBytes(r.size)}`);
-  if (need > plan.totalBytes) parts.push(`page padding ${formatBytes(need - plan.totalBytes)}`);
+  const flash = flashUse(plan, board);
   const best = maxContext(plan.config, board, plan.modes, optionsOf(plan));
   const weights = plan.regions.find((r) => r.name === "weights")?.size ?? 0;
   const advice =
     best > 0
       ? `${modeLabel(plan.modes)} fits up to ctx ${best}`
       : `not even ctx 1 fits (${describe(plan)}; the weights alone are ${formatBytes(weights)})`;
+  const ramLine = ram ? `RAM: ${formatBoardMemory(ram)}` : `arena ${need} of ${board.linearMemoryBytes} bytes of linear memory`;
+  if (flash && flash.total > flash.flash)
+    return new SlimError(
+      "E_FIT",
+      `does not fit ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${flash.total} bytes of flash, ` +
+        `${flash.total - flash.flash} more than the board's ${flash.flash} (${formatFlashUse(flash)}); ${ramLine}; ${advice}`,
+    );
+  if (need <= board.linearMemoryBytes && ram) {
+    return new SlimError(
+      "E_FIT",
+      `does not fit ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${ram.total} bytes of RAM with ${board.runtime}, ` +
+        `${ram.total - ram.ram} more than the board's ${ram.ram} (${formatBoardMemory(ram)})${flashNote(plan, board)}; ` +
+        (best > 0 ? `${modeLabel(plan.modes)} fits up to ctx ${best}` : `not even ctx 1 fits (${describe(plan)})`),
+    );
+  }
+  const inPlace = inPlaceBytes(plan, board) > 0;
+  const parts = plan.regions.filter((r) => !inPlace || !["weights", "rope_table", "tokenizer"].includes(r.name)).map((r) => `${r.name} ${formatBytes(r.size)}`);
+  if (!inPlace && need > plan.totalBytes) parts.push(`page padding ${formatBytes(need - plan.totalBytes)}`);
   return new SlimError(
     "E_FIT",
-    `does not fit ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${need} bytes = ${plan.pages} pages = ` +
-      `${formatBytes(need)} (${parts.join(", ")}) of ${board.linearMemoryBytes} bytes = ${formatBytes(board.linearMemoryBytes)} ` +
-      `linear memory; ${advice}`,
+    `does not fit ${board.name}: ctx ${plan.ctx} (${describe(plan)}) needs ${arenaNeed(plan, board)} (${parts.join(", ")}) of ` +
+      `${board.linearMemoryBytes} bytes = ${formatBytes(board.linearMemoryBytes)} linear memory${flashNote(plan, board)}; ${advice}`,
   );
 }
 
@@ -399,7 +503,7 @@ export function planOnBoard(
   const table = formatFitReport(fitReport(c, board, { slimLayers, tokenizerBytes }));
   if (q.ctx === undefined) return { text: table, plan: null, error: null };
   const modes = q.mode === "slim" ? slimModesAt(c, q.kCache, slimLayers) : layerModes(c, "vanilla");
-  const plan = planArena(c, q.ctx, modes, { weights: q.weights, kCache: q.kCache, tokenizerBytes });
+  const plan = planArena(c, q.ctx, modes, boardPlanOptions(board, { weights: q.weights, kCache: q.kCache, tokenizerBytes }));
   const error = overBudget(plan, board);
   const lines = [table, "", `memory map of ctx ${q.ctx} (${describe(plan)}):`, formatMemoryMap(plan)];
   if (!error) lines.push(fitSummary(plan, board));

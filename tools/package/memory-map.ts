@@ -2,7 +2,9 @@
  * The arena as a picture: one bar, address 0 at the top, each region of the plan (ARCHITECTURE.md, "Arena")
  * drawn to scale, with its offset on the left and its name, size and share on the right. Regions too small to
  * see get a minimum height (and say so). Given a board, a line marks its linear-memory budget: below the bar
- * when the plan fits (with the free space), across the bar, with the overflow hatched, when it does not.
+ * when the plan fits (with the free space), across the bar, with the overflow hatched, when it does not. On a
+ * board whose firmware reads the weights in place from flash (ARCHITECTURE.md, "Weights in flash") the bar
+ * is bracketed instead into what RAM holds and what stays in flash, and the verdict names both budgets.
  *
  * `writeMemoryMap` writes the picture and its text form (host/plan.ts formatMemoryMap) side by side, each
  * through a temporary name and a rename, so a reader never sees half a file.
@@ -14,7 +16,7 @@ import { randomBytes } from "node:crypto";
 import { type ArenaPlan, formatMemoryMap } from "../../host/core/plan.ts";
 import { fail } from "../../host/core/errors.ts";
 import type { BoardProfile } from "../../boards/index.ts";
-import { arenaBytes, fitSummary, modeLabel } from "./fit.ts";
+import { arenaBytes, fitSummary, flashUse, inPlaceBytes, modeLabel, ramArenaBytes } from "./fit.ts";
 import { formatBytes } from "../../host/core/format.ts";
 
 const WIDTH = 800;
@@ -76,9 +78,10 @@ function scale(sizes: number[]): number {
 
 /** The SVG picture of a plan's arena, optionally against a board's linear-memory budget. */
 export function memoryMapSvg(plan: ArenaPlan, board?: BoardProfile): string {
-  const need = arenaBytes(plan);
+  const inPlace = inPlaceBytes(plan, board);
+  const need = ramArenaBytes(plan, board); // what RAM holds
   const spans: Omit<Segment, "y" | "h" | "atMinimum">[] = plan.regions.map((r) => ({ ...r, kind: "region" }));
-  if (need > plan.totalBytes) spans.push({ name: "page padding", offset: plan.totalBytes, size: need - plan.totalBytes, kind: "padding" });
+  if (inPlace === 0 && need > plan.totalBytes) spans.push({ name: "page padding", offset: plan.totalBytes, size: need - plan.totalBytes, kind: "padding" });
   const pxPerByte = scale(spans.map((s) => s.size));
   let y = TOP;
   const segments: Segment[] = spans.map((s) => {
@@ -106,22 +109,33 @@ export function memoryMapSvg(plan: ArenaPlan, board?: BoardProfile): string {
   text(
     24,
     50,
-    `model dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads, vocab ${c.vocabSize} · ${need} bytes = ${plan.pages} pages of 64 KiB = ${formatBytes(need)}`,
+    `model dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads, vocab ${c.vocabSize} · ` +
+      (inPlace > 0
+        ? `RAM ${need} bytes = ${formatBytes(need)}, flash (weights, RoPE table, tokenizer) ${inPlace} bytes = ${formatBytes(inPlace)}`
+        : `${need} bytes = ${plan.pages} pages of 64 KiB = ${formatBytes(need)}`),
     'class="sub"',
   );
+  const flash = board ? flashUse(plan, board) : null;
   if (board) {
     const over = need - board.linearMemoryBytes;
-    const verdict =
+    const flashOver = flash ? flash.total - flash.flash : 0;
+    const ramVerdict =
       over > 0
-        ? `does NOT fit ${board.name}: ${formatBytes(board.linearMemoryBytes)} of linear memory, over by ${formatBytes(over)}`
-        : `fits ${board.name}: ${formatBytes(board.linearMemoryBytes)} of linear memory, ${pct(need, board.linearMemoryBytes)} used`;
-    text(24, 70, verdict, `class="verdict ${over > 0 ? "bad" : "good"}"`);
+        ? `RAM ${formatBytes(need)} of ${formatBytes(board.linearMemoryBytes)}, over by ${formatBytes(over)}`
+        : `RAM ${formatBytes(need)} of ${formatBytes(board.linearMemoryBytes)} (${pct(need, board.linearMemoryBytes)})`;
+    const flashVerdict = !flash
+      ? ""
+      : flashOver > 0
+        ? ` · flash ${formatBytes(flash.total)} of ${formatBytes(flash.flash)}, over by ${formatBytes(flashOver)}`
+        : ` · flash ${formatBytes(flash.total)} of ${formatBytes(flash.flash)} (${pct(flash.total, flash.flash)})`;
+    const bad = over > 0 || flashOver > 0;
+    text(24, 70, `${bad ? "does NOT fit" : "fits"} ${board.name}: ${ramVerdict}${flashVerdict}`, `class="verdict ${bad ? "bad" : "good"}"`);
   }
 
   // The bar.
   let budgetY: number | null = null;
   let freeBottom = barBottom;
-  if (board && board.linearMemoryBytes < need) budgetY = yOf(board.linearMemoryBytes);
+  if (board && inPlace === 0 && board.linearMemoryBytes < need) budgetY = yOf(board.linearMemoryBytes);
   for (const s of segments) {
     const fill = s.kind === "padding" ? "url(#padding)" : s.size === 0 ? "#fff" : (COLORS[s.name] ?? spare(s.name));
     out.push(
@@ -138,7 +152,7 @@ export function memoryMapSvg(plan: ArenaPlan, board?: BoardProfile): string {
     out.push(`<rect class="over" x="${BAR_X}" y="${px(budgetY)}" width="${BAR_W}" height="${px(barBottom - budgetY)}" fill="url(#over)"/>`);
 
   // Free space of the board below the arena: to scale up to FREE_MAX_H, then drawn short and said so.
-  if (board && board.linearMemoryBytes > need) {
+  if (board && inPlace === 0 && board.linearMemoryBytes > need) {
     const free = board.linearMemoryBytes - need;
     const h = Math.min(FREE_MAX_H, Math.max(MIN_H, free * pxPerByte));
     const clipped = free * pxPerByte > FREE_MAX_H;
@@ -152,8 +166,18 @@ export function memoryMapSvg(plan: ArenaPlan, board?: BoardProfile): string {
     budgetY = freeBottom;
   }
 
+  // Weights in flash: brackets left of the offsets, RAM above the read-only regions, flash beside them.
+  if (plan.flash) {
+    const split = yOf(plan.flash.offset);
+    const bx = BAR_X - 92;
+    for (const [y0, y1, label, cls] of [[TOP, split, "RAM", "ram"], [split, barBottom, "flash (read in place)", "rom"]] as const) {
+      out.push(`<path class="bracket ${cls}" d="M${bx + 6} ${px(y0 + 1)} h-6 V${px(y1 - 1)} h6"/>`);
+      text(bx - 6, (y0 + y1) / 2 + 4, label, `class="bracket-label ${cls}"`);
+    }
+  }
+
   // Offsets on the left (skipping any the budget label would cover), labels on the right.
-  const offsetYs = [...segments.map((s) => ({ y: s.y, address: s.offset })), { y: barBottom, address: need }];
+  const offsetYs = [...segments.map((s) => ({ y: s.y, address: s.offset })), { y: barBottom, address: inPlace > 0 ? plan.totalBytes : need }];
   for (const o of offsetYs) {
     if (budgetY !== null && Math.abs(o.y - budgetY) < 14) continue;
     text(BAR_X - 10, o.y + 4, hex(o.address), 'class="offset"');
@@ -166,7 +190,7 @@ export function memoryMapSvg(plan: ArenaPlan, board?: BoardProfile): string {
         ? `${formatBytes(s.size)} · up to whole pages`
         : s.size === 0
           ? `0 B${s.name === "v_cache" ? " · slim layers keep no V-cache" : ""}`
-          : `${formatBytes(s.size)} · ${pct(s.size, need)}`;
+          : `${formatBytes(s.size)} · ${pct(s.size, inPlace > 0 ? plan.totalBytes : need)}`;
     out.push(`<line class="leader" x1="${BAR_X + BAR_W}" x2="${LABEL_X - 6}" y1="${px(my)}" y2="${px(my)}"/>`);
     out.push(
       `<text x="${LABEL_X}" y="${px(my + 4)}"><tspan class="name">${esc(s.name)}${s.atMinimum ? "*" : ""}</tspan>` +
@@ -212,6 +236,8 @@ export function memoryMapSvg(plan: ArenaPlan, board?: BoardProfile): string {
     ".budget-label { font-weight: bold; text-anchor: end; }",
     ".budget-label.bad, .budget-offset.bad { fill: #c62828; } .budget-label.good, .budget-offset.good { fill: #1f5fa8; }",
     ".region.empty { stroke: #999; stroke-dasharray: 3 2; }",
+    ".bracket { fill: none; stroke-width: 1.5; } .bracket.ram { stroke: #2e7d32; } .bracket.rom { stroke: #1f5fa8; }",
+    ".bracket-label { font-weight: bold; text-anchor: end; } .bracket-label.ram { fill: #2e7d32; } .bracket-label.rom { fill: #1f5fa8; }",
     "</style>",
     "</defs>",
     `<rect class="background" width="${WIDTH}" height="${px(height)}" fill="#fff"/>`,

@@ -163,9 +163,14 @@ static int32_t leb_i32(reader* r) {
   return (int32_t)v;
 }
 
-/* Walks the module: memory section -> pages; data section -> each segment (copied when memory != 0). */
-static int walk_model(const uint8_t* wasm, uint32_t bytes, uint8_t* memory, uint64_t memory_bytes,
-                      slim_model_info* info, const char** why) {
+/*
+ * Walks the module: memory section -> pages; data section -> each segment, copied when memory != 0 and it
+ * lies below ram_bytes; a segment at or above ram_bytes (the plan's read-only tail) stays in flash, and
+ * *delta says where: its bytes' address minus (memory + its offset), mod 2^32, the same for every such one.
+ */
+static int walk_model(const uint8_t* wasm, uint32_t bytes, uint8_t* memory, uint64_t memory_bytes, uint64_t ram_bytes,
+                      uint32_t* delta, slim_model_info* info, const char** why) {
+  int have_delta = 0;
   static const uint8_t header[8] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00};
   info->pages = 0, info->segments = 0, info->bytes = 0, info->module_bytes = 0;
   if (bytes < 8 || memcmp(wasm, header, 8) != 0) {
@@ -220,7 +225,20 @@ static int walk_model(const uint8_t* wasm, uint32_t bytes, uint8_t* memory, uint
           *why = "model partition: a data segment lies outside the module's memory";
           return -1;
         }
-        if (memory) memcpy(memory + offset, s.p, n);
+        if (memory && offset < ram_bytes) {
+          if ((uint64_t)offset + n > ram_bytes) {
+            *why = "model partition: a data segment straddles the firmware's RAM and the part read in place from flash (rebuild the firmware for this artifact)";
+            return -1;
+          }
+          memcpy(memory + offset, s.p, n);
+        } else if (memory) {
+          uint32_t d = (uint32_t)((uintptr_t)s.p - ((uintptr_t)memory + offset));
+          if (have_delta && d != *delta) {
+            *why = "model partition: the segments read in place from flash are not laid out as in memory";
+            return -1;
+          }
+          *delta = d, have_delta = 1;
+        }
         s.p += n;
         info->segments++;
         info->bytes += n;
@@ -242,14 +260,22 @@ static int walk_model(const uint8_t* wasm, uint32_t bytes, uint8_t* memory, uint
 }
 
 int slim_model_inspect(const uint8_t* wasm, uint32_t bytes, slim_model_info* info, const char** why) {
-  return walk_model(wasm, bytes, 0, 0, info, why);
+  return walk_model(wasm, bytes, 0, 0, 0, 0, info, why);
 }
 
 int slim_model_place(const uint8_t* wasm, uint32_t bytes, uint8_t* memory, uint64_t memory_bytes,
                      slim_model_info* info, const char** why) {
+  uint32_t delta = 0;
   /* Check everything first, so a damaged partition leaves the memory untouched. */
-  if (walk_model(wasm, bytes, 0, 0, info, why) != 0) return -1;
-  return walk_model(wasm, bytes, memory, memory_bytes, info, why);
+  if (walk_model(wasm, bytes, 0, 0, 0, 0, info, why) != 0) return -1;
+  return walk_model(wasm, bytes, memory, memory_bytes, memory_bytes, &delta, info, why);
+}
+
+int slim_model_place_split(const uint8_t* wasm, uint32_t bytes, uint8_t* memory, uint64_t memory_bytes, uint32_t ram_bytes,
+                           uint32_t* delta, slim_model_info* info, const char** why) {
+  *delta = 0;
+  if (walk_model(wasm, bytes, 0, 0, 0, 0, info, why) != 0) return -1;
+  return walk_model(wasm, bytes, memory, memory_bytes, ram_bytes, delta, info, why);
 }
 
 /* ---- the model partition's check -------------------------------------------------------------------- */

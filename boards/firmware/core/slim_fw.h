@@ -85,6 +85,15 @@ int slim_model_place(const uint8_t* wasm, uint32_t bytes, uint8_t* memory, uint6
                      slim_model_info* info, const char** why);
 
 /*
+ * As slim_model_place for a memory whose RAM holds only its first `ram_bytes` (the native firmware with the
+ * weights in flash, ARCHITECTURE.md "Weights in flash"): segments below ram_bytes are copied; the one at or
+ * above it (the plan's read-only tail) is read where it is, and *delta is its address minus (memory + its
+ * offset), mod 2^32 — what the module adds to the addresses of those regions (PlanSlot readOnlyDelta).
+ */
+int slim_model_place_split(const uint8_t* wasm, uint32_t bytes, uint8_t* memory, uint64_t memory_bytes, uint32_t ram_bytes,
+                           uint32_t* delta, slim_model_info* info, const char** why);
+
+/*
  * The file of the artifact bundle (host/ship/flash/bundle.ts: "SLAB", version 1) in the artifact partition
  * whose name ends with `suffix` (e.g. ".core.wasm"): 0 and its bytes; -1 and *why otherwise.
  */

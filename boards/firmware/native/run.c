@@ -54,7 +54,7 @@ int slim_run_native_model(const uint8_t* model, uint32_t model_bytes, int argc, 
   const char* why = 0;
   if (slim_model_verify(model, model_bytes, &why) != 0) return failed(why);
   if (slim_model_inspect(model, part.size, &info, &why) != 0) return failed(why);
-  if ((uint64_t)info.pages * 65536u != slim_arena_bytes)
+  if ((uint64_t)info.pages * 65536u != slim_memory_bytes)
     return failed("model partition: the model plans another number of pages than this firmware's linear memory; build the firmware from the same artifact");
 
   volatile int stage = 0;
@@ -74,7 +74,13 @@ int slim_run_native_model(const uint8_t* model, uint32_t model_bytes, int argc, 
   Z_command_init_module();
   Z_command_instantiate(&command, &wasi);
   wasm_rt_memory_t* memory = Z_commandZ_memory(&command);
-  if (slim_model_place(model, part.size, memory->data, memory->size, &info, &why) != 0) return failed(why);
+  uint32_t delta = 0;
+  if (slim_model_place_split(model, part.size, memory->data, memory->size, slim_arena_bytes, &delta, &info, &why) != 0) return failed(why);
+  if (slim_arena_bytes < slim_memory_bytes) {
+    /* the weights stay in flash: the module adds delta to their addresses (ARCHITECTURE.md, "Weights in flash") */
+    if (slim_delta_slot + 4u > slim_arena_bytes) return failed("the plan block is not in the firmware's RAM (rebuild the firmware for this artifact)");
+    memcpy(memory->data + slim_delta_slot, &delta, 4);
+  }
   wasi.w.memory = memory->data;
   wasi.w.memory_bytes = memory->size;
   wasi.w.argc = argc;

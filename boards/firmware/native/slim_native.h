@@ -7,7 +7,12 @@
 
 /* The linear memory, defined by the board build with the plan's pages (min == max). */
 extern uint8_t slim_arena[] __attribute__((aligned(16))); /* aligned: the access macros test alignment on offsets */
+/* Bytes of RAM the arena holds: the whole memory, or with the weights in flash the part below them. */
 extern const uint32_t slim_arena_bytes;
+/* The module's memory: its pages (min == max) in bytes; beyond slim_arena_bytes it is read in place from flash. */
+extern const uint32_t slim_memory_bytes;
+/* Address of the plan block's readOnlyDelta slot (PlanSlot), where the firmware tells the module where the flash part is. */
+extern const uint32_t slim_delta_slot;
 
 /* longjmp values: proc_exit(code) jumps with SLIM_EXIT_BASE + code; traps with SLIM_TRAP_BASE + trap. */
 #define SLIM_EXIT_BASE 0x1000

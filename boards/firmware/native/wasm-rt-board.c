@@ -75,14 +75,15 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
 
 void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
   /* The plan fixed the pages at build time and the arena was sized from it; anything else is a build error. */
-  if (initial_pages != max_pages || (uint64_t)initial_pages * 65536u != slim_arena_bytes) {
+  if (initial_pages != max_pages || (uint64_t)initial_pages * 65536u != slim_memory_bytes || slim_arena_bytes > slim_memory_bytes) {
     longjmp(slim_trap_target, SLIM_TRAP_MEMORY);
   }
   memset(slim_arena, 0, slim_arena_bytes);
   memory->data = slim_arena;
   memory->pages = initial_pages;
   memory->max_pages = max_pages;
-  memory->size = (uint32_t)slim_arena_bytes;
+  /* the module's whole memory; beyond slim_arena_bytes only the read-only tail, which the module reads in place */
+  memory->size = (uint32_t)slim_memory_bytes;
 }
 
 uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t pages) {
