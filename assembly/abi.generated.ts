@@ -19,8 +19,10 @@ export const COMMAND_ARG_BYTES_PER_TOKEN: i32 = 8;
 export const ROW_BLOCK: i32 = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */
 export const SLIM_MAGIC_WORD: u32 = 0x4d494c53;
-/** .slim format version (2: the lowered model, host/core/slim-format.ts). */
-export const SLIM_VERSION: u32 = 2;
+/** .slim format version written (2: the lowered model; 3: plus the RoPE frequency factors, host/core/slim-format.ts). */
+export const SLIM_VERSION: u32 = 3;
+/** Oldest .slim format version still read (a version 2 file is a version 3 file without flag bit 4). */
+export const SLIM_OLDEST_VERSION: u32 = 2;
 /** Bytes of the .slim fixed header. */
 export const SLIM_FIXED_HEADER_BYTES: u32 = 128;
 /** Bytes of one .slim layer record. */
@@ -388,6 +390,8 @@ export namespace SlimFlag {
   export const parallelResidual: i32 = 4;
   /** q, k, v, o and both FFN projections have biases */
   export const biases: i32 = 8;
+  /** per-pair RoPE frequency factors follow the tensor table (version 3) */
+  export const ropeFreqFactors: i32 = 16;
 }
 
 /** Status codes of the .slim readers, one per check, in the order the checks run. */

@@ -19,8 +19,10 @@ export const COMMAND_ARG_BYTES_PER_TOKEN = 8;
 export const ROW_BLOCK = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */
 export const SLIM_MAGIC_WORD = 0x4d494c53;
-/** .slim format version (2: the lowered model, host/core/slim-format.ts). */
-export const SLIM_VERSION = 2;
+/** .slim format version written (2: the lowered model; 3: plus the RoPE frequency factors, host/core/slim-format.ts). */
+export const SLIM_VERSION = 3;
+/** Oldest .slim format version still read (a version 2 file is a version 3 file without flag bit 4). */
+export const SLIM_OLDEST_VERSION = 2;
 /** Bytes of the .slim fixed header. */
 export const SLIM_FIXED_HEADER_BYTES = 128;
 /** Bytes of one .slim layer record. */
@@ -385,6 +387,8 @@ export const SlimFlag = {
   parallelResidual: 4,
   /** q, k, v, o and both FFN projections have biases */
   biases: 8,
+  /** per-pair RoPE frequency factors follow the tensor table (version 3) */
+  ropeFreqFactors: 16,
 } as const;
 
 /** Status codes of the .slim readers, one per check, in the order the checks run. */

@@ -9,7 +9,7 @@ import { storedDtype } from "./lowered.ts";
 import { slimTensorList } from "./tensors.ts";
 import {
   ACTIVATION_CODES, ARCH_CODES, ContainerError, DATA_ALIGN, DTYPE_CODES, ENTRY, FIXED_HEADER_BYTES, FLAG, HEADER, LAYER,
-  LAYER_RECORD_BYTES, LAYER_VALUES, MAX_DIMS, NORM_CODES, SLIM_MAGIC, SLIM_STATUS, SLIM_VERSION, TENSOR_ENTRY_BYTES,
+  LAYER_RECORD_BYTES, LAYER_VALUES, MAX_DIMS, NORM_CODES, SLIM_MAGIC, SLIM_OLDEST_VERSION, SLIM_STATUS, SLIM_VERSION, TENSOR_ENTRY_BYTES,
   TENSOR_NAME_BYTES, TOKENIZER_CODES, align16, archWords, reasonSentence,
   type LayerRecord, type ReasonCode, type SlimHeader, type SlimStatus, type TensorEntry,
 } from "./slim-format.ts";
@@ -50,8 +50,8 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
   }
   if (len < 8) broken(S.TRUNCATED_HEADER, `truncated header: file is ${len} bytes, ending before the format version field at byte 4.`);
   const version = b.u32(H.version);
-  if (version !== SLIM_VERSION)
-    broken(S.BAD_VERSION, `format version is ${version}, but this reader knows .slim version ${SLIM_VERSION} only${version < SLIM_VERSION ? "; convert the checkpoint again with this slimedge" : ""}.`);
+  if (version < SLIM_OLDEST_VERSION || version > SLIM_VERSION)
+    broken(S.BAD_VERSION, `format version is ${version}, but this reader knows .slim versions ${SLIM_OLDEST_VERSION}..${SLIM_VERSION} only${version < SLIM_OLDEST_VERSION ? "; convert the checkpoint again with this slimedge" : ""}.`);
   if (len < FIXED_HEADER_BYTES) broken(S.TRUNCATED_HEADER, `truncated header: file is ${len} bytes, shorter than the ${FIXED_HEADER_BYTES}-byte fixed header.`);
 
   // 2–3. header length and its CRC
@@ -86,7 +86,12 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
   const norm = code("norm", NORM_CODES);
   const activation = code("activation", ACTIVATION_CODES);
   const flags = b.u32(H.flags);
-  if (flags > 0xf) field("flags", hex32(flags), "only bits 0..3 (shared classifier, learned positions, parallel residual, biases)");
+  if (flags > (version >= 3 ? 0x1f : 0xf))
+    field("flags", hex32(flags), `only bits 0..${version >= 3 ? "4" : "3"} (shared classifier, learned positions, parallel residual, biases${version >= 3 ? ", RoPE frequency factors" : ""})`);
+  const nFactors = flags & FLAG.ropeFreqFactors ? rotaryDims / 2 : 0;
+  if (flags & FLAG.ropeFreqFactors && rotaryDims === 0) field("flags", hex32(flags), "bit 4 (RoPE frequency factors) only with rotary_dims > 0");
+  // version 3 is exactly the version with the factors, so no flip of the version field passes unnoticed
+  if (version === 3 && !(flags & FLAG.ropeFreqFactors)) field("flags", hex32(flags), "bit 4 (RoPE frequency factors) set in a version 3 file (the writer writes version 2 without them)");
   const normEps = b.f64(H.normEps);
   if (!(Number.isFinite(normEps) && normEps > 0)) field("norm_eps", normEps, "a finite number > 0");
   const ropeTheta = b.f64(H.ropeTheta);
@@ -99,9 +104,16 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
   if (!(Number.isFinite(threshold) && threshold >= 0)) field("slim_threshold", threshold, "a finite number ≥ 0");
   const nTensors = b.u32(H.nTensors);
   if (nTensors < 1) field("n_tensors", nTensors, "at least 1");
-  const needed = align16(FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * nLayers + TENSOR_ENTRY_BYTES * nTensors);
+  const tableEnd = FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * nLayers + TENSOR_ENTRY_BYTES * nTensors;
+  const needed = align16(tableEnd + 8 * nFactors);
   if (headerBytes !== needed)
-    broken(S.BAD_HEADER_LENGTH, `header field header_bytes is ${headerBytes}, but ${nLayers} layer records and ${nTensors} tensor entries need ${needed}.`);
+    broken(S.BAD_HEADER_LENGTH, `header field header_bytes is ${headerBytes}, but ${nLayers} layer records and ${nTensors} tensor entries${nFactors ? ` and ${nFactors} RoPE frequency factors` : ""} need ${needed}.`);
+  const ropeFreqFactors: number[] = [];
+  for (let i = 0; i < nFactors; i++) {
+    const f = b.f64(tableEnd + 8 * i);
+    if (!(Number.isFinite(f) && f > 0)) broken(S.BAD_FIELD, `header field rope_freq_factors is ${f} at pair ${i}, expected a finite number > 0.`);
+    ropeFreqFactors.push(f);
+  }
 
   // 5–6. file length and the data CRC
   const fileBytes = b.u64(H.fileBytes);
@@ -123,6 +135,7 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
     seqLen: dims.seq_len,
     normEps,
     ropeTheta,
+    ...(nFactors > 0 ? { ropeFreqFactors } : {}),
     sharedClassifier: (flags & FLAG.sharedClassifier) !== 0,
     norm,
     activation,

@@ -6,7 +6,13 @@
  * by test/assembly/container.ts. Both readers run the checks below in the same order and report the same
  * status code for the same bytes.
  *
- * # Format version 2
+ * # Format versions 2 and 3
+ *
+ * Version 3 is version 2 plus per-pair RoPE frequency factors (Llama 3.x's rope_scaling of type llama3,
+ * host/core/rope.ts): flag bit 4, and rotary_dims/2 f64 values right after the tensor table, inside the header
+ * (so under header_crc). The writer writes version 3 exactly when a model has the factors and version 2
+ * otherwise, so every earlier reader still reads every other file; readers read both, and a version 3 file
+ * without bit 4 (or a version 2 file with it) is refused, so no flip of the version field goes unnoticed.
  *
  * Version 2 stores the lowered model. Against version 1: a slim layer with biases stores no b_V and its
  * b_O is the folded b_O' = b_O + W_O·(b_V − W_KV·b_K); the position embedding and slim layers' W_K are f32
@@ -21,7 +27,8 @@
  * ┌ fixed header      128 bytes at 0
  * │ layer records     nLayers × 56 bytes at 128
  * │ tensor table      nTensors × 88 bytes at 128 + 56·nLayers
- * │ zero padding      up to headerBytes = align16(128 + 56·nLayers + 88·nTensors)
+ * │ RoPE factors      version 3 only: nFactors = rotary_dims/2 f64 at 128 + 56·nLayers + 88·nTensors, each finite, > 0
+ * │ zero padding      up to headerBytes = align16(128 + 56·nLayers + 88·nTensors + 8·nFactors)
  * ├ data section      at headerBytes: tensor data in table order, each starting at a multiple of 16,
  * │                   zero padding between; then the tokenizer blob, if any, at a multiple of 16
  * └ zero padding      up to fileBytes = headerBytes + align16(end of the last tensor or of the tokenizer)
@@ -32,7 +39,7 @@
  * | at  | type  | field            | meaning                                                                     |
  * | --- | ----- | ---------------- | --------------------------------------------------------------------------- |
  * | 0   | 4×u8  | magic            | ASCII "SLIM" (53 4C 49 4D)                                                  |
- * | 4   | u32   | version          | 2                                                                           |
+ * | 4   | u32   | version          | 2, or 3 with RoPE frequency factors                                         |
  * | 8   | u32   | header_crc       | CRC-32 of bytes [16, header_bytes): fields below, layer records, table, pad |
  * | 12  | u32   | data_crc         | CRC-32 of bytes [header_bytes, file_bytes): all data, padding included      |
  * | 16  | u32   | header_bytes     | where the data section starts; a multiple of 16                             |
@@ -50,7 +57,8 @@
  * | 68  | u32   | norm             | 0 RMSNorm (weight), 1 LayerNorm (weight and bias)                           |
  * | 72  | u32   | activation       | 0 swiglu, 1 gelu (erf), 2 gelu_tanh                                         |
  * | 76  | u32   | flags            | bit 0 shared classifier, 1 learned positions, 2 parallel residual,          |
- * |     |       |                  | 3 biases (q, k, v, o, both FFN projections); other bits 0                   |
+ * |     |       |                  | 3 biases (q, k, v, o, both FFN projections), 4 RoPE frequency factors       |
+ * |     |       |                  | (version 3, where it is required; needs rotary_dims > 0); other bits 0      |
  * | 80  | f64   | norm_eps         | finite, > 0                                                                 |
  * | 88  | f64   | rope_theta       | finite; > 0 when rotary_dims > 0, else ≥ 0                                  |
  * | 96  | u32   | group_size       | values per scale of q8_0/q4_0 tensors; 0, or even and ≥ 2                   |
@@ -137,10 +145,11 @@
  *
  * ## Checks, in order (the first that fails is reported; status codes in SLIM_STATUS)
  *
- *  1. file ≥ 4 bytes, magic "SLIM", file ≥ 8 bytes, version 2, file ≥ 128 bytes
+ *  1. file ≥ 4 bytes, magic "SLIM", file ≥ 8 bytes, version 2 or 3, file ≥ 128 bytes
  *  2. header_bytes a multiple of 16 and ≥ 128; header_bytes ≤ file length
  *  3. header_crc over [16, header_bytes)
- *  4. header fields in range (above); header_bytes = align16(128 + 56·n_layers + 88·n_tensors)
+ *  4. header fields in range (above); header_bytes = align16(128 + 56·n_layers + 88·n_tensors + 8·nFactors);
+ *     each RoPE frequency factor finite and > 0
  *  5. file_bytes = file length
  *  6. data_crc over [header_bytes, file_bytes)
  *  7. layer records, in order
@@ -160,7 +169,7 @@ import type { TokenizerKind } from "./tokenizers.ts";
 import { type Arch, type ModelConfig, kvDim } from "./model.ts";
 import type { AttentionMode, WeightDtype } from "./plan.ts";
 import {
-  SLIM_VERSION as ABI_SLIM_VERSION, SLIM_FIXED_HEADER_BYTES, SLIM_LAYER_RECORD_BYTES, SLIM_TENSOR_ENTRY_BYTES, SLIM_TENSOR_NAME_BYTES,
+  SLIM_VERSION as ABI_SLIM_VERSION, SLIM_OLDEST_VERSION as ABI_SLIM_OLDEST_VERSION, SLIM_FIXED_HEADER_BYTES, SLIM_LAYER_RECORD_BYTES, SLIM_TENSOR_ENTRY_BYTES, SLIM_TENSOR_NAME_BYTES,
   SLIM_MAX_DIMS, SLIM_MAX_DIM, SLIM_DATA_ALIGN, SlimHeader, SlimLayer, SlimEntry, SlimFlag, SlimStatus,
 } from "./abi.generated.ts";
 
@@ -169,6 +178,8 @@ import {
 
 export const SLIM_MAGIC = "SLIM";
 export const SLIM_VERSION = ABI_SLIM_VERSION;
+/** The oldest version still read: version 2 is version 3 without flag bit 4. */
+export const SLIM_OLDEST_VERSION = ABI_SLIM_OLDEST_VERSION;
 export const FIXED_HEADER_BYTES = SLIM_FIXED_HEADER_BYTES;
 export const LAYER_RECORD_BYTES = SLIM_LAYER_RECORD_BYTES;
 export const TENSOR_ENTRY_BYTES = SLIM_TENSOR_ENTRY_BYTES;

@@ -348,8 +348,7 @@ export function ggufToModel(file: GgufFile): Model {
   const expertCount = meta.get(`${a}.expert_count`);
   if (typeof expertCount === "number" && expertCount > 0) fail("E_MODEL", `${file.name}: metadata key ${a}.expert_count is ${expertCount}: mixture-of-experts models are not supported.`);
   const scaling = meta.get(`${a}.rope.scaling.type`);
-  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key ${a}.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented.`);
-  if (file.tensors.has("rope_freqs.weight")) fail("E_MODEL", `${file.name}: tensor rope_freqs.weight (Llama 3.1 RoPE frequency factors) is present, but RoPE scaling is not implemented.`);
+  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key ${a}.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented (only Llama 3.x's per-pair factors, the tensor rope_freqs.weight).`);
 
   const dim = meta.int(`${a}.embedding_length`);
   const nHeads = meta.int(`${a}.attention.head_count`);
@@ -408,6 +407,13 @@ export function ggufToModel(file: GgufFile): Model {
     vocab: `${a}.embedding_length=${dim}, ${vocabSize} tokens`,
   };
 
+  // Llama 3.x: convert_hf_to_gguf.py turns rope_scaling (type llama3) into one f32 divisor per rotary pair
+  if (file.tensors.has("rope_freqs.weight")) {
+    const f = tensor("rope_freqs.weight", [rotaryDims / 2], "RoPE frequency factors, one per rotary pair", `${a}.rope.dimension_count=${rotaryDims}`);
+    const i = f.findIndex((x) => !(Number.isFinite(x) && x > 0));
+    if (i >= 0) bad(`tensor rope_freqs.weight (RoPE frequency factors) holds ${f[i]} at ${i}, expected finite numbers > 0.`);
+    config.ropeFreqFactors = Array.from(f);
+  }
   const tokenEmbedding = tensor("token_embd.weight", [dim, vocabSize], "token embedding", says.vocab);
   const layers: LayerWeights[] = [];
   if (qwen2) config.biases = true;
