@@ -31,6 +31,7 @@ import { LLAMA3_SPLIT, QWEN2_SPLIT } from "../../host/core/hf-tokenizer.ts";
 import { writeBundle, type TokenizerMeta } from "../../host/core/tokenizers.ts";
 import type { Importer } from "./importer.ts";
 import { halvesToPairs } from "./hf-llama.ts";
+import { GEMMA3_MISSING } from "./huggingface.ts";
 import { bf16FromBytes, f16FromBytes, f32FromBytes, halfToFloat } from "./safetensors.ts";
 
 const GGUF_MAGIC = "GGUF";
@@ -342,6 +343,7 @@ export function ggufToModel(file: GgufFile): Model {
   const meta = new Meta(file);
   const arch = meta.get("general.architecture");
   if (arch === undefined) fail("E_FORMAT", `${file.name}: metadata key general.architecture is missing.`);
+  if (arch === "gemma3") fail("E_MODEL", `${file.name}: metadata key general.architecture is "gemma3", which is not supported yet: ${GEMMA3_MISSING}.`);
   if (typeof arch !== "string" || !GGUF_ARCHES.includes(arch)) fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only ${GGUF_ARCHES.map((a) => JSON.stringify(a)).join(" and ")} GGUF files are imported.`);
   const a = arch as string;
   const qwen2 = a === "qwen2";
