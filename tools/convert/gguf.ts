@@ -28,7 +28,7 @@ import { type LayerWeights, type Model, type ModelConfig, checkShapeFields } fro
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
 import { LLAMA3_SPLIT, QWEN2_SPLIT } from "../../host/core/hf-tokenizer.ts";
-import { writeBundle, type TokenizerMeta } from "../../host/core/tokenizers.ts";
+import { writeBundle, type SpecialToken, type TokenizerMeta } from "../../host/core/tokenizers.ts";
 import type { Importer } from "./importer.ts";
 import { halvesToPairs } from "./hf-llama.ts";
 import { GEMMA3_MISSING } from "./huggingface.ts";
@@ -494,6 +494,26 @@ export function ggufTokenizerBin(file: GgufFile): Uint8Array {
   return out;
 }
 
+/**
+ * The control (token_type 3) and user-defined (4) tokens of a GGUF "llama" vocabulary past llama2.c's own
+ * <unk>, <s>, </s> (0..2, which keep run.c's handling): prompts name them by their text (TokenizerMeta.specials).
+ * As llama.cpp does for a model whose general.name says Phi-3, each but <|endoftext|> drops the whitespace
+ * after it (rstrip), as Phi-3's own tokenizer.json marks them.
+ */
+function llamaSpecials(file: GgufFile, tokens: string[]): SpecialToken[] {
+  const types = file.metadata.get("tokenizer.ggml.token_type");
+  if (types === undefined) return [];
+  if (!Array.isArray(types) || types.length !== tokens.length || !types.every((t) => Number.isInteger(t)))
+    fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.token_type must hold one integer per token (${tokens.length}).`);
+  const name = file.metadata.get("general.name");
+  const phi3 = typeof name === "string" && /phi-?3/i.test(name);
+  const out: SpecialToken[] = [];
+  (types as number[]).forEach((t, id) => {
+    if (id > 2 && (t === 3 || t === 4)) out.push({ id, control: t === 3, rstrip: phi3 && tokens[id] !== "<|endoftext|>" });
+  });
+  return out;
+}
+
 /** The llama2.c Tokenizer of a GGUF "llama" vocabulary (see ggufTokenizerBin). */
 export function ggufTokenizer(file: GgufFile): Tokenizer {
   return readTokenizer(ggufTokenizerBin(file), file.name);
@@ -586,6 +606,7 @@ export function ggufTokenizerBundle(file: GgufFile): Uint8Array | null {
   const eos = id("tokenizer.ggml.eos_token_id");
   const stop = [...new Set([eos, id("tokenizer.ggml.eot_token_id")].filter((x): x is number => x !== undefined))];
   const template = file.metadata.get("tokenizer.chat_template");
+  const specials = model === "llama" ? llamaSpecials(file, tokens) : [];
   const meta: TokenizerMeta = {
     bos,
     addBos,
@@ -593,6 +614,7 @@ export function ggufTokenizerBundle(file: GgufFile): Uint8Array | null {
     chatTemplate: typeof template === "string" ? template : null,
     bosToken: bos !== null ? tokens[bos] : undefined,
     eosToken: eos !== undefined ? tokens[eos] : undefined,
+    ...(specials.length > 0 ? { specials } : {}),
   };
   return writeBundle(model === "llama" ? "llama2c" : "hf-json", payload, meta);
 }
