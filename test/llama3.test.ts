@@ -23,7 +23,8 @@ import { loadSlim } from "../host/core/slim-read.ts";
 import { chatPrompt } from "../host/core/chat.ts";
 import { hfInvFreq, referenceHfLlama, type HfConfig } from "./reference-arch.ts";
 import { randomHfLlama, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
-import { familyGgufKv, familyTokenizer } from "./fixtures/family-tokenizers.ts";
+import { familyGgufKv } from "./fixtures/family-tokenizers.ts";
+import { LLAMA3_CHAT, llama3Tokenizer, writeLlama3Folder } from "./fixtures/llama3.ts";
 import { GGML, GT, writeGguf, writeGgufLlama } from "./fixtures/gguf-writer.ts";
 import { decoderFor, logitsRatio, slimError } from "./helpers.ts";
 
@@ -40,29 +41,9 @@ const STEPS = 10;
 // wavelengths 2π·θ^(2i/16) = 6.3, 32.5, 168, … fall in all three bands: < 64/4 kept, 16..64 blended, > 64 /factor.
 const ROPE_SCALING = { factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64, rope_type: "llama3" };
 const shape = { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, max_position_embeddings: 128, rope_theta: 500000, rms_norm_eps: 1e-5 };
-// Meta-Llama-3-Instruct's chat template (bos_token written by the template)
-const LLAMA3_CHAT =
-  "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
-
-const fam = familyTokenizer("llama3");
+const fam = llama3Tokenizer();
 const S = fam.specials;
 const [BOS, EOT, EOS] = [S["<|begin_of_text|>"], S["<|eot_id|>"], S["<|end_of_text|>"]];
-// Llama 3's tokenizer.json post-processor: ByteLevel, then a template putting <|begin_of_text|> first
-const json = {
-  ...fam.json,
-  post_processor: {
-    type: "Sequence",
-    processors: [
-      { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
-      {
-        type: "TemplateProcessing",
-        single: [{ SpecialToken: { id: "<|begin_of_text|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-        pair: [{ SpecialToken: { id: "<|begin_of_text|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "<|begin_of_text|>", type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
-        special_tokens: { "<|begin_of_text|>": { id: "<|begin_of_text|>", ids: [BOS], tokens: ["<|begin_of_text|>"] } },
-      },
-    ],
-  },
-};
 
 function slimedge(...args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 120_000 });
@@ -106,16 +87,12 @@ const CASES = [
 ];
 
 describe.each(CASES.map((c, i) => [c.name, c, i] as const))("%s", (_name, c, i) => {
-  const ck = randomHfLlama({ ...shape, num_key_value_heads: c.kv, tie_word_embeddings: true, vocab_size: fam.vocabSize }, 70 + i);
   const dir = join(root, `folder${i}`);
-  const stored = writeHfCheckpoint(dir, ck, { config: { bos_token_id: BOS, eos_token_id: EOS, rope_scaling: ROPE_SCALING } });
-  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(json));
-  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>", chat_template: LLAMA3_CHAT }));
-  writeFileSync(join(dir, "generation_config.json"), JSON.stringify({ bos_token_id: BOS, eos_token_id: [EOS, EOT] }));
+  const { config: hfConfig, stored } = writeLlama3Folder(dir, { ...shape, num_key_value_heads: c.kv, tie_word_embeddings: true }, 70 + i, ROPE_SCALING);
   const imported = importModel(dir);
   const model = imported.model;
   const tok = readTextTokenizer(imported.tokenizer!.kind, imported.tokenizer!.bytes, "imported", model.config.vocabSize);
-  const config = { ...ck.config, vocab_size: fam.vocabSize, rope_scaling: ROPE_SCALING } as HfConfig;
+  const config = hfConfig as HfConfig;
   const tokens = Array.from({ length: POSITIONS }, (_, t) => (t * 37 + 11) % fam.vocabSize);
 
   it("imports the llama3 RoPE factors, BOS <|begin_of_text|> added, stops at <|end_of_text|> and <|eot_id|>, its chat template", () => {

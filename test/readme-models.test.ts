@@ -9,6 +9,7 @@ import { byteLevelGgufKv, byteLevelTokenizer, metaspaceTokenizer } from "./fixtu
 import { randomHfGpt2, randomHfLlama, randomHfNeox, randomHfQwen2, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
 import { GT, llamaVocab, writeGgufLlama } from "./fixtures/gguf-writer.ts";
 import { familyGgufKv, familyTokenizer } from "./fixtures/family-tokenizers.ts";
+import { writeLlama3Folder } from "./fixtures/llama3.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1 } from "./fixtures/llama2c-writer.ts";
 
 const repo = join(import.meta.dirname, "..");
@@ -80,13 +81,15 @@ beforeAll(() => {
     { key: "tokenizer.ggml.add_bos_token", v: { type: GT.BOOL, value: false } },
   ]);
   writeFileSync(join(cwd, "qwen2.5-0.5b-instruct-q8_0.gguf"), writeGgufLlama(randomHfQwen2(gqa(qwen.vocabSize), 8), { arch: "qwen2", type: "Q8_0", extraKv: qwenKv }).bytes);
+  // Llama 3.2 as released: grouped K/V, tied embedding, rope_scaling llama3 (3.2's numbers), <|eot_id|>
+  writeLlama3Folder(join(cwd, "Llama-3.2-1B-Instruct"), { ...llamaShape(0), num_key_value_heads: 2, tie_word_embeddings: true, rope_theta: 500000 }, 9);
   mkdirSync(join(cwd, "out"), { recursive: true });
 });
 
 describe("README: Models people have", () => {
   it("shows one command per family", () => {
     const targets = readmeCommands().map((c) => c[3]);
-    for (const name of ["gpt2", "pythia-70m", "TinyLlama-1.1B-Chat-v1.0", "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", "bpe-model.f16.gguf", "stories15M.bin", "SmolLM2-135M-Instruct", "Qwen2.5-0.5B-Instruct", "qwen2.5-0.5b-instruct-q8_0.gguf"]) {
+    for (const name of ["gpt2", "pythia-70m", "TinyLlama-1.1B-Chat-v1.0", "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", "bpe-model.f16.gguf", "stories15M.bin", "SmolLM2-135M-Instruct", "Qwen2.5-0.5B-Instruct", "qwen2.5-0.5b-instruct-q8_0.gguf", "Llama-3.2-1B-Instruct"]) {
       expect(targets).toContain(name);
     }
   });
