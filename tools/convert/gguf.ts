@@ -30,8 +30,7 @@ import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
 import { LLAMA3_SPLIT, QWEN2_SPLIT } from "../../host/core/hf-tokenizer.ts";
 import { writeBundle, type SpecialToken, type TokenizerMeta } from "../../host/core/tokenizers.ts";
 import type { Importer } from "./importer.ts";
-import { halvesToPairs } from "./hf-llama.ts";
-import { GEMMA3_MISSING } from "./huggingface.ts";
+import { GEMMA3_MISSING, halvesToPairs } from "./hf-llama.ts";
 import { bf16FromBytes, f16FromBytes, f32FromBytes, halfToFloat } from "./safetensors.ts";
 
 const GGUF_MAGIC = "GGUF";

@@ -39,6 +39,15 @@ export function halvesToPairs(w: Float32Array, nHeads: number, headDim: number, 
   return out;
 }
 
+/**
+ * Why Gemma 3 (a Llama relative by its names) is refused, HF folder or GGUF: the first piece its layer needs
+ * that the decoder lacks (in the order a token meets it), then the rest; README "Not supported yet: Gemma 3"
+ * and ARCHITECTURE.md "Gemma 3 does not fit this path yet" say what each would take.
+ */
+export const GEMMA3_MISSING =
+  "Gemma 3's layer needs pieces the decoder lacks, first its token embedding scaled by √hidden_size under a classifier tied to the unscaled one " +
+  "(then head_dim apart from hidden_size / num_attention_heads, RMSNorm on each query and key head, norms after attention and after the FFN, " +
+  "GeGLU, and sliding-window layers with their own RoPE base)";
 /** Imports a Hugging Face Llama checkpoint folder (MHA or GQA). */
 export function importHfLlama(dir: string): Model {
   return hfLlamaFromCheckpoint(loadHfCheckpoint(dir));

@@ -10,7 +10,7 @@ import { readWholeFile } from "../../host/core/files.ts";
 import type { Model } from "../../host/core/model.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { hfGpt2FromCheckpoint } from "./hf-gpt2.ts";
-import { hfLlamaFromCheckpoint } from "./hf-llama.ts";
+import { GEMMA3_MISSING, hfLlamaFromCheckpoint } from "./hf-llama.ts";
 import { hfNeoxFromCheckpoint } from "./hf-neox.ts";
 import type { Importer } from "./importer.ts";
 import { readTextTokenizer, writeBundle, type TokenizerMeta } from "../../host/core/tokenizers.ts";
@@ -30,14 +30,7 @@ export function importHuggingFace(dir: string): Model {
   return fromCheckpoint(loadHfCheckpoint(dir));
 }
 
-/**
- * Families known not to fit the decoder's layer yet, with the first piece missing (in the order a token meets
- * it) and the rest; README "Not supported yet" and ARCHITECTURE.md "Gemma 3" say what each would take.
- */
-export const GEMMA3_MISSING =
-  "Gemma 3's layer needs pieces the decoder lacks, first its token embedding scaled by √hidden_size under a classifier tied to the unscaled one " +
-  "(then head_dim apart from hidden_size / num_attention_heads, RMSNorm on each query and key head, norms after attention and after the FFN, " +
-  "GeGLU, and sliding-window layers with their own RoPE base)";
+/** Families known not to fit the decoder's layer yet, with the first piece missing and the rest. */
 const NOT_YET: Readonly<Record<string, string>> = { gemma3: GEMMA3_MISSING, gemma3_text: GEMMA3_MISSING };
 
 function fromCheckpoint(ck: HfCheckpoint): Model {
