@@ -21,7 +21,7 @@ import { generate } from "../host/runtime/generate.ts";
 import { commandTokenizerBytes } from "../tools/package/command-tokenizer.ts";
 import { loadSlim } from "../host/core/slim-read.ts";
 import { chatPrompt } from "../host/core/chat.ts";
-import { hfInvFreq, referenceHfLlama, type HfConfig } from "./reference-arch.ts";
+import { hfInvFreq, referenceCanonical, referenceHfLlama, type HfConfig } from "./reference-arch.ts";
 import { randomHfLlama, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
 import { familyGgufKv } from "./fixtures/family-tokenizers.ts";
 import { LLAMA3_CHAT, llama3Tokenizer, writeLlama3Folder } from "./fixtures/llama3.ts";
@@ -100,6 +100,10 @@ describe.each(CASES.map((c, i) => [c.name, c, i] as const))("%s", (_name, c, i) 
     expect(model.config.sharedClassifier).toBe(true);
     expect(tok.meta).toMatchObject({ bos: BOS, addBos: true, stop: [EOS, EOT], chatTemplate: LLAMA3_CHAT });
     expect(tok.prompt("hi")[0]).toBe(BOS);
+    // the imported Model (adjacent pairs, per-pair divisors from host/core/rope.ts) in float64 is HF's model
+    const hf = referenceHfLlama(config, stored, tokens);
+    const worst = Math.max(...referenceCanonical(model, tokens).map((v, p) => logitsRatio(v, hf[p])));
+    expect(worst).toBeLessThan(1e-9);
   });
 
   it.each([...c.modes])("matches the float64 oracle in its own layout at every position, past the original context (%s, simd and scalar)", async (mode) => {

@@ -163,10 +163,10 @@ export function hfInvFreq(c: HfConfig, r: number): number[] {
 }
 
 /** Our convention in place on vec (heads·hs,): pairs (2i, 2i + 1) of the first r dims of each head, at base^(−2i/r). */
-function ropeAdjacent(vec: Vec, hs: number, r: number, pos: number, base: number): void {
+function ropeAdjacent(vec: Vec, hs: number, r: number, pos: number, base: number, factors?: readonly number[]): void {
   for (let h0 = 0; h0 < vec.length; h0 += hs) {
     for (let i = 0; i < r / 2; i++) {
-      const angle = pos / Math.pow(base, (2 * i) / r);
+      const angle = pos / Math.pow(base, (2 * i) / r) / (factors ? factors[i] : 1); // a config's per-pair divisors
       const x0 = vec[h0 + 2 * i];
       const x1 = vec[h0 + 2 * i + 1];
       vec[h0 + 2 * i] = x0 * Math.cos(angle) - x1 * Math.sin(angle);
@@ -368,8 +368,8 @@ export function referenceCanonical(model: Model, tokens: readonly number[]): Vec
       const q = h.map((ht) => linear(L.wq, ht, dim, dim, bias(L.bq)));
       const k = h.map((ht) => linear(L.wk, ht, kvd, dim, bias(L.bk)));
       const v = h.map((ht) => linear(L.wv, ht, kvd, dim, bias(L.bv)));
-      q.forEach((qt, pos) => ropeAdjacent(qt, hs, a.rotaryDims, pos, c.ropeTheta));
-      k.forEach((kt, pos) => ropeAdjacent(kt, hs, a.rotaryDims, pos, c.ropeTheta));
+      q.forEach((qt, pos) => ropeAdjacent(qt, hs, a.rotaryDims, pos, c.ropeTheta, c.ropeFreqFactors));
+      k.forEach((kt, pos) => ropeAdjacent(kt, hs, a.rotaryDims, pos, c.ropeTheta, c.ropeFreqFactors));
       return attention(q, k, v, c.nHeads, c.nKvHeads, hs).map((o) => linear(L.wo, o, dim, dim, bias(L.bo)));
     };
     const ffn = (xt: Vec): Vec => {
