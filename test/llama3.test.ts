@@ -21,6 +21,11 @@ import { generate } from "../host/runtime/generate.ts";
 import { commandTokenizerBytes } from "../tools/package/command-tokenizer.ts";
 import { loadSlim } from "../host/core/slim-read.ts";
 import { chatPrompt } from "../host/core/chat.ts";
+import { ropeTable } from "../host/core/rope.ts";
+import { activeDataSegments } from "../host/runtime/wasm.ts";
+import { buildCommand } from "../tools/package/command.ts";
+import { RUNNER_PATH } from "../host/ship/deploy/release.ts";
+import { byteFallbackVocab, writeTokenizerBin } from "./fixtures/llama2c-writer.ts";
 import { hfInvFreq, referenceCanonical, referenceHfLlama, type HfConfig } from "./reference-arch.ts";
 import { randomHfLlama, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
 import { familyGgufKv } from "./fixtures/family-tokenizers.ts";
@@ -169,6 +174,30 @@ describe.each(CASES.map((c, i) => [c.name, c, i] as const))("%s", (_name, c, i) 
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(host.text + "\n");
   });
+
+  if (c.kv === 4)
+    it("the standalone command carries the scaled RoPE table as a data segment (the web page copies the same bytes) and prints `run`'s text past the original context", async () => {
+      // Llama 3's Split tokenizer is not in the command (next test): a llama2.c tokenizer over the same model instead
+      const words = [" ", "O", "n", "c", "e", " O", "nc", "up", "on"];
+      const v = byteFallbackVocab([...words, ...Array.from({ length: model.config.vocabSize - 259 - words.length }, (_, k) => `<pad${k}>`)]);
+      const t2 = readTextTokenizer("llama2c", writeTokenizerBin(v.pieces, v.scores), "tokenizer.bin", model.config.vocabSize);
+      const { wkv, layers } = slimify(model);
+      const lowered = lowerModel(model, { modes: layers.map((l) => l.mode), wkv }, { weights: "f32" });
+      const tokBytes = commandTokenizerBytes(t2, model.config.vocabSize);
+      const plan = planArena(model.config, CTX, lowered.modes, { tokenizerBytes: tokBytes.length });
+      const cmd = buildCommand(lowered, tokBytes, plan, { build: "scalar" });
+      const seg = activeDataSegments(cmd).find((d) => d.offset === plan.ropeTable!.offset)!;
+      const table = ropeTable(model.config, CTX);
+      expect(seg.bytes).toEqual(new Uint8Array(table.buffer));
+      expect(seg.bytes).not.toEqual(new Uint8Array(ropeTable({ ...model.config, ropeFreqFactors: undefined }, CTX).buffer));
+      const wasm = join(root, "llama3.cmd.wasm");
+      writeFileSync(wasm, cmd);
+      const host = await generate(lowered, t2, { prompt: "Once", steps: CTX - 8, ctx: CTX, build: "scalar", sampler: { temperature: 0 } });
+      expect(host.tokens.length).toBeGreaterThan(ROPE_SCALING.original_max_position_embeddings);
+      const r = spawnSync(process.execPath, ["--no-warnings", RUNNER_PATH, wasm, "-n", String(CTX - 8), "--temp", "0", "--", "Once"], { timeout: 120_000 });
+      expect(r.status, r.stderr.toString()).toBe(0);
+      expect(r.stdout.toString()).toBe(host.text + "\n");
+    }, 300_000);
 
   it("`build` refuses the standalone command in one line naming the missing Split step and its size", () => {
     const e = slimError(() => commandTokenizerBytes(tok, model.config.vocabSize), "E_MODEL");
