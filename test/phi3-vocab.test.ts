@@ -73,6 +73,10 @@ describe("a Phi-3 GGUF vocabulary (general.name Phi-3-mini-4k-instruct)", () => 
     expect(tok.encode("<|use")).not.toContain(U);
   });
 
+  it("bounds a prompt's tokens from below even where the whitespace after a special is dropped", () => {
+    for (const p of ["<|end|>" + " ".repeat(400), "hi<|user|>\n\n\n\nhello<|end|>\n", "hello hello"]) expect(tok.minPromptTokens(p)).toBeLessThanOrEqual(tok.prompt(p).length);
+  });
+
   it("prints nothing for a control token and the text of a user-defined one", () => {
     expect(decodeText(tok, [1, id("▁hello"), END, A])).toBe("hello");
     expect(tok.isControl(END) && tok.isControl(A) && tok.isControl(EOS)).toBe(true);

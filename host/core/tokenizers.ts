@@ -138,7 +138,9 @@ class Llama2cText implements TextTokenizer {
     return this.encodeText(text);
   }
   minPromptTokens(text: string): number {
-    return this.inner.minTokens(text, { bos: this.meta.addBos && this.meta.bos !== null });
+    // a special that drops the whitespace after it leaves fewer bytes to cover: count the others only
+    const counted = this.specials.some((s) => s.rstrip) ? text.replace(/[ \t\n\v\f\r]/g, "") : text;
+    return this.inner.minTokens(counted, { bos: this.meta.addBos && this.meta.bos !== null });
   }
   decode(prev: number, token: number): Uint8Array {
     return this.isControl(token) ? new Uint8Array(0) : this.inner.decode(prev, token); // no dummy-prefix space after <s>
