@@ -241,13 +241,18 @@ describe("Llama 3.x GGUF (llama, pre llama-bpe, rope_freqs.weight)", () => {
     expect(worst).toBeLessThanOrEqual(TOLERANCE);
   });
 
-  it("runs from the command line like the library, and refuses a rope_freqs.weight of the wrong length in one line", async () => {
+  it("runs from the command line like the library, and from its .slim, and refuses a rope_freqs.weight of the wrong length in one line", async () => {
     const { wkv, layers } = slimify(model);
     const lowered = lowerModel(model, { modes: layers.map((l) => l.mode), wkv }, { weights: "f32" });
     const host = await generate(lowered, tok, { prompt: PROMPT, steps: STEPS, ctx: CTX, build: "simd", sampler: { temperature: 0 } });
     const run = slimedge("run", path, "-p", PROMPT, "-n", String(STEPS), "--temp", "0", "--ctx", String(CTX));
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe(host.text + "\n");
+    const out = join(root, "llama3-gguf.slim");
+    expect(slimedge("convert", path, "-o", out).code).toBe(0);
+    expect(loadSlim(out).config.ropeFreqFactors).toEqual(Array.from(freqs));
+    const fromSlim = slimedge("run", out, "-p", PROMPT, "-n", String(STEPS), "--temp", "0", "--ctx", String(CTX));
+    expect(fromSlim.stdout).toBe(run.stdout);
     const bad = join(root, "bad-freqs.gguf");
     writeFileSync(bad, writeGgufLlama(hf, { extraKv: kv, extraTensors: [{ ...ropeFreqs, ne: [4], data: new Uint8Array(freqs.buffer, 0, 16) }] }).bytes);
     const r = slimedge("run", bad, "-p", "hi", "-n", "2");
