@@ -19,7 +19,7 @@ export const COMMAND_ARG_BYTES_PER_TOKEN: i32 = 8;
 export const ROW_BLOCK: i32 = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */
 export const SLIM_MAGIC_WORD: u32 = 0x4d494c53;
-/** .slim format version written (2: the lowered model; 3: plus the RoPE frequency factors, host/core/slim-format.ts). */
+/** Newest .slim format version (2: the lowered model; 3: plus the RoPE frequency factors, written only for a model that has them; host/core/slim-format.ts). */
 export const SLIM_VERSION: u32 = 3;
 /** Oldest .slim format version still read (a version 2 file is a version 3 file without flag bit 4). */
 export const SLIM_OLDEST_VERSION: u32 = 2;

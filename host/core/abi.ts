@@ -66,7 +66,7 @@ export const ABI: Schema = {
     { name: "COMMAND_ARG_BYTES_PER_TOKEN", value: 8, type: "i32", doc: "Argument bytes the command plans per context token (plus a fixed allowance for flags)." },
     { name: "ROW_BLOCK", value: 64, type: "i32", doc: "Cached rows slim attention mixes per block (the size of the k_block scratch buffer)." },
     { name: "SLIM_MAGIC_WORD", value: 0x4d494c53, type: "u32", hex: true, doc: '.slim magic "SLIM" read as a little-endian u32.' },
-    { name: "SLIM_VERSION", value: 3, type: "u32", doc: ".slim format version written (2: the lowered model; 3: plus the RoPE frequency factors, host/core/slim-format.ts)." },
+    { name: "SLIM_VERSION", value: 3, type: "u32", doc: "Newest .slim format version (2: the lowered model; 3: plus the RoPE frequency factors, written only for a model that has them; host/core/slim-format.ts)." },
     { name: "SLIM_OLDEST_VERSION", value: 2, type: "u32", doc: "Oldest .slim format version still read (a version 2 file is a version 3 file without flag bit 4)." },
     { name: "SLIM_FIXED_HEADER_BYTES", value: 128, type: "u32", doc: "Bytes of the .slim fixed header." },
     { name: "SLIM_LAYER_RECORD_BYTES", value: 56, type: "u32", doc: "Bytes of one .slim layer record." },
