@@ -3,7 +3,7 @@
 export const STATIC_BYTES: i32 = 16384;
 /** First slot of the plan block: "SPLN" read as a little-endian i32. */
 export const PLAN_MAGIC: i32 = 0x4e4c5053;
-/** Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. 3: the RoPE table is written by the host (host/core/rope.ts) and planned whenever RoPE turns anything. 4: the classifier bias slot. */
+/** Plan block version; the decoder refuses any other. 2: weight matrices in the streaming layout (host/core/layout.ts) and the prefill block slot. 3: the RoPE table is written by the host (host/core/rope.ts) and planned whenever RoPE turns anything. 4: the classifier bias slot and the read-only delta (weights read in place from flash). */
 export const PLAN_VERSION: i32 = 4;
 /** i32 slots before the first layer's slots. */
 export const PLAN_HEADER_SLOTS: i32 = 56;
@@ -19,9 +19,9 @@ export const COMMAND_ARG_BYTES_PER_TOKEN: i32 = 8;
 export const ROW_BLOCK: i32 = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */
 export const SLIM_MAGIC_WORD: u32 = 0x4d494c53;
-/** .slim format version written (2: the lowered model; 3: adds the classifier bias flag and tensor; host/core/slim-format.ts). Readers take 2 and 3. */
+/** Newest .slim format version (2: the lowered model; 3: plus a classifier bias and/or per-pair RoPE frequency factors, written only for a model that has one of them; host/core/slim-format.ts). */
 export const SLIM_VERSION: u32 = 3;
-/** Oldest .slim format version the readers take. */
+/** Oldest .slim format version still read (a version 2 file is a version 3 file without flag bits 4 and 5). */
 export const SLIM_OLDEST_VERSION: u32 = 2;
 /** Bytes of the .slim fixed header. */
 export const SLIM_FIXED_HEADER_BYTES: u32 = 128;
@@ -394,8 +394,10 @@ export namespace SlimFlag {
   export const parallelResidual: i32 = 4;
   /** q, k, v, o and both FFN projections have biases */
   export const biases: i32 = 8;
-  /** the classifier has a bias (format version 3) */
+  /** the classifier has a bias (version 3) */
   export const classifierBias: i32 = 16;
+  /** per-pair RoPE frequency factors follow the tensor table (version 3) */
+  export const ropeFreqFactors: i32 = 32;
 }
 
 /** Status codes of the .slim readers, one per check, in the order the checks run. */

@@ -180,7 +180,7 @@ function expectSameFields(as: AsReader, h: SlimHeader, bytes: Uint8Array): void 
   const ex = as.ex;
   const c = h.config;
   const a = archOf(c);
-  const flags = (c.sharedClassifier ? FLAG.sharedClassifier : 0) | (a.learnedPositions ? FLAG.learnedPositions : 0) | (a.parallelResidual ? FLAG.parallelResidual : 0) | (a.biases ? FLAG.biases : 0) | (a.classifierBias ? FLAG.classifierBias : 0);
+  const flags = (c.sharedClassifier ? FLAG.sharedClassifier : 0) | (a.learnedPositions ? FLAG.learnedPositions : 0) | (a.parallelResidual ? FLAG.parallelResidual : 0) | (a.biases ? FLAG.biases : 0) | (a.classifierBias ? FLAG.classifierBias : 0) | (c.ropeFreqFactors ? FLAG.ropeFreqFactors : 0);
   expect({
     version: ex.version(), headerBytes: ex.headerBytes(), fileBytes: ex.fileBytes(), arch: ex.arch(), dim: ex.dim(), hiddenDim: ex.hiddenDim(),
     nLayers: ex.nLayers(), nHeads: ex.nHeads(), nKvHeads: ex.nKvHeads(), vocabSize: ex.vocabSize(), seqLen: ex.seqLen(), rotaryDims: ex.rotaryDims(),
@@ -252,6 +252,7 @@ function cases(): Case[] {
   const gqa = checkpointModel({ dims: { ...small, dim: 32, nHeads: 4, nKvHeads: 2 }, version: 1, shared: true, seed: 5 }).model;
   const singular = checkpointModel({ dims: small, version: 1, shared: true, seed: 6 }).model;
   singular.weights.layers[1].wk.fill(0, 0, small.dim); // a zero row: W_K of layer 1 has no inverse
+  const scaled: Model = { ...mha, config: { ...mha.config, ropeFreqFactors: [1, 1.75, 5.5, 8] } }; // 8 head dims: 4 pairs
   const g = withArch(gpt2, 7);
   const n = withArch(neox, 8);
   const phi = withArch({ ...neox, activation: "gelu_tanh", rotaryDims: 4, classifierBias: true }, 9);
@@ -265,6 +266,7 @@ function cases(): Case[] {
     { name: "neox-like (partial RoPE, parallel residual, biases, own classifier)", model: n, report: slimify(n) },
     { name: "phi-like (neox-like with a classifier bias, format version 3)", model: phi, report: slimify(phi) },
     { name: "llama, packed without slimify", model: mha, report: null },
+    { name: "llama with RoPE frequency factors (Llama 3.x rope_scaling)", model: scaled, report: slimify(scaled, { prompt: tokens }), tokenizer: tokenizerBin },
   ];
 }
 
@@ -642,6 +644,9 @@ describe("readers name the broken part", () => {
   it("and agree on each", () => {
     const good = packed.get("llama with a singular W_K")!.f32; // layer 0 slim, layer 1 vanilla, tokenizer embedded
     const h = checkSlim(good, "model.slim");
+    const scaled = packed.get("llama with RoPE frequency factors (Llama 3.x rope_scaling)")!.f32; // 4 f64 after the table
+    const hs = checkSlim(scaled, "model.slim");
+    const factorsAt = FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * hs.config.nLayers + TENSOR_ENTRY_BYTES * hs.tensors.length;
     const idx = (name: string) => h.tensors.findIndex((t) => t.name === name);
     const e = (name: string) => entryAt(h, idx(name));
     const u32 = (at: number, x: number) => (v: DataView) => v.setUint32(at, x, true);
@@ -650,9 +655,9 @@ describe("readers name the broken part", () => {
       ["3 bytes", good.subarray(0, 3), S.TRUNCATED_HEADER],
       ["magic", edited(good, (_, b) => b.set([0x61, 0x6b, 0x34, 0x32], 0), false), S.BAD_MAGIC, /llama2\.c checkpoint/],
       ["7 bytes", good.subarray(0, 7), S.TRUNCATED_HEADER, /before the format version/],
-      ["version", edited(good, u32(HEADER.version, 4), false), S.BAD_VERSION, /version is 4/],
-      ["version 3 without a classifier bias", edited(good, u32(HEADER.version, 3), false), S.BAD_FIELD, /flags is .*, expected bit 4 \(classifier bias\) set in a version 3 file/],
-      ["version 1", edited(good, u32(HEADER.version, 1), false), S.BAD_VERSION, /version is 1, but this reader knows \.slim versions 2 to 3 only; convert the checkpoint again/],
+      ["version", edited(good, u32(HEADER.version, 4), false), S.BAD_VERSION, /version is 4, but this reader knows \.slim versions 2\.\.3 only\.$/],
+      ["version 3 with neither flag bit 4 nor 5", edited(good, u32(HEADER.version, 3), false), S.BAD_FIELD, /flags is .*, expected bit 4 \(classifier bias\) or bit 5 \(RoPE frequency factors\) set in a version 3 file/],
+      ["version 1", edited(good, u32(HEADER.version, 1), false), S.BAD_VERSION, /version is 1, but this reader knows \.slim versions 2\.\.3 only; convert the checkpoint again/],
       ["100 bytes", good.subarray(0, 100), S.TRUNCATED_HEADER, /shorter than the 128-byte fixed header/],
       ["header_bytes misaligned", edited(good, u32(HEADER.headerBytes, h.headerBytes + 4), false), S.BAD_HEADER_LENGTH],
       ["cut in the table", good.subarray(0, h.headerBytes - 40), S.TRUNCATED_HEADER, /header_bytes says the header is \d+ bytes/],
@@ -662,6 +667,10 @@ describe("readers name the broken part", () => {
       ["heads", edited(good, u32(HEADER.nHeads, 3)), S.BAD_FIELD, /dim is 16, expected a multiple of n_heads=3/],
       ["rotary", edited(good, u32(HEADER.rotaryDims, 3)), S.BAD_FIELD, /rotary_dims/],
       ["flags", edited(good, u32(HEADER.flags, 0x20)), S.BAD_FIELD, /flags/],
+      ["flags: factors, none stored", edited(good, (v) => (v.setUint32(HEADER.version, 3, true), v.setUint32(HEADER.flags, v.getUint32(HEADER.flags, true) | FLAG.ropeFreqFactors, true))), S.BAD_HEADER_LENGTH, /and 4 RoPE frequency factors need \d+/],
+      ["version 2 with flag bit 5", edited(scaled, u32(HEADER.version, 2), false), S.BAD_FIELD, /header field flags is 0x[0-9a-f]+, expected only bits 0\.\.3/],
+      ["RoPE factor NaN", edited(scaled, (v) => v.setFloat64(factorsAt + 24, NaN, true)), S.BAD_FIELD, /header field rope_freq_factors is NaN at pair 3, expected a finite number > 0/],
+      ["RoPE factor 0", edited(scaled, (v) => v.setFloat64(factorsAt, 0, true)), S.BAD_FIELD, /rope_freq_factors is 0 at pair 0/],
       ["eps", edited(good, (v) => v.setFloat64(HEADER.normEps, NaN, true)), S.BAD_FIELD, /norm_eps is NaN/],
       ["group size", edited(good, u32(HEADER.groupSize, 3)), S.BAD_FIELD, /group_size/],
       ["tokenizer kind", edited(good, u32(HEADER.tokenizerKind, 9)), S.BAD_FIELD, /tokenizer_kind/],
@@ -698,6 +707,20 @@ describe("readers name the broken part", () => {
       if (message) expect(ts.error!.message, what).toMatch(message);
       expect(() => readSlim(bytes, "model.slim")).toThrow(SlimError);
     }
+  });
+
+  it("writes version 2 without RoPE frequency factors, version 3 with them, and reads their factors exactly", () => {
+    const good = packed.get("llama with a singular W_K")!.f32;
+    expect(checkSlim(good, "model.slim").version).toBe(2);
+    const scaledBytes = packed.get("llama with RoPE frequency factors (Llama 3.x rope_scaling)")!.f32;
+    expect(checkSlim(scaledBytes, "model.slim").version).toBe(3);
+    const scaled = readSlim(scaledBytes, "model.slim");
+    expect(scaled.config.ropeFreqFactors).toEqual([1, 1.75, 5.5, 8]);
+    expect(scaled.lowered.tensors.some((t) => t.name.includes("rope"))).toBe(false); // config, not a tensor the arena places
+    // a flip of the version field between 2 and 3 is caught either way (the field is outside both CRCs)
+    const v3 = edited(good, (v) => v.setUint32(HEADER.version, 3, true), false);
+    const { ts } = expectAgree(as, v3);
+    expect(ts.error!.message).toMatch(/header field flags is 0x[0-9a-f]+, expected bit 4 \(classifier bias\) or bit 5 \(RoPE frequency factors\) set in a version 3 file/);
   });
 
   it("names a missing tensor", () => {
@@ -817,7 +840,7 @@ describe("robustness", () => {
     // every cut inside the header, then every 37th byte of the data
     for (let cut = 0; cut < file.length; cut += cut < h.headerBytes + 64 ? 1 : 37) reject(file.subarray(0, cut), `cut at ${cut}`);
     expect(n).toBeGreaterThan(4000);
-    // BAD_FIELD: version 2 with bit 0 flipped reads as version 3, which needs flag bit 4 (classifier bias)
+    // BAD_FIELD: version 2 flipped to 3, which needs flag bit 4 or 5 (the version field is outside both CRCs)
     expect([...counts.keys()].sort()).toEqual(["BAD_FIELD", "BAD_MAGIC", "BAD_VERSION", "BAD_HEADER_LENGTH", "DATA_CRC", "FILE_LENGTH", "HEADER_CRC", "TRUNCATED_HEADER"].sort());
   });
 

@@ -175,21 +175,6 @@ describe.each(CASES.map((c, i) => [c.name, c, i] as const))("%s", (_name, c, i) 
   }
 });
 
-describe("Llama 3.x", () => {
-  it("is refused in one line while its rope_scaling (type llama3) is not implemented", () => {
-    const fam = familyTokenizer("llama3");
-    const dir = join(root, "llama3");
-    writeHfCheckpoint(dir, randomHfLlama({ ...shape, num_key_value_heads: 2, vocab_size: fam.vocabSize, tie_word_embeddings: true }, 50), {
-      config: { rope_theta: 500000, rope_scaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } },
-    });
-    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(fam.json));
-    const r = slimedge("run", dir, "-p", "hi", "-n", "2");
-    expect(r.code).not.toBe(0);
-    expect(r.lines).toHaveLength(1);
-    expect(r.lines[0]).toMatch(/field rope_scaling is .*"llama3".*not supported: RoPE scaling/);
-  });
-});
-
 describe.each([
   { name: "Qwen2.5 GGUF (qwen2, pre qwen2)", family: "qwen2" as const, arch: "qwen2" as const, pre: "qwen2", write: randomHfQwen2, oracle: referenceHfQwen2 },
   { name: "SmolLM2 GGUF (llama, pre smollm)", family: "smollm" as const, arch: "llama" as const, pre: "smollm", write: randomHfLlama, oracle: referenceHfLlama },

@@ -187,7 +187,7 @@ describe("Phi-2 from a Hugging Face folder", () => {
 
 describe(".slim format versions", () => {
   // Version 3 is version 2 plus the classifier bias (flag bit 4 and its tensor): a model without one is
-  // written as version 2, byte for byte as before, and a file is version 3 exactly when bit 4 is set, so a
+  // written as version 2, byte for byte as before, and a file is version 3 exactly when bit 4 (or bit 5, RoPE factors) is set, so a
   // changed version field (outside both CRCs) is caught either way.
   const refusal = (bytes: Uint8Array, version: number): ContainerError => {
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -218,7 +218,7 @@ describe(".slim format versions", () => {
     expect(b.stdout).toBe(a.stdout);
     const three = refusal(bytes, 3);
     expect(three.status).toBe(SLIM_STATUS.BAD_FIELD);
-    expect(three.message).toMatch(/header field flags is 0x0*0c, expected bit 4 \(classifier bias\) set in a version 3 file/);
+    expect(three.message).toMatch(/header field flags is 0x0*0c, expected bit 4 \(classifier bias\) or bit 5 \(RoPE frequency factors\) set in a version 3 file/);
   });
 
   it("refuses a Phi-2 file (version 3) relabelled 2, 1 or 4, in one line", () => {

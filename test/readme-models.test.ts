@@ -9,6 +9,7 @@ import { byteLevelGgufKv, byteLevelTokenizer, metaspaceTokenizer } from "./fixtu
 import { randomHfGpt2, randomHfLlama, randomHfNeox, randomHfPhi, randomHfQwen2, writeHfCheckpoint } from "./fixtures/safetensors-writer.ts";
 import { GT, llamaVocab, writeGgufLlama } from "./fixtures/gguf-writer.ts";
 import { familyGgufKv, familyTokenizer } from "./fixtures/family-tokenizers.ts";
+import { writeLlama3Folder } from "./fixtures/llama3.ts";
 import { byteFallbackVocab, randomLlamaWeights, writeTokenizerBin, writeV1 } from "./fixtures/llama2c-writer.ts";
 
 const repo = join(import.meta.dirname, "..");
@@ -87,13 +88,15 @@ beforeAll(() => {
   writeHfCheckpoint(join(cwd, "phi-2"), randomHfPhi({ hidden_size: 32, num_attention_heads: 2, num_hidden_layers: 2, intermediate_size: 128, vocab_size: phi.vocabSize, max_position_embeddings: SEQ }, 9), { config: { bos_token_id: eot, eos_token_id: eot } });
   writeFileSync(join(cwd, "phi-2", "tokenizer.json"), JSON.stringify(phi.json));
   writeFileSync(join(cwd, "phi-2", "tokenizer_config.json"), JSON.stringify({ bos_token: "<|endoftext|>", eos_token: "<|endoftext|>", unk_token: "<|endoftext|>", tokenizer_class: "CodeGenTokenizer" }));
+  // Llama 3.2 as released: grouped K/V, tied embedding, rope_scaling llama3 (3.2's numbers), <|eot_id|>
+  writeLlama3Folder(join(cwd, "Llama-3.2-1B-Instruct"), { ...llamaShape(0), num_key_value_heads: 2, tie_word_embeddings: true, rope_theta: 500000 }, 9);
   mkdirSync(join(cwd, "out"), { recursive: true });
 });
 
 describe("README: Models people have", () => {
   it("shows one command per family", () => {
     const targets = readmeCommands().map((c) => c[3]);
-    for (const name of ["gpt2", "pythia-70m", "TinyLlama-1.1B-Chat-v1.0", "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", "bpe-model.f16.gguf", "stories15M.bin", "SmolLM2-135M-Instruct", "Qwen2.5-0.5B-Instruct", "qwen2.5-0.5b-instruct-q8_0.gguf", "phi-2"]) {
+    for (const name of ["gpt2", "pythia-70m", "TinyLlama-1.1B-Chat-v1.0", "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", "bpe-model.f16.gguf", "stories15M.bin", "SmolLM2-135M-Instruct", "Qwen2.5-0.5B-Instruct", "qwen2.5-0.5b-instruct-q8_0.gguf", "phi-2", "Llama-3.2-1B-Instruct"]) {
       expect(targets).toContain(name);
     }
   });

@@ -121,12 +121,15 @@ function attention(q: Vec[], k: Vec[], v: Vec[], nHeads: number, nKvHeads: numbe
   });
 }
 
-/** HF rotate_half in place on vec (heads·hs,): pairs (i, i + r/2) of the first r dims of each head, at base^(−2i/r). */
-function ropeRotateHalf(vec: Vec, hs: number, r: number, pos: number, base: number): void {
+/**
+ * HF rotate_half in place on vec (heads·hs,): pairs (i, i + r/2) of the first r dims of each head, at
+ * base^(−2i/r), or at invFreq[i] when given (a scaled RoPE).
+ */
+function ropeRotateHalf(vec: Vec, hs: number, r: number, pos: number, base: number, invFreq?: readonly number[]): void {
   const half = r / 2;
   for (let h0 = 0; h0 < vec.length; h0 += hs) {
     for (let i = 0; i < half; i++) {
-      const angle = pos / Math.pow(base, (2 * i) / r); // inv_freq = 1 / base^(arange(0, r, 2) / r)
+      const angle = invFreq ? pos * invFreq[i] : pos / Math.pow(base, (2 * i) / r); // inv_freq = 1 / base^(arange(0, r, 2) / r)
       const x1 = vec[h0 + i];
       const x2 = vec[h0 + i + half];
       vec[h0 + i] = x1 * Math.cos(angle) - x2 * Math.sin(angle);
@@ -135,11 +138,35 @@ function ropeRotateHalf(vec: Vec, hs: number, r: number, pos: number, base: numb
   }
 }
 
+/**
+ * inv_freq of a Llama config as modeling_rope_utils computes it: the default 1/base^(2i/r), and for
+ * rope_scaling of rope_type "llama3" its three bands by wavelength 2π/inv_freq — longer than
+ * original_max_position_embeddings/low_freq_factor: inv_freq/factor; shorter than …/high_freq_factor: as is;
+ * in between: (1 − smooth)·inv_freq/factor + smooth·inv_freq, smooth = (original/wavelen − low)/(high − low).
+ */
+export function hfInvFreq(c: HfConfig, r: number): number[] {
+  const base = num(c, "rope_theta", 10000);
+  const inv = Array.from({ length: r / 2 }, (_, i) => 1 / Math.pow(base, (2 * i) / r));
+  const s = c.rope_scaling as Record<string, number | string> | null | undefined;
+  if (!s) return inv;
+  if ((s.rope_type ?? s.type) !== "llama3") throw new Error(`oracle: rope_scaling ${JSON.stringify(s)} is not modelled`);
+  const [factor, low, high, original] = [s.factor, s.low_freq_factor, s.high_freq_factor, s.original_max_position_embeddings] as number[];
+  const lowWavelen = original / low;
+  const highWavelen = original / high;
+  return inv.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen > lowWavelen) return f / factor;
+    if (wavelen < highWavelen) return f;
+    const smooth = (original / wavelen - low) / (high - low);
+    return (1 - smooth) * (f / factor) + smooth * f;
+  });
+}
+
 /** Our convention in place on vec (heads·hs,): pairs (2i, 2i + 1) of the first r dims of each head, at base^(−2i/r). */
-function ropeAdjacent(vec: Vec, hs: number, r: number, pos: number, base: number): void {
+function ropeAdjacent(vec: Vec, hs: number, r: number, pos: number, base: number, factors?: readonly number[]): void {
   for (let h0 = 0; h0 < vec.length; h0 += hs) {
     for (let i = 0; i < r / 2; i++) {
-      const angle = pos / Math.pow(base, (2 * i) / r);
+      const angle = pos / Math.pow(base, (2 * i) / r) / (factors ? factors[i] : 1); // a config's per-pair divisors
       const x0 = vec[h0 + 2 * i];
       const x1 = vec[h0 + 2 * i + 1];
       vec[h0 + 2 * i] = x0 * Math.cos(angle) - x1 * Math.sin(angle);
@@ -167,7 +194,7 @@ const row = (e: Float32Array, i: number, dim: number): Vec => Float64Array.from(
 // ---------------------------------------------------------------------------------------------
 // Hugging Face layouts
 
-/** LlamaForCausalLM as modeling_llama.py: RMSNorm, rotate_half RoPE on whole heads, GQA, SwiGLU, no biases. */
+/** LlamaForCausalLM as modeling_llama.py: RMSNorm, rotate_half RoPE on whole heads (Llama 3.x scaling: hfInvFreq), GQA, SwiGLU, no biases. */
 export function referenceHfLlama(c: HfConfig, t: HfTensors, tokens: readonly number[]): Vec[] {
   const dim = num(c, "hidden_size");
   const nHeads = num(c, "num_attention_heads");
@@ -178,6 +205,7 @@ export function referenceHfLlama(c: HfConfig, t: HfTensors, tokens: readonly num
   const base = num(c, "rope_theta", 10000);
   const hs = dim / nHeads;
   const kvd = nKv * hs;
+  const invFreq = hfInvFreq(c, hs);
   let x = tokens.map((tok) => row(get(t, "model.embed_tokens.weight"), tok, dim));
   for (let l = 0; l < num(c, "num_hidden_layers"); l++) {
     const p = (n: string) => get(t, `model.layers.${l}.${n}`);
@@ -185,8 +213,8 @@ export function referenceHfLlama(c: HfConfig, t: HfTensors, tokens: readonly num
     const q = a.map((at) => linear(p("self_attn.q_proj.weight"), at, dim, dim));
     const k = a.map((at) => linear(p("self_attn.k_proj.weight"), at, kvd, dim));
     const v = a.map((at) => linear(p("self_attn.v_proj.weight"), at, kvd, dim));
-    q.forEach((qt, pos) => ropeRotateHalf(qt, hs, hs, pos, base));
-    k.forEach((kt, pos) => ropeRotateHalf(kt, hs, hs, pos, base));
+    q.forEach((qt, pos) => ropeRotateHalf(qt, hs, hs, pos, base, invFreq));
+    k.forEach((kt, pos) => ropeRotateHalf(kt, hs, hs, pos, base, invFreq));
     const att = attention(q, k, v, nHeads, nKv, hs);
     x = x.map((xt, i) => add(xt, linear(p("self_attn.o_proj.weight"), att[i], dim, dim)));
     x = x.map((xt) => {
@@ -372,8 +400,8 @@ export function referenceCanonical(model: Model, tokens: readonly number[]): Vec
       const q = h.map((ht) => linear(L.wq, ht, dim, dim, bias(L.bq)));
       const k = h.map((ht) => linear(L.wk, ht, kvd, dim, bias(L.bk)));
       const v = h.map((ht) => linear(L.wv, ht, kvd, dim, bias(L.bv)));
-      q.forEach((qt, pos) => ropeAdjacent(qt, hs, a.rotaryDims, pos, c.ropeTheta));
-      k.forEach((kt, pos) => ropeAdjacent(kt, hs, a.rotaryDims, pos, c.ropeTheta));
+      q.forEach((qt, pos) => ropeAdjacent(qt, hs, a.rotaryDims, pos, c.ropeTheta, c.ropeFreqFactors));
+      k.forEach((kt, pos) => ropeAdjacent(kt, hs, a.rotaryDims, pos, c.ropeTheta, c.ropeFreqFactors));
       return attention(q, k, v, c.nHeads, c.nKvHeads, hs).map((o) => linear(L.wo, o, dim, dim, bias(L.bo)));
     };
     const ffn = (xt: Vec): Vec => {

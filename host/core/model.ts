@@ -24,6 +24,9 @@ export interface ModelConfig {
   seqLen: number; // longest context the model was built for
   normEps: number; // RMSNorm epsilon
   ropeTheta: number; // RoPE base
+  // Per-pair RoPE frequency divisors (rotaryDims/2 finite numbers > 0): pair i turns at base^(−2i/rotary) / f[i].
+  // Llama 3.x's rope_scaling of type llama3 (and GGUF's rope_freqs.weight, which is this list); absent: all 1.
+  ropeFreqFactors?: number[];
   sharedClassifier: boolean; // classifier reuses the token embedding
   // Architecture choices; an absent field takes the Llama value (see archDefaults).
   norm?: "rms" | "layer"; // RMSNorm (weight only) or LayerNorm (weight and bias)

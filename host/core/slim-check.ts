@@ -51,7 +51,7 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
   if (len < 8) broken(S.TRUNCATED_HEADER, `truncated header: file is ${len} bytes, ending before the format version field at byte 4.`);
   const version = b.u32(H.version);
   if (version < SLIM_OLDEST_VERSION || version > SLIM_VERSION)
-    broken(S.BAD_VERSION, `format version is ${version}, but this reader knows .slim versions ${SLIM_OLDEST_VERSION} to ${SLIM_VERSION} only${version < SLIM_OLDEST_VERSION ? "; convert the checkpoint again with this slimedge" : ""}.`);
+    broken(S.BAD_VERSION, `format version is ${version}, but this reader knows .slim versions ${SLIM_OLDEST_VERSION}..${SLIM_VERSION} only${version < SLIM_OLDEST_VERSION ? "; convert the checkpoint again with this slimedge" : ""}.`);
   if (len < FIXED_HEADER_BYTES) broken(S.TRUNCATED_HEADER, `truncated header: file is ${len} bytes, shorter than the ${FIXED_HEADER_BYTES}-byte fixed header.`);
 
   // 2–3. header length and its CRC
@@ -86,11 +86,14 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
   const norm = code("norm", NORM_CODES);
   const activation = code("activation", ACTIVATION_CODES);
   const flags = b.u32(H.flags);
-  // version 3 is version 2 with bit 4 (classifier bias) set: a file of a model without one is version 2
-  if (flags > (version >= 3 ? 0x1f : 0xf))
-    field("flags", hex32(flags), version >= 3 ? "only bits 0..4 (shared classifier, learned positions, parallel residual, biases, classifier bias)" : "only bits 0..3 (shared classifier, learned positions, parallel residual, biases) in a version 2 file");
-  if (version >= 3 && (flags & FLAG.classifierBias) === 0)
-    field("flags", hex32(flags), "bit 4 (classifier bias) set in a version 3 file; a model without a classifier bias is stored as version 2");
+  // version 3 is version 2 with bit 4 (classifier bias) and/or bit 5 (RoPE frequency factors): a file of a model
+  // with neither is version 2, so no flip of the version field passes unnoticed
+  if (flags > (version >= 3 ? 0x3f : 0xf))
+    field("flags", hex32(flags), version >= 3 ? "only bits 0..5 (shared classifier, learned positions, parallel residual, biases, classifier bias, RoPE frequency factors)" : "only bits 0..3 (shared classifier, learned positions, parallel residual, biases) in a version 2 file");
+  if (version >= 3 && (flags & (FLAG.classifierBias | FLAG.ropeFreqFactors)) === 0)
+    field("flags", hex32(flags), "bit 4 (classifier bias) or bit 5 (RoPE frequency factors) set in a version 3 file; a model with neither is stored as version 2");
+  const nFactors = flags & FLAG.ropeFreqFactors ? rotaryDims / 2 : 0;
+  if (flags & FLAG.ropeFreqFactors && rotaryDims === 0) field("flags", hex32(flags), "bit 5 (RoPE frequency factors) only with rotary_dims > 0");
   const normEps = b.f64(H.normEps);
   if (!(Number.isFinite(normEps) && normEps > 0)) field("norm_eps", normEps, "a finite number > 0");
   const ropeTheta = b.f64(H.ropeTheta);
@@ -103,9 +106,16 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
   if (!(Number.isFinite(threshold) && threshold >= 0)) field("slim_threshold", threshold, "a finite number ≥ 0");
   const nTensors = b.u32(H.nTensors);
   if (nTensors < 1) field("n_tensors", nTensors, "at least 1");
-  const needed = align16(FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * nLayers + TENSOR_ENTRY_BYTES * nTensors);
+  const tableEnd = FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * nLayers + TENSOR_ENTRY_BYTES * nTensors;
+  const needed = align16(tableEnd + 8 * nFactors);
   if (headerBytes !== needed)
-    broken(S.BAD_HEADER_LENGTH, `header field header_bytes is ${headerBytes}, but ${nLayers} layer records and ${nTensors} tensor entries need ${needed}.`);
+    broken(S.BAD_HEADER_LENGTH, `header field header_bytes is ${headerBytes}, but ${nLayers} layer records and ${nTensors} tensor entries${nFactors ? ` and ${nFactors} RoPE frequency factors` : ""} need ${needed}.`);
+  const ropeFreqFactors: number[] = [];
+  for (let i = 0; i < nFactors; i++) {
+    const f = b.f64(tableEnd + 8 * i);
+    if (!(Number.isFinite(f) && f > 0)) broken(S.BAD_FIELD, `header field rope_freq_factors is ${f} at pair ${i}, expected a finite number > 0.`);
+    ropeFreqFactors.push(f);
+  }
 
   // 5–6. file length and the data CRC
   const fileBytes = b.u64(H.fileBytes);
@@ -127,6 +137,7 @@ export function checkSlim(bytes: Uint8Array, name: string): SlimHeader {
     seqLen: dims.seq_len,
     normEps,
     ropeTheta,
+    ...(nFactors > 0 ? { ropeFreqFactors } : {}),
     sharedClassifier: (flags & FLAG.sharedClassifier) !== 0,
     norm,
     activation,

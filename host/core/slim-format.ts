@@ -6,14 +6,16 @@
  * by test/assembly/container.ts. Both readers run the checks below in the same order and report the same
  * status code for the same bytes.
  *
- * # Format version 3 (and 2)
+ * # Format versions 2 and 3
  *
- * Version 3 adds one tensor, `classifier_bias` (vocab), added to the logits, announced by flag bit 4
- * (Phi-2's lm_head has a bias). Everything else is version 2's, and the readers take both. A file is
- * version 3 exactly when bit 4 is set: the writer writes a model without a classifier bias as version 2,
- * byte for byte what it wrote before, so a reader of version 2 still reads every file it can run, and a
- * changed version field is caught (the field lies outside both CRCs): bit 4 in a version 2 file, or its
- * absence in a version 3 file, is refused.
+ * Version 3 is version 2 plus what version 2 cannot hold, each announced by a flag bit, readers take both:
+ * - bit 4, one more tensor, `classifier_bias` (vocab), added to the logits (Phi-2's lm_head has a bias);
+ * - bit 5, per-pair RoPE frequency factors (Llama 3.x's rope_scaling of type llama3, host/core/rope.ts):
+ *   rotary_dims/2 f64 values right after the tensor table, inside the header (so under header_crc).
+ * The writer writes version 3 exactly when a model has one of them and version 2 otherwise, byte for byte
+ * what it wrote before, so every earlier reader still reads every other file; a version 3 file with neither
+ * bit (or a version 2 file with either) is refused, so no flip of the version field (outside both CRCs) goes
+ * unnoticed.
  *
  * Version 2 stores the lowered model. Against version 1: a slim layer with biases stores no b_V and its
  * b_O is the folded b_O' = b_O + W_O·(b_V − W_KV·b_K); the position embedding and slim layers' W_K are f32
@@ -28,7 +30,8 @@
  * ┌ fixed header      128 bytes at 0
  * │ layer records     nLayers × 56 bytes at 128
  * │ tensor table      nTensors × 88 bytes at 128 + 56·nLayers
- * │ zero padding      up to headerBytes = align16(128 + 56·nLayers + 88·nTensors)
+ * │ RoPE factors      flag bit 5 only: nFactors = rotary_dims/2 f64 at 128 + 56·nLayers + 88·nTensors, each finite, > 0
+ * │ zero padding      up to headerBytes = align16(128 + 56·nLayers + 88·nTensors + 8·nFactors)
  * ├ data section      at headerBytes: tensor data in table order, each starting at a multiple of 16,
  * │                   zero padding between; then the tokenizer blob, if any, at a multiple of 16
  * └ zero padding      up to fileBytes = headerBytes + align16(end of the last tensor or of the tokenizer)
@@ -39,7 +42,7 @@
  * | at  | type  | field            | meaning                                                                     |
  * | --- | ----- | ---------------- | --------------------------------------------------------------------------- |
  * | 0   | 4×u8  | magic            | ASCII "SLIM" (53 4C 49 4D)                                                  |
- * | 4   | u32   | version          | 3 with a classifier bias (flags bit 4), else 2                              |
+ * | 4   | u32   | version          | 2, or 3 with a classifier bias or RoPE frequency factors (flags bits 4, 5)  |
  * | 8   | u32   | header_crc       | CRC-32 of bytes [16, header_bytes): fields below, layer records, table, pad |
  * | 12  | u32   | data_crc         | CRC-32 of bytes [header_bytes, file_bytes): all data, padding included      |
  * | 16  | u32   | header_bytes     | where the data section starts; a multiple of 16                             |
@@ -57,8 +60,9 @@
  * | 68  | u32   | norm             | 0 RMSNorm (weight), 1 LayerNorm (weight and bias)                           |
  * | 72  | u32   | activation       | 0 swiglu, 1 gelu (erf), 2 gelu_tanh                                         |
  * | 76  | u32   | flags            | bit 0 shared classifier, 1 learned positions, 2 parallel residual,          |
- * |     |       |                  | 3 biases (q, k, v, o, both FFN projections), 4 classifier bias (version 3   |
- * |     |       |                  | only); other bits 0                                                         |
+ * |     |       |                  | 3 biases (q, k, v, o, both FFN projections), 4 classifier bias, 5 RoPE      |
+ * |     |       |                  | frequency factors (4 and 5 in version 3 only; 5 needs rotary_dims > 0);     |
+ * |     |       |                  | other bits 0                                                                |
  * | 80  | f64   | norm_eps         | finite, > 0                                                                 |
  * | 88  | f64   | rope_theta       | finite; > 0 when rotary_dims > 0, else ≥ 0                                  |
  * | 96  | u32   | group_size       | values per scale of q8_0/q4_0 tensors; 0, or even and ≥ 2                   |
@@ -149,7 +153,8 @@
  *  1. file ≥ 4 bytes, magic "SLIM", file ≥ 8 bytes, version 2 or 3, file ≥ 128 bytes
  *  2. header_bytes a multiple of 16 and ≥ 128; header_bytes ≤ file length
  *  3. header_crc over [16, header_bytes)
- *  4. header fields in range (above); header_bytes = align16(128 + 56·n_layers + 88·n_tensors)
+ *  4. header fields in range (above); header_bytes = align16(128 + 56·n_layers + 88·n_tensors + 8·nFactors);
+ *     each RoPE frequency factor finite and > 0
  *  5. file_bytes = file length
  *  6. data_crc over [header_bytes, file_bytes)
  *  7. layer records, in order
@@ -178,7 +183,7 @@ import {
 
 export const SLIM_MAGIC = "SLIM";
 export const SLIM_VERSION = ABI_SLIM_VERSION;
-/** The oldest version the readers take (2: the same layout without the classifier bias). */
+/** The oldest version still read: version 2 is version 3 without flag bits 4 and 5. */
 export const SLIM_OLDEST_VERSION = ABI_SLIM_OLDEST_VERSION;
 export const FIXED_HEADER_BYTES = SLIM_FIXED_HEADER_BYTES;
 export const LAYER_RECORD_BYTES = SLIM_LAYER_RECORD_BYTES;

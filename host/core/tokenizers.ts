@@ -26,6 +26,19 @@ export interface TokenizerMeta {
   chatTemplate: string | null; // Jinja source (tokenizer_config.json chat_template, GGUF tokenizer.chat_template)
   bosToken?: string; // the strings a chat template sees as bos_token / eos_token
   eosToken?: string;
+  /**
+   * llama2.c-style vocabularies only: tokens past <unk>, <s>, </s> that a prompt names by their text — a GGUF
+   * `llama` vocabulary's control (type 3) and user-defined (type 4) tokens, Phi-3's <|user|>, <|end|>, … —
+   * cut out of the text and encoded as their single ids, as llama.cpp does with parse_special; control ones
+   * print nothing; `rstrip` drops the whitespace after one (llama.cpp sets it for Phi-3's).
+   */
+  specials?: SpecialToken[];
+}
+
+export interface SpecialToken {
+  id: number;
+  control: boolean;
+  rstrip: boolean;
 }
 
 /** What every family offers to encoding, generation, printing and packaging. */
@@ -73,10 +86,43 @@ export const LLAMA2C_META: TokenizerMeta = { bos: BOS, addBos: true, stop: [BOS]
 
 class Llama2cText implements TextTokenizer {
   readonly family = "llama2c";
+  private readonly specials: { id: number; text: string; control: boolean; rstrip: boolean }[];
   constructor(
     readonly inner: Tokenizer,
     readonly meta: TokenizerMeta,
-  ) {}
+  ) {
+    this.specials = (meta.specials ?? []).map((s) => {
+      if (s.id >= inner.vocabSize) fail("E_FORMAT", `${inner.name}: special token id ${s.id} is outside the vocabulary of ${inner.vocabSize} tokens.`);
+      return { ...s, text: new TextDecoder().decode(inner.piece(s.id)) };
+    }).filter((s) => s.text !== "");
+  }
+  /**
+   * Ids of text with the special tokens cut out (leftmost first, the longest at one place), each fragment
+   * between them encoded on its own (so with the dummy-prefix space, as llama.cpp encodes a fragment after a
+   * special token). Each special's next occurrence is found once and searched again only when passed: O(k·n).
+   */
+  private encodeText(text: string): number[] {
+    if (this.specials.length === 0) return this.inner.encode(text);
+    const next = this.specials.map((s) => text.indexOf(s.text));
+    const ids: number[] = [];
+    let at = 0;
+    while (at < text.length) {
+      let best = -1;
+      for (let k = 0; k < this.specials.length; k++) {
+        if (next[k] >= 0 && next[k] < at) next[k] = text.indexOf(this.specials[k].text, at);
+        if (next[k] < 0) continue;
+        if (best < 0 || next[k] < next[best] || (next[k] === next[best] && this.specials[k].text.length > this.specials[best].text.length)) best = k;
+      }
+      const end = best < 0 ? text.length : next[best];
+      if (end > at) for (const id of this.inner.encode(text.slice(at, end))) ids.push(id);
+      if (best < 0) break;
+      const s = this.specials[best];
+      ids.push(s.id);
+      at = end + s.text.length;
+      if (s.rstrip) while (at < text.length && " \t\n\v\f\r".includes(text[at])) at++;
+    }
+    return ids;
+  }
   get name() {
     return this.inner.name;
   }
@@ -85,14 +131,16 @@ class Llama2cText implements TextTokenizer {
   }
   prompt(text: string): number[] {
     if (text === "" && !this.meta.addBos) return emptyPrompt(this.name, this.meta);
-    const ids = this.inner.encode(text);
+    const ids = this.encodeText(text);
     return this.meta.addBos && this.meta.bos !== null ? [this.meta.bos, ...ids] : ids;
   }
   encode(text: string): number[] {
-    return this.inner.encode(text);
+    return this.encodeText(text);
   }
   minPromptTokens(text: string): number {
-    return this.inner.minTokens(text, { bos: this.meta.addBos && this.meta.bos !== null });
+    // a special that drops the whitespace after it leaves fewer bytes to cover: count the others only
+    const counted = this.specials.some((s) => s.rstrip) ? text.replace(/[ \t\n\v\f\r]/g, "") : text;
+    return this.inner.minTokens(counted, { bos: this.meta.addBos && this.meta.bos !== null });
   }
   decode(prev: number, token: number): Uint8Array {
     return this.isControl(token) ? new Uint8Array(0) : this.inner.decode(prev, token); // no dummy-prefix space after <s>
@@ -101,7 +149,7 @@ class Llama2cText implements TextTokenizer {
     return new TextDecoder().decode(this.inner.piece(id)).trim() || `token ${id}`;
   }
   isControl(id: number): boolean {
-    return id === this.meta.bos;
+    return id === this.meta.bos || this.specials.some((s) => s.control && s.id === id);
   }
 }
 
@@ -202,6 +250,12 @@ function readBundle(bytes: Uint8Array, name: string): { format: TokenizerFormat;
     bosToken: typeof head.bosToken === "string" ? head.bosToken : undefined,
     eosToken: typeof head.eosToken === "string" ? head.eosToken : undefined,
   };
+  if (head.specials !== undefined) {
+    const ok = (x: any) => x !== null && typeof x === "object" && Number.isInteger(x.id) && x.id >= 0 && typeof x.control === "boolean" && typeof x.rstrip === "boolean";
+    if (head.payload !== "llama2c" || !Array.isArray(head.specials) || !head.specials.every(ok))
+      return fail("E_FORMAT", `${name}: the tokenizer bundle's "specials" is not a list of {"id", "control", "rstrip"} of a llama2c payload.`);
+    meta.specials = (head.specials as SpecialToken[]).map((x) => ({ id: x.id, control: x.control, rstrip: x.rstrip }));
+  }
   return { format: head.payload, payload: bytes.subarray(nl + 1), meta };
 }
 

@@ -13,7 +13,7 @@
 // where the bytes are not there.
 
 import {
-  SlimStatus as S, SlimHeader as H, SlimLayer as R, SlimEntry as E, SlimFlag, SLIM_MAGIC_WORD as MAGIC, SLIM_VERSION as VERSION, SLIM_OLDEST_VERSION as OLDEST_VERSION,
+  SlimStatus as S, SlimHeader as H, SlimLayer as R, SlimEntry as E, SlimFlag, SLIM_MAGIC_WORD as MAGIC, SLIM_VERSION as VERSION, SLIM_OLDEST_VERSION as OLDEST,
   SLIM_FIXED_HEADER_BYTES, SLIM_LAYER_RECORD_BYTES, SLIM_TENSOR_ENTRY_BYTES, SLIM_TENSOR_NAME_BYTES as NAME_BYTES, SLIM_DATA_ALIGN,
   SLIM_MAX_DIM as MAX_DIM, SLIM_MAX_LAYERS, SLIM_MAX_DIMS, SLIM_LAYER_VALUES, SLIM_TOP_TENSORS_COUNT, SLIM_LAYER_TENSORS_COUNT, slimTopTensor, slimLayerTensor,
 } from "../../assembly/abi.generated";
@@ -250,7 +250,8 @@ export function check(ptr: usize, len: u32): i32 {
   if (fileLen < 4) return S.TRUNCATED_HEADER;
   if (load<u32>(file) != MAGIC) return S.BAD_MAGIC;
   if (fileLen < 8) return S.TRUNCATED_HEADER;
-  if (u32At(<usize>H.version) < OLDEST_VERSION || u32At(<usize>H.version) > VERSION) return S.BAD_VERSION;
+  const version = u32At(<usize>H.version);
+  if (version < OLDEST || version > VERSION) return S.BAD_VERSION;
   if (fileLen < FIXED) return S.TRUNCATED_HEADER;
 
   // 2–3. header length and its CRC
@@ -276,8 +277,11 @@ export function check(ptr: usize, len: u32): i32 {
   if (rotary % 2 != 0 || rotary > dim / nHeads) return S.BAD_FIELD;
   if (u32At(<usize>H.norm) > 1) return S.BAD_FIELD;
   if (u32At(<usize>H.activation) > 2) return S.BAD_FIELD;
-  if (u32At(<usize>H.flags) > (u32At(<usize>H.version) >= 3 ? <u32>0x1f : <u32>0xf)) return S.BAD_FIELD; // bit 4 (classifier bias) from version 3
-  if (u32At(<usize>H.version) >= 3 && (u32At(<usize>H.flags) & SlimFlag.classifierBias) == 0) return S.BAD_FIELD; // and only there
+  const flags = u32At(<usize>H.flags);
+  if (flags > (version >= 3 ? <u32>0x3f : <u32>0xf)) return S.BAD_FIELD; // bits 4 (classifier bias) and 5 (RoPE factors) from version 3
+  if (version >= 3 && (flags & (SlimFlag.classifierBias | SlimFlag.ropeFreqFactors)) == 0) return S.BAD_FIELD; // and only there
+  const factors = (flags & SlimFlag.ropeFreqFactors) != 0 ? <u64>(rotary / 2) : 0;
+  if ((flags & SlimFlag.ropeFreqFactors) != 0 && rotary == 0) return S.BAD_FIELD;
   const eps = f64At(<usize>H.normEps);
   if (!(isFinite<f64>(eps) && eps > 0)) return S.BAD_FIELD;
   const theta = f64At(<usize>H.ropeTheta);
@@ -290,7 +294,12 @@ export function check(ptr: usize, len: u32): i32 {
   if (!(isFinite<f64>(threshold) && threshold >= 0)) return S.BAD_FIELD;
   const nTensors = u32At(<usize>H.nTensors);
   if (nTensors < 1) return S.BAD_FIELD;
-  if (headerBytes != align16(FIXED + LAYER_BYTES * <u64>nLayers + ENTRY_BYTES * <u64>nTensors)) return S.BAD_HEADER_LENGTH;
+  const tableEnd = FIXED + LAYER_BYTES * <u64>nLayers + ENTRY_BYTES * <u64>nTensors;
+  if (headerBytes != align16(tableEnd + 8 * factors)) return S.BAD_HEADER_LENGTH;
+  for (let i: u64 = 0; i < factors; i++) {
+    const f = f64At(<usize>(tableEnd + 8 * i)); // the RoPE frequency factors after the tensor table (version 3)
+    if (!(isFinite<f64>(f) && f > 0)) return S.BAD_FIELD;
+  }
 
   // 5–6. file length and the data CRC
   if (u64At(<usize>H.fileBytes) != fileLen) return S.FILE_LENGTH;

@@ -11,6 +11,7 @@
 import { fail, SlimError } from "../../host/core/errors.ts";
 import { type Model, type ModelConfig, headDim, isLlamaShaped, kvDim } from "../../host/core/model.ts";
 import type { TextTokenizer } from "../../host/core/tokenizers.ts";
+import { ropeInverseFrequencies } from "../../host/core/rope.ts";
 
 /** What slimify measures the reconstruction error on when a tokenizer is at hand. */
 export const CALIBRATION_PROMPT = "Once upon a time, there was a little girl who liked to play in the park with her dog.";
@@ -57,10 +58,10 @@ function rmsnorm(x: Float64Array, w: Float32Array, eps: number): Float64Array {
   return x.map((v, i) => w[i] * v * scale);
 }
 
-/** RoPE in place on vec (n,): adjacent pairs, frequency from the pair's index inside its head. */
-function rope(vec: Float64Array, pos: number, headSize: number, theta: number): void {
+/** RoPE in place on vec (n,): adjacent pairs, frequency from the pair's index inside its head (host/core/rope.ts). */
+function rope(vec: Float64Array, pos: number, headSize: number, inv: readonly number[]): void {
   for (let i = 0; i < vec.length; i += 2) {
-    const angle = pos / Math.pow(theta, (i % headSize) / headSize);
+    const angle = pos * inv[(i % headSize) >> 1];
     const [c, s] = [Math.cos(angle), Math.sin(angle)];
     const [v0, v1] = [vec[i], vec[i + 1]];
     vec[i] = v0 * c - v1 * s;
@@ -87,6 +88,7 @@ function forward(model: Model, tokens: readonly number[], withLogits: boolean): 
   const w = model.weights;
   const [dim, hs, kvd, n] = [c.dim, headDim(c), kvDim(c), tokens.length];
   const group = c.nHeads / c.nKvHeads;
+  const inv = ropeInverseFrequencies(c);
   for (const t of tokens) {
     if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) {
       fail("E_FLAG", `calibration prompt token ${t} is outside the vocabulary 0..${c.vocabSize - 1}`);
@@ -105,12 +107,12 @@ function forward(model: Model, tokens: readonly number[], withLogits: boolean): 
 
     const qs = xb.map((r, p) => {
       const v = matvec(L.wq, r, dim, dim);
-      rope(v, p, hs, c.ropeTheta);
+      rope(v, p, hs, inv);
       return v;
     });
     const ks = xb.map((r, p) => {
       const v = matvec(L.wk, r, kvd, dim);
-      rope(v, p, hs, c.ropeTheta);
+      rope(v, p, hs, inv);
       return v;
     });
     const vs = xb.map((r) => matvec(L.wv, r, kvd, dim));

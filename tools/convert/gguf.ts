@@ -28,9 +28,9 @@ import { type LayerWeights, type Model, type ModelConfig, checkShapeFields } fro
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
 import { LLAMA3_SPLIT, QWEN2_SPLIT } from "../../host/core/hf-tokenizer.ts";
-import { writeBundle, type TokenizerMeta } from "../../host/core/tokenizers.ts";
+import { writeBundle, type SpecialToken, type TokenizerMeta } from "../../host/core/tokenizers.ts";
 import type { Importer } from "./importer.ts";
-import { halvesToPairs } from "./hf-llama.ts";
+import { GEMMA3_MISSING, halvesToPairs } from "./hf-llama.ts";
 import { bf16FromBytes, f16FromBytes, f32FromBytes, halfToFloat } from "./safetensors.ts";
 
 const GGUF_MAGIC = "GGUF";
@@ -342,6 +342,7 @@ export function ggufToModel(file: GgufFile): Model {
   const meta = new Meta(file);
   const arch = meta.get("general.architecture");
   if (arch === undefined) fail("E_FORMAT", `${file.name}: metadata key general.architecture is missing.`);
+  if (arch === "gemma3") fail("E_MODEL", `${file.name}: metadata key general.architecture is "gemma3", which is not supported yet: ${GEMMA3_MISSING}.`);
   if (typeof arch !== "string" || !GGUF_ARCHES.includes(arch)) fail("E_MODEL", `${file.name}: metadata key general.architecture is ${showValue(arch)}, but only ${GGUF_ARCHES.slice(0, -1).map((a) => JSON.stringify(a)).join(", ")} and ${JSON.stringify(GGUF_ARCHES.at(-1))} GGUF files are imported.`);
   const a = arch as string;
   if (a === "phi2") return ggufPhi2ToModel(file, meta);
@@ -349,8 +350,7 @@ export function ggufToModel(file: GgufFile): Model {
   const expertCount = meta.get(`${a}.expert_count`);
   if (typeof expertCount === "number" && expertCount > 0) fail("E_MODEL", `${file.name}: metadata key ${a}.expert_count is ${expertCount}: mixture-of-experts models are not supported.`);
   const scaling = meta.get(`${a}.rope.scaling.type`);
-  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key ${a}.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented.`);
-  if (file.tensors.has("rope_freqs.weight")) fail("E_MODEL", `${file.name}: tensor rope_freqs.weight (Llama 3.1 RoPE frequency factors) is present, but RoPE scaling is not implemented.`);
+  if (scaling !== undefined && scaling !== "none") fail("E_MODEL", `${file.name}: metadata key ${a}.rope.scaling.type is ${showValue(scaling)}, but RoPE scaling is not implemented (only Llama 3.x's per-pair factors, the tensor rope_freqs.weight).`);
 
   const dim = meta.int(`${a}.embedding_length`);
   const nHeads = meta.int(`${a}.attention.head_count`);
@@ -409,6 +409,13 @@ export function ggufToModel(file: GgufFile): Model {
     vocab: `${a}.embedding_length=${dim}, ${vocabSize} tokens`,
   };
 
+  // Llama 3.x: convert_hf_to_gguf.py turns rope_scaling (type llama3) into one f32 divisor per rotary pair
+  if (file.tensors.has("rope_freqs.weight")) {
+    const f = tensor("rope_freqs.weight", [rotaryDims / 2], "RoPE frequency factors, one per rotary pair", `${a}.rope.dimension_count=${rotaryDims}`);
+    const i = f.findIndex((x) => !(Number.isFinite(x) && x > 0));
+    if (i >= 0) bad(`tensor rope_freqs.weight (RoPE frequency factors) holds ${f[i]} at ${i}, expected finite numbers > 0.`);
+    config.ropeFreqFactors = Array.from(f);
+  }
   const tokenEmbedding = tensor("token_embd.weight", [dim, vocabSize], "token embedding", says.vocab);
   const layers: LayerWeights[] = [];
   if (qwen2) config.biases = true;
@@ -598,6 +605,26 @@ export function ggufTokenizerBin(file: GgufFile): Uint8Array {
   return out;
 }
 
+/**
+ * The control (token_type 3) and user-defined (4) tokens of a GGUF "llama" vocabulary past llama2.c's own
+ * <unk>, <s>, </s> (0..2, which keep run.c's handling): prompts name them by their text (TokenizerMeta.specials).
+ * As llama.cpp does for a model whose general.name says Phi-3, each but <|endoftext|> drops the whitespace
+ * after it (rstrip), as Phi-3's own tokenizer.json marks them.
+ */
+function llamaSpecials(file: GgufFile, tokens: string[]): SpecialToken[] {
+  const types = file.metadata.get("tokenizer.ggml.token_type");
+  if (types === undefined) return [];
+  if (!Array.isArray(types) || types.length !== tokens.length || !types.every((t) => Number.isInteger(t)))
+    fail("E_FORMAT", `${file.name}: metadata key tokenizer.ggml.token_type must hold one integer per token (${tokens.length}).`);
+  const name = file.metadata.get("general.name");
+  const phi3 = typeof name === "string" && /phi-?3/i.test(name);
+  const out: SpecialToken[] = [];
+  (types as number[]).forEach((t, id) => {
+    if (id > 2 && (t === 3 || t === 4)) out.push({ id, control: t === 3, rstrip: phi3 && tokens[id] !== "<|endoftext|>" });
+  });
+  return out;
+}
+
 /** The llama2.c Tokenizer of a GGUF "llama" vocabulary (see ggufTokenizerBin). */
 export function ggufTokenizer(file: GgufFile): Tokenizer {
   return readTokenizer(ggufTokenizerBin(file), file.name);
@@ -691,6 +718,7 @@ export function ggufTokenizerBundle(file: GgufFile): Uint8Array | null {
   const eos = id("tokenizer.ggml.eos_token_id");
   const stop = [...new Set([eos, id("tokenizer.ggml.eot_token_id")].filter((x): x is number => x !== undefined))];
   const template = file.metadata.get("tokenizer.chat_template");
+  const specials = model === "llama" ? llamaSpecials(file, tokens) : [];
   const meta: TokenizerMeta = {
     bos,
     addBos,
@@ -698,6 +726,7 @@ export function ggufTokenizerBundle(file: GgufFile): Uint8Array | null {
     chatTemplate: typeof template === "string" ? template : null,
     bosToken: bos !== null ? tokens[bos] : undefined,
     eosToken: eos !== undefined ? tokens[eos] : undefined,
+    ...(specials.length > 0 ? { specials } : {}),
   };
   return writeBundle(model === "llama" ? "llama2c" : "hf-json", payload, meta);
 }

@@ -14,7 +14,9 @@
  * This is the inverse of the permutation transformers' convert_llama_weights_to_hf.py applies to Meta's
  * original (adjacent-pair) checkpoints. W_V, W_O and everything else keep their layout.
  */
+import { fail } from "../../host/core/errors.ts";
 import type { Model, LayerWeights, ModelConfig } from "../../host/core/model.ts";
+import { type Llama3RopeScaling, llama3RopeFactors } from "../../host/core/rope.ts";
 import { loadHfCheckpoint, type HfCheckpoint } from "./safetensors.ts";
 
 /**
@@ -37,6 +39,15 @@ export function halvesToPairs(w: Float32Array, nHeads: number, headDim: number, 
   return out;
 }
 
+/**
+ * Why Gemma 3 (a Llama relative by its names) is refused, HF folder or GGUF: the first piece its layer needs
+ * that the decoder lacks (in the order a token meets it), then the rest; README "Not supported yet: Gemma 3"
+ * and ARCHITECTURE.md "Gemma 3 does not fit this path yet" say what each would take.
+ */
+export const GEMMA3_MISSING =
+  "Gemma 3's layer needs pieces the decoder lacks, first its token embedding scaled by √hidden_size under a classifier tied to the unscaled one " +
+  "(then head_dim apart from hidden_size / num_attention_heads, RMSNorm on each query and key head, norms after attention and after the FFN, " +
+  "GeGLU, and sliding-window layers with their own RoPE base)";
 /** Imports a Hugging Face Llama checkpoint folder (MHA or GQA). */
 export function importHfLlama(dir: string): Model {
   return hfLlamaFromCheckpoint(loadHfCheckpoint(dir));
@@ -47,7 +58,7 @@ export function hfLlamaFromCheckpoint(ck: HfCheckpoint): Model {
   ck.refuse("model_type", (v) => v === "llama" || v === "qwen2", 'this importer reads model_type "llama" and "qwen2" (importHfGpt2 and importHfNeox read the others)');
   const qwen2 = ck.config.model_type === "qwen2";
   ck.refuse("hidden_act", (v) => v === "silu", "Llama's MLP is SwiGLU, so hidden_act must be silu");
-  ck.refuse("rope_scaling", () => false, "RoPE scaling (linear, dynamic, llama3, yarn) is not implemented");
+  const ropeScaling = llama3Scaling(ck);
   ck.refuse("attention_bias", (v) => v === false, "attention projections with biases are not mapped for Llama");
   ck.refuse("mlp_bias", (v) => v === false, "MLP projections with biases are not mapped for Llama (SwiGLU has no up-projection bias)");
   // Qwen2 attends to every earlier position unless use_sliding_window is true (off in every released Qwen2/2.5)
@@ -76,6 +87,7 @@ export function hfLlamaFromCheckpoint(ck: HfCheckpoint): Model {
     ropeTheta: ck.positive("rope_theta", 10000),
     sharedClassifier: shared,
   };
+  if (ropeScaling) config.ropeFreqFactors = llama3RopeFactors(config.ropeTheta, headDim, ropeScaling);
   ck.checkShape(config, { dim: "hidden_size", hidden_dim: "intermediate_size", n_layers: "num_hidden_layers", n_heads: "num_attention_heads", n_kv_heads: "num_key_value_heads", seq_len: "max_position_embeddings" }, "model.layers.");
   const kv = nKvHeads * headDim;
   const hidden = config.hiddenDim;
@@ -119,4 +131,27 @@ export function hfLlamaFromCheckpoint(ck: HfCheckpoint): Model {
   const finalNorm = ck.tensor("model.norm.weight", [dim], "final RMSNorm", says.dim);
   const classifier = shared ? tokenEmbedding : ck.tensor("lm_head.weight", [config.vocabSize, dim], "classifier (tie_word_embeddings is false)", says.vocab);
   return { config, weights: { tokenEmbedding, layers, finalNorm, classifier } };
+}
+
+/**
+ * config.json's rope_scaling: null/absent, or Llama 3.x's {"rope_type": "llama3", factor, low_freq_factor,
+ * high_freq_factor, original_max_position_embeddings} (older files say "type"); any other type (linear,
+ * dynamic, yarn, longrope) is refused, and so is a llama3 entry with a missing or impossible number.
+ */
+function llama3Scaling(ck: HfCheckpoint): Llama3RopeScaling | null {
+  const v = ck.config.rope_scaling;
+  if (v === undefined || v === null) return null;
+  const where = `${ck.configPath}: field rope_scaling`;
+  if (typeof v !== "object" || Array.isArray(v)) return fail("E_FORMAT", `${where} is ${JSON.stringify(v)}, expected an object or null.`);
+  const r = v as Record<string, unknown>;
+  const type = r.rope_type ?? r.type;
+  if (type !== "llama3") return fail("E_MODEL", `${where} is ${JSON.stringify(v)}, which is not supported: RoPE scaling of type ${JSON.stringify(type)} is not implemented (only "llama3").`);
+  const num = (k: string): number => {
+    const x = r[k];
+    if (typeof x !== "number" || !Number.isFinite(x) || x <= 0) return fail("E_FORMAT", `${where}.${k} is ${x === undefined ? "missing" : JSON.stringify(x)}, expected a positive number.`);
+    return x;
+  };
+  const s = { factor: num("factor"), lowFreqFactor: num("low_freq_factor"), highFreqFactor: num("high_freq_factor"), originalMaxPositions: num("original_max_position_embeddings") };
+  if (!(s.highFreqFactor > s.lowFreqFactor)) fail("E_FORMAT", `${where}: high_freq_factor ${s.highFreqFactor} must be larger than low_freq_factor ${s.lowFreqFactor}.`);
+  return s;
 }

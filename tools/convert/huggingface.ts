@@ -10,7 +10,7 @@ import { readWholeFile } from "../../host/core/files.ts";
 import type { Model } from "../../host/core/model.ts";
 import type { WeightDtype } from "../../host/core/plan.ts";
 import { hfGpt2FromCheckpoint } from "./hf-gpt2.ts";
-import { hfLlamaFromCheckpoint } from "./hf-llama.ts";
+import { GEMMA3_MISSING, hfLlamaFromCheckpoint } from "./hf-llama.ts";
 import { hfNeoxFromCheckpoint } from "./hf-neox.ts";
 import { hfPhiFromCheckpoint } from "./hf-phi.ts";
 import type { Importer } from "./importer.ts";
@@ -32,8 +32,12 @@ export function importHuggingFace(dir: string): Model {
   return fromCheckpoint(loadHfCheckpoint(dir));
 }
 
+/** Families known not to fit the decoder's layer yet, with the first piece missing and the rest. */
+const NOT_YET: Readonly<Record<string, string>> = { gemma3: GEMMA3_MISSING, gemma3_text: GEMMA3_MISSING };
+
 function fromCheckpoint(ck: HfCheckpoint): Model {
   const type = ck.config.model_type;
+  if (typeof type === "string" && NOT_YET[type]) return fail("E_MODEL", `${ck.configPath}: field model_type is ${JSON.stringify(type)}, which is not supported yet: ${NOT_YET[type]}.`);
   const importer = typeof type === "string" ? HF_ARCHITECTURES[type] : undefined;
   if (!importer) {
     const known = Object.keys(HF_ARCHITECTURES).map((k) => JSON.stringify(k)).join(", ");

@@ -20,7 +20,7 @@ const countValues = (shapes: number[][]): number => shapes.reduce((s, shape) => 
 
 function shapeLine(c: ModelConfig): string {
   const kv = c.nKvHeads === c.nHeads ? "" : ` (${c.nKvHeads} K/V heads, kvDim ${kvDim(c)})`;
-  return `dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads${kv}, vocab ${c.vocabSize}, seq_len ${c.seqLen}, norm eps ${c.normEps}, RoPE θ ${c.ropeTheta}`;
+  return `dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads${kv}, vocab ${c.vocabSize}, seq_len ${c.seqLen}, norm eps ${c.normEps}, RoPE θ ${c.ropeTheta}${c.ropeFreqFactors ? ` with per-pair frequency factors ${c.ropeFreqFactors.map((f) => +f.toPrecision(4)).join(" ")}` : ""}`;
 }
 
 function dtypeLine(bytes: Partial<Record<WeightDtype, number>>, counts?: Partial<Record<WeightDtype, number>>, group = 0): string {

@@ -43,6 +43,7 @@ class Bytes {
 
 function checkShape(m: Model, what: string): void {
   if (!isLlamaShaped(m.config)) fail("E_MODEL", `${what}: llama2.c runs Llama-shaped models only (RMSNorm, SwiGLU, RoPE, no biases); this one is ${m.config.arch ?? "llama"} with other parts`);
+  if (m.config.ropeFreqFactors?.some((f) => f !== 1)) fail("E_MODEL", `${what}: llama2.c has no per-pair RoPE frequency factors, which this model's RoPE scaling (Llama 3.x rope_scaling) needs`);
   if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) fail("E_MODEL", `${what}: written in host byte order, which must be little-endian`);
 }
 

@@ -53,7 +53,11 @@ export function encodeSlim(p: SlimParts, onProgress?: Progress): Uint8Array {
   const problem = shapeProblem(c);
   if (problem) fail("E_MODEL", `the model cannot be written as .slim: its ${problem.replace(/^header field /, "field ")}.`);
   const a = archOf(c);
-  const headerBytes = align16(FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * p.layers.length + TENSOR_ENTRY_BYTES * p.tensors.length);
+  const factors = c.ropeFreqFactors ?? null;
+  if (factors && (factors.length !== a.rotaryDims / 2 || !factors.every((f) => Number.isFinite(f) && f > 0)))
+    fail("E_MODEL", `the model cannot be written as .slim: its RoPE frequency factors are ${factors.length} numbers, expected ${a.rotaryDims / 2} finite numbers > 0 (one per rotary pair).`);
+  const tableEnd = FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * p.layers.length + TENSOR_ENTRY_BYTES * p.tensors.length;
+  const headerBytes = align16(tableEnd + 8 * (factors?.length ?? 0));
   let end = 0;
   const offsets = p.tensors.map((t) => {
     const at = align16(end);
@@ -71,7 +75,7 @@ export function encodeSlim(p: SlimParts, onProgress?: Progress): Uint8Array {
   const f64 = (at: number, x: number) => v.setFloat64(at, x, true);
   const H = HEADER;
   out.set([...SLIM_MAGIC].map((ch) => ch.charCodeAt(0)), H.magic);
-  u32(H.version, a.classifierBias ? SLIM_VERSION : SLIM_OLDEST_VERSION); // version 3 only where it differs from 2
+  u32(H.version, a.classifierBias || factors ? SLIM_VERSION : SLIM_OLDEST_VERSION); // 3 only for what version 2 cannot hold: every earlier reader reads the rest
   u32(H.headerBytes, headerBytes);
   u32(H.nTensors, p.tensors.length);
   u64(H.fileBytes, fileBytes);
@@ -89,7 +93,8 @@ export function encodeSlim(p: SlimParts, onProgress?: Progress): Uint8Array {
   u32(
     H.flags,
     (c.sharedClassifier ? FLAG.sharedClassifier : 0) | (a.learnedPositions ? FLAG.learnedPositions : 0) |
-      (a.parallelResidual ? FLAG.parallelResidual : 0) | (a.biases ? FLAG.biases : 0) | (a.classifierBias ? FLAG.classifierBias : 0),
+      (a.parallelResidual ? FLAG.parallelResidual : 0) | (a.biases ? FLAG.biases : 0) | (a.classifierBias ? FLAG.classifierBias : 0) |
+      (factors ? FLAG.ropeFreqFactors : 0),
   );
   f64(H.normEps, c.normEps);
   f64(H.ropeTheta, c.ropeTheta);
@@ -98,6 +103,7 @@ export function encodeSlim(p: SlimParts, onProgress?: Progress): Uint8Array {
   u64(H.tokenizerOffset, tokenizerOffset);
   u64(H.tokenizerBytes, p.tokenizer ? p.tokenizer.bytes.length : 0);
   f64(H.slimThreshold, p.threshold);
+  factors?.forEach((f, i) => f64(tableEnd + 8 * i, f));
 
   p.layers.forEach((l, i) => {
     const at = FIXED_HEADER_BYTES + LAYER_RECORD_BYTES * i;

@@ -102,7 +102,12 @@ const isDigitsOnly = (splits: readonly PreSplit[]): boolean => splits.length ===
 
 /** What the command cannot do the way the host does, in one sentence, or null. */
 function unsupported(tok: TextTokenizer): string | null {
-  if (tok.family === "llama2c") return null;
+  if (tok.family === "llama2c") {
+    const sp = tok.meta.specials ?? [];
+    if (sp.length === 0) return null;
+    const bytes = sp.reduce((n, t) => n + (tok.inner as Tokenizer).piece(t.id).length, 0);
+    return `its ${sp.length} control and user-defined tokens (${sp.slice(0, 3).map((t) => tok.tokenName(t.id)).join(", ")}${sp.length > 3 ? ", …" : ""}), which prompts name by their text, are not cut out of a prompt by the standalone command (it would carry a matcher for their ${bytes} bytes of text)`;
+  }
   const hf = tok.inner as HfTokenizer;
   const o = hf.options;
   if (o.normalization) {
