@@ -149,14 +149,20 @@ describe("the standalone command and these families", () => {
     };
     expect(flagsOf("smollm") & 64).toBe(64);
     expect(flagsOf("gpt2") & 64).toBe(0);
+    // Qwen2's Split matcher (128) and NFC (512), Llama 3's matcher (256), NeoX's NFC before GPT-2's regex (4)
+    expect(flagsOf("qwen2") & (4 | 128 | 256 | 512)).toBe(128 | 512);
+    expect(flagsOf("llama3") & (4 | 128 | 256 | 512)).toBe(256);
+    expect(flagsOf("neox") & (4 | 128 | 256 | 512)).toBe(4 | 512);
   });
 
   it("refuses, in one line that says what is missing and how large it would be, the pre-tokenizers and normal forms it does not carry", () => {
     const runs = (json: Record<string, any>) => (json.pre_tokenizer.pretokenizers[0].individual_digits = false);
+    const nfkc = (json: Record<string, any>) => (json.normalizer = { type: "NFKC" });
+    const digitsThenSplit = (json: Record<string, any>) => json.pre_tokenizer.pretokenizers.unshift({ type: "Digits", individual_digits: true });
     for (const [family, edit, re] of [
-      ["smollm", runs, /cannot embed this tokenizer in the standalone command: its Digits \(individual_digits: false\) pre-tokenizer step is not implemented in the standalone command \(it would carry a matcher for it and the \\p\{L\}, \\p\{N\} and White_Space tables: \d+ ranges, \d+ bytes\)\.$/],
-      ["llama3", undefined, /its Split "\(\?i:'s.*" pre-tokenizer step is not implemented in the standalone command \(.*: \d+ ranges, \d+ bytes\)\.$/],
-      ["neox", undefined, /its NFC normalizer is not implemented in the standalone command \(it would carry Unicode's canonical decompositions: \d+ characters, \d+ bytes, plus the combining classes and the composition pairs; Hangul by rule\)\.$/],
+      ["smollm", runs, /cannot embed this tokenizer in the standalone command: its Digits \(individual_digits: false\) step is not one the standalone command carries \(it has matchers for Qwen2's and Llama 3's Split patterns alone, Isolated, before a ByteLevel without its regex, and SmolLM's single Digits step\)\.$/],
+      ["llama3", digitsThenSplit, /its sequence of Digits \(individual_digits: true\), Split "\(\?i:'s.*" steps is not one the standalone command carries \(/],
+      ["neox", nfkc, /its NFKC normalizer is not implemented in the standalone command \(only NFC is; it would carry Unicode's compatibility decompositions: \d+ characters, \d+ bytes, plus the combining classes and the composition pairs; Hangul by rule\)\.$/],
     ] as const) {
       const { fam, tok } = load(family, edit);
       const e = slimError(() => commandTokenizerBytes(tok, fam.vocabSize), "E_MODEL");

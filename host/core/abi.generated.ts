@@ -216,7 +216,7 @@ export const CommandSlot = {
   output: 12,
   /** capacity of output in bytes */
   outputBytes: 13,
-  /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot */
+  /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot; then (mergeSlots,) bytes for a prompt section in Unicode normal form */
   mergeTables: 14,
   /** tokens the merge tables hold (over the K/V caches or the sampler while the prompt is encoded); a prompt of more bytes + 2 is refused */
   mergeSlots: 15,

@@ -179,7 +179,7 @@ export const ABI: Schema = {
         ["promptSlots", "capacity of promptTokens in tokens"],
         ["output", "bytes staged for fd_write"],
         ["outputBytes", "capacity of output in bytes"],
-        ["mergeTables", "5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot"],
+        ["mergeTables", "5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot; then (mergeSlots,) bytes for a prompt section in Unicode normal form"],
         ["mergeSlots", "tokens the merge tables hold (over the K/V caches or the sampler while the prompt is encoded); a prompt of more bytes + 2 is refused"],
       ]),
     },

@@ -114,7 +114,7 @@ export interface CommandPlan {
   candidates: Span; // (vocab,) i32 token ids of the top-p nucleus, sorted in place
   args: Span; // argv pointer array followed by the argument bytes (WASI args_get); the prompt lives here
   promptTokens: Span; // (args bytes + 2,) i32 the prompt before BPE merges: <s>, dummy prefix, ≤ one token per byte
-  mergeTables: Span; // 5 × (mergeSlots,) i32 BPE merge state (next, prev, pair, heap, heap slot), over the K/V caches or the sampler
+  mergeTables: Span; // 5 × (mergeSlots,) i32 BPE merge state (next, prev, pair, heap, heap slot) then (mergeSlots,) bytes of normal-form text, over the K/V caches or the sampler
   output: Span; // bytes staged for fd_write
 }
 
@@ -382,6 +382,9 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   };
 }
 
+/** Bytes per merge-table slot: next, prev, pair, heap, heap slot (i32 each) and one byte of normal-form text. */
+export const MERGE_SLOT_BYTES = 21;
+
 /**
  * The command's regions, each split into 16-byte-aligned parts by `parts`. `caches` is the K/V caches' span,
  * idle while the prompt is encoded.
@@ -411,8 +414,10 @@ function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region:
   // covers).
   const samplerBytes = candidates.offset + align(candidates.size) - probs.offset;
   const over = caches.size >= samplerBytes ? caches : { offset: probs.offset, size: samplerBytes };
-  const mergeSlots = Math.min(argBytes + 2, Math.floor(over.size / 20));
-  const mergeTables = { name: "merge_tables", offset: over.offset, size: 20 * mergeSlots };
+  // Each slot is five i32 and one byte: a tokenizer with a Unicode normal form writes each section of the
+  // prompt in that form to the last mergeSlots bytes, and decomposes it in the i32 before merging.
+  const mergeSlots = Math.min(argBytes + 2, Math.floor(over.size / MERGE_SLOT_BYTES));
+  const mergeTables = { name: "merge_tables", offset: over.offset, size: MERGE_SLOT_BYTES * mergeSlots };
   return { block, tokenizerBytes, pieces, pieceHash, hashSlots, probs, candidates, args, promptTokens, mergeTables, output };
 }
 
@@ -437,7 +442,7 @@ export function encodeCommandBlock(plan: ArenaPlan): Int32Array {
   slots[C.output] = cmd.output.offset;
   slots[C.outputBytes] = cmd.output.size;
   slots[C.mergeTables] = cmd.mergeTables.offset;
-  slots[C.mergeSlots] = cmd.mergeTables.size / 20;
+  slots[C.mergeSlots] = cmd.mergeTables.size / MERGE_SLOT_BYTES;
   return slots;
 }
 
