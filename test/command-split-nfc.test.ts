@@ -22,6 +22,8 @@ import { nfcTables } from "../tools/package/nfc-tables.ts";
 import { RUNNER_PATH } from "../host/ship/deploy/release.ts";
 import { HARD_PROMPTS, familyTokenizer, type FamilyName } from "./fixtures/family-tokenizers.ts";
 import { slimError } from "./helpers.ts";
+import { getBoard } from "../boards/index.ts";
+import { overBudget } from "../tools/package/fit.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slimedge-split-nfc-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -202,6 +204,24 @@ describe("the tables the command carries", () => {
     console.log(`  memory map: ${line?.trim()}`);
     expect(line).toBeDefined();
     console.log(`  qwen2 command tokenizer: ${withNfc.length} bytes with NFC, ${without.length} without`);
+  });
+
+  it("a board whose memory holds the command without the NFC tables but not with them is refused with the numbers", () => {
+    const json = familyTokenizer("qwen2").json;
+    const plain = readTextTokenizer("hf-json", hfBytes({ ...json, normalizer: null }), "qwen2 without NFC");
+    const withNfc = commandTokenizerBytes(qwen, vocab).length;
+    const without = commandTokenizerBytes(plain, vocab).length;
+    const config: ModelConfig = { arch: "llama", dim: 16, hiddenDim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: vocab, seqLen: 4096, normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true };
+    // a context where the 45 KB of tables cross a 64 KiB page boundary
+    let ctx = 64;
+    while (planArena(config, ctx, ["vanilla"], { tokenizerBytes: withNfc }).pages === planArena(config, ctx, ["vanilla"], { tokenizerBytes: without }).pages) ctx++;
+    const small = planArena(config, ctx, ["vanilla"], { tokenizerBytes: without });
+    const board = { ...getBoard("rpi-4"), name: "test-board", linearMemoryBytes: small.pages * 65536 };
+    expect(overBudget(small, board)).toBeNull();
+    const e = overBudget(planArena(config, ctx, ["vanilla"], { tokenizerBytes: withNfc }), board)!;
+    expect(e.code).toBe("E_FIT");
+    expect(e.message.split("\n")).toHaveLength(1);
+    expect(e.message).toMatch(/^does not fit test-board: ctx \d+ .* needs \d+ bytes = \d+ pages .*tokenizer 66\.\d KiB.* of \d+ bytes/);
   });
 
   it("Split: \\p{L}, \\p{N} and White_Space (Oniguruma's \\s: U+0085 yes, U+FEFF no)", () => {
