@@ -9,11 +9,12 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Tokenizer as HfOracle } from "@huggingface/tokenizers";
 import { afterAll, describe, expect, it } from "vitest";
 import { formatMemoryMap, planArena } from "../host/core/plan.ts";
 import type { ModelConfig } from "../host/core/model.ts";
 import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
-import { LLAMA3_SPLIT, QWEN2_SPLIT } from "../host/core/hf-tokenizer.ts";
+import { LLAMA3_SPLIT, QWEN2_SPLIT, bytesToUnicode } from "../host/core/hf-tokenizer.ts";
 import { readTextTokenizer, type TextTokenizer } from "../host/core/tokenizers.ts";
 import { lowerModel } from "../tools/convert/lower.ts";
 import { buildCommand } from "../tools/package/command.ts";
@@ -33,24 +34,31 @@ const ALL = process.env.SLIMEDGE_ALL_PROMPTS === "1";
 
 /**
  * The family's tokenizer.json with merges that double runs of `units` (byte-level symbols) up to 2^16, so a
- * 100,000-character run of them is a few tokens and the prefill after --ids stays short.
+ * 100,000-character run of them is a few tokens and the prefill after --ids stays short; then a merge for
+ * every pair of bytes, so every piece becomes pairs of bytes and the ids show where the pre-tokenizer cut
+ * (with the trained merges alone, most wrong cuts give the same ids).
  */
 function withRuns(json: Record<string, any>, units: string[][]): Record<string, any> {
   const vocab: Record<string, number> = { ...json.model.vocab };
   let next = Math.max(...Object.values(vocab), ...json.added_tokens.map((t: any) => t.id)) + 1;
   const merges: [string, string][] = [...json.model.merges];
+  const have = new Set(merges.map(([a, b]) => `${a} ${b}`));
   const add = (a: string, b: string) => {
     if (vocab[a + b] === undefined) vocab[a + b] = next++;
-    merges.push([a, b]);
+    if (!have.has(`${a} ${b}`)) merges.push([a, b]), have.add(`${a} ${b}`);
   };
   for (const symbols of units) {
     let unit = symbols[0];
     for (const s of symbols.slice(1)) add(unit, s), (unit += s);
     for (let k = 0; k < 16; k++) add(unit, unit), (unit += unit);
   }
+  const symbols = bytesToUnicode();
+  for (const a of symbols) for (const b of symbols) add(a, b);
   return { ...json, model: { ...json.model, vocab, merges } };
 }
 
+const jsons = new Map<FamilyName, Record<string, any>>();
+const testJson = (family: FamilyName) => jsons.get(family) ?? jsons.set(family, withRuns(familyTokenizer(family).json, [["Ġ"], ["ĉ"], ["a", "b"]])).get(family)!;
 const hfBytes = (json: object) => new TextEncoder().encode(JSON.stringify(json));
 
 interface Built {
@@ -65,7 +73,7 @@ const built = new Map<string, Built>();
 function commandFor(family: FamilyName, ctx = CTX): Built {
   const have = built.get(`${family}/${ctx}`);
   if (have) return have;
-  const json = withRuns(familyTokenizer(family).json, [["Ġ"], ["ĉ"], ["a", "b"]]);
+  const json = testJson(family);
   const tok = readTextTokenizer("hf-json", hfBytes(json), `${family}/tokenizer.json`);
   const config: ModelConfig = { arch: "llama", dim: 16, hiddenDim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: tok.vocabSize, seqLen: ctx, normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true };
   const low = lowerModel(syntheticModel(config, 3), { modes: ["vanilla"], wkv: [null] }, { weights: "f32" });
@@ -99,6 +107,24 @@ describe.each(["qwen2", "llama3", "neox"] as const)("the %s tokenizer in the sta
     console.log(`  ${family}: --ids on ${prompts.length} of ${HARD_PROMPTS.length} prompts`);
     for (const p of prompts) expectHostIds(b, p, JSON.stringify(p));
   }, 900_000);
+
+  it("gives the host's ids, and the host @huggingface/tokenizers', on random mixtures of what the patterns tell apart", () => {
+    const b = commandFor(family);
+    const oracle = new HfOracle(testJson(family) as never, {});
+    const rand = mulberry32(family.length * 7919);
+    // letters (cased, CJK, modifier), numbers (ASCII, Arabic-Indic, fractions, Roman, superscripts), blanks
+    // (line breaks alone and in runs, U+0085 and U+3000 White_Space, U+FEFF and U+200B not), the
+    // contractions in both cases, punctuation, emoji, combining marks (NFC), added tokens
+    const parts = [
+      ..."aZéßx東ア한αЖـ", ..."19٣½Ⅻ²", " ", "  ", "   ", "\t", "\n", "\r", "\r\n", "\n\n", " \n", "\u0085", "\u00a0", "\u3000", "\u2028", "\ufeff", "\u200b",
+      "'", "'s", "'S", "'re", "'RE", "'Ve", "'ll", "'LL", "'d", "'M", "'t", "'x", ..."!?.,-_()\"#", "🙂", "👋🏽", "\u0301", "\u0308", "\u0323", "e\u0301", "\u1100\u1161", "\u200d", "<|endoftext|>",
+    ];
+    for (let k = 0; k < 6; k++) {
+      const p = Array.from({ length: 900 }, () => parts[Math.floor(rand() * parts.length)]).join("");
+      expect(b.tok.prompt(p), `host = library, mixture ${k}`).toEqual(oracle.encode(p).ids);
+      expectHostIds(b, p, `mixture ${k}`);
+    }
+  }, 300_000);
 
   it("gives the host's ids for 100,000 characters of long whitespace and letter runs (a linear-time matcher)", () => {
     const b = commandFor(family, LONG_CTX);
@@ -247,7 +273,7 @@ describe("refusals", () => {
     const tok = variant(other);
     const e = slimError(() => commandTokenizerBytes(tok, tok.vocabSize), "E_MODEL");
     expect(e.message.split("\n")).toHaveLength(1);
-    expect(e.message).toContain(`its Split step ${JSON.stringify(other)} is not one the standalone command carries`);
+    expect(e.message).toContain(`its Split ${JSON.stringify(other)} step is not one the standalone command carries`);
     expect(e.message).toContain("Qwen2's and Llama 3's Split patterns");
     // the known patterns pass
     for (const p of [QWEN2_SPLIT, LLAMA3_SPLIT]) expect(commandTokenizerBytes(variant(p), tok.vocabSize).length).toBeGreaterThan(0);
