@@ -139,10 +139,12 @@ describe("the standalone command and these families", () => {
   it("carries SmolLM's Digits step (flag 64) with the \\p{L}, \\p{N}, \\s tables in its tokenizer bytes", () => {
     const flagsOf = (family: FamilyName) => {
       const { fam, tok } = load(family);
-      const bytes = commandTokenizerBytes(tok, fam.vocabSize);
+      return flagsIn(commandTokenizerBytes(tok, fam.vocabSize), fam.vocabSize);
+    };
+    const flagsIn = (bytes: Uint8Array, vocabSize: number) => {
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       let at = 4;
-      for (let id = 0; id < fam.vocabSize; id++) at += 8 + view.getInt32(at + 4, true);
+      for (let id = 0; id < vocabSize; id++) at += 8 + view.getInt32(at + 4, true);
       expect(view.getUint32(at, true)).toBe(0x584b5453); // "STKX"
       expect(view.getUint32(bytes.length - 4, true)).toBe(0x454b5453); // "STKE" closes the extension
       return view.getUint32(at + 8, true);
@@ -153,6 +155,12 @@ describe("the standalone command and these families", () => {
     expect(flagsOf("qwen2") & (4 | 128 | 256 | 512)).toBe(128 | 512);
     expect(flagsOf("llama3") & (4 | 128 | 256 | 512)).toBe(256);
     expect(flagsOf("neox") & (4 | 128 | 256 | 512)).toBe(4 | 512);
+    // GGUF vocabularies with pre qwen2 and llama-bpe carry the same steps as their tokenizer.json
+    for (const [family, pre] of [["qwen2", "qwen2"], ["llama3", "llama-bpe"]] as const) {
+      const { fam } = load(family);
+      const gguf = readTextTokenizer("bundle", ggufTokenizerBundle(readGguf(ggufOf(family, pre), `${family}.gguf`))!, `${family}.gguf`);
+      expect(flagsIn(commandTokenizerBytes(gguf, fam.vocabSize), fam.vocabSize) & ~1, pre).toBe(flagsOf(family) & ~1); // bos aside
+    }
   });
 
   it("refuses, in one line that says what is missing and how large it would be, the pre-tokenizers and normal forms it does not carry", () => {
