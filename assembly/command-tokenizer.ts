@@ -18,6 +18,8 @@
 //   pieceHash (slots,) i32      open addressing, FNV-1a of the piece bytes -> first id carrying them, + 1
 // and the extension's own prebuilt merge hash.
 
+import { COMMAND_MERGE_SLOT_BYTES } from "./abi.generated";
+
 const LLAMA2C_BOS: i32 = 1;
 const BYTE_TOKEN_OFFSET: i32 = 3; // byte b falls back to token b + 3
 const NO_MERGE_SCORE: f64 = -1e10; // run.c's starting best score: pairs at or below it never merge
@@ -717,17 +719,16 @@ let ranked: bool = false;
 let heapSize: i32 = 0;
 
 /**
- * Names the planned buffers encode() works in: the merge tables (capacity slots of MERGE_SLOT_BYTES: five i32
+ * Names the planned buffers encode() works in: the merge tables (capacity slots of COMMAND_MERGE_SLOT_BYTES: five i32
  * and one byte, the last `capacity` bytes holding a section's normal form, normalArea) and the prompt tokens'
  * capacity (promptSlots ids).
  */
 export function setMergeTables(tables: usize, capacity: i32, promptSlots: i32): void {
   mergeTables = tables;
   mergeCapacity = capacity;
-  normalArea = tables + <usize>capacity * 20;
+  normalArea = tables + <usize>capacity * (COMMAND_MERGE_SLOT_BYTES - 1);
   outSlots = promptSlots;
 }
-export const MERGE_SLOT_BYTES: i32 = 21;
 let normalArea: usize = 0;
 let outSlots: i32 = 0;
 

@@ -10,12 +10,12 @@
 // of the plan, found through the command block (host/plan.ts encodeCommandBlock).
 
 import { init, prefill, step, position, lastError } from "./index";
-import { DecoderStatus as S, CommandSlot as C, PlanSlot as P, STATIC_BYTES, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, decoderStatusSentence } from "./abi.generated";
+import { DecoderStatus as S, CommandSlot as C, PlanSlot as P, STATIC_BYTES, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, COMMAND_MERGE_SLOT_BYTES, decoderStatusSentence } from "./abi.generated";
 import {
   STDOUT, STDERR, useOutputBuffer, flush, putByte, putBytes, putString, putInt, putFixed1, exit, nowNs,
   argSizes, argCount, argBytes, argsInto,
 } from "./command-wasi";
-import { ENCODE_NO_SPACE, ENCODE_EMPTY, ENCODE_TOO_LONG, MERGE_SLOT_BYTES, normalizes, loadTokenizer, encode, decode, decodedPtr, decodedLen, isStop, stopName, namePtr, nameLen, maxTokenLength, setMergeTables } from "./command-tokenizer";
+import { ENCODE_NO_SPACE, ENCODE_EMPTY, ENCODE_TOO_LONG, normalizes, loadTokenizer, encode, decode, decodedPtr, decodedLen, isStop, stopName, namePtr, nameLen, maxTokenLength, setMergeTables } from "./command-tokenizer";
 import { seed, sample, SAMPLE_NOT_FINITE, notFiniteAt } from "./command-sampler";
 import { utf8Begin, utf8Bytes, utf8End, utf8Replace } from "./command-utf8";
 
@@ -308,7 +308,7 @@ function run(): i32 {
   let ok = fits(tokenizer, <u64><u32>tokenizerBytes, total) && fits(pieces, v4, total) && fits(pieceHash, <u64><u32>hashSlots << 2, total);
   ok = ok && fits(probs, v4, total) && fits(candidates, v4, total) && fits(args, <u64><u32>argsCapacity, total);
   ok = ok && fits(promptTokens, <u64><u32>promptSlots << 2, total) && fits(out, <u64><u32>outBytes, total) && outBytes >= 16;
-  ok = ok && fits(mergeTables, <u64><u32>mergeCapacity * MERGE_SLOT_BYTES, total) && mergeCapacity >= 0;
+  ok = ok && fits(mergeTables, <u64><u32>mergeCapacity * COMMAND_MERGE_SLOT_BYTES, total) && mergeCapacity >= 0;
   ok = ok && argsCapacity > 0 && promptSlots >= argsCapacity + 2;
   if (!ok) {
     errorStart();
@@ -401,7 +401,7 @@ function run(): i32 {
   setMergeTables(mergeTables, mergeCapacity, promptSlots);
   const n = encode(promptAt, promptLen, promptTokens);
   // The merge tables may lie over the K/V caches, idle until now: back to the zeros the module started with.
-  memory.fill(mergeTables, 0, <usize>mergeCapacity * MERGE_SLOT_BYTES);
+  memory.fill(mergeTables, 0, <usize>mergeCapacity * COMMAND_MERGE_SLOT_BYTES);
   if (n < 0) {
     errorStart();
     if (n == ENCODE_NO_SPACE) putString(STDERR, 'the tokenizer has no " " token, which encoding needs for the leading dummy-prefix space');

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tokenizer as HfOracle } from "@huggingface/tokenizers";
 import { afterAll, describe, expect, it } from "vitest";
-import { formatMemoryMap, planArena } from "../host/core/plan.ts";
+import { COMMAND_MERGE_SLOT_BYTES, formatMemoryMap, planArena } from "../host/core/plan.ts";
 import type { ModelConfig } from "../host/core/model.ts";
 import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
 import { LLAMA3_SPLIT, QWEN2_SPLIT, bytesToUnicode } from "../host/core/hf-tokenizer.ts";
@@ -291,7 +291,7 @@ describe("refusals", () => {
     // U+0958 (3 bytes) stays two code points (6 bytes) in NFC: 5,000 of them are 15,000 bytes in, 30,000 out
     const r = ids(b.wasm, "\u0958".repeat(5_000));
     const planned = planArena({ arch: "llama", dim: 16, hiddenDim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: b.tok.vocabSize, seqLen: CTX, normEps: 1e-5, ropeTheta: 10000, sharedClassifier: true }, CTX, ["vanilla"], { tokenizerBytes: b.tokBytes.length });
-    const slots = planned.command!.mergeTables.size / 21;
+    const slots = planned.command!.mergeTables.size / COMMAND_MERGE_SLOT_BYTES;
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n")).toEqual([`slimedge: the prompt in Unicode normal form C is more than the ${slots - 2} bytes this module was planned for`]);
   });

@@ -64,6 +64,7 @@ export const ABI: Schema = {
     { name: "COMMAND_MAGIC", value: 0x444d4353, type: "i32", hex: true, doc: 'First slot of the command block: "SCMD" read as a little-endian i32.' },
     { name: "COMMAND_BLOCK_SLOTS", value: 20, type: "i32", doc: "i32 slots of the command block." },
     { name: "COMMAND_ARG_BYTES_PER_TOKEN", value: 8, type: "i32", doc: "Argument bytes the command plans per context token (plus a fixed allowance for flags)." },
+    { name: "COMMAND_MERGE_SLOT_BYTES", value: 21, type: "i32", doc: "Bytes per slot of the command's merge tables: next, prev, pair, heap, heap slot (i32 each) and one byte of a prompt section in Unicode normal form." },
     { name: "ROW_BLOCK", value: 64, type: "i32", doc: "Cached rows slim attention mixes per block (the size of the k_block scratch buffer)." },
     { name: "SLIM_MAGIC_WORD", value: 0x4d494c53, type: "u32", hex: true, doc: '.slim magic "SLIM" read as a little-endian u32.' },
     { name: "SLIM_VERSION", value: 2, type: "u32", doc: ".slim format version (2: the lowered model, host/core/slim-format.ts)." },

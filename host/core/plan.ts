@@ -11,13 +11,13 @@
 import { type ModelConfig, archOf, headDim, kvDim, isMultiHead } from "./model.ts";
 import { fail } from "./errors.ts";
 import {
-  STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, ROW_BLOCK,
+  STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, COMMAND_MERGE_SLOT_BYTES, ROW_BLOCK,
   PlanSlot, LayerSlot, CommandSlot, WeightCode, CacheCode, ActivationCode,
 } from "./abi.generated.ts";
 import { formatBytes } from "./format.ts";
 
 // The block layouts and codes the module reads are declared once in host/core/abi.ts.
-export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, ROW_BLOCK };
+export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, COMMAND_MERGE_SLOT_BYTES, ROW_BLOCK };
 import { ropeTableBytes } from "./rope.ts";
 import { LAYOUT_DESCRIPTION, STREAM_LAYOUT, type WeightLayout } from "./layout.ts";
 
@@ -382,9 +382,6 @@ export function planArena(c: ModelConfig, ctx: number, modes: AttentionMode[], o
   };
 }
 
-/** Bytes per merge-table slot: next, prev, pair, heap, heap slot (i32 each) and one byte of normal-form text. */
-export const MERGE_SLOT_BYTES = 21;
-
 /**
  * The command's regions, each split into 16-byte-aligned parts by `parts`. `caches` is the K/V caches' span,
  * idle while the prompt is encoded.
@@ -416,8 +413,8 @@ function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region:
   const over = caches.size >= samplerBytes ? caches : { offset: probs.offset, size: samplerBytes };
   // Each slot is five i32 and one byte: a tokenizer with a Unicode normal form writes each section of the
   // prompt in that form to the last mergeSlots bytes, and decomposes it in the i32 before merging.
-  const mergeSlots = Math.min(argBytes + 2, Math.floor(over.size / MERGE_SLOT_BYTES));
-  const mergeTables = { name: "merge_tables", offset: over.offset, size: MERGE_SLOT_BYTES * mergeSlots };
+  const mergeSlots = Math.min(argBytes + 2, Math.floor(over.size / COMMAND_MERGE_SLOT_BYTES));
+  const mergeTables = { name: "merge_tables", offset: over.offset, size: COMMAND_MERGE_SLOT_BYTES * mergeSlots };
   return { block, tokenizerBytes, pieces, pieceHash, hashSlots, probs, candidates, args, promptTokens, mergeTables, output };
 }
 
@@ -442,7 +439,7 @@ export function encodeCommandBlock(plan: ArenaPlan): Int32Array {
   slots[C.output] = cmd.output.offset;
   slots[C.outputBytes] = cmd.output.size;
   slots[C.mergeTables] = cmd.mergeTables.offset;
-  slots[C.mergeSlots] = cmd.mergeTables.size / MERGE_SLOT_BYTES;
+  slots[C.mergeSlots] = cmd.mergeTables.size / COMMAND_MERGE_SLOT_BYTES;
   return slots;
 }
 
