@@ -15,6 +15,8 @@ export const COMMAND_MAGIC: i32 = 0x444d4353;
 export const COMMAND_BLOCK_SLOTS: i32 = 20;
 /** Argument bytes the command plans per context token (plus a fixed allowance for flags). */
 export const COMMAND_ARG_BYTES_PER_TOKEN: i32 = 8;
+/** Bytes per slot of the command's merge tables: next, prev, pair, heap, heap slot (i32 each) and one byte of a prompt section in Unicode normal form. */
+export const COMMAND_MERGE_SLOT_BYTES: i32 = 21;
 /** Cached rows slim attention mixes per block (the size of the k_block scratch buffer). */
 export const ROW_BLOCK: i32 = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */
@@ -222,7 +224,7 @@ export namespace CommandSlot {
   export const output: i32 = 12;
   /** capacity of output in bytes */
   export const outputBytes: i32 = 13;
-  /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot */
+  /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot; then (mergeSlots,) bytes for a prompt section in Unicode normal form */
   export const mergeTables: i32 = 14;
   /** tokens the merge tables hold (over the K/V caches or the sampler while the prompt is encoded); a prompt of more bytes + 2 is refused */
   export const mergeSlots: i32 = 15;

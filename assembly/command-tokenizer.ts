@@ -4,8 +4,10 @@
 // tokenizer.ts writes it) with the family, the special tokens and the merge table:
 //   sentencepiece (llama2.c, GGUF llama): a dummy-prefix space, each UTF-8 character as its piece else its
 //     bytes (id = byte + 3), then greedy merges of the best-scoring adjacent pair (leftmost on ties);
-//   byte-level BPE (GPT-2, NeoX): added tokens cut out, GPT-2's pre-tokenizer regex over the rest, each
-//     piece's bytes as their byte tokens, merged by rank (lowest first, leftmost on ties);
+//   byte-level BPE (GPT-2, NeoX, SmolLM, Qwen2, Llama 3): added tokens cut out, each section in normal form
+//     C where the tokenizer asks (NeoX, Qwen2: normalizeNfc), cut by SmolLM's Digits step or by Qwen2's or
+//     Llama 3's Split pattern (splitMatch) and/or GPT-2's pre-tokenizer regex (gpt2Match), each piece's bytes
+//     as their byte tokens, merged by rank (lowest first, leftmost on ties);
 //   Llama-style BPE: added tokens cut out, a "▁" (stored as a space) in front, each character as its piece
 //     else its <0xXX> byte tokens, merged by rank.
 // Decoding drops the space after <s> (sentencepiece-style families), turns <0xXX> pieces into the raw byte
@@ -16,6 +18,8 @@
 //   pieceHash (slots,) i32      open addressing, FNV-1a of the piece bytes -> first id carrying them, + 1
 // and the extension's own prebuilt merge hash.
 
+import { COMMAND_MERGE_SLOT_BYTES } from "./abi.generated";
+
 const LLAMA2C_BOS: i32 = 1;
 const BYTE_TOKEN_OFFSET: i32 = 3; // byte b falls back to token b + 3
 const NO_MERGE_SCORE: f64 = -1e10; // run.c's starting best score: pairs at or below it never merge
@@ -24,6 +28,7 @@ const NO_MERGE_SCORE: f64 = -1e10; // run.c's starting best score: pairs at or b
 export const ENCODE_NO_SPACE: i32 = -1; // no " " piece for the dummy prefix
 export const ENCODE_NO_BYTE_FALLBACK: i32 = -2; // a character is not a piece, has no byte tokens, and there is no <unk>
 export const ENCODE_EMPTY: i32 = -3; // an empty prompt and no bos to start from
+export const ENCODE_TOO_LONG: i32 = -4; // a section's normal form passes the planned buffers (normalArea, the prompt tokens)
 
 export const FAMILY_SPM: u32 = 0;
 export const FAMILY_BYTE_LEVEL: u32 = 1;
@@ -36,6 +41,9 @@ const FLAG_USE_REGEX: u32 = 4;
 const FLAG_SPLIT: u32 = 16;
 const FLAG_IGNORE_MERGES: u32 = 32;
 const FLAG_DIGITS: u32 = 64; // a Digits (individual_digits) step before ByteLevel: every \p{N} character its own piece (SmolLM)
+const FLAG_SPLIT_QWEN2: u32 = 128; // a Split step with Qwen2's pattern before ByteLevel (splitMatch, numbers one at a time)
+const FLAG_SPLIT_LLAMA3: u32 = 256; // a Split step with Llama 3's pattern (numbers up to three at a time)
+const FLAG_NFC: u32 = 512; // each section between added tokens in Unicode normal form C first (normalizeNfc)
 const PREPEND_ALWAYS: u32 = 1;
 const PREPEND_FIRST: u32 = 2;
 const PREPEND_UNCONDITIONAL: u32 = 3; // Llama 2's Prepend normalizer: even before a space
@@ -60,8 +68,16 @@ let letters: usize = 0; // (n,) u32 lo, hi: \p{L}
 let nLetters: i32 = 0;
 let numbers: usize = 0; // \p{N}
 let nNumbers: i32 = 0;
-let spaces: usize = 0; // \s
+let spaces: usize = 0; // \s (JavaScript's for GPT-2's regex; White_Space for a Split pattern)
 let nSpaces: i32 = 0;
+// NFC tables (FLAG_NFC; layout in tools/package/nfc-tables.ts)
+let nDecomp: i32 = 0;
+let decomps: usize = 0; // (nDecomp,) u32 code point, u32 pool offset << 3 | length; by code point
+let pool: usize = 0; // u32 code points of the decompositions
+let nCcc: i32 = 0;
+let cccs: usize = 0; // (nCcc,) u32 lo, u32 hi << 8 | rank: canonical combining class order, 0 = starter
+let nComp: i32 = 0;
+let comps: usize = 0; // (nComp,) u32 first, u32 second, u32 composite; by (first, second)
 const llamaStop: usize = memory.data(8); // run.c's rule without an extension: stop at <s>
 
 export let maxTokenLength: i32 = 1; // max_token_length of the loaded tokenizer.bin
@@ -246,6 +262,19 @@ function readExtension(at: usize, end: usize): bool {
   numbers = skip(<u64>nNumbers << 3);
   nSpaces = <i32>u32At();
   spaces = skip(<u64>nSpaces << 3);
+  nDecomp = <i32>u32At();
+  decomps = skip(<u64>nDecomp << 3);
+  const nPool = u32At();
+  pool = skip(<u64>nPool << 2);
+  nCcc = <i32>u32At();
+  cccs = skip(<u64>nCcc << 3);
+  nComp = <i32>u32At();
+  comps = skip(<u64>nComp * 12);
+  if (nLetters < 0 || nNumbers < 0 || nSpaces < 0 || nDecomp < 0 || nCcc < 0 || nComp < 0) return false;
+  for (let i = 0; i < nDecomp && curOk; i++) {
+    const e = load<u32>(decomps + (<usize>i << 3), 4);
+    if (<u64>(e >> 3) + <u64>(e & 7) > <u64>nPool || (e & 7) == 0) curOk = false;
+  }
   if (u32At() != EXT_END) return false;
   return curOk && cur == end && family <= FAMILY_METASPACE && bos >= -1 && unk >= -1;
 }
@@ -372,7 +401,17 @@ function encodeBpe(text: usize, n: i32, out: usize, count: i32): i32 {
       continue;
     }
     if (i > start) {
-      count = family == FAMILY_BYTE_LEVEL ? byteLevelSection(text + <usize>start, i - start, out, count) : metaspaceSection(text + <usize>start, i - start, out, count, section);
+      let p = text + <usize>start;
+      let len = i - start;
+      if (flags & FLAG_NFC) {
+        len = normalizeNfc(p, len);
+        if (len < 0) return len;
+        p = normalArea;
+      }
+      // ids never outnumber the section's bytes (+1 for a "▁" in front); the normal form may have more bytes
+      // than the prompt, so the prompt buffer is checked for them
+      if (<i64>count + <i64>len + 2 > <i64>outSlots) return ENCODE_TOO_LONG;
+      count = family == FAMILY_BYTE_LEVEL ? byteLevelSection(p, len, out, count) : metaspaceSection(p, len, out, count, section);
       if (count < 0) return count;
       section++;
     }
@@ -484,8 +523,88 @@ function gpt2Match(p: usize, left: i32): i32 {
   return last;
 }
 
-/** A section of byte-level text: cut at every \p{N} character first when the tokenizer has a Digits step. */
+/**
+ * Bytes a Split step with Qwen2's or Llama 3's pattern matches at p (of left bytes), `maxDigits` 1 (Qwen2) or
+ * 3 (Llama 3); \s is White_Space (the spaces table), as Oniguruma has it:
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,maxDigits}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * Every position matches one alternative, so the matches tile the text. Each alternative is decided by the
+ * first one or two characters and then takes one run, so a match costs its own length: linear in the text,
+ * whatever its runs (the regex engine's backtracking of \s*[\r\n]+ over a long blank run is replaced by
+ * remembering the run's last line break).
+ */
+function splitMatch(p: usize, left: i32, maxDigits: i32): i32 {
+  const b0 = load<u8>(p);
+  if (b0 == 0x27 && left >= 2) {
+    const b1 = load<u8>(p, 1) | 0x20; // ASCII case folded: (?i:…)
+    if (b1 == 0x73 || b1 == 0x74 || b1 == 0x6d || b1 == 0x64) return 2; // 's 't 'm 'd
+    if (left >= 3) {
+      const b2 = load<u8>(p, 2) | 0x20;
+      if ((b1 == 0x72 && b2 == 0x65) || (b1 == 0x76 && b2 == 0x65) || (b1 == 0x6c && b2 == 0x6c)) return 3; // 're 've 'll
+    }
+  }
+  const c0 = codePointAt(p, left);
+  const l0 = cpLen;
+  const k0 = classOf(c0);
+  // [^\r\n\p{L}\p{N}]?\p{L}+
+  let i = -1;
+  if (k0 == CLASS_LETTER) i = l0;
+  else if (k0 != CLASS_NUMBER && c0 != 0x0d && c0 != 0x0a && l0 < left && classOf(codePointAt(p + <usize>l0, left - l0)) == CLASS_LETTER) i = l0 + cpLen;
+  if (i >= 0) return runOf(p, left, i, CLASS_LETTER);
+  // \p{N}{1,maxDigits}
+  if (k0 == CLASS_NUMBER) {
+    i = l0;
+    for (let k = 1; k < maxDigits && i < left; k++) {
+      if (classOf(codePointAt(p + <usize>i, left - i)) != CLASS_NUMBER) break;
+      i += cpLen;
+    }
+    return i;
+  }
+  //  ?[^\s\p{L}\p{N}]+[\r\n]*
+  if (k0 == CLASS_OTHER || (c0 == 0x20 && l0 < left && classOf(codePointAt(p + 1, left - 1)) == CLASS_OTHER)) {
+    i = runOf(p, left, k0 == CLASS_OTHER ? 0 : 1, CLASS_OTHER);
+    while (i < left && (load<u8>(p + <usize>i) == 0x0d || load<u8>(p + <usize>i) == 0x0a)) i++;
+    return i;
+  }
+  // whitespace: \s*[\r\n]+ up to the run's last line break, else \s+(?!\S) (all of a run that ends the
+  // text, else all but its last character), else \s+ (a single character)
+  i = 0;
+  let last = 0;
+  let lineEnd = -1;
+  let chars = 0;
+  while (i < left) {
+    const c = codePointAt(p + <usize>i, left - i);
+    if (classOf(c) != CLASS_SPACE) break;
+    last = i;
+    i += cpLen;
+    if (c == 0x0d || c == 0x0a) lineEnd = i;
+    chars++;
+  }
+  if (lineEnd > 0) return lineEnd;
+  if (i == left || chars == 1) return i;
+  return last;
+}
+
+/** End of the run of class `cls` characters from byte i (of left bytes at p). */
+function runOf(p: usize, left: i32, i: i32, cls: i32): i32 {
+  while (i < left) {
+    if (classOf(codePointAt(p + <usize>i, left - i)) != cls) break;
+    i += cpLen;
+  }
+  return i;
+}
+
+/** A section of byte-level text: cut by a Split pattern, or at every \p{N} character (Digits), first. */
 function byteLevelSection(p: usize, n: i32, out: usize, count: i32): i32 {
+  if (flags & (FLAG_SPLIT_QWEN2 | FLAG_SPLIT_LLAMA3)) {
+    const maxDigits = flags & FLAG_SPLIT_LLAMA3 ? 3 : 1;
+    let i = 0;
+    while (i < n && count >= 0) {
+      const len = splitMatch(p + <usize>i, n - i, maxDigits);
+      count = byteLevelRun(p + <usize>i, len, out, count);
+      i += len;
+    }
+    return count;
+  }
   if (!(flags & FLAG_DIGITS)) return byteLevelRun(p, n, out, count);
   let start = 0;
   let i = 0;
@@ -599,9 +718,23 @@ let mergeCapacity: i32 = 0;
 let ranked: bool = false;
 let heapSize: i32 = 0;
 
-export function setMergeTables(tables: usize, capacity: i32): void {
+/**
+ * Names the planned buffers encode() works in: the merge tables (capacity slots of COMMAND_MERGE_SLOT_BYTES: five i32
+ * and one byte, the last `capacity` bytes holding a section's normal form, normalArea) and the prompt tokens'
+ * capacity (promptSlots ids).
+ */
+export function setMergeTables(tables: usize, capacity: i32, promptSlots: i32): void {
   mergeTables = tables;
   mergeCapacity = capacity;
+  normalArea = tables + <usize>capacity * (COMMAND_MERGE_SLOT_BYTES - 1);
+  outSlots = promptSlots;
+}
+let normalArea: usize = 0;
+let outSlots: i32 = 0;
+
+/** Whether the tokenizer rewrites the prompt into a normal form before splitting it (its bytes may change). */
+export function normalizes(): bool {
+  return (flags & FLAG_NFC) != 0;
 }
 
 // @ts-ignore: decorator
@@ -771,4 +904,202 @@ export function decode(prev: i32, token: i32): void {
   }
   decodedPtr = p;
   decodedLen = n;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Unicode normal form C (GPT-NeoX/Pythia, Qwen2), as String.prototype.normalize("NFC") gives it on the host:
+// every character replaced by its full canonical decomposition (the decomposition table; Hangul syllables by
+// rule), each run of non-starters put in canonical order (a stable sort by combining class), then every
+// character composed with the last starter before it when nothing between them blocks it (the composition
+// table; Hangul by rule). The tables come from the host (tools/package/nfc-tables.ts). The code points are
+// worked on in the merge tables (five i32 per slot, idle until the section is merged), the UTF-8 result goes
+// to normalArea; both hold what a prompt that passed the command's byte check can become, and a section
+// that would not fit is ENCODE_TOO_LONG.
+
+const S_BASE: u32 = 0xac00;
+const L_BASE: u32 = 0x1100;
+const V_BASE: u32 = 0x1161;
+const T_BASE: u32 = 0x11a7;
+const L_COUNT: u32 = 19;
+const V_COUNT: u32 = 21;
+const T_COUNT: u32 = 28;
+const N_COUNT: u32 = V_COUNT * T_COUNT;
+const S_COUNT: u32 = L_COUNT * N_COUNT;
+const cccCounts: usize = memory.data(256 * 4); // counting sort of a long run of non-starters
+
+/** Canonical combining class order of c (0 = starter; equal ranks = equal classes). */
+function cccOf(c: u32): u32 {
+  if (c < 0x300) return 0;
+  let lo = 0;
+  let hi = nCcc - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = cccs + (<usize>mid << 3);
+    const packed = load<u32>(r, 4);
+    if (c < load<u32>(r)) hi = mid - 1;
+    else if (c > packed >> 8) lo = mid + 1;
+    else return packed & 0xff;
+  }
+  return 0;
+}
+
+/** Index of c's decomposition record, or -1. */
+function decompositionOf(c: u32): i32 {
+  if (c < 0xc0) return -1;
+  let lo = 0;
+  let hi = nDecomp - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const at = load<u32>(decomps + (<usize>mid << 3));
+    if (c < at) hi = mid - 1;
+    else if (c > at) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
+}
+
+/** The primary composite of (a, b), or 0. */
+function compose(a: u32, b: u32): u32 {
+  if (a >= L_BASE && a < L_BASE + L_COUNT && b >= V_BASE && b < V_BASE + V_COUNT) return S_BASE + ((a - L_BASE) * V_COUNT + (b - V_BASE)) * T_COUNT;
+  if (a >= S_BASE && a < S_BASE + S_COUNT && (a - S_BASE) % T_COUNT == 0 && b > T_BASE && b < T_BASE + T_COUNT) return a + (b - T_BASE);
+  const key = (<u64>a << 21) | <u64>b;
+  let lo = 0;
+  let hi = nComp - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = comps + <usize>mid * 12;
+    const at = (<u64>load<u32>(r) << 21) | <u64>load<u32>(r, 4);
+    if (key < at) hi = mid - 1;
+    else if (key > at) lo = mid + 1;
+    else return load<u32>(r, 8);
+  }
+  return 0;
+}
+
+/** Puts the run cps[from, to) of non-starters in canonical order (stable by class), tmp holding as many. */
+function reorder(cps: usize, from: i32, to: i32, tmp: usize): void {
+  const n = to - from;
+  if (n < 2) return;
+  if (n <= 16) {
+    for (let i = from + 1; i < to; i++) {
+      const c = load<u32>(cps + (<usize>i << 2));
+      const k = cccOf(c);
+      let j = i - 1;
+      while (j >= from && cccOf(load<u32>(cps + (<usize>j << 2))) > k) {
+        store<u32>(cps + (<usize>(j + 1) << 2), load<u32>(cps + (<usize>j << 2)));
+        j--;
+      }
+      store<u32>(cps + (<usize>(j + 1) << 2), c);
+    }
+    return;
+  }
+  // counting sort: linear in the run, however long (a prompt of thousands of combining marks)
+  memory.fill(cccCounts, 0, 256 * 4);
+  for (let i = from; i < to; i++) {
+    const a = cccCounts + (<usize>cccOf(load<u32>(cps + (<usize>i << 2))) << 2);
+    store<u32>(a, load<u32>(a) + 1);
+  }
+  let sum: u32 = 0;
+  for (let k = 0; k < 256; k++) {
+    const a = cccCounts + (<usize>k << 2);
+    const c = load<u32>(a);
+    store<u32>(a, sum);
+    sum += c;
+  }
+  for (let i = from; i < to; i++) {
+    const c = load<u32>(cps + (<usize>i << 2));
+    const a = cccCounts + (<usize>cccOf(c) << 2);
+    const at = load<u32>(a);
+    store<u32>(a, at + 1);
+    store<u32>(tmp + (<usize>at << 2), c);
+  }
+  memory.copy(cps + (<usize>from << 2), tmp, <usize>n << 2);
+}
+
+// @ts-ignore: decorator
+@inline function putCp(cps: usize, at: i32, c: u32): i32 {
+  store<u32>(cps + (<usize>at << 2), c);
+  return at + 1;
+}
+
+/** Writes (p, n) in normal form C to normalArea; returns its length, or ENCODE_TOO_LONG. */
+function normalizeNfc(p: usize, n: i32): i32 {
+  // decomposed code points in the first half of the merge tables' i32, the sort's scratch in the second
+  const room = (mergeCapacity * 5) >> 1;
+  const cps = mergeTables;
+  const tmp = mergeTables + (<usize>room << 2);
+  let m = 0;
+  let i = 0;
+  while (i < n) {
+    const c = codePointAt(p + <usize>i, n - i);
+    i += cpLen;
+    if (m + 7 > room) return ENCODE_TOO_LONG;
+    if (c >= S_BASE && c < S_BASE + S_COUNT) {
+      const s = c - S_BASE;
+      m = putCp(cps, m, L_BASE + s / N_COUNT);
+      m = putCp(cps, m, V_BASE + (s % N_COUNT) / T_COUNT);
+      if (s % T_COUNT != 0) m = putCp(cps, m, T_BASE + s % T_COUNT);
+      continue;
+    }
+    const d = decompositionOf(c);
+    if (d < 0) {
+      m = putCp(cps, m, c);
+      continue;
+    }
+    const e = load<u32>(decomps + (<usize>d << 3), 4);
+    for (let k: u32 = 0; k < (e & 7); k++) m = putCp(cps, m, load<u32>(pool + (<usize>((e >> 3) + k) << 2)));
+  }
+  // canonical order: each maximal run of non-starters
+  let run = 0;
+  for (let k = 0; k <= m; k++) {
+    if (k < m && cccOf(load<u32>(cps + (<usize>k << 2))) != 0) continue;
+    reorder(cps, run, k, tmp);
+    run = k + 1;
+  }
+  // composition (UAX #15's: with the last starter unless a character of the same or a higher class, or a
+  // starter, stands between)
+  let kept = 0;
+  if (m > 0) {
+    let starter = 0;
+    let last = cccOf(load<u32>(cps));
+    if (last != 0) last = 256;
+    kept = 1;
+    for (let k = 1; k < m; k++) {
+      const c = load<u32>(cps + (<usize>k << 2));
+      const cc = cccOf(c);
+      const composite = last == 256 ? 0 : compose(load<u32>(cps + (<usize>starter << 2)), c);
+      if (composite != 0 && (last < cc || last == 0)) {
+        store<u32>(cps + (<usize>starter << 2), composite);
+        continue;
+      }
+      if (cc == 0) starter = kept;
+      last = cc;
+      kept = putCp(cps, kept, c);
+    }
+  }
+  // UTF-8 into normalArea (mergeCapacity bytes, of which a merge needs two for bos and the dummy prefix)
+  const cap = mergeCapacity - 2;
+  let len = 0;
+  for (let k = 0; k < kept; k++) {
+    const c = load<u32>(cps + (<usize>k << 2));
+    const need = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    if (len + need > cap) return ENCODE_TOO_LONG;
+    const q = normalArea + <usize>len;
+    if (need == 1) store<u8>(q, <u8>c);
+    else if (need == 2) {
+      store<u8>(q, <u8>(0xc0 | (c >> 6)));
+      store<u8>(q, <u8>(0x80 | (c & 0x3f)), 1);
+    } else if (need == 3) {
+      store<u8>(q, <u8>(0xe0 | (c >> 12)));
+      store<u8>(q, <u8>(0x80 | ((c >> 6) & 0x3f)), 1);
+      store<u8>(q, <u8>(0x80 | (c & 0x3f)), 2);
+    } else {
+      store<u8>(q, <u8>(0xf0 | (c >> 18)));
+      store<u8>(q, <u8>(0x80 | ((c >> 12) & 0x3f)), 1);
+      store<u8>(q, <u8>(0x80 | ((c >> 6) & 0x3f)), 2);
+      store<u8>(q, <u8>(0x80 | (c & 0x3f)), 3);
+    }
+    len += need;
+  }
+  return len;
 }

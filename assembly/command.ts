@@ -11,12 +11,12 @@
 
 import { init, prefill, step, position, lastError } from "./index";
 import * as readOnly from "./read-only";
-import { DecoderStatus as S, CommandSlot as C, PlanSlot as P, STATIC_BYTES, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, decoderStatusSentence } from "./abi.generated";
+import { DecoderStatus as S, CommandSlot as C, PlanSlot as P, STATIC_BYTES, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, COMMAND_MERGE_SLOT_BYTES, decoderStatusSentence } from "./abi.generated";
 import {
   STDOUT, STDERR, useOutputBuffer, flush, putByte, putBytes, putString, putInt, putFixed1, exit, nowNs,
   argSizes, argCount, argBytes, argsInto,
 } from "./command-wasi";
-import { ENCODE_NO_SPACE, ENCODE_EMPTY, loadTokenizer, encode, decode, decodedPtr, decodedLen, isStop, stopName, namePtr, nameLen, maxTokenLength, setMergeTables } from "./command-tokenizer";
+import { ENCODE_NO_SPACE, ENCODE_EMPTY, ENCODE_TOO_LONG, normalizes, loadTokenizer, encode, decode, decodedPtr, decodedLen, isStop, stopName, namePtr, nameLen, maxTokenLength, setMergeTables } from "./command-tokenizer";
 import { seed, sample, SAMPLE_NOT_FINITE, notFiniteAt } from "./command-sampler";
 import { utf8Begin, utf8Bytes, utf8End, utf8Replace } from "./command-utf8";
 
@@ -309,7 +309,7 @@ function run(): i32 {
   let ok = fits(tokenizer, <u64><u32>tokenizerBytes, total) && fits(pieces, v4, total) && fits(pieceHash, <u64><u32>hashSlots << 2, total);
   ok = ok && fits(probs, v4, total) && fits(candidates, v4, total) && fits(args, <u64><u32>argsCapacity, total);
   ok = ok && fits(promptTokens, <u64><u32>promptSlots << 2, total) && fits(out, <u64><u32>outBytes, total) && outBytes >= 16;
-  ok = ok && fits(mergeTables, <u64><u32>mergeCapacity * 20, total) && mergeCapacity >= 0;
+  ok = ok && fits(mergeTables, <u64><u32>mergeCapacity * COMMAND_MERGE_SLOT_BYTES, total) && mergeCapacity >= 0;
   ok = ok && argsCapacity > 0 && promptSlots >= argsCapacity + 2;
   if (!ok) {
     errorStart();
@@ -376,8 +376,10 @@ function run(): i32 {
   }
   const promptLen = promptAt != 0 ? strlen(promptAt) : 0;
   // Refused before encoding: every token stands for at most max_token_length bytes of the prompt (a piece is
-  // never shorter than the text it covers), so it takes this many tokens at least.
-  const least: u64 = (<u64>promptLen + <u64>maxTokenLength - 1) / <u64>maxTokenLength;
+  // never shorter than the text it covers), so it takes this many tokens at least. A normal form can shrink
+  // the bytes up to three times (a Hangul syllable's three jamo, 9 bytes, compose to 3).
+  const shrink: u64 = normalizes() ? 3 : 1;
+  const least: u64 = (<u64>promptLen + shrink * <u64>maxTokenLength - 1) / (shrink * <u64>maxTokenLength);
   if (least > <u64>ctx) {
     errorStart();
     putString(STDERR, "the prompt is at least ");
@@ -398,14 +400,20 @@ function run(): i32 {
     putString(STDERR, " this module was planned for");
     return errorEnd(EXIT_USAGE);
   }
-  setMergeTables(mergeTables, mergeCapacity);
+  setMergeTables(mergeTables, mergeCapacity, promptSlots);
   const n = encode(promptAt, promptLen, promptTokens);
   // The merge tables may lie over the K/V caches, idle until now: back to the zeros the module started with.
-  memory.fill(mergeTables, 0, <usize>mergeCapacity * 20);
+  memory.fill(mergeTables, 0, <usize>mergeCapacity * COMMAND_MERGE_SLOT_BYTES);
   if (n < 0) {
     errorStart();
     if (n == ENCODE_NO_SPACE) putString(STDERR, 'the tokenizer has no " " token, which encoding needs for the leading dummy-prefix space');
     else if (n == ENCODE_EMPTY) putString(STDERR, "the prompt is empty and the tokenizer names no BOS token to start from; give some text");
+    else if (n == ENCODE_TOO_LONG) {
+      putString(STDERR, "the prompt in Unicode normal form C is more than the ");
+      putInt(STDERR, <u64>max(mergeCapacity - 2, 0));
+      putString(STDERR, " bytes this module was planned for");
+      return errorEnd(EXIT_USAGE);
+    }
     else putString(STDERR, "the tokenizer has no token for a character of the prompt: no piece, no byte-fallback tokens and no <unk>");
     return errorEnd(EXIT_FAILURE);
   }

@@ -21,7 +21,7 @@ import { mulberry32, syntheticModel } from "../host/core/synthetic.ts";
 import { readTokenizer } from "../host/core/tokenizer.ts";
 import { commandTokenizerBytes } from "../tools/package/command-tokenizer.ts";
 import { byteLevelTokenizer, metaspaceTokenizer } from "./fixtures/tokenizer-writer.ts";
-import { type ArenaPlan, type AttentionMode, type PlanOptions, type Span, COMMAND_ARG_BYTES_EXTRA, COMMAND_ARG_BYTES_PER_TOKEN, PLAN_COMMAND_SLOT, encodePlanBlock, planArena } from "../host/core/plan.ts";
+import { type ArenaPlan, type AttentionMode, type PlanOptions, type Span, COMMAND_ARG_BYTES_EXTRA, COMMAND_ARG_BYTES_PER_TOKEN, COMMAND_MERGE_SLOT_BYTES, PLAN_COMMAND_SLOT, encodePlanBlock, planArena } from "../host/core/plan.ts";
 import type { Build } from "../host/runtime/decoder.ts";
 import { SAMPLER_DEFAULTS, type SamplerOptions } from "../host/runtime/sampler.ts";
 import { type TextTokenizer, readTextTokenizer } from "../host/core/tokenizers.ts";
@@ -310,7 +310,7 @@ describe("prompts of thousands of tokens in the command", () => {
       ["this model at ctx 4096", { ...model.config, seqLen: LONG_CTX }, LONG_CTX, layers.modes, {}],
       ["a tiny model with a q8 cache", tiny, 512, ["vanilla"], { kCache: "q8" }],
     ];
-    const slotsOf = (p: ArenaPlan) => p.command!.mergeTables.size / 20;
+    const slotsOf = (p: ArenaPlan) => p.command!.mergeTables.size / COMMAND_MERGE_SLOT_BYTES;
     for (const [what, config, ctx, modes, opts] of cases) {
       const p = planArena(config, ctx, modes, { ...opts, tokenizerBytes: tokenizerBytes.length });
       const cmd = p.command!;
@@ -320,7 +320,7 @@ describe("prompts of thousands of tokens in the command", () => {
       const caches: Span = { name: "caches", offset: k.offset, size: v.offset + v.size - k.offset };
       const under = caches.size >= sampler.size ? caches : sampler;
       expect(cmd.mergeTables.offset, what).toBe(under.offset);
-      expect(slotsOf(p), what).toBe(Math.min(cmd.promptTokens.size / 4, Math.floor(under.size / 20)));
+      expect(slotsOf(p), what).toBe(Math.min(cmd.promptTokens.size / 4, Math.floor(under.size / COMMAND_MERGE_SLOT_BYTES)));
       // nothing encoding reads or writes, nor anything that must keep its value until then, is under the tables
       const live: Span[] = [p.planBlock, p.regions.find((r) => r.name === "weights")!, p.tokenizer!, cmd.block, cmd.pieces, cmd.pieceHash, cmd.args, cmd.promptTokens, cmd.output];
       if (p.ropeTable) live.push(p.ropeTable);
@@ -337,7 +337,7 @@ describe("prompts of thousands of tokens in the command", () => {
   it("refuses, before encoding and in one line, a prompt of more bytes than a tiny model's merge tables hold, and merges one that fits", async () => {
     const low = lowerModel(syntheticModel(tiny, 4), { modes: ["vanilla"], wkv: [null] }, { weights: "f32" });
     const p = planArena(tiny, 512, ["vanilla"], { kCache: "q8", tokenizerBytes: tokenizerBytes.length });
-    const slots = p.command!.mergeTables.size / 20;
+    const slots = p.command!.mergeTables.size / COMMAND_MERGE_SLOT_BYTES;
     const path = join(dir, "tiny-q8.cmd.wasm");
     writeFileSync(path, buildCommand(low, tokenizerBytes, p, { build: "scalar" }));
     const over = text(slots, "abcdefghijklmnopqrstuvwxyz ", 7); // slots - 2 bytes fit

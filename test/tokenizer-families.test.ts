@@ -139,24 +139,38 @@ describe("the standalone command and these families", () => {
   it("carries SmolLM's Digits step (flag 64) with the \\p{L}, \\p{N}, \\s tables in its tokenizer bytes", () => {
     const flagsOf = (family: FamilyName) => {
       const { fam, tok } = load(family);
-      const bytes = commandTokenizerBytes(tok, fam.vocabSize);
+      return flagsIn(commandTokenizerBytes(tok, fam.vocabSize), fam.vocabSize);
+    };
+    const flagsIn = (bytes: Uint8Array, vocabSize: number) => {
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       let at = 4;
-      for (let id = 0; id < fam.vocabSize; id++) at += 8 + view.getInt32(at + 4, true);
+      for (let id = 0; id < vocabSize; id++) at += 8 + view.getInt32(at + 4, true);
       expect(view.getUint32(at, true)).toBe(0x584b5453); // "STKX"
       expect(view.getUint32(bytes.length - 4, true)).toBe(0x454b5453); // "STKE" closes the extension
       return view.getUint32(at + 8, true);
     };
     expect(flagsOf("smollm") & 64).toBe(64);
     expect(flagsOf("gpt2") & 64).toBe(0);
+    // Qwen2's Split matcher (128) and NFC (512), Llama 3's matcher (256), NeoX's NFC before GPT-2's regex (4)
+    expect(flagsOf("qwen2") & (4 | 128 | 256 | 512)).toBe(128 | 512);
+    expect(flagsOf("llama3") & (4 | 128 | 256 | 512)).toBe(256);
+    expect(flagsOf("neox") & (4 | 128 | 256 | 512)).toBe(4 | 512);
+    // GGUF vocabularies with pre qwen2 and llama-bpe carry the same steps as their tokenizer.json
+    for (const [family, pre] of [["qwen2", "qwen2"], ["llama3", "llama-bpe"]] as const) {
+      const { fam } = load(family);
+      const gguf = readTextTokenizer("bundle", ggufTokenizerBundle(readGguf(ggufOf(family, pre), `${family}.gguf`))!, `${family}.gguf`);
+      expect(flagsIn(commandTokenizerBytes(gguf, fam.vocabSize), fam.vocabSize) & ~1, pre).toBe(flagsOf(family) & ~1); // bos aside
+    }
   });
 
   it("refuses, in one line that says what is missing and how large it would be, the pre-tokenizers and normal forms it does not carry", () => {
     const runs = (json: Record<string, any>) => (json.pre_tokenizer.pretokenizers[0].individual_digits = false);
+    const nfkc = (json: Record<string, any>) => (json.normalizer = { type: "NFKC" });
+    const digitsThenSplit = (json: Record<string, any>) => json.pre_tokenizer.pretokenizers.unshift({ type: "Digits", individual_digits: true });
     for (const [family, edit, re] of [
-      ["smollm", runs, /cannot embed this tokenizer in the standalone command: its Digits \(individual_digits: false\) pre-tokenizer step is not implemented in the standalone command \(it would carry a matcher for it and the \\p\{L\}, \\p\{N\} and White_Space tables: \d+ ranges, \d+ bytes\)\.$/],
-      ["llama3", undefined, /its Split "\(\?i:'s.*" pre-tokenizer step is not implemented in the standalone command \(.*: \d+ ranges, \d+ bytes\)\.$/],
-      ["neox", undefined, /its NFC normalizer is not implemented in the standalone command \(it would carry Unicode's canonical decompositions: \d+ characters, \d+ bytes, plus the combining classes and the composition pairs; Hangul by rule\)\.$/],
+      ["smollm", runs, /cannot embed this tokenizer in the standalone command: its Digits \(individual_digits: false\) step is not one the standalone command carries \(it has matchers for Qwen2's and Llama 3's Split patterns alone, Isolated, before a ByteLevel without its regex, and SmolLM's single Digits step\)\.$/],
+      ["llama3", digitsThenSplit, /its sequence of Digits \(individual_digits: true\), Split "\(\?i:'s.*" steps is not one the standalone command carries \(/],
+      ["neox", nfkc, /its NFKC normalizer is not implemented in the standalone command \(only NFC is; it would carry Unicode's compatibility decompositions: \d+ characters, \d+ bytes, plus the combining classes and the composition pairs; Hangul by rule\)\.$/],
     ] as const) {
       const { fam, tok } = load(family, edit);
       const e = slimError(() => commandTokenizerBytes(tok, fam.vocabSize), "E_MODEL");

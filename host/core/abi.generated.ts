@@ -15,6 +15,8 @@ export const COMMAND_MAGIC = 0x444d4353;
 export const COMMAND_BLOCK_SLOTS = 20;
 /** Argument bytes the command plans per context token (plus a fixed allowance for flags). */
 export const COMMAND_ARG_BYTES_PER_TOKEN = 8;
+/** Bytes per slot of the command's merge tables: next, prev, pair, heap, heap slot (i32 each) and one byte of a prompt section in Unicode normal form. */
+export const COMMAND_MERGE_SLOT_BYTES = 21;
 /** Cached rows slim attention mixes per block (the size of the k_block scratch buffer). */
 export const ROW_BLOCK = 64;
 /** .slim magic "SLIM" read as a little-endian u32. */
@@ -222,7 +224,7 @@ export const CommandSlot = {
   output: 12,
   /** capacity of output in bytes */
   outputBytes: 13,
-  /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot */
+  /** 5 × (mergeSlots,) i32 BPE merge state: next, prev, pair, heap, heap slot; then (mergeSlots,) bytes for a prompt section in Unicode normal form */
   mergeTables: 14,
   /** tokens the merge tables hold (over the K/V caches or the sampler while the prompt is encoded); a prompt of more bytes + 2 is refused */
   mergeSlots: 15,

@@ -11,13 +11,13 @@
 import { type ModelConfig, archOf, headDim, kvDim, isMultiHead } from "./model.ts";
 import { fail } from "./errors.ts";
 import {
-  STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, ROW_BLOCK,
+  STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, COMMAND_MERGE_SLOT_BYTES, ROW_BLOCK,
   PlanSlot, LayerSlot, CommandSlot, WeightCode, CacheCode, ActivationCode,
 } from "./abi.generated.ts";
 import { formatBytes } from "./format.ts";
 
 // The block layouts and codes the module reads are declared once in host/core/abi.ts.
-export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, ROW_BLOCK };
+export { STATIC_BYTES, PLAN_MAGIC, PLAN_VERSION, PLAN_HEADER_SLOTS, PLAN_LAYER_SLOTS, COMMAND_MAGIC, COMMAND_BLOCK_SLOTS, COMMAND_ARG_BYTES_PER_TOKEN, COMMAND_MERGE_SLOT_BYTES, ROW_BLOCK };
 import { ropeTableBytes } from "./rope.ts";
 import { LAYOUT_DESCRIPTION, STREAM_LAYOUT, type WeightLayout } from "./layout.ts";
 
@@ -122,7 +122,7 @@ export interface CommandPlan {
   candidates: Span; // (vocab,) i32 token ids of the top-p nucleus, sorted in place
   args: Span; // argv pointer array followed by the argument bytes (WASI args_get); the prompt lives here
   promptTokens: Span; // (args bytes + 2,) i32 the prompt before BPE merges: <s>, dummy prefix, ≤ one token per byte
-  mergeTables: Span; // 5 × (mergeSlots,) i32 BPE merge state (next, prev, pair, heap, heap slot), over the K/V caches or the sampler
+  mergeTables: Span; // 5 × (mergeSlots,) i32 BPE merge state (next, prev, pair, heap, heap slot) then (mergeSlots,) bytes of normal-form text, over the K/V caches or the sampler
   output: Span; // bytes staged for fd_write
 }
 
@@ -447,8 +447,10 @@ function planCommand(vocab: number, ctx: number, tokenizerBytes: number, region:
   // covers).
   const samplerBytes = candidates.offset + align(candidates.size) - probs.offset;
   const over = caches.size >= samplerBytes ? caches : { offset: probs.offset, size: samplerBytes };
-  const mergeSlots = Math.min(argBytes + 2, Math.floor(over.size / 20));
-  const mergeTables = { name: "merge_tables", offset: over.offset, size: 20 * mergeSlots };
+  // Each slot is five i32 and one byte: a tokenizer with a Unicode normal form writes each section of the
+  // prompt in that form to the last mergeSlots bytes, and decomposes it in the i32 before merging.
+  const mergeSlots = Math.min(argBytes + 2, Math.floor(over.size / COMMAND_MERGE_SLOT_BYTES));
+  const mergeTables = { name: "merge_tables", offset: over.offset, size: COMMAND_MERGE_SLOT_BYTES * mergeSlots };
   return { block, tokenizerBytes, pieces, pieceHash, hashSlots, probs, candidates, args, promptTokens, mergeTables, output };
 }
 
@@ -473,7 +475,7 @@ export function encodeCommandBlock(plan: ArenaPlan): Int32Array {
   slots[C.output] = cmd.output.offset;
   slots[C.outputBytes] = cmd.output.size;
   slots[C.mergeTables] = cmd.mergeTables.offset;
-  slots[C.mergeSlots] = cmd.mergeTables.size / 20;
+  slots[C.mergeSlots] = cmd.mergeTables.size / COMMAND_MERGE_SLOT_BYTES;
   return slots;
 }
 

@@ -685,7 +685,8 @@ export function ggufTokenizerJson(file: GgufFile): Uint8Array {
     ...pipeline!,
     post_processor: null,
     decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: "BPE", byte_fallback: false, vocab, merges },
+    // llama.cpp takes a piece that is a whole token as it is for llama-bpe (Llama 3's ignore_merges)
+    model: { type: "BPE", byte_fallback: false, vocab, merges, ...(pre === "llama-bpe" ? { ignore_merges: true } : {}) },
   };
   return new TextEncoder().encode(JSON.stringify(json));
 }

@@ -6,7 +6,8 @@
  *
  *   u32 "STKX" · u32 family (0 sentencepiece, 1 byte-level, 2 Llama-style) · u32 flags (1 add bos,
  *   2 byte fallback, 4 GPT-2 regex, 16 split at "▁", 32 ignore_merges, 64 every \p{N} character its own
- *   piece before the regex: SmolLM's Digits step) · u32 prepend "▁" (0 never,
+ *   piece before the regex: SmolLM's Digits step, 128 / 256 a Split step with Qwen2's / Llama 3's pattern,
+ *   512 each section in Unicode normal form C first) · u32 prepend "▁" (0 never,
  *   1 always, 2 first section, 3 always even before a space) · i32 bos · i32 unk (-1 none)
  *   u32 n, n × (i32 stop id, u32 name length, name bytes padded to 4)
  *   u32 n, n × i32 control ids (print nothing)
@@ -14,15 +15,19 @@
  *   u32 n, n × (i32 a, i32 b, i32 merged) merges in rank order
  *   u32 slots (a power of two), slots × i32 merge index + 1 by hash of (a, b), linear probing
  *   u32 n, n × (i32 id, u32 length, bytes padded to 4) added tokens
- *   three range tables (u32 n, n × (u32 lo, u32 hi)): \p{L}, \p{N}, \s as JavaScript's regex has them (empty
- *   unless the GPT-2 regex or the Digits step reads them; they are part of the tokenizer bytes the plan places)
+ *   three range tables (u32 n, n × (u32 lo, u32 hi)): \p{L}, \p{N}, \s as JavaScript's regex has them for
+ *   GPT-2's regex and the Digits step, with \s as Unicode's White_Space (Oniguruma's) for a Split pattern;
+ *   empty when nothing reads them
+ *   the NFC tables (tools/package/nfc-tables.ts; four empty tables, 16 bytes, without NFC)
  *   u32 "STKE"
+ * All of it is part of the tokenizer bytes the plan places and its memory map shows.
  * Everything little-endian. The host computes the tables so the device only reads them.
  */
 import { fail } from "../../host/core/errors.ts";
 import { readTokenizer, type Tokenizer } from "../../host/core/tokenizer.ts";
 import { LLAMA2C_META, type TextTokenizer } from "../../host/core/tokenizers.ts";
-import { METASPACE, type HfTokenizer, type PreSplit } from "../../host/core/hf-tokenizer.ts";
+import { LLAMA3_SPLIT, METASPACE, QWEN2_SPLIT, type HfTokenizer, type PreSplit } from "../../host/core/hf-tokenizer.ts";
+import { NO_NFC_TABLES, nfcTables } from "./nfc-tables.ts";
 
 const EXT_MAGIC = 0x584b5453;
 const EXT_END = 0x454b5453;
@@ -91,14 +96,28 @@ function decompositionTable(form: "NFC" | "NFD" | "NFKC" | "NFKD"): { entries: n
   return { entries, bytes };
 }
 
-/** Bytes of the range tables a Split step's classes need (\p{L}, \p{N}, White_Space), 8 per range. */
-function splitTables(): { ranges: number; bytes: number } {
-  const n = ranges(/^\p{L}$/u).length + ranges(/^\p{N}$/u).length + ranges(/^\p{White_Space}$/u).length;
-  return { ranges: n, bytes: 8 * n };
-}
+let splitClassTables: [number, number][][] | undefined;
+/** A Split pattern's classes: \p{L}, \p{N} and \s as Oniguruma has it, Unicode's White_Space. */
+const splitClasses = () => (splitClassTables ??= [ranges(/^\p{L}$/u), ranges(/^\p{N}$/u), ranges(/^\p{White_Space}$/u)]);
 
 /** SmolLM's pre-tokenizer: one Digits step with individual_digits, which the command runs (flag 64). */
 const isDigitsOnly = (splits: readonly PreSplit[]): boolean => splits.length === 1 && splits[0].type === "digits" && splits[0].individual;
+
+/** The Split patterns the command has a matcher for (assembly/command-tokenizer.ts splitMatch), by flag. */
+export const SPLIT_MATCHERS: ReadonlyMap<string, { flag: number; family: string }> = new Map([
+  [QWEN2_SPLIT, { flag: 128, family: "Qwen2" }],
+  [LLAMA3_SPLIT, { flag: 256, family: "Llama 3" }],
+]);
+const FLAG_NFC = 512;
+
+/** The flag of the one Split step (Isolated, with a pattern the command knows) before a regex-free ByteLevel, else 0. */
+function splitFlag(o: HfTokenizer["options"]): number {
+  const pre = o.preTokenizer;
+  if (pre.type !== "byte-level" || pre.splits.length !== 1 || pre.useRegex || pre.addPrefixSpace) return 0;
+  const step = pre.splits[0];
+  if (step.type !== "split" || step.literal || step.behavior !== "Isolated") return 0;
+  return SPLIT_MATCHERS.get(step.source)?.flag ?? 0;
+}
 
 /** What the command cannot do the way the host does, in one sentence, or null. */
 function unsupported(tok: TextTokenizer): string | null {
@@ -110,16 +129,19 @@ function unsupported(tok: TextTokenizer): string | null {
   }
   const hf = tok.inner as HfTokenizer;
   const o = hf.options;
-  if (o.normalization) {
+  if (o.normalization && o.normalization !== "NFC") {
     const t = decompositionTable(o.normalization);
-    return `its ${o.normalization} normalizer is not implemented in the standalone command (it would carry Unicode's ${o.normalization === "NFC" || o.normalization === "NFD" ? "canonical" : "compatibility"} decompositions: ${t.entries} characters, ${t.bytes} bytes, plus the combining classes and the composition pairs; Hangul by rule)`;
+    return `its ${o.normalization} normalizer is not implemented in the standalone command (only NFC is; it would carry Unicode's ${o.normalization === "NFD" ? "canonical" : "compatibility"} decompositions: ${t.entries} characters, ${t.bytes} bytes, plus the combining classes${o.normalization.endsWith("C") ? " and the composition pairs" : ""}; Hangul by rule)`;
   }
   const splits = o.preTokenizer.type === "byte-level" ? o.preTokenizer.splits : [];
-  const step = splits.length > 0 && !isDigitsOnly(splits) ? (splits.find((x) => !isDigitsOnly([x])) ?? splits[0]) : undefined;
-  if (step) {
-    const t = splitTables();
-    const what = step.type === "digits" ? `Digits (individual_digits: ${step.individual})` : `Split ${JSON.stringify(step.source)}`;
-    return `its ${what} pre-tokenizer step is not implemented in the standalone command (it would carry a matcher for it and the \\p{L}, \\p{N} and White_Space tables: ${t.ranges} ranges, ${t.bytes} bytes)`;
+  if (splits.length > 0 && !isDigitsOnly(splits) && !splitFlag(o)) {
+    const step = splits.find((x) => x.type === "split" && !SPLIT_MATCHERS.has(x.source)) ?? splits.find((x) => !isDigitsOnly([x])) ?? splits[0];
+    const known = [...SPLIT_MATCHERS.values()].map((m) => m.family).join("'s and ");
+    const name = (x: PreSplit) => (x.type === "digits" ? `Digits (individual_digits: ${x.individual})` : `Split ${JSON.stringify(x.source)}`);
+    const pre = o.preTokenizer as Extract<HfTokenizer["options"]["preTokenizer"], { type: "byte-level" }>;
+    const what =
+      splits.length > 1 ? `sequence of ${splits.map(name).join(", ")} steps` : step.type === "split" && SPLIT_MATCHERS.has(step.source) ? `Split step (${step.behavior}${pre.useRegex ? ", then ByteLevel with its regex" : ""})` : `${name(step)} step`;
+    return `its ${what} is not one the standalone command carries (it has matchers for ${known}'s Split patterns alone, Isolated, before a ByteLevel without its regex, and SmolLM's single Digits step)`;
   }
   if (o.preTokenizer.type === "byte-level" && o.preTokenizer.addPrefixSpace) return "its ByteLevel add_prefix_space is not implemented in the standalone command";
   const stripped = hf.added.find((t) => t.lstrip || t.rstrip);
@@ -176,6 +198,10 @@ export function commandTokenizerBytes(tok: TextTokenizer, vocabSize: number): Ui
   if (hf?.options.ignoreMerges) flags |= 32;
   const digits = pre?.type === "byte-level" && isDigitsOnly(pre.splits);
   if (digits) flags |= 64;
+  const split = hf ? splitFlag(hf.options) : 0;
+  flags |= split;
+  const nfc = hf?.options.normalization === "NFC";
+  if (nfc) flags |= FLAG_NFC;
   w.i32(EXT_MAGIC);
   w.i32(FAMILY[tok.family]);
   w.i32(flags);
@@ -209,13 +235,15 @@ export function commandTokenizerBytes(tok: TextTokenizer, vocabSize: number): Ui
   const added = hf?.added ?? [];
   w.i32(added.length);
   for (const t of added) w.named(t.id, utf8.encode(t.content));
-  for (const table of pre?.type === "byte-level" && (pre.useRegex || digits) ? classes() : [[], [], []]) {
+  const tables = split ? splitClasses() : pre?.type === "byte-level" && (pre.useRegex || digits) ? classes() : [[], [], []];
+  for (const table of tables) {
     w.i32(table.length);
     for (const [lo, hi] of table) {
       w.i32(lo);
       w.i32(hi);
     }
   }
+  w.u8s(nfc ? nfcTables().bytes : NO_NFC_TABLES);
   w.i32(EXT_END);
   return w.bytes();
 }
