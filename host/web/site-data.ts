@@ -21,6 +21,7 @@ export interface PlanJson {
   groupSize?: number;
   kCache: CacheDtype;
   config: ModelConfig;
+  flash?: { readInPlace: { offset: number; size: number } | null }; // the read-only tail a board reads from flash (planned last)
 }
 
 export interface SiteData {
@@ -28,6 +29,7 @@ export interface SiteData {
   source: string; // what it was read from
   shape: string; // the model's shape line, as `slimedge plan` prints it
   artifact: PlanJson & {
+    readOnlyInFlash: boolean; // planned with the read-only regions last (plan.json's flash.readInPlace)
     name: string;
     reactor: string; // paths relative to the page
     command: string;

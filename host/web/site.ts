@@ -149,6 +149,7 @@ export function siteFiles(input: SiteInput, pageDir = PAGE_DIR): SiteFile[] {
     artifact: {
       board: p.board, name: artifact.name, build: p.build, ctx: p.ctx, pages: p.pages, totalBytes: p.totalBytes, modes: p.modes,
       weights: p.weights, ...(p.groupSize ? { groupSize: p.groupSize } : {}), kCache: p.kCache, config: p.config,
+      readOnlyInFlash: p.flash?.readInPlace != null,
       reactor: model(`${artifact.name}.wasm`), command: model(`${artifact.name}.cmd.wasm`), plan: model("plan.json"),
     },
     tokenizer: { kind: input.tokenizer.kind, path: tokFile, name: input.tokenizer.source },

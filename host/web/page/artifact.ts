@@ -30,7 +30,7 @@ export async function startArtifact(a: SiteData["artifact"], reactor: Uint8Array
   const commandAt = header[PlanSlot.command] >>> 0;
   if (commandAt === 0 || commandAt + COMMAND_BLOCK_SLOTS * 4 > mem.byteLength) fail("E_MODEL", `${a.command}: no command block in its plan`);
   const tokenizerBytes = new Int32Array(mem, commandAt, COMMAND_BLOCK_SLOTS)[CommandSlot.tokenizerBytes];
-  const plan = planArena(a.config, a.ctx, a.modes, { weights: a.weights, ...(a.groupSize ? { groupSize: a.groupSize } : {}), kCache: a.kCache, tokenizerBytes });
+  const plan = planArena(a.config, a.ctx, a.modes, { weights: a.weights, ...(a.groupSize ? { groupSize: a.groupSize } : {}), kCache: a.kCache, tokenizerBytes, readOnlyInFlash: a.readOnlyInFlash });
   const block = encodePlanBlock(plan);
   const held = new Int32Array(mem, plan.planBlock.offset, block.length);
   if (plan.totalBytes !== a.totalBytes || block.some((v, i) => v !== held[i]))
