@@ -11,11 +11,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { emulatedBoard } from "../boards/emulated.ts";
+import { getBoard } from "../boards/index.ts";
+import { qemuArgs } from "../host/ship/emulate.ts";
 import {
-  FIRMWARE_CFLAGS, PEER_PROGRAM, buildPeer, groupSize, instrumentGenerate, parsePeerReport, peerMissing, peerQ8Checkpoint, peerV0Checkpoint, runPeer, sameText, shortReason, tableOf, type Row,
+  FIRMWARE_CFLAGS, PEER_PROGRAM, benchPlan, buildPeer, chooseBenchPlan, groupSize, heldRows, peerCheckpointAtCtx, instrumentGenerate, parsePeerReport, peerMissing, peerQ8Checkpoint, peerV0Checkpoint, runPeer, sameText, shortReason, tableOf, type Row,
 } from "../tools/bench/boards.ts";
 import { findPeersDir } from "../tools/bench/peers.ts";
 import { importModel } from "../tools/convert/import.ts";
+import type { FitReport, FitRow } from "../tools/package/fit.ts";
 import { skipNote, toolMissing } from "./skips.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -105,12 +108,18 @@ describe("the on-board bench's pieces", () => {
   });
 
   it("writes a row per board × model × weights, with the reason where a side could not run", () => {
-    const row = (slimedge: Row["slimedge"], peer: Row["peer"]): Row => ({ board: "esp32-c3", model: "m", weights: "q8_0", slimedge, peer, peerPlain: peer, boardRam: 1000, sameText: null });
+    const row = (slimedge: Row["slimedge"], peer: Row["peer"]): Row => ({ board: "esp32-c3", model: "m", weights: "q8_0", ctx: 300, cache: "q8", rows: "K", slimedge, peer, peerPlain: peer, boardRam: 1000, sameText: null });
     const peer = { stdout: "", ids: [], sampled: 9, decodeInstructions: 800, instructionsPerToken: 100, heapPeak: 900, stackPeak: 10, modelBytesRead: 0, ram: 2000, flashBytes: 4096, stderr: "" };
-    const t = tableOf([row({ error: "not even ctx 1 fits" }, peer), row({ stdout: "", instructionsPerToken: 150, ram: 900, ramBoard: 1000, flash: 2048 }, { error: "gcc not installed" })]);
+    const t = tableOf([row({ error: "not even ctx 1 fits" }, peer), row({ stdout: "", ctx: 300, cache: "q8", rows: "K", instructionsPerToken: 150, ram: 900, ramBoard: 1000, flash: 2048 }, { error: "gcc not installed" }),
+      row({ stdout: "", ctx: 300, cache: "q8", rows: "K", instructionsPerToken: 150, ram: 1100, ramBoard: 1000, flash: 2048 }, peer)]);
     const lines = t.split("\n");
-    expect(lines).toHaveLength(4);
+    expect(lines).toHaveLength(5);
+    expect(lines[0].split("|")).toHaveLength(lines[1].split("|").length);
+    expect(lines[2]).toContain("| 300 | q8 K / f32 K+V |");
+    expect(heldRows(["vanilla", "vanilla"])).toBe("K+V");
     expect(lines[2]).toContain("— not even ctx 1 fits");
+    expect(lines[4]).toContain("| **1.50** |"); // instructions 150 / 100
+    expect(lines[4]).toContain("| **0.55** |"); // RAM 1100 / 2000
     expect(lines[2]).toContain("2 KiB (over)");
     expect(lines[3]).toContain("— gcc not installed");
     const refusal =
@@ -119,6 +128,60 @@ describe("the on-board bench's pieces", () => {
     expect(shortReason("x".repeat(200))).toHaveLength(138);
     expect(sameText("a b\n", "a b")).toBe(true);
     expect(sameText("a b", "a c")).toBe(false);
+  });
+
+  it("runs f32 cache rows at the whole seq_len, else q8 ones, else the largest context either fits", () => {
+    const report = (ctx: Record<string, number>): FitReport =>
+      ({ config: { seqLen: 512 }, rows: ["f32", "f16", "q8"].map((kCache) => ({ weights: "q8_0", kCache, slim: ctx[kCache] ?? 0, slimModes: kCache === "q8" ? ["slim", "vanilla"] : ["slim", "slim"] }) as FitRow) }) as FitReport;
+    expect(chooseBenchPlan(report({ f32: 512, q8: 512 }), "q8_0")).toEqual({ ctx: 512, cache: "f32", rows: "K" });
+    expect(chooseBenchPlan(report({ f32: 300, q8: 512 }), "q8_0")).toEqual({ ctx: 512, cache: "q8", rows: "K, +V in 1 of 2 layers" });
+    expect(chooseBenchPlan(report({ f32: 200, f16: 400, q8: 362 }), "q8_0")).toEqual({ ctx: 362, cache: "q8", rows: "K, +V in 1 of 2 layers" }); // f16 rows are not a bench choice
+    expect(chooseBenchPlan(report({ f32: 300, q8: 300 }), "q8_0")).toEqual({ ctx: 300, cache: "f32", rows: "K" });
+    expect(chooseBenchPlan(report({}), "q8_0")).toBeNull();
+    expect(chooseBenchPlan(report({ f32: 512 }), "f32")).toBeNull(); // no f32-weights rows in this report
+  });
+
+  it.skipIf(sharedMissing !== null)(`chooses stories260K's plan on the unmodified boards as \`plan\` does: q8 cache rows, ≥ 256 positions on esp32-c3, all 512 on rp2350${skipNote(sharedMissing)}`, () => {
+    const m = { name: "stories260K", checkpoint, tokenizer };
+    const c3 = benchPlan(m, "esp32-c3", "q8_0")!;
+    expect(c3.cache).toBe("q8");
+    expect(c3.ctx).toBeGreaterThanOrEqual(256);
+    expect(c3.ctx).toBeLessThan(512);
+    expect(benchPlan(m, "rp2350", "q8_0")).toEqual({ ctx: 512, cache: "q8", rows: "K+V" });
+    expect(benchPlan(m, "esp32-p4", "q8_0")).toEqual({ ctx: 512, cache: "f32", rows: "K+V" }); // grouped-query attention: every layer keeps V
+  });
+
+  it.skipIf(sharedMissing !== null)(`gives llama2.c a legacy checkpoint whose seq_len is the plan's ctx, the same weights, RoPE tables cut to it${skipNote(sharedMissing)}`, () => {
+    const full = importModel(checkpoint).model;
+    const out = join(work, "ctx300.bin");
+    expect(peerCheckpointAtCtx(checkpoint, 300, out)).toBe(out);
+    const cut = readFileSync(out);
+    expect(cut.readInt32LE(24)).toBe(300);
+    const c = full.config;
+    const headHalf = c.dim / c.nHeads / 2;
+    expect(readFileSync(checkpoint).length - cut.length).toBe(4 * 2 * (c.seqLen - 300) * headHalf);
+    const m = importModel(out).model;
+    expect(m.config).toEqual({ ...c, seqLen: 300 });
+    for (const k of ["wq", "wk", "wv", "wo", "w1", "w2", "w3"] as const)
+      expect(Buffer.compare(Buffer.from(m.weights.layers[c.nLayers - 1][k]!.buffer), Buffer.from(full.weights.layers[c.nLayers - 1][k]!.buffer)), k).toBe(0);
+    expect(Buffer.compare(Buffer.from(m.weights.tokenEmbedding.buffer), Buffer.from(full.weights.tokenEmbedding.buffer))).toBe(0);
+    expect(peerCheckpointAtCtx(checkpoint, c.seqLen, join(work, "unused.bin"))).toBe(checkpoint);
+    expect(() => peerCheckpointAtCtx(checkpoint, c.seqLen + 1, join(work, "unused.bin"))).toThrow(/ctx 513 is not in 1\.\.seq_len 512/);
+  });
+
+  it("sizes the virt machine's RAM (-m) to hold the largest flash image, which QEMU's loader refuses past -m", () => {
+    const e = emulatedBoard("esp32-c3")!;
+    const dir = join(work, "virt-flash");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "flash_args"), "0x10000 app.bin\n0x110000 model.bin\n");
+    writeFileSync(join(dir, "app.bin"), Buffer.alloc(4096));
+    const m = (modelBytes: number) => {
+      writeFileSync(join(dir, "model.bin"), Buffer.alloc(modelBytes));
+      const args = qemuArgs(e, getBoard("esp32-c3"), { flashDir: dir, entry: 0x20010000, stackTop: 0x80000000, args: "" }, join(work, "boot.bin"));
+      return args[args.indexOf("-m") + 1];
+    };
+    expect(m(100_000)).toBe("1M"); // the board's 400 KiB
+    expect(m(1_500_000)).toBe("2M"); // f32 stories260K's model partition
   });
 
   it("compiles the peer with the flags the firmware is compiled with", () => {

@@ -7,7 +7,7 @@
  * advance exactly once per retired instruction.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fail } from "../core/errors.ts";
@@ -64,7 +64,12 @@ export function flashLoaders(e: EmulatedBoard, flashDir: string): string[] {
  * where the boot ROM's image header would be: `bootVector` is a file holding those two words.
  */
 export function qemuArgs(e: EmulatedBoard, board: BoardProfile, o: EmulateOptions, bootVector: string): string[] {
-  const ramMiB = Math.ceil(board.ramBytes / (1 << 20));
+  const loaders = flashLoaders(e, o.flashDir);
+  // QEMU's generic loader refuses an image larger than the machine's RAM size (-m), wherever it loads it: the
+  // virt machine's RAM is sized to the larger of the board's RAM and the largest flash image. The firmware is
+  // linked for the board's RAM (boards/firmware/qemu/link.ld.in) and touches no more of it.
+  const largest = Math.max(0, ...loaders.filter((a) => a.startsWith("loader,file=")).map((a) => statSync(a.slice("loader,file=".length, a.indexOf(",addr="))).size));
+  const ramMiB = Math.ceil(Math.max(board.ramBytes, largest) / (1 << 20));
   const boot =
     e.qemu.boot === "pc"
       ? ["-device", `loader,addr=0x${o.entry.toString(16)},cpu-num=0`]
@@ -76,7 +81,7 @@ export function qemuArgs(e: EmulatedBoard, board: BoardProfile, o: EmulateOption
     "-nographic", "-monitor", "none", "-serial", "stdio",
     "-semihosting-config", "enable=on,target=native",
     "-icount", "shift=0",
-    ...flashLoaders(e, o.flashDir),
+    ...loaders,
     ...boot,
   ];
 }

@@ -30,6 +30,12 @@ import { writeFileAtomic } from "../../host/core/files.ts";
 import { APP_OFFSET, NATIVE_STACK_BYTES } from "../package/firmware.ts";
 import { writeLlama2cV0, writeLlama2cV2 } from "../convert/llama2c-export.ts";
 import { importModel } from "../convert/import.ts";
+import type { CacheDtype } from "../../host/core/plan.ts";
+import { isMultiHead } from "../../host/core/model.ts";
+import { loadTextTokenizer } from "../../host/core/tokenizers.ts";
+import { calibrationTokens } from "../convert/calibrate.ts";
+import { commandTokenizerBytes } from "../package/command-tokenizer.ts";
+import { type FitReport, fitReport, slimDecisions } from "../package/fit.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const QEMU_DIR = join(ROOT, "boards", "firmware", "qemu");
@@ -116,6 +122,81 @@ export function groupSize(dim: number, hidden: number): number {
   let gs = 64;
   while (dim % gs || hidden % gs) gs /= 2;
   return gs;
+}
+
+/** The plan a row runs: its context and cache rows, and why (full seq_len, or the largest that fits). */
+export interface BenchPlan {
+  ctx: number;
+  cache: CacheDtype;
+  /** The rows slimedge holds per position: "K" (every layer slim), "K+V" (every layer vanilla), or K with V in some layers. */
+  rows: string;
+}
+
+/** What a plan's layers keep per position: K alone where slim, K and V where vanilla. */
+export function heldRows(modes: readonly string[]): string {
+  const vanilla = modes.filter((m) => m === "vanilla").length;
+  return vanilla === 0 ? "K" : vanilla === modes.length ? "K+V" : `K, +V in ${vanilla} of ${modes.length} layers`;
+}
+
+/** The cache rows a row may run, in order of preference: f32 (as llama2.c holds them), then q8. */
+export const BENCH_CACHES: readonly CacheDtype[] = ["f32", "q8"];
+
+/**
+ * The plan a bench row runs on a board, from `plan`'s fit table (slim column: slimify's per-layer decision, as
+ * `run` makes it): f32 cache rows at the model's whole seq_len, else q8 cache rows at it, else the largest
+ * context either fits (f32 on a tie). Null when not even ctx 1 fits (the row then runs the whole seq_len, to
+ * say why not).
+ */
+export function chooseBenchPlan(report: FitReport, weights: PeerWeights): BenchPlan | null {
+  const full = report.config.seqLen;
+  const row = (cache: CacheDtype) => report.rows.find((r) => r.weights === weights && r.kCache === cache);
+  const ctxOf = (cache: CacheDtype) => row(cache)?.slim ?? 0;
+  const at = (ctx: number, cache: CacheDtype): BenchPlan => ({ ctx, cache, rows: heldRows(row(cache)!.slimModes) });
+  for (const cache of BENCH_CACHES) if (ctxOf(cache) >= full) return at(full, cache);
+  let best: BenchPlan | null = null;
+  for (const cache of BENCH_CACHES) if (ctxOf(cache) > (best?.ctx ?? 0)) best = at(ctxOf(cache), cache);
+  return best;
+}
+
+/**
+ * `slimedge plan`'s fit table for a bench row (host/api/build.ts plan() from the same pieces: slimify's decision
+ * per cache precision on the model's calibration set at the default threshold, the standalone command's
+ * tokenizer bytes planned beside the decoder), as `run --board <b> --emulate` builds it.
+ */
+export function benchFitReport(m: BoardModel, board: string): FitReport {
+  const model = importModel(m.checkpoint).model;
+  const text = loadTextTokenizer(m.tokenizer, model.config.vocabSize);
+  const decisions = isMultiHead(model.config) ? slimDecisions(model, 1e-3, calibrationTokens(model.config, text)) : undefined;
+  return fitReport(model.config, getBoard(board), { slimLayers: decisions, tokenizerBytes: commandTokenizerBytes(text, model.config.vocabSize).length });
+}
+
+/** The plan a bench row runs (chooseBenchPlan over benchFitReport). */
+export function benchPlan(m: BoardModel, board: string, weights: PeerWeights): BenchPlan | null {
+  return chooseBenchPlan(benchFitReport(m, board), weights);
+}
+
+/**
+ * A legacy (v0) checkpoint whose header says seq_len = ctx, so that run.c (and runq.c, through v0_to_v2.py)
+ * allocates its KV cache and scores for the same context as slimedge's plan: the header's seq_len patched and
+ * the two RoPE tables v0 carries (seq_len × head_size/2 floats each, skipped by run.c) cut to ctx rows.
+ */
+export function peerCheckpointAtCtx(v0: string, ctx: number, out: string): string {
+  const buf = readFileSync(v0);
+  const h = new DataView(buf.buffer, buf.byteOffset, 28);
+  const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = Array.from({ length: 7 }, (_, i) => h.getInt32(i * 4, true));
+  if (!Number.isInteger(ctx) || ctx < 1 || ctx > seqLen) throw new Error(`${v0}: ctx ${ctx} is not in 1..seq_len ${seqLen}`);
+  if (ctx === seqLen) return v0;
+  const kvDim = (dim * kvHeads) / heads;
+  const half = dim / heads / 2;
+  const beforeRope = 28 + 4 * (Math.abs(vocab) * dim + layers * (2 * dim + 2 * dim * dim + 2 * dim * kvDim + 3 * dim * hidden) + dim);
+  const expected = beforeRope + 4 * 2 * seqLen * half + (vocab < 0 ? 4 * -vocab * dim : 0);
+  if (buf.length !== expected) throw new Error(`${v0}: ${buf.length} bytes, a legacy llama2.c checkpoint of this header has ${expected}`);
+  const header = Buffer.from(buf.subarray(0, 28));
+  header.writeInt32LE(ctx, 24);
+  const table = 4 * seqLen * half;
+  const keep = 4 * ctx * half;
+  writeFileSync(out, Buffer.concat([header, buf.subarray(28, beforeRope), buf.subarray(beforeRope, beforeRope + keep), buf.subarray(beforeRope + table, beforeRope + table + keep), buf.subarray(beforeRope + 2 * table)]));
+  return out;
 }
 
 export interface PeerBuild {
@@ -238,6 +319,9 @@ export async function runPeer(e: EmulatedBoard, b: PeerBuild, timeoutMs = 1_800_
 
 export interface SlimedgeRun {
   stdout: string;
+  ctx: number;
+  cache: CacheDtype;
+  rows: string;
   instructionsPerToken: number;
   ram: number; // linear memory + .data/.bss + native stack, as `run --emulate` reports it
   ramBoard: number;
@@ -245,8 +329,9 @@ export interface SlimedgeRun {
 }
 
 /** `slimedge run <checkpoint> --board <b> --emulate`, greedy; its text and the numbers its report lines give. */
-export function runSlimedge(m: BoardModel, board: string, w: PeerWeights, prompt: string, tokens: number, timeoutMs = 3_600_000): Promise<SlimedgeRun> {
-  const args = [join(ROOT, "bin", "slimedge.js"), "run", m.checkpoint, "--tokenizer", m.tokenizer, "-p", prompt, "-n", String(tokens), "--temp", "0", "--weights", w, "--board", board, "--emulate"];
+export function runSlimedge(m: BoardModel, board: string, w: PeerWeights, prompt: string, tokens: number, at: BenchPlan, timeoutMs = 3_600_000): Promise<SlimedgeRun> {
+  const args = [join(ROOT, "bin", "slimedge.js"), "run", m.checkpoint, "--tokenizer", m.tokenizer, "-p", prompt, "-n", String(tokens), "--temp", "0", "--weights", w,
+    "--ctx", String(at.ctx), "--cache", at.cache, "--board", board, "--emulate"];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -263,7 +348,7 @@ export function runSlimedge(m: BoardModel, board: string, w: PeerWeights, prompt
         const last = stderr.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("[emulate]")).at(-1) ?? `exit ${code}`;
         return reject(new Error(last.replace(/^slimedge: /, "").trim()));
       }
-      resolve({ stdout, instructionsPerToken: Number(perToken[1]), ram: Number(ram[1]), ramBoard: Number(ram[2]), flash: Number(ram[3]) + (model ? Number(model[1]) : 0) });
+      resolve({ stdout, ctx: at.ctx, cache: at.cache, rows: at.rows, instructionsPerToken: Number(perToken[1]), ram: Number(ram[1]), ramBoard: Number(ram[2]), flash: Number(ram[3]) + (model ? Number(model[1]) : 0) });
     });
   });
 }
@@ -272,6 +357,11 @@ export interface Row {
   board: string;
   model: string;
   weights: PeerWeights;
+  /** The plan both sides run: slimedge's context and cache rows; llama2.c's checkpoint says seq_len = ctx (f32 K and V). */
+  ctx: number;
+  cache: CacheDtype;
+  /** What slimedge holds per position at that precision ("K", "K+V", …); llama2.c holds f32 K and V. */
+  rows: string;
   slimedge: SlimedgeRun | { error: string };
   peer: PeerRun | { error: string };
   /** llama2.c at PLAIN_CFLAGS: instructions per token, or why not. */
@@ -295,8 +385,10 @@ const kib = (x: number) => `${(x / 1024).toFixed(0)} KiB`;
 export const sameText = (a: string, b: string): boolean => a.replace(/\s+$/, "") === b.replace(/\s+$/, "");
 
 export function tableOf(rows: Row[]): string {
-  const head = "| board | model | weights | slimedge instr/token | llama2.c instr/token | ratio | llama2.c -O2 with FMA | ratio to it | slimedge RAM | llama2.c RAM (heap peak + .data/.bss + 8 KiB stack) | board RAM | slimedge flash | llama2.c flash | same text (ids) |";
-  const out = [head, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"];
+  const head =
+    "| board | model | weights | ctx | cache rows (slimedge / llama2.c) | slimedge instr/token | llama2.c instr/token | ratio | llama2.c -O2 with FMA | ratio to it | " +
+    "slimedge RAM | llama2.c RAM (heap peak + .data/.bss + 8 KiB stack) | RAM ratio | board RAM | slimedge flash | llama2.c flash | same text (ids) |";
+  const out = [head, "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"];
   for (const r of rows) {
     const s = r.slimedge;
     const p = r.peer;
@@ -304,9 +396,9 @@ export function tableOf(rows: Row[]): string {
     const fits = (ram: number) => (ram > r.boardRam ? " (over)" : "");
     const ratio = (x: PeerRun | { error: string }) => (ok(s) && ok(x) && x.instructionsPerToken ? `**${(s.instructionsPerToken / x.instructionsPerToken).toFixed(2)}**` : "—");
     out.push(
-      `| ${r.board} | ${r.model} | ${r.weights} | ${ok(s) ? n(s.instructionsPerToken) : `— ${shortReason(s.error)}`} | ${ok(p) ? (p.instructionsPerToken === null ? "—" : n(p.instructionsPerToken)) : `— ${shortReason(p.error)}`} | ` +
+      `| ${r.board} | ${r.model} | ${r.weights} | ${n(r.ctx)} | ${r.cache} ${r.rows} / f32 K+V | ${ok(s) ? n(s.instructionsPerToken) : `— ${shortReason(s.error)}`} | ${ok(p) ? (p.instructionsPerToken === null ? "—" : n(p.instructionsPerToken)) : `— ${shortReason(p.error)}`} | ` +
         `${ratio(p)} | ${ok(q) ? (q.instructionsPerToken === null ? "—" : n(q.instructionsPerToken)) : "—"} | ${ratio(q)} | ` +
-        `${ok(s) ? kib(s.ram) : "—"} | ${ok(p) ? kib(p.ram) + fits(p.ram) : "—"} | ${kib(r.boardRam)} | ${ok(s) ? kib(s.flash) : "—"} | ${ok(p) ? kib(p.flashBytes) : "—"} | ` +
+        `${ok(s) ? kib(s.ram) : "—"} | ${ok(p) ? kib(p.ram) + fits(p.ram) : "—"} | ${ok(s) && ok(p) ? `**${(s.ram / p.ram).toFixed(2)}**` : "—"} | ${kib(r.boardRam)} | ${ok(s) ? kib(s.flash) : "—"} | ${ok(p) ? kib(p.flashBytes) : "—"} | ` +
         `${r.sameText === null ? "—" : r.sameText ? "yes" : "**no**"} |`,
     );
   }
@@ -352,10 +444,21 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
       const missing = peerMissing(o.peersDir, e);
       for (const m of o.models)
         for (const w of o.weights) {
-          const label = `${board} ${m.name} ${w}`;
+          // the plan slimedge runs (as `plan` would choose it), and llama2.c at the same context
+          let at: BenchPlan = { ctx: 0, cache: "f32", rows: "—" };
+          let planError: string | null = null;
+          try {
+            const report = benchFitReport(m, board);
+            at = chooseBenchPlan(report, w) ?? { ctx: report.config.seqLen, cache: "f32", rows: "—" };
+          } catch (err) {
+            planError = (err as Error).message;
+          }
+          const label = `${board} ${m.name} ${w} ctx ${at.ctx} ${at.cache} cache rows`;
+          o.log(`${label}: chosen from \`plan\`'s fit table\n`);
           let peer: PeerRun | { error: string };
           let peerPlain: PeerRun | { error: string } = { error: "not built" };
           if (missing) peer = peerPlain = { error: missing };
+          else if (planError) peer = peerPlain = { error: planError };
           else {
             try {
               if (!v0.has(m.name)) {
@@ -363,15 +466,15 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
                 if (r.note) notes.push(r.note), o.log(`  ${r.note}\n`);
                 v0.set(m.name, r.path);
               }
-              let checkpoint = v0.get(m.name)!;
+              let checkpoint = peerCheckpointAtCtx(v0.get(m.name)!, at.ctx, join(work, `${m.name}-v0-ctx${at.ctx}.bin`));
               if (w === "q8_0") {
-                if (!q8.has(m.name)) {
-                  const r = peerQ8Checkpoint(o.peersDir!, { ...m, checkpoint }, join(work, `${m.name}-v2-q80.bin`));
-                  notes.push(r.note);
-                  o.log(`  ${r.note}\n`);
-                  q8.set(m.name, r.path);
+                const key = `${m.name}@${at.ctx}`;
+                if (!q8.has(key)) {
+                  const r = peerQ8Checkpoint(o.peersDir!, { ...m, checkpoint }, join(work, `${m.name}-v2-q80-ctx${at.ctx}.bin`));
+                  if (!notes.includes(r.note)) notes.push(r.note), o.log(`  ${r.note}\n`);
+                  q8.set(key, r.path);
                 }
-                checkpoint = q8.get(m.name)!;
+                checkpoint = q8.get(key)!;
               }
               o.log(`${label}: building llama2.c's ${PEER_PROGRAM[w]} bare metal…\n`);
               const b = buildPeer(e, o.peersDir!, w, checkpoint, m.tokenizer, o.prompt, o.tokens, join(work, `${board}-${m.name}-${w}`));
@@ -390,11 +493,11 @@ export async function boardsBench(o: BoardsBenchOptions): Promise<Row[]> {
           o.log(`${label}: slimedge run --emulate…\n`);
           let slim: SlimedgeRun | { error: string };
           try {
-            slim = await runSlimedge(m, board, w, o.prompt, o.tokens);
+            slim = planError ? { error: planError } : await runSlimedge(m, board, w, o.prompt, o.tokens, at);
           } catch (err) {
             slim = { error: (err as Error).message };
           }
-          const row: Row = { board, model: m.name, weights: w, slimedge: slim, peer, peerPlain, boardRam: getBoard(board).ramBytes, sameText: ok(slim) && ok(peer) ? sameText(slim.stdout, peer.stdout) : null };
+          const row: Row = { board, model: m.name, weights: w, ctx: at.ctx, cache: at.cache, rows: at.rows, slimedge: slim, peer, peerPlain, boardRam: getBoard(board).ramBytes, sameText: ok(slim) && ok(peer) ? sameText(slim.stdout, peer.stdout) : null };
           rows.push(row);
           o.log(`${tableOf([row]).split("\n")[2]}\n`);
         }
