@@ -7,7 +7,7 @@
  * advance exactly once per retired instruction.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fail } from "../core/errors.ts";
@@ -64,7 +64,12 @@ export function flashLoaders(e: EmulatedBoard, flashDir: string): string[] {
  * where the boot ROM's image header would be: `bootVector` is a file holding those two words.
  */
 export function qemuArgs(e: EmulatedBoard, board: BoardProfile, o: EmulateOptions, bootVector: string): string[] {
-  const ramMiB = Math.ceil(board.ramBytes / (1 << 20));
+  // QEMU's generic loader refuses a raw image larger than the machine's RAM, even one it loads into flash
+  // (f32 stories260K's 1.07 MB model partition on esp32-c3's 400 KiB); the firmware's linker script, not -m,
+  // bounds the RAM the firmware uses, so a larger -m changes nothing it counts.
+  const loaders = flashLoaders(e, o.flashDir);
+  const largest = Math.max(0, ...loaders.filter((a) => a.startsWith("loader,file=")).map((a) => statSync(/^loader,file=([^,]+),/.exec(a)![1]).size));
+  const ramMiB = Math.max(Math.ceil(board.ramBytes / (1 << 20)), Math.ceil(largest / (1 << 20)));
   const boot =
     e.qemu.boot === "pc"
       ? ["-device", `loader,addr=0x${o.entry.toString(16)},cpu-num=0`]
@@ -76,7 +81,7 @@ export function qemuArgs(e: EmulatedBoard, board: BoardProfile, o: EmulateOption
     "-nographic", "-monitor", "none", "-serial", "stdio",
     "-semihosting-config", "enable=on,target=native",
     "-icount", "shift=0",
-    ...flashLoaders(e, o.flashDir),
+    ...loaders,
     ...boot,
   ];
 }
