@@ -22,7 +22,7 @@ import { buildArtifact } from "../tools/package/build.ts";
 import { buildFirmware, buildWamrHostFirmware, fastAccess, type Firmware } from "../tools/package/firmware.ts";
 import { MODEL_CHECK_BYTES, planFlash, readArtifactDir, writeFlashFiles } from "../host/ship/flash/images.ts";
 import { crc32 } from "../host/core/crc32.ts";
-import { emulate } from "../host/ship/emulate.ts";
+import { emulate, qemuArgs } from "../host/ship/emulate.ts";
 import { emulatedBoard } from "../boards/emulated.ts";
 import { getBoard } from "../boards/index.ts";
 import { planArena } from "../host/core/plan.ts";
@@ -331,6 +331,24 @@ describe("the WAMR firmware's glue on this machine", () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/^slimedge: -n\/--steps: expected a whole number/);
   }, 600_000);
+});
+
+describe("the emulator's command line (host/ship/emulate.ts qemuArgs)", () => {
+  // QEMU's generic loader refuses a raw image larger than the machine's RAM, even one it loads into flash
+  it("gives virt at least as much RAM as its largest flash image, and the board's RAM otherwise", () => {
+    const e = emulatedBoard("esp32-c3")!;
+    const board = getBoard("esp32-c3");
+    const ramOf = (modelBytes: number) => {
+      const dir = mkdtempSync(join(tmpdir(), "slimedge-qemu-args-"));
+      writeFileSync(join(dir, "app.bin"), new Uint8Array(1024));
+      writeFileSync(join(dir, "model.bin"), new Uint8Array(modelBytes));
+      writeFileSync(join(dir, "flash_args"), "0x10000 app.bin\n0x110000 model.bin\n");
+      const args = qemuArgs(e, board, { flashDir: dir, entry: 0x20010000, stackTop: 0x80060000, args: "" }, join(dir, "boot.bin"));
+      return args[args.indexOf("-m") + 1];
+    };
+    expect(ramOf(551_072)).toBe("1M"); // 400 KiB of board RAM
+    expect(ramOf(1_069_792)).toBe("2M"); // f32 stories260K's model partition
+  });
 });
 
 describe("emulated boards print Node's greedy text from the flash image", () => {
