@@ -154,6 +154,7 @@ export function mixBlock4Q8(u: usize, a0: usize, aRow: usize, rows: usize, rowBy
  * those of a columns-outside loop.
  */
 function mixBlock1Q8Tail(out: usize, a: usize, rows: usize, rowBytes: usize, scaleAt: usize, c0: i32, cols: i32, count: i32, first: bool): void {
+  if (c0 >= cols) return; // the SIMD build's vectors covered every column
   if (first) for (let c = c0; c < cols; c++) store<f32>(out + (<usize>c << 2), 0);
   let r = rows;
   for (let t = 0; t < count; t++) {
