@@ -111,7 +111,7 @@ export function mixBlock1Q8(out: usize, a: usize, rows: usize, rowBytes: usize, 
       v128.store(o, s0);
     }
   }
-  mixBlock1Q8Tail(out, a, rows, rowBytes, scaleAt, c, cols, count, first);
+  if (c < cols) mixBlock1Q8Tail(out, a, rows, rowBytes, scaleAt, c, cols, count, first);
 }
 
 /** U (4 heads, dim) (+)= A (4 rows aRow apart, count) · scaled Q8 rows: one walk over the rows for four heads. */
@@ -144,7 +144,7 @@ export function mixBlock4Q8(u: usize, a0: usize, aRow: usize, rows: usize, rowBy
       v128.store(o + 3 * uRow, s3);
     }
   }
-  for (let h = 0; h < 4; h++) mixBlock1Q8Tail(u + <usize>h * uRow, a0 + <usize>h * aRow, rows, rowBytes, scaleAt, c, dim, count, first);
+  if (c < dim) for (let h = 0; h < 4; h++) mixBlock1Q8Tail(u + <usize>h * uRow, a0 + <usize>h * aRow, rows, rowBytes, scaleAt, c, dim, count, first);
 }
 
 /**
@@ -154,7 +154,6 @@ export function mixBlock4Q8(u: usize, a0: usize, aRow: usize, rows: usize, rowBy
  * those of a columns-outside loop.
  */
 function mixBlock1Q8Tail(out: usize, a: usize, rows: usize, rowBytes: usize, scaleAt: usize, c0: i32, cols: i32, count: i32, first: bool): void {
-  if (c0 >= cols) return; // the SIMD build's vectors covered every column
   if (first) for (let c = c0; c < cols; c++) store<f32>(out + (<usize>c << 2), 0);
   let r = rows;
   for (let t = 0; t < count; t++) {
