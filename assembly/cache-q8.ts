@@ -111,7 +111,7 @@ export function mixBlock1Q8(out: usize, a: usize, rows: usize, rowBytes: usize, 
       v128.store(o, s0);
     }
   }
-  if (c < cols) mixBlock1Q8Tail(out, a, rows, rowBytes, scaleAt, c, cols, count, first);
+  mixBlock1Q8Tail(out, a, rows, rowBytes, scaleAt, c, cols, count, first);
 }
 
 /** U (4 heads, dim) (+)= A (4 rows aRow apart, count) · scaled Q8 rows: one walk over the rows for four heads. */
@@ -144,16 +144,29 @@ export function mixBlock4Q8(u: usize, a0: usize, aRow: usize, rows: usize, rowBy
       v128.store(o + 3 * uRow, s3);
     }
   }
-  if (c < dim) for (let h = 0; h < 4; h++) mixBlock1Q8Tail(u + <usize>h * uRow, a0 + <usize>h * aRow, rows, rowBytes, scaleAt, c, dim, count, first);
+  for (let h = 0; h < 4; h++) mixBlock1Q8Tail(u + <usize>h * uRow, a0 + <usize>h * aRow, rows, rowBytes, scaleAt, c, dim, count, first);
 }
 
 /**
  * Columns c0..cols of one head's Q8 mix, scalar: the part mixBlock4Q8's vectors did not cover (all of it
- * in the scalar build). Rows outside, so each row's weight a[t] · scale_t is one multiply, not one per
- * column; every column still sums its terms in the order t = 0, 1, …, from 0 or from out, so the bits are
- * those of a columns-outside loop.
+ * in the scalar build). The scalar build walks rows outside, so each row's weight a[t] · scale_t is one
+ * multiply, not one per column; every column still sums its terms in the order t = 0, 1, …, from 0 or from
+ * out, so the bits are those of the columns-outside loop the SIMD build keeps for its few leftover columns.
  */
 function mixBlock1Q8Tail(out: usize, a: usize, rows: usize, rowBytes: usize, scaleAt: usize, c0: i32, cols: i32, count: i32, first: bool): void {
+  if (ASC_FEATURE_SIMD) {
+    for (let c = c0; c < cols; c++) {
+      const o = out + (<usize>c << 2);
+      let s: f32 = first ? 0 : load<f32>(o);
+      let r = rows;
+      for (let t = 0; t < count; t++) {
+        s += load<f32>(a + (<usize>t << 2)) * load<f32>(r + scaleAt) * <f32>load<i8>(r + <usize>c);
+        r += rowBytes;
+      }
+      store<f32>(o, s);
+    }
+    return;
+  }
   if (first) for (let c = c0; c < cols; c++) store<f32>(out + (<usize>c << 2), 0);
   let r = rows;
   for (let t = 0; t < count; t++) {
