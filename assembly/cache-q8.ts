@@ -15,6 +15,37 @@ export function storeRowQ8(dst: usize, x: usize, n: i32): void {
   store<f32>(dst + <usize>n, scale);
 }
 
+/**
+ * Every int8 value as f32, indexed by its byte (0..127, then -128..-1): the scalar build's conversion.
+ * It is exact, so it gives the bits `<f32>load<i8>` gives; on a core without an FPU that conversion is a
+ * software call per cached value, the table one load. The SIMD build converts four at a time and has no table.
+ */
+const I8_F32: usize = ASC_FEATURE_SIMD ? 0 : memory.data<f32>([
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+  16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+  32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+  48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
+  64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79,
+  80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95,
+  96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+  112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127,
+  -128, -127, -126, -125, -124, -123, -122, -121, -120, -119, -118, -117, -116, -115, -114, -113,
+  -112, -111, -110, -109, -108, -107, -106, -105, -104, -103, -102, -101, -100, -99, -98, -97,
+  -96, -95, -94, -93, -92, -91, -90, -89, -88, -87, -86, -85, -84, -83, -82, -81,
+  -80, -79, -78, -77, -76, -75, -74, -73, -72, -71, -70, -69, -68, -67, -66, -65,
+  -64, -63, -62, -61, -60, -59, -58, -57, -56, -55, -54, -53, -52, -51, -50, -49,
+  -48, -47, -46, -45, -44, -43, -42, -41, -40, -39, -38, -37, -36, -35, -34, -33,
+  -32, -31, -30, -29, -28, -27, -26, -25, -24, -23, -22, -21, -20, -19, -18, -17,
+  -16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1,
+], 16);
+
+/** The int8 value at p as f32 (exact either way). */
+// @ts-ignore: decorator
+@inline function i8f(p: usize): f32 {
+  if (ASC_FEATURE_SIMD) return <f32>load<i8>(p);
+  return load<f32>(I8_F32 + (<usize>load<u8>(p) << 2));
+}
+
 /** Four int8 values at p as f32x4. */
 // @ts-ignore: decorator
 @inline function i8x4(p: usize): v128 {
@@ -30,7 +61,7 @@ export function dotQ8(q: usize, k: usize, n: i32): f32 {
     for (; j + 4 <= n; j += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(q + (<usize>j << 2)), i8x4(k + <usize>j)));
     sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
   }
-  for (; j < n; j++) sum += load<f32>(q + (<usize>j << 2)) * <f32>load<i8>(k + <usize>j);
+  for (; j < n; j++) sum += load<f32>(q + (<usize>j << 2)) * i8f(k + <usize>j);
   return sum;
 }
 
@@ -52,8 +83,8 @@ export function rotatedDotQ8(q: usize, k: usize, row: usize, hd: i32): f32 {
   }
   for (; j < hd; j += 2) {
     const o = <usize>j << 2;
-    const k0 = <f32>load<i8>(k + <usize>j);
-    const k1 = <f32>load<i8>(k + <usize>j, 1);
+    const k0 = i8f(k + <usize>j);
+    const k1 = i8f(k + <usize>j + 1);
     const c = load<f32>(row + o);
     const s = load<f32>(row + sinOff + o, 4);
     sum += load<f32>(q + o) * (k0 * c - k1 * s) + load<f32>(q + o, 4) * (k0 * s + k1 * c);
@@ -116,16 +147,34 @@ export function mixBlock4Q8(u: usize, a0: usize, aRow: usize, rows: usize, rowBy
   for (let h = 0; h < 4; h++) mixBlock1Q8Tail(u + <usize>h * uRow, a0 + <usize>h * aRow, rows, rowBytes, scaleAt, c, dim, count, first);
 }
 
-/** Columns c0..cols of one head's Q8 mix, scalar: the part mixBlock4Q8's vectors did not cover. */
+/**
+ * Columns c0..cols of one head's Q8 mix, scalar: the part mixBlock4Q8's vectors did not cover (all of it
+ * in the scalar build). The scalar build walks rows outside, so each row's weight a[t] · scale_t is one
+ * multiply, not one per column; every column still sums its terms in the order t = 0, 1, …, from 0 or from
+ * out, so the bits are those of the columns-outside loop the SIMD build keeps for its few leftover columns.
+ */
 function mixBlock1Q8Tail(out: usize, a: usize, rows: usize, rowBytes: usize, scaleAt: usize, c0: i32, cols: i32, count: i32, first: bool): void {
-  for (let c = c0; c < cols; c++) {
-    const o = out + (<usize>c << 2);
-    let s: f32 = first ? 0 : load<f32>(o);
-    let r = rows;
-    for (let t = 0; t < count; t++) {
-      s += load<f32>(a + (<usize>t << 2)) * load<f32>(r + scaleAt) * <f32>load<i8>(r + <usize>c);
-      r += rowBytes;
+  if (ASC_FEATURE_SIMD) {
+    for (let c = c0; c < cols; c++) {
+      const o = out + (<usize>c << 2);
+      let s: f32 = first ? 0 : load<f32>(o);
+      let r = rows;
+      for (let t = 0; t < count; t++) {
+        s += load<f32>(a + (<usize>t << 2)) * load<f32>(r + scaleAt) * <f32>load<i8>(r + <usize>c);
+        r += rowBytes;
+      }
+      store<f32>(o, s);
     }
-    store<f32>(o, s);
+    return;
+  }
+  if (first) for (let c = c0; c < cols; c++) store<f32>(out + (<usize>c << 2), 0);
+  let r = rows;
+  for (let t = 0; t < count; t++) {
+    const w = load<f32>(a + (<usize>t << 2)) * load<f32>(r + scaleAt);
+    for (let c = c0; c < cols; c++) {
+      const o = out + (<usize>c << 2);
+      store<f32>(o, load<f32>(o) + w * i8f(r + <usize>c));
+    }
+    r += rowBytes;
   }
 }
