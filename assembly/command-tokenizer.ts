@@ -508,19 +508,7 @@ function gpt2Match(p: usize, left: i32): i32 {
     }
     return i;
   }
-  // whitespace: all of it when it reaches the end, else all but its last character (\s+(?!\S)), else one run
-  let i = 0;
-  let last = 0;
-  let chars = 0;
-  while (i < left) {
-    const c = codePointAt(p + <usize>i, left - i);
-    if (classOf(c) != CLASS_SPACE) break;
-    last = i;
-    i += cpLen;
-    chars++;
-  }
-  if (i == left || chars == 1) return i;
-  return last;
+  return spaceMatch(p, left, false);
 }
 
 /**
@@ -565,9 +553,16 @@ function splitMatch(p: usize, left: i32, maxDigits: i32): i32 {
     while (i < left && (load<u8>(p + <usize>i) == 0x0d || load<u8>(p + <usize>i) == 0x0a)) i++;
     return i;
   }
-  // whitespace: \s*[\r\n]+ up to the run's last line break, else \s+(?!\S) (all of a run that ends the
-  // text, else all but its last character), else \s+ (a single character)
-  i = 0;
+  return spaceMatch(p, left, true);
+}
+
+/**
+ * Bytes the whitespace alternatives match at p (of left bytes), a run of White_Space: with `lineBreaks`
+ * (Qwen2, Llama 3) first \s*[\r\n]+, up to the run's last line break; then \s+(?!\S), all of a run that
+ * ends the text, else all but its last character; else \s+, a single character.
+ */
+function spaceMatch(p: usize, left: i32, lineBreaks: bool): i32 {
+  let i = 0;
   let last = 0;
   let lineEnd = -1;
   let chars = 0;
@@ -579,7 +574,7 @@ function splitMatch(p: usize, left: i32, maxDigits: i32): i32 {
     if (c == 0x0d || c == 0x0a) lineEnd = i;
     chars++;
   }
-  if (lineEnd > 0) return lineEnd;
+  if (lineBreaks && lineEnd > 0) return lineEnd;
   if (i == left || chars == 1) return i;
   return last;
 }
